@@ -1,0 +1,71 @@
+"""One exception hierarchy for the whole project.
+
+Every error a user can cause is an :class:`InputError` naming the file, the field and what was
+expected, so the message alone says what to fix. Messages never carry patient identifiers or
+image content: they name paths and fields only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PseudoprogError(Exception):
+    """Base class of every error raised on purpose by pseudoprog."""
+
+
+class InputError(PseudoprogError, ValueError):
+    """A case folder, image or value the user supplied is wrong.
+
+    Parameters
+    ----------
+    problem
+        What is wrong, in plain words.
+    file
+        The file or folder concerned, if any.
+    field
+        The dotted path of the field inside that file (``timepoints[1].date``), if any.
+    expected
+        What would have been accepted.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | Path | None = None,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = None if file is None else str(file)
+        self.field = field
+        self.expected = expected
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.field:
+            where.append(f"field '{self.field}'")
+        head = ": ".join([", ".join(where), self.problem]) if where else self.problem
+        if self.expected:
+            head += f" (expected {self.expected})"
+        return head
+
+
+class OutOfScopeError(PseudoprogError):
+    """The case is not the question pseudoprog answers (e.g. initial diagnosis, screening)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class CannotAssessError(PseudoprogError):
+    """A stage cannot produce a result for this case; ``reason`` says why (reported, not fatal)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -1,0 +1,57 @@
+"""Ingest: ``case.yaml`` + image folders → a validated :class:`~pseudoprog.case.Case` with typed series.
+
+>>> from pseudoprog.ingest import load_case          # doctest: +SKIP
+>>> case = load_case("examples/DEMO-001")            # doctest: +SKIP
+>>> [s.kind for s in case.latest.series]             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..case import Case
+from .caseyaml import CASE_FILE, read_case_yaml
+from .classify import classify
+from .series import ScanResult, load_series, scan_images
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    case: Case
+    warnings: tuple[str, ...]
+
+
+def ingest_case(case_dir: str | Path, *, read_images: bool = True) -> IngestResult:
+    """Read ``case.yaml``, then describe (headers only) every series of every timepoint's image folder."""
+    case, overrides = read_case_yaml(Path(case_dir))
+    warnings: list[str] = []
+    if not read_images:
+        return IngestResult(case, ())
+    timepoints = []
+    for tp, tp_overrides in zip(case.timepoints, overrides, strict=True):
+        if tp.image_dir is None:
+            timepoints.append(tp)
+            continue
+        scan = scan_images(tp.image_dir, overrides=tp_overrides)
+        warnings.extend(f"{tp.date}: {w}" for w in scan.warnings)
+        timepoints.append(replace(tp, series=scan.series))
+    return IngestResult(replace(case, timepoints=tuple(timepoints)), tuple(warnings))
+
+
+def load_case(case_dir: str | Path, *, read_images: bool = True) -> Case:
+    """The validated case (see :func:`ingest_case` for the warnings too)."""
+    return ingest_case(case_dir, read_images=read_images).case
+
+
+__all__ = [
+    "CASE_FILE",
+    "IngestResult",
+    "ScanResult",
+    "classify",
+    "ingest_case",
+    "load_case",
+    "load_series",
+    "read_case_yaml",
+    "scan_images",
+]

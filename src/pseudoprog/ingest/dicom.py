@@ -1,0 +1,585 @@
+"""DICOM reading: folders of any layout, classic and enhanced multi-frame, static and dynamic series.
+
+Why by hand on top of pydicom rather than through a converter (dcm2niix, dicom2nifti): the later
+stages need, per frame, the acquisition time, b-value, flip angle and echo, plus the original
+headers for protocol checks and for DICOM outputs that reference the source images; and a bad
+file must give an error that names it. pydicom reads; this module only groups, sorts and builds
+the geometry. Every file becomes one or more :class:`FrameRecord` (one per frame), so classic
+single-frame and enhanced multi-frame objects go through the same grouping.
+
+Geometry: the array is indexed (i, j, k[, t]) with i along the DICOM row direction (columns of
+the pixel matrix), j along the column direction, k along the slice normal, and the affine maps to
+RAS+ mm (DICOM LPS with x and y negated), as nibabel and dcm2niix do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ..case import AcquisitionParams, Volume
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Files we never try to read as DICOM (documentation, sidecars, archives found in exported folders).
+_NOT_DICOM_SUFFIXES = {
+    ".txt", ".md", ".json", ".xml", ".html", ".htm", ".pdf", ".csv", ".yaml", ".yml", ".nii", ".gz",
+    ".zip", ".jpg", ".jpeg", ".png", ".bval", ".bvec", ".rda", ".table", ".coord", ".log", ".ini",
+}
+_DICOM_SUFFIXES = {".dcm", ".ima", ".dicom", ".dic"}
+
+# Objects whose pixels are not an image volume (spectroscopy, structure sets, documents).
+_NON_VOLUME_MODALITIES = {"RTSTRUCT", "SR", "PR", "KO", "RTPLAN", "DOC"}
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One 2D frame of a DICOM object, with what is needed to place it in space and time."""
+
+    path: Path
+    frame_index: int | None  # None for a classic single-frame object
+    series_uid: str
+    position: tuple[float, float, float] | None  # ImagePositionPatient (LPS mm)
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient (6 direction cosines)
+    pixel_spacing: tuple[float, float] | None  # (row spacing, column spacing) mm
+    slice_thickness: float | None
+    rows: int
+    columns: int
+    instance_number: int | None
+    temporal_position: int | None
+    trigger_time_ms: float | None
+    acquisition_seconds: float | None  # seconds since midnight (AcquisitionDateTime or AcquisitionTime)
+    b_value: float | None
+    flip_angle: float | None
+    echo_time: float | None
+    echo_number: int | None
+    rescale: tuple[float, float]  # (slope, intercept)
+
+
+@dataclass
+class DicomSeriesHeaders:
+    """Everything the scan of a folder learnt about one series, before any pixel is read."""
+
+    series_uid: str
+    first: Dataset  # headers of one representative object (no pixel data)
+    frames: list[FrameRecord] = field(default_factory=list)
+    files: set[Path] = field(default_factory=set)
+
+    @property
+    def modality(self) -> str:
+        return str(getattr(self.first, "Modality", "") or "")
+
+    @property
+    def sop_class_uid(self) -> str:
+        return str(getattr(self.first, "SOPClassUID", "") or "")
+
+    @property
+    def description(self) -> str:
+        ds = self.first
+        return str(getattr(ds, "SeriesDescription", "") or getattr(ds, "ProtocolName", "") or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading headers
+# ---------------------------------------------------------------------------------------------
+
+
+def read_header(path: Path) -> Dataset | None:
+    """Read a file's headers. ``None`` if it is not DICOM; :class:`InputError` if it is a broken DICOM."""
+    suffix = path.suffix.lower()
+    if suffix in _NOT_DICOM_SUFFIXES or path.name.upper() == "DICOMDIR" or path.name.startswith("."):
+        return None
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        # No 128-byte preamble: older exports (e.g. the QIBA DRO) are still DICOM; accept them only
+        # if, read without the preamble check, they carry the identifiers of a DICOM object.
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except Exception as exc:  # pydicom raises many kinds on garbage
+            if suffix in _DICOM_SUFFIXES:
+                raise InputError(f"cannot be read as DICOM ({type(exc).__name__})", file=path) from exc
+            return None
+        if "SOPClassUID" in ds or "SeriesInstanceUID" in ds:
+            return ds
+        if suffix in _DICOM_SUFFIXES:
+            raise InputError("has a DICOM file name but no DICOM identifiers (corrupt or not DICOM)", file=path)
+        return None
+    except Exception as exc:  # truncated / corrupt files that did start like DICOM
+        raise InputError(f"is a corrupt DICOM file ({type(exc).__name__}: {exc})", file=path) from exc
+
+
+def _float(value: Any) -> float | None:
+    try:
+        if value is None or value == "":
+            return None
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        if value is None or value == "":
+            return None
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds_of_day(time_value: Any) -> float | None:
+    """DICOM TM (HHMMSS.FFFFFF) or DT (YYYYMMDDHHMMSS.FFFFFF) → seconds since midnight (DT: since epoch)."""
+    if time_value in (None, ""):
+        return None
+    text = str(time_value).strip()
+    try:
+        if len(text) >= 14 and "." not in text[:14]:  # DT
+            stamp = dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+            frac = float("0" + text[14:].split("+")[0].split("-")[0]) if len(text) > 14 else 0.0
+            return stamp.timestamp() + frac
+        hh, mm = int(text[0:2]), int(text[2:4]) if len(text) >= 4 else 0
+        ss = float(text[4:]) if len(text) > 4 else 0.0
+        return hh * 3600 + mm * 60 + ss
+    except (ValueError, IndexError):
+        return None
+
+
+def _nested(ds: Dataset, *path: str) -> Any:
+    """``ds.A[0].B[0].C`` with ``None`` where anything is missing."""
+    cur: Any = ds
+    for i, key in enumerate(path):
+        if cur is None or key not in cur:
+            return None
+        cur = cur[key].value
+        if i < len(path) - 1:
+            if not cur:
+                return None
+            cur = cur[0]
+    return cur
+
+
+def _b_value(ds: Dataset) -> float | None:
+    b = _float(ds.get("DiffusionBValue"))
+    if b is not None:
+        return b
+    # Vendor private tags still common in classic DWI (GE (0043,1039), Siemens (0019,100C)).
+    for tag in ((0x0019, 0x100C), (0x0043, 0x1039)):
+        if tag in ds:
+            val = ds[tag].value
+            if isinstance(val, (list, tuple, pydicom.multival.MultiValue)):
+                val = val[0]
+            if isinstance(val, bytes):
+                val = val.decode(errors="ignore").strip("\x00 ")
+            b = _float(val)
+            if b is not None:
+                return b % 1e9 if tag[0] == 0x0043 else b  # GE adds 1e9 offsets on some releases
+    return None
+
+
+def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
+    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
+    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    common = dict(
+        path=path,
+        series_uid=series_uid,
+        rows=rows,
+        columns=cols,
+        instance_number=_int(ds.get("InstanceNumber")),
+    )
+    acq_seconds = _seconds_of_day(ds.get("AcquisitionDateTime")) or _seconds_of_day(ds.get("AcquisitionTime"))
+    if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:
+        return [
+            FrameRecord(
+                frame_index=None if n_frames == 1 else 0,
+                position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
+                orientation=tuple(map(float, ds.ImageOrientationPatient))
+                if "ImageOrientationPatient" in ds
+                else None,
+                pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
+                slice_thickness=_float(ds.get("SliceThickness")),
+                temporal_position=_int(ds.get("TemporalPositionIdentifier")),
+                trigger_time_ms=_float(ds.get("TriggerTime")),
+                acquisition_seconds=acq_seconds,
+                b_value=_b_value(ds),
+                flip_angle=_float(ds.get("FlipAngle")),
+                echo_time=_float(ds.get("EchoTime")),
+                echo_number=_int(ds.get("EchoNumbers")),
+                rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
+                **common,  # type: ignore[arg-type]
+            )
+        ]
+    # Enhanced multi-frame: per-frame values override the shared functional groups.
+    shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else Dataset()
+    records = []
+    for index, per in enumerate(ds.PerFrameFunctionalGroupsSequence):
+
+        def pick(*keys: str, _per: Dataset = per) -> Any:
+            value = _nested(_per, *keys)
+            return value if value is not None else _nested(shared, *keys)
+
+        position = pick("PlanePositionSequence", "ImagePositionPatient")
+        orientation = pick("PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = pick("PixelMeasuresSequence", "PixelSpacing")
+        slope = _float(pick("PixelValueTransformationSequence", "RescaleSlope"))
+        intercept = _float(pick("PixelValueTransformationSequence", "RescaleIntercept"))
+        records.append(
+            FrameRecord(
+                frame_index=index,
+                position=tuple(map(float, position)) if position is not None else None,
+                orientation=tuple(map(float, orientation)) if orientation is not None else None,
+                pixel_spacing=tuple(map(float, spacing)) if spacing is not None else None,  # type: ignore[arg-type]
+                slice_thickness=_float(pick("PixelMeasuresSequence", "SliceThickness")),
+                temporal_position=_int(pick("FrameContentSequence", "TemporalPositionIndex")),
+                trigger_time_ms=_float(pick("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")),
+                acquisition_seconds=_seconds_of_day(pick("FrameContentSequence", "FrameAcquisitionDateTime"))
+                or acq_seconds,
+                b_value=_float(pick("MRDiffusionSequence", "DiffusionBValue")),
+                flip_angle=_float(pick("MRTimingAndRelatedParametersSequence", "FlipAngle"))
+                or _float(ds.get("FlipAngle")),
+                echo_time=_float(pick("MREchoSequence", "EffectiveEchoTime")) or _float(ds.get("EchoTime")),
+                echo_number=None,
+                rescale=(slope if slope is not None else 1.0, intercept or 0.0),
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return records
+
+
+def scan_folder(folder: Path) -> tuple[list[DicomSeriesHeaders], list[Path]]:
+    """Find every DICOM series under ``folder`` (recursively, any layout).
+
+    Returns the series and the files that were skipped as not DICOM. A file that is DICOM but
+    broken raises :class:`InputError` naming it: a damaged series must not be read as a shorter one.
+    """
+    if not folder.is_dir():
+        raise InputError("image folder does not exist", file=folder)
+    return scan_folder_files(sorted(p for p in folder.rglob("*") if p.is_file()))
+
+
+def scan_folder_files(paths: Iterable[Path]) -> tuple[list[DicomSeriesHeaders], list[Path]]:
+    """Group the given files into DICOM series (see :func:`scan_folder`)."""
+    series: dict[str, DicomSeriesHeaders] = {}
+    skipped: list[Path] = []
+    for path in paths:
+        ds = read_header(path)
+        if ds is None:
+            skipped.append(path)
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if not uid:
+            raise InputError("DICOM object has no SeriesInstanceUID", file=path, field="(0020,000E)")
+        entry = series.get(uid)
+        if entry is None:
+            entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
+        entry.files.add(path)
+        if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
+            continue  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
+        entry.frames.extend(_frame_records(path, ds))
+    return list(series.values()), skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting one SeriesInstanceUID into image stacks, and the frame axis
+# ---------------------------------------------------------------------------------------------
+
+
+def split_stacks(headers: DicomSeriesHeaders) -> dict[str, list[FrameRecord]]:
+    """Split a series into stacks that each form one volume: by orientation, then by echo.
+
+    A localiser with three planes, or a dual-echo DSC with both echoes in one series, is one
+    SeriesInstanceUID but several volumes. Keys are suffixes for the stack ids ("" when unsplit).
+    """
+    by_orient: dict[tuple, list[FrameRecord]] = defaultdict(list)
+    for fr in headers.frames:
+        key = tuple(np.round(fr.orientation, 3)) if fr.orientation else ()
+        by_orient[key].append(fr)
+    stacks: dict[str, list[FrameRecord]] = {}
+    for o_index, frames in enumerate(by_orient.values()):
+        o_suffix = f".plane{o_index + 1}" if len(by_orient) > 1 else ""
+        echoes = sorted({f.echo_time for f in frames if f.echo_time is not None})
+        n_positions = len({_pos_key(f) for f in frames})
+        # Split by echo only when each echo forms a full stack of its own (multi-echo dynamic series).
+        if len(echoes) > 1 and not _is_vfa_or_dwi(frames):
+            per_echo = {te: [f for f in frames if f.echo_time == te] for te in echoes}
+            if all(len({_pos_key(f) for f in fr}) == n_positions for fr in per_echo.values()):
+                for e_index, te in enumerate(echoes):
+                    stacks[f"{o_suffix}.echo{e_index + 1}"] = per_echo[te]
+                continue
+        stacks[o_suffix] = frames
+    return stacks
+
+
+def _is_vfa_or_dwi(frames: Sequence[FrameRecord]) -> bool:
+    return len({f.flip_angle for f in frames}) > 1 or len({f.b_value for f in frames}) > 1
+
+
+def _pos_key(fr: FrameRecord) -> tuple:
+    return tuple(np.round(fr.position, 2)) if fr.position else (fr.instance_number,)
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """How the frames of a stack fill an (i, j, k, n) array."""
+
+    slices: list[list[FrameRecord]]  # slices[k][n]
+    axis: str  # "none" | "time" | "b_value" | "flip_angle" | "echo_time"
+    axis_values: np.ndarray  # per n: seconds from the first frame, b in s/mm², degrees, or ms
+    normal: np.ndarray
+    warnings: list[str]
+
+
+def _frame_axis(frames: Sequence[FrameRecord]) -> str:
+    if len({f.b_value for f in frames}) > 1:
+        return "b_value"
+    if len({f.flip_angle for f in frames}) > 1:
+        return "flip_angle"
+    if len({f.echo_time for f in frames}) > 1:
+        return "echo_time"
+    return "time"
+
+
+def _time_order_key(fr: FrameRecord) -> tuple:
+    return (
+        fr.temporal_position if fr.temporal_position is not None else -1,
+        fr.trigger_time_ms if fr.trigger_time_ms is not None else -1.0,
+        fr.acquisition_seconds if fr.acquisition_seconds is not None else -1.0,
+        fr.instance_number if fr.instance_number is not None else -1,
+        fr.frame_index if fr.frame_index is not None else -1,
+    )
+
+
+def layout_stack(frames: Sequence[FrameRecord], *, label: str) -> StackLayout:
+    """Sort frames into slices along the normal and, within each slice, along the frame axis."""
+    warnings: list[str] = []
+    first = frames[0]
+    if first.orientation is None or first.position is None:
+        raise InputError("DICOM frames lack ImageOrientationPatient/ImagePositionPatient", file=label)
+    row_cos = np.asarray(first.orientation[:3], float)
+    col_cos = np.asarray(first.orientation[3:], float)
+    normal = np.cross(row_cos, col_cos)
+    if abs(np.linalg.norm(normal) - 1) > 1e-3:
+        raise InputError("ImageOrientationPatient is not a pair of unit vectors", file=label)
+    by_position: dict[tuple, list[FrameRecord]] = defaultdict(list)
+    for fr in frames:
+        if (fr.rows, fr.columns) != (first.rows, first.columns):
+            raise InputError(
+                f"frames of one series have different matrix sizes ({fr.rows}x{fr.columns} vs "
+                f"{first.rows}x{first.columns})",
+                file=fr.path,
+            )
+        by_position[_pos_key(fr)].append(fr)
+    counts = {len(v) for v in by_position.values()}
+    if len(counts) > 1:
+        raise InputError(
+            f"incomplete series: slice positions have different numbers of frames {sorted(counts)} "
+            "(missing or duplicated files?)",
+            file=label,
+        )
+    ordered_positions = sorted(by_position, key=lambda k: float(np.dot(np.asarray(k[:3], float), normal))
+                               if len(k) == 3 else float(k[0] or 0))
+    n_per = counts.pop()
+    axis = _frame_axis(frames) if n_per > 1 else "none"
+    slices: list[list[FrameRecord]] = []
+    for key in ordered_positions:
+        group = by_position[key]
+        if axis == "b_value":
+            group.sort(key=lambda f: (f.b_value or 0.0, _time_order_key(f)))
+        elif axis == "flip_angle":
+            group.sort(key=lambda f: (f.flip_angle or 0.0, _time_order_key(f)))
+        elif axis == "echo_time":
+            group.sort(key=lambda f: (f.echo_time or 0.0, _time_order_key(f)))
+        else:
+            group.sort(key=_time_order_key)
+        slices.append(group)
+    if axis == "b_value":
+        values = np.array([f.b_value or 0.0 for f in slices[0]])
+    elif axis == "flip_angle":
+        values = np.array([f.flip_angle or 0.0 for f in slices[0]])
+    elif axis == "echo_time":
+        values = np.array([f.echo_time or 0.0 for f in slices[0]])
+    elif axis == "time":
+        values, why = frame_times_seconds(slices, label=label)
+        if why:
+            warnings.append(why)
+    else:
+        values = np.zeros(1)
+    return StackLayout(slices=slices, axis=axis, axis_values=values, normal=normal, warnings=warnings)
+
+
+def frame_times_seconds(slices: list[list[FrameRecord]], *, label: str) -> tuple[np.ndarray, str]:
+    """Acquisition time of every frame (from the first), from the best timing the headers offer.
+
+    Order of preference: trigger time, per-frame acquisition time, instance number (with a warning).
+    Returns the times and a warning ('' if none). A single missing trigger time (the QIBA DRO's
+    first frame) is filled from the linear relation of the others with the instance number,
+    and said so.
+    """
+    # Times of the first slice stand for the frame (slices of one dynamic are acquired within TR).
+    ref = slices[0]
+    n = len(ref)
+    trig = np.array([f.trigger_time_ms if f.trigger_time_ms is not None else np.nan for f in ref], float)
+    inst = np.array([f.instance_number if f.instance_number is not None else np.nan for f in ref], float)
+    if np.count_nonzero(np.isfinite(trig)) >= max(2, n - 1) and np.nanmax(trig) > np.nanmin(trig):
+        warning = ""
+        missing = ~np.isfinite(trig)
+        if missing.any():
+            ok = ~missing & np.isfinite(inst)
+            slope, intercept = np.polyfit(inst[ok], trig[ok], 1)
+            residual = np.abs(trig[ok] - (slope * inst[ok] + intercept)).max()
+            if residual > 1e-3 * max(1.0, abs(slope)) or not np.isfinite(inst[missing]).all():
+                raise InputError(
+                    "a frame has no TriggerTime and the others do not follow the instance number evenly",
+                    file=label,
+                )
+            trig[missing] = slope * inst[missing] + intercept
+            warning = (
+                f"{int(missing.sum())} frame(s) had no TriggerTime; filled from the instance number "
+                f"({slope:g} ms per instance)"
+            )
+        times = (trig - trig.min()) / 1000.0
+        return times, warning
+    acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in ref], float)
+    if np.isfinite(acq).all() and np.ptp(acq) > 0:
+        return acq - acq.min(), ""
+    if np.isfinite(inst).all():
+        return np.arange(n, dtype=float), (
+            "no usable timing in the headers (TriggerTime, AcquisitionTime); frames are numbered, not timed"
+        )
+    return np.arange(n, dtype=float), "no timing or instance numbers; frame order is file order"
+
+
+def stack_affine(layout: StackLayout, *, label: str) -> tuple[np.ndarray, list[str]]:
+    """RAS+ affine of a stack, with a check that slices are evenly spaced."""
+    warnings: list[str] = []
+    first = layout.slices[0][0]
+    assert first.orientation is not None and first.position is not None
+    if first.pixel_spacing is None:
+        raise InputError("DICOM frames have no PixelSpacing", file=label, field="(0028,0030)")
+    row_spacing, col_spacing = first.pixel_spacing
+    row_cos = np.asarray(first.orientation[:3], float)
+    col_cos = np.asarray(first.orientation[3:], float)
+    origin = np.asarray(first.position, float)
+    if len(layout.slices) > 1:
+        positions = np.array([s[0].position for s in layout.slices], float)
+        steps = np.diff(positions, axis=0)
+        step = steps.mean(axis=0)
+        gaps = np.linalg.norm(steps, axis=1)
+        if gaps.min() <= 0 or (gaps.max() - gaps.min()) > 0.01 * gaps.mean() + 1e-3:
+            raise InputError(
+                f"slices are not evenly spaced (gaps {gaps.min():.3g}–{gaps.max():.3g} mm): a slice may be "
+                "missing",
+                file=label,
+            )
+        if abs(abs(np.dot(step / np.linalg.norm(step), layout.normal)) - 1) > 1e-3:
+            warnings.append("slice stack is tilted against the image plane (gantry tilt); geometry follows positions")
+    else:
+        thickness = first.slice_thickness or 1.0
+        step = layout.normal * thickness
+    lps = np.eye(4)
+    lps[:3, 0] = row_cos * col_spacing  # i runs along a row: spacing between columns
+    lps[:3, 1] = col_cos * row_spacing
+    lps[:3, 2] = step
+    lps[:3, 3] = origin
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps, warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Acquisition parameters and pixels
+# ---------------------------------------------------------------------------------------------
+
+
+def acquisition_params(headers: DicomSeriesHeaders, frames: Sequence[FrameRecord]) -> AcquisitionParams:
+    ds = headers.first
+    image_type = tuple(str(v) for v in (ds.get("ImageType") or ()))
+    echo_times = tuple(sorted({f.echo_time for f in frames if f.echo_time is not None}))
+    flips = tuple(sorted({f.flip_angle for f in frames if f.flip_angle is not None}))
+    bvals = tuple(sorted({f.b_value for f in frames if f.b_value is not None}))
+    if bvals == (0.0,):
+        bvals = ()
+    agent = ds.get("ContrastBolusAgent")
+    if agent is None and "ContrastBolusUsageSequence" in ds:
+        agent = "contrast (ContrastBolusUsageSequence)"
+    extra: dict[str, Any] = {}
+    for key in ("ContrastBolusStartTime", "ContrastBolusTotalDose", "ContrastFlowDuration", "InstitutionName",
+                "ManufacturerModelName", "SeriesTime", "AcquisitionTime", "StudyDate", "SeriesDate"):
+        if key in ds and ds.get(key) not in (None, ""):
+            extra[key] = str(ds.get(key))
+    return AcquisitionParams(
+        echo_time_ms=echo_times[0] if echo_times else _float(ds.get("EchoTime")),
+        echo_times_ms=echo_times if len(echo_times) > 1 else (),
+        repetition_time_ms=_float(ds.get("RepetitionTime")),
+        inversion_time_ms=_float(ds.get("InversionTime")),
+        flip_angle_deg=flips[0] if len(flips) == 1 else _float(ds.get("FlipAngle")),
+        flip_angles_deg=flips if len(flips) > 1 else (),
+        field_strength_t=_float(ds.get("MagneticFieldStrength")),
+        b_values_s_per_mm2=bvals,
+        scanning_sequence="\\".join(ds.ScanningSequence) if isinstance(ds.get("ScanningSequence"),
+                                                                        pydicom.multival.MultiValue)
+        else (str(ds.get("ScanningSequence")) if ds.get("ScanningSequence") else None),
+        sequence_variant=str(ds.get("SequenceVariant")) if ds.get("SequenceVariant") else None,
+        image_type=image_type,
+        manufacturer=str(ds.get("Manufacturer")) if ds.get("Manufacturer") else None,
+        contrast_agent=str(agent) if agent not in (None, "") else None,
+        contrast_dose_ml=_float(ds.get("ContrastBolusVolume")),
+        contrast_flow_rate_ml_s=_float(ds.get("ContrastFlowRate")),
+        slice_thickness_mm=frames[0].slice_thickness if frames else _float(ds.get("SliceThickness")),
+        spacing_between_slices_mm=_float(ds.get("SpacingBetweenSlices")),
+        extra=extra,
+    )
+
+
+def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
+    """Read the frames of a stack into a float32 (i, j, k[, n]) array with the rescale applied."""
+    first = layout.slices[0][0]
+    n_k, n_n = len(layout.slices), len(layout.slices[0])
+    out = np.empty((first.columns, first.rows, n_k, n_n), dtype=np.float32)
+    cache: dict[Path, np.ndarray] = {}  # one enhanced file holds many frames: decode once
+    for k, group in enumerate(layout.slices):
+        for n, fr in enumerate(group):
+            pixels = cache.get(fr.path)
+            if pixels is None:
+                try:
+                    ds = pydicom.dcmread(fr.path, force=True)
+                    pixels = ds.pixel_array
+                except Exception as exc:
+                    raise InputError(f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
+                                     file=fr.path) from exc
+                if fr.frame_index is not None:
+                    cache = {fr.path: pixels}  # keep only the current multi-frame file
+            frame = pixels[fr.frame_index] if fr.frame_index is not None and pixels.ndim == 3 else pixels
+            if frame.shape != (fr.rows, fr.columns):
+                raise InputError(f"pixel matrix {frame.shape} does not match Rows/Columns", file=fr.path)
+            slope, intercept = fr.rescale
+            out[:, :, k, n] = frame.T * slope + intercept
+    return out if n_n > 1 else out[..., 0]
+
+
+def load_stack(
+    headers: DicomSeriesHeaders, frames: Sequence[FrameRecord], *, label: str, uid: str
+) -> tuple[Volume, StackLayout, list[str]]:
+    """Pixels + geometry + frame axis of one stack as a :class:`Volume`."""
+    layout = layout_stack(frames, label=label)
+    affine, warnings = stack_affine(layout, label=label)
+    data = read_pixels(layout, label=label)
+    times = layout.axis_values if layout.axis == "time" else None
+    volume = Volume(data=data, affine=affine, frame_times_s=times, series_uid=uid)
+    return volume, layout, layout.warnings + warnings
+
+
+def iter_dicom_files(paths: Iterable[Path]) -> Iterable[tuple[Path, Dataset]]:
+    for path in paths:
+        ds = read_header(path)
+        if ds is not None:
+            yield path, ds

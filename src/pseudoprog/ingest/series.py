@@ -1,0 +1,206 @@
+"""Find, describe and load the series of one timepoint's image folder (DICOM, NIfTI, spectroscopy files)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..case import AcquisitionParams, Series, SeriesKind, Volume
+from ..errors import InputError
+from . import dicom, nifti
+from .classify import classify, classify_by_words
+
+log = logging.getLogger(__name__)
+
+# Spectroscopy results and vendor spectra that are not DICOM: LCModel, TARQUIN, Siemens RDA.
+_MRS_SUFFIXES = {".rda", ".table", ".coord", ".spar", ".sdat", ".7"}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    series: tuple[Series, ...]
+    warnings: tuple[str, ...]
+
+
+def _override_for(overrides: Mapping[str, SeriesKind], *candidates: str | None) -> SeriesKind | None:
+    for c in candidates:
+        if c and c in overrides:
+            return overrides[c]
+    return None
+
+
+def _nifti_uid(path: Path) -> str:
+    # Stable across runs and machines: derived from the file name, not the absolute path.
+    return "nifti:" + nifti.stem(path)
+
+
+def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = None) -> ScanResult:
+    """Describe every series under ``folder``: DICOM (any layout), NIfTI + JSON sidecars, MRS files.
+
+    ``overrides`` maps a SeriesDescription, SeriesInstanceUID, series number or file name to the
+    kind the user says it is (``series:`` in ``case.yaml``).
+    """
+    overrides = overrides or {}
+    if not folder.exists():
+        raise InputError("image folder does not exist", file=folder)
+    if not folder.is_dir():
+        raise InputError("image path is not a folder", file=folder, expected="a folder of DICOM or NIfTI files")
+    found: list[Series] = []
+    warnings: list[str] = []
+    nifti_files = sorted(p for p in folder.rglob("*") if p.is_file() and nifti.is_nifti(p))
+    for path in nifti_files:
+        found.append(_describe_nifti(path, overrides))
+    mrs_files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _MRS_SUFFIXES)
+    for path in mrs_files:
+        kind = _override_for(overrides, path.name) or SeriesKind.MRS
+        found.append(
+            Series(
+                uid="mrs:" + path.name,
+                kind=kind,
+                description=path.name,
+                source_format="mrs",
+                files=(path,),
+                modality="MR",
+                classification_reason="spectroscopy file type " + path.suffix.lower(),
+                kind_from_user=kind is not SeriesKind.MRS,
+            )
+        )
+    headers, skipped = dicom.scan_folder(folder)
+    skipped = [p for p in skipped if not nifti.is_nifti(p) and p.suffix.lower() not in _MRS_SUFFIXES
+               and p.suffix.lower() not in {".json", ".bval", ".bvec"}]
+    if skipped:
+        warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")
+    for h in headers:
+        found.extend(_describe_dicom(h, overrides))
+    if not found:
+        raise InputError(
+            "no images found (no DICOM, NIfTI or spectroscopy files)", file=folder,
+            expected="DICOM files in any layout, or NIfTI files with JSON sidecars",
+        )
+    return ScanResult(series=tuple(found), warnings=tuple(warnings))
+
+
+def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
+    shape, spacing = nifti.header_info(path)
+    meta = nifti.read_sidecar(path)
+    params = nifti.params_from_sidecar(meta, file=path)
+    n_frames = shape[3] if len(shape) > 3 else 1
+    description = str(meta.get("SeriesDescription") or meta.get("ProtocolName") or "")
+    user = _override_for(overrides, path.name, nifti.stem(path), description or None)
+    if user is not None:
+        kind, reason = user, "set in case.yaml"
+    else:
+        # The file name is the strongest evidence a NIfTI has (BIDS suffix or site naming).
+        by_name = classify_by_words(nifti.stem(path))
+        if by_name is not None and by_name.kind not in (SeriesKind.OTHER,):
+            c = classify(description=nifti.stem(path), params=params, n_frames=n_frames)
+        else:
+            c = classify(description=description, params=params, n_frames=n_frames)
+        kind, reason = c.kind, c.reason
+    return Series(
+        uid=_nifti_uid(path),
+        kind=kind,
+        description=description or nifti.stem(path),
+        source_format="nifti",
+        files=(path,),
+        shape=shape,
+        spacing_mm=spacing,
+        n_frames=n_frames,
+        params=params,
+        classification_reason=reason,
+        kind_from_user=user is not None,
+    )
+
+
+def _describe_dicom(h: dicom.DicomSeriesHeaders, overrides: Mapping[str, SeriesKind]) -> list[Series]:
+    ds = h.first
+    base = dict(
+        modality=h.modality or "OT",
+        sop_class_uid=h.sop_class_uid or None,
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
+        study_instance_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
+        series_number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+        source_format="dicom",
+    )
+    number = str(base["series_number"]) if base["series_number"] is not None else None
+    user = _override_for(overrides, h.series_uid, h.description or None, number)
+    if not h.frames:  # spectroscopy, RT structures: no image stack
+        c = classify(description=h.description, params=AcquisitionParams(), modality=h.modality,
+                     sop_class_uid=h.sop_class_uid)
+        return [
+            Series(
+                uid=h.series_uid,
+                kind=user or c.kind,
+                description=h.description,
+                files=tuple(sorted(h.files)),
+                classification_reason="set in case.yaml" if user else c.reason,
+                kind_from_user=user is not None,
+                **base,  # type: ignore[arg-type]
+            )
+        ]
+    out = []
+    for suffix, frames in dicom.split_stacks(h).items():
+        params = dicom.acquisition_params(h, frames)
+        positions = {dicom._pos_key(f) for f in frames}
+        n_frames = len(frames) // max(1, len(positions))
+        first = frames[0]
+        spacing = None
+        if first.pixel_spacing is not None:
+            spacing = (first.pixel_spacing[1], first.pixel_spacing[0],
+                       float(params.spacing_between_slices_mm or first.slice_thickness or 1.0))
+        c = classify(description=h.description, params=params, n_frames=n_frames, modality=h.modality,
+                     sop_class_uid=h.sop_class_uid)
+        kind = user or c.kind
+        shape: tuple[int, ...] = (first.columns, first.rows, len(positions))
+        if n_frames > 1:
+            shape += (n_frames,)
+        out.append(
+            Series(
+                uid=h.series_uid + suffix,
+                kind=kind,
+                description=h.description + (f" ({suffix.strip('.')})" if suffix else ""),
+                files=tuple(sorted({f.path for f in frames})),
+                shape=shape,
+                spacing_mm=spacing,
+                n_frames=n_frames,
+                params=params,
+                classification_reason="set in case.yaml" if user else c.reason,
+                kind_from_user=user is not None,
+                **base,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def load_series(series: Series) -> tuple[Volume, list[str]]:
+    """Read the pixels of a series as a :class:`Volume` (float32, RAS+ affine, frame times when dynamic).
+
+    Returns the volume and any warnings about its timing or geometry.
+    """
+    if series.source_format == "nifti":
+        return nifti.load_nifti(series.files[0], uid=series.uid)
+    if series.source_format != "dicom":
+        raise InputError(f"series of kind {series.kind} has no image volume to load", file=series.files[0])
+    headers, _ = dicom.scan_folder_files(series.files)
+    h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
+    if h is None or not h.frames:
+        raise InputError("series has no image frames", file=series.files[0])
+    stacks = dicom.split_stacks(h)
+    key = series.uid[len(h.series_uid):]
+    if key not in stacks:
+        raise InputError(f"stack '{key}' not found in series", file=series.files[0])
+    label = f"{series.files[0].parent} (series '{series.description}')"
+    volume, _layout, warnings = dicom.load_stack(h, stacks[key], label=label, uid=series.uid)
+    return volume, warnings
+
+
+def with_kind(series: Series, kind: SeriesKind, reason: str) -> Series:
+    return replace(series, kind=kind, classification_reason=reason, kind_from_user=True)
+
+
+def short_uid(text: str) -> str:
+    """A short stable id for file names (never the raw UID, which can be long)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
