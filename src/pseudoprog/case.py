@@ -282,9 +282,7 @@ class Volume:
             raise ValueError(f"Volume data must be 3D or 4D, got shape {self.data.shape}")
         if self.affine.shape != (4, 4):
             raise ValueError(f"Volume affine must be 4x4, got {self.affine.shape}")
-        if self.frame_times_s is not None and (
-            self.data.ndim != 4 or len(self.frame_times_s) != self.data.shape[3]
-        ):
+        if self.frame_times_s is not None and (self.data.ndim != 4 or len(self.frame_times_s) != self.data.shape[3]):
             raise ValueError("frame_times_s must have one entry per frame of a 4D volume")
 
     @property

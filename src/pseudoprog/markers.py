@@ -25,14 +25,25 @@ class MarkerSpec:
 
 _SPECS = [
     # DSC perfusion (clinical_rules.md §2.1)
-    MarkerSpec("rcbv_max", "ratio", "maximum (robust, 90-95th percentile) leakage-corrected rCBV vs NAWM",
-               (0.0, 50.0), "tumour"),
+    MarkerSpec(
+        "rcbv_max",
+        "ratio",
+        "maximum (robust, 90-95th percentile) leakage-corrected rCBV vs NAWM",
+        (0.0, 50.0),
+        "tumour",
+    ),
     MarkerSpec("rcbv_mean", "ratio", "mean leakage-corrected rCBV vs NAWM", (0.0, 50.0), "tumour"),
     MarkerSpec("rcbf_max", "ratio", "maximum rCBF vs NAWM (DSC)", (0.0, 50.0), "tumour"),
-    MarkerSpec("ftb_high", "fraction", "fractional tumour burden: fraction of the enhancing lesion with rCBV > 1.75",
-               (0.0, 1.0), "tumour"),
-    MarkerSpec("ftb_low", "fraction", "fraction of the enhancing lesion with rCBV < 1.0", (0.0, 1.0),
-               "treatment_effect"),
+    MarkerSpec(
+        "ftb_high",
+        "fraction",
+        "fractional tumour burden: fraction of the enhancing lesion with rCBV > 1.75",
+        (0.0, 1.0),
+        "tumour",
+    ),
+    MarkerSpec(
+        "ftb_low", "fraction", "fraction of the enhancing lesion with rCBV < 1.0", (0.0, 1.0), "treatment_effect"
+    ),
     MarkerSpec("psr", "fraction", "DSC percentage signal recovery (as a fraction)", (0.0, 2.0), "treatment_effect"),
     # DCE (§2.2)
     MarkerSpec("ktrans_mean", "1/min", "mean Ktrans in the enhancing lesion", (0.0, 5.0), "tumour"),
@@ -40,13 +51,15 @@ _SPECS = [
     MarkerSpec("vp_mean", "fraction", "mean plasma volume fraction vp", (0.0, 1.0), "tumour"),
     MarkerSpec("ve_mean", "fraction", "mean extravascular extracellular volume fraction ve", (0.0, 1.0), "neither"),
     # ASL (§2.3)
-    MarkerSpec("asl_rcbf_max", "ratio", "maximum ASL CBF in the lesion vs contralateral grey matter", (0.0, 50.0),
-               "tumour"),
+    MarkerSpec(
+        "asl_rcbf_max", "ratio", "maximum ASL CBF in the lesion vs contralateral grey matter", (0.0, 50.0), "tumour"
+    ),
     MarkerSpec("asl_cbf_max", "ml/100g/min", "maximum absolute ASL CBF in the lesion", (0.0, 500.0), "tumour"),
     # Diffusion (§2.4)
     MarkerSpec("adc_mean", "mm2/s", "mean ADC of the enhancing lesion", (1e-5, 5e-3), "treatment_effect"),
-    MarkerSpec("adc_min", "mm2/s", "minimum (5th percentile) ADC of the enhancing lesion", (1e-5, 5e-3),
-               "treatment_effect"),
+    MarkerSpec(
+        "adc_min", "mm2/s", "minimum (5th percentile) ADC of the enhancing lesion", (1e-5, 5e-3), "treatment_effect"
+    ),
     MarkerSpec("radc_mean", "ratio", "mean ADC vs contralateral NAWM", (0.05, 10.0), "treatment_effect"),
     # Spectroscopy (§2.5)
     MarkerSpec("cho_naa", "ratio", "choline / N-acetylaspartate", (0.0, 50.0), "tumour"),
@@ -54,16 +67,19 @@ _SPECS = [
     MarkerSpec("naa_cr", "ratio", "N-acetylaspartate / creatine", (0.0, 50.0), "treatment_effect"),
     MarkerSpec("lipid_lactate_cr", "ratio", "(lipid + lactate) / creatine", (0.0, 100.0), "treatment_effect"),
     # Delayed contrast (§2.6)
-    MarkerSpec("tram_clearance_fraction", "fraction",
-               "fraction of the enhancing lesion that clears contrast by the delayed scan (tumour-like)",
-               (0.0, 1.0), "tumour"),
+    MarkerSpec(
+        "tram_clearance_fraction",
+        "fraction",
+        "fraction of the enhancing lesion that clears contrast by the delayed scan (tumour-like)",
+        (0.0, 1.0),
+        "tumour",
+    ),
     # PET (§2.7)
     MarkerSpec("pet_tbr_max", "ratio", "PET tumour-to-background ratio, maximum", (0.0, 50.0), "tumour"),
     MarkerSpec("pet_tbr_mean", "ratio", "PET tumour-to-background ratio, mean", (0.0, 50.0), "tumour"),
     MarkerSpec("pet_suv_max", "g/ml", "PET SUVmax (body weight)", (0.0, 100.0), "tumour"),
     # Structural (§2.8, §3.5)
-    MarkerSpec("lesion_quotient", "ratio", "T2 nodule area / T1c enhancing area (SRS lesions)", (0.0, 10.0),
-               "tumour"),
+    MarkerSpec("lesion_quotient", "ratio", "T2 nodule area / T1c enhancing area (SRS lesions)", (0.0, 10.0), "tumour"),
     MarkerSpec("oedema_ratio", "ratio", "FLAIR abnormality volume / enhancing volume", (0.0, 1000.0), "neither"),
 ]
 
@@ -81,10 +97,7 @@ def check_marker_value(name: str, value: float) -> str | None:
         return f"marker '{name}' is not a finite number"
     lo, hi = spec.plausible
     if not lo <= value <= hi:
-        return (
-            f"marker '{name}' = {value} is outside the plausible range {lo}–{hi} {spec.unit} "
-            "(wrong unit?)"
-        )
+        return f"marker '{name}' = {value} is outside the plausible range {lo}–{hi} {spec.unit} (wrong unit?)"
     return None
 
 

@@ -44,13 +44,47 @@ E = TypeVar("E", bound=StrEnum)
 _TOP_KEYS = {"patient", "diagnosis", "treatments", "timepoints", "indication", "rtdose", "series", "notes"}
 _PATIENT_KEYS = {"id", "age", "sex"}
 _DIAGNOSIS_KEYS = {"type", "idh", "mgmt", "codeletion_1p19q", "who_grade", "primary", "date"}
-_TREATMENT_KEYS = {"type", "date", "start", "end", "dose_gy", "fractions", "agent", "extent", "isodose_percent",
-                   "target"}
-_TIMEPOINT_KEYS = {"date", "clinical_status", "steroids_mg_dexamethasone", "images", "lesions", "markers",
-                   "flair_change", "histology", "notes", "series"}
-_LESION_KEYS = {"id", "long_mm", "perp_mm", "longest_diameter_mm", "volume_ml", "enhancing_volume_ml",
-                "core_volume_ml", "flair_volume_ml", "enhancing", "location_vs_rt", "new", "target",
-                "component", "markers", "measurable"}
+_TREATMENT_KEYS = {
+    "type",
+    "date",
+    "start",
+    "end",
+    "dose_gy",
+    "fractions",
+    "agent",
+    "extent",
+    "isodose_percent",
+    "target",
+}
+_TIMEPOINT_KEYS = {
+    "date",
+    "clinical_status",
+    "steroids_mg_dexamethasone",
+    "images",
+    "lesions",
+    "markers",
+    "flair_change",
+    "histology",
+    "notes",
+    "series",
+}
+_LESION_KEYS = {
+    "id",
+    "long_mm",
+    "perp_mm",
+    "longest_diameter_mm",
+    "volume_ml",
+    "enhancing_volume_ml",
+    "core_volume_ml",
+    "flair_volume_ml",
+    "enhancing",
+    "location_vs_rt",
+    "new",
+    "target",
+    "component",
+    "markers",
+    "measurable",
+}
 _SURGERY_EXTENTS = {"gross_total", "subtotal", "partial", "biopsy", "unknown"}
 _COMPONENTS = {"solid", "cystic", "necrotic_rim", "cavity_wall", "nodule_in_cyst"}
 _SINGLE_DAY = {TreatmentType.SURGERY, TreatmentType.BIOPSY, TreatmentType.SRS}
@@ -74,8 +108,7 @@ def _mapping(ctx: _Ctx, value: Any, field: str, allowed: set[str]) -> Mapping[st
         if not isinstance(key, str):
             raise ctx.error(field, f"key {key!r} is not text")
         if key not in allowed:
-            raise ctx.error(f"{field}.{key}" if field else key, "unknown key",
-                            "one of " + ", ".join(sorted(allowed)))
+            raise ctx.error(f"{field}.{key}" if field else key, "unknown key", "one of " + ", ".join(sorted(allowed)))
     return value
 
 
@@ -93,7 +126,7 @@ def _enum(ctx: _Ctx, enum: type[E], value: Any, field: str) -> E:
     if enum is SeriesKind:
         for member in enum:
             if member.value.lower() == str(value).strip().lower():
-                return member  # type: ignore[return-value]
+                return member
     raise ctx.error(field, f"{value!r} is not a recognised value", "one of " + ", ".join(m.value for m in enum))
 
 
@@ -116,8 +149,16 @@ def _date(ctx: _Ctx, value: Any, field: str) -> dt.date:
     return parsed
 
 
-def _number(ctx: _Ctx, value: Any, field: str, *, lo: float | None = None, hi: float | None = None,
-            lo_inclusive: bool = True, integer: bool = False) -> float:
+def _number(
+    ctx: _Ctx,
+    value: Any,
+    field: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_inclusive: bool = True,
+    integer: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ctx.error(field, f"{value!r} is not a number", "an integer" if integer else "a number")
     if not math.isfinite(value):
@@ -167,8 +208,9 @@ def _marker_status(ctx: _Ctx, value: Any, field: str, allowed: set[MarkerStatus]
         value = "positive" if value else "negative"
     status = _enum(ctx, MarkerStatus, value, field)
     if status not in allowed:
-        raise ctx.error(field, f"{status.value!r} does not apply here",
-                        "one of " + ", ".join(sorted(s.value for s in allowed)))
+        raise ctx.error(
+            field, f"{status.value!r} does not apply here", "one of " + ", ".join(sorted(s.value for s in allowed))
+        )
     return status
 
 
@@ -176,12 +218,25 @@ def _diagnosis(ctx: _Ctx, raw: Any) -> Diagnosis:
     m = _mapping(ctx, raw, "diagnosis", _DIAGNOSIS_KEYS)
     dtype = _enum(ctx, DiagnosisType, _required(ctx, m, "type", "diagnosis"), "diagnosis.type")
     unknown = MarkerStatus.UNKNOWN
-    idh = _opt(m, "idh", lambda v: _marker_status(ctx, v, "diagnosis.idh",
-                                                  {MarkerStatus.WILDTYPE, MarkerStatus.MUTANT, unknown}))
-    mgmt = _opt(m, "mgmt", lambda v: _marker_status(ctx, v, "diagnosis.mgmt",
-                                                    {MarkerStatus.METHYLATED, MarkerStatus.UNMETHYLATED, unknown}))
-    codel = _opt(m, "codeletion_1p19q", lambda v: _marker_status(
-        ctx, v, "diagnosis.codeletion_1p19q", {MarkerStatus.POSITIVE, MarkerStatus.NEGATIVE, unknown}))
+    idh = _opt(
+        m,
+        "idh",
+        lambda v: _marker_status(ctx, v, "diagnosis.idh", {MarkerStatus.WILDTYPE, MarkerStatus.MUTANT, unknown}),
+    )
+    mgmt = _opt(
+        m,
+        "mgmt",
+        lambda v: _marker_status(
+            ctx, v, "diagnosis.mgmt", {MarkerStatus.METHYLATED, MarkerStatus.UNMETHYLATED, unknown}
+        ),
+    )
+    codel = _opt(
+        m,
+        "codeletion_1p19q",
+        lambda v: _marker_status(
+            ctx, v, "diagnosis.codeletion_1p19q", {MarkerStatus.POSITIVE, MarkerStatus.NEGATIVE, unknown}
+        ),
+    )
     grade = _opt(m, "who_grade", lambda v: int(_number(ctx, v, "diagnosis.who_grade", lo=1, hi=4, integer=True)))
     primary = _opt(m, "primary", lambda v: _text(ctx, v, "diagnosis.primary").strip().lower())
     if primary is not None and dtype is not DiagnosisType.METASTASIS:
@@ -205,35 +260,45 @@ def _treatment(ctx: _Ctx, raw: Any, field: str) -> Treatment:
     if "date" in m and "start" in m:
         raise ctx.error(field, "gives both 'date' and 'start'", "'date' for one-day treatments, else 'start'/'end'")
     if "date" not in m and "start" not in m:
-        raise ctx.error(f"{field}.start", "is required but missing",
-                        "'date' (surgery, biopsy, srs) or 'start' (courses)")
+        raise ctx.error(
+            f"{field}.start", "is required but missing", "'date' (surgery, biopsy, srs) or 'start' (courses)"
+        )
     start = _date(ctx, m.get("date", m.get("start")), f"{field}.{'date' if 'date' in m else 'start'}")
     end = _opt(m, "end", lambda v: _date(ctx, v, f"{field}.end"))
     if end is not None and end < start:
-        raise ctx.error(f"{field}.end", f"{end.isoformat()} is before the start {start.isoformat()}",
-                        "an end date on or after the start")
+        raise ctx.error(
+            f"{field}.end",
+            f"{end.isoformat()} is before the start {start.isoformat()}",
+            "an end date on or after the start",
+        )
     if end is not None and ttype in _SINGLE_DAY and end != start and ttype is not TreatmentType.SRS:
         raise ctx.error(f"{field}.end", f"a {ttype.value} is a single-day treatment", "'date' only")
     dose = _opt(m, "dose_gy", lambda v: _number(ctx, v, f"{field}.dose_gy", lo=0, hi=150, lo_inclusive=False))
-    fractions = _opt(m, "fractions", lambda v: int(_number(ctx, v, f"{field}.fractions", lo=1, hi=60,
-                                                           integer=True)))
+    fractions = _opt(m, "fractions", lambda v: int(_number(ctx, v, f"{field}.fractions", lo=1, hi=60, integer=True)))
     if (dose is not None or fractions is not None) and not ttype.is_radiation:
         raise ctx.error(field, f"dose/fractions given for {ttype.value}, which is not a radiation treatment")
     if dose is not None and fractions and dose / fractions > 30:
-        raise ctx.error(f"{field}.dose_gy", f"{dose / fractions:.1f} Gy per fraction is implausible",
-                        "≤ 30 Gy per fraction")
+        raise ctx.error(
+            f"{field}.dose_gy", f"{dose / fractions:.1f} Gy per fraction is implausible", "≤ 30 Gy per fraction"
+        )
     extent = _opt(m, "extent", lambda v: _text(ctx, v, f"{field}.extent").strip().lower())
     if extent is not None:
         if ttype not in (TreatmentType.SURGERY, TreatmentType.BIOPSY):
             raise ctx.error(f"{field}.extent", "applies to surgery only")
         if extent not in _SURGERY_EXTENTS:
-            raise ctx.error(f"{field}.extent", f"{extent!r} is not recognised",
-                            "one of " + ", ".join(sorted(_SURGERY_EXTENTS)))
+            raise ctx.error(
+                f"{field}.extent", f"{extent!r} is not recognised", "one of " + ", ".join(sorted(_SURGERY_EXTENTS))
+            )
     iso = _opt(m, "isodose_percent", lambda v: _number(ctx, v, f"{field}.isodose_percent", lo=10, hi=100))
     return Treatment(
-        type=ttype, start=start, end=end, dose_gy=dose, fractions=fractions,
+        type=ttype,
+        start=start,
+        end=end,
+        dose_gy=dose,
+        fractions=fractions,
         agent=_opt(m, "agent", lambda v: _text(ctx, v, f"{field}.agent").strip().lower()),
-        extent=extent, isodose_percent=iso,
+        extent=extent,
+        isodose_percent=iso,
         target=_opt(m, "target", lambda v: _text(ctx, v, f"{field}.target")),
     )
 
@@ -245,8 +310,9 @@ def _markers(ctx: _Ctx, raw: Any, field: str, lesion_id: str | None) -> dict[str
         problem = check_marker_value(name, value)
         if problem:
             raise ctx.error(f"{field}.{name}", problem, f"a number in {MARKERS[name].unit}")
-        out[name] = Marker(name=name, value=float(value), unit=MARKERS[name].unit, source="reported",
-                           lesion_id=lesion_id)
+        out[name] = Marker(
+            name=name, value=float(value), unit=MARKERS[name].unit, source="reported", lesion_id=lesion_id
+        )
     return out
 
 
@@ -265,8 +331,11 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
     if (long_mm is None) != (perp_mm is None):
         raise ctx.error(field, "gives only one of long_mm / perp_mm", "both diameters, or neither")
     if long_mm is not None and perp_mm is not None and perp_mm > long_mm + 1e-9:
-        raise ctx.error(f"{field}.perp_mm", f"{perp_mm} mm exceeds the longest diameter {long_mm} mm",
-                        "perp_mm ≤ long_mm (long_mm is the longest in-plane diameter)")
+        raise ctx.error(
+            f"{field}.perp_mm",
+            f"{perp_mm} mm exceeds the longest diameter {long_mm} mm",
+            "perp_mm ≤ long_mm (long_mm is the longest in-plane diameter)",
+        )
     enhancing_ml = ml_to_mm3("enhancing_volume_ml")
     if "volume_ml" in m:
         if enhancing_ml is not None:
@@ -274,11 +343,15 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
         enhancing_ml = ml_to_mm3("volume_ml")
     component = _opt(m, "component", lambda v: _text(ctx, v, f"{field}.component").strip().lower())
     if component is not None and component not in _COMPONENTS:
-        raise ctx.error(f"{field}.component", f"{component!r} is not recognised",
-                        "one of " + ", ".join(sorted(_COMPONENTS)))
+        raise ctx.error(
+            f"{field}.component", f"{component!r} is not recognised", "one of " + ", ".join(sorted(_COMPONENTS))
+        )
     measurement = LesionMeasurement(
-        long_mm=long_mm, perp_mm=perp_mm, longest_diameter_mm=mm("longest_diameter_mm"),
-        enhancing_volume_mm3=enhancing_ml, core_volume_mm3=ml_to_mm3("core_volume_ml"),
+        long_mm=long_mm,
+        perp_mm=perp_mm,
+        longest_diameter_mm=mm("longest_diameter_mm"),
+        enhancing_volume_mm3=enhancing_ml,
+        core_volume_mm3=ml_to_mm3("core_volume_ml"),
         flair_volume_mm3=ml_to_mm3("flair_volume_ml"),
         measurable=_opt(m, "measurable", lambda v: _bool(ctx, v, f"{field}.measurable")),
         measurability_reason="reported" if "measurable" in m else "",
@@ -299,8 +372,11 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
 
 def _series_overrides(ctx: _Ctx, raw: Any, field: str) -> dict[str, SeriesKind]:
     if not isinstance(raw, Mapping):
-        raise ctx.error(field, "must map a series (description, UID, number or file name) to its kind",
-                        "e.g. {'AX T1 MPRAGE POST': T1c}")
+        raise ctx.error(
+            field,
+            "must map a series (description, UID, number or file name) to its kind",
+            "e.g. {'AX T1 MPRAGE POST': T1c}",
+        )
     return {str(k): _enum(ctx, SeriesKind, v, f"{field}.{k}") for k, v in raw.items()}
 
 
@@ -312,8 +388,11 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         rel = _text(ctx, m["images"], f"{field}.images")
         image_dir = (root / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
         if not image_dir.exists():
-            raise ctx.error(f"{field}.images", f"image folder '{rel}' does not exist",
-                            "a folder (relative to the case folder) of DICOM or NIfTI files")
+            raise ctx.error(
+                f"{field}.images",
+                f"image folder '{rel}' does not exist",
+                "a folder (relative to the case folder) of DICOM or NIfTI files",
+            )
         if not image_dir.is_dir():
             raise ctx.error(f"{field}.images", f"'{rel}' is not a folder", "a folder of DICOM or NIfTI files")
     lesions_raw = m.get("lesions") or []
@@ -324,13 +403,13 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
     if len(ids) != len(set(ids)):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ctx.error(f"{field}.lesions", f"lesion id(s) {dup} appear more than once", "unique ids")
-    steroids = _opt(m, "steroids_mg_dexamethasone",
-                    lambda v: _number(ctx, v, f"{field}.steroids_mg_dexamethasone", lo=0, hi=100))
+    steroids = _opt(
+        m, "steroids_mg_dexamethasone", lambda v: _number(ctx, v, f"{field}.steroids_mg_dexamethasone", lo=0, hi=100)
+    )
     overrides = _series_overrides(ctx, m["series"], f"{field}.series") if m.get("series") is not None else {}
     tp = Timepoint(
         date=date,
-        clinical_status=_opt(m, "clinical_status",
-                             lambda v: _enum(ctx, ClinicalStatus, v, f"{field}.clinical_status"))
+        clinical_status=_opt(m, "clinical_status", lambda v: _enum(ctx, ClinicalStatus, v, f"{field}.clinical_status"))
         or ClinicalStatus.UNKNOWN,
         steroids_mg_dexamethasone=steroids,
         image_dir=image_dir,
@@ -348,16 +427,18 @@ def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[st
     """Validate the parsed YAML of a case; returns the case and the per-timepoint series overrides."""
     ctx = _Ctx(file)
     if not isinstance(data, Mapping):
-        raise InputError("must hold a mapping at the top level", file=file,
-                         expected="patient:, diagnosis:, treatments:, timepoints:")
+        raise InputError(
+            "must hold a mapping at the top level", file=file, expected="patient:, diagnosis:, treatments:, timepoints:"
+        )
     m = _mapping(ctx, data, "", _TOP_KEYS)
     patient = _patient(ctx, _required(ctx, m, "patient", ""))
     diagnosis = _diagnosis(ctx, _required(ctx, m, "diagnosis", ""))
     treatments_raw = m.get("treatments") or []
     if not isinstance(treatments_raw, list):
         raise ctx.error("treatments", "must be a list", "- {type: ..., date/start: ...}")
-    treatments = tuple(sorted((_treatment(ctx, t, f"treatments[{i}]") for i, t in enumerate(treatments_raw)),
-                              key=lambda t: t.start))
+    treatments = tuple(
+        sorted((_treatment(ctx, t, f"treatments[{i}]") for i, t in enumerate(treatments_raw)), key=lambda t: t.start)
+    )
     tps_raw = _required(ctx, m, "timepoints", "")
     if not isinstance(tps_raw, list) or not tps_raw:
         raise ctx.error("timepoints", "must be a non-empty list", "- {date: YYYY-MM-DD, ...}")
@@ -373,26 +454,40 @@ def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[st
     overrides = [{**global_overrides, **o} for o in overrides]
     # Cross-field date checks: the timeline must be possible.
     if diagnosis.date is not None:
-        for i, tp in enumerate(tps_raw):
+        for i in range(len(tps_raw)):
             d = parsed[i][0].date
             if d < diagnosis.date:
-                raise ctx.error(f"timepoints[{i}].date", f"scan on {d} is before the diagnosis on {diagnosis.date}",
-                                "scans on or after diagnosis.date")
+                raise ctx.error(
+                    f"timepoints[{i}].date",
+                    f"scan on {d} is before the diagnosis on {diagnosis.date}",
+                    "scans on or after diagnosis.date",
+                )
         for i, t in enumerate(treatments_raw):
             tr = _treatment(ctx, t, f"treatments[{i}]")
             if tr.type not in (TreatmentType.SURGERY, TreatmentType.BIOPSY) and tr.start < diagnosis.date:
-                raise ctx.error(f"treatments[{i}]", f"{tr.type.value} on {tr.start} is before the diagnosis on "
-                                f"{diagnosis.date}", "treatments after diagnosis (surgery may establish it)")
-    indication = _opt(m, "indication", lambda v: _enum(ctx, Indication, v, "indication")) \
+                raise ctx.error(
+                    f"treatments[{i}]",
+                    f"{tr.type.value} on {tr.start} is before the diagnosis on {diagnosis.date}",
+                    "treatments after diagnosis (surgery may establish it)",
+                )
+    indication = (
+        _opt(m, "indication", lambda v: _enum(ctx, Indication, v, "indication"))
         or Indication.NEW_OR_ENLARGING_ENHANCEMENT
+    )
     rtdose = None
     if m.get("rtdose") is not None:
         rtdose = root / _text(ctx, m["rtdose"], "rtdose")
         if not rtdose.exists():
             raise ctx.error("rtdose", f"'{m['rtdose']}' does not exist", "a DICOM RTDOSE file or folder")
     case = Case(
-        patient=patient, diagnosis=diagnosis, treatments=treatments, timepoints=timepoints,
-        indication=indication, root=root, rtdose=rtdose, series_overrides=global_overrides,
+        patient=patient,
+        diagnosis=diagnosis,
+        treatments=treatments,
+        timepoints=timepoints,
+        indication=indication,
+        root=root,
+        rtdose=rtdose,
+        series_overrides=global_overrides,
     )
     return case, overrides
 

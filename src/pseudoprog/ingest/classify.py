@@ -73,8 +73,11 @@ _WORD_RULES: list[tuple[SeriesKind, set[str], tuple[str, ...]]] = [
         ("+c", "+gd", "post_gad", "postgad", "t1c", "t1ce", "ce-gad", "ce_", "mprage_post"),
     ),
     (SeriesKind.T2, {"t2", "t2w", "tse_t2", "t2_tse"}, ("t2w", "t2_", "_t2")),
-    (SeriesKind.T1, {"t1", "t1w", "mprage", "spgr", "bravo", "tfl", "fspgr", "t1_mprage", "pre"},
-     ("t1w", "t1_", "_t1", "mprage")),
+    (
+        SeriesKind.T1,
+        {"t1", "t1w", "mprage", "spgr", "bravo", "tfl", "fspgr", "t1_mprage", "pre"},
+        ("t1w", "t1_", "_t1", "mprage"),
+    ),
 ]
 
 # Words that look like T1c clues but are not on their own ("c" alone matters only next to t1).

@@ -34,8 +34,29 @@ log = logging.getLogger(__name__)
 
 # Files we never try to read as DICOM (documentation, sidecars, archives found in exported folders).
 _NOT_DICOM_SUFFIXES = {
-    ".txt", ".md", ".json", ".xml", ".html", ".htm", ".pdf", ".csv", ".yaml", ".yml", ".nii", ".gz",
-    ".zip", ".jpg", ".jpeg", ".png", ".bval", ".bvec", ".rda", ".table", ".coord", ".log", ".ini",
+    ".txt",
+    ".md",
+    ".json",
+    ".xml",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".csv",
+    ".yaml",
+    ".yml",
+    ".nii",
+    ".gz",
+    ".zip",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bval",
+    ".bvec",
+    ".rda",
+    ".table",
+    ".coord",
+    ".log",
+    ".ini",
 }
 _DICOM_SUFFIXES = {".dcm", ".ima", ".dicom", ".dic"}
 
@@ -50,7 +71,7 @@ class FrameRecord:
     path: Path
     frame_index: int | None  # None for a classic single-frame object
     series_uid: str
-    position: tuple[float, float, float] | None  # ImagePositionPatient (LPS mm)
+    position: tuple[float, ...] | None  # ImagePositionPatient (LPS mm)
     orientation: tuple[float, ...] | None  # ImageOrientationPatient (6 direction cosines)
     pixel_spacing: tuple[float, float] | None  # (row spacing, column spacing) mm
     slice_thickness: float | None
@@ -114,7 +135,7 @@ def read_header(path: Path) -> Dataset | None:
         if "SOPClassUID" in ds or "SeriesInstanceUID" in ds:
             return ds
         if suffix in _DICOM_SUFFIXES:
-            raise InputError("has a DICOM file name but no DICOM identifiers (corrupt or not DICOM)", file=path)
+            raise InputError("has a DICOM name but no DICOM identifiers (corrupt?)", file=path) from None
         return None
     except Exception as exc:  # truncated / corrupt files that did start like DICOM
         raise InputError(f"is a corrupt DICOM file ({type(exc).__name__}: {exc})", file=path) from exc
@@ -204,9 +225,7 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
             FrameRecord(
                 frame_index=None if n_frames == 1 else 0,
                 position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
-                orientation=tuple(map(float, ds.ImageOrientationPatient))
-                if "ImageOrientationPatient" in ds
-                else None,
+                orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
                 pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
                 slice_thickness=_float(ds.get("SliceThickness")),
                 temporal_position=_int(ds.get("TemporalPositionIdentifier")),
@@ -387,8 +406,9 @@ def layout_stack(frames: Sequence[FrameRecord], *, label: str) -> StackLayout:
             "(missing or duplicated files?)",
             file=label,
         )
-    ordered_positions = sorted(by_position, key=lambda k: float(np.dot(np.asarray(k[:3], float), normal))
-                               if len(k) == 3 else float(k[0] or 0))
+    ordered_positions = sorted(
+        by_position, key=lambda k: float(np.dot(np.asarray(k[:3], float), normal)) if len(k) == 3 else float(k[0] or 0)
+    )
     n_per = counts.pop()
     axis = _frame_axis(frames) if n_per > 1 else "none"
     slices: list[list[FrameRecord]] = []
@@ -478,8 +498,7 @@ def stack_affine(layout: StackLayout, *, label: str) -> tuple[np.ndarray, list[s
         gaps = np.linalg.norm(steps, axis=1)
         if gaps.min() <= 0 or (gaps.max() - gaps.min()) > 0.01 * gaps.mean() + 1e-3:
             raise InputError(
-                f"slices are not evenly spaced (gaps {gaps.min():.3g}–{gaps.max():.3g} mm): a slice may be "
-                "missing",
+                f"slices are not evenly spaced (gaps {gaps.min():.3g}–{gaps.max():.3g} mm): a slice may be missing",
                 file=label,
             )
         if abs(abs(np.dot(step / np.linalg.norm(step), layout.normal)) - 1) > 1e-3:
@@ -512,8 +531,17 @@ def acquisition_params(headers: DicomSeriesHeaders, frames: Sequence[FrameRecord
     if agent is None and "ContrastBolusUsageSequence" in ds:
         agent = "contrast (ContrastBolusUsageSequence)"
     extra: dict[str, Any] = {}
-    for key in ("ContrastBolusStartTime", "ContrastBolusTotalDose", "ContrastFlowDuration", "InstitutionName",
-                "ManufacturerModelName", "SeriesTime", "AcquisitionTime", "StudyDate", "SeriesDate"):
+    for key in (
+        "ContrastBolusStartTime",
+        "ContrastBolusTotalDose",
+        "ContrastFlowDuration",
+        "InstitutionName",
+        "ManufacturerModelName",
+        "SeriesTime",
+        "AcquisitionTime",
+        "StudyDate",
+        "SeriesDate",
+    ):
         if key in ds and ds.get(key) not in (None, ""):
             extra[key] = str(ds.get(key))
     return AcquisitionParams(
@@ -525,8 +553,8 @@ def acquisition_params(headers: DicomSeriesHeaders, frames: Sequence[FrameRecord
         flip_angles_deg=flips if len(flips) > 1 else (),
         field_strength_t=_float(ds.get("MagneticFieldStrength")),
         b_values_s_per_mm2=bvals,
-        scanning_sequence="\\".join(ds.ScanningSequence) if isinstance(ds.get("ScanningSequence"),
-                                                                        pydicom.multival.MultiValue)
+        scanning_sequence="\\".join(ds.ScanningSequence)
+        if isinstance(ds.get("ScanningSequence"), pydicom.multival.MultiValue)
         else (str(ds.get("ScanningSequence")) if ds.get("ScanningSequence") else None),
         sequence_variant=str(ds.get("SequenceVariant")) if ds.get("SequenceVariant") else None,
         image_type=image_type,
@@ -554,8 +582,9 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
                     ds = pydicom.dcmread(fr.path, force=True)
                     pixels = ds.pixel_array
                 except Exception as exc:
-                    raise InputError(f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
-                                     file=fr.path) from exc
+                    raise InputError(
+                        f"pixel data cannot be decoded ({type(exc).__name__}: {exc})", file=fr.path
+                    ) from exc
                 if fr.frame_index is not None:
                     cache = {fr.path: pixels}  # keep only the current multi-frame file
             frame = pixels[fr.frame_index] if fr.frame_index is not None and pixels.ndim == 3 else pixels

@@ -61,9 +61,7 @@ def _seconds_to_ms(value: Any, *, file: Path, key: str) -> float | None:
     # BIDS says seconds. A value above 10 is certainly ms (a TE of 10 s does not exist): refuse it
     # rather than guess, because a silent unit mistake is the error users of other tools report.
     if key in ("EchoTime", "InversionTime") and value > 10:
-        raise InputError(
-            f"'{key}' = {value} looks like milliseconds; BIDS sidecars give seconds", file=file, field=key
-        )
+        raise InputError(f"'{key}' = {value} looks like milliseconds; BIDS sidecars give seconds", file=file, field=key)
     return float(value) * 1000.0
 
 
@@ -80,9 +78,20 @@ def params_from_sidecar(meta: dict[str, Any], *, file: Path) -> AcquisitionParam
     flips = meta.get("FlipAngle")
     flip_list = tuple(float(f) for f in flips) if isinstance(flips, list) else ()
     known = {
-        "EchoTime", "RepetitionTime", "InversionTime", "FlipAngle", "MagneticFieldStrength", "ScanningSequence",
-        "SequenceVariant", "ImageType", "Manufacturer", "ContrastBolusIngredient", "SliceThickness",
-        "SpacingBetweenSlices", "SeriesDescription", "ProtocolName",
+        "EchoTime",
+        "RepetitionTime",
+        "InversionTime",
+        "FlipAngle",
+        "MagneticFieldStrength",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ImageType",
+        "Manufacturer",
+        "ContrastBolusIngredient",
+        "SliceThickness",
+        "SpacingBetweenSlices",
+        "SeriesDescription",
+        "ProtocolName",
     }
     extra = {k: v for k, v in meta.items() if k not in known}
     tr_ms = _seconds_to_ms(meta.get("RepetitionTime"), file=file, key="RepetitionTime")
@@ -118,7 +127,7 @@ def _join(value: Any) -> str | None:
 def header_info(path: Path) -> tuple[tuple[int, ...], tuple[float, float, float]]:
     """Shape and voxel size (mm) without reading the pixels."""
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
     except Exception as exc:
         raise InputError(f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", file=path) from exc
     zooms = img.header.get_zooms()
@@ -145,7 +154,7 @@ def frame_times_from_sidecar(meta: dict[str, Any], n_frames: int, *, file: Path)
 def load_nifti(path: Path, *, uid: str | None = None) -> tuple[Volume, list[str]]:
     """Read a NIfTI image (3D or 4D) as a float32 :class:`Volume` in RAS+ mm."""
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asarray(img.get_fdata(dtype=np.float32))
     except Exception as exc:
         raise InputError(f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", file=path) from exc
@@ -158,7 +167,7 @@ def load_nifti(path: Path, *, uid: str | None = None) -> tuple[Volume, list[str]
         raise InputError(f"image has {data.ndim} dimensions", file=path, expected="a 3D or 4D image")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    affine = np.asarray(img.affine, float)
+    affine = np.asarray(img.affine, dtype=np.float64)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError("NIfTI affine is missing or degenerate", file=path, expected="a valid qform/sform")
     times = None

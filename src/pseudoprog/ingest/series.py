@@ -69,15 +69,21 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
             )
         )
     headers, skipped = dicom.scan_folder(folder)
-    skipped = [p for p in skipped if not nifti.is_nifti(p) and p.suffix.lower() not in _MRS_SUFFIXES
-               and p.suffix.lower() not in {".json", ".bval", ".bvec"}]
+    skipped = [
+        p
+        for p in skipped
+        if not nifti.is_nifti(p)
+        and p.suffix.lower() not in _MRS_SUFFIXES
+        and p.suffix.lower() not in {".json", ".bval", ".bvec"}
+    ]
     if skipped:
         warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")
     for h in headers:
         found.extend(_describe_dicom(h, overrides))
     if not found:
         raise InputError(
-            "no images found (no DICOM, NIfTI or spectroscopy files)", file=folder,
+            "no images found (no DICOM, NIfTI or spectroscopy files)",
+            file=folder,
             expected="DICOM files in any layout, or NIfTI files with JSON sidecars",
         )
     return ScanResult(series=tuple(found), warnings=tuple(warnings))
@@ -128,8 +134,9 @@ def _describe_dicom(h: dicom.DicomSeriesHeaders, overrides: Mapping[str, SeriesK
     number = str(base["series_number"]) if base["series_number"] is not None else None
     user = _override_for(overrides, h.series_uid, h.description or None, number)
     if not h.frames:  # spectroscopy, RT structures: no image stack
-        c = classify(description=h.description, params=AcquisitionParams(), modality=h.modality,
-                     sop_class_uid=h.sop_class_uid)
+        c = classify(
+            description=h.description, params=AcquisitionParams(), modality=h.modality, sop_class_uid=h.sop_class_uid
+        )
         return [
             Series(
                 uid=h.series_uid,
@@ -149,10 +156,18 @@ def _describe_dicom(h: dicom.DicomSeriesHeaders, overrides: Mapping[str, SeriesK
         first = frames[0]
         spacing = None
         if first.pixel_spacing is not None:
-            spacing = (first.pixel_spacing[1], first.pixel_spacing[0],
-                       float(params.spacing_between_slices_mm or first.slice_thickness or 1.0))
-        c = classify(description=h.description, params=params, n_frames=n_frames, modality=h.modality,
-                     sop_class_uid=h.sop_class_uid)
+            spacing = (
+                first.pixel_spacing[1],
+                first.pixel_spacing[0],
+                float(params.spacing_between_slices_mm or first.slice_thickness or 1.0),
+            )
+        c = classify(
+            description=h.description,
+            params=params,
+            n_frames=n_frames,
+            modality=h.modality,
+            sop_class_uid=h.sop_class_uid,
+        )
         kind = user or c.kind
         shape: tuple[int, ...] = (first.columns, first.rows, len(positions))
         if n_frames > 1:
@@ -189,7 +204,7 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
     if h is None or not h.frames:
         raise InputError("series has no image frames", file=series.files[0])
     stacks = dicom.split_stacks(h)
-    key = series.uid[len(h.series_uid):]
+    key = series.uid[len(h.series_uid) :]
     if key not in stacks:
         raise InputError(f"stack '{key}' not found in series", file=series.files[0])
     label = f"{series.files[0].parent} (series '{series.description}')"

@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both build .venv from the project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Pytest workers: the machines have 2 cores.
+JOBS ?= 2
+
+.PHONY: install demo test test-unit test-validation lint typecheck bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pseudoprog demo --out demo-output --scenario pseudoprogression --format dicom
+	@echo "Open demo-output/output-pseudoprogression/report.html"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m "not validation"
+
+test-validation: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m validation
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
