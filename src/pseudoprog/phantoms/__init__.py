@@ -1,0 +1,1 @@
+"""Digital reference objects and synthetic patients with known truth (used by the demo and the tests)."""
