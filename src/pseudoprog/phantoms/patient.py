@@ -351,12 +351,12 @@ def build_timepoint(scenario: Scenario, spec: ScanSpec, *, seed: int, grid: Grid
     grid = grid or Grid()
     healthy = healthy_brain(grid, seed=seed)
     anatomy = place_lesions(grid, healthy, spec.lesions)
-    rt_ends = [
-        t.get("end") or t.get("date")
-        for t in scenario.treatments
-        if t["type"] in ("chemoradiation", "radiotherapy", "srs", "fsrt", "wbrt")
-    ]
-    rt_ends = [d for d in rt_ends if d is not None and d <= spec.date]
+    rt_ends: list[dt.date] = []
+    for t in scenario.treatments:
+        end = t.get("end") or t.get("date")
+        if t["type"] in ("chemoradiation", "radiotherapy", "srs", "fsrt", "wbrt") and end is not None:
+            if end <= spec.date:
+                rt_ends.append(end)
     weeks = (spec.date - max(rt_ends)).days / 7.0 if rt_ends else None
     return PhantomTimepoint(
         scenario=scenario,
