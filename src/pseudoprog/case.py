@@ -368,6 +368,26 @@ class Lesion:
     markers: Mapping[str, Marker] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class LesionMask:
+    """The voxels of one lesion at one timepoint, on a reference grid (the timepoint's T1c).
+
+    Produced by the lesions stage (or imported from NIfTI / DICOM SEG / RTSTRUCT); the map stages
+    resample it to their own grid with :func:`pseudoprog.align.resample.resample_mask`.
+    """
+
+    lesion_id: str
+    enhancing: np.ndarray  # bool (i, j, k)
+    affine: np.ndarray  # RAS+ mm of the grid the masks are on
+    core: np.ndarray | None = None  # non-enhancing core: necrosis / cavity
+    flair: np.ndarray | None = None  # FLAIR / T2 abnormality (including the lesion)
+    source: str = ""  # "lesions.segmentation", "imported:SEG", "phantom truth" ...
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
+
+
 # ---------------------------------------------------------------------------------------------
 # Timepoints and the case
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ app = typer.Typer(
     help="Decision support for true progression vs treatment effect on post-treatment brain MRI.",
 )
 console = Console(stderr=True)
+# `pseudoprog maps dsc|dce|asl|adc|tram INPUT --out DIR`: one command per kind of map, each calling its stage.
+maps_app = typer.Typer(no_args_is_help=True, help="Compute quantitative maps from one series (no case needed).")
+app.add_typer(maps_app, name="maps")
 
 
 def _progress(message: str) -> None:

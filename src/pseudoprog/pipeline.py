@@ -29,7 +29,7 @@ from .assessment import (
     TimepointResult,
     write_assessment_json,
 )
-from .case import Case, Indication, Lesion, Marker, TreatmentType
+from .case import Case, Indication, Lesion, LesionMask, Marker, SeriesKind, Timepoint, TreatmentType
 from .errors import CannotAssessError
 from .ingest import ingest_case
 
@@ -130,22 +130,70 @@ def stage_lesions(ctx: AssessContext) -> None:
         )
 
 
-def stage_maps(ctx: AssessContext) -> None:
-    """Physiological maps (DSC, DCE, ASL, ADC, TRAM) and their per-lesion markers."""
-    from .case import SeriesKind
+def lesion_masks(ctx: AssessContext, date: dt.date) -> tuple[LesionMask, ...]:
+    """The lesion masks the lesions stage produced for a timepoint (empty if none)."""
+    return tuple(ctx.products.get("lesion_masks", {}).get(date, ()))
 
-    wanted = {
-        SeriesKind.DSC: ("perfusion.dsc", "DSC perfusion maps (rCBV, CBF, MTT) are not built yet"),
-        SeriesKind.DCE: ("perfusion.dce", "DCE maps (Ktrans, ve, vp) are not built yet"),
-        SeriesKind.ASL: ("perfusion.asl", "ASL CBF maps are not built yet"),
-        SeriesKind.DWI: ("diffusion.adc", "ADC maps from DWI are not built yet"),
-        SeriesKind.MRS: ("spectroscopy", "spectroscopy reading is not built yet"),
-        SeriesKind.PET: ("pet", "PET uptake (SUV, TBR) is not built yet"),
-    }
+
+# One function per kind of map. Each computes its maps for one timepoint, writes them under
+# ctx.out_dir / "maps" / <date>, records MapOutput entries in ctx.maps[date], per-lesion markers in
+# ctx.markers[date] (names from pseudoprog.markers.MARKERS), and anything it cannot do with ctx.skip.
+
+
+def maps_dsc(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.DSC):
+        ctx.skip("perfusion.dsc", "DSC perfusion maps (rCBV, CBF, MTT) are not built yet", timepoint=tp.date)
+
+
+def maps_dce(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.DCE):
+        ctx.skip("perfusion.dce", "DCE maps (Ktrans, ve, vp) are not built yet", timepoint=tp.date)
+
+
+def maps_asl(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.ASL):
+        ctx.skip("perfusion.asl", "ASL CBF maps are not built yet", timepoint=tp.date)
+
+
+def maps_adc(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.DWI) or tp.series_of(SeriesKind.ADC):
+        ctx.skip("diffusion.adc", "ADC maps and markers are not built yet", timepoint=tp.date)
+
+
+def maps_tram(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.T1C_DELAYED):
+        ctx.skip("perfusion.tram", "delayed-contrast (TRAM) maps are not built yet", timepoint=tp.date)
+
+
+def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.MRS):
+        ctx.skip("spectroscopy", "spectroscopy reading is not built yet", timepoint=tp.date)
+
+
+def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:
+    if tp.series_of(SeriesKind.PET):
+        ctx.skip("pet", "PET uptake (SUV, TBR) is not built yet", timepoint=tp.date)
+
+
+MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
+    maps_dsc,
+    maps_dce,
+    maps_asl,
+    maps_adc,
+    maps_tram,
+    maps_spectroscopy,
+    maps_pet,
+]
+
+
+def stage_maps(ctx: AssessContext) -> None:
+    """Physiological maps (DSC, DCE, ASL, ADC, TRAM, MRS, PET) and their per-lesion markers."""
     for tp in ctx.case.timepoints:
-        for kind, (stage, reason) in wanted.items():
-            if tp.series_of(kind):
-                ctx.skip(stage, reason, timepoint=tp.date)
+        for build in MAP_BUILDERS:
+            try:
+                build(ctx, tp)
+            except CannotAssessError as exc:
+                ctx.skip(build.__name__.removeprefix("maps_"), exc.reason, timepoint=tp.date)
 
 
 def stage_criteria(ctx: AssessContext) -> None:
