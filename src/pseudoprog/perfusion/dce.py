@@ -92,6 +92,7 @@ def signal_to_concentration(
     tr_s: float,
     relaxivity_per_mM_s: float,
     n_baseline: int,
+    baseline_start: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """SPGR signal-time curves → contrast concentration (mM), clinical_rules.md §5.2.2.
 
@@ -106,7 +107,10 @@ def signal_to_concentration(
     relaxivity_per_mM_s
         r1 of the agent.
     n_baseline
-        Number of pre-contrast frames averaged for S_pre (≥ 1).
+        Number of pre-contrast frames (from the first); frames ``baseline_start … n_baseline − 1`` are averaged
+        for S_pre.
+    baseline_start
+        First frame of the baseline average: 1 skips a first dynamic acquired before the steady state.
 
     Returns
     -------
@@ -119,6 +123,8 @@ def signal_to_concentration(
         raise ValueError("signal must have a time axis (last) with at least two frames")
     if not 1 <= n_baseline < signal.shape[-1]:
         raise ValueError(f"n_baseline must be between 1 and {signal.shape[-1] - 1}, got {n_baseline}")
+    if not 0 <= baseline_start < n_baseline:
+        raise ValueError(f"baseline_start must be in [0, n_baseline), got {baseline_start}")
     if not (0 < flip_angle_deg < 180):
         raise ValueError(f"flip_angle_deg must be in (0, 180), got {flip_angle_deg}")
     if not (tr_s > 0 and np.isfinite(tr_s)):
@@ -131,11 +137,13 @@ def signal_to_concentration(
         r10 = 1.0 / t10
         e10 = np.exp(-tr_s * r10)
         b = (1.0 - e10) / (1.0 - np.cos(a) * e10)
-        s_pre = signal[..., :n_baseline].mean(axis=-1)
+        s_pre = signal[..., baseline_start:n_baseline].mean(axis=-1)
         y = signal / s_pre[..., None] * b[..., None]
         e1 = (1.0 - y) / (1.0 - np.cos(a) * y)
         r1 = -np.log(e1) / tr_s
         conc = (r1 - r10[..., None]) / relaxivity_per_mM_s
+    # y = S / (M0 sin α) must stay below 1: above it no R1 reproduces the signal
+    conc = np.where(y < 1.0, conc, np.nan)
     bad_voxel = ~(np.isfinite(t10) & (t10 > 0) & np.isfinite(s_pre) & (s_pre > 0))
     failed = bad_voxel | ~np.all(np.isfinite(conc), axis=-1)
     conc = np.where(np.isfinite(conc), conc, np.nan)
