@@ -775,6 +775,56 @@ def validate_dynamic(data: np.ndarray, t_s: np.ndarray | None, *, file: str | No
         raise InputError("the DCE series contains NaN or infinite values", file=file, expected="finite signal")
 
 
+def _image_aif(
+    signal,
+    t_s,
+    aif_mask,
+    t10,
+    t10_is_map,
+    blood_t1_s,
+    field_strength_t,
+    flip_angle_deg,
+    tr_s,
+    relaxivity,
+    n_baseline,
+    hct,
+    *,
+    user_mask: bool,
+) -> ArterialInput:
+    """Plasma input from the mean signal of arterial voxels (blood T1 from the T1 map there, else the table)."""
+    curve = signal[aif_mask].mean(0)
+    if blood_t1_s is None:
+        t10_in_aif = t10[aif_mask]
+        t10_in_aif = t10_in_aif[np.isfinite(t10_in_aif)]
+        if t10_is_map and t10_in_aif.size:
+            blood_t1_s, bt1_source = float(np.median(t10_in_aif)), "median native T1 map in the AIF voxels"
+        else:
+            blood_t1_s, bt1_source = blood_t1_for(field_strength_t)
+    else:
+        bt1_source = "given by the user"
+    cb, failed = signal_to_concentration(
+        curve,
+        t10_s=blood_t1_s,
+        flip_angle_deg=flip_angle_deg,
+        tr_s=tr_s,
+        relaxivity_per_mM_s=relaxivity,
+        n_baseline=n_baseline,
+    )
+    if bool(failed) and user_mask:
+        raise CannotAssessError(
+            "the arterial signal exceeds what the SPGR equation allows (saturation or inflow): "
+            "choose another AIF mask or use the population AIF"
+        )
+    return ArterialInput(
+        cp_mM=cb / (1.0 - hct),
+        source="mask" if user_mask else "automatic",
+        n_voxels=int(aif_mask.sum()),
+        haematocrit=hct,
+        bolus_arrival_s=float(t_s[n_baseline]),
+        details={"blood_t1_s": blood_t1_s, "blood_t1_source": bt1_source},
+    )
+
+
 def parker_plasma_input(t_s: np.ndarray, *, arrival_s: float, haematocrit: float) -> np.ndarray:
     """Parker population AIF as plasma concentration (mM) starting at ``arrival_s``."""
     if not 0 <= haematocrit < 1:
@@ -927,56 +977,47 @@ def compute_dce_maps(
     if isinstance(aif, str) and aif == "auto":
         aif_mask = select_arterial_voxels(signal, n_baseline=n_baseline, mask=tissue_mask)
 
+    art: ArterialInput | None = None
     if aif_mask is not None:
-        curve = signal[aif_mask].mean(0)
-        if blood_t1_s is None:
-            t10_in_aif = t10[aif_mask]
-            t10_in_aif = t10_in_aif[np.isfinite(t10_in_aif)]
-            if np.ndim(t10_s) > 0 and t10_in_aif.size:
-                blood_t1_s, bt1_source = float(np.median(t10_in_aif)), "median native T1 map in the AIF voxels"
-            else:
-                blood_t1_s, bt1_source = blood_t1_for(field_strength_t)
-        else:
-            bt1_source = "given by the user"
-        cb, failed_aif = signal_to_concentration(
-            curve,
-            t10_s=blood_t1_s,
-            flip_angle_deg=flip_angle_deg,
-            tr_s=tr_s,
-            relaxivity_per_mM_s=relaxivity_per_mM_s,
-            n_baseline=n_baseline,
+        art = _image_aif(
+            signal,
+            t_s,
+            aif_mask,
+            t10,
+            np.ndim(t10_s) > 0,
+            blood_t1_s,
+            field_strength_t,
+            flip_angle_deg,
+            tr_s,
+            relaxivity_per_mM_s,
+            n_baseline,
+            hct,
+            user_mask=not isinstance(aif, str),
         )
-        if bool(failed_aif):
-            raise CannotAssessError(
-                "the arterial signal exceeds what the SPGR equation allows (saturation or inflow): "
-                "choose another AIF mask or use the population AIF"
-            )
-        cp = cb / (1.0 - hct)
-        arrival = float(t_s[n_baseline])
-        art = ArterialInput(
-            cp_mM=cp,
-            source="mask" if isinstance(aif, np.ndarray) else "automatic",
-            n_voxels=int(aif_mask.sum()),
-            haematocrit=hct,
-            bolus_arrival_s=arrival,
-            details={"blood_t1_s": blood_t1_s, "blood_t1_source": bt1_source},
-        )
-        if cp.max() < 1.0:
+        floor = float(table["min_plausible_aif_peak_plasma_mM"])
+        peak = float(np.max(art.cp_mM)) if np.all(np.isfinite(art.cp_mM)) else float("nan")
+        if isinstance(aif, str) and not peak >= floor:
             warnings.append(
-                f"the arterial input peaks at only {cp.max():.2f} mM: partial volume is likely, "
-                "Ktrans may be overestimated"
+                f"the automatic arterial input peaks at {peak:.2f} mM (< {floor} mM plasma): the voxels are partial-"
+                "volumed, so the population AIF is used instead"
             )
-    else:
+            art, aif_mask = None, None
+        elif not isinstance(aif, str) and not peak >= floor:
+            warnings.append(
+                f"the arterial input from the mask peaks at only {peak:.2f} mM: partial volume is "
+                "likely and Ktrans overestimated"
+            )
+    if art is None:
         arrival = float(t_s[n_baseline])
-        cp = parker_plasma_input(t_s, arrival_s=arrival, haematocrit=hct)
         art = ArterialInput(
-            cp_mM=cp,
+            cp_mM=parker_plasma_input(t_s, arrival_s=arrival, haematocrit=hct),
             source="population (Parker et al., MRM 2006)",
             n_voxels=0,
             haematocrit=hct,
             bolus_arrival_s=arrival,
         )
         warnings.append("population AIF used: Ktrans assumes an average arterial curve, not this patient's")
+    cp = art.cp_mM
 
     conc, conc_failed = signal_to_concentration(
         signal,
@@ -994,6 +1035,7 @@ def compute_dce_maps(
     status[tissue_mask & conc_failed] = FitStatus.CONCENTRATION_FAILED
     fit = replace(fit, status=status)
     # Initial area under the curve over 90 s from arrival (semi-quantitative, model-free)
+    arrival = art.bolus_arrival_s
     win = (t_s >= arrival) & (t_s <= arrival + 90.0)
     auc = np.full(spatial, np.nan)
     if win.sum() >= 2:
