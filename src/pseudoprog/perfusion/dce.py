@@ -153,9 +153,10 @@ def signal_to_concentration(
 def detect_bolus_arrival(curve: np.ndarray, t_s: np.ndarray, *, fraction: float | None = None) -> tuple[int, float]:
     """Frame index and time (s) at which a bolus arrives on one (arterial or mean) signal curve.
 
-    The arrival is the first frame whose enhancement over the first frame exceeds ``fraction`` of the
-    peak enhancement (dce_constants.yaml ``bolus_arrival_fraction_of_peak``). Returns
-    ``(n_baseline, arrival_s)`` where ``n_baseline`` = frames safely before arrival (≥ 1).
+    The bolus is found where the enhancement first exceeds ``fraction`` of the peak enhancement
+    (dce_constants.yaml ``bolus_arrival_fraction_of_peak``); the arrival is the last frame before that which is
+    still at the baseline level. Returns ``(n_baseline, arrival_s)``: ``n_baseline`` frames (≥ 1) precede the
+    arrival.
     """
     curve = np.asarray(curve, dtype=float)
     if curve.ndim != 1 or curve.size != len(t_s):
@@ -163,13 +164,21 @@ def detect_bolus_arrival(curve: np.ndarray, t_s: np.ndarray, *, fraction: float 
     frac = float(load_table("dce_constants")["bolus_arrival_fraction_of_peak"]) if fraction is None else fraction
     if not 0 < frac < 1:
         raise ValueError("fraction must be in (0, 1)")
-    rise = np.abs(curve - curve[0])
+    rise = np.abs(curve - np.median(curve[: max(2, min(5, curve.size // 10))]))
     peak = rise.max()
     if not np.isfinite(peak) or peak <= 0:
         raise CannotAssessError("no contrast enhancement found in the arterial curve: the bolus cannot be located")
     first = int(np.argmax(rise > frac * peak))
-    n_baseline = max(1, first - 1)
-    return n_baseline, float(t_s[max(first - 1, 0)])
+    # Walk back from the crossing to the last frame still at baseline level (within 3 robust SD of the early frames
+    # and 0.1 % of the peak), so that the baseline average holds no contrast.
+    early = rise[: max(2, first // 2)]
+    noise = 1.4826 * float(np.median(np.abs(early - np.median(early))))
+    level = float(np.median(early)) + 3 * noise + 0.001 * peak
+    j = first
+    while j > 1 and rise[j - 1] > level:
+        j -= 1
+    n_baseline = max(1, j)
+    return n_baseline, float(t_s[min(n_baseline, t_s.size - 1)])
 
 
 # ---------------------------------------------------------------------------------------------
