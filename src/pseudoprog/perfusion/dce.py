@@ -329,7 +329,7 @@ def fit_dce(
     mask: np.ndarray | None = None,
     method: Literal["linear", "nonlinear"] = "nonlinear",
     iterations: int = 50,
-    chunk_voxels: int = 20000,
+    chunk_voxels: int | None = None,
 ) -> DceFit:
     """Fit a pharmacokinetic model to every voxel's concentration curve.
 
@@ -352,7 +352,8 @@ def fit_dce(
     iterations
         Maximum Levenberg–Marquardt iterations.
     chunk_voxels
-        Voxels processed together (bounds memory: about 5 × T × chunk doubles).
+        Voxels processed together (bounds memory: a few arrays of T × chunk doubles); by default about
+        5 million samples per chunk.
 
     Examples
     --------
@@ -366,7 +367,7 @@ def fit_dce(
     _check_model(model)
     if method not in ("linear", "nonlinear"):
         raise ValueError(f"method must be 'linear' or 'nonlinear', got {method!r}")
-    if iterations < 0 or chunk_voxels < 1:
+    if iterations < 0 or (chunk_voxels is not None and chunk_voxels < 1):
         raise ValueError("iterations must be ≥ 0 and chunk_voxels ≥ 1")
     conc = np.asarray(concentration, dtype=float)
     t_s = np.asarray(t_s, dtype=float)
@@ -393,8 +394,9 @@ def fit_dce(
     status = np.full(n_all, FitStatus.OUTSIDE_MASK, dtype=np.uint8)
     bounds = load_table("dce_constants")["fit_bounds"]
     t_min = t_s / 60.0
-    for start in range(0, idx.size, chunk_voxels):
-        sel = idx[start : start + chunk_voxels]
+    chunk = chunk_voxels or max(1000, 5_000_000 // t_s.size)
+    for start in range(0, idx.size, chunk):
+        sel = idx[start : start + chunk]
         c = flat[sel]
         valid = np.all(np.isfinite(c), axis=1)
         res = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp, model, method, iterations, bounds)
@@ -590,7 +592,10 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
         rej = ids[~better]
         lam[rej] = lam[rej] * 10.0
-        active[acc[rel_change < 1e-7]] = False
+        small_step = np.all(
+            np.abs(step[better]) <= 1e-5 * (np.abs(np.stack([n_kt, n_kep, n_vp], 1)[better, :p]) + 1e-3), 1
+        )
+        active[acc[(rel_change < 1e-7) | small_step]] = False
         active[rej[lam[rej] > 1e6]] = False
     return ktrans, kep, vp, cost
 
@@ -710,7 +715,7 @@ class ArterialInput:
 
 
 def select_arterial_voxels(signal: np.ndarray, *, n_baseline: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """Automatic AIF voxels: the largest relative enhancement, then the earliest peak among those.
+    """Automatic AIF voxels: the largest enhancement, then the earliest peak among those.
 
     Parameters
     ----------
@@ -729,9 +734,8 @@ def select_arterial_voxels(signal: np.ndarray, *, n_baseline: int, mask: np.ndar
     cfg = load_table("dce_constants")["auto_aif"]
     spatial = signal.shape[:-1]
     search = np.ones(spatial, dtype=bool) if mask is None else mask.astype(bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        base = signal[..., :n_baseline].mean(-1)
-        rel = signal.max(-1) / base - 1.0
+    base = signal[..., :n_baseline].mean(-1)
+    rel = signal.max(-1) - base  # absolute enhancement: a ratio would favour noisy, dark voxels
     rel = np.where(search & np.isfinite(rel) & (base > 0), rel, -np.inf)
     n_cand = max(int(cfg["max_voxels"]), int(np.ceil(cfg["top_fraction_by_peak"] * np.count_nonzero(search))))
     order = np.argsort(rel.ravel())[::-1][:n_cand]
@@ -972,9 +976,8 @@ def compute_dce_maps(
         if aif_mask is not None:
             probe = signal[aif_mask].mean(0)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel = np.where(tissue_mask, signal.max(-1) / np.maximum(signal[..., 0], 1e-12), 0.0)
-            top = rel >= np.percentile(rel[tissue_mask], 99) if tissue_mask.any() else tissue_mask
+            rise = np.where(tissue_mask, signal.max(-1) - signal[..., 0], -np.inf)
+            top = rise >= np.percentile(rise[tissue_mask], 99) if tissue_mask.any() else tissue_mask
             if not top.any():
                 raise CannotAssessError("no tissue signal in the DCE series")
             probe = signal[top].mean(0)

@@ -48,6 +48,7 @@ def fit_vfa_t1(
     tr_s: float,
     nonlinear: bool = True,
     iterations: int = 30,
+    mask: np.ndarray | None = None,
 ) -> VfaT1Fit:
     """Fit T1 and M0 to VFA signals.
 
@@ -63,6 +64,8 @@ def fit_vfa_t1(
         Refine the linear (DESPOT1) solution by Levenberg–Marquardt on the signal equation.
     iterations
         Maximum Levenberg–Marquardt iterations.
+    mask
+        Voxels to fit (spatial shape); the others are returned as failed. All when None.
 
     Returns
     -------
@@ -85,6 +88,10 @@ def fit_vfa_t1(
     a = np.deg2rad(fa)
     sin_a, cos_a = np.sin(a), np.cos(a)
     bad_input = ~np.all(np.isfinite(s), axis=1) | np.any(s <= 0, axis=1)
+    if mask is not None:
+        if np.shape(mask) != shape:
+            raise ValueError(f"mask shape {np.shape(mask)} does not match the signal's spatial shape {shape}")
+        bad_input |= ~np.asarray(mask, bool).reshape(-1)
     s_safe = np.where(bad_input[:, None], 1.0, s)
     # DESPOT1: y = S/sin α = E1 · (S/tan α) + M0 (1 − E1)
     y = s_safe / sin_a
@@ -98,7 +105,8 @@ def fit_vfa_t1(
     e1 = np.where(ok, e1, 0.5)
     m0 = np.where(ok, m0, s_safe.max(axis=1))
     if nonlinear and iterations:
-        m0, e1 = _lm_spgr(s_safe, sin_a, cos_a, m0, e1, iterations)
+        fit_ids = np.flatnonzero(~bad_input)
+        m0[fit_ids], e1[fit_ids] = _lm_spgr(s_safe[fit_ids], sin_a, cos_a, m0[fit_ids], e1[fit_ids], iterations)
         ok = ok | ((e1 > 0) & (e1 < 1) & (m0 > 0) & ~bad_input)
     model = m0[:, None] * sin_a * (1 - e1[:, None]) / (1 - cos_a * e1[:, None])
     rmse = np.sqrt(np.mean((model - s_safe) ** 2, axis=1))

@@ -29,10 +29,10 @@ HCT = 0.42
 RELAXIVITY = 5.0  # gadobutrol at 3 T (perfusion/data/dce_constants.yaml)
 TR_MS, TE_MS, FLIP_DEG = 5.0, 2.0, 15.0
 VFA_FLIPS_DEG = (2.0, 10.0, 15.0)
-FRAME_INTERVAL_S, N_FRAMES, BOLUS_S = 7.5, 40, 30.0
+FRAME_INTERVAL_S, N_FRAMES, BOLUS_S = 7.5, 41, 30.0
 GRID_FACTORS = (2, 2, 2)
 M0 = 4000.0
-NOISE_FRACTION = 0.01  # noise SD as a fraction of M0 (SNR ≈ 100 of the fully relaxed signal)
+NOISE_FRACTION = 0.0015  # noise SD as a fraction of M0: SNR ≈ 15–20 in white matter before contrast
 
 T10_S = {
     Tissue.CSF: 4.0,
@@ -90,7 +90,7 @@ def tissue_concentrations(t_s: np.ndarray) -> np.ndarray:
 
 
 def dce_series(tp) -> list[SyntheticSeries]:
-    """Three VFA series (2°, 10°, 15°) and a 40-frame DCE series (7.5 s per frame, 5 min) on 6 mm slices."""
+    """Three VFA series (2°, 10°, 15°) and a 41-frame DCE series (7.5 s per frame, 5 min) on 6 mm slices."""
     frac, aff = coarse_grid(tp.labels, tp.affine, GRID_FACTORS)
     rng = tp.rng("dce")
     t_s = np.arange(N_FRAMES) * FRAME_INTERVAL_S
