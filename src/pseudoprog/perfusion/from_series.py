@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..align.resample import resample_mask, resample_to_grid
-from ..case import LesionMask, Series, Volume
+from ..case import LesionMask, Series, SeriesKind, Volume
 from ..errors import CannotAssessError, InputError
 from ..ingest import load_series
 from . import asl as asl_mod
@@ -252,3 +252,56 @@ def tram_from_series(early: Series, delayed: Series) -> MapSet:
     }
     params = {**res.parameters, "early_series": early.uid, "delayed_series": delayed.uid}
     return MapSet("tram", maps, units, e.affine, delayed.uid, params, w1 + w2 + list(res.warnings))
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def series_for_input(path: Path, kind: SeriesKind, *companions: SeriesKind) -> tuple[Series, dict[SeriesKind, list]]:
+    """The series a ``pseudoprog maps`` command works on, and companion series found beside it.
+
+    ``path`` is a DICOM folder (the series of ``kind`` in it is used) or a NIfTI file with its JSON sidecar (taken as
+    ``kind`` whatever its name says). Companions (VFA for DCE, M0 for ASL, the delayed T1c for TRAM) are looked for in
+    the same folder.
+    """
+    from ..ingest import scan_images
+    from ..ingest.series import with_kind
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("input does not exist", file=path)
+    folder = path if path.is_dir() else path.parent
+    scan = scan_images(folder)
+    if path.is_dir():
+        chosen = [s for s in scan.series if s.kind is kind]
+        if not chosen:
+            found = ", ".join(sorted({s.kind.value for s in scan.series})) or "none"
+            raise InputError(
+                f"no {kind.value} series found (found: {found})",
+                file=path,
+                expected=f"a folder holding a {kind.value} series, or the NIfTI file itself",
+            )
+        main = chosen[0]
+    else:
+        match = [s for s in scan.series if any(Path(f).resolve() == path.resolve() for f in s.files)]
+        if not match:
+            raise InputError("not a readable image (NIfTI with JSON sidecar, or DICOM)", file=path)
+        main = match[0] if match[0].kind is kind else with_kind(match[0], kind, "given on the command line")
+    others = {k: [s for s in scan.series if s.kind is k and s.uid != main.uid] for k in companions}
+    return main, others
+
+
+def load_mask_on(mask_path: Path, series: Series) -> np.ndarray:
+    """A NIfTI mask carried to a series' grid (through the two affines: same session, same scanner space)."""
+    from ..ingest.nifti import load_nifti
+
+    mask_vol, _ = load_nifti(Path(mask_path))
+    if mask_vol.data.ndim != 3:
+        raise InputError("the mask must be a 3D image", file=mask_path)
+    target, _ = load_series(series)
+    on = resample_mask(mask_vol.data > 0, mask_vol.affine, target.affine, target.spatial_shape)
+    if not on.any():
+        raise InputError("the mask does not overlap the series' grid", file=mask_path)
+    return on
