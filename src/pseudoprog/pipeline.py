@@ -299,7 +299,12 @@ def maps_adc(ctx: AssessContext, tp: Timepoint) -> None:
         les = resample_mask(mask.enhancing, mask.affine, ms.affine, adc.shape)
         ref = mirror_across_midline(les, brain, ms.affine)
         summary = lesion_adc_summary(adc, les, reference=ref if ref.any() else None)
-        q = {"n_voxels": summary.n_voxels, "b_values_used": ms.parameters.get("b_values_used_s_per_mm2")}
+        q = {
+            "n_voxels": summary.n_voxels,
+            "b_values_used": ms.parameters.get("b_values_used_s_per_mm2"),
+            "median_mm2_s": summary.median_mm2_s,
+            "p10_mm2_s": summary.low_percentile_mm2_s,
+        }
         out = {
             "adc_mean": (summary.mean_mm2_s, q),
             "adc_min": (summary.min_percentile_mm2_s, {**q, "statistic": "5th percentile"}),

@@ -5,9 +5,10 @@ The steps follow clinical_rules.md §5.2:
 1. **Concentration.** The SPGR signal of every frame, relative to the pre-contrast baseline, gives
    R1(t) through the native T1 (a VFA map or a given value); C(t) = (R1(t) − R10) / r1 (fast
    exchange, linear relaxivity).
-2. **Arterial input.** From a user's mask, from automatically chosen arterial voxels (highest,
-   earliest and narrowest enhancement), or the Parker population AIF shifted to the detected bolus
-   arrival. Whole-blood concentration becomes plasma with C_p = C_b / (1 − Hct).
+2. **Arterial input.** From a user's mask, from automatically chosen arterial voxels (largest
+   enhancement, then earliest peak), or the Parker population AIF shifted to the detected bolus
+   arrival (also used when an automatic AIF is too partial-volumed to be plausible). Whole-blood
+   concentration becomes plasma with C_p = C_b / (1 − Hct).
 3. **Models.** Standard Tofts C = Ktrans·(C_p ∗ e^(−kep t)); extended Tofts adds vp·C_p; Patlak
    C = vp·C_p + Ktrans·∫C_p. Every voxel starts from the linear least-squares solution of the
    integrated form (Murase, MRM 2004;51:858–862) and from a kep grid with the linear parameters
