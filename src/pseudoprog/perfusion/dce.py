@@ -315,6 +315,7 @@ class DceFit:
     r2: np.ndarray  # coefficient of determination of the concentration fit
     status: np.ndarray  # uint8 FitStatus codes
     parameters: dict[str, Any] = field(default_factory=dict)
+    delay_s: np.ndarray | None = None  # chosen arterial delay per voxel when candidate delays were given
 
     @property
     def failed(self) -> np.ndarray:
@@ -331,6 +332,7 @@ def fit_dce(
     method: Literal["linear", "nonlinear"] = "nonlinear",
     iterations: int = 50,
     chunk_voxels: int | None = None,
+    delays_s: tuple[float, ...] | None = None,
 ) -> DceFit:
     """Fit a pharmacokinetic model to every voxel's concentration curve.
 
@@ -355,6 +357,10 @@ def fit_dce(
     chunk_voxels
         Voxels processed together (bounds memory: a few arrays of T × chunk doubles); by default about
         5 million samples per chunk.
+    delays_s
+        Candidate arterial-to-tissue delays (s, ≥ 0). When given, the whole fit is repeated with the input
+        delayed by each value (linear interpolation, zero before the start) and every voxel keeps the delay with
+        the smallest residual; the chosen delay is in ``DceFit.delay_s``. None: no delay.
 
     Examples
     --------
@@ -383,6 +389,9 @@ def fit_dce(
         raise ValueError("the arterial input cp_mM contains non-finite values")
     if np.any(np.diff(t_s) <= 0):
         raise ValueError("t_s must be strictly increasing")
+    delays = (0.0,) if delays_s is None else tuple(float(d) for d in delays_s)
+    if not delays or any(not np.isfinite(d) or d < 0 for d in delays):
+        raise ValueError(f"delays_s must be non-empty finite values ≥ 0, got {delays_s}")
     spatial = conc.shape[:-1]
     if mask is None:
         mask = np.ones(spatial, dtype=bool)
@@ -391,7 +400,7 @@ def fit_dce(
     flat = conc.reshape(-1, t_s.size)
     idx = np.flatnonzero(mask.reshape(-1))
     n_all = flat.shape[0]
-    out = {k: np.full(n_all, np.nan) for k in ("ktrans", "ve", "vp", "kep", "rmse", "r2")}
+    out = {k: np.full(n_all, np.nan) for k in ("ktrans", "ve", "vp", "kep", "rmse", "r2", "delay_s")}
     status = np.full(n_all, FitStatus.OUTSIDE_MASK, dtype=np.uint8)
     bounds = load_table("dce_constants")["fit_bounds"]
     t_min = t_s / 60.0
@@ -400,17 +409,29 @@ def fit_dce(
         sel = idx[start : start + chunk]
         c = flat[sel]
         valid = np.all(np.isfinite(c), axis=1)
-        res = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp, model, method, iterations, bounds)
+        res: dict[str, np.ndarray] = {}
+        for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
+            cp_d = np.interp(t_s - d, t_s, cp, left=0.0) if d > 0 else cp
+            trial = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp_d, model, method, iterations, bounds)
+            trial["delay_s"] = np.full(c.shape[0], d)
+            if not res:
+                res = trial
+            else:
+                better = trial["rmse"] < res["rmse"]
+                res = {k: np.where(better, trial[k], res[k]) for k in res}
         for k in out:
             out[k][sel] = np.where(valid, res[k], np.nan)
         st = np.where(valid, res["status"], FitStatus.INVALID_SIGNAL)
         status[sel] = st
+    delay_map = out.pop("delay_s").reshape(spatial)
     shape_out = {k: v.reshape(spatial) for k, v in out.items()}
     return DceFit(
         model=model,
         status=status.reshape(spatial),
+        delay_s=delay_map if delays_s is not None else None,
         parameters={
             "model": model,
+            "delays_s": list(delays) if delays_s is not None else None,
             "method": method,
             "iterations_max": iterations,
             "bounds": bounds,
