@@ -77,7 +77,7 @@ def pitfalls(
     glioma = case.diagnosis.type.is_glioma
     weeks = case.weeks_since_radiotherapy(latest.date)
     chemoradiation = bool(case.treatments_of(TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY))
-    if glioma and chemoradiation and weeks is not None and weeks <= 12:
+    if glioma and chemoradiation and weeks is not None and weeks < 12:
         out.append(pf["within_12_weeks"])
     if not _has_baseline(case):
         out.append(pf["no_baseline"])
@@ -180,7 +180,7 @@ def recommend(
     window_rule = bool(
         glioma
         and weeks is not None
-        and weeks <= 12
+        and weeks < 12
         and case.treatments_of(TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY)
         and not out_of_field
         and not any(tp.histology for tp in case.timepoints)

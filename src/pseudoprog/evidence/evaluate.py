@@ -130,7 +130,7 @@ def evaluate_case(
         latest_markers = list(latest.markers.values()) + [m for x in latest.lesions for m in x.markers.values()]
     population = "metastasis" if facts.metastasis else "glioma"
     early_weeks = float(tab.constants["early_window_weeks"])
-    window = "early" if facts.weeks_since_rt is not None and facts.weeks_since_rt <= early_weeks else "late"
+    window = "early" if facts.weeks_since_rt is not None and facts.weeks_since_rt < early_weeks else "late"
     me = marker_evidence(latest_markers, population=population, window=window, rng=rng, n_draws=n, table=tab)
     contributions = list(pr.modifiers) + list(me.applied)
     result = fuse(pr.prior, contributions, discount=tab.discount, naive=naive)

@@ -90,7 +90,7 @@ class FusionResult:
     family_log_lr: dict[str, float] = field(default_factory=dict)
 
 
-def _combine(
+def combine_log_lr(
     matrix: np.ndarray,
     groups: Sequence[str],
     families: Sequence[str],
@@ -98,8 +98,9 @@ def _combine(
     discount: float,
     naive: bool,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Sum log LRs (rows: contributions, columns: draws) under the correlation rule.
+    """Sum log LRs (rows: contributions, columns: draws or cases) under the correlation rule.
 
+    Columns are independent, so a whole synthetic cohort can be fused at once (one column per case).
     Returns the total log LR per draw, the weight of each contribution per draw and the per-family total.
     """
     n_items, n_draws = matrix.shape
@@ -173,13 +174,13 @@ def fuse(
     groups = [c.group for c in contributions]
     families = [c.family for c in contributions]
     point = np.array([[c.log_lr] for c in contributions]).reshape(len(contributions), 1)
-    point_total, point_w, per_family = _combine(point, groups, families, discount=discount, naive=naive)
+    point_total, point_w, per_family = combine_log_lr(point, groups, families, discount=discount, naive=naive)
     lo_prior = float(logit(prior.value))
     log_post = lo_prior + float(point_total[0])
     value = float(expit(log_post))
     if contributions:
         matrix = np.stack([c.draws for c in contributions])
-        draw_total, _, _ = _combine(matrix, groups, families, discount=discount, naive=naive)
+        draw_total, _, _ = combine_log_lr(matrix, groups, families, discount=discount, naive=naive)
     else:
         draw_total = np.zeros(n_draws)
     draws = expit(logit(prior.draws) + draw_total)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -102,22 +103,31 @@ class LikelihoodRow:
         )
 
     # -- the LR of a value ----------------------------------------------------------------------
-    def positive_weight(self, value: float) -> float:
-        """Share of the published cut-off range that would call ``value`` tumour-positive (0..1)."""
+    def positive_weight(self, value: np.ndarray | float) -> np.ndarray:
+        """Share of the published cut-off range that would call ``value`` tumour-positive (0..1, vectorised)."""
         assert self.cutoff is not None
         lo, hi = self.cutoff
+        x = np.asarray(value, dtype=float)
         if self.higher_suggests == "tumour":
             if hi == lo:
-                return 1.0 if value >= lo else 0.0
-            return float(min(max((value - lo) / (hi - lo), 0.0), 1.0))
+                return (x >= lo).astype(float)
+            return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
         if hi == lo:
-            return 1.0 if value < lo else 0.0
-        return float(min(max((hi - value) / (hi - lo), 0.0), 1.0))
+            return (x < lo).astype(float)
+        return np.clip((hi - x) / (hi - lo), 0.0, 1.0)
 
     def log_lr(
-        self, value: float, sens: np.ndarray | float, spec: np.ndarray | float, cap: tuple[float, float]
+        self,
+        value: np.ndarray | float,
+        sens: np.ndarray | float,
+        spec: np.ndarray | float,
+        cap: tuple[float, float],
     ) -> np.ndarray:
-        """log LR of ``value`` for given sensitivity/specificity (scalars or Monte Carlo arrays), capped."""
+        """log LR of ``value`` for given sensitivity/specificity, capped.
+
+        ``value`` and ``sens``/``spec`` broadcast: one value against Monte Carlo draws, or many values
+        (a cohort) against point estimates.
+        """
         s = np.asarray(sens, dtype=float)
         c = np.asarray(spec, dtype=float)
         w = self.positive_weight(value)
@@ -181,7 +191,10 @@ class LikelihoodTable:
 
     @classmethod
     def load(cls, raw: Mapping[str, Any] | None = None) -> LikelihoodTable:
-        data = raw or load_table("likelihoods.yaml")
+        """The literature table (``data/likelihoods.yaml``), or one built from ``raw`` with the same layout."""
+        if raw is None:
+            return _default_table()
+        data = raw
         group_of: dict[str, tuple[str, str]] = {}
         for gname, g in data["groups"].items():
             for m in g["markers"]:
@@ -224,6 +237,11 @@ class LikelihoodTable:
             if chosen:
                 return chosen
         return []
+
+
+@cache
+def _default_table() -> LikelihoodTable:
+    return LikelihoodTable.load(load_table("likelihoods.yaml"))
 
 
 @dataclass(frozen=True)

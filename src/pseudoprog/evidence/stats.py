@@ -6,6 +6,7 @@ Everything is vectorised over Monte Carlo draws; nothing here knows about cases.
 from __future__ import annotations
 
 import math
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -15,8 +16,9 @@ import yaml
 Z95 = 1.959963984540054
 
 
+@cache
 def load_table(name: str) -> dict[str, Any]:
-    """Read one of the sourced YAML tables in ``pseudoprog/evidence/data``."""
+    """Read one of the sourced YAML tables in ``pseudoprog/evidence/data`` (cached: treat as read-only)."""
     text = resources.files("pseudoprog.evidence").joinpath("data", name).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
