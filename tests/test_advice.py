@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pseudoprog.advice import recommend
 from pseudoprog.assessment import Scope
 from pseudoprog.pipeline import assess
+from tests.evidence.helpers import glioma_case
 
 S1 = {
     "patient": {"id": "SEED-S1", "age": 58},
@@ -110,7 +112,7 @@ def test_s1_without_perfusion_recommends_perfusion_mri_usually_appropriate(tmp_p
     lr = 6.5 / 12.5
     assert p.value == pytest.approx(0.725 * lr / (0.725 * lr + 0.275))
     assert p.interval[0] < p.value < p.interval[1] and p.label == "indeterminate"
-    assert [e["name"] for e in doc["evidence"]][0] == "prior" and doc["evidence"][-1]["name"] == "posterior"
+    assert doc["evidence"][0]["name"] == "prior" and doc["evidence"][-1]["name"] == "posterior"
     assert any("perfusion" in w for w in rec.warnings)
     assert "hyperperfusion" in rec.management  # the pathway by result is spelled out
 
@@ -195,13 +197,6 @@ def test_within_12_weeks_the_rano_window_rule_is_in_the_management(tmp_path):
 
 
 def test_recommend_without_evidence_still_orders_perfusion_and_lists_pitfalls():
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from evidence.helpers import glioma_case
-
-    from pseudoprog.advice import recommend
-
     rec = recommend(glioma_case(weeks_after_rt=20), scope=Scope(True, "test"), evidence=None)
     assert "perfusion" in rec.next_step and rec.rating == "usually appropriate"
     assert any("differential" in w or "ischaemia" in w for w in rec.warnings)
