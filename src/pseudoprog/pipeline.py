@@ -207,9 +207,7 @@ def stage_evidence(ctx: AssessContext) -> None:
 
     profile = ctx.products.get("site_profile")
     try:
-        outcome = evaluate_case(
-            ctx.case, lesions=ctx.lesions, markers=ctx.markers, table=load_profile_table(profile)
-        )
+        outcome = evaluate_case(ctx.case, lesions=ctx.lesions, markers=ctx.markers, table=load_profile_table(profile))
     except ValueError as exc:
         ctx.skip("evidence", f"no probability: {exc}")
         return

@@ -27,9 +27,9 @@ import yaml
 from ..assessment import write_atomic
 from ..errors import InputError
 from ..markers import MARKERS
-from .fusion import Contribution, PriorTerm, fuse
+from .fusion import combine_log_lr
 from .likelihoods import LikelihoodRow, LikelihoodTable
-from .stats import auc, bootstrap_auc_interval, calibration_error, wilson_interval
+from .stats import auc, bootstrap_auc_interval, calibration_error, expit, logit, wilson_interval
 
 PROFILE_FORMAT = "pseudoprog-site-profile"
 PROFILE_VERSION = 1
@@ -172,22 +172,27 @@ def posterior_points(
     idx: np.ndarray,
     prior: float,
 ) -> np.ndarray:
-    """The engine's point posterior for cases ``idx`` using the site rows and the correlation rule."""
-    out = np.empty(len(idx))
+    """The engine's point posterior for cases ``idx`` using the site rows and the correlation rule.
+
+    Vectorised over cases (one column each); a missing value contributes log LR 0, i.e. no evidence.
+    """
     by_marker = {r.marker if r.tracer is None else "pet_fet_tbr_max": r for r in rows}
     cap = table.lr_cap
-    prior_term = PriorTerm(prior, np.array([prior]), "site prevalence", "site", (prior, prior))
-    for k, i in enumerate(idx):
-        contributions = []
-        for col, vals in values.items():
-            row = by_marker.get(col)
-            if row is None or not math.isfinite(vals[i]):
-                continue
-            lr = float(row.log_lr(float(vals[i]), row.sens, row.spec, cap))  # type: ignore[arg-type]
-            group, family = table.group_of.get(row.marker, (row.marker, row.marker))
-            contributions.append(Contribution(col, float(vals[i]), None, lr, np.array([lr]), row.source, group, family))
-        out[k] = fuse(prior_term, contributions, discount=table.discount).value
-    return out
+    logs, groups, families = [], [], []
+    for col, vals in values.items():
+        row = by_marker.get(col)
+        if row is None:
+            continue
+        x = vals[idx]
+        finite = np.isfinite(x)
+        lr = row.log_lr(np.where(finite, x, 0.0), row.sens, row.spec, cap)  # type: ignore[arg-type]
+        logs.append(np.where(finite, lr, 0.0))
+        group, family = table.group_of.get(row.marker, (row.marker, row.marker))
+        groups.append(group)
+        families.append(family)
+    matrix = np.stack(logs) if logs else np.zeros((0, len(idx)))
+    total, _, _ = combine_log_lr(matrix, groups, families, discount=table.discount, naive=False)
+    return expit(logit(prior) + total)
 
 
 def _folds(labels: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
