@@ -115,6 +115,8 @@ def test_s1_without_perfusion_recommends_perfusion_mri_usually_appropriate(tmp_p
     assert doc["evidence"][0]["name"] == "prior" and doc["evidence"][-1]["name"] == "posterior"
     assert any("perfusion" in w for w in rec.warnings)
     assert "hyperperfusion" in rec.management  # the pathway by result is spelled out
+    solid = next(e for e in result.evidence if e.name == "morphology_solid")
+    assert solid.likelihood_ratio is None and "not applied" in solid.note  # forum opinion only (§3.5)
 
 
 def test_s1_with_high_rcbv_is_high_probability_and_goes_to_tumour_board(tmp_path):
@@ -150,6 +152,7 @@ def test_s3_radiosurgery_case_after_wbrt_is_indeterminate_and_flags_the_wbrt_mod
     wbrt = next(e for e in result.evidence if e.name == "prior_wbrt_then_srs")
     assert wbrt.likelihood_ratio is None and wbrt.direction == "treatment_effect"
     assert "perfusion" in rec.next_step
+    assert next(e for e in result.evidence if e.name == "srs_dose_volume").likelihood_ratio is None
     growth = next(e for e in result.evidence if e.name == "growth_vs_nadir")
     assert growth.value == pytest.approx(100 * (18 * 15 - 72) / 72, abs=0.1)
 

@@ -57,6 +57,8 @@ class CaseFacts:
     fractionated: bool
     prior_wbrt: bool
     location: str  # LocationVsRT value, the most tumour-suggestive over the latest lesions
+    component: str  # morphology of the latest enhancing lesions: solid | cystic | mixed | unknown
+    srs: bool  # the time is measured from a radiosurgery course
     has_histology: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -147,6 +149,8 @@ def case_facts(case: Case, *, lesions: Sequence[Lesion] | None = None) -> CaseFa
         and any(t.type is TreatmentType.WBRT and t.last_day <= course.start for t in case.treatments)
     )
     les = tuple(lesions) if lesions is not None else latest.lesions
+    components = {x.component for x in les if x.enhancing and x.component}
+    component = components.pop() if len(components) == 1 else ("mixed" if components else "unknown")
     if not courses:
         notes.append("no radiation course before the latest scan")
     return CaseFacts(
@@ -167,6 +171,8 @@ def case_facts(case: Case, *, lesions: Sequence[Lesion] | None = None) -> CaseFa
         fractionated=fractionated,
         prior_wbrt=prior_wbrt,
         location=_location(les),
+        component=component if component in ("solid", "cystic") else ("unknown" if component == "unknown" else "mixed"),
+        srs=bool(course is not None and course.type in _SRS),
         has_histology=any(tp.histology for tp in case.timepoints),
         notes=tuple(notes),
     )
@@ -206,10 +212,10 @@ def _matches(applies: Mapping[str, Any], f: CaseFacts) -> bool:
         elif key == "months_since_rt":
             if not _in_range(f.months_since_rt, want):
                 return False
-        elif key in ("mgmt", "idh", "clinical", "steroids", "flair", "location"):
+        elif key in ("mgmt", "idh", "clinical", "steroids", "flair", "location", "component"):
             if getattr(f, key) != want:
                 return False
-        elif key in ("bevacizumab", "immunotherapy", "dual_ici", "single_ici", "fractionated", "prior_wbrt"):
+        elif key in ("bevacizumab", "immunotherapy", "dual_ici", "single_ici", "fractionated", "prior_wbrt", "srs"):
             if getattr(f, key) != want:
                 return False
         else:
