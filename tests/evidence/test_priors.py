@@ -90,3 +90,89 @@ def test_facts_use_the_latest_scan_date():
     f = case_facts(case)
     assert f.scan_date == case.latest.date and f.weeks_since_rt == pytest.approx(10.0)
     assert f.scan_date > dt.date(2026, 3, 13)
+
+
+def _metastasis_case(*treatments, months_after: float = 6.0, steroids=(None, None)):
+    from pseudoprog.case import Case, Diagnosis, DiagnosisType, Lesion, LesionMeasurement, Patient, Timepoint
+
+    srs_day = dt.date(2025, 6, 2)
+    scan = srs_day + dt.timedelta(days=round(30.44 * months_after))
+    return Case(
+        Patient("M-1"),
+        Diagnosis(DiagnosisType.METASTASIS, primary="melanoma"),
+        treatments,
+        (
+            Timepoint(srs_day - dt.timedelta(days=7), steroids_mg_dexamethasone=steroids[0]),
+            Timepoint(
+                scan,
+                steroids_mg_dexamethasone=steroids[1],
+                lesions=(Lesion("L1", LesionMeasurement(long_mm=12, perp_mm=10)),),
+            ),
+        ),
+    )
+
+
+def test_metastasis_modifiers_dual_ici_fractionation_and_prior_wbrt():
+    from pseudoprog.case import Treatment, TreatmentType
+
+    srs1 = Treatment(TreatmentType.SRS, dt.date(2025, 6, 2), dose_gy=20, fractions=1)
+    srs3 = Treatment(TreatmentType.SRS, dt.date(2025, 6, 2), dose_gy=27, fractions=3)
+    nivo_ipi = Treatment(TreatmentType.IMMUNOTHERAPY, dt.date(2025, 5, 20), agent="nivolumab+ipilimumab")
+    pembro = Treatment(TreatmentType.IMMUNOTHERAPY, dt.date(2025, 5, 20), agent="pembrolizumab")
+    late_ici = Treatment(TreatmentType.IMMUNOTHERAPY, dt.date(2025, 12, 1), agent="nivolumab+ipilimumab")
+    wbrt = Treatment(TreatmentType.WBRT, dt.date(2024, 1, 8), dt.date(2024, 1, 19), dose_gy=30, fractions=10)
+
+    dual = _prior(_metastasis_case(srs1, nivo_ipi))
+    assert [c.name for c in dual.modifiers] == ["dual_ici_concurrent"]
+    single = _prior(_metastasis_case(srs1, pembro))
+    assert not single.modifiers and "single_ici" in [m.id for m in single.listed]
+    far = case_facts(_metastasis_case(srs1, late_ici))
+    assert not far.dual_ici  # started six months after radiosurgery: not concurrent
+    frac = _prior(_metastasis_case(srs3))
+    assert [c.name for c in frac.modifiers] == ["fractionated_srs"]
+    assert math.exp(frac.modifiers[0].log_lr) == pytest.approx(0.98)
+    after_wbrt = _prior(_metastasis_case(wbrt, srs1))
+    assert "prior_wbrt_then_srs" in [m.id for m in after_wbrt.listed]
+    assert after_wbrt.prior.row_id == "metastasis_srs_within_9m"
+
+
+def test_glioma_steroid_escalation_flair_decrease_and_bevacizumab():
+    from dataclasses import replace
+
+    from pseudoprog.case import FlairChange, Treatment, TreatmentType
+
+    case = glioma_case(weeks_after_rt=8, clinical=ClinicalStatus.WORSE)
+    tps = case.timepoints
+    stepped = replace(
+        case,
+        timepoints=(
+            replace(tps[0], steroids_mg_dexamethasone=2),
+            replace(tps[1], steroids_mg_dexamethasone=8, flair_change=FlairChange.DECREASED),
+        ),
+    )
+    pr = _prior(stepped)
+    names = {c.name for c in pr.modifiers}
+    assert names == {"clinical_worse", "steroid_escalation", "flair_decreased"}
+    steroid = next(c for c in pr.modifiers if c.name == "steroid_escalation")
+    assert math.exp(steroid.log_lr) == pytest.approx(3.0)  # OR 4.89 capped (§6 C11)
+    assert steroid.group == "clinical" == next(c for c in pr.modifiers if c.name == "clinical_worse").group
+    bev = replace(case, treatments=(*case.treatments, Treatment(TreatmentType.BEVACIZUMAB, dt.date(2026, 4, 1))))
+    assert "bevacizumab" in {c.name for c in _prior(bev).modifiers}
+
+
+def test_grouped_clinical_modifiers_count_once_in_the_fusion():
+    from dataclasses import replace
+
+    from pseudoprog.evidence import evaluate_case
+
+    case = glioma_case(weeks_after_rt=8, clinical=ClinicalStatus.WORSE)
+    tps = case.timepoints
+    stepped = replace(
+        case,
+        timepoints=(replace(tps[0], steroids_mg_dexamethasone=2), replace(tps[1], steroids_mg_dexamethasone=8)),
+    )
+    out = evaluate_case(stepped, n_draws=200)
+    weights = {w.name: w.weight for w in out.fusion.weights}
+    assert weights == {"clinical_worse": 0.0, "steroid_escalation": 1.0}
+    odds = 0.55 / 0.45 * 3.0
+    assert out.probability.value == pytest.approx(odds / (1 + odds))
