@@ -205,3 +205,10 @@ def test_recommend_without_evidence_still_orders_perfusion_and_lists_pitfalls():
     assert any("differential" in w or "ischaemia" in w for w in rec.warnings)
     out = recommend(glioma_case(), scope=Scope(False, "initial diagnosis"))
     assert out.next_step.startswith("outside scope") and out.rationale == ("initial diagnosis",)
+
+
+def test_conflicting_strong_evidence_is_labelled_mixed_and_warned(tmp_path):
+    result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 3.5, "cho_naa": 1.0}), "mixed")
+    assert result.probability_true_progression.label == "mixed / indeterminate"
+    assert any("coexist" in w for w in result.recommendation.warnings)
+    assert "PET" in result.recommendation.next_step  # MRS already done: the next second-line study

@@ -176,3 +176,13 @@ def test_grouped_clinical_modifiers_count_once_in_the_fusion():
     assert weights == {"clinical_worse": 0.0, "steroid_escalation": 1.0}
     odds = 0.55 / 0.45 * 3.0
     assert out.probability.value == pytest.approx(odds / (1 + odds))
+
+
+def test_independent_modifiers_multiply_without_discount():
+    from pseudoprog.evidence import evaluate_case
+
+    case = glioma_case(weeks_after_rt=8, mgmt=MarkerStatus.UNMETHYLATED, location=LocationVsRT.OUT_OF_FIELD)
+    out = evaluate_case(case, n_draws=200)
+    assert {w.name: w.weight for w in out.fusion.weights} == {"mgmt_unmethylated": 1.0, "out_of_field": 1.0}
+    odds = 0.55 / 0.45 * ((16.5 / 19) / (11.5 / 33)) * 10.0
+    assert out.probability.value == pytest.approx(odds / (1 + odds), rel=1e-6)

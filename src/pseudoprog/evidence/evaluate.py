@@ -47,8 +47,9 @@ def label_for(value: float, family_log_lr: Mapping[str, float], constants: Mappi
     hi = float(constants["label_progression_at"])
     lo = float(constants["label_treatment_effect_at"])
     strong = math.log(float(constants["mixed_family_lr"]))
-    pulls_up = any(v >= strong for k, v in family_log_lr.items() if k != "clinical")
-    pulls_down = any(v <= -strong for k, v in family_log_lr.items() if k != "clinical")
+    imaging = {k: v for k, v in family_log_lr.items() if not k.startswith("modifier:")}
+    pulls_up = any(v >= strong for v in imaging.values())
+    pulls_down = any(v <= -strong for v in imaging.values())
     if value >= hi:
         return "progression favoured"
     if value <= lo:

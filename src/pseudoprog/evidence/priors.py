@@ -297,7 +297,7 @@ def _modifier(row: Mapping[str, Any], rng: np.random.Generator, n_draws: int) ->
         draws=np.log(draws),
         source=str(row["source"]),
         group=str(row.get("group", row["id"])),
-        family="clinical",
+        family="modifier:" + str(row.get("group", row["id"])),  # modifiers are independent unless grouped
         kind="modifier",
         note=how,
     )
