@@ -69,7 +69,15 @@ class LikelihoodRow:
         return self.cutoff is not None
 
     # -- sens/spec draws --------------------------------------------------------------------
-    def _draw(self, rng: np.random.Generator, n: int, point: float, ci, k, total) -> np.ndarray:
+    def _draw(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        point: float,
+        ci: tuple[float, float] | None,
+        k: int | None,
+        total: int | None,
+    ) -> np.ndarray:
         if k is not None and total:
             return rng.beta(k + 0.5, total - k + 0.5, size=n)
         if total:
@@ -88,7 +96,9 @@ class LikelihoodRow:
         return s, c
 
     def interval_text(self) -> str:
-        def one(point, ci, k, total):
+        def one(point: float | None, ci: tuple[float, float] | None, k: int | None, total: int | None) -> str:
+            if point is None:
+                return "not reported"
             if ci is not None:
                 return f"{point:.2f} ({ci[0]:.2f}-{ci[1]:.2f})"
             if total:
