@@ -30,7 +30,7 @@ def _rows(table: LikelihoodTable, *ids: str) -> list[LikelihoodRow]:
 
 def _posterior(rows, values, table, *, naive: bool, prior: float = PRIOR) -> np.ndarray:
     cap = table.lr_cap
-    matrix = np.stack([r.log_lr(v, r.sens, r.spec, cap) for r, v in zip(rows, values, strict=True)])
+    matrix = np.stack([r.point_log_lr(v, cap) for r, v in zip(rows, values, strict=True)])
     groups = [table.group_of[r.marker][0] for r in rows]
     families = [table.group_of[r.marker][1] for r in rows]
     total, _, _ = combine_log_lr(matrix, groups, families, discount=table.discount, naive=naive)
@@ -40,7 +40,8 @@ def _posterior(rows, values, table, *, naive: bool, prior: float = PRIOR) -> np.
 def test_cohort_from_the_models_own_distributions_is_calibrated():
     table = LikelihoodTable.load()
     rng = np.random.default_rng(11)
-    rows = _rows(table, "L05", "L02", "L13")  # perfusion, diffusion, spectroscopy: one row each
+    # perfusion, diffusion, spectroscopy (cut-off rows) and FET-PET in metastases (continuous binormal row)
+    rows = _rows(table, "L05", "L02", "L13", "R25-binormal")
     truth = rng.random(N) < PRIOR
     values = [r.sample_values(truth, rng) for r in rows]
     post = _posterior(rows, values, table, naive=False)

@@ -56,7 +56,9 @@ def test_row_choice_by_window_population_and_tracer():
     assert [r.id for r in t.select("rcbv_max", population="metastasis", window="late", tracer=None)] == [
         "L07-metastasis"
     ]
-    assert [r.id for r in t.select("pet_tbr_max", population="glioma", window="early", tracer="fet")] == ["L18"]
+    early_fet = {r.id for r in t.select("pet_tbr_max", population="glioma", window="early", tracer="fet")}
+    assert early_fet == {"L18", "R22-binormal"}
+    assert {r.id for r in t.select("pet_tbr_max", population="glioma", window="late", tracer="fet")} == {"L19"}
 
 
 def _evidence(markers, **kw):
@@ -81,10 +83,12 @@ def test_markers_without_portable_cutoff_or_tracer_are_reported_not_applied():
 def test_tracer_from_quality_or_the_fet_marker_name():
     q = Marker("pet_tbr_max", 2.6, "ratio", "pet", quality={"tracer": "18F-FET"})
     alias = make_marker("pet_fet_tbr_max", 2.6, source="reported")
+    binormal_log = (2.8 - 1.9) / ((0.5**2 + 0.4**2) / 2) * (2.6 - (2.8 + 1.9) / 2)  # R22, pooled SD
     for m in (q, alias):
         ev = _evidence([m], window="early")
         assert [c.name for c in ev.applied] == [m.name]
-        assert math.exp(ev.applied[0].log_lr) == pytest.approx(20.0)  # L18, capped
+        # geometric mean of L18 (capped at 20) and the R22 binormal model
+        assert ev.applied[0].log_lr == pytest.approx((math.log(20.0) + binormal_log) / 2)
 
 
 def test_several_lesions_use_the_most_tumour_like_value_with_a_warning():
@@ -109,3 +113,18 @@ def test_bad_context_is_refused():
         _evidence([], population="lymphoma")
     with pytest.raises(ValueError, match="window"):
         _evidence([], window="soon")
+
+
+def test_binormal_rows_are_linear_monotone_capped_and_validated():
+    r = _row(marker="pet_tbr_max", cutoff=None, binormal=(3.3, 1.0, 2.2, 0.4), n_tp=38, n_te=38)
+    x = np.linspace(1.0, 6.0, 50)
+    logs = r.point_log_lr(x, CAP)
+    assert np.all(np.diff(logs) >= 0)
+    assert float(r.point_log_lr(2.75, CAP)) == pytest.approx(0.0)  # midway between the class means
+    assert math.exp(float(r.point_log_lr(20.0, CAP))) == pytest.approx(20.0)
+    draws = r.draw_log_lr(3.5, np.random.default_rng(0), 500, CAP)
+    assert draws.std() > 0 and abs(np.median(draws) - float(r.point_log_lr(3.5, CAP))) < 0.2
+    with pytest.raises(ValueError, match="contradict"):
+        _row(cutoff=None, binormal=(2.0, 1.0, 3.0, 1.0), n_tp=5, n_te=5)
+    with pytest.raises(ValueError, match="n_tp"):
+        _row(cutoff=None, binormal=(3.0, 1.0, 2.0, 1.0))

@@ -52,10 +52,20 @@ class LikelihoodRow:
     borrowed: bool = False
     threshold_unverified: bool = False
     site: bool = False
+    # Continuous class-conditional model (``binormal``): class means and SDs as published.
+    binormal: tuple[float, float, float, float] | None = None  # (mean_tp, sd_tp, mean_te, sd_te)
 
     def __post_init__(self) -> None:
         if self.higher_suggests not in ("tumour", "treatment_effect"):
             raise ValueError(f"row {self.id}: higher_suggests must be 'tumour' or 'treatment_effect'")
+        if self.binormal is not None:
+            m1, s1, m0, s0 = self.binormal
+            if s1 <= 0 or s0 <= 0:
+                raise ValueError(f"row {self.id}: binormal SDs must be positive")
+            if (m1 > m0) != (self.higher_suggests == "tumour"):
+                raise ValueError(f"row {self.id}: binormal means contradict higher_suggests")
+            if not self.n_tp or not self.n_te:
+                raise ValueError(f"row {self.id}: a binormal row needs n_tp and n_te for the uncertainty of its means")
         if self.cutoff is not None:
             if self.sens is None or self.spec is None:
                 raise ValueError(f"row {self.id}: a row with a cut-off needs sens and spec")
@@ -66,7 +76,45 @@ class LikelihoodRow:
 
     @property
     def applicable(self) -> bool:
-        return self.cutoff is not None
+        return self.cutoff is not None or self.binormal is not None
+
+    # -- the two model kinds, point and Monte Carlo ---------------------------------------------
+    def point_log_lr(self, value: np.ndarray | float, cap: tuple[float, float]) -> np.ndarray:
+        """log LR at the published point estimates (vectorised over values)."""
+        if self.binormal is not None:
+            m1, s1, m0, s0 = self.binormal
+            return self._binormal_log_lr(value, m1, m0, s1, s0, cap)
+        return self.log_lr(value, self.sens, self.spec, cap)  # type: ignore[arg-type]
+
+    def draw_log_lr(self, value: float, rng: np.random.Generator, n: int, cap: tuple[float, float]) -> np.ndarray:
+        """``n`` Monte Carlo draws of the log LR of one value over the row's uncertainty."""
+        if self.binormal is not None:
+            m1, s1, m0, s0 = self.binormal
+            assert self.n_tp and self.n_te
+            mu1 = rng.normal(m1, s1 / math.sqrt(self.n_tp), size=n)  # uncertainty of the published means
+            mu0 = rng.normal(m0, s0 / math.sqrt(self.n_te), size=n)
+            return self._binormal_log_lr(value, mu1, mu0, s1, s0, cap)
+        s, c = self.draw_sens_spec(rng, n)
+        return self.log_lr(value, s, c, cap)
+
+    def _binormal_log_lr(
+        self,
+        value: np.ndarray | float,
+        mu1: np.ndarray | float,
+        mu0: np.ndarray | float,
+        s1: float,
+        s0: float,
+        cap: tuple[float, float],
+    ) -> np.ndarray:
+        # Equal-variance binormal (pooled SD): the log LR is linear, so monotone in the value — unequal
+        # variances would make it quadratic and non-monotone in the tails, which no reader would accept.
+        sd = math.sqrt((s1 * s1 + s0 * s0) / 2.0)
+        x = np.asarray(value, dtype=float)
+        mu1 = np.asarray(mu1, dtype=float)
+        mu0 = np.asarray(mu0, dtype=float)
+        log = (mu1 - mu0) / (sd * sd) * (x - (mu1 + mu0) / 2.0)
+        hi = math.log(min(cap[1], self.lr_cap) if self.lr_cap else cap[1])
+        return np.clip(log, math.log(cap[0]), hi)
 
     # -- sens/spec draws --------------------------------------------------------------------
     def _draw(
@@ -150,12 +198,16 @@ class LikelihoodRow:
     def sample_values(self, truth_tp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Values drawn from this row's own class-conditional model (for synthetic cohorts).
 
-        A true progression is test-positive with probability ``sens``, a treatment effect with ``1 - spec``;
-        positives get a value above the cut-off range, negatives below it (the model is dichotomous outside
-        the range).
+        Binormal rows draw from the equal-variance normals the model uses. Cut-off rows: a true progression
+        is test-positive with probability ``sens``, a treatment effect with ``1 - spec``; positives get a value
+        above the cut-off range, negatives below it (the model is dichotomous outside the range).
         """
-        assert self.cutoff is not None and self.sens is not None and self.spec is not None
         truth_tp = np.asarray(truth_tp, dtype=bool)
+        if self.binormal is not None:
+            m1, s1, m0, s0 = self.binormal
+            sd = math.sqrt((s1 * s1 + s0 * s0) / 2.0)  # the model's own (equal-variance) distributions
+            return rng.normal(np.where(truth_tp, m1, m0), sd)
+        assert self.cutoff is not None and self.sens is not None and self.spec is not None
         p_pos = np.where(truth_tp, self.sens, 1.0 - self.spec)
         pos = rng.random(truth_tp.shape) < p_pos
         lo, hi = self.cutoff
@@ -190,6 +242,9 @@ def _row(raw: Mapping[str, Any]) -> LikelihoodRow:
         borrowed=bool(raw.get("borrowed", False)),
         threshold_unverified=bool(raw.get("threshold_unverified", False)),
         site=bool(raw.get("site", False)),
+        binormal=None
+        if raw.get("binormal") is None
+        else tuple(float(raw["binormal"][k]) for k in ("mean_tp", "sd_tp", "mean_te", "sd_te")),  # type: ignore[arg-type]
     )
 
 
@@ -358,11 +413,8 @@ def marker_evidence(
             reported.append(ReportedOnly(m.name, m.value, m.unit, "no likelihood ratio applied", why, direction))
             continue
         cap = tab.lr_cap
-        point = float(np.mean([float(r.log_lr(m.value, r.sens, r.spec, cap)) for r in usable]))  # type: ignore[arg-type]
-        per_row = []
-        for r in usable:
-            s, c = r.draw_sens_spec(rng, n_draws)
-            per_row.append(r.log_lr(m.value, s, c, cap))
+        point = float(np.mean([float(r.point_log_lr(m.value, cap)) for r in usable]))
+        per_row = [r.draw_log_lr(m.value, rng, n_draws, cap) for r in usable]
         stack = np.stack(per_row)
         pick = rng.integers(0, len(usable), size=n_draws)
         draws = stack[pick, np.arange(n_draws)]
@@ -370,6 +422,11 @@ def marker_evidence(
         ids = "/".join(r.id for r in usable)
         note_bits = [
             f"{r.id}: {r.interval_text()}, cut-off {r.cutoff[0]:g}-{r.cutoff[1]:g}" for r in usable if r.cutoff
+        ] + [
+            f"{r.id}: binormal, TP {r.binormal[0]:g} ± {r.binormal[1]:g} vs TE {r.binormal[2]:g} ± {r.binormal[3]:g} "
+            f"(pooled SD, n {r.n_tp}/{r.n_te})"
+            for r in usable
+            if r.binormal
         ]
         if len(usable) > 1:
             note_bits.append("point LR = geometric mean of the alternative pooled rows; draws pick one per draw")
