@@ -212,3 +212,12 @@ def test_conflicting_strong_evidence_is_labelled_mixed_and_warned(tmp_path):
     assert result.probability_true_progression.label == "mixed / indeterminate"
     assert any("coexist" in w for w in result.recommendation.warnings)
     assert "PET" in result.recommendation.next_step  # MRS already done: the next second-line study
+
+
+def test_a_shrinking_lesion_is_flagged_against_the_enlarging_lesion_prior(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["lesions"][0].update(long_mm=5, perp_mm=4)
+    result, _ = _run(tmp_path, doc, "shrink")
+    growth = next(e for e in result.evidence if e.name == "growth_vs_nadir")
+    assert growth.value < 0
+    assert any("not larger than their nadir" in w for w in result.warnings)

@@ -196,6 +196,11 @@ def evaluate_case(
     g = growth_item(case, lesions or {})
     if g is not None:
         items.append(g)
+        if isinstance(g.value, float) and g.value <= 0:
+            warnings.append(
+                "the enhancing lesions are not larger than their nadir: the base rates assume a new or enlarging "
+                "lesion (clinical_rules §3.1), so the prior may overstate progression"
+            )
     label = label_for(result.value, result.family_log_lr, tab.constants)
     only_prior = not contributions
     method = ("prior only: no modifier or marker evidence beyond the base rate; " if only_prior else "") + result.method
