@@ -99,3 +99,15 @@ def test_interval_narrows_as_concordant_independent_evidence_is_added(w, tumour)
         if same_side:
             assert widths[k] < widths[k - 1], (values, widths)
     assert widths[-1] < widths[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(w=weeks, a=st.floats(min_value=0.5, max_value=8.0), b=st.floats(min_value=0.5, max_value=8.0))
+def test_higher_fet_uptake_never_lowers_the_probability(w, a, b):
+    """FET TBRmax mixes a capped cut-off row and a continuous binormal row (early window) or a cut-off row
+    (late): both monotone, so their blend must be too."""
+    lo, hi = _ordered(a, b)
+    assert (
+        _p(weeks_after_rt=w, markers={"pet_fet_tbr_max": hi})
+        >= _p(weeks_after_rt=w, markers={"pet_fet_tbr_max": lo}) - 1e-12
+    )
