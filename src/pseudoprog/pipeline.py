@@ -197,8 +197,21 @@ def stage_maps(ctx: AssessContext) -> None:
 
 
 def stage_criteria(ctx: AssessContext) -> None:
-    """Response criteria over the timeline (issue: criteria)."""
-    ctx.skip("criteria", "the response criteria engine (RANO, mRANO, RANO 2.0, iRANO, RANO-BM) is not built yet")
+    """Response criteria over the timeline: the criterion that fits the case in ``response``, the others beside it.
+
+    Lesions come from ``ctx.lesions`` (reported in case.yaml or measured by the lesions stage). A criterion
+    that cannot be assessed is still reported, with category "cannot assess" and its reason.
+    """
+    from .criteria import assess_all, to_response_call
+
+    chosen, why, results = assess_all(ctx.case, ctx.lesions)
+    ctx.response = to_response_call(results[chosen], selection_reason=why)
+    ctx.other_responses = tuple(to_response_call(r) for name, r in results.items() if name != chosen)
+    main = results[chosen]
+    if main.reason:
+        ctx.skip("criteria", f"{chosen}: {main.reason}")
+    elif main.latest is not None and main.latest.reason:
+        ctx.skip("criteria", f"{chosen} at the latest scan: {main.latest.reason}", timepoint=main.latest.date)
 
 
 def stage_evidence(ctx: AssessContext) -> None:

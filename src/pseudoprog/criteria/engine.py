@@ -48,6 +48,7 @@ from .timeline import (
     last_radiation,
     lesion_diameter,
     lesion_gone,
+    lesion_size,
     measurability,
     months_between,
     pct_change,
@@ -283,6 +284,20 @@ def evaluate(
     _base_tp, base_les = scans[b]
     # Target lesions at baseline (explicit choice in the input wins; else the largest measurable).
     meas = {les.id: _measurable(les, crit, method) for les in base_les}
+    unmeasured = [
+        les.id
+        for les in base_les
+        if les.enhancing
+        and not lesion_gone(les)
+        and lesion_size(les, method) is None
+        and les.measurement.measurable is not False
+        and les.component not in ("cystic", "cavity_wall")
+    ]
+    if unmeasured:
+        return whole(
+            f"baseline {dates[b]}: enhancing lesion(s) {', '.join(unmeasured)} reported without a {method} "
+            "measurement — measurability cannot be decided without a size"
+        )
     explicit = [les.id for les in base_les if les.target]
     if explicit:
         targets = sorted(explicit)
@@ -328,8 +343,8 @@ def evaluate(
             continue
         if i == b:
             if st.targets and base_burden.value is None:
-                reason = f"baseline target lesion(s) {', '.join(base_burden.missing)} have no {method} measurement"
-                return whole(reason)
+                why_not = f"baseline target lesion(s) {', '.join(base_burden.missing)} have no {method} measurement"
+                return whole(why_not)
             if base_burden.value is not None:
                 st.values[i] = base_burden.value
             if base_other.value is not None:
@@ -364,11 +379,11 @@ def evaluate(
         for idx, text in retro.items():
             calls[idx] = replace(calls[idx], in_retrospect=text)
         calls.append(call)
+    reason: str | None = None
     if len(calls) == b + 1:
-        calls[b] = replace(
-            calls[b], explanation=(*calls[b].explanation, "only the baseline scan: no follow-up to assess")
-        )
-    return CriterionResult(policy.name, crit.title, method, tuple(calls), tuple(header))
+        reason = f"only the baseline scan ({dates[b]}): no follow-up to assess yet"
+        calls[b] = replace(calls[b], explanation=(*calls[b].explanation, reason), reason=reason)
+    return CriterionResult(policy.name, crit.title, method, tuple(calls), tuple(header), reason)
 
 
 def _measurable(les: Lesion, crit: CriterionTable, method: str) -> tuple[bool, str]:
@@ -386,8 +401,6 @@ def _measurable(les: Lesion, crit: CriterionTable, method: str) -> tuple[bool, s
 
 
 def _size_or_zero(les: Lesion, method: str) -> float:
-    from .timeline import lesion_size
-
     s = lesion_size(les, method)
     return 0.0 if s is None else s
 
@@ -477,14 +490,6 @@ def _follow_up(
             flags=tuple(dict.fromkeys(flags)),
             **kw,  # type: ignore[arg-type]  # keyword fields of TimepointCall, checked by the dataclass
         )
-
-    # 1. Progression already established in this line.
-    if st.progression is not None:
-        ex.append(
-            f"progression was established on {st.progression_seen} (dated {st.progression}); within the same "
-            "treatment line later scans do not revise it (a new line starts a new baseline)"
-        )
-        return make(Category.PD, confirmation=Confirmation.CONFIRMED, progression_date=st.progression), retro
 
     # 2. Burden and references.
     cur = burden(les, st.targets, method)
@@ -708,6 +713,17 @@ def _follow_up(
         st.progression, st.progression_seen = pdate, date
         return make(Category.PD, confirmation=conf, progression_date=pdate, **common)
 
+    # 1. Progression already established in this line (numbers above are still reported).
+    if st.progression is not None:
+        ex.append(
+            f"progression was established on {st.progression_seen} (dated {st.progression}); within the same "
+            "treatment line later scans do not revise it (a new line starts a new baseline)"
+        )
+        common["progression_triggers"] = ()
+        return make(
+            Category.PD, confirmation=Confirmation.CONFIRMED, **{**common, "progression_date": st.progression}
+        ), retro
+
     # 4. A pending preliminary / unconfirmed PD meets its confirmation scan.
     if st.pending_pd is not None:
         pend = st.pending_pd
@@ -721,19 +737,23 @@ def _follow_up(
             by.append("clinical deterioration")
         if hist is not None:
             by.append(f"histology of viable tumour ({hist})")
+        early = days < min_days_v.value
+        by_imaging: list[str] = []
         if pend.value is not None and cur.value is not None and st.targets:
             p = pct_change(cur.value, pend.value)
             ex.append(f"vs the {pend.category.value} scan {pend.date}: {format_pct(p)}")
             if p >= thr.pd_pct:
-                by.append(f"further growth {format_pct(p)} ≥ {thr.pd_pct:+g} % vs {pend.date}")
+                by_imaging.append(f"further growth {format_pct(p)} ≥ {thr.pd_pct:+g} % vs {pend.date}")
         later_new = [n for n in new_ids if n not in pend.new_ids]
         if later_new:
-            by.append("new lesion(s) " + ", ".join(later_new))
+            by_imaging.append("new lesion(s) " + ", ".join(later_new))
         if "new_lesion" in pend.kinds:
             persisting = [n for n in pend.new_ids if n in by_id and not lesion_gone(by_id[n])]
             if persisting:
-                by.append("the new lesion(s) " + ", ".join(persisting) + " persist [DERIVED]")
-        if not by and days < min_days_v.value:
+                by_imaging.append("the new lesion(s) " + ", ".join(persisting) + " persist [DERIVED]")
+        if not early:
+            by.extend(by_imaging)
+        if not by and early:
             ex.append(
                 f"{days} days after the {pend.category.value} scan: shorter than the {min_days_v.value:g}-day "
                 f"confirmation interval ({min_days_v.cite(tab.sources)}); still awaiting confirmation"

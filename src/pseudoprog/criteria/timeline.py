@@ -162,6 +162,8 @@ class CriterionResult:
     def category(self) -> Category:
         if not self.calls:
             return Category.NOT_APPLICABLE if self.reason and "not apply" in self.reason else Category.CANNOT_ASSESS
+        if self.calls[-1].role == "baseline":
+            return Category.CANNOT_ASSESS  # only the baseline: nothing to compare yet
         return self.calls[-1].category
 
 
