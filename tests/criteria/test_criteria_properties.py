@@ -13,11 +13,12 @@ import random
 from typing import Any
 
 import yaml
-from criteria_helpers import SCENARIO_DIR, build_case, scenario_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pseudoprog.criteria import Category, assess_all
+
+from .criteria_helpers import SCENARIO_DIR, build_case, scenario_doc
 
 TEMPLATES: dict[str, Any] = {}
 for _path in SCENARIO_DIR.glob("*.yaml"):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from criteria_helpers import build_case, iso, load_scenarios
 
 from pseudoprog.criteria import assess_all
+
+from .criteria_helpers import build_case, iso, load_scenarios
 
 SCENARIOS = load_scenarios()
 _KEYS = (

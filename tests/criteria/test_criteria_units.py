@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from criteria_helpers import build_case, scenario_doc
 
 from pseudoprog.case import HistologyResult, Lesion, LesionMeasurement, TreatmentType
 from pseudoprog.criteria import (
@@ -27,6 +26,8 @@ from pseudoprog.criteria.rules import CriteriaTableError, parse_table
 from pseudoprog.criteria.timeline import burden, measurability
 from pseudoprog.errors import InputError
 from pseudoprog.ingest.caseyaml import parse_case
+
+from .criteria_helpers import build_case, scenario_doc
 
 GBM = {
     "diagnosis": {"type": "glioblastoma", "idh": "wildtype"},
