@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from ..assessment import ResponseCall
 from ..case import Case, Lesion
@@ -68,6 +69,16 @@ def choose_criterion(case: Case) -> tuple[str, str]:
     return "RANO 2.0", f"{case.diagnosis.type.value}: RANO 2.0, the current criteria for all adult gliomas (Wen 2023)"
 
 
+def _fit_note(case: Case, name: str, result: CriterionResult) -> CriterionResult:
+    """Say so when a criterion is applied outside the tumour type it was written for."""
+    glioma_only = name in ("RANO", "mRANO", "RANO 2.0")
+    if (glioma_only and case.diagnosis.is_metastasis) or (name == "RANO-BM" and not case.diagnosis.is_metastasis):
+        kind = "gliomas" if glioma_only else "brain metastases"
+        note = f"{name} was written for {kind}; applied to a {case.diagnosis.type.value} for comparison only"
+        return replace(result, notes=(note, *result.notes))
+    return result
+
+
 def assess_criterion(
     case: Case,
     name: str,
@@ -78,7 +89,8 @@ def assess_criterion(
     """Run one criterion (any spelling accepted by :func:`criterion_name`)."""
     canonical = criterion_name(name) if name not in ASSESSORS else name
     fn = ASSESSORS[canonical]
-    return fn(case, lesions) if method is None else fn(case, lesions, method=method)
+    result = fn(case, lesions) if method is None else fn(case, lesions, method=method)
+    return _fit_note(case, canonical, result)
 
 
 def assess_all(
@@ -86,7 +98,7 @@ def assess_all(
 ) -> tuple[str, str, dict[str, CriterionResult]]:
     """Every criterion over the case; returns the chosen name, the reason, and all results by name."""
     chosen, why = choose_criterion(case)
-    results = {name: fn(case, lesions) for name, fn in ASSESSORS.items()}
+    results = {name: _fit_note(case, name, fn(case, lesions)) for name, fn in ASSESSORS.items()}
     return chosen, why, results
 
 
