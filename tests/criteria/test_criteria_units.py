@@ -146,6 +146,8 @@ def test_volumetric_method_drives_the_call_when_asked() -> None:
     assert assess_rano2(case, method="volumetric").category is Category.PD
     with pytest.raises(ValueError, match="method"):
         assess_rano2(case, method="area")
+    with pytest.raises(ValueError, match="no bidimensional thresholds"):
+        assess_rano_bm(case, method="bidimensional")
 
 
 def test_rano2_confirmation_after_window_is_an_option() -> None:
@@ -204,3 +206,29 @@ def test_caseyaml_new_keys_are_read_and_validated() -> None:
         parse_case(_doc(histology_result="maybe"), file=Path("case.yaml"), root=Path("."))
     with pytest.raises(InputError, match=r"lesions\[0\]\.equivocal"):
         parse_case(_doc(lesions=[{"id": "L1", "equivocal": "yes please"}]), file=Path("case.yaml"), root=Path("."))
+
+
+def test_measured_lesions_from_the_lesions_stage_are_used_and_a_source_change_is_flagged() -> None:
+    case = _case([{"date": "2025-04-11", "lesions": {"L1": [20, 20]}}, {"date": "2025-06-13"}])
+    measured = Lesion(
+        id="L1",
+        measurement=LesionMeasurement(long_mm=21, perp_mm=20, measurable=True, source="lesions.rano_bidimensional"),
+    )
+    lesions = {dt.date(2025, 6, 13): (measured,)}
+    res = assess_rano2(case, lesions)
+    assert res.latest is not None and res.latest.category is Category.SD
+    assert "measurement_source_changed" in res.latest.flags
+    # the lesions stage's bidimensional measurability verdict (slice-thickness rule) is honoured
+    thick = Lesion(
+        id="L1",
+        measurement=LesionMeasurement(
+            long_mm=12,
+            perp_mm=11,
+            measurable=False,
+            measurability_reason="slices 6 mm: needs ≥ 12 mm",
+            source="lesions.rano_bidimensional",
+        ),
+    )
+    ok, why = measurability(thick, "bidimensional", min_diameter_mm=10)
+    assert not ok and "slices 6 mm" in why
+    assert measurability(thick, "unidimensional", min_diameter_mm=10, min_perpendicular_mm=5)[0]

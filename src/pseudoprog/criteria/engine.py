@@ -251,6 +251,8 @@ def evaluate(
     method = method or crit.measure or "bidimensional"
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in crit.thresholds:
+        raise ValueError(f"{policy.name} defines no {method} thresholds; use one of {', '.join(crit.thresholds)}")
     thr = crit.threshold(method)
     other_method = "volumetric" if method != "volumetric" else (crit.measure or "bidimensional")
     other_thr = crit.thresholds.get(other_method)
@@ -523,6 +525,19 @@ def _follow_up(
             f"{cur.name}: {format_value(cur.value, unit)}; baseline {scans[b][0].date} {format_value(base_val, unit)} "
             f"({format_pct(pct_b)}); nadir {nadir_info.get('date')} {format_value(nadir_val, unit)} "
             f"({format_pct(pct_n)})"
+        )
+    base_sources = {x.id: x.measurement.source for x in scans[b][1]}
+    changed = sorted(
+        f"{tid}: {base_sources.get(tid)} → {by_id[tid].measurement.source}"
+        for tid in st.targets
+        if tid in by_id and base_sources.get(tid) != by_id[tid].measurement.source and not lesion_gone(by_id[tid])
+    )
+    if changed:
+        flags.append("measurement_source_changed")
+        ex.append(
+            "caution: target measurements come from a different source than at baseline ("
+            + "; ".join(changed)
+            + "): one measurement strategy should be used at every timepoint (clinical_rules §5.5, §1.9 item 6)"
         )
     size_pd = pct_n is not None and pct_n >= thr.pd_pct
     if size_pd:

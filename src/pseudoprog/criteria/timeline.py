@@ -240,6 +240,13 @@ def measurability(
         return False, "not enhancing"
     if m.measurable is not None and m.measurability_reason == "reported":
         return m.measurable, "reported as " + ("measurable" if m.measurable else "non-measurable")
+    if m.measurable is not None and method == "bidimensional":
+        # The lesions stage decides RANO bidimensional measurability with the slice-thickness rule
+        # (clinical_rules §5.5), which the diameters alone cannot reproduce.
+        verdict = "measurable" if m.measurable else "non-measurable"
+        return m.measurable, f"{verdict} per {m.source}" + (
+            f" ({m.measurability_reason})" if m.measurability_reason else ""
+        )
     if lesion.component in ("cystic", "cavity_wall"):
         return False, f"{lesion.component}: cysts and cavities are not measured"
     if method == "bidimensional":
