@@ -313,7 +313,7 @@ def evaluate(
         targets = sorted(les.id for les in cands[:max_t])
     st.targets = tuple(targets)
     st.nontargets = tuple(sorted(les.id for les in base_les if les.id not in targets and not lesion_gone(les)))
-    st.reference_ids = {les.id for les in base_les}
+    st.reference_ids = {les.id for les in base_les if not lesion_gone(les)}  # enhancing disease at baseline
     if targets:
         header.append(
             f"target lesions at baseline: {', '.join(targets)} ({method}; measurable = "
@@ -794,7 +794,7 @@ def _follow_up(
         flags.append("pseudoprogression_not_confirmed_pd")
         st.pending_pd = None
         st.nadir_start = i
-        st.reference_ids |= {x.id for x in les}
+        st.reference_ids |= {x.id for x in les if not lesion_gone(x)}
         triggers = []
         common["progression_triggers"] = ()
         size_pd = False
