@@ -35,7 +35,7 @@ class Sourced:
 
     def cite(self, sources: Mapping[str, str]) -> str:
         tag = f"[{self.status}]"
-        return f"{_short(sources.get(self.source, self.source))} {tag}"
+        return f"{sources.get(self.source, self.source)} {tag}"
 
 
 @dataclass(frozen=True)
@@ -70,25 +70,15 @@ class CriterionTable:
 
 @dataclass(frozen=True)
 class CriteriaTable:
-    sources: Mapping[str, str]
+    sources: Mapping[str, str]  # key → short citation used in explanations
     criteria: Mapping[str, CriterionTable]
+    citations: Mapping[str, str]  # key → full citation
 
     def __getitem__(self, name: str) -> CriterionTable:
         return self.criteria[name]
 
     def cite(self, key: str) -> str:
-        return _short(self.sources.get(key, key))
-
-
-def _short(citation: str) -> str:
-    """'Wen PY et al. Updated ... J Clin Oncol 2010;28:1963-72' → 'Wen PY et al., J Clin Oncol 2010'."""
-    head = citation.split(".")[0]
-    for journal in ("J Clin Oncol", "Neurotherapeutics", "Lancet Oncol", "Curr Oncol", "AJNR", "3D Slicer"):
-        if journal in citation:
-            tail = citation[citation.index(journal) :]
-            year = "".join(ch for ch in tail.split(";")[0] if ch.isdigit())[-4:]
-            return f"{head}, {journal} {year}".strip().rstrip(",")
-    return head
+        return self.sources.get(key, key)
 
 
 def _sourced(name: str, key: str, raw: Any, sources: Mapping[str, str]) -> Sourced:
@@ -105,7 +95,12 @@ def parse_table(data: Any) -> CriteriaTable:
     """Validate the parsed YAML of the criteria table."""
     if not isinstance(data, Mapping) or "sources" not in data or "criteria" not in data:
         raise CriteriaTableError("criteria.yaml must hold 'sources' and 'criteria'")
-    sources = {str(k): str(v) for k, v in data["sources"].items()}
+    sources: dict[str, str] = {}
+    full: dict[str, str] = {}
+    for k, v in data["sources"].items():
+        if not isinstance(v, Mapping) or not {"short", "full"} <= set(v):
+            raise CriteriaTableError(f"criteria.yaml: source {k!r} must give 'short' and 'full'")
+        sources[str(k)], full[str(k)] = str(v["short"]), str(v["full"])
     out: dict[str, CriterionTable] = {}
     for name, raw in data["criteria"].items():
         if name not in CRITERIA_NAMES:
@@ -137,7 +132,7 @@ def parse_table(data: Any) -> CriteriaTable:
     missing = set(CRITERIA_NAMES) - set(out)
     if missing:
         raise CriteriaTableError(f"criteria.yaml lacks {sorted(missing)}")
-    return CriteriaTable(sources=sources, criteria=out)
+    return CriteriaTable(sources=sources, criteria=out, citations=full)
 
 
 @cache
