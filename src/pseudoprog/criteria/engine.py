@@ -112,6 +112,7 @@ class _State:
     steroid_increase: dt.date | None = None
     progression: dt.date | None = None  # date PD was established (back-dated where the criterion says so)
     progression_seen: dt.date | None = None  # the scan at which PD was established
+    window_call: int | None = None  # the last "PD not allowed: within window" scan awaiting its outcome
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,6 +379,14 @@ def evaluate(
             other_thr,
             marginal_counts_as_outside,
         )
+        if st.window_call is not None and call.category not in (Category.PD_WITHIN_WINDOW, Category.CANNOT_ASSESS):
+            if call.category is Category.PD:
+                retro[st.window_call] = f"progression declared on {call.date}"
+            elif call.category.severity is not None and call.category.severity <= 2:
+                retro[st.window_call] = f"not followed by progression on {call.date} ({call.category.value})"
+            st.window_call = None
+        if call.category is Category.PD_WITHIN_WINDOW:
+            st.window_call = i
         for idx, text in retro.items():
             calls[idx] = replace(calls[idx], in_retrospect=text)
         calls.append(call)
