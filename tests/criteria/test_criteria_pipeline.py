@@ -47,6 +47,7 @@ def test_pipeline_response_on_phantoms(phantom_cases, tmp_path, scenario, criter
     }
     if scenario == "pseudoprogression":
         assert data["response"]["reference"]["within_pseudoprogression_window"] is True
+        assert any("pseudoprogression" in w for w in data["warnings"])
     if scenario == "radiation_necrosis_after_srs":
         assert "treatment_effect_possible_after_srs" in data["response"]["reference"]["flags"]
     if scenario == "true_progression":
