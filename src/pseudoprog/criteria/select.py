@@ -123,6 +123,7 @@ def to_response_call(result: CriterionResult, *, selection_reason: str | None = 
             "burden": dict(latest.burden),
             "pct_change_vs_baseline": latest.as_mapping()["pct_change_vs_baseline"],
             "pct_change_vs_nadir": latest.as_mapping()["pct_change_vs_nadir"],
+            "nadir_is_zero": latest.as_mapping()["nadir_is_zero"],
             "volumetric": dict(latest.volumetric),
             "within_pseudoprogression_window": latest.within_pseudoprogression_window,
             "confirmation": None if latest.confirmation is None else latest.confirmation.value,

@@ -132,6 +132,8 @@ class TimepointCall:
             "nadir": dict(self.nadir),
             "pct_change_vs_baseline": _round(self.pct_change_vs_baseline),
             "pct_change_vs_nadir": _round(self.pct_change_vs_nadir),
+            # a zero nadir (complete response, then regrowth) gives an infinite change, written as null in JSON
+            "nadir_is_zero": bool(self.nadir) and self.nadir.get("value") == 0,
             "volumetric": dict(self.volumetric),
             "new_lesions": list(self.new_lesions),
             "progression_triggers": list(self.progression_triggers),
