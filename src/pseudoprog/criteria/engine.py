@@ -775,6 +775,10 @@ def _follow_up(
             persisting = [n for n in pend.new_ids if n in by_id and not lesion_gone(by_id[n])]
             if persisting:
                 by_imaging.append("the new lesion(s) " + ", ".join(persisting) + " persist [DERIVED]")
+        if "nontarget" in pend.kinds:
+            still = [n for n in st.nontargets if n in by_id and by_id[n].unequivocal_progression]
+            if still:
+                by_imaging.append("non-target lesion(s) " + ", ".join(still) + " still progressing [DERIVED]")
         if not early:
             by.extend(by_imaging)
         if not by and early:
