@@ -96,14 +96,40 @@ def assess_criterion(
 def assess_all(
     case: Case, lesions: Mapping[dt.date, Sequence[Lesion]] | None = None
 ) -> tuple[str, str, dict[str, CriterionResult]]:
-    """Every criterion over the case; returns the chosen name, the reason, and all results by name."""
+    """Every criterion over the case, and the one that fits it.
+
+    Parameters
+    ----------
+    case
+        The case (diagnosis, treatments with dates, timepoints with clinical status and steroids).
+    lesions
+        Lesions per scan date (reported in case.yaml or measured by the lesions stage); dates not
+        given fall back to the lesions reported in case.yaml.
+
+    Returns
+    -------
+    tuple
+        ``(chosen, reason, results)``: the criterion that fits the case, why, and every
+        criterion's :class:`~pseudoprog.criteria.timeline.CriterionResult` by name.
+
+    Examples
+    --------
+    >>> chosen, why, results = assess_all(case)          # doctest: +SKIP
+    >>> results[chosen].latest.category.value             # doctest: +SKIP
+    'PD (preliminary)'
+    """
     chosen, why = choose_criterion(case)
     results = {name: _fit_note(case, name, fn(case, lesions)) for name, fn in ASSESSORS.items()}
     return chosen, why, results
 
 
 def to_response_call(result: CriterionResult, *, selection_reason: str | None = None) -> ResponseCall:
-    """The pipeline's record: the latest scan's call, its references and every scan's call."""
+    """The pipeline's record of one criterion.
+
+    ``category`` and ``reference`` describe the latest scan (baseline and nadir used, burden, percent
+    changes, whether the scan is within the pseudoprogression window, the confirmation state, the
+    back-dated progression date, flags); ``per_timepoint`` holds the same for every scan.
+    """
     latest = result.latest
     explanation: list[str] = []
     if selection_reason:
