@@ -164,6 +164,9 @@ def test_s5_late_radiosurgery_case_uses_the_published_late_rate_and_flags_opinio
     assert p.interval[1] > 0.15  # one recurrence in 16 biopsies: a wide interval
     assert any("1:3" in w for w in rec.warnings) and any("steroids" in w for w in rec.warnings)
     assert "perfusion" in rec.next_step
+    # The criteria (RANO-BM) call PD from size; the probability favours treatment effect: flagged.
+    assert result.response is not None and result.response.category.startswith("PD")
+    assert any("size alone" in w for w in rec.warnings)
 
 
 def test_s5_with_high_fet_uptake_moves_towards_progression(tmp_path):
@@ -221,3 +224,18 @@ def test_a_shrinking_lesion_is_flagged_against_the_enlarging_lesion_prior(tmp_pa
     growth = next(e for e in result.evidence if e.name == "growth_vs_nadir")
     assert growth.value < 0
     assert any("not larger than their nadir" in w for w in result.warnings)
+
+
+def test_criteria_pd_against_a_treatment_effect_probability_is_flagged_and_in_the_rationale():
+    from pseudoprog.assessment import ResponseCall
+    from pseudoprog.evidence import evaluate_case
+
+    case = glioma_case(weeks_after_rt=30, markers={"rcbv_max": 1.0, "adc_mean": 0.0017})
+    ev = evaluate_case(case, n_draws=300)
+    assert ev.probability.label == "treatment effect favoured"
+    pd = ResponseCall(criteria="RANO 2.0", category="PD")
+    rec = recommend(case, scope=Scope(True, "t"), evidence=ev, response=pd)
+    assert any("size alone" in w for w in rec.warnings)
+    assert "response criteria (RANO 2.0): PD" in rec.rationale
+    sd = recommend(case, scope=Scope(True, "t"), evidence=ev, response=ResponseCall(criteria="RANO 2.0", category="SD"))
+    assert not any("size alone" in w for w in sd.warnings)

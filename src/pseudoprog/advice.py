@@ -69,6 +69,7 @@ def pitfalls(
     evidence: EvidenceOutcome | None,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None,
     markers: Sequence[Marker],
+    response: ResponseCall | None = None,
 ) -> list[str]:
     """The §4.4 pitfalls that apply to this case, as warnings."""
     pf = advice_table()["pitfalls"]
@@ -122,6 +123,8 @@ def pitfalls(
             label == "progression favoured" and status is ClinicalStatus.IMPROVED
         ):
             out.append(pf["discordant"])
+        if response is not None and response.category.upper().startswith("PD") and label == "treatment effect favoured":
+            out.append(pf["criteria_size_only"])
         months = evidence.facts.months_since_rt
         if evidence.facts.metastasis and months is not None and months > 9:
             out.append(pf["late_metastasis_opinion"])
@@ -170,7 +173,7 @@ def recommend(
         mk += [m for x in latest.lesions for m in x.markers.values()]
     names = {m.name for m in mk}
     rationale: list[str] = []
-    warnings = pitfalls(case, evidence=evidence, lesions=lesions, markers=mk)
+    warnings = pitfalls(case, evidence=evidence, lesions=lesions, markers=mk, response=response)
     if response is not None:
         rationale.append(f"response criteria ({response.criteria}): {response.category}")
     glioma = case.diagnosis.type.is_glioma
@@ -183,7 +186,7 @@ def recommend(
         and weeks < 12
         and case.treatments_of(TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY)
         and not out_of_field
-        and not any(tp.histology for tp in case.timepoints)
+        and not any(tp.histology or tp.histology_result is not None for tp in case.timepoints)
     )
     ici_recent = [
         t

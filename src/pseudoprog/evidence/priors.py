@@ -173,7 +173,7 @@ def case_facts(case: Case, *, lesions: Sequence[Lesion] | None = None) -> CaseFa
         location=_location(les),
         component=component if component in ("solid", "cystic") else ("unknown" if component == "unknown" else "mixed"),
         srs=bool(course is not None and course.type in _SRS),
-        has_histology=any(tp.histology for tp in case.timepoints),
+        has_histology=any(tp.histology or tp.histology_result is not None for tp in case.timepoints),
         notes=tuple(notes),
     )
 
