@@ -82,6 +82,7 @@ def test_assess_with_the_profile_uses_the_site_cutoff(tmp_path):
     rcbv = next(e for e in doc["evidence"] if e["name"] == "rcbv_max")
     assert rcbv["source"].startswith("site profile site.yaml")
     assert not any("rcbv_max: literature cut-offs" in w for w in doc["warnings"])
+    assert "site-calibrated cut-offs for rcbv_max" in doc["probability_true_progression"]["method"]
     plain = runner.invoke(app, ["assess", str(case), "--out", str(tmp_path / "p")])
     assert plain.exit_code == 0
     doc_plain = json.loads((tmp_path / "p" / "assessment.json").read_text())

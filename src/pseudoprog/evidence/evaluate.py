@@ -203,7 +203,12 @@ def evaluate_case(
             )
     label = label_for(result.value, result.family_log_lr, tab.constants)
     only_prior = not contributions
-    method = ("prior only: no modifier or marker evidence beyond the base rate; " if only_prior else "") + result.method
+    site = [c.name for c in me.applied if c.source.startswith("site profile")]
+    method = (
+        ("prior only: no modifier or marker evidence beyond the base rate; " if only_prior else "")
+        + (f"site-calibrated cut-offs for {', '.join(site)}; " if site else "")
+        + result.method
+    )
     combined_lr = math.exp(result.log_odds_posterior - result.log_odds_prior)
     items.append(
         EvidenceItem(
