@@ -166,8 +166,15 @@ def maps_tram(ctx: AssessContext, tp: Timepoint) -> None:
 
 
 def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.MRS):
-        ctx.skip("spectroscopy", "spectroscopy reading is not built yet", timepoint=tp.date)
+    series = tp.series_of(SeriesKind.MRS)
+    if not series:
+        return
+    from .spectroscopy.lesion import assess_spectroscopy
+
+    outcome = assess_spectroscopy(series, lesion_masks(ctx, tp.date))
+    ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+    for note in outcome.notes:
+        ctx.skip("spectroscopy", note, timepoint=tp.date)
 
 
 def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:

@@ -45,6 +45,7 @@ class RatioResult:
     numerator: tuple[GroupEstimate, ...]
     denominator: GroupEstimate | None
     refused: str | None = None  # why the ratio is not given
+    numerator_sd_percent: float = math.inf  # relative SD of the numerator total (groups summed)
 
     @property
     def accepted(self) -> bool:
@@ -128,7 +129,15 @@ def compute_ratios(fit: FitResult, *, max_sd_percent: float | None = None) -> li
         refused = ("poor fit: " + "; ".join(reasons)) if reasons else None
         value = None if refused else numerator.concentration / den.concentration
         out.append(
-            RatioResult(name, value, ratio_sd, tuple(num_parts), den, refused=refused)  # type: ignore[arg-type]
+            RatioResult(
+                name,
+                value,
+                ratio_sd,
+                tuple(num_parts),  # type: ignore[arg-type]
+                den,
+                refused=refused,
+                numerator_sd_percent=numerator.sd_percent,
+            )
         )
     return out
 
