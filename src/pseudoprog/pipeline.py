@@ -28,10 +28,12 @@ from .assessment import (
     Scope,
     TimepointResult,
     write_assessment_json,
+    write_atomic,
 )
 from .case import Case, Indication, Lesion, LesionMask, Marker, SeriesKind, Timepoint, TreatmentType
 from .errors import CannotAssessError
 from .ingest import ingest_case
+from .ingest.series import short_uid
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +180,51 @@ def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
 
 
 def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.PET):
-        ctx.skip("pet", "PET uptake (SUV, TBR) is not built yet", timepoint=tp.date)
+    pets = tp.series_of(SeriesKind.PET)
+    if not pets:
+        return
+    from .ingest import load_series
+    from .pet.lesion import assess_pet
+    from .pet.suv import suv_parameters
+
+    t1c_series = tp.series_of(SeriesKind.T1C)
+    if not t1c_series:
+        raise CannotAssessError("PET cannot be placed on the lesions: no T1c at this timepoint to register it to")
+    t1c, _ = load_series(t1c_series[0])
+    for series in pets:
+        if series.source_format != "dicom":
+            ctx.skip(
+                "pet", f"PET '{series.description}' is not DICOM: SUV needs the DICOM dose headers", timepoint=tp.date
+            )
+            continue
+        pet, load_warnings = load_series(series)
+        if pet.is_dynamic:
+            ctx.skip("pet", f"PET '{series.description}' is dynamic: static uptake only", timepoint=tp.date)
+            continue
+        outcome = assess_pet(pet, suv_parameters(series.files), lesion_masks(ctx, tp.date), t1c=t1c)
+        ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+        ctx.timepoint_warnings.setdefault(tp.date, []).extend(load_warnings + outcome.warnings)
+        for note in outcome.notes:
+            ctx.skip("pet", note, timepoint=tp.date)
+        if outcome.suv is not None:
+            rel = _write_map(ctx, tp, f"pet_suv_{short_uid(series.uid)}.nii.gz", outcome.suv)
+            params = {"tracer": outcome.markers[0].quality.get("tracer") if outcome.markers else None}
+            if outcome.registration is not None:
+                params["registration"] = "rigid Mattes MI to T1c"
+            ctx.maps.setdefault(tp.date, []).append(MapOutput("pet_suv", rel, "g/ml", series.uid, params))
+
+
+def _write_map(ctx: AssessContext, tp: Timepoint, name: str, volume: Any) -> str:
+    """Write a volume as gzipped NIfTI under ``maps/<date>/`` atomically; returns its path relative to out_dir."""
+    import gzip
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(volume.data.astype("float32"), volume.affine)
+    img.header.set_xyzt_units("mm")
+    rel = Path("maps") / tp.date.isoformat() / name
+    write_atomic(ctx.out_dir / rel, gzip.compress(img.to_bytes(), mtime=0))
+    return rel.as_posix()
 
 
 MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
