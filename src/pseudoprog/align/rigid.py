@@ -8,6 +8,7 @@ the resampled moving image on the fixed grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -36,7 +37,7 @@ class RigidResult:
         return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
 
 
-def _to_sitk(data: np.ndarray, affine: np.ndarray):  # type: ignore[no-untyped-def]
+def _to_sitk(data: np.ndarray, affine: np.ndarray) -> Any:
     import SimpleITK as sitk
 
     lps = _FLIP @ affine

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def assess_pet(
         except ValueError as exc:
             out.notes.append(f"lesion {m.lesion_id}: TBR not computed, {exc}")
             continue
-        quality = {
+        quality: dict[str, Any] = {
             "tracer": params.tracer,
             "tracer_class": params.tracer_class,
             "background": res.method,
