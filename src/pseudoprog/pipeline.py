@@ -227,6 +227,47 @@ def _write_map(ctx: AssessContext, tp: Timepoint, name: str, volume: Any) -> str
     return rel.as_posix()
 
 
+def maps_texture(ctx: AssessContext, tp: Timepoint) -> None:
+    """Per-lesion radiomics features on T1c, FLAIR, ADC and rCBV into the case's features table."""
+    from .ingest import load_series
+    from .texture import lesion_texture_rows, pyradiomics_available, write_features_table
+    from .texture.features import INSTALL_HINT
+
+    sources = {name: tp.series_of(kind) for name, kind in (("T1c", SeriesKind.T1C), ("FLAIR", SeriesKind.FLAIR))}
+    sources["ADC"] = tp.series_of(SeriesKind.ADC)
+    rcbv = [m for m in ctx.maps.get(tp.date, []) if m.name.lower() == "rcbv"]
+    if not any(sources.values()) and not rcbv:
+        return
+    masks = lesion_masks(ctx, tp.date)
+    if not masks:
+        raise CannotAssessError("per-lesion texture needs lesion masks, and the lesions stage gave none")
+    if not pyradiomics_available():
+        raise CannotAssessError(f"cannot assess texture: pyradiomics not installed ({INSTALL_HINT})")
+    images = {}
+    for name, found in sources.items():
+        if found:
+            images[name], _ = load_series(found[0])
+    if rcbv:
+        from .ingest.nifti import load_nifti
+
+        images["rCBV"], _ = load_nifti(ctx.out_dir / rcbv[0].path, uid=rcbv[0].series_uid or "rcbv")
+    images = {k: v for k, v in images.items() if not v.is_dynamic}
+    rows, settings, notes = lesion_texture_rows(images, masks, date=tp.date)
+    for note in notes:
+        ctx.skip("texture", note, timepoint=tp.date)
+    if not rows:
+        return
+    table = ctx.products.setdefault("texture_features", {"rows": [], "settings": {}})
+    table["rows"].extend(rows)
+    table["settings"].update(settings)
+    rel = Path("features") / "texture.csv"
+    write_features_table(table["rows"], table["settings"], ctx.out_dir / rel)
+    ctx.products["texture_table"] = rel.as_posix()
+    ctx.maps.setdefault(tp.date, []).append(
+        MapOutput("texture_features", rel.as_posix(), "table", None, {"images": sorted(settings), "rows": len(rows)})
+    )
+
+
 MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
     maps_dsc,
     maps_dce,
@@ -235,6 +276,7 @@ MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
     maps_tram,
     maps_spectroscopy,
     maps_pet,
+    maps_texture,
 ]
 
 

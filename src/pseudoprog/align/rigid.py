@@ -37,7 +37,8 @@ class RigidResult:
         return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
 
 
-def _to_sitk(data: np.ndarray, affine: np.ndarray) -> Any:
+def to_sitk(data: np.ndarray, affine: np.ndarray) -> Any:
+    """A SimpleITK image (LPS geometry) of a 3D array with a RAS+ affine; voxel (i, j, k) keeps its value."""
     import SimpleITK as sitk
 
     lps = _FLIP @ affine
@@ -83,8 +84,8 @@ def register_rigid(
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
     if iterations < 1:
         raise ValueError(f"iterations must be positive, got {iterations}")
-    f_img = _to_sitk(fixed.data, fixed.affine)
-    m_img = _to_sitk(moving.data, moving.affine)
+    f_img = to_sitk(fixed.data, fixed.affine)
+    m_img = to_sitk(moving.data, moving.affine)
     init = sitk.CenteredTransformInitializer(
         f_img, m_img, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
     )
