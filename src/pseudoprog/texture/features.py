@@ -80,8 +80,16 @@ def make_extractor(image: str, *, overrides: Mapping[str, Any] | None = None) ->
     for image_type in texture_table()["image_types"]:
         extractor.enableImageTypeByName(image_type)
     extractor.disableAllFeatures()
+    radiomics, _ = _radiomics()
+    classes = radiomics.getFeatureClasses()
+    excluded = texture_table().get("excluded_features") or {}
     for cls in texture_table()["feature_classes"]:
-        extractor.enableFeatureClassByName(cls)
+        if cls in excluded:
+            names = classes[cls].getFeatureNames()  # name -> deprecated?
+            keep = [n for n, deprecated in names.items() if not deprecated and n not in excluded[cls]]
+            extractor.enableFeaturesByName(**{cls: keep})
+        else:
+            extractor.enableFeatureClassByName(cls)
     return extractor
 
 
