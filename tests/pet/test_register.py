@@ -41,3 +41,18 @@ def test_invalid_options() -> None:
         register_rigid(vol, vol, sampling_fraction=0)
     with pytest.raises(ValueError, match="3D"):
         register_rigid(Volume(np.zeros((4, 4, 4, 2), np.float32), np.eye(4)), vol)
+
+
+def test_coarsen_keeps_world_position_and_mean() -> None:
+    from pseudoprog.align.rigid import coarsen
+
+    t1c, _ = synthetic_t1c(spacing=1.5, shape=(40, 40, 40))
+    small = coarsen(t1c, 3.0)
+    assert small.spacing_mm == pytest.approx((3.0, 3.0, 3.0))
+    assert small.spatial_shape == (20, 20, 20)
+    # The grid covers the same world box: first voxel centre half an old voxel inside the old first centre.
+    assert small.affine[:3, 3] == pytest.approx(t1c.affine[:3, 3] + 0.75)
+    assert float(small.data.mean()) == pytest.approx(float(t1c.data.mean()), rel=0.03)
+    assert coarsen(t1c, 1.6) is t1c  # not worth it
+    with pytest.raises(ValueError, match="spacing_mm"):
+        coarsen(t1c, 0.0)

@@ -54,8 +54,8 @@ def register_rigid(
     moving: Volume,
     fixed: Volume,
     *,
-    histogram_bins: int = 32,
-    sampling_fraction: float = 0.1,
+    histogram_bins: int = 64,
+    sampling_fraction: float = 0.15,
     iterations: int = 200,
     seed: int = 0,
 ) -> RigidResult:
@@ -139,3 +139,28 @@ def resample_moving(
         mode="constant",
         cval=0.0,
     )
+
+
+def coarsen(volume: Volume, spacing_mm: float) -> Volume:
+    """The volume on a grid of the same orientation with voxels of about ``spacing_mm`` (smoothed first).
+
+    Registration to a PET gains nothing from T1c detail finer than the PET voxel and costs time in
+    proportion to the voxel count.
+    """
+    if volume.is_dynamic:
+        raise ValueError("coarsen takes a 3D volume")
+    if not np.isfinite(spacing_mm) or spacing_mm <= 0:
+        raise ValueError(f"spacing_mm must be positive, got {spacing_mm}")
+    factors = np.maximum(1.0, spacing_mm / np.array(volume.spacing_mm))
+    if np.all(factors < 1.25):
+        return volume
+    # Gaussian pre-filter: FWHM of sqrt(f² - 1) old voxels takes the resolution to f voxels.
+    sigma = np.sqrt(np.maximum(factors**2 - 1.0, 0.0)) / 2.355
+    smooth = ndimage.gaussian_filter(volume.data.astype(np.float32), sigma=sigma)
+    shape = tuple(int(np.ceil(n / f)) for n, f in zip(volume.spatial_shape, factors, strict=True))
+    scale = np.diag([*factors, 1.0])
+    scale[:3, 3] = (factors - 1.0) / 2.0  # new voxel 0 centred over the old voxels it replaces
+    data = ndimage.affine_transform(
+        smooth, np.diag(factors), offset=(factors - 1.0) / 2.0, output_shape=shape, order=1, mode="nearest"
+    )
+    return Volume(data=data, affine=volume.affine @ scale, series_uid=volume.series_uid)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..align.resample import resample_to_grid
-from ..align.rigid import RigidResult, register_rigid
+from ..align.rigid import RigidResult, coarsen, register_rigid
 from ..case import LesionMask, Marker, Volume
 from ..markers import make_marker
 from .suv import SuvParameters, pet_table
@@ -78,7 +78,7 @@ def assess_pet(
     out = PetOutcome()
     transform = np.eye(4)
     if register and t1c is not None:
-        reg = register_rigid(pet_bq_ml, t1c)
+        reg = register_rigid(pet_bq_ml, coarsen(t1c, min(pet_bq_ml.spacing_mm)))
         out.registration = reg
         transform = reg.fixed_to_moving
         if reg.translation_mm > _LARGE_SHIFT_MM or reg.rotation_deg > _LARGE_ROTATION_DEG:
