@@ -120,3 +120,24 @@ def test_folder_ingest_pairs_lcmodel_with_rda_geometry(tmp_path: Path) -> None:
     assert set(values) == {"cho_naa", "cho_cr", "naa_cr", "lipid_lactate_cr"}  # each fit read once
     assert values["cho_naa"].quality["lesion_fraction"] == pytest.approx(1.0)
     assert values["cho_naa"].quality["voxel_volume_ml"] == pytest.approx(16.0)
+
+
+def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path) -> None:
+    """A case whose latest scan folder also holds the LCModel results and the .rda: the ratios reach
+    assessment.json (index lesion, coverage unverified without lesion masks), and the reason is listed."""
+    import json
+
+    from pseudoprog.pipeline import assess
+
+    case = tmp_path / "case"
+    shutil.copytree(phantom_cases("pseudoprogression", "nifti"), case)
+    latest = sorted(p for p in case.iterdir() if p.is_dir())[-1]
+    shutil.copy(_data("lcmodel", "svs_97.TABLE"), latest / "svs.TABLE")
+    shutil.copy(_data("siemens", "SVS_30.rda"), latest / "svs.rda")
+    assess(case, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
+    markers = {m["name"]: m for m in doc["timepoints"][-1]["markers"] if m["source"] == "spectroscopy"}
+    assert markers["cho_naa"]["value"] == pytest.approx(0.777, abs=0.003)
+    assert markers["cho_naa"]["quality"]["crlb_percent"] == pytest.approx(math.hypot(2, 6), abs=0.01)
+    assert "not verified" in markers["cho_naa"]["warnings"][0]
+    assert any(n["stage"] == "spectroscopy" for n in doc["not_assessed"])
