@@ -31,7 +31,7 @@ from .assessment import (
     write_atomic,
 )
 from .case import Case, Indication, Lesion, LesionMask, Marker, SeriesKind, Timepoint, TreatmentType
-from .errors import CannotAssessError
+from .errors import CannotAssessError, InputError
 from .ingest import ingest_case
 from .ingest.series import short_uid
 
@@ -197,21 +197,30 @@ def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:
                 "pet", f"PET '{series.description}' is not DICOM: SUV needs the DICOM dose headers", timepoint=tp.date
             )
             continue
-        pet, load_warnings = load_series(series)
+        try:
+            pet, load_warnings = load_series(series)
+            params = suv_parameters(series.files)
+        except InputError as exc:  # a PET without usable dose headers is reported, the rest of the case goes on
+            ctx.skip("pet", f"PET '{series.description}': {exc}", timepoint=tp.date)
+            continue
         if pet.is_dynamic:
             ctx.skip("pet", f"PET '{series.description}' is dynamic: static uptake only", timepoint=tp.date)
             continue
-        outcome = assess_pet(pet, suv_parameters(series.files), lesion_masks(ctx, tp.date), t1c=t1c)
+        outcome = assess_pet(pet, params, lesion_masks(ctx, tp.date), t1c=t1c)
         ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
         ctx.timepoint_warnings.setdefault(tp.date, []).extend(load_warnings + outcome.warnings)
         for note in outcome.notes:
             ctx.skip("pet", note, timepoint=tp.date)
         if outcome.suv is not None:
             rel = _write_map(ctx, tp, f"pet_suv_{short_uid(series.uid)}.nii.gz", outcome.suv)
-            params = {"tracer": outcome.markers[0].quality.get("tracer") if outcome.markers else None}
+            map_params: dict[str, Any] = {
+                "tracer": params.tracer,
+                "suv": "body weight, decay-corrected",
+                "uptake_time_min": round(params.uptake_time_s / 60.0, 1),
+            }
             if outcome.registration is not None:
-                params["registration"] = "rigid Mattes MI to T1c"
-            ctx.maps.setdefault(tp.date, []).append(MapOutput("pet_suv", rel, "g/ml", series.uid, params))
+                map_params["registration"] = "rigid Mattes MI to T1c (affine in T1c space)"
+            ctx.maps.setdefault(tp.date, []).append(MapOutput("pet_suv", rel, "g/ml", series.uid, map_params))
 
 
 def _write_map(ctx: AssessContext, tp: Timepoint, name: str, volume: Any) -> str:
@@ -246,7 +255,10 @@ def maps_texture(ctx: AssessContext, tp: Timepoint) -> None:
     images = {}
     for name, found in sources.items():
         if found:
-            images[name], _ = load_series(found[0])
+            try:
+                images[name], _ = load_series(found[0])
+            except InputError as exc:
+                ctx.skip("texture", f"{name} not read: {exc}", timepoint=tp.date)
     if rcbv:
         from .ingest.nifti import load_nifti
 

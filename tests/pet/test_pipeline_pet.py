@@ -59,3 +59,21 @@ def test_maps_pet_without_t1c_or_masks(pet_dicom, tmp_path: Path) -> None:
     maps_pet(ctx, tp)
     assert ctx.markers.get(DATE, []) == []
     assert any("no lesion masks" in n.reason for n in ctx.not_assessed)
+
+
+def test_pet_without_dose_headers_is_skipped_with_the_field(pet_dicom, tmp_path: Path) -> None:
+    import pydicom
+
+    _, pet_folder = pet_dicom
+    folder = tmp_path / "img"
+    shutil.copytree(pet_folder, folder / "pet")
+    for f in (folder / "pet").glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        del ds.PatientWeight
+        ds.save_as(f)
+    t1c, lesion = synthetic_t1c()
+    nib.save(nib.Nifti1Image(t1c.data, t1c.affine), str(folder / "T1c.nii.gz"))
+    ctx, tp = _context(folder, tmp_path / "out", (LesionMask("L1", lesion, t1c.affine),))
+    maps_pet(ctx, tp)
+    assert ctx.markers.get(DATE, []) == []
+    assert any(n.stage == "pet" and "PatientWeight" in n.reason for n in ctx.not_assessed)

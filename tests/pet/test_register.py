@@ -56,3 +56,11 @@ def test_coarsen_keeps_world_position_and_mean() -> None:
     assert coarsen(t1c, 1.6) is t1c  # not worth it
     with pytest.raises(ValueError, match="spacing_mm"):
         coarsen(t1c, 0.0)
+
+
+def test_failure_is_a_reason_not_a_crash() -> None:
+    from pseudoprog.errors import CannotAssessError
+
+    blank = Volume(np.zeros((16, 16, 16), np.float32), np.eye(4))
+    with pytest.raises(CannotAssessError, match="registration failed"):
+        register_rigid(blank, blank)

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..case import Volume
+from ..errors import CannotAssessError
 
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS <-> LPS (SimpleITK works in LPS)
 
@@ -102,7 +103,11 @@ def register_rigid(
     reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     reg.SetInitialTransform(init, inPlace=False)
-    out = reg.Execute(f_img, m_img)
+    try:
+        out = reg.Execute(f_img, m_img)
+    except RuntimeError as exc:  # e.g. no overlap between the images: say so rather than crash the case
+        first_line = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise CannotAssessError(f"rigid registration failed ({first_line})") from exc
     # Compose the result into one 4x4 (LPS): x_moving = A x_fixed + t.
     points = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]) * 100.0
     mapped = np.array([out.TransformPoint(tuple(float(v) for v in p)) for p in points])
