@@ -70,6 +70,7 @@ def test_tarquin_table() -> None:
     assert r["cho_naa"].sd_percent == pytest.approx(math.hypot(3.131, 3.696))
     assert r["lipid_lactate_cr"].value is None and "undefined" in r["lipid_lactate_cr"].refused
     assert fit.quality["snr"] == pytest.approx(36.23)
+    assert fit.quality["echo_time_ms"] == pytest.approx(30.0)
 
 
 def test_siemens_rda_and_ima_geometry_agree() -> None:
@@ -120,6 +121,7 @@ def test_folder_ingest_pairs_lcmodel_with_rda_geometry(tmp_path: Path) -> None:
     assert set(values) == {"cho_naa", "cho_cr", "naa_cr", "lipid_lactate_cr"}  # each fit read once
     assert values["cho_naa"].quality["lesion_fraction"] == pytest.approx(1.0)
     assert values["cho_naa"].quality["voxel_volume_ml"] == pytest.approx(16.0)
+    assert values["cho_naa"].quality["echo_time_ms"] == 30.0 and values["cho_naa"].quality["geometry_from"] == "svs.rda"
 
 
 def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path) -> None:
@@ -141,3 +143,20 @@ def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path)
     assert markers["cho_naa"]["quality"]["crlb_percent"] == pytest.approx(math.hypot(2, 6), abs=0.01)
     assert "not verified" in markers["cho_naa"]["warnings"][0]
     assert any(n["stage"] == "spectroscopy" for n in doc["not_assessed"])
+
+
+def test_tarquin_result_not_paired_with_a_spectrum_of_another_echo_time(tmp_path: Path) -> None:
+    folder = tmp_path / "mrs"
+    folder.mkdir()
+    shutil.copy(_data("tarquin", "tarquin_results.txt"), folder / "svs.txt")  # TARQUIN: TE 30 ms
+    shutil.copy(_data("siemens", "SVS_XA60.dcm"), folder / "svs.dcm")  # TE 30 ms: consistent, paired
+    out = assess_spectroscopy(scan_images(folder).series, [])
+    assert out.markers and out.markers[0].quality["geometry_from"] == "svs.dcm"
+    import pydicom
+
+    ds = pydicom.dcmread(folder / "svs.dcm")
+    ds.SharedFunctionalGroupsSequence[0].MREchoSequence[0].EffectiveEchoTime = 144.0
+    ds.save_as(folder / "svs.dcm")
+    out = assess_spectroscopy(scan_images(folder).series, [])
+    assert any("not the same acquisition" in n for n in out.notes)
+    assert all("geometry_from" not in m.quality for m in out.markers)

@@ -8,7 +8,7 @@ one with the most abnormal ratio, which would select noise). Every refusal comes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ def lesion_spectroscopy(
     masks: Sequence[LesionMask],
     min_lesion_fraction: float | None = None,
     max_sd_percent: float | None = None,
+    acquisition: Mapping[str, Any] | None = None,
 ) -> SpectroscopyOutcome:
     """Markers from one spectroscopy examination (one or more fitted voxels) for each lesion it covers.
 
@@ -84,6 +85,9 @@ def lesion_spectroscopy(
         Least fraction of a voxel the lesion must fill; default from ``data/spectroscopy.yaml``.
     max_sd_percent
         Fit-quality limit per metabolite group; default from ``data/spectroscopy.yaml``.
+    acquisition
+        Facts about the acquisition to carry into every marker's quality (echo time: lipids are best seen
+        at short TE and lactate inverts at TE 144 ms, clinical_rules.md §2.5).
     """
     table = spectroscopy_table()
     min_frac = float(table["coverage"]["min_lesion_fraction"]) if min_lesion_fraction is None else min_lesion_fraction
@@ -113,7 +117,7 @@ def lesion_spectroscopy(
         warn = (f"coverage of the lesion not verified: {why}",)
         for r in ratios:
             if r.accepted:
-                out.markers.append(_marker(r, fit, lesion_id=None, extra={}, warnings=warn))
+                out.markers.append(_marker(r, fit, lesion_id=None, extra=dict(acquisition or {}), warnings=warn))
             else:
                 out.notes.append(f"{fit.source.name}: {r.name} refused, {r.refused}")
         out.notes.append(f"per-lesion spectroscopy not computed: {why}")
@@ -143,6 +147,7 @@ def lesion_spectroscopy(
             "inside_image_fraction": round(float(cov.inside_image[idx]), 3),
             "voxel_index": list(idx),
             "voxel_volume_ml": round(grid.voxel_volume_ml, 3),
+            **(acquisition or {}),
         }
         for r in ratios:
             if r.accepted:
@@ -207,13 +212,26 @@ def assess_spectroscopy(series: Sequence[Series], masks: Sequence[LesionMask]) -
     pairing = pair_results_with_spectra([p for p, _ in chosen.values()], spectrum_files)
     for path, fits in chosen.values():
         grid = None
+        acquisition: dict[str, Any] = {}
         vendor = pairing.get(path)
         if vendor is not None:
             try:
-                grid = read_spectrum(vendor).grid
+                spectrum = read_spectrum(vendor)
             except InputError as exc:
                 out.notes.append(f"{path.name}: voxel geometry unavailable ({exc})")
-        result = lesion_spectroscopy(fits, grid=grid, masks=masks)
+            else:
+                fit_te = fits[0].quality.get("echo_time_ms") if fits else None
+                if fit_te is not None and spectrum.echo_time_ms is not None and abs(fit_te - spectrum.echo_time_ms) > 1:
+                    out.notes.append(
+                        f"{path.name} (TE {fit_te:g} ms) and {vendor.name} (TE {spectrum.echo_time_ms:g} ms) are not "
+                        "the same acquisition: the voxel position is not taken from it"
+                    )
+                else:
+                    grid = spectrum.grid
+                    acquisition["geometry_from"] = vendor.name
+                    if spectrum.echo_time_ms is not None:
+                        acquisition["echo_time_ms"] = spectrum.echo_time_ms
+        result = lesion_spectroscopy(fits, grid=grid, masks=masks, acquisition=acquisition)
         out.markers.extend(result.markers)
         out.notes.extend(result.notes)
     return out

@@ -48,7 +48,8 @@ class FitResult:
     """The fit of one spectrum (one single voxel, or one voxel of a CSI grid).
 
     ``voxel`` is the fitter's 1-based (row, column, slice) for CSI results, ``None`` for a single
-    voxel. ``quality`` holds the fit-wide figures: ``fwhm_ppm``, ``snr`` when the fitter reports them.
+    voxel. ``quality`` holds the fit-wide figures: ``fwhm_ppm``, ``snr`` (and ``echo_time_ms`` for
+    TARQUIN) when the fitter reports them.
     """
 
     source: Path
@@ -233,6 +234,8 @@ def read_tarquin(path: str | Path) -> FitResult:
                 quality["fwhm_ppm"] = float(value)
             elif key == "SNR residual":
                 quality["snr"] = float(value)
+            elif key == "TE (s)":
+                quality["echo_time_ms"] = 1000.0 * float(value)
         except ValueError:
             continue
     return FitResult(source=path, fitter="TARQUIN", metabolites=mets, quality=quality)
