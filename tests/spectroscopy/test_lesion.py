@@ -111,3 +111,20 @@ def test_spectra_without_fit_explain_why(tmp_path: Path, write_rda) -> None:
     write_rda(tmp_path / "svs.rda", np.zeros((1, 1, 1, 8), complex))
     out = assess_spectroscopy(scan_images(tmp_path).series, [])
     assert out.markers == [] and "does not fit spectra" in out.notes[0]
+
+
+def test_csi_csv_with_csi_rda(tmp_path: Path, write_rda) -> None:
+    csv_text = (
+        "Row, Col, GPC+PCh, GPC+PCh %SD, GPC+PCh/Cr+PCr, NAA+NAAG, NAA+NAAG %SD, NAA+NAAG/Cr+PCr, Cr+PCr, Cr+PCr %SD, "
+        "Cr+PCr/Cr+PCr\n"
+        "  1,   1, 0.1, 4, 0.5, 0.2, 5, 1.0, 0.2, 3, 1.0\n"
+        "  1,   2, 0.4, 4, 2.0, 0.1, 5, 0.5, 0.2, 3, 1.0\n"
+    )
+    (tmp_path / "csi.csv").write_text(csv_text)
+    # 2 x 1 x 1 grid of 10 mm voxels along LPS +x (RAS -x): voxel centres at RAS x = +5 and x = -5.
+    write_rda(tmp_path / "csi.rda", np.zeros((2, 1, 1, 8), complex), corner=(-10.0, -5.0, 0.0), spacing=(10, 10, 10))
+    lesion = _sphere_mask(centre=(-5.0, 0.0, 0.0), radius=9.0)
+    out = assess_spectroscopy(scan_images(tmp_path).series, [lesion])
+    cho_naa = next(m for m in out.markers if m.name == "cho_naa")
+    assert cho_naa.value == pytest.approx(4.0)  # the (row 1, column 2) voxel, the one on the lesion
+    assert cho_naa.quality["voxel_index"] == [1, 0, 0]
