@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.diffusion.adc import fit_adc
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 

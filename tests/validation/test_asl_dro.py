@@ -13,9 +13,9 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.perfusion.asl import compute_asl_cbf
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 T1B, LAM = 1.65, 0.9  # the DRO's parameters (hrgt_icbm_2009a_nls_3t.json)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.perfusion.aif_population import parker_aif
 from pseudoprog.perfusion.dce import fit_dce, signal_to_concentration
 from pseudoprog.perfusion.t1mapping import fit_vfa_t1
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.ingest import load_series, scan_images
 from pseudoprog.perfusion.dce import compute_dce_maps
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 

@@ -23,6 +23,7 @@ from ..case import (
     Diagnosis,
     DiagnosisType,
     FlairChange,
+    HistologyResult,
     Indication,
     Lesion,
     LesionMeasurement,
@@ -65,6 +66,7 @@ _TIMEPOINT_KEYS = {
     "markers",
     "flair_change",
     "histology",
+    "histology_result",
     "notes",
     "series",
 }
@@ -84,11 +86,24 @@ _LESION_KEYS = {
     "component",
     "markers",
     "measurable",
+    "equivocal",
+    "unequivocal_progression",
 }
 _SURGERY_EXTENTS = {"gross_total", "subtotal", "partial", "biopsy", "unknown"}
 _COMPONENTS = {"solid", "cystic", "necrotic_rim", "cavity_wall", "nodule_in_cyst"}
 _SINGLE_DAY = {TreatmentType.SURGERY, TreatmentType.BIOPSY, TreatmentType.SRS}
 _EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)  # before MRI existed: a typo, not a scan
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so an impossible date (2026-02-30) is our InputError, not a crash."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 class _Ctx:
@@ -367,6 +382,10 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
         target=_opt(m, "target", lambda v: _bool(ctx, v, f"{field}.target")),
         component=component,
         markers=_markers(ctx, m["markers"], f"{field}.markers", lid) if m.get("markers") is not None else {},
+        equivocal=bool(_opt(m, "equivocal", lambda v: _bool(ctx, v, f"{field}.equivocal"))),
+        unequivocal_progression=bool(
+            _opt(m, "unequivocal_progression", lambda v: _bool(ctx, v, f"{field}.unequivocal_progression"))
+        ),
     )
 
 
@@ -419,6 +438,9 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         or FlairChange.UNKNOWN,
         histology=_opt(m, "histology", lambda v: _text(ctx, v, f"{field}.histology")),
         notes=_opt(m, "notes", lambda v: _text(ctx, v, f"{field}.notes")) or "",
+        histology_result=_opt(
+            m, "histology_result", lambda v: _enum(ctx, HistologyResult, v, f"{field}.histology_result")
+        ),
     )
     return tp, overrides
 
@@ -507,7 +529,7 @@ def read_case_yaml(case_dir: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8 text", file=file) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
