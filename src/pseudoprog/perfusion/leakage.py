@@ -1,0 +1,150 @@
+"""Correction of contrast leakage through a broken blood-brain barrier in DSC ΔR2* curves.
+
+Two methods, both linear and solved for every voxel at once:
+
+``"bsw"`` — Boxerman, Schmainda & Weisskoff, AJNR 2006;27:859-67 (clinical_rules.md §5.1.4).
+    Each voxel is fitted as ``ΔR2*(t) ≈ K1 · ΔR2*_ref(t) − K2 · ∫0^t ΔR2*_ref``, the reference being
+    the mean curve of whole-brain non-enhancing tissue; the corrected curve adds ``K2 · ∫ΔR2*_ref``
+    back. ``K2 > 0`` is T1-dominant leakage (uncorrected CBV too low), ``K2 < 0`` T2*-dominant (too
+    high). It assumes the voxel's intravascular curve has the reference's shape, so a lesion whose
+    transit time or arrival differs from normal tissue is partly mistaken for leakage.
+
+``"bjornerud"`` — Bjørnerud, Sorensen, Mouridsen & Emblem, JCBFM 2011;31:2041-53.
+    The tissue curve is deconvolved by the AIF; extravasated contrast adds a slowly decaying tail
+    to the apparent residue function, ``CBF·R(t) + K·e^(−kep·t)``, which remains after the
+    intravascular transit has ended whatever the voxel's transit time or arrival delay (the
+    circulant deconvolution absorbs the delay). The tail is fitted as ``a + b·t`` from
+    ``residue_tail_start_s`` after the residue peak and removed in the time domain:
+    ``ΔR2*_corr = ΔR2* − a · ∫C_a − b · ∫∫C_a``. Its ``K2 = −a`` (per unit of AIF) keeps the BSW sign.
+
+Both report K2 maps; the method used is recorded by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .deconvolution import Deconvolution
+from .dsc_signal import cumulative_integral
+from .tables import dsc_methods
+
+METHODS: tuple[str, ...] = ("bsw", "bjornerud", "none")
+
+
+@dataclass(frozen=True)
+class LeakageFit:
+    """Corrected curves and the leakage parameters of every voxel."""
+
+    corrected: np.ndarray  # (n, T) ΔR2*, 1/s
+    k2: np.ndarray  # (n,) > 0: T1-dominant, < 0: T2*-dominant; per s (BSW) or per unit AIF (Bjørnerud)
+    k1: np.ndarray | None  # (n,) BSW only: scale of the reference curve
+    method: str
+    k2_unit: str
+
+
+def bsw_fit(
+    curves: np.ndarray, reference: np.ndarray, times_s: np.ndarray, *, start: int = 0
+) -> LeakageFit:
+    """Boxerman–Schmainda–Weisskoff fit of every curve to a reference (frames from ``start`` on)."""
+    y = np.asarray(curves)
+    ref = np.asarray(reference, dtype=np.float64)
+    t = np.asarray(times_s, dtype=np.float64)
+    if y.ndim != 2 or y.shape[1] != ref.size or t.size != ref.size:
+        raise ValueError(f"curves {y.shape}, reference {ref.shape} and times {t.shape} do not match")
+    if not np.all(np.isfinite(ref)) or np.max(np.abs(ref)) == 0:
+        raise ValueError("the BSW reference curve is empty or not finite")
+    cum = cumulative_integral(ref - 0.0, t)
+    design = np.stack([ref, -cum], axis=1)[start:]  # (T', 2)
+    gram = design.T @ design
+    if abs(np.linalg.det(gram)) < 1e-12 * np.trace(gram) ** 2:
+        raise ValueError("the BSW reference curve and its integral are collinear: cannot separate leakage")
+    coef = (y[:, start:] @ design.astype(y.dtype)) @ np.linalg.inv(gram).T.astype(y.dtype)  # (n, 2)
+    k1, k2 = coef[:, 0], coef[:, 1]
+    corrected = y + k2[:, None] * cum.astype(y.dtype)[None, :]
+    return LeakageFit(corrected=corrected, k2=k2, k1=k1, method="bsw", k2_unit="1/s")
+
+
+def non_enhancing_reference(
+    curves: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    start: int = 0,
+    exclude: np.ndarray | None = None,
+    robust_sd: float | None = None,
+    iterations: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole-brain non-enhancing (WBNE) reference curve and the voxels it averages.
+
+    Starts from all brain voxels (less ``exclude``: lesions, AIF voxels), fits BSW, keeps the voxels
+    whose K2 lies within ``robust_sd`` robust SDs of the median (no measurable leakage), and repeats.
+    """
+    table = dsc_methods()["leakage"]
+    k = float(table["wbne_k2_robust_sd"] if robust_sd is None else robust_sd)
+    n_iter = int(table["wbne_iterations"] if iterations is None else iterations)
+    if k <= 0 or n_iter < 1:
+        raise ValueError("robust_sd must be positive and iterations at least 1")
+    y = np.asarray(curves)
+    keep = np.ones(y.shape[0], dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
+    if keep.sum() < 10:
+        raise ValueError("fewer than 10 voxels left to build a non-enhancing reference curve")
+    for _ in range(n_iter):
+        ref = y[keep].astype(np.float64).mean(axis=0)
+        fit = bsw_fit(y[keep], ref, times_s, start=start)
+        med = float(np.median(fit.k2))
+        mad = 1.4826 * float(np.median(np.abs(fit.k2 - med))) or 1e-12
+        sub = np.abs(fit.k2 - med) <= k * mad
+        idx = np.flatnonzero(keep)
+        keep = np.zeros_like(keep)
+        keep[idx[sub]] = True
+    return y[keep].astype(np.float64).mean(axis=0), np.flatnonzero(keep)
+
+
+def bjornerud_correct(
+    curves: np.ndarray,
+    deconv: Deconvolution,
+    aif: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    tail_start_s: float | None = None,
+) -> LeakageFit:
+    """Bjørnerud 2011 residue-tail leakage correction (uniformly sampled curves, see :func:`deconvolve`).
+
+    ``deconv`` must be the deconvolution of ``curves`` by ``aif`` (sampled at ``times_s``).
+    """
+    y = np.asarray(curves)
+    t = np.asarray(times_s, dtype=np.float64)
+    n_t = t.size
+    if y.ndim != 2 or y.shape[1] != n_t or np.asarray(aif).size != n_t:
+        raise ValueError("curves, aif and times do not match")
+    if deconv.residue.shape[0] != y.shape[0] or deconv.residue.shape[1] < n_t:
+        raise ValueError("the deconvolution does not belong to these curves")
+    start_s = float(dsc_methods()["leakage"]["residue_tail_start_s"] if tail_start_s is None else tail_start_s)
+    if start_s <= 0:
+        raise ValueError(f"tail_start_s must be positive, got {start_s}")
+    res = deconv.residue[:, :n_t].astype(np.float64)
+    tau = np.arange(n_t) * deconv.dt_s
+    first = np.argmax(res, axis=1) + int(round(start_s / deconv.dt_s))
+    # Leave out the last 10 % of the window, where truncation of the series distorts the residue.
+    last = int(0.9 * n_t)
+    w = (np.arange(n_t)[None, :] >= first[:, None]) & (np.arange(n_t)[None, :] < last)
+    s0 = w.sum(axis=1).astype(np.float64)
+    s1 = (w * tau).sum(axis=1)
+    s2 = (w * tau**2).sum(axis=1)
+    sy = (w * res).sum(axis=1)
+    sty = (w * res * tau).sum(axis=1)
+    det = s0 * s2 - s1**2
+    line = (s0 >= 3) & (det > 1e-12)
+    const = (s0 >= 1) & ~line
+    a = np.zeros(y.shape[0])
+    b = np.zeros(y.shape[0])
+    a[line] = (s2[line] * sy[line] - s1[line] * sty[line]) / det[line]
+    b[line] = (s0[line] * sty[line] - s1[line] * sy[line]) / det[line]
+    a[const] = sy[const] / s0[const]
+    ca = np.asarray(aif, dtype=np.float64)
+    i1 = cumulative_integral(ca, t)
+    i2 = cumulative_integral(i1, t)
+    leak = a[:, None] * i1[None, :] + b[:, None] * i2[None, :]
+    corrected = (y - leak.astype(y.dtype)).astype(y.dtype)
+    return LeakageFit(corrected=corrected, k2=-a, k1=None, method="bjornerud", k2_unit="1/(unit AIF)")
