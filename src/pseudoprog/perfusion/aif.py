@@ -64,7 +64,8 @@ def quality_checks(
     ratio = peak / tissue_peak if tissue_peak > 0 else float("inf")
     if ratio < float(table["min_peak_ratio_to_tissue"]):
         warnings.append(
-            f"AIF peak ΔR2* is only {ratio:.1f}× the median brain peak (expected ≥ {table['min_peak_ratio_to_tissue']}): "
+            f"AIF peak ΔR2* is only {ratio:.1f}× the median brain peak "
+            f"(expected ≥ {table['min_peak_ratio_to_tissue']}): "
             "likely partial volume with tissue; absolute CBV and CBF are overestimated (rCBV is not affected)"
         )
     if n_candidates and n_saturated / n_candidates > 0.5:

@@ -11,7 +11,7 @@ convolution matrix of the AIF; ``b`` is found with a truncated singular-value ps
   as in DSC_mri (clinical_rules.md §5.1.6).
 * **oSVD** — cSVD with the truncation chosen per voxel: the least regularised threshold whose
   residue has an oscillation index ``OI = (1/N)(1/b_max) Σ |b[k] − 2 b[k−1] + b[k−2]|`` at most
-  ``oi_max`` (Wu et al. 2003).
+  ``oi_max`` (Wu et al. 2003), evaluated over the N sampled points of the residue.
 
 All voxels are solved at once: one SVD of the AIF matrix, then matrix products over the
 ``(n_voxels, n_frames)`` curves. oSVD adds the singular components in order and evaluates the
@@ -94,7 +94,7 @@ def convolution_matrix(aif: np.ndarray, dt_s: float, *, circulant: bool) -> np.n
 
 
 def oscillation_index(residue: np.ndarray) -> np.ndarray:
-    """Wu et al. 2003 oscillation index of each residue row (0 for a flat or zero residue)."""
+    """Wu et al. 2003 oscillation index of each residue row (``inf`` for a residue without a positive peak)."""
     second = np.abs(residue[:, 2:] - 2 * residue[:, 1:-1] + residue[:, :-2]).sum(axis=1)
     peak = residue.max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -169,29 +169,34 @@ def deconvolve(
         raise ValueError("oSVD thresholds must be fractions of the largest singular value in (0, 1)")
     if limit <= 0:
         raise ValueError(f"oi_max must be positive, got {limit}")
-    # Coefficients of every voxel on the singular vectors, scaled by 1/sigma.
-    coef = (c @ u.astype(work)) / s.astype(work)
+    # Coefficients of every voxel on the singular vectors, scaled by 1/sigma (the padded half of c is zero).
+    coef = (c[:, :n] @ u[:n].astype(work)) / s.astype(work)
     vt_w = vt.astype(work)
-    d2_vt = (vt_w[:, 2:] - 2 * vt_w[:, 1:-1] + vt_w[:, :-2]).astype(work)  # second differences are linear
+    # The oscillation index is evaluated on the first N samples (the span of the data; the zero-padded half
+    # only holds the circular wrap-around). Second differences are linear, so they accumulate like the residue.
+    vt_n = np.ascontiguousarray(vt_w[:, :n])
+    d2_vt = np.ascontiguousarray(vt_n[:, 2:] - 2 * vt_n[:, 1:-1] + vt_n[:, :-2])
     n_comp = [int(np.count_nonzero(s >= p * s[0])) for p in cands]
     # Pass 1: find each voxel's least regularised threshold whose OI respects the limit. Only voxels that
     # have passed every threshold so far stay active; the others are settled (the OI grows as p falls).
     best = np.zeros(n_vox, dtype=np.int64)
     active = np.arange(n_vox)
-    res_a = np.zeros((n_vox, vt.shape[1]), dtype=work)
-    d2_a = np.zeros((n_vox, vt.shape[1] - 2), dtype=work)
+    res_a = np.zeros((n_vox, n), dtype=work)
+    d2_a = np.zeros((n_vox, n - 2), dtype=work)
     used = 0
     for i, m in enumerate(n_comp):  # a loop over thresholds, not voxels
         if m > used:
-            block = coef[active, used:m]
-            res_a += block @ vt_w[used:m]
+            block = coef[active, used:m] if active.size < n_vox else coef[:, used:m]
+            res_a += block @ vt_n[used:m]
             d2_a += block @ d2_vt[used:m]
             used = m
         peak = res_a.max(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            oi = np.abs(d2_a).sum(axis=1) / (vt.shape[1] * peak)
+            oi = np.abs(d2_a).sum(axis=1) / (n * peak)
         ok = (peak > 0) & (oi <= limit)
         best[active[ok]] = i
+        if ok.all():
+            continue
         active, res_a, d2_a = active[ok], res_a[ok], d2_a[ok]
         if active.size == 0:
             break

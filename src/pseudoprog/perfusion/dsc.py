@@ -148,7 +148,7 @@ def percentage_signal_recovery(curve: np.ndarray, baseline: Baseline) -> float |
     c = np.asarray(curve, dtype=np.float64)
     pre = float(c[baseline.start : baseline.stop].mean())
     s_min = float(c[baseline.arrival :].min())
-    n_post = max(1, int(round(frac * c.size)))
+    n_post = max(1, round(frac * c.size))
     post = float(c[-n_post:].mean())
     if pre - s_min <= 0:
         return None
@@ -166,7 +166,8 @@ def brain_mask(mean_image: np.ndarray, *, threshold_fraction: float = 0.2) -> np
     core = ndimage.binary_erosion(raw, structure=_PLANE, iterations=2)
     lab, n = ndimage.label(core)
     if n == 0:
-        core, lab, n = raw, *ndimage.label(raw)
+        core = raw
+        lab, n = ndimage.label(raw)
     sizes = ndimage.sum(np.ones_like(lab), lab, index=np.arange(1, n + 1))
     keep = lab == (int(np.argmax(sizes)) + 1)
     keep = ndimage.binary_dilation(keep, structure=_PLANE, iterations=2) & raw
@@ -343,7 +344,8 @@ class DSCModel:
         aif_flag[aif.voxels] = True
         lesion_flag = les_m.ravel()[idx] if les_m is not None else np.zeros(idx.size, dtype=bool)
         wbne_idx: np.ndarray | None = None
-        k1 = None
+        k1: np.ndarray | None = None
+        k2: np.ndarray
         if self.leakage == "bsw":
             ref_curve, wbne_idx = lk.non_enhancing_reference(
                 drs, grid, start=baseline.start, exclude=aif_flag | lesion_flag
@@ -351,8 +353,7 @@ class DSCModel:
             fit_l = lk.bsw_fit(drs, ref_curve, grid, start=baseline.start)
             corrected, k2, k1, k2_unit = fit_l.corrected, fit_l.k2, fit_l.k1, fit_l.k2_unit
         elif self.leakage == "bjornerud":
-            first = deconvolve(drs, aif.curve, dt, method=self.deconvolution, threshold=self.svd_threshold)  # type: ignore[arg-type]
-            fit_l = lk.bjornerud_correct(drs, first, aif.curve, grid)
+            fit_l = lk.bjornerud_correct(drs, aif.curve, grid)
             corrected, k2, k2_unit = fit_l.corrected, fit_l.k2, fit_l.k2_unit
         else:
             corrected, k2, k2_unit = drs, np.zeros(idx.size, dtype=np.float32), "1/s"
@@ -369,9 +370,9 @@ class DSCModel:
             return out.reshape(spatial)
 
         cbv_u_v, cbv_c_v, cbf_v = vol(cbv_u), vol(cbv_c), vol(cbf)
-        aif_vol = np.zeros(spatial, dtype=bool).ravel()
-        aif_vol[idx[aif.voxels]] = True
-        aif_vol = aif_vol.reshape(spatial)
+        aif_flat = np.zeros(int(np.prod(spatial)), dtype=bool)
+        aif_flat[idx[aif.voxels]] = True
+        aif_vol = aif_flat.reshape(spatial)
         s0_vol = vol(s0.astype(np.float32), 0.0)
         if ref_m is not None:
             ref = reference_from_mask(ref_m, bm, cbv_u_v)
@@ -393,7 +394,9 @@ class DSCModel:
             "cbf": DSCMap("cbf", cbf_v, "ml/100g/min", f"CBF by {self.deconvolution}, AIF-scaled (not calibrated)"),
             "rcbf": DSCMap("rcbf", cbf_v / ref_f, "ratio", "CBF / NAWM CBF"),
             "mtt": DSCMap("mtt", vol(mtt), "s", "mean transit time CBV / CBF"),
-            "k2": DSCMap("k2", vol(k2.astype(np.float32), 0.0), k2_unit, f"leakage K2 ({self.leakage}); > 0 T1-dominant"),
+            "k2": DSCMap(
+                "k2", vol(k2.astype(np.float32), 0.0), k2_unit, f"leakage K2 ({self.leakage}); > 0 T1-dominant"
+            ),
             "ftb": DSCMap("ftb", ftb, "class", "FTB class: 1 rCBV < 1.0, 2 1.0–1.75, 3 > 1.75 (0 outside brain)"),
         }
         if k1 is not None:

@@ -154,9 +154,13 @@ def cumulative_integral(curves: np.ndarray, times_s: np.ndarray) -> np.ndarray:
 
 def integral(curves: np.ndarray, times_s: np.ndarray, *, start: int = 0) -> np.ndarray:
     """Trapezoidal integral of each curve from frame ``start`` to the end."""
-    c = np.asarray(curves)[..., start:]
-    t = np.asarray(times_s, dtype=np.float64)[start:]
-    return np.trapezoid(c, t, axis=-1) if hasattr(np, "trapezoid") else np.trapz(c, t, axis=-1)
+    c = np.asarray(curves)
+    t = np.asarray(times_s, dtype=np.float64)
+    weights = np.zeros(t.size)
+    dt = np.diff(t[start:])
+    weights[start:-1] += dt / 2
+    weights[start + 1 :] += dt / 2
+    return c @ weights.astype(c.dtype if c.dtype.kind == "f" else np.float64)
 
 
 def uniform_times(times_s: np.ndarray, *, tolerance: float = 0.05) -> tuple[np.ndarray, bool]:

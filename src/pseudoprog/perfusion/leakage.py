@@ -13,8 +13,8 @@ Two methods, both linear and solved for every voxel at once:
     The tissue curve is deconvolved by the AIF; extravasated contrast adds a slowly decaying tail
     to the apparent residue function, ``CBF·R(t) + K·e^(−kep·t)``, which remains after the
     intravascular transit has ended whatever the voxel's transit time or arrival delay (the
-    circulant deconvolution absorbs the delay). The tail is fitted as ``a + b·t`` from
-    ``residue_tail_start_s`` after the residue peak and removed in the time domain:
+    arrival delay of a few seconds only shifts the residue peak). The tail is fitted as ``a + b·t``
+    from ``residue_tail_start_s`` after the arterial bolus and removed in the time domain:
     ``ΔR2*_corr = ΔR2* − a · ∫C_a − b · ∫∫C_a``. Its ``K2 = −a`` (per unit of AIF) keeps the BSW sign.
 
 Both report K2 maps; the method used is recorded by the caller.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .deconvolution import Deconvolution
+from .deconvolution import deconvolve
 from .dsc_signal import cumulative_integral
 from .tables import dsc_methods
 
@@ -103,47 +103,47 @@ def non_enhancing_reference(
 
 def bjornerud_correct(
     curves: np.ndarray,
-    deconv: Deconvolution,
     aif: np.ndarray,
     times_s: np.ndarray,
     *,
     tail_start_s: float | None = None,
+    threshold: float | None = None,
 ) -> LeakageFit:
-    """Bjørnerud 2011 residue-tail leakage correction (uniformly sampled curves, see :func:`deconvolve`).
+    """Bjørnerud 2011 residue-tail leakage correction of uniformly sampled curves.
 
-    ``deconv`` must be the deconvolution of ``curves`` by ``aif`` (sampled at ``times_s``).
+    The residue is found by sSVD (no zero padding: a circulant deconvolution treats a leakage plateau
+    that is still present at the end of the series as falling to zero, which bends the tail). The
+    tail is fitted from ``tail_start_s`` after the arterial bolus (the transit of a voxel delayed by
+    a few seconds has ended by then) to 90 % of the window.
     """
     y = np.asarray(curves)
     t = np.asarray(times_s, dtype=np.float64)
     n_t = t.size
     if y.ndim != 2 or y.shape[1] != n_t or np.asarray(aif).size != n_t:
         raise ValueError("curves, aif and times do not match")
-    if deconv.residue.shape[0] != y.shape[0] or deconv.residue.shape[1] < n_t:
-        raise ValueError("the deconvolution does not belong to these curves")
-    start_s = float(dsc_methods()["leakage"]["residue_tail_start_s"] if tail_start_s is None else tail_start_s)
+    table = dsc_methods()["leakage"]
+    start_s = float(table["residue_tail_start_s"] if tail_start_s is None else tail_start_s)
+    p = float(table["residue_svd_threshold"] if threshold is None else threshold)
     if start_s <= 0:
         raise ValueError(f"tail_start_s must be positive, got {start_s}")
-    res = deconv.residue[:, :n_t].astype(np.float64)
-    tau = np.arange(n_t) * deconv.dt_s
-    first = np.argmax(res, axis=1) + int(round(start_s / deconv.dt_s))
-    # Leave out the last 10 % of the window, where truncation of the series distorts the residue.
-    last = int(0.9 * n_t)
-    w = (np.arange(n_t)[None, :] >= first[:, None]) & (np.arange(n_t)[None, :] < last)
-    s0 = w.sum(axis=1).astype(np.float64)
-    s1 = (w * tau).sum(axis=1)
-    s2 = (w * tau**2).sum(axis=1)
-    sy = (w * res).sum(axis=1)
-    sty = (w * res * tau).sum(axis=1)
-    det = s0 * s2 - s1**2
-    line = (s0 >= 3) & (det > 1e-12)
-    const = (s0 >= 1) & ~line
-    a = np.zeros(y.shape[0])
-    b = np.zeros(y.shape[0])
-    a[line] = (s2[line] * sy[line] - s1[line] * sty[line]) / det[line]
-    b[line] = (s0[line] * sty[line] - s1[line] * sy[line]) / det[line]
-    a[const] = sy[const] / s0[const]
+    dt = float(t[1] - t[0])
     ca = np.asarray(aif, dtype=np.float64)
-    i1 = cumulative_integral(ca, t)
+    # Residues are relative to the AIF's own timing: shift the window by the AIF bolus arrival.
+    onset = int(np.argmax(ca >= 0.1 * ca.max()))
+    dec = deconvolve(y[:, onset:], ca[onset:], dt, method="ssvd", threshold=p)
+    res = dec.residue.astype(np.float64)
+    m = res.shape[1]
+    tau = np.arange(m) * dt
+    w = (tau >= start_s) & (np.arange(m) < int(0.9 * m))
+    if w.sum() < 3:
+        raise ValueError(
+            f"the series is too short after the bolus for a residue tail beyond {start_s:g} s (Bjørnerud correction)"
+        )
+    design = np.stack([np.ones(int(w.sum())), tau[w]], axis=1)
+    coef = res[:, w] @ design @ np.linalg.inv(design.T @ design).T  # (n, 2): a + b·tau
+    a, b = coef[:, 0], coef[:, 1]
+    i1 = np.zeros(n_t)
+    i1[onset:] = cumulative_integral(ca[onset:], t[onset:])
     i2 = cumulative_integral(i1, t)
     leak = a[:, None] * i1[None, :] + b[:, None] * i2[None, :]
     corrected = (y - leak.astype(y.dtype)).astype(y.dtype)

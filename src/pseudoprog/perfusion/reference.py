@@ -36,7 +36,7 @@ class Reference:
 
 
 def _two_class_em(
-    x: np.ndarray, iterations: int = 60, max_fit: int = 20000
+    x: np.ndarray, iterations: int = 40, max_fit: int = 5000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-Gaussian mixture of a 1D sample by EM; returns (posterior of the lower class, means, sds).
 

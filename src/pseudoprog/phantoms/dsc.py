@@ -88,9 +88,9 @@ def concentrations(
     *,
     cbv: np.ndarray,
     cbf_per_s: np.ndarray,
-    ktrans_per_min: np.ndarray,
-    ve: np.ndarray,
-    delay_s: np.ndarray,
+    ktrans_per_min: np.ndarray | float,
+    ve: np.ndarray | float,
+    delay_s: np.ndarray | float,
     arrival_s: float,
     hct: float,
     dt_fine_s: float = 0.1,
@@ -225,21 +225,18 @@ def dsc_series(tp: Any, *, protocol: DSCProtocol | None = None) -> list[Syntheti
     field_ = field_ / (field_.std() + 1e-12)
     hetero = np.exp(LESION_HETEROGENEITY_SD * field_ - LESION_HETEROGENEITY_SD**2 / 2)
     # Fractions of each tissue (and of each heterogeneity-weighted lesion tissue) per DSC voxel.
-    names = [Tissue(t).name for t in tissues]
-    fine = []
-    for t in tissues:
-        m = (labels == int(t)).astype(np.float32)
-        fine.append(m)
-    fractions = np.stack([_block_mean(m, DOWNSAMPLE) for m in fine], axis=-1)  # (x, y, z, n_tissue)
+    fractions = np.stack(
+        [_block_mean((labels == int(t)).astype(np.float32), DOWNSAMPLE) for t in tissues], axis=-1
+    )  # (x, y, z, n_tissue)
     lesion_tissues = (Tissue.TUMOUR_ENHANCING, Tissue.TREATMENT_EFFECT_ENHANCING)
-    factor = np.ones(fractions.shape[:3] + (len(tissues),), dtype=np.float32)
+    factor = np.ones((*fractions.shape[:3], len(tissues)), dtype=np.float32)
     for t in lesion_tissues:
         j = tissues.index(t)
         mass = fractions[..., j]
         weighted = _block_mean((labels == int(t)) * hetero, DOWNSAMPLE)
         factor[..., j] = np.where(mass > 0, weighted / np.maximum(mass, 1e-9), 1.0)
     # Curves: one per tissue; lesion tissues at a few factor levels, interpolated (ΔR2*_iv is linear in CBV).
-    props = [TISSUES.get(t) for t in tissues[:-1]]
+    props = [TISSUES[t] for t in tissues[:-1]]
     signal, artery = tissue_signal(
         prot,
         s0=np.array([p["s0"] for p in props]),
