@@ -164,3 +164,55 @@ def write_dsc_outputs(
     write_atomic(path, json.dumps(to_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
     written.append(WrittenMap("parameters", path, "json", "every parameter used"))
     return written
+
+
+@dataclass(frozen=True)
+class DSCRun:
+    """What :func:`compute_dsc_maps` produced."""
+
+    fit: DSCFit
+    written: list[WrittenMap]
+    warnings: tuple[str, ...]  # input, protocol and analysis warnings
+    lesion: Any | None  # LesionSummary when a lesion mask was given
+
+
+def compute_dsc_maps(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    aif_mask: str | Path | None = None,
+    reference_mask: str | Path | None = None,
+    lesion_mask: str | Path | None = None,
+    leakage: str = "bsw",
+    deconvolution: str = "osvd",
+) -> DSCRun:
+    """The ``pseudoprog maps dsc`` command: read the input, fit, check the protocol, write maps and parameters."""
+    from .dsc import DSCModel
+    from .dsc_protocol import check_dsc_protocol
+
+    inp = load_dsc_input(path)
+    model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=leakage, deconvolution=deconvolution)
+    masks = {
+        "aif_mask": load_mask(aif_mask, inp.volume, what="the AIF mask") if aif_mask else None,
+        "reference_mask": load_mask(reference_mask, inp.volume, what="the reference mask") if reference_mask else None,
+        "lesion_mask": load_mask(lesion_mask, inp.volume, what="the lesion mask") if lesion_mask else None,
+    }
+    fit = model.fit(inp.volume, echo2=inp.echo2, **masks)
+    protocol = check_dsc_protocol(
+        inp.params,
+        baseline_frames=fit.baseline.n_frames,
+        frame_times_s=inp.volume.frame_times_s,
+        spacing_mm=inp.volume.spacing_mm,
+        leakage_method=leakage,
+    )
+    summary = fit.summarise(masks["lesion_mask"]) if masks["lesion_mask"] is not None else None
+    extra: dict[str, Any] = {
+        "input": {"source": str(path), "te_ms": inp.te_ms, "te2_ms": inp.te2_ms},
+        "protocol_warnings": protocol,
+        "masks": {k: (str(v) if v else None) for k, v in
+                  (("aif_mask", aif_mask), ("reference_mask", reference_mask), ("lesion_mask", lesion_mask))},
+    }
+    if summary is not None:
+        extra["lesion_summary"] = summary
+    written = write_dsc_outputs(fit, out_dir, extra=extra)
+    return DSCRun(fit, written, (*inp.warnings, *protocol, *fit.warnings), summary)

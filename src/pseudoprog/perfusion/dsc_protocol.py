@@ -24,7 +24,7 @@ def preload_recorded(params: AcquisitionParams) -> bool | None:
 
 
 def _outside(value: float, bounds: list[float] | tuple[float, float]) -> bool:
-    return not (float(bounds[0]) <= value <= float(bounds[1]))
+    return not (float(bounds[0]) - 1e-3 <= value <= float(bounds[1]) + 1e-3)
 
 
 def check_dsc_protocol(

@@ -28,7 +28,7 @@ class Baseline:
 
     start: int  # first steady-state frame (leading non-steady-state frames skipped)
     stop: int  # exclusive
-    arrival: int  # first frame of the bolus (the baseline ends one frame before it)
+    arrival: int  # frame where the signal has dropped by the threshold (the baseline ends two frames before)
     peak: int  # frame of the deepest whole-brain signal drop
 
     @property
@@ -46,8 +46,8 @@ def detect_baseline(
     """Find the pre-bolus baseline on a whole-brain mean signal curve.
 
     The bolus arrives at the first frame whose signal is ``drop_fraction`` below the mean of the
-    frames before it (DSC_mri: 5 %); the frame just before that is left out of the baseline as
-    it may already carry contrast. Leading frames brighter than the steady state (T1 saturation
+    frames before it (DSC_mri: 5 %); the two frames before that are left out of the baseline as
+    the threshold is crossed after the true onset and they may already carry contrast. Leading frames brighter than the steady state (T1 saturation
     not yet reached) are skipped.
 
     Raises
@@ -89,7 +89,8 @@ def detect_baseline(
     below = g[start:peak + 1] < means_before * (1 - drop)
     below[0] = False
     arrival = start + int(np.argmax(below)) if below.any() else peak
-    stop = max(start, arrival - 1)
+    # The 5 % criterion fires a frame or two after the true onset: end the baseline two frames earlier.
+    stop = max(start, arrival - 2)
     if stop - start < need:
         raise CannotAssessError(
             f"only {stop - start} baseline frame(s) before the bolus arrives (frame {arrival}); at least {need} are "

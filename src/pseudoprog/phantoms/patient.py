@@ -38,6 +38,7 @@ from scipy import ndimage
 
 from ..case import SeriesKind
 from .anatomy import Anatomy, Grid, LesionShape, Tissue, healthy_brain, place_lesions
+from .dsc import dsc_series
 from .writers import StudyInfo, SyntheticSeries, write_dicom, write_nifti
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +329,7 @@ def structural_series(tp: PhantomTimepoint) -> list[SyntheticSeries]:
 
 # The sequence generators run for every scan, in this order. Perfusion and diffusion phantoms add theirs.
 GENERATORS: dict[str, SeriesGenerator] = {"structural": structural_series}
+GENERATORS["dsc"] = dsc_series  # physically modelled DSC (phantoms/dsc.py)
 
 
 # ---------------------------------------------------------------------------------------------
