@@ -3,7 +3,8 @@
 Automatic selection follows Mouridsen et al., MRM 2006;55:524-31, with the DSC_mri screening of
 Peruzzo et al. 2011: among brain voxels whose signal is not saturated, keep those with the largest
 ΔR2* area, drop the roughest, then cluster the curves (k-means, two rounds) and keep the cluster
-whose bolus is high and early (largest peak / first moment). The chosen voxels are returned so a
+whose bolus is high and early (largest peak / first moment). Roughness is measured outside the first
+pass, so a narrow arterial peak is not mistaken for noise. The chosen voxels are returned so a
 reader can check where the AIF came from, with two quality checks:
 
 * **saturation** — at the bolus peak an artery's signal can fall to the noise floor, which truncates
@@ -137,7 +138,15 @@ def select_aif(
         )
     c = curves[cand][:, post].astype(np.float64)
     peaks = c.max(axis=1)
-    rough = (np.diff(c, n=2, axis=1) ** 2).sum(axis=1) / np.maximum(peaks, 1e-12) ** 2
+    # Roughness as noise relative to the bolus: second differences outside the first pass (the baseline and the
+    # tail from 10 s after each voxel's peak), over the peak squared. The curvature of a narrow arterial peak
+    # itself must not count as roughness.
+    tt0 = t[post]
+    d2 = np.diff(c, n=2, axis=1) ** 2
+    t_mid = tt0[1:-1]
+    t_peak = tt0[np.argmax(c, axis=1)]
+    quiet = (t_mid[None, :] < t[baseline.stop]) | (t_mid[None, :] > t_peak[:, None] + 10.0)
+    rough = (d2 * quiet).sum(axis=1) / np.maximum(quiet.sum(axis=1), 1) / np.maximum(peaks, 1e-12) ** 2
     smooth = rough <= np.percentile(rough, float(table["roughness_percentile"]))
     cand, c = cand[smooth], c[smooth]
     rng = np.random.default_rng(seed)
