@@ -5,6 +5,7 @@ Maps are written in the input series' own grid and affine, each file whole or no
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,9 +131,10 @@ class WrittenMap:
 
 
 def _nifti_bytes(data: np.ndarray, affine: np.ndarray, *, dtype: type) -> bytes:
+    """A gzipped NIfTI-1 file's bytes (written by the caller atomically)."""
     img = nib.Nifti1Image(np.asarray(data).astype(dtype), affine)
     img.header.set_xyzt_units("mm", "sec")
-    return img.to_bytes()
+    return gzip.compress(img.to_bytes(), compresslevel=1)
 
 
 def write_dsc_outputs(
