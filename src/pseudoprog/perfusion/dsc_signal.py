@@ -47,8 +47,8 @@ def detect_baseline(
 
     The bolus arrives at the first frame whose signal is ``drop_fraction`` below the mean of the
     frames before it (DSC_mri: 5 %); the two frames before that are left out of the baseline as
-    the threshold is crossed after the true onset and they may already carry contrast. Leading frames brighter than the steady state (T1 saturation
-    not yet reached) are skipped.
+    the threshold is crossed after the true onset and they may already carry contrast. Leading
+    frames brighter than the steady state (T1 saturation not yet reached) are skipped.
 
     Raises
     ------
