@@ -140,8 +140,8 @@ def maps_dsc(
     except ValueError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}")
         raise typer.Exit(code=2) from None
-    for w in run.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+    for warning in run.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     if run.lesion is not None:
         s = run.lesion
         console.print(
@@ -149,8 +149,8 @@ def maps_dsc(
             f"[uncorrected {s.rcbv_uncorrected_mean:.2f}/{s.rcbv_uncorrected_p90:.2f}], "
             f"FTB > 1.75 {100 * s.ftb_high:.0f} %"
         )
-    for w in run.written:
-        console.print(f"wrote {w.name}: {w.path}")
+    for item in run.written:
+        console.print(f"wrote {item.name}: {item.path}")
 
 
 @app.command()

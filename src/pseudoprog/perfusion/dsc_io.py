@@ -19,7 +19,7 @@ from ..case import AcquisitionParams, Series, SeriesKind, Volume
 from ..errors import InputError
 from ..ingest import load_series, scan_images
 from ..ingest import nifti as nifti_io
-from .dsc import DSCFit
+from .dsc import DSCFit, LesionSummary
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class DSCRun:
     fit: DSCFit
     written: list[WrittenMap]
     warnings: tuple[str, ...]  # input, protocol and analysis warnings
-    lesion: Any | None  # LesionSummary when a lesion mask was given
+    lesion: LesionSummary | None  # when a lesion mask was given
 
 
 def compute_dsc_maps(
