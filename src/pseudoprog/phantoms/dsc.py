@@ -214,9 +214,16 @@ def _coarse_affine(affine: np.ndarray, factor: tuple[int, int, int]) -> np.ndarr
     return affine @ scale
 
 
-def dsc_series(tp: Any, *, protocol: DSCProtocol | None = None) -> list[SyntheticSeries]:
-    """The DSC series of one phantom scan (a :data:`~pseudoprog.phantoms.patient.GENERATORS` entry)."""
+def dsc_series(
+    tp: Any, *, protocol: DSCProtocol | None = None, downsample: tuple[int, int, int] = DOWNSAMPLE
+) -> list[SyntheticSeries]:
+    """The DSC series of one phantom scan (a :data:`~pseudoprog.phantoms.patient.GENERATORS` entry).
+
+    ``downsample`` is the block size (in label-grid voxels) of one DSC voxel.
+    """
     prot = protocol or DSCProtocol()
+    if len(downsample) != 3 or any(int(f) < 1 for f in downsample):
+        raise ValueError(f"downsample must be three positive integers, got {downsample}")
     labels = np.asarray(tp.labels)
     rng = tp.rng("dsc")
     tissues = [*TISSUES, Tissue.ARTERY]
@@ -226,14 +233,14 @@ def dsc_series(tp: Any, *, protocol: DSCProtocol | None = None) -> list[Syntheti
     hetero = np.exp(LESION_HETEROGENEITY_SD * field_ - LESION_HETEROGENEITY_SD**2 / 2)
     # Fractions of each tissue (and of each heterogeneity-weighted lesion tissue) per DSC voxel.
     fractions = np.stack(
-        [_block_mean((labels == int(t)).astype(np.float32), DOWNSAMPLE) for t in tissues], axis=-1
+        [_block_mean((labels == int(t)).astype(np.float32), downsample) for t in tissues], axis=-1
     )  # (x, y, z, n_tissue)
     lesion_tissues = (Tissue.TUMOUR_ENHANCING, Tissue.TREATMENT_EFFECT_ENHANCING)
     factor = np.ones((*fractions.shape[:3], len(tissues)), dtype=np.float32)
     for t in lesion_tissues:
         j = tissues.index(t)
         mass = fractions[..., j]
-        weighted = _block_mean((labels == int(t)) * hetero, DOWNSAMPLE)
+        weighted = _block_mean((labels == int(t)) * hetero, downsample)
         factor[..., j] = np.where(mass > 0, weighted / np.maximum(mass, 1e-9), 1.0)
     # Curves: one per tissue; lesion tissues at a few factor levels, interpolated (ΔR2*_iv is linear in CBV).
     props = [TISSUES[t] for t in tissues[:-1]]
@@ -276,7 +283,7 @@ def dsc_series(tp: Any, *, protocol: DSCProtocol | None = None) -> list[Syntheti
     sd = prot.noise_fraction * TISSUES[Tissue.WHITE_MATTER]["s0"] * 1000.0
     data = data * 1000.0
     noisy = np.sqrt((data + rng.normal(0.0, sd, data.shape)) ** 2 + rng.normal(0.0, sd, data.shape) ** 2)
-    affine = _coarse_affine(np.asarray(tp.affine), DOWNSAMPLE)
+    affine = _coarse_affine(np.asarray(tp.affine), downsample)
     wm_cbv = TISSUES[Tissue.WHITE_MATTER]["cbv"]
     truth: dict[str, Any] = {
         "protocol": {
@@ -286,7 +293,7 @@ def dsc_series(tp: Any, *, protocol: DSCProtocol | None = None) -> list[Syntheti
             "n_frames": prot.n_frames,
             "bolus_arrival_s": prot.bolus_arrival_s,
             "preload": prot.preload,
-            "grid_downsample": list(DOWNSAMPLE),
+            "grid_downsample": list(downsample),
         },
         "absolute_scale_r2s_tissue_over_blood": prot.r2s_tissue_per_mM_s / prot.r2s_blood_per_mM_s,
         "lesion_heterogeneity_sd": LESION_HETEROGENEITY_SD,
