@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.perfusion.deconvolution import deconvolve
 from pseudoprog.perfusion.dsc_signal import integral
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 

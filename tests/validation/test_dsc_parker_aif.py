@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from pseudoprog.phantoms.dsc import parker_aif
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation
 
