@@ -21,6 +21,8 @@ passes over the residues.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,9 +149,12 @@ def deconvolve(
     a = convolution_matrix(aif, dt_s, circulant=circulant)
     with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: threads only add overhead
         u, s, vt = np.linalg.svd(a)
-    c = np.zeros((n_vox, a.shape[0]), dtype=work)
-    c[:, :n] = np.nan_to_num(tissue, nan=0.0, posinf=0.0, neginf=0.0)
+    data = tissue.astype(work, copy=False)
+    if not np.isfinite(data).all():
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if method in ("ssvd", "csvd"):
+        c = np.zeros((n_vox, a.shape[0]), dtype=work)
+        c[:, :n] = data
         p = float(threshold if threshold is not None else table[f"{method}_threshold"])
         if not 0 < p < 1:
             raise ValueError(f"threshold must be a fraction of the largest singular value in (0, 1), got {p}")
@@ -169,42 +174,83 @@ def deconvolve(
         raise ValueError("oSVD thresholds must be fractions of the largest singular value in (0, 1)")
     if limit <= 0:
         raise ValueError(f"oi_max must be positive, got {limit}")
-    # Coefficients of every voxel on the singular vectors, scaled by 1/sigma (the padded half of c is zero).
-    coef = (c[:, :n] @ u[:n].astype(work)) / s.astype(work)
-    vt_w = vt.astype(work)
-    # The oscillation index is evaluated on the first N samples (the span of the data; the zero-padded half
-    # only holds the circular wrap-around). Second differences are linear, so they accumulate like the residue.
-    vt_n = np.ascontiguousarray(vt_w[:, :n])
-    d2_vt = np.ascontiguousarray(vt_n[:, 2:] - 2 * vt_n[:, 1:-1] + vt_n[:, :-2])
     n_comp = [int(np.count_nonzero(s >= p * s[0])) for p in cands]
-    # Pass 1: find each voxel's least regularised threshold whose OI respects the limit. Only voxels that
-    # have passed every threshold so far stay active; the others are settled (the OI grows as p falls).
-    best = np.zeros(n_vox, dtype=np.int64)
-    active = np.arange(n_vox)
-    res_a = np.zeros((n_vox, n), dtype=work)
-    d2_a = np.zeros((n_vox, n - 2), dtype=work)
-    used = 0
-    for i, m in enumerate(n_comp):  # a loop over thresholds, not voxels
-        if m > used:
-            block = coef[active, used:m] if active.size < n_vox else coef[:, used:m]
-            res_a += block @ vt_n[used:m]
-            d2_a += block @ d2_vt[used:m]
-            used = m
-        peak = res_a.max(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            oi = np.abs(d2_a).sum(axis=1) / (n * peak)
-        ok = (peak > 0) & (oi <= limit)
-        best[active[ok]] = i
-        if ok.all():
-            continue
-        active, res_a, d2_a = active[ok], res_a[ok], d2_a[ok]
-        if active.size == 0:
-            break
-    # Pass 2: rebuild every voxel's residue at its chosen threshold (one product per threshold group).
-    chosen = np.empty_like(c)
-    for i, m in enumerate(n_comp):
-        rows = np.flatnonzero(best == i)
-        if rows.size:
-            chosen[rows] = coef[rows, :m] @ vt_w[:m]
+    m_max = max(n_comp)
+    basis = _OSVDBasis(
+        u_n=np.ascontiguousarray(u[:n, :m_max]).astype(work),
+        s=s[:m_max].astype(work),
+        vt=np.ascontiguousarray(vt[:m_max]).astype(work),
+        n_comp=n_comp,
+        limit=limit,
+    )
+    # Voxels are independent: large sets are split into chunks solved on all cores (numpy releases the GIL;
+    # BLAS runs one thread per chunk so the threads do not compete).
+    chunks = np.array_split(np.arange(n_vox), max(1, min(os.cpu_count() or 1, n_vox // _CHUNK_MIN)))
+    chosen = np.empty((n_vox, a.shape[0]), dtype=work)
+    best = np.empty(n_vox, dtype=np.int64)
+
+    def run(rows: np.ndarray) -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            chosen[rows], best[rows] = _osvd_rows(data[rows], basis)
+
+    if len(chunks) == 1:
+        run(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            list(pool.map(run, chunks))
     chosen_p = np.asarray(cands, dtype=np.float64)[best]
     return Deconvolution(residue=chosen, flow=chosen.max(axis=1), threshold=chosen_p, method="osvd", dt_s=dt_s)
+
+
+_CHUNK_MIN = 20000  # voxels per thread at least (below that, threads cost more than they save)
+
+
+@dataclass(frozen=True)
+class _OSVDBasis:
+    u_n: np.ndarray  # (N, m_max) left singular vectors on the sampled span
+    s: np.ndarray  # (m_max,)
+    vt: np.ndarray  # (m_max, 2N)
+    n_comp: list[int]  # components kept at each candidate threshold, most regularised first
+    limit: float
+
+
+def _osvd_rows(data: np.ndarray, b: _OSVDBasis) -> tuple[np.ndarray, np.ndarray]:
+    """oSVD for a block of voxels: (residues at the chosen thresholds, index of the chosen threshold)."""
+    n_vox, n = data.shape
+    # Coefficients on the singular vectors scaled by 1/sigma (the zero-padded half of the curve adds nothing).
+    coef = (data @ b.u_n) / b.s
+    # The oscillation index is evaluated on the N sampled points (the padded half only holds the circular
+    # wrap-around). Second differences are linear, so they accumulate like the residue.
+    vt_n = np.ascontiguousarray(b.vt[:, :n])
+    d2_vt = np.ascontiguousarray(vt_n[:, 2:] - 2 * vt_n[:, 1:-1] + vt_n[:, :-2])
+    # Pass 1: each voxel's least regularised threshold whose OI respects the limit, every more regularised one
+    # having passed too (the OI grows as the threshold falls; a voxel is settled at its first failure).
+    best = np.zeros(n_vox, dtype=np.int64)
+    active = np.arange(n_vox)  # rows of res_a / d2_a
+    alive = np.ones(n_vox, dtype=bool)  # per row: has passed every threshold so far
+    res_a = np.zeros((n_vox, n), dtype=data.dtype)
+    d2_a = np.zeros((n_vox, n - 2), dtype=data.dtype)
+    used = 0
+    for i, m in enumerate(b.n_comp):  # a loop over thresholds, not voxels
+        if m == used and i > 0:
+            best[active[alive]] = i  # same components as the previous threshold: same residue, same verdict
+            continue
+        block = coef[active, used:m] if active.size < n_vox else coef[:, used:m]
+        res_a += block @ vt_n[used:m]
+        d2_a += block @ d2_vt[used:m]
+        used = m
+        peak = res_a.max(axis=1)
+        ok = alive & (peak > 0) & (np.abs(d2_a).sum(axis=1) <= b.limit * n * peak)
+        best[active[ok]] = i
+        alive = ok
+        if not alive.any():
+            break
+        if alive.mean() < 0.7:  # drop settled rows only when it pays for the copy
+            active, res_a, d2_a, alive = active[alive], res_a[alive], d2_a[alive], alive[alive]
+    # Pass 2: rebuild every voxel's residue at its chosen threshold (one product per threshold group).
+    chosen = np.empty((n_vox, b.vt.shape[1]), dtype=data.dtype)
+    for i, m in enumerate(b.n_comp):
+        rows = np.flatnonzero(best == i)
+        if rows.size:
+            chosen[rows] = coef[rows, :m] @ b.vt[:m]
+    return chosen, best

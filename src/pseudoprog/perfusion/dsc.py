@@ -293,7 +293,8 @@ class DSCModel:
         if not finite.any():
             raise CannotAssessError("every voxel of the DSC series has NaN or infinite values")
         if user_brain is None:
-            mean_img = np.where(finite, np.nanmean(np.where(np.isfinite(t2w), t2w, np.nan), axis=3), 0.0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                mean_img = np.where(finite, t2w.mean(axis=3), 0.0)
             bm = brain_mask(mean_img, threshold_fraction=self.brain_threshold)
         else:
             bm = user_brain

@@ -86,19 +86,26 @@ def non_enhancing_reference(
     if k <= 0 or n_iter < 1:
         raise ValueError("robust_sd must be positive and iterations at least 1")
     y = np.asarray(curves)
+    t = np.asarray(times_s, dtype=np.float64)
     keep = np.ones(y.shape[0], dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
     if keep.sum() < 10:
         raise ValueError("fewer than 10 voxels left to build a non-enhancing reference curve")
+
+    def mean_of(mask: np.ndarray) -> np.ndarray:
+        # A weighted sum instead of y[mask].mean(): no copy of the selected curves.
+        return (mask.astype(y.dtype) @ y).astype(np.float64) / max(int(mask.sum()), 1)
+
     for _ in range(n_iter):
-        ref = y[keep].astype(np.float64).mean(axis=0)
-        fit = bsw_fit(y[keep], ref, times_s, start=start)
-        med = float(np.median(fit.k2))
-        mad = 1.4826 * float(np.median(np.abs(fit.k2 - med))) or 1e-12
-        sub = np.abs(fit.k2 - med) <= k * mad
-        idx = np.flatnonzero(keep)
-        keep = np.zeros_like(keep)
-        keep[idx[sub]] = True
-    return y[keep].astype(np.float64).mean(axis=0), np.flatnonzero(keep)
+        ref = mean_of(keep)
+        cum = cumulative_integral(ref, t)
+        design = np.stack([ref, -cum], axis=1)[start:]
+        k2 = (y[:, start:] @ (design @ np.linalg.inv(design.T @ design)).astype(y.dtype))[:, 1]
+        med = float(np.median(k2[keep]))
+        mad = 1.4826 * float(np.median(np.abs(k2[keep] - med))) or 1e-12
+        keep &= np.abs(k2 - med) <= k * mad
+        if keep.sum() < 10:
+            raise ValueError("fewer than 10 voxels left to build a non-enhancing reference curve")
+    return mean_of(keep), np.flatnonzero(keep)
 
 
 def bjornerud_correct(
