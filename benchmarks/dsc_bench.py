@@ -91,6 +91,104 @@ def baseline_per_voxel(
     return cbv, cbf, mtt
 
 
+def accuracy() -> list[str]:
+    """Accuracy against the reference objects (the same computations as tests/validation/test_dsc_*.py)."""
+    import pandas as pd
+
+    from pseudoprog.perfusion.deconvolution import deconvolve
+    from pseudoprog.perfusion.dsc_signal import integral
+
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osipi-dce-dsc"
+    out = ["## Accuracy", ""]
+    dro = data / "dsc_dro" / "dsc_data.csv"
+    if dro.exists():
+        table = pd.read_csv(dro)
+        out += [
+            "OSIPI DSC DRO, 14 cases (tolerance |error| ≤ a_tol + r_tol·truth: CBV 1 + 10 %, CBF 15 + 10 %).",
+            "Worst case as a fraction of the allowed error (≤ 1 passes):",
+            "",
+            "| method | CBV worst / tolerance | CBF worst / tolerance | CBF mean error |",
+            "|---|---:|---:|---:|",
+        ]
+        for method in ("osvd", "csvd", "ssvd"):
+            cbv_w, cbf_w, cbf_e = 0.0, 0.0, []
+            for _, row in table.iterrows():
+                ct, ca = np.fromstring(row["C_tis"], sep=" "), np.fromstring(row["C_aif"], sep=" ")
+                t = np.arange(ct.size) * float(row["tr"])
+                cbv = 100 * float(integral(ct[None], t)[0] / integral(ca, t))
+                cbf = 6000 * float(deconvolve(ct[None], ca, float(row["tr"]), method=method).flow[0])  # type: ignore[arg-type]
+                cbv_w = max(cbv_w, abs(cbv - row["cbv"]) / (1 + 0.1 * row["cbv"]))
+                cbf_w = max(cbf_w, abs(cbf - row["cbf"]) / (15 + 0.1 * row["cbf"]))
+                cbf_e.append((cbf - row["cbf"]) / row["cbf"])
+            out.append(f"| {method} | {cbv_w:.2f} | {cbf_w:.2f} | {100 * np.mean(cbf_e):+.0f} % |")
+        out.append("")
+    from tests.validation.test_dsc_leakage_phantom import _errors
+
+    out += [
+        "Leakage phantom (phantoms/dsc.py; 12 conditions per kind: true rCBV 0.8-5, Ktrans 0.01-0.06 /min, lesion",
+        "MTT 4 s vs reference 5.5 s, 1 s later arrival, 64-voxel ROI, SNR 80). Relative rCBV error:",
+        "",
+        "| leakage | uncorrected (range) | conditions off > 20 % | BSW worst | Bjørnerud worst |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for kind, label in (("T1", "T1-dominant (60°, no preload)"), ("T2", "T2*-dominant (30°)")):
+        e = _errors(kind)
+        biased = np.abs(e["none"]) > 0.2
+        out.append(
+            f"| {label} | {100 * e['none'].min():+.0f} to {100 * e['none'].max():+.0f} % | {int(biased.sum())} | "
+            f"{100 * e['bsw'][np.argmax(np.abs(e['bsw']))]:+.0f} % | "
+            f"{100 * e['bjornerud'][np.argmax(np.abs(e['bjornerud']))]:+.0f} % |"
+        )
+    out += [
+        "",
+        "BSW misses the 10 % tolerance for strong T1 leakage at low rCBV (the T1 effect saturates and the lesion's",
+        "transit differs from the reference); the Bjørnerud residue-tail correction stays within it everywhere.",
+        "",
+    ]
+    bni = data / "real_dsc_dual_echo_glioma_bni" / "data.mat"
+    if bni.exists():
+        import scipy.io as sio
+
+        from pseudoprog.perfusion.dsc_signal import delta_r2s, delta_r2s_dual
+
+        m = sio.loadmat(str(bni))
+        te1, te2 = 1000 * float(m["TE1"][0, 0]), 1000 * float(m["TE2"][0, 0])
+        t = np.arange(m["tumor_SIt"].shape[1]) * float(m["TR"][0, 0])
+        base = detect_baseline(m["NAWM_SIt"][1])
+        out += [
+            "Real dual-echo glioma curves (BNI, no truth; reference = NAWM curve; AIF = measured arterial curve):",
+            "",
+            "| ΔR2* from | rCBV uncorrected | rCBV BSW | K2 BSW (1/s) | rCBV Bjørnerud | K2 Bjørnerud |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for label in ("TE 30 ms only", "dual echo"):
+            if label.startswith("TE"):
+                d = {
+                    k: delta_r2s(m[k][1][None], base, te_ms=te2)[0].astype(float)
+                    for k in ("tumor_SIt", "NAWM_SIt", "AIF_SIt")
+                }
+            else:
+                d = {
+                    k: delta_r2s_dual(m[k][0][None], m[k][1][None], base, te1_ms=te1, te2_ms=te2)[0].astype(float)
+                    for k in ("tumor_SIt", "NAWM_SIt", "AIF_SIt")
+                }
+            both = np.vstack([d["tumor_SIt"], d["NAWM_SIt"]])
+            bsw = lk.bsw_fit(both, d["NAWM_SIt"], t, start=base.start)
+            bj = lk.bjornerud_correct(both, d["AIF_SIt"], t)
+            a_u, a_b, a_j = (integral(c, t, start=base.start) for c in (both, bsw.corrected, bj.corrected))
+            out.append(
+                f"| {label} | {a_u[0] / a_u[1]:.2f} | {a_b[0] / a_u[1]:.2f} | {bsw.k2[0]:+.4f} | "
+                f"{a_j[0] / a_j[1]:.2f} | {bj.k2[0]:+.4f} |"
+            )
+        out += [
+            "",
+            "At TE 30 ms alone the tumour signal rises above baseline after the bolus (T1 leakage, K2 > 0, uncorrected",
+            "rCBV negative); the dual-echo ΔR2* removes the T1 effect and shows the T2* leakage left (K2 < 0).",
+            "",
+        ]
+    return out
+
+
 def machine() -> str:
     try:
         cpu = next(
@@ -192,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         " (oSVD's candidate residues are summed in float32 by ours, float64 by the baseline).",
         "",
     ]
-    text = "\n".join(lines)
+    text = "\n".join(lines + accuracy())
     print(text)
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,13 @@ def test_dual_echo_needs_both_echoes() -> None:
         DSCModel(te_ms=5.0, te2_ms=30.0).fit(e1)
     with pytest.raises(ValueError, match="te2_ms"):
         DSCModel(te_ms=5.0).fit(e1, echo2=e2)
+
+
+def test_a_correction_the_data_cannot_support_is_reported_not_guessed() -> None:
+    from pseudoprog.errors import CannotAssessError
+
+    e1, e2, m = _volumes()
+    brain = np.ones(e1.spatial_shape, dtype=bool)
+    short = Volume(e2.data[..., :24], e2.affine, e2.frame_times_s[:24])  # no residue tail after 12 s
+    with pytest.raises(CannotAssessError, match="bjornerud"):
+        DSCModel(te_ms=30.0, leakage="bjornerud").fit(short, aif_mask=m["aif"], reference_mask=m["ref"], brain=brain)

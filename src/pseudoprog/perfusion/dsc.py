@@ -347,15 +347,19 @@ class DSCModel:
         wbne_idx: np.ndarray | None = None
         k1: np.ndarray | None = None
         k2: np.ndarray
-        if self.leakage == "bsw":
-            ref_curve, wbne_idx = lk.non_enhancing_reference(
-                drs, grid, start=baseline.start, exclude=aif_flag | lesion_flag
-            )
-            fit_l = lk.bsw_fit(drs, ref_curve, grid, start=baseline.start)
+        try:
+            if self.leakage == "bsw":
+                ref_curve, wbne_idx = lk.non_enhancing_reference(
+                    drs, grid, start=baseline.start, exclude=aif_flag | lesion_flag
+                )
+                fit_l = lk.bsw_fit(drs, ref_curve, grid, start=baseline.start)
+            elif self.leakage == "bjornerud":
+                fit_l = lk.bjornerud_correct(drs, aif.curve, grid)
+        except ValueError as exc:  # the data cannot support the correction: say so, do not guess
+            reason = f"leakage correction ({self.leakage}) is not possible on this series: {exc}"
+            raise CannotAssessError(reason) from exc
+        if self.leakage != "none":
             corrected, k2, k1, k2_unit = fit_l.corrected, fit_l.k2, fit_l.k1, fit_l.k2_unit
-        elif self.leakage == "bjornerud":
-            fit_l = lk.bjornerud_correct(drs, aif.curve, grid)
-            corrected, k2, k2_unit = fit_l.corrected, fit_l.k2, fit_l.k2_unit
         else:
             corrected, k2, k2_unit = drs, np.zeros(idx.size, dtype=np.float32), "1/s"
         area_c = integral(corrected, grid, start=baseline.start)
