@@ -44,7 +44,7 @@ def phantom_series() -> Volume:
     sc = SCENARIOS["true_progression"]
     grid = Grid(shape=(128, 128, 50), spacing_mm=(1.6, 1.7, 2.8))
     tp = build_timepoint(sc, sc.scans[2], seed=7, grid=grid)
-    s = dsc_series(tp, protocol=DSCProtocol(n_frames=60), downsample=(1, 1, 2))[0]
+    s = dsc_series(tp, protocol=DSCProtocol(n_frames=60), downsample=(1, 1, 2), slab_z_mm=None)[0]
     return Volume(s.data, s.affine, s.frame_times_s)
 
 
@@ -94,17 +94,17 @@ def baseline_per_voxel(
 def patient_phantom() -> list[str]:
     """The whole model on the synthetic patient's DSC scan (3 mm grid): tissue truth against the maps."""
     from pseudoprog.phantoms.anatomy import Tissue
-    from pseudoprog.phantoms.dsc import DOWNSAMPLE, TISSUES, _block_mean
+    from pseudoprog.phantoms.dsc import TISSUES, to_dsc_grid
 
     sc = SCENARIOS["true_progression"]
     tp = build_timepoint(sc, sc.scans[1], seed=7)
     s = dsc_series(tp)[0]
     vol = Volume(s.data, s.affine, s.frame_times_s)
-    frac = {t: _block_mean((tp.labels == int(t)).astype(np.float32), DOWNSAMPLE) for t in Tissue}
-    lesion = _block_mean(tp.anatomy.lesion_masks["L1"].astype(np.float32), DOWNSAMPLE) >= 0.5
+    frac = {t: to_dsc_grid(tp, tp.labels == int(t)) for t in Tissue}
+    lesion = to_dsc_grid(tp, tp.anatomy.lesion_masks["L1"]) >= 0.5
     wm_cbv = TISSUES[Tissue.WHITE_MATTER]["cbv"]
     rows = [
-        "Synthetic patient (true progression, 2nd scan; 64×72×48 × 62 frames, 3 mm, SNR 80, T1-leaky tumour):",
+        "Synthetic patient (true progression, 2nd scan; 64×72×26 × 62 frames, 3 mm, SNR 80, T1-leaky tumour):",
         "",
         "| quantity | truth | uncorrected | BSW | Bjørnerud |",
         "|---|---:|---:|---:|---:|",

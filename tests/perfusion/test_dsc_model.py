@@ -9,15 +9,15 @@ from pseudoprog.case import Volume
 from pseudoprog.errors import CannotAssessError, InputError
 from pseudoprog.perfusion.dsc import DSCModel
 from pseudoprog.phantoms.anatomy import Tissue
-from pseudoprog.phantoms.dsc import DOWNSAMPLE, TISSUES, _block_mean
+from pseudoprog.phantoms.dsc import TISSUES, to_dsc_grid
 
 
 @pytest.fixture(scope="module")
 def scan(dsc_scan):
     tp, s = dsc_scan.tp, dsc_scan.series
     vol = Volume(s.data, s.affine, s.frame_times_s)
-    frac = {t: _block_mean((tp.labels == int(t)).astype(np.float32), DOWNSAMPLE) for t in Tissue}
-    lesion = _block_mean(tp.anatomy.lesion_masks["L1"].astype(np.float32), DOWNSAMPLE) >= 0.5
+    frac = {t: to_dsc_grid(tp, tp.labels == int(t)) for t in Tissue}
+    lesion = to_dsc_grid(tp, tp.anatomy.lesion_masks["L1"]) >= 0.5
     return vol, frac, lesion, tp
 
 
@@ -68,7 +68,7 @@ def test_lesion_summary(scan, fits) -> None:
     assert 0 <= s.ftb_low <= 1 and s.ftb_high + s.ftb_low <= 1 + 1e-9
     assert s.ftb_above_1 >= s.ftb_high
     assert s.psr is not None and 0.3 < s.psr < 1.5
-    assert s.volume_mm3 == pytest.approx(s.n_voxels * 27.0)
+    assert s.volume_mm3 == pytest.approx(s.n_voxels * fits["bjornerud"].voxel_volume_mm3)
     with pytest.raises(CannotAssessError, match="too small"):
         fits["bsw"].summarise(np.zeros_like(lesion))
 

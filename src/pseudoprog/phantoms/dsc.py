@@ -200,6 +200,27 @@ TISSUES: dict[Tissue, dict[str, float]] = {
 ARTERY_S0 = 1.1
 LESION_HETEROGENEITY_SD = 0.3  # log-normal spatial CBV/CBF variation inside enhancing lesions (MTT kept)
 DOWNSAMPLE = (2, 2, 1)  # DSC grid: 3 × 3 mm in plane, 3 mm slices from the phantom's 1.5 × 1.5 × 3 mm grid
+# Slab covered by the DSC series (head coordinates, mm): the middle cerebral arteries (z ≈ −18), the lesions and
+# most of the cerebrum, as a 75 mm slab of 25 slices — half the slices (and DICOM files) of whole-head coverage.
+SLAB_Z_MM = (-34.5, 40.5)
+
+
+def _slab(tp: Any, n_slices: int, slab_z_mm: tuple[float, float] | None = SLAB_Z_MM) -> tuple[int, int]:
+    """Slice range [k0, k1) of the label grid inside ``slab_z_mm`` (whole grid if ``None`` or the grid is unknown)."""
+    grid = getattr(getattr(tp, "anatomy", None), "grid", None)
+    if grid is None or slab_z_mm is None:
+        return 0, n_slices
+    z = grid.world()[2].ravel()
+    inside = np.flatnonzero((z >= slab_z_mm[0]) & (z <= slab_z_mm[1]))
+    if inside.size == 0:
+        return 0, n_slices
+    return int(inside[0]), int(inside[-1]) + 1
+
+
+def to_dsc_grid(tp: Any, volume: np.ndarray, *, downsample: tuple[int, int, int] = DOWNSAMPLE) -> np.ndarray:
+    """A label-grid array (a mask or a tissue indicator) as the fraction of each DSC voxel it fills."""
+    k0, k1 = _slab(tp, volume.shape[2])
+    return _block_mean(np.asarray(volume, dtype=np.float32)[:, :, k0:k1], downsample)
 
 
 def _block_mean(a: np.ndarray, factor: tuple[int, int, int]) -> np.ndarray:
@@ -215,16 +236,23 @@ def _coarse_affine(affine: np.ndarray, factor: tuple[int, int, int]) -> np.ndarr
 
 
 def dsc_series(
-    tp: Any, *, protocol: DSCProtocol | None = None, downsample: tuple[int, int, int] = DOWNSAMPLE
+    tp: Any,
+    *,
+    protocol: DSCProtocol | None = None,
+    downsample: tuple[int, int, int] = DOWNSAMPLE,
+    slab_z_mm: tuple[float, float] | None = SLAB_Z_MM,
 ) -> list[SyntheticSeries]:
     """The DSC series of one phantom scan (a :data:`~pseudoprog.phantoms.patient.GENERATORS` entry).
 
-    ``downsample`` is the block size (in label-grid voxels) of one DSC voxel.
+    ``downsample`` is the block size (in label-grid voxels) of one DSC voxel; ``slab_z_mm`` the head-coordinate
+    z range covered (``None``: the whole grid).
     """
     prot = protocol or DSCProtocol()
     if len(downsample) != 3 or any(int(f) < 1 for f in downsample):
         raise ValueError(f"downsample must be three positive integers, got {downsample}")
-    labels = np.asarray(tp.labels)
+    full_labels = np.asarray(tp.labels)
+    k0, k1 = _slab(tp, full_labels.shape[2], slab_z_mm)
+    labels = full_labels[:, :, k0:k1]
     rng = tp.rng("dsc")
     tissues = [*TISSUES, Tissue.ARTERY]
     # Lesion heterogeneity on the fine grid: a smooth log-normal factor on CBV and CBF (MTT unchanged).
@@ -283,7 +311,9 @@ def dsc_series(
     sd = prot.noise_fraction * TISSUES[Tissue.WHITE_MATTER]["s0"] * 1000.0
     data = data * 1000.0
     noisy = np.sqrt((data + rng.normal(0.0, sd, data.shape)) ** 2 + rng.normal(0.0, sd, data.shape) ** 2)
-    affine = _coarse_affine(np.asarray(tp.affine), downsample)
+    shift = np.eye(4)
+    shift[2, 3] = k0
+    affine = _coarse_affine(np.asarray(tp.affine) @ shift, downsample)
     wm_cbv = TISSUES[Tissue.WHITE_MATTER]["cbv"]
     truth: dict[str, Any] = {
         "protocol": {
@@ -294,6 +324,7 @@ def dsc_series(
             "bolus_arrival_s": prot.bolus_arrival_s,
             "preload": prot.preload,
             "grid_downsample": list(downsample),
+            "slab_slices_of_label_grid": [k0, k1],
         },
         "absolute_scale_r2s_tissue_over_blood": prot.r2s_tissue_per_mM_s / prot.r2s_blood_per_mM_s,
         "lesion_heterogeneity_sd": LESION_HETEROGENEITY_SD,
@@ -308,7 +339,8 @@ def dsc_series(
     }
     # Truth fractional tumour burden of each enhancing lesion (nominal rCBV × heterogeneity on the fine grid).
     ftb = {}
-    for les_id, mask in getattr(tp.anatomy, "lesion_masks", {}).items():
+    for les_id, full_mask in getattr(tp.anatomy, "lesion_masks", {}).items():
+        mask = full_mask[:, :, k0:k1]
         if not mask.any():
             continue
         tissue = Tissue(int(np.bincount(labels[mask]).argmax()))
