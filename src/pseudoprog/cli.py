@@ -138,6 +138,53 @@ def demo(
     _summarise(result, out / f"output-{scenario}")
 
 
+@maps_app.command("dsc")
+def maps_dsc(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="DICOM folder, or 4D NIfTI with a JSON sidecar.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the maps (NIfTI) and dsc_parameters.json.")],
+    aif_mask: Annotated[
+        Path | None, typer.Option("--aif-mask", help="NIfTI mask of arterial voxels on the DSC grid (else automatic).")
+    ] = None,
+    reference_mask: Annotated[
+        Path | None, typer.Option("--reference-mask", help="NIfTI mask of the normalisation reference (else NAWM).")
+    ] = None,
+    lesion_mask: Annotated[
+        Path | None, typer.Option("--lesion-mask", help="NIfTI mask of the enhancing lesion: per-lesion summary.")
+    ] = None,
+    leakage: Annotated[str, typer.Option("--leakage", help="bsw | bjornerud | none")] = "bsw",
+    deconvolution: Annotated[str, typer.Option("--deconvolution", help="osvd | csvd | ssvd")] = "osvd",
+) -> None:
+    """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
+    from .perfusion.dsc_io import compute_dsc_maps
+
+    try:
+        run = compute_dsc_maps(
+            input_path,
+            out,
+            aif_mask=aif_mask,
+            reference_mask=reference_mask,
+            lesion_mask=lesion_mask,
+            leakage=leakage,
+            deconvolution=deconvolution,
+        )
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    for warning in run.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if run.lesion is not None:
+        s = run.lesion
+        console.print(
+            f"lesion: rCBV mean {s.rcbv_mean:.2f}, max (p{s.robust_max_percentile:g}) {s.rcbv_p90:.2f} "
+            f"[uncorrected {s.rcbv_uncorrected_mean:.2f}/{s.rcbv_uncorrected_p90:.2f}], "
+            f"FTB > 1.75 {100 * s.ftb_high:.0f} %"
+        )
+    for item in run.written:
+        console.print(f"wrote {item.name}: {item.path}")
+
+
 @app.command()
 def phantom(
     out: Annotated[Path, typer.Argument(help="Case folder to create.")],

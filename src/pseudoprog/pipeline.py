@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__
 from .assessment import (
     Assessment,
@@ -143,8 +145,109 @@ def lesion_masks(ctx: AssessContext, date: dt.date) -> tuple[LesionMask, ...]:
 
 
 def maps_dsc(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.DSC):
-        ctx.skip("perfusion.dsc", "DSC perfusion maps (rCBV, CBF, MTT) are not built yet", timepoint=tp.date)
+    """Leakage-corrected rCBV, CBF, MTT, K2 and FTB maps of the timepoint's DSC series, and per-lesion markers."""
+    series = tp.series_of(SeriesKind.DSC)
+    if not series:
+        return
+    from .align.resample import resample_mask
+    from .errors import InputError
+    from .markers import make_marker
+    from .perfusion.dsc import DSCModel
+    from .perfusion.dsc_io import dsc_input_from_series, write_dsc_outputs
+    from .perfusion.dsc_protocol import check_dsc_protocol
+
+    leakage = "bsw"
+    try:
+        inp = dsc_input_from_series(series, source=str(tp.image_dir or ""))
+    except InputError as exc:
+        ctx.skip("perfusion.dsc", f"DSC series cannot be read: {exc}", timepoint=tp.date)
+        return
+    grid = inp.volume
+    masks = lesion_masks(ctx, tp.date)
+    on_grid = [
+        (m.lesion_id, resample_mask(m.enhancing, m.affine, grid.affine, grid.spatial_shape)) for m in masks
+    ]
+    union = np.zeros(grid.spatial_shape, dtype=bool)
+    for _, mask in on_grid:
+        union |= mask
+    model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=leakage)
+    fit = model.fit(grid, echo2=inp.echo2, lesion_mask=union if union.any() else None)
+    warnings = ctx.timepoint_warnings.setdefault(tp.date, [])
+    warnings.extend(inp.warnings)
+    warnings.extend(
+        check_dsc_protocol(
+            inp.params,
+            baseline_frames=fit.baseline.n_frames,
+            frame_times_s=grid.frame_times_s,
+            spacing_mm=grid.spacing_mm,
+            leakage_method=leakage,
+        )
+    )
+    warnings.extend(f"DSC: {w}" for w in fit.warnings)
+    folder = ctx.out_dir / "maps" / tp.date.isoformat()
+    written = write_dsc_outputs(fit, folder)
+    params_file = next(w.path for w in written if w.name == "parameters")
+    shared = {
+        "leakage_correction": leakage,
+        "deconvolution": model.deconvolution,
+        "reference": fit.reference.method,
+        "parameters_file": str(params_file.relative_to(ctx.out_dir)),
+    }
+    ctx.maps.setdefault(tp.date, []).extend(
+        MapOutput(
+            name=f"dsc_{w.name}",
+            path=str(w.path.relative_to(ctx.out_dir)),
+            unit=w.unit,
+            series_uid=grid.series_uid,
+            parameters={**shared, "description": w.description},
+        )
+        for w in written
+        if w.name != "parameters"
+    )
+    if not on_grid:
+        ctx.skip(
+            "perfusion.dsc",
+            "no lesion masks from the lesions stage: DSC maps were written, per-lesion DSC markers were not computed",
+            timepoint=tp.date,
+        )
+        return
+    for lesion_id, mask in on_grid:
+        try:
+            s = fit.summarise(mask)
+        except CannotAssessError as exc:
+            ctx.skip("perfusion.dsc", exc.reason, timepoint=tp.date, lesion_id=lesion_id)
+            continue
+        quality = {
+            "n_voxels": s.n_voxels,
+            "volume_mm3": s.volume_mm3,
+            "rcbv_p95": s.rcbv_p95,
+            "rcbv_skewness": s.rcbv_skewness,
+            "rcbv_kurtosis": s.rcbv_kurtosis,
+            "ftb_above_1": s.ftb_above_1,
+            "rcbv_uncorrected_mean": s.rcbv_uncorrected_mean,
+            "rcbv_uncorrected_max": s.rcbv_uncorrected_p90,
+            "k2_mean": s.k2_mean,
+            "robust_max_percentile": s.robust_max_percentile,
+            **shared,
+        }
+        values = {
+            "rcbv_max": s.rcbv_p90,
+            "rcbv_mean": s.rcbv_mean,
+            "rcbf_max": s.rcbf_p90,
+            "ftb_high": s.ftb_high,
+            "ftb_low": s.ftb_low,
+            "psr": s.psr,
+        }
+        for name, value in values.items():
+            if value is None or not np.isfinite(value):
+                ctx.skip("perfusion.dsc", f"{name} could not be computed", timepoint=tp.date, lesion_id=lesion_id)
+                continue
+            try:
+                marker = make_marker(name, value, source="perfusion.dsc", lesion_id=lesion_id, quality=quality)
+            except ValueError as exc:
+                ctx.skip("perfusion.dsc", f"{name}: {exc}", timepoint=tp.date, lesion_id=lesion_id)
+                continue
+            ctx.markers.setdefault(tp.date, []).append(marker)
 
 
 def _publish_maps(ctx: AssessContext, tp: Timepoint, ms: Any, label: str) -> None:

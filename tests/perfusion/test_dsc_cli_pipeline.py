@@ -1,0 +1,77 @@
+"""``pseudoprog maps dsc`` and the pipeline's DSC stage on a phantom scan written as NIfTI + JSON."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pseudoprog.case import LesionMask
+from pseudoprog.cli import app
+from pseudoprog.ingest import ingest_case
+from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint
+from pseudoprog.pipeline import AssessContext, maps_dsc
+
+
+@pytest.fixture(scope="module")
+def case_dir(dsc_scan):
+    return dsc_scan.case_dir
+
+
+def test_cli_writes_maps_and_parameters(case_dir, tmp_path) -> None:
+    dsc = sorted(case_dir.glob("*/DSC.nii.gz"))[-1]
+    assert dsc.exists()
+    out = tmp_path / "maps"
+    result = CliRunner().invoke(app, ["maps", "dsc", str(dsc), "--out", str(out), "--leakage", "bjornerud"])
+    assert result.exit_code == 0, result.output
+    for name in ("rcbv", "rcbv_uncorrected", "cbf", "mtt", "k2", "ftb", "aif_voxels", "reference_voxels"):
+        img = nib.load(str(out / f"dsc_{name}.nii.gz"))
+        assert np.allclose(img.affine, nib.load(str(dsc)).affine)  # in the input's space
+        assert img.shape == nib.load(str(dsc)).shape[:3]
+    doc = json.loads((out / "dsc_parameters.json").read_text())
+    assert doc["parameters"]["leakage_correction"] == "bjornerud"
+    assert doc["parameters"]["te_ms"] == 30.0
+    assert len(doc["parameters"]["aif"]["curve_delta_r2s_per_s"]) == 62
+    assert any("preload" in w for w in doc["protocol_warnings"])
+
+
+def test_cli_reports_bad_input(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["maps", "dsc", str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    result = CliRunner().invoke(app, ["maps", "dsc", str(tmp_path), "--out", str(tmp_path), "--leakage", "x"])
+    assert result.exit_code == 2
+
+
+def test_pipeline_stage_fills_markers_from_lesion_masks(case_dir, tmp_path) -> None:
+    case = ingest_case(case_dir).case
+    tp = case.timepoints[-1]
+    sc = SCENARIOS["true_progression"]
+    spec = next(s for s in sc.scans if s.date == tp.date)
+    truth = build_timepoint(sc, spec, seed=7)
+    ctx = AssessContext(case=case, out_dir=tmp_path)
+    ctx.products["lesion_masks"] = {
+        tp.date: [LesionMask("L1", truth.anatomy.lesion_masks["L1"], truth.affine, source="phantom truth")]
+    }
+    maps_dsc(ctx, tp)
+    markers = {m.name: m for m in ctx.markers[tp.date]}
+    assert {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr"} <= set(markers)
+    assert markers["rcbv_max"].value > 2.0  # viable tumour: hypervascular
+    assert markers["rcbv_max"].quality["leakage_correction"] == "bsw"
+    assert all(m.lesion_id == "L1" and m.source == "perfusion.dsc" for m in markers.values())
+    assert any(m.name == "dsc_rcbv" for m in ctx.maps[tp.date])
+    assert all((tmp_path / m.path).exists() for m in ctx.maps[tp.date])
+    assert any("preload" in w for w in ctx.timepoint_warnings[tp.date])
+
+
+def test_pipeline_stage_without_masks_writes_maps_and_says_why(case_dir, tmp_path) -> None:
+    case = ingest_case(case_dir).case
+    tp = case.timepoints[0]
+    ctx = AssessContext(case=case, out_dir=tmp_path)
+    maps_dsc(ctx, tp)
+    assert len(ctx.maps[tp.date]) >= 10
+    assert not ctx.markers.get(tp.date)
+    assert any("no lesion masks" in n.reason for n in ctx.not_assessed)
