@@ -1,13 +1,25 @@
-"""Self-contained HTML report of an :class:`~pseudoprog.assessment.Assessment` (Jinja2, no external assets)."""
+"""Self-contained HTML report of an :class:`~pseudoprog.assessment.Assessment` (Jinja2, no external assets).
+
+Everything the page shows comes from the JSON form of the assessment plus the files the report
+stage left beside it (``report-assets.json`` and the panel PNGs it lists), so ``pseudoprog report``
+re-renders the same page from the output folder alone. Figures are embedded as data URIs.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from ..assessment import Assessment, write_atomic
+from .timeline import display_settings, svg_data_uri, timeline_svg
+
+ASSETS_NAME = "report-assets.json"
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pseudoprog.report", "templates"),
@@ -21,18 +33,93 @@ _ENV = jinja2.Environment(
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v, digits) for v in value)
     return str(value)
 
 
 _ENV.filters["fmt"] = _fmt
 
 
-def render_html(assessment: Assessment | dict[str, Any]) -> str:
-    data = assessment.to_json_dict() if isinstance(assessment, Assessment) else assessment
-    return _ENV.get_template("report.html").render(a=data)
+def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
+    """The first 'not assessed' reason of each stage ('' for a stage with none), to say why a field is empty."""
+    out: defaultdict[str, str] = defaultdict(str)
+    for item in data.get("not_assessed", ()):
+        out.setdefault(str(item.get("stage")), str(item.get("reason")))
+    return out
 
 
-def write_html_report(assessment: Assessment | dict[str, Any], path: Path) -> None:
-    write_atomic(path, render_html(assessment))
+def load_assets(folder: Path) -> dict[str, Any]:
+    """The report stage's record of its figures and software versions (empty if absent).
+
+    Raises
+    ------
+    ValueError
+        If the file exists but is not a JSON object.
+    """
+    path = folder / ASSETS_NAME
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return doc
+
+
+def _panels(assets: Mapping[str, Any], folder: Path | None) -> list[dict[str, Any]]:
+    panels = []
+    for entry in assets.get("panels", ()):
+        item = dict(entry)
+        item.setdefault("shown", [])
+        item.setdefault("missing", [])
+        item.setdefault("caption", "")
+        item.setdefault("reason", "")
+        item["uri"] = None
+        rel = entry.get("path")
+        if rel and folder is not None:
+            png = folder / rel
+            if png.exists():
+                item["uri"] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+            else:
+                item["reason"] = f"the panel image {rel} is missing from the output folder"
+        panels.append(item)
+    return panels
+
+
+def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:
+    """The report as one HTML string.
+
+    Parameters
+    ----------
+    assessment
+        The assessment, or its JSON form.
+    folder
+        The output folder holding ``report-assets.json`` and the panel images; ``None`` renders
+        without image panels or the software table.
+    """
+    data = assessment.to_json_dict() if isinstance(assessment, Assessment) else dict(assessment)
+    assets = load_assets(folder) if folder is not None else {}
+    svg = timeline_svg(data)
+    settings = display_settings()
+    return _ENV.get_template("report.html").render(
+        a=data,
+        why=_reasons(data),
+        timeline_uri=svg_data_uri(svg) if svg else None,
+        window=settings["response_window"],
+        ftb=settings["ftb_classes"],
+        panels=_panels(assets, folder),
+        panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
+        software=assets.get("software", {}),
+    )
+
+
+def write_html_report(assessment: Assessment | Mapping[str, Any], path: Path, *, folder: Path | None = None) -> None:
+    """Render and write the report atomically."""
+    write_atomic(path, render_html(assessment, folder=folder))
