@@ -7,7 +7,6 @@ re-renders the same page from the output folder alone. Figures are embedded as d
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from typing import Any
 import jinja2
 
 from ..assessment import Assessment, write_atomic
-from .timeline import display_settings, svg_data_uri, timeline_svg
+from .timeline import display_settings, png_data_uri, timeline_png
 
 ASSETS_NAME = "report-assets.json"
 
@@ -86,7 +85,7 @@ def _panels(assets: Mapping[str, Any], folder: Path | None) -> list[dict[str, An
         if rel and folder is not None:
             png = folder / rel
             if png.exists():
-                item["uri"] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+                item["uri"] = png_data_uri(png.read_bytes())
             else:
                 item["reason"] = f"the panel image {rel} is missing from the output folder"
         panels.append(item)
@@ -106,12 +105,12 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
     """
     data = assessment.to_json_dict() if isinstance(assessment, Assessment) else dict(assessment)
     assets = load_assets(folder) if folder is not None else {}
-    svg = timeline_svg(data)
+    timeline = timeline_png(data)
     settings = display_settings()
     return _ENV.get_template("report.html").render(
         a=data,
         why=_reasons(data),
-        timeline_uri=svg_data_uri(svg) if svg else None,
+        timeline_uri=png_data_uri(timeline) if timeline else None,
         window=settings["response_window"],
         ftb=settings["ftb_classes"],
         panels=_panels(assets, folder),

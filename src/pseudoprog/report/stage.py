@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +132,13 @@ def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
 def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
     """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest."""
     outputs: dict[str, str] = {}
+    sources: dict[str, SourceStack] = {}
+
+    def source_of(series: Series) -> SourceStack:
+        if series.uid not in sources:
+            sources[series.uid] = load_source_stack(series)
+        return sources[series.uid]
+
     has_dicom = any(s.source_format == "dicom" for tp in ctx.case.timepoints for s in tp.series)
     if not has_dicom:
         ctx.skip(
@@ -149,12 +156,12 @@ def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
             ctx.skip("report.dicom", "no DICOM T1c series to reference at this scan", timepoint=tp.date)
             continue
         try:
-            source = load_source_stack(t1c)
+            source = source_of(t1c)
         except PseudoprogError as exc:
             ctx.skip("report.dicom", f"source T1c unusable for DICOM outputs: {exc}", timepoint=tp.date)
             continue
         seg = _write_seg(ctx, tp, source, folder / "seg-lesions.dcm", outputs)
-        _write_maps(ctx, tp, folder, outputs)
+        _write_maps(ctx, tp, folder, outputs, source_of)
         try:
             written = write_measurement_sr(
                 source,
@@ -198,7 +205,13 @@ def _write_seg(
     return seg
 
 
-def _write_maps(ctx: AssessContext, tp: Timepoint, folder: Path, outputs: dict[str, str]) -> None:
+def _write_maps(
+    ctx: AssessContext,
+    tp: Timepoint,
+    folder: Path,
+    outputs: dict[str, str],
+    source_of: Callable[[Series], SourceStack],
+) -> None:
     for index, m in enumerate(ctx.maps.get(tp.date, ())):
         if m.name not in QUANTITIES:
             continue  # maps without a DICOM quantity (e.g. helper maps) stay NIfTI only
@@ -213,7 +226,7 @@ def _write_maps(ctx: AssessContext, tp: Timepoint, folder: Path, outputs: dict[s
         rel = folder / f"pm-{m.name}.dcm"
         try:
             image = _load_map(ctx, m)
-            source = load_source_stack(series)
+            source = source_of(series)
             write_parametric_map(
                 image.data, image.affine, source, ctx.out_dir / rel, name=m.name, unit=m.unit,
                 software_version=__version__, series_number=PM_SERIES_NUMBER + index,
