@@ -24,7 +24,7 @@ def _map(source, value_in, value_out):
 def test_map_reads_back_with_its_values_unit_and_quantity(
     dicom_source, tmp_path, name, unit, ucum, quantity, inside, outside
 ):
-    case, tp, source = dicom_source
+    _case, _tp, source = dicom_source
     data = _map(source, inside, outside)
     data[0, 0, 0] = np.nan  # not computed
     written = write_parametric_map(data, source.affine, source, tmp_path / "pm.dcm", name=name, unit=unit,
@@ -49,7 +49,7 @@ def test_map_reads_back_with_its_values_unit_and_quantity(
 
 
 def test_a_map_on_another_grid_is_resampled_onto_the_source(dicom_source, tmp_path):
-    case, tp, source = dicom_source
+    _case, _tp, source = dicom_source
     coarse = source.affine.copy()
     coarse[:3, :3] *= 2.0
     data = np.full((32, 36, 12), 2.0, np.float32)
@@ -60,7 +60,7 @@ def test_a_map_on_another_grid_is_resampled_onto_the_source(dicom_source, tmp_pa
 
 
 def test_unknown_names_units_and_empty_maps_are_refused(dicom_source, tmp_path):
-    case, tp, source = dicom_source
+    _case, _tp, source = dicom_source
     data = np.ones(source.shape, np.float32)
     with pytest.raises(ValueError, match="no DICOM quantity"):
         write_parametric_map(data, source.affine, source, tmp_path / "a.dcm", name="nonsense", unit="ratio",

@@ -23,7 +23,7 @@ def _write(dicom_source, tmp_path, masks=None):
 
 
 def test_seg_round_trip_overlays_the_source_series_exactly(dicom_source, tmp_path):
-    case, tp, source, masks, written = _write(dicom_source, tmp_path)
+    _case, _tp, source, masks, written = _write(dicom_source, tmp_path)
     assert [(s.number, s.part) for s in written.segments] == [(1, "enhancing"), (2, "core")]
     seg = hd.seg.segread(written.path)
     # Every frame sits where the source image it derives from sits.
@@ -54,7 +54,7 @@ def test_seg_round_trip_overlays_the_source_series_exactly(dicom_source, tmp_pat
 
 
 def test_seg_references_the_source_study_and_frame_of_reference(dicom_source, tmp_path):
-    case, tp, source, masks, written = _write(dicom_source, tmp_path)
+    case, _tp, source, _masks, written = _write(dicom_source, tmp_path)
     ds = pydicom.dcmread(written.path)
     src = source.datasets[0]
     assert ds.StudyInstanceUID == src.StudyInstanceUID
@@ -66,7 +66,7 @@ def test_seg_references_the_source_study_and_frame_of_reference(dicom_source, tm
 
 
 def test_a_mask_off_the_source_grid_is_carried_onto_it(dicom_source, tmp_path):
-    case, tp, source, masks, _ = dicom_source[0], dicom_source[1], dicom_source[2], None, None
+    case, tp, source = dicom_source
     truth = truth_masks("pseudoprogression", tp.date)[0]
     shifted = truth.affine.copy()
     shifted[:3, 3] += truth.affine[:3, 0]  # the same array one voxel further along i
@@ -88,7 +88,7 @@ def test_seg_passes_dcmdump_and_dciodvfy(dicom_source, tmp_path):
 
 
 def test_bad_inputs_are_refused(dicom_source, tmp_path):
-    case, tp, source = dicom_source
+    _case, tp, source = dicom_source
     m = truth_masks("pseudoprogression", tp.date)[0]
     with pytest.raises(ValueError, match="no lesion mask"):
         write_lesion_seg([], source, tmp_path / "a.dcm", case_id="X", software_version="t")

@@ -40,7 +40,7 @@ def test_maps_on_another_grid_are_shown_with_the_ftb_classes():
 
 
 def test_a_mask_on_a_finer_grid_is_carried_to_the_t1c():
-    t1c, mask, affine = _scene()
+    t1c, mask, _affine = _scene()
     fine_affine = np.diag([1.0, 1.0, 4.0, 1.0])
     fine = np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1)
     fine_affine[:2, 3] = -0.5  # voxel centres of the finer grid inside the coarse voxels
