@@ -109,7 +109,7 @@ def write_panels(ctx: AssessContext) -> tuple[list[dict[str, Any]], dict[str, st
             if volume.is_dynamic:
                 raise CannotAssessError("the T1c series is 4D")
             maps = {m.name: _load_map(ctx, m) for m in ctx.maps.get(tp.date, ()) if m.name in PANEL_MAPS}
-            panel = render_panel(volume, masks, maps, title=tp.date.isoformat())
+            panel = render_panel(volume, masks, maps)  # the report heads it with the date
         except (PseudoprogError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
             entry["reason"] = f"panel not drawn: {reason}"
