@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pseudoprog.report.timeline import display_settings, size_series, timeline_png
+from pseudoprog.report.timeline import display_settings, response_windows, size_series, timeline_png
 
 
 def _tp(date: str, *lesions: tuple[float | None, float | None, float | None]) -> dict:
@@ -50,3 +50,11 @@ def test_display_numbers_carry_their_source():
     assert settings["response_window"]["weeks_after_radiotherapy"] == 12
     assert settings["ftb_classes"]["low_below"] < settings["ftb_classes"]["high_above"]
     assert all("clinical_rules.md" in v["source"] for v in settings.values())
+
+
+def test_the_12_week_window_follows_chemoradiation_in_glioma_only():
+    course = {"type": "chemoradiation", "start": "2026-01-05", "end": "2026-02-13"}
+    srs = {"type": "srs", "start": "2025-06-02", "end": None}
+    glioma = response_windows({"diagnosis": {"type": "glioblastoma"}, "treatments": [course, srs]})
+    assert glioma == [(dt.date(2026, 2, 13), dt.date(2026, 2, 13) + dt.timedelta(weeks=12))]
+    assert response_windows({"diagnosis": {"type": "metastasis"}, "treatments": [course, srs]}) == []

@@ -21,6 +21,9 @@ from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
 _RADIATION = {"chemoradiation", "radiotherapy", "srs", "fsrt", "wbrt"}
+# The 12-week window is a glioma rule after (chemo)radiotherapy (clinical_rules.md §1.3.3); not drawn for
+# radiosurgery or for metastases (RANO-BM has no such window).
+_WINDOW_AFTER = {"chemoradiation", "radiotherapy"}
 
 
 @cache
@@ -62,31 +65,36 @@ def size_series(timepoints: Sequence[Mapping[str, Any]]) -> list[SizePoint]:
     return points
 
 
-def _treatment_marks(ax: Any, treatments: Sequence[Mapping[str, Any]], window_days: int, window_label: str) -> None:
-    for t in treatments:
+def response_windows(data: Mapping[str, Any]) -> list[tuple[dt.date, dt.date]]:
+    """The post-radiotherapy windows the timeline hatches: glioma cases, after each (chemo)radiotherapy course."""
+    if (data.get("diagnosis") or {}).get("type") == "metastasis":
+        return []
+    weeks = int(display_settings()["response_window"]["weeks_after_radiotherapy"])
+    out = []
+    for t in data.get("treatments", ()):
+        if str(t["type"]) in _WINDOW_AFTER:
+            last = dt.date.fromisoformat(str(t.get("end") or t["start"]))
+            out.append((last, last + dt.timedelta(weeks=weeks)))
+    return out
+
+
+def _treatment_marks(ax: Any, data: Mapping[str, Any], window_label: str) -> None:
+    for t in data.get("treatments", ()):
         start = dt.date.fromisoformat(str(t["start"]))
         end = dt.date.fromisoformat(str(t["end"])) if t.get("end") else None
         kind = str(t["type"])
         if kind in _RADIATION:
-            last = end or start
             if end is not None and end > start:
                 ax.axvspan(start, end, color="#f2c14e", alpha=0.35, lw=0, label=f"{kind} {start}–{end}")
             else:
                 ax.axvline(start, color="#d08c00", lw=1.6, label=f"{kind} {start}")
-            ax.axvspan(
-                last,
-                last + dt.timedelta(days=window_days),
-                facecolor="none",
-                edgecolor="#b04a00",
-                hatch="//",
-                lw=0,
-                alpha=0.5,
-                label=window_label,
-            )
-        elif end is None and kind in ("surgery", "biopsy", "srs"):
+        elif end is None and kind in ("surgery", "biopsy"):
             ax.axvline(start, color="#555", ls="--", lw=1.0, label=f"{kind} {start}")
         else:
             ax.axvline(start, color="#3a7ca5", ls=":", lw=1.2, label=f"{kind} start {start}")
+    for first, last in response_windows(data):
+        ax.axvspan(first, last, facecolor="none", edgecolor="#b04a00", hatch="//", lw=0, alpha=0.35,
+                   label=window_label)
 
 
 def timeline_png(data: Mapping[str, Any], *, dpi: int = 150) -> bytes | None:
@@ -110,7 +118,6 @@ def timeline_png(data: Mapping[str, Any], *, dpi: int = 150) -> bytes | None:
     if not spd and not vol:
         return None
     window = display_settings()["response_window"]
-    window_days = int(window["weeks_after_radiotherapy"]) * 7
     rows = [r for r in (("spd", spd), ("volume", vol)) if r[1]]
     fig = Figure(figsize=(7.5, 2.2 * len(rows) + 0.6), dpi=dpi)
     axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
@@ -118,7 +125,7 @@ def timeline_png(data: Mapping[str, Any], *, dpi: int = 150) -> bytes | None:
         dt.date.fromisoformat(str(t["start"])) for t in data.get("treatments", ()) if t.get("start")
     ]
     for ax, (kind, series) in zip(axes, rows, strict=True):
-        _treatment_marks(ax, data.get("treatments", ()), window_days, str(window["label"]))
+        _treatment_marks(ax, data, str(window["label"]))
         xs = [d for d, _ in series]
         ys = [v for _, v in series]
         ax.plot(xs, ys, "o-", color="#1b3a5c", lw=2, ms=6, label="SPD" if kind == "spd" else "enhancing volume")
