@@ -92,6 +92,14 @@ def _panels(assets: Mapping[str, Any], folder: Path | None) -> list[dict[str, An
     return panels
 
 
+def _columns(rows: Any) -> list[str]:
+    """Every key of a list of rows, in order of first appearance (rows need not share keys)."""
+    out: list[str] = []
+    for row in rows:
+        out.extend(k for k in row if k not in out)
+    return out
+
+
 def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:
     """The report as one HTML string.
 
@@ -116,6 +124,7 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         panels=_panels(assets, folder),
         panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
         software=assets.get("software", {}),
+        criteria_columns=_columns((data.get("response") or {}).get("per_timepoint") or ()),
     )
 
 
