@@ -147,6 +147,61 @@ def phantom(
 
 
 @app.command()
+def criteria(
+    case_dir: Annotated[Path, typer.Argument(help="Case folder holding case.yaml (lesions reported per timepoint).")],
+    name: Annotated[
+        str | None,
+        typer.Option("--criteria", help="RANO | mRANO | RANO 2.0 | iRANO | RANO-BM (default: the one that fits)."),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="bidimensional | unidimensional | volumetric (default: criterion's).")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print every rule applied at every scan.")] = False,
+) -> None:
+    """Print the per-scan response calls of one criterion over the case's timeline (lesions from case.yaml)."""
+    from rich.table import Table
+
+    from .criteria import assess_criterion, choose_criterion, criterion_name
+    from .ingest import read_case_yaml
+
+    try:
+        case, _ = read_case_yaml(case_dir)
+        if name is None:
+            chosen, why = choose_criterion(case)
+        else:
+            chosen, why = criterion_name(name), "asked for"
+        result = assess_criterion(case, chosen, method=method)
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    console.print(f"{result.criterion} ({why}); measurement: {result.method}")
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    table = Table("date", "category", "vs baseline", "vs nadir", "window", "progression dated", "in retrospect")
+    for c in result.calls:
+        m = c.as_mapping()
+        table.add_row(
+            m["date"],
+            m["category"],
+            "" if m["pct_change_vs_baseline"] is None else f"{m['pct_change_vs_baseline']:+.1f} %",
+            "" if m["pct_change_vs_nadir"] is None else f"{m['pct_change_vs_nadir']:+.1f} %",
+            "" if m["within_pseudoprogression_window"] is None else str(m["within_pseudoprogression_window"]).lower(),
+            m["progression_date"] or "",
+            m["in_retrospect"] or "",
+        )
+    Console().print(table)
+    if explain:
+        for c in result.calls:
+            Console().print(f"[bold]{c.date}[/bold] {c.category.value}")
+            for line in c.explanation:
+                Console().print(f"  • {line}")
+    if result.reason:
+        console.print(f"[yellow]{result.reason}[/yellow]")
+
+
+@app.command()
 def inspect(
     path: Annotated[Path, typer.Argument(help="A case folder, or an image folder of DICOM/NIfTI files.")],
 ) -> None:

@@ -196,9 +196,38 @@ def stage_maps(ctx: AssessContext) -> None:
                 ctx.skip(build.__name__.removeprefix("maps_"), exc.reason, timepoint=tp.date)
 
 
+_CRITERIA_WARNINGS = {
+    "within_rt_window": "the latest scan is within 12 weeks of the end of radiotherapy: enlargement may be "
+    "pseudoprogression; progression is not declared on size alone (clinical_rules §1.3.3, §4.4)",
+    "treatment_effect_possible_after_srs": "an irradiated metastasis enlarged after radiosurgery: radiation "
+    "necrosis or other treatment effect is possible although RANO-BM calls progression by size",
+    "growth_in_irradiated_field": "the growing lesion lies in the irradiated field: late treatment effect remains "
+    "possible",
+    "measurement_source_changed": "target measurements come from different sources across timepoints",
+}
+
+
 def stage_criteria(ctx: AssessContext) -> None:
-    """Response criteria over the timeline (issue: criteria)."""
-    ctx.skip("criteria", "the response criteria engine (RANO, mRANO, RANO 2.0, iRANO, RANO-BM) is not built yet")
+    """Response criteria over the timeline: the criterion that fits the case in ``response``, the others beside it.
+
+    Lesions come from ``ctx.lesions`` (reported in case.yaml or measured by the lesions stage). A criterion
+    that cannot be assessed is still reported, with category "cannot assess" and its reason.
+    """
+    from .criteria import assess_all, to_response_call
+
+    chosen, why, results = assess_all(ctx.case, ctx.lesions)
+    ctx.response = to_response_call(results[chosen], selection_reason=why)
+    ctx.other_responses = tuple(to_response_call(r) for name, r in results.items() if name != chosen)
+    main = results[chosen]
+    latest = main.latest
+    if latest is not None:
+        for flag in latest.flags:
+            if flag in _CRITERIA_WARNINGS:
+                ctx.warnings.append(f"{chosen}: {_CRITERIA_WARNINGS[flag]}")
+    if main.reason:
+        ctx.skip("criteria", f"{chosen}: {main.reason}")
+    elif main.latest is not None and main.latest.reason:
+        ctx.skip("criteria", f"{chosen} at the latest scan: {main.latest.reason}", timepoint=main.latest.date)
 
 
 def stage_evidence(ctx: AssessContext) -> None:

@@ -23,6 +23,7 @@ from ..case import (
     Diagnosis,
     DiagnosisType,
     FlairChange,
+    HistologyResult,
     Indication,
     Lesion,
     LesionMeasurement,
@@ -65,6 +66,7 @@ _TIMEPOINT_KEYS = {
     "markers",
     "flair_change",
     "histology",
+    "histology_result",
     "notes",
     "series",
 }
@@ -84,6 +86,8 @@ _LESION_KEYS = {
     "component",
     "markers",
     "measurable",
+    "equivocal",
+    "unequivocal_progression",
 }
 _SURGERY_EXTENTS = {"gross_total", "subtotal", "partial", "biopsy", "unknown"}
 _COMPONENTS = {"solid", "cystic", "necrotic_rim", "cavity_wall", "nodule_in_cyst"}
@@ -378,6 +382,10 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
         target=_opt(m, "target", lambda v: _bool(ctx, v, f"{field}.target")),
         component=component,
         markers=_markers(ctx, m["markers"], f"{field}.markers", lid) if m.get("markers") is not None else {},
+        equivocal=bool(_opt(m, "equivocal", lambda v: _bool(ctx, v, f"{field}.equivocal"))),
+        unequivocal_progression=bool(
+            _opt(m, "unequivocal_progression", lambda v: _bool(ctx, v, f"{field}.unequivocal_progression"))
+        ),
     )
 
 
@@ -430,6 +438,9 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         or FlairChange.UNKNOWN,
         histology=_opt(m, "histology", lambda v: _text(ctx, v, f"{field}.histology")),
         notes=_opt(m, "notes", lambda v: _text(ctx, v, f"{field}.notes")) or "",
+        histology_result=_opt(
+            m, "histology_result", lambda v: _enum(ctx, HistologyResult, v, f"{field}.histology_result")
+        ),
     )
     return tp, overrides
 
