@@ -40,8 +40,12 @@ def _full() -> Assessment:
         ),
         response=ResponseCall(
             "RANO", "PD (unconfirmed)", explanation=("SPD rose 56 % from nadir", "within 12 weeks of chemoradiation"),
-            reference={"nadir_spd_mm2": 572.0},
-            per_timepoint=({"date": "2026-03-16", "spd_mm2": 572.0}, {"date": "2026-04-27", "change": "+124 %"}),
+            reference={"nadir_spd_mm2": 572.0, "baseline": {"date": "2026-03-16", "value": 572.0, "unit": "mm²"}},
+            per_timepoint=(
+                {"date": "2026-03-16", "role": "baseline", "category": "baseline", "burden": {"bidimensional": 572.0}},
+                {"date": "2026-04-27", "role": "follow-up", "category": "PD (unconfirmed)",
+                 "burden": {"bidimensional": 1280.0}, "pct_change_vs_baseline": 123.8, "flags": ["in_window"]},
+            ),
         ),
         probability_true_progression=ProbabilityEstimate(0.42, (0.3, 0.55), "indeterminate", prior=0.5,
                                                          method="Bayes with likelihood ratios"),
@@ -72,7 +76,12 @@ def test_every_section_the_later_stages_fill_is_shown():
     html = render_html(_full())
     assert "data:image/png;base64," in html  # the timeline
     assert "rCBV max" in html and "Patel P et al. 2017" in html and "leakage corrected" in html
-    assert "SPD rose 56 % from nadir" in html and "nadir_spd_mm2 572" in html and "+124 %" in html
+    assert "SPD rose 56 % from nadir" in html and "nadir spd mm2 572" in html
+    assert "baseline 572 mm² (2026-03-16)" in html
+    table = html[html.index('id="criteria-timeline"'):]
+    table = table[:table.index("</table>")]
+    assert "<th>SPD (mm²)</th>" in table and "<td>1280</td>" in table and "<td>124</td>" in table
+    assert "<td>in window</td>" in table and "{" not in table  # no raw nested structure
     assert "mRANO: preliminary PD" in html
     for warning in ("DSC bolus arrived late", "steroid dose changed"):
         assert warning in html

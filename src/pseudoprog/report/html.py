@@ -8,6 +8,7 @@ re-renders the same page from the output folder alone. Figures are embedded as d
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return "—"
+        if abs(value) >= 10 ** digits:
+            return f"{value:.0f}"  # 1280, not 1.28e+03
         return f"{value:.{digits}g}"
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(v, digits) for v in value)
@@ -92,12 +97,66 @@ def _panels(assets: Mapping[str, Any], folder: Path | None) -> list[dict[str, An
     return panels
 
 
-def _columns(rows: Any) -> list[str]:
-    """Every key of a list of rows, in order of first appearance (rows need not share keys)."""
-    out: list[str] = []
-    for row in rows:
-        out.extend(k for k in row if k not in out)
-    return out
+# The per-scan columns of the criteria table: (header, dotted path into each row of ``per_timepoint``).
+_CRITERIA_COLUMNS = (
+    ("Date", "date"),
+    ("Role", "role"),
+    ("Call", "category"),
+    ("SPD (mm²)", "burden.bidimensional"),
+    ("Volumetric burden", "burden.volumetric"),
+    ("vs baseline (%)", "pct_change_vs_baseline"),
+    ("vs nadir (%)", "pct_change_vs_nadir"),
+    ("In 12-week window", "within_pseudoprogression_window"),
+    ("Confirmation", "confirmation"),
+    ("Flags", "flags"),
+)
+
+
+def _get(row: Mapping[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _criteria_table(rows: Any) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of the per-scan criteria table.
+
+    The known columns that any row fills are shown; rows from a criteria engine that uses other
+    keys fall back to their scalar values (never a raw nested structure).
+    """
+    rows = [r for r in rows if isinstance(r, Mapping)]
+    known = [(h, p) for h, p in _CRITERIA_COLUMNS if any(_get(r, p) not in (None, [], {}) for r in rows)]
+    if len(known) <= 1:
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k, v in r.items() if k not in keys and not isinstance(v, (Mapping, list, tuple)))
+        known = [(k.replace("_", " "), k) for k in keys]
+    # Codes such as flag names read better with spaces (and can wrap in a narrow column).
+    cells = [[_fmt(_get(r, p)).replace("_", " ") if p == "flags" else _fmt(_get(r, p)) for _, p in known] for r in rows]
+    return [h for h, _ in known], cells
+
+
+def _brief(value: Any) -> str:
+    """A reference value in words: {date, value, unit} → '572 mm² (2026-03-16)'; other mappings shallowly."""
+    if isinstance(value, Mapping):
+        if "value" in value:
+            text = f"{_fmt(value.get('value'))} {value.get('unit') or ''}".strip()
+            return f"{text} ({value['date']})" if value.get("date") else text
+        return "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items() if v not in (None, {}, []))
+    return _fmt(value)
+
+
+def _reference_items(reference: Any) -> list[tuple[str, str]]:
+    """The criteria reference (baseline, nadir, changes ...) as label/text pairs, empty ones left out."""
+    if not isinstance(reference, Mapping):
+        return []
+    items = [(str(k).replace("_", " "), _brief(v)) for k, v in reference.items()]
+    return [(k, v) for k, v in items if v not in ("", "—")]
+
+
 
 
 def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:
@@ -124,7 +183,8 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         panels=_panels(assets, folder),
         panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
         software=assets.get("software", {}),
-        criteria_columns=_columns((data.get("response") or {}).get("per_timepoint") or ()),
+        criteria_reference=_reference_items((data.get("response") or {}).get("reference")),
+        criteria_table=_criteria_table((data.get("response") or {}).get("per_timepoint") or ()),
     )
 
 
