@@ -54,3 +54,14 @@ def test_empty_masks_and_bad_options_are_refused():
         render_panel(t1c, [LesionMask("L1", np.zeros_like(mask), affine)])
     with pytest.raises(ValueError, match="dpi"):
         render_panel(t1c, [LesionMask("L1", mask, affine)], dpi=0)
+
+
+def test_a_map_in_another_unit_is_windowed_on_its_own_values():
+    t1c, mask, affine = _scene()
+    values = np.broadcast_to(np.linspace(0.5, 2.0, 40, dtype=np.float32)[:, None, None], (40, 40, 10))
+    in_um2_per_ms = MapImage("adc", np.array(values), affine, "um2/ms")  # µm²/ms, not mm²/s
+    panel = render_panel(t1c, [LesionMask("L1", mask, affine)], {"adc": in_um2_per_ms})
+    low, high = panel.windows["adc"]
+    assert 0.5 <= low < 0.6 and 1.9 < high <= 2.0
+    in_mm2_per_s = MapImage("adc", np.array(values) * 1e-3, affine, "mm2/s")
+    assert render_panel(t1c, [LesionMask("L1", mask, affine)], {"adc": in_mm2_per_s}).windows["adc"] == (0.0, 3e-3)

@@ -22,10 +22,10 @@ from ..case import LesionMask, Volume
 from .timeline import display_settings
 
 # Maps the panel row shows when present, in this order, with display ranges (in the map's unit).
-PANEL_MAPS: dict[str, tuple[str, float, float, str]] = {
-    # name: (title, display minimum, display maximum, colour map)
-    "rcbv": ("rCBV", 0.0, 4.0, "jet"),
-    "adc": ("ADC", 0.0, 3.0e-3, "gray"),
+PANEL_MAPS: dict[str, tuple[str, str, float, float, str]] = {
+    # name: (title, unit the range is in, display minimum, display maximum, colour map)
+    "rcbv": ("rCBV", "ratio", 0.0, 4.0, "jet"),
+    "adc": ("ADC", "mm2/s", 0.0, 3.0e-3, "gray"),
 }
 
 
@@ -46,6 +46,7 @@ class Panel:
     caption: str
     shown: tuple[str, ...]  # which images the panel holds
     missing: tuple[str, ...]  # which it would hold if they existed
+    windows: Mapping[str, tuple[float, float]]  # display range of each map shown, in its unit
 
 
 def _to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +146,7 @@ def render_panel(
     base = image[crop]
     vmin, vmax = _window(image[:, :, k])
     ftb = display_settings()["ftb_classes"]
+    windows: dict[str, tuple[float, float]] = {}
     for ax, col in zip(axes, columns, strict=True):
         ax.imshow(base.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
         if col == "t1c":
@@ -166,8 +168,12 @@ def render_panel(
                       extent=ext, interpolation="nearest", alpha=0.85)
             ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
         else:
-            label, dmin, dmax, cmap_name = PANEL_MAPS[col]
+            label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
             values = on_t1c[col][crop]
+            if maps[col].unit != range_unit:  # another unit: window on the map's own values
+                finite = on_t1c[col][np.isfinite(on_t1c[col])]
+                dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
+            windows[col] = (dmin, dmax)
             shown = ax.imshow(np.ma.masked_invalid(values).T, origin="lower", cmap=cmap_name, vmin=dmin, vmax=dmax,
                               extent=ext, interpolation="nearest", alpha=0.6 if col == "rcbv" else 1.0)
             ax.contour(enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7,
@@ -194,4 +200,6 @@ def render_panel(
         "Red: enhancing lesion; dashed blue: non-enhancing core."
         + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
     )
-    return Panel(png=buf.getvalue(), slice_index=stored_k, caption=caption, shown=shown_names, missing=missing)
+    return Panel(
+        png=buf.getvalue(), slice_index=stored_k, caption=caption, shown=shown_names, missing=missing, windows=windows
+    )
