@@ -237,6 +237,53 @@ def inspect(
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
+@app.command()
+def mrs(
+    path: Annotated[Path, typer.Argument(help="LCModel .TABLE/.COORD/.CSV, TARQUIN results, .rda, .IMA or DICOM MRS.")],
+    max_sd: Annotated[
+        float | None, typer.Option("--max-sd", help="Fit-quality limit, % SD (default: the data table's 20 %).")
+    ] = None,
+) -> None:
+    """Print metabolite ratios with their fit quality (fit results), or the voxel geometry (vendor spectra)."""
+    from rich.table import Table
+
+    from .spectroscopy import compute_ratios, read_fit_result, read_spectrum, sniff_fit_result
+
+    try:
+        if sniff_fit_result(path) is not None:
+            for fit in read_fit_result(path):
+                where = f" voxel {fit.voxel}" if fit.voxel else ""
+                table = Table("ratio", "value", "% SD", "from", "status", title=f"{path.name}{where} ({fit.fitter})")
+                for r in compute_ratios(fit, max_sd_percent=max_sd):
+                    used = "+".join(n for g in r.numerator for n in g.names)
+                    if r.denominator is not None:
+                        used += " / " + "+".join(r.denominator.names)
+                    table.add_row(
+                        r.name,
+                        f"{r.value:.3f}" if r.value is not None else "—",
+                        f"{r.sd_percent:.1f}" if r.sd_percent != float("inf") else "—",
+                        used,
+                        "ok" if r.accepted else f"refused: {r.refused}",
+                    )
+                Console().print(table)
+        else:
+            spec = read_spectrum(path)
+            c = spec.grid.centre_ras_mm()
+            size = " x ".join(f"{v:.1f}" for v in spec.grid.voxel_size_mm)
+            console.print(
+                f"{path.name}: {spec.format}, grid {spec.grid.shape}, voxel {size} mm "
+                f"({spec.grid.voxel_volume_ml:.2f} ml), "
+                f"first voxel centre RAS ({c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f}) mm, "
+                f"TE {spec.echo_time_ms} ms, {spec.fid.shape[-1]} points, dwell {1e6 * spec.dwell_time_s:.1f} µs; "
+                "no fit: ratios need an LCModel or TARQUIN result"
+            )
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+
+
 def _version_callback(value: bool) -> None:
     if value:
         print(f"pseudoprog {__version__}")

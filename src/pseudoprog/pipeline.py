@@ -28,10 +28,12 @@ from .assessment import (
     Scope,
     TimepointResult,
     write_assessment_json,
+    write_atomic,
 )
 from .case import Case, Indication, Lesion, LesionMask, Marker, SeriesKind, Timepoint, TreatmentType
-from .errors import CannotAssessError
+from .errors import CannotAssessError, InputError
 from .ingest import ingest_case
+from .ingest.series import short_uid
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +168,116 @@ def maps_tram(ctx: AssessContext, tp: Timepoint) -> None:
 
 
 def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.MRS):
-        ctx.skip("spectroscopy", "spectroscopy reading is not built yet", timepoint=tp.date)
+    series = tp.series_of(SeriesKind.MRS)
+    if not series:
+        return
+    from .spectroscopy.lesion import assess_spectroscopy
+
+    outcome = assess_spectroscopy(series, lesion_masks(ctx, tp.date))
+    ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+    for note in outcome.notes:
+        ctx.skip("spectroscopy", note, timepoint=tp.date)
 
 
 def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.PET):
-        ctx.skip("pet", "PET uptake (SUV, TBR) is not built yet", timepoint=tp.date)
+    pets = tp.series_of(SeriesKind.PET)
+    if not pets:
+        return
+    from .ingest import load_series
+    from .pet.lesion import assess_pet
+    from .pet.suv import suv_parameters
+
+    t1c_series = tp.series_of(SeriesKind.T1C)
+    if not t1c_series:
+        raise CannotAssessError("PET cannot be placed on the lesions: no T1c at this timepoint to register it to")
+    t1c, _ = load_series(t1c_series[0])
+    for series in pets:
+        if series.source_format != "dicom":
+            ctx.skip(
+                "pet", f"PET '{series.description}' is not DICOM: SUV needs the DICOM dose headers", timepoint=tp.date
+            )
+            continue
+        try:
+            pet, load_warnings = load_series(series)
+            params = suv_parameters(series.files)
+        except InputError as exc:  # a PET without usable dose headers is reported, the rest of the case goes on
+            ctx.skip("pet", f"PET '{series.description}': {exc}", timepoint=tp.date)
+            continue
+        if pet.is_dynamic:
+            ctx.skip("pet", f"PET '{series.description}' is dynamic: static uptake only", timepoint=tp.date)
+            continue
+        outcome = assess_pet(pet, params, lesion_masks(ctx, tp.date), t1c=t1c)
+        ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+        ctx.timepoint_warnings.setdefault(tp.date, []).extend(load_warnings + outcome.warnings)
+        for note in outcome.notes:
+            ctx.skip("pet", note, timepoint=tp.date)
+        if outcome.suv is not None:
+            rel = _write_map(ctx, tp, f"pet_suv_{short_uid(series.uid)}.nii.gz", outcome.suv)
+            map_params: dict[str, Any] = {
+                "tracer": params.tracer,
+                "suv": "body weight, decay-corrected",
+                "uptake_time_min": round(params.uptake_time_s / 60.0, 1),
+            }
+            if outcome.registration is not None:
+                map_params["registration"] = "rigid Mattes MI to T1c (affine in T1c space)"
+            ctx.maps.setdefault(tp.date, []).append(MapOutput("pet_suv", rel, "g/ml", series.uid, map_params))
+
+
+def _write_map(ctx: AssessContext, tp: Timepoint, name: str, volume: Any) -> str:
+    """Write a volume as gzipped NIfTI under ``maps/<date>/`` atomically; returns its path relative to out_dir."""
+    import gzip
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(volume.data.astype("float32"), volume.affine)
+    img.header.set_xyzt_units("mm")
+    rel = Path("maps") / tp.date.isoformat() / name
+    write_atomic(ctx.out_dir / rel, gzip.compress(img.to_bytes(), mtime=0))
+    return rel.as_posix()
+
+
+def maps_texture(ctx: AssessContext, tp: Timepoint) -> None:
+    """Per-lesion radiomics features on T1c, FLAIR, ADC and rCBV into the case's features table."""
+    from .ingest import load_series
+    from .texture import lesion_texture_rows, pyradiomics_available, write_features_table
+    from .texture.features import INSTALL_HINT
+
+    sources = {name: tp.series_of(kind) for name, kind in (("T1c", SeriesKind.T1C), ("FLAIR", SeriesKind.FLAIR))}
+    sources["ADC"] = tp.series_of(SeriesKind.ADC)
+    rcbv = [m for m in ctx.maps.get(tp.date, []) if m.name.lower() == "rcbv"]
+    if not any(sources.values()) and not rcbv:
+        return
+    masks = lesion_masks(ctx, tp.date)
+    if not masks:
+        raise CannotAssessError("per-lesion texture needs lesion masks, and the lesions stage gave none")
+    if not pyradiomics_available():
+        raise CannotAssessError(f"cannot assess texture: pyradiomics not installed ({INSTALL_HINT})")
+    images = {}
+    for name, found in sources.items():
+        if found:
+            try:
+                images[name], _ = load_series(found[0])
+            except InputError as exc:
+                ctx.skip("texture", f"{name} not read: {exc}", timepoint=tp.date)
+    if rcbv:
+        from .ingest.nifti import load_nifti
+
+        images["rCBV"], _ = load_nifti(ctx.out_dir / rcbv[0].path, uid=rcbv[0].series_uid or "rcbv")
+    images = {k: v for k, v in images.items() if not v.is_dynamic}
+    rows, settings, notes = lesion_texture_rows(images, masks, date=tp.date)
+    for note in notes:
+        ctx.skip("texture", note, timepoint=tp.date)
+    if not rows:
+        return
+    table = ctx.products.setdefault("texture_features", {"rows": [], "settings": {}})
+    table["rows"].extend(rows)
+    table["settings"].update(settings)
+    rel = Path("features") / "texture.csv"
+    write_features_table(table["rows"], table["settings"], ctx.out_dir / rel)
+    ctx.products["texture_table"] = rel.as_posix()
+    ctx.maps.setdefault(tp.date, []).append(
+        MapOutput("texture_features", rel.as_posix(), "table", None, {"images": sorted(settings), "rows": len(rows)})
+    )
 
 
 MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
@@ -183,6 +288,7 @@ MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
     maps_tram,
     maps_spectroscopy,
     maps_pet,
+    maps_texture,
 ]
 
 
