@@ -72,7 +72,7 @@ def install_truth_stages(monkeypatch: pytest.MonkeyPatch, scenario: str) -> None
         (ctx.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         nib.save(nib.Nifti1Image(rcbv, phantom.affine), str(ctx.out_dir / rel))
         ctx.maps.setdefault(tp.date, []).append(
-            MapOutput("rcbv", rel, "ratio", series_uid=t1c.uid, parameters={"source": "phantom truth"})
+            MapOutput("dsc_rcbv", rel, "ratio", series_uid=t1c.uid, parameters={"source": "phantom truth"})
         )
 
     stages = [(name, lesions if name == "lesions" else fn) for name, fn in pipeline.STAGES]

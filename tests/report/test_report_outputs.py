@@ -24,7 +24,7 @@ DATES = ("2026-03-16", "2026-04-27")
 def test_dicom_case_writes_every_output_beside_assessment_json(dicom_assessed):
     result, out = dicom_assessed
     for day in DATES:
-        for key in (f"dicom_seg_{day}", f"dicom_pm_rcbv_{day}", f"dicom_sr_{day}", f"figure_panel_{day}"):
+        for key in (f"dicom_seg_{day}", f"dicom_pm_dsc_rcbv_{day}", f"dicom_sr_{day}", f"figure_panel_{day}"):
             assert (out / result.outputs[key]).is_file(), key
     assert (out / result.outputs["report_pdf"]).read_bytes().startswith(b"%PDF")
     assert not [n for n in result.not_assessed if n.stage.startswith("report")]

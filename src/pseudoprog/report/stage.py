@@ -37,6 +37,7 @@ from .dicom_seg import WrittenSeg, write_lesion_seg
 from .dicom_source import SourceStack, load_source_stack
 from .dicom_sr import write_measurement_sr
 from .html import ASSETS_NAME
+from .map_names import canonical_map_name
 from .panels import PANEL_MAPS, MapImage, render_panel
 from .render import HTML_NAME, PDF_NAME, render_report_files
 
@@ -108,7 +109,11 @@ def write_panels(ctx: AssessContext) -> tuple[list[dict[str, Any]], dict[str, st
             volume, _ = load_series(t1c)
             if volume.is_dynamic:
                 raise CannotAssessError("the T1c series is 4D")
-            maps = {m.name: _load_map(ctx, m) for m in ctx.maps.get(tp.date, ()) if m.name in PANEL_MAPS}
+            maps: dict[str, MapImage] = {}
+            for m in ctx.maps.get(tp.date, ()):
+                key = canonical_map_name(m.name, PANEL_MAPS)
+                if key is not None and key not in maps:
+                    maps[key] = _load_map(ctx, m)
             panel = render_panel(volume, masks, maps)  # the report heads it with the date
         except (PseudoprogError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
@@ -213,8 +218,9 @@ def _write_maps(
     source_of: Callable[[Series], SourceStack],
 ) -> None:
     for index, m in enumerate(ctx.maps.get(tp.date, ())):
-        if m.name not in QUANTITIES:
-            continue  # maps without a DICOM quantity (e.g. helper maps) stay NIfTI only
+        quantity = canonical_map_name(m.name, QUANTITIES)
+        if quantity is None:
+            continue  # maps without a DICOM quantity (masks, fit residuals, uncorrected variants) stay NIfTI only
         series = _find_series(tp, m.series_uid)
         if series is None or series.source_format != "dicom":
             ctx.skip(
@@ -228,7 +234,7 @@ def _write_maps(
             image = _load_map(ctx, m)
             source = source_of(series)
             write_parametric_map(
-                image.data, image.affine, source, ctx.out_dir / rel, name=m.name, unit=m.unit,
+                image.data, image.affine, source, ctx.out_dir / rel, name=quantity, unit=m.unit,
                 software_version=__version__, series_number=PM_SERIES_NUMBER + index,
             )
         except (PseudoprogError, ValueError) as exc:
