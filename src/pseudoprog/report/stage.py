@@ -64,8 +64,11 @@ def software_versions() -> dict[str, str]:
 
 
 def _t1c(tp: Timepoint) -> Series | None:
+    """The session's T1c; of several, the one with the most voxels (the grid the lesions stage draws masks on)."""
     series = tp.series_of(SeriesKind.T1C)
-    return series[0] if series else None
+    if not series:
+        return None
+    return max(series, key=lambda s: int(np.prod(s.shape)) if s.shape else 0)
 
 
 def _load_map(ctx: AssessContext, m: MapOutput) -> MapImage:
