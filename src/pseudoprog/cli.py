@@ -60,13 +60,16 @@ def assess(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default CASE_DIR/pseudoprog-output).")
     ] = None,
+    profile: Annotated[
+        Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate` (local cut-offs).")
+    ] = None,
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .pipeline import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
     try:
-        result = run(case_dir, out_dir, progress=_progress)
+        result = run(case_dir, out_dir, progress=_progress, profile=profile)
     except PseudoprogError as exc:
         raise _fail(exc) from None
     _summarise(result, out_dir)
@@ -92,6 +95,35 @@ def report(
         console.print(f"wrote {name}: {target / rel}")
     if rendered.pdf_error:
         console.print(f"[yellow]PDF not written:[/yellow] {rendered.pdf_error}")
+
+
+@app.command()
+def calibrate(
+    labelled: Annotated[Path, typer.Argument(help="CSV: a 'label' column (1/0) and one column per marker name.")],
+    out: Annotated[Path, typer.Option("--out", help="Site profile to write (YAML); the diagram goes beside it.")],
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split and bootstrap.")] = 0,
+) -> None:
+    """Learn a site's cut-offs from its labelled cases: CV AUC with bootstrap interval, reliability diagram."""
+    from .evidence.calibration import calibrate as run
+
+    try:
+        report = run(labelled, out, folds=folds, seed=seed)
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    lo, hi = report.cv_auc_interval
+    console.print(f"cross-validated AUC {report.cv_auc:.3f} (95 % bootstrap {lo:.3f}–{hi:.3f}), n = {report.n_cases}")
+    console.print(f"calibration error {report.calibration_error:.3f}")
+    op = report.operating_point
+    console.print(
+        f"operating point: P ≥ {op['probability_threshold']:.2f} → sensitivity {op['sensitivity']:.2f}, "
+        f"specificity {op['specificity']:.2f}"
+    )
+    for name, reason in report.skipped.items():
+        console.print(f"[yellow]skipped {name}:[/yellow] {reason}")
+    console.print(f"wrote profile: {report.profile_path}")
+    console.print(f"wrote reliability diagram: {report.diagram_path}")
 
 
 @app.command()

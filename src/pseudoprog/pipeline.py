@@ -338,16 +338,33 @@ def stage_criteria(ctx: AssessContext) -> None:
 
 def stage_evidence(ctx: AssessContext) -> None:
     """Prior × likelihoods → probability of true progression with an interval (issue: evidence)."""
-    ctx.skip(
-        "evidence",
-        "the evidence stage (priors, likelihoods, fusion) is not built yet: no probability is "
-        "given rather than an uncalibrated one",
-    )
+    from .evidence import evaluate_case, load_profile_table
+
+    profile = ctx.products.get("site_profile")
+    try:
+        outcome = evaluate_case(ctx.case, lesions=ctx.lesions, markers=ctx.markers, table=load_profile_table(profile))
+    except ValueError as exc:
+        ctx.skip("evidence", f"no probability: {exc}")
+        return
+    ctx.products["evidence_outcome"] = outcome
+    ctx.probability = outcome.probability
+    ctx.evidence = outcome.items
+    ctx.warnings.extend(w for w in outcome.warnings if w not in ctx.warnings)
 
 
 def stage_advice(ctx: AssessContext) -> None:
     """Next step and management pathway (issue: evidence and advice)."""
-    ctx.skip("advice", "the next-step recommendation is not built yet")
+    from .advice import recommend
+
+    assert ctx.scope is not None
+    ctx.recommendation = recommend(
+        ctx.case,
+        scope=ctx.scope,
+        evidence=ctx.products.get("evidence_outcome"),
+        response=ctx.response,
+        lesions=ctx.lesions,
+        markers=ctx.markers.get(ctx.case.latest.date, []),
+    )
 
 
 def stage_report(ctx: AssessContext, assessment: Assessment) -> dict[str, str]:
@@ -425,10 +442,17 @@ def build_assessment(ctx: AssessContext) -> Assessment:
     )
 
 
-def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress: Progress | None = None) -> Assessment:
+def assess(
+    case_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    progress: Progress | None = None,
+    profile: str | Path | None = None,
+) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
     ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
+    ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     """
     say = progress or (lambda _msg: None)
     case_dir = Path(case_dir)
@@ -436,6 +460,11 @@ def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress:
     say("reading case.yaml and image headers")
     ingested = ingest_case(case_dir)
     ctx = AssessContext(case=ingested.case, out_dir=out, warnings=list(ingested.warnings))
+    if profile is not None:
+        from .evidence.calibration import read_profile
+
+        read_profile(profile)  # a bad profile is an InputError before any work
+        ctx.products["site_profile"] = Path(profile)
     ctx.scope = decide_scope(ctx.case)
     if ctx.scope.in_scope:
         for name, fn in STAGES:
@@ -444,6 +473,7 @@ def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress:
     else:
         stage_reported(ctx)
         ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
+        stage_advice(ctx)  # the route for an out-of-scope case
     assessment = build_assessment(ctx)
     say("writing report")
     out.mkdir(parents=True, exist_ok=True)
