@@ -269,6 +269,134 @@ def inspect(
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
+def _report_maps(written, warnings) -> None:
+    for name, path, unit in written:
+        console.print(f"wrote {name} ({unit}): {path}", markup=False)
+    for w in warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+@maps_app.command("dce")
+def maps_dce(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="DCE DICOM folder, or NIfTI with JSON sidecar.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for the NIfTI maps and parameters JSON.")],
+    aif_mask: Annotated[
+        Path | None, typer.Option("--aif-mask", help="NIfTI mask of arterial voxels (any grid of the session).")
+    ] = None,
+    aif: Annotated[str, typer.Option("--aif", help="auto | population (when no --aif-mask)")] = "auto",
+    model: Annotated[str, typer.Option("--model", help="extended_tofts | tofts | patlak")] = "extended_tofts",
+    t10_ms: Annotated[
+        float | None, typer.Option("--t10-ms", help="Native T1 (ms) to assume when no VFA series is found.")
+    ] = None,
+) -> None:
+    """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import dce_from_series, load_mask_on, series_for_input, write_map_set
+
+    try:
+        series, others = series_for_input(input_path, SeriesKind.DCE, SeriesKind.VFA_T1)
+        mask = load_mask_on(aif_mask, series) if aif_mask is not None else None
+        ms = dce_from_series(
+            series,
+            others[SeriesKind.VFA_T1],
+            aif_mask=mask,
+            aif=aif,  # type: ignore[arg-type]
+            model=model,  # type: ignore[arg-type]
+            t10_s=None if t10_ms is None else t10_ms / 1000.0,
+        )
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("asl")
+def maps_asl(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="ASL DICOM folder, or NIfTI with JSON sidecar.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+) -> None:
+    """CBF (ml/100 g/min) with the white-paper model; the M0 series is looked for beside the ASL series."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import asl_from_series, series_for_input, write_map_set
+
+    try:
+        series, others = series_for_input(input_path, SeriesKind.ASL, SeriesKind.M0)
+        ms = asl_from_series(series, others[SeriesKind.M0])
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("adc")
+def maps_adc(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="DWI DICOM folder, or NIfTI with .bval/JSON.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+) -> None:
+    """ADC (mm²/s) from two or more b-values (mono-exponential, b ≥ 200 when possible)."""
+    from .case import SeriesKind
+    from .diffusion.from_series import adc_from_series
+    from .errors import CannotAssessError
+    from .perfusion.from_series import series_for_input, write_map_set
+
+    try:
+        series, _ = series_for_input(input_path, SeriesKind.DWI)
+        ms = adc_from_series(series)
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("tram")
+def maps_tram(
+    input_path: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="Early post-contrast T1 (DICOM folder or NIfTI), or a folder of both."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    delayed: Annotated[
+        Path | None, typer.Option("--delayed", help="Delayed (≥ 60 min) post-contrast T1, if not beside INPUT.")
+    ] = None,
+) -> None:
+    """Delayed-minus-early contrast maps: clearance (tumour-like) vs accumulation (treatment-like)."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import series_for_input, tram_from_series, write_map_set
+
+    try:
+        early, others = series_for_input(input_path, SeriesKind.T1C, SeriesKind.T1C_DELAYED)
+        if delayed is not None:
+            late, _ = series_for_input(delayed, SeriesKind.T1C_DELAYED)
+        elif others[SeriesKind.T1C_DELAYED]:
+            late = others[SeriesKind.T1C_DELAYED][0]
+        else:
+            raise CannotAssessError("no delayed post-contrast T1 beside INPUT; give it with --delayed")
+        ms = tram_from_series(early, late)
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
 @app.command()
 def mrs(
     path: Annotated[Path, typer.Argument(help="LCModel .TABLE/.COORD/.CSV, TARQUIN results, .rda, .IMA or DICOM MRS.")],

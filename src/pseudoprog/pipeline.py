@@ -30,7 +30,7 @@ from .assessment import (
     write_assessment_json,
     write_atomic,
 )
-from .case import Case, Indication, Lesion, LesionMask, Marker, SeriesKind, Timepoint, TreatmentType
+from .case import Case, Indication, Lesion, LesionMask, Marker, Series, SeriesKind, Timepoint, TreatmentType
 from .errors import CannotAssessError, InputError
 from .ingest import ingest_case
 from .ingest.series import short_uid
@@ -147,24 +147,201 @@ def maps_dsc(ctx: AssessContext, tp: Timepoint) -> None:
         ctx.skip("perfusion.dsc", "DSC perfusion maps (rCBV, CBF, MTT) are not built yet", timepoint=tp.date)
 
 
+def _publish_maps(ctx: AssessContext, tp: Timepoint, ms: Any, label: str) -> None:
+    """Write a MapSet under out_dir/maps/<date>/ and record it (maps, parameters file, warnings)."""
+    from .perfusion.from_series import write_map_set
+
+    folder = ctx.out_dir / "maps" / tp.date.isoformat()
+    written = write_map_set(ms, folder)
+    params_rel = str(written[-1][1].relative_to(ctx.out_dir))
+    for name, path, unit in written[:-1]:
+        ctx.maps.setdefault(tp.date, []).append(
+            MapOutput(
+                name=f"{ms.kind}_{name}",
+                path=str(path.relative_to(ctx.out_dir)),
+                unit=unit,
+                series_uid=ms.series_uid,
+                parameters={"parameters_file": params_rel},
+            )
+        )
+    ctx.timepoint_warnings.setdefault(tp.date, []).extend(f"{label}: {w}" for w in ms.warnings)
+
+
+def _lesion_markers(
+    ctx: AssessContext,
+    tp: Timepoint,
+    stage: str,
+    values: Callable[[LesionMask], dict[str, tuple[float, dict[str, Any]]]],
+) -> None:
+    """Per-lesion markers from ``values(mask) -> {marker: (value, quality)}``; skips with reasons when impossible."""
+    from .markers import make_marker
+
+    masks = lesion_masks(ctx, tp.date)
+    if not masks:
+        ctx.skip(
+            stage + ".markers",
+            "maps were computed but no lesion mask exists for this timepoint, so per-lesion values are not given",
+            timepoint=tp.date,
+        )
+        return
+    for mask in masks:
+        try:
+            found = values(mask)
+        except CannotAssessError as exc:
+            ctx.skip(stage + ".markers", exc.reason, timepoint=tp.date, lesion_id=mask.lesion_id)
+            continue
+        for name, (value, quality) in found.items():
+            try:
+                marker = make_marker(name, value, source=stage, lesion_id=mask.lesion_id, quality=quality)
+            except ValueError as exc:
+                ctx.skip(stage + ".markers", f"{name}: {exc}", timepoint=tp.date, lesion_id=mask.lesion_id)
+                continue
+            ctx.markers.setdefault(tp.date, []).append(marker)
+
+
+def _pick(ctx: AssessContext, tp: Timepoint, kind: SeriesKind, label: str) -> Series | None:
+    series = tp.series_of(kind)
+    if len(series) > 1:
+        ctx.timepoint_warnings.setdefault(tp.date, []).append(
+            f"{label}: {len(series)} series of kind {kind.value}; the first ('{series[0].description}') was used"
+        )
+    return series[0] if series else None
+
+
 def maps_dce(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.DCE):
-        ctx.skip("perfusion.dce", "DCE maps (Ktrans, ve, vp) are not built yet", timepoint=tp.date)
+    """Ktrans, ve, vp (extended Tofts, automatic AIF), fit-quality maps, and their per-lesion summaries."""
+    import numpy as np
+
+    from .perfusion.dce import FitStatus
+    from .perfusion.from_series import dce_from_series, lesion_values
+
+    series = _pick(ctx, tp, SeriesKind.DCE, "DCE")
+    if series is None:
+        return
+    ms = dce_from_series(series, tp.series_of(SeriesKind.VFA_T1))
+    _publish_maps(ctx, tp, ms, "DCE")
+    ok = ms.maps["fit_status"] == FitStatus.OK
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        out = {}
+        kt = lesion_values(np.where(ok, ms.maps["ktrans"], np.nan), ms.affine, mask)
+        if kt.size == 0:
+            raise CannotAssessError("no voxel of the lesion has a successful DCE fit")
+        q = {"n_voxels": int(kt.size), "model": ms.parameters.get("model"), "aif": ms.parameters.get("aif_source")}
+        out["ktrans_mean"] = (float(kt.mean()), q)
+        out["ktrans_max"] = (float(np.percentile(kt, 90)), {**q, "statistic": "90th percentile"})
+        for marker, name in (("vp_mean", "vp"), ("ve_mean", "ve")):
+            if name in ms.maps:
+                v = lesion_values(np.where(ok, ms.maps[name], np.nan), ms.affine, mask)
+                if v.size:
+                    out[marker] = (float(v.mean()), q)
+        return out
+
+    _lesion_markers(ctx, tp, "perfusion.dce", values)
 
 
 def maps_asl(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.ASL):
-        ctx.skip("perfusion.asl", "ASL CBF maps are not built yet", timepoint=tp.date)
+    """ASL CBF (white-paper model) and per-lesion maximum CBF, absolute and against the mirrored region."""
+    import numpy as np
+
+    from .perfusion._dce_tables import load_table
+    from .perfusion.from_series import asl_from_series, lesion_values
+    from .perfusion.reference_region import mirror_across_midline
+
+    series = _pick(ctx, tp, SeriesKind.ASL, "ASL")
+    if series is None:
+        return
+    ms = asl_from_series(series, tp.series_of(SeriesKind.M0), assume_pcasl=True)
+    _publish_maps(ctx, tp, ms, "ASL")
+    pct = load_table("asl_constants")["lesion_max_percentile"]
+    cbf = ms.maps["cbf"]
+    brain = np.isfinite(cbf)
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        from .align.resample import resample_mask
+
+        vals = lesion_values(cbf, ms.affine, mask)
+        if vals.size == 0:
+            raise CannotAssessError("the lesion has no valid ASL CBF voxel")
+        top = float(np.percentile(vals, pct))
+        q = {"n_voxels": int(vals.size), "statistic": f"{pct}th percentile"}
+        out = {"asl_cbf_max": (top, q)}
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, cbf.shape)
+        ref = mirror_across_midline(les, brain, ms.affine)
+        ref_vals = cbf[ref & brain]
+        if ref_vals.size and np.mean(ref_vals) > 0:
+            out["asl_rcbf_max"] = (
+                top / float(np.mean(ref_vals)),
+                {**q, "reference": "mean CBF of the lesion mirrored across the midline", "n_reference": int(ref.sum())},
+            )
+        return out
+
+    _lesion_markers(ctx, tp, "perfusion.asl", values)
 
 
 def maps_adc(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.DWI) or tp.series_of(SeriesKind.ADC):
-        ctx.skip("diffusion.adc", "ADC maps and markers are not built yet", timepoint=tp.date)
+    """ADC from the DWI series (or the scanner ADC map) and per-lesion mean, 5th percentile and ratio."""
+    import numpy as np
+
+    from .align.resample import resample_mask
+    from .diffusion.adc import lesion_adc_summary
+    from .diffusion.from_series import adc_from_series
+    from .perfusion.reference_region import mirror_across_midline
+
+    dwi = _pick(ctx, tp, SeriesKind.DWI, "ADC")
+    adc_series = _pick(ctx, tp, SeriesKind.ADC, "ADC")
+    if dwi is None and adc_series is None:
+        return
+    ms = adc_from_series(dwi, adc_series)
+    _publish_maps(ctx, tp, ms, "ADC")
+    adc = ms.maps["adc"]
+    brain = np.isfinite(adc)
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, adc.shape)
+        ref = mirror_across_midline(les, brain, ms.affine)
+        summary = lesion_adc_summary(adc, les, reference=ref if ref.any() else None)
+        q = {
+            "n_voxels": summary.n_voxels,
+            "b_values_used": ms.parameters.get("b_values_used_s_per_mm2"),
+            "median_mm2_s": summary.median_mm2_s,
+            "p10_mm2_s": summary.low_percentile_mm2_s,
+        }
+        out = {
+            "adc_mean": (summary.mean_mm2_s, q),
+            "adc_min": (summary.min_percentile_mm2_s, {**q, "statistic": "5th percentile"}),
+        }
+        if summary.ratio_to_reference is not None:
+            out["radc_mean"] = (
+                summary.ratio_to_reference,
+                {**q, "reference": "mean ADC of the lesion mirrored across the midline"},
+            )
+        return out
+
+    _lesion_markers(ctx, tp, "diffusion.adc", values)
 
 
 def maps_tram(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.T1C_DELAYED):
-        ctx.skip("perfusion.tram", "delayed-contrast (TRAM) maps are not built yet", timepoint=tp.date)
+    """Delayed-minus-early contrast maps (TRAM) and the clearing fraction of each lesion."""
+    from .align.resample import resample_mask
+    from .perfusion.from_series import tram_from_series
+    from .perfusion.tram import clearance_fraction
+
+    delayed = _pick(ctx, tp, SeriesKind.T1C_DELAYED, "TRAM")
+    if delayed is None:
+        return
+    early = _pick(ctx, tp, SeriesKind.T1C, "TRAM")
+    if early is None:
+        ctx.skip("perfusion.tram", "a delayed post-contrast T1 exists but no early T1c to subtract", timepoint=tp.date)
+        return
+    ms = tram_from_series(early, delayed)
+    _publish_maps(ctx, tp, ms, "TRAM")
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, ms.maps["class"].shape)
+        return {"tram_clearance_fraction": (clearance_fraction(ms.maps["class"], les), {"n_voxels": int(les.sum())})}
+
+    _lesion_markers(ctx, tp, "perfusion.tram", values)
 
 
 def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
