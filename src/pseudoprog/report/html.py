@@ -149,6 +149,24 @@ def _brief(value: Any) -> str:
     return _fmt(value)
 
 
+def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
+    """Per scan: the maps computed ('name (unit)', comma-joined) and their distinct parameters."""
+    out = []
+    for tp in timepoints:
+        maps = tp.get("maps") or []
+        if not maps:
+            continue
+        names = ", ".join(f"{m['name']} ({m['unit']})" for m in maps)
+        params: list[str] = []
+        for m in maps:
+            for k, v in (m.get("parameters") or {}).items():
+                text = f"{k}={_fmt(v)}"
+                if text not in params:
+                    params.append(text)
+        out.append((str(tp["date"]), names, params))
+    return out
+
+
 def _reference_items(reference: Any) -> list[tuple[str, str]]:
     """The criteria reference (baseline, nadir, changes ...) as label/text pairs, empty ones left out."""
     if not isinstance(reference, Mapping):
@@ -183,6 +201,7 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         panels=_panels(assets, folder),
         panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
         software=assets.get("software", {}),
+        methods_maps=_methods_maps(data.get("timepoints", ())),
         criteria_reference=_reference_items((data.get("response") or {}).get("reference")),
         criteria_table=_criteria_table((data.get("response") or {}).get("per_timepoint") or ()),
     )

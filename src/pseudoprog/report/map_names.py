@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-PREFIXES = ("dsc_", "dce_", "dwi_", "diffusion_", "tram_")
+PREFIXES = ("dsc_", "dce_", "dwi_", "adc_", "diffusion_", "tram_")
 
 
 def canonical_map_name(name: str, known: Collection[str]) -> str | None:
