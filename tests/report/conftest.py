@@ -83,15 +83,18 @@ def install_truth_stages(monkeypatch: pytest.MonkeyPatch, scenario: str) -> None
 @pytest.fixture(scope="session")
 def small_case(tmp_path_factory: pytest.TempPathFactory):
     """``small_case(scenario, fmt)`` → a case folder on the small grid, built once per session."""
-    from pseudoprog.phantoms.patient import write_synthetic_case
+    from pseudoprog.phantoms.patient import structural_series, write_synthetic_case
 
     built: dict[tuple[str, str], Path] = {}
 
     def get(scenario: str = "pseudoprogression", fmt: str = "dicom") -> Path:
         if (scenario, fmt) not in built:
             folder = tmp_path_factory.mktemp(f"report-{scenario}-{fmt}")
+            # Structural series only: the report needs a T1c; the map stages' own phantoms would add a
+            # minute of fitting that these tests do not look at (the stand-in rCBV takes their place).
             built[scenario, fmt] = write_synthetic_case(
-                folder / "case", scenario=scenario, fmt=fmt, seed=SEED, grid=SMALL_GRID
+                folder / "case", scenario=scenario, fmt=fmt, seed=SEED, grid=SMALL_GRID,
+                generators={"structural": structural_series},
             )
         return built[scenario, fmt]
 
