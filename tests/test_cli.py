@@ -34,7 +34,9 @@ def test_demo_rejects_unknown_scenario(tmp_path):
 
 
 def test_inspect_lists_series_with_reasons(phantom_cases):
-    result = runner.invoke(app, ["inspect", str(phantom_cases("pseudoprogression", "nifti"))])
+    result = runner.invoke(
+        app, ["inspect", str(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)))]
+    )
     assert result.exit_code == 0
     assert "FLAIR" in result.output and "T1c" in result.output
 

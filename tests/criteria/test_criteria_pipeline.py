@@ -28,7 +28,7 @@ COARSE = Grid((64, 72, 16), (3.0, 3.0, 9.0))
     ],
 )
 def test_pipeline_response_on_phantoms(phantom_cases, tmp_path, scenario, criterion, category, others) -> None:
-    case_dir = phantom_cases(scenario, "nifti", grid=COARSE)
+    case_dir = phantom_cases(scenario, "nifti", grid=COARSE, sequences=("structural",))
     result = assess(case_dir, tmp_path / "out")
     assert result.response is not None
     assert (result.response.criteria, result.response.category) == (criterion, category)
@@ -56,12 +56,12 @@ def test_pipeline_response_on_phantoms(phantom_cases, tmp_path, scenario, criter
 
 
 def test_out_of_scope_case_has_no_response(phantom_cases, tmp_path) -> None:
-    result = assess(phantom_cases("stable", "nifti", grid=COARSE), tmp_path / "out")
+    result = assess(phantom_cases("stable", "nifti", grid=COARSE, sequences=("structural",)), tmp_path / "out")
     assert result.response is None
 
 
 def test_cli_criteria_prints_per_scan_calls(phantom_cases) -> None:
-    case_dir = phantom_cases("pseudoprogression", "nifti", grid=COARSE)
+    case_dir = phantom_cases("pseudoprogression", "nifti", grid=COARSE, sequences=("structural",))
     res = CliRunner().invoke(app, ["criteria", str(case_dir), "--criteria", "rano", "--explain"])
     assert res.exit_code == 0, res.output
     assert "within pseudoprogression window" in res.output

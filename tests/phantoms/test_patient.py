@@ -44,7 +44,9 @@ def test_lesion_mask_volume_converges_to_the_analytic_volume():
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_scenario_writes_a_valid_case(tmp_path, scenario):
-    folder = write_synthetic_case(tmp_path / scenario, scenario=scenario, fmt="nifti", seed=5)
+    # All sequences for one scenario; the structural ones suffice to check the others' case folders.
+    sequences = None if scenario == "pseudoprogression" else ("structural",)
+    folder = write_synthetic_case(tmp_path / scenario, scenario=scenario, fmt="nifti", seed=5, sequences=sequences)
     case = load_case(folder)
     truth = json.loads((folder / "truth.json").read_text())
     assert truth["scenario"] == scenario
@@ -57,7 +59,9 @@ def test_every_scenario_writes_a_valid_case(tmp_path, scenario):
 
 
 def test_enhancing_rim_is_bright_on_t1c_and_not_on_t1(tmp_path):
-    folder = write_synthetic_case(tmp_path / "c", scenario="true_progression", fmt="nifti", seed=5)
+    folder = write_synthetic_case(
+        tmp_path / "c", scenario="true_progression", fmt="nifti", seed=5, sequences=("structural",)
+    )
     case = load_case(folder)
     tp = case.timepoints[-1]
     t1c, _ = load_series(tp.series_of(SeriesKind.T1C)[0])
@@ -70,14 +74,18 @@ def test_enhancing_rim_is_bright_on_t1c_and_not_on_t1(tmp_path):
 
 
 def test_follow_up_scan_is_written_only_when_asked(tmp_path):
-    without = write_synthetic_case(tmp_path / "a", scenario="pseudoprogression", seed=1)
-    with_fu = write_synthetic_case(tmp_path / "b", scenario="pseudoprogression", seed=1, include_follow_up=True)
+    light = ("structural",)
+    without = write_synthetic_case(tmp_path / "a", scenario="pseudoprogression", seed=1, sequences=light)
+    with_fu = write_synthetic_case(
+        tmp_path / "b", scenario="pseudoprogression", seed=1, include_follow_up=True, sequences=light
+    )
     assert len(load_case(with_fu).timepoints) == len(load_case(without).timepoints) + 1
 
 
 def test_dicom_and_nifti_forms_hold_the_same_image(tmp_path):
-    nifti = write_synthetic_case(tmp_path / "n", scenario="pseudoprogression", fmt="nifti", seed=2)
-    dicom = write_synthetic_case(tmp_path / "d", scenario="pseudoprogression", fmt="dicom", seed=2)
+    light = ("structural",)
+    nifti = write_synthetic_case(tmp_path / "n", scenario="pseudoprogression", fmt="nifti", seed=2, sequences=light)
+    dicom = write_synthetic_case(tmp_path / "d", scenario="pseudoprogression", fmt="dicom", seed=2, sequences=light)
     tp_n, tp_d = load_case(nifti).timepoints[1], load_case(dicom).timepoints[1]
     a, _ = load_series(tp_n.series_of(SeriesKind.FLAIR)[0])
     b, _ = load_series(tp_d.series_of(SeriesKind.FLAIR)[0])
@@ -86,6 +94,11 @@ def test_dicom_and_nifti_forms_hold_the_same_image(tmp_path):
     # The head moved between visits: the second scan's affine is not the first's.
     first, _ = load_series(load_case(dicom).timepoints[0].series_of(SeriesKind.FLAIR)[0])
     assert not np.allclose(first.affine, b.affine)
+
+
+def test_unknown_sequence_name_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown sequence generator"):
+        write_synthetic_case(tmp_path / "x", scenario="stable", sequences=("structural", "cest"))
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_phantom(tmp_path):

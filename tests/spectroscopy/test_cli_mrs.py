@@ -30,7 +30,8 @@ def test_mrs_prints_ratios_and_refusals(tmp_path: Path) -> None:
 def test_mrs_geometry_of_a_vendor_file(tmp_path: Path, write_rda) -> None:
     write_rda(tmp_path / "v.rda", np.zeros((1, 1, 1, 8), complex))
     result = runner.invoke(app, ["mrs", str(tmp_path / "v.rda")], env={"COLUMNS": "250"})
-    assert result.exit_code == 0 and "no fit" in result.output
+    # rich wraps at the terminal width, which the runner does not always honour: compare words, not lines.
+    assert result.exit_code == 0 and "no fit" in " ".join(result.output.split())
 
 
 def test_mrs_bad_inputs_exit_2(tmp_path: Path) -> None:

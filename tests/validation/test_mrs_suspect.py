@@ -132,7 +132,7 @@ def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path)
     from pseudoprog.pipeline import assess
 
     case = tmp_path / "case"
-    shutil.copytree(phantom_cases("pseudoprogression", "nifti"), case)
+    shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)
     latest = sorted(p for p in case.iterdir() if p.is_dir())[-1]
     shutil.copy(_data("lcmodel", "svs_97.TABLE"), latest / "svs.TABLE")
     shutil.copy(_data("siemens", "SVS_30.rda"), latest / "svs.rda")

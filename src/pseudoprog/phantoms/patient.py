@@ -435,6 +435,7 @@ def write_synthetic_case(
     include_follow_up: bool = False,
     report_measurements: bool = True,
     generators: dict[str, SeriesGenerator] | None = None,
+    sequences: tuple[str, ...] | None = None,
     grid: Grid | None = None,
 ) -> Path:
     """Write a complete case folder (``case.yaml``, one image folder per scan, ``truth.json``).
@@ -451,6 +452,10 @@ def write_synthetic_case(
         Also write the later scan that settles the question (confirmation of progression or regression).
     report_measurements
         Put the lesion diameters in ``case.yaml`` as a radiologist would report them (whole mm).
+    generators
+        The sequence generators to run (default :data:`GENERATORS`).
+    sequences
+        Names of the generators to keep, e.g. ``("structural",)`` for a light case with T1/T1c/T2/FLAIR only.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -464,6 +469,11 @@ def write_synthetic_case(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     gens = generators if generators is not None else GENERATORS
+    if sequences is not None:
+        unknown = sorted(set(sequences) - set(gens))
+        if unknown:
+            raise ValueError(f"unknown sequence generator(s) {unknown}; known: {', '.join(gens)}")
+        gens = {name: gens[name] for name in sequences}
     written: list[tuple[ScanSpec, str]] = []
     truth_tps = []
     birth = dt.date(sc.scans[0].date.year - int(sc.patient["age"]), 1, 1)
