@@ -83,7 +83,7 @@ def install_truth_stages(monkeypatch: pytest.MonkeyPatch, scenario: str) -> None
 @pytest.fixture(scope="session")
 def small_case(tmp_path_factory: pytest.TempPathFactory):
     """``small_case(scenario, fmt)`` → a case folder on the small grid, built once per session."""
-    from pseudoprog.phantoms.patient import structural_series, write_synthetic_case
+    from pseudoprog.phantoms.patient import write_synthetic_case
 
     built: dict[tuple[str, str], Path] = {}
 
@@ -94,7 +94,7 @@ def small_case(tmp_path_factory: pytest.TempPathFactory):
             # minute of fitting that these tests do not look at (the stand-in rCBV takes their place).
             built[scenario, fmt] = write_synthetic_case(
                 folder / "case", scenario=scenario, fmt=fmt, seed=SEED, grid=SMALL_GRID,
-                generators={"structural": structural_series},
+                sequences=("structural",),
             )
         return built[scenario, fmt]
 
