@@ -21,7 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/pseudoprog demo --out demo-output --scenario pseudoprogression --format dicom
-	@echo "Open demo-output/output-pseudoprogression/report.html"
+	@echo "Open demo-output/output-pseudoprogression/report.html (and report.pdf; DICOM SEG/Parametric Map/SR under dicom/)"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -76,6 +76,28 @@ def assess(
 
 
 @app.command()
+def report(
+    assessment_json: Annotated[Path, typer.Argument(help="The assessment.json written by `pseudoprog assess`.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for report.html and report.pdf (default: beside the JSON).")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also write the PDF.")] = True,
+) -> None:
+    """Re-render the HTML (and PDF) report from an assessment.json and the files beside it."""
+    from .report.render import rerender
+
+    try:
+        rendered = rerender(assessment_json, out_dir=out, pdf=pdf)
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    target = out or assessment_json.parent
+    for name, rel in rendered.outputs.items():
+        console.print(f"wrote {name}: {target / rel}")
+    if rendered.pdf_error:
+        console.print(f"[yellow]PDF not written:[/yellow] {rendered.pdf_error}")
+
+
+@app.command()
 def calibrate(
     labelled: Annotated[Path, typer.Argument(help="CSV: a 'label' column (1/0) and one column per marker name.")],
     out: Annotated[Path, typer.Option("--out", help="Site profile to write (YAML); the diagram goes beside it.")],

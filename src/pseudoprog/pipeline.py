@@ -648,12 +648,14 @@ def stage_advice(ctx: AssessContext) -> None:
 
 
 def stage_report(ctx: AssessContext, assessment: Assessment) -> dict[str, str]:
-    """Human-readable report beside assessment.json; returns output name → relative path."""
-    from .report.html import write_html_report
+    """Figures, DICOM SEG/Parametric Map/SR (DICOM input) and the HTML/PDF report beside assessment.json.
 
-    path = ctx.out_dir / "report.html"
-    write_html_report(assessment, path)
-    return {"report_html": path.name}
+    Returns output name → path relative to the output folder; what it cannot write is added to
+    ``ctx.not_assessed`` (see :mod:`pseudoprog.report.stage`).
+    """
+    from .report.stage import run_report_stage
+
+    return run_report_stage(ctx, assessment)
 
 
 STAGES: list[tuple[str, Callable[[AssessContext], None]]] = [
@@ -727,7 +729,7 @@ def assess(
     progress: Progress | None = None,
     profile: str | Path | None = None,
 ) -> Assessment:
-    """Assess one case folder; writes ``assessment.json`` and ``report.html`` into ``out_dir``.
+    """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
     ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
@@ -757,6 +759,7 @@ def assess(
     out.mkdir(parents=True, exist_ok=True)
     outputs = {"assessment_json": "assessment.json"}
     outputs.update(stage_report(ctx, assessment))
-    assessment = replace(assessment, outputs=outputs)
+    # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
+    assessment = replace(assessment, outputs=outputs, not_assessed=tuple(ctx.not_assessed))
     write_assessment_json(assessment, out / "assessment.json")
     return assessment

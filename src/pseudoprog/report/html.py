@@ -1,13 +1,25 @@
-"""Self-contained HTML report of an :class:`~pseudoprog.assessment.Assessment` (Jinja2, no external assets)."""
+"""Self-contained HTML report of an :class:`~pseudoprog.assessment.Assessment` (Jinja2, no external assets).
+
+Everything the page shows comes from the JSON form of the assessment plus the files the report
+stage left beside it (``report-assets.json`` and the panel PNGs it lists), so ``pseudoprog report``
+re-renders the same page from the output folder alone. Figures are embedded as data URIs.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from ..assessment import Assessment, write_atomic
+from .timeline import display_settings, png_data_uri, timeline_png
+
+ASSETS_NAME = "report-assets.json"
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pseudoprog.report", "templates"),
@@ -21,18 +33,180 @@ _ENV = jinja2.Environment(
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return "—"
+        if abs(value) >= 10 ** digits:
+            return f"{value:.0f}"  # 1280, not 1.28e+03
         return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v, digits) for v in value)
     return str(value)
 
 
 _ENV.filters["fmt"] = _fmt
 
 
-def render_html(assessment: Assessment | dict[str, Any]) -> str:
-    data = assessment.to_json_dict() if isinstance(assessment, Assessment) else assessment
-    return _ENV.get_template("report.html").render(a=data)
+def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
+    """The first 'not assessed' reason of each stage ('' for a stage with none), to say why a field is empty."""
+    out: defaultdict[str, str] = defaultdict(str)
+    for item in data.get("not_assessed", ()):
+        out.setdefault(str(item.get("stage")), str(item.get("reason")))
+    return out
 
 
-def write_html_report(assessment: Assessment | dict[str, Any], path: Path) -> None:
-    write_atomic(path, render_html(assessment))
+def load_assets(folder: Path) -> dict[str, Any]:
+    """The report stage's record of its figures and software versions (empty if absent).
+
+    Raises
+    ------
+    ValueError
+        If the file exists but is not a JSON object.
+    """
+    path = folder / ASSETS_NAME
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return doc
+
+
+def _panels(assets: Mapping[str, Any], folder: Path | None) -> list[dict[str, Any]]:
+    panels = []
+    for entry in assets.get("panels", ()):
+        item = dict(entry)
+        item.setdefault("shown", [])
+        item.setdefault("missing", [])
+        item.setdefault("caption", "")
+        item.setdefault("reason", "")
+        item["uri"] = None
+        rel = entry.get("path")
+        if rel and folder is not None:
+            png = folder / rel
+            if png.exists():
+                item["uri"] = png_data_uri(png.read_bytes())
+            else:
+                item["reason"] = f"the panel image {rel} is missing from the output folder"
+        panels.append(item)
+    return panels
+
+
+# The per-scan columns of the criteria table: (header, dotted path into each row of ``per_timepoint``).
+_CRITERIA_COLUMNS = (
+    ("Date", "date"),
+    ("Role", "role"),
+    ("Call", "category"),
+    ("SPD (mm²)", "burden.bidimensional"),
+    ("Volumetric burden", "burden.volumetric"),
+    ("vs baseline (%)", "pct_change_vs_baseline"),
+    ("vs nadir (%)", "pct_change_vs_nadir"),
+    ("In 12-week window", "within_pseudoprogression_window"),
+    ("Confirmation", "confirmation"),
+    ("Flags", "flags"),
+)
+
+
+def _get(row: Mapping[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _criteria_table(rows: Any) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of the per-scan criteria table.
+
+    The known columns that any row fills are shown; rows from a criteria engine that uses other
+    keys fall back to their scalar values (never a raw nested structure).
+    """
+    rows = [r for r in rows if isinstance(r, Mapping)]
+    known = [(h, p) for h, p in _CRITERIA_COLUMNS if any(_get(r, p) not in (None, [], {}) for r in rows)]
+    if len(known) <= 1:
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k, v in r.items() if k not in keys and not isinstance(v, (Mapping, list, tuple)))
+        known = [(k.replace("_", " "), k) for k in keys]
+    # Codes such as flag names read better with spaces (and can wrap in a narrow column).
+    cells = [[_fmt(_get(r, p)).replace("_", " ") if p == "flags" else _fmt(_get(r, p)) for _, p in known] for r in rows]
+    return [h for h, _ in known], cells
+
+
+def _brief(value: Any) -> str:
+    """A reference value in words: {date, value, unit} → '572 mm² (2026-03-16)'; other mappings shallowly."""
+    if isinstance(value, Mapping):
+        if "value" in value:
+            text = f"{_fmt(value.get('value'))} {value.get('unit') or ''}".strip()
+            return f"{text} ({value['date']})" if value.get("date") else text
+        return "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items() if v not in (None, {}, []))
+    return _fmt(value)
+
+
+def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
+    """Per scan: the maps computed ('name (unit)', comma-joined) and their distinct parameters."""
+    out = []
+    for tp in timepoints:
+        maps = tp.get("maps") or []
+        if not maps:
+            continue
+        names = ", ".join(f"{m['name']} ({m['unit']})" for m in maps)
+        params: list[str] = []
+        for m in maps:
+            for k, v in (m.get("parameters") or {}).items():
+                text = f"{k}={_fmt(v)}"
+                if text not in params:
+                    params.append(text)
+        out.append((str(tp["date"]), names, params))
+    return out
+
+
+def _reference_items(reference: Any) -> list[tuple[str, str]]:
+    """The criteria reference (baseline, nadir, changes ...) as label/text pairs, empty ones left out."""
+    if not isinstance(reference, Mapping):
+        return []
+    items = [(str(k).replace("_", " "), _brief(v)) for k, v in reference.items()]
+    return [(k, v) for k, v in items if v not in ("", "—")]
+
+
+
+
+def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:
+    """The report as one HTML string.
+
+    Parameters
+    ----------
+    assessment
+        The assessment, or its JSON form.
+    folder
+        The output folder holding ``report-assets.json`` and the panel images; ``None`` renders
+        without image panels or the software table.
+    """
+    data = assessment.to_json_dict() if isinstance(assessment, Assessment) else dict(assessment)
+    assets = load_assets(folder) if folder is not None else {}
+    timeline = timeline_png(data)
+    settings = display_settings()
+    return _ENV.get_template("report.html").render(
+        a=data,
+        why=_reasons(data),
+        timeline_uri=png_data_uri(timeline) if timeline else None,
+        window=settings["response_window"],
+        ftb=settings["ftb_classes"],
+        panels=_panels(assets, folder),
+        panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
+        software=assets.get("software", {}),
+        methods_maps=_methods_maps(data.get("timepoints", ())),
+        criteria_reference=_reference_items((data.get("response") or {}).get("reference")),
+        criteria_table=_criteria_table((data.get("response") or {}).get("per_timepoint") or ()),
+    )
+
+
+def write_html_report(assessment: Assessment | Mapping[str, Any], path: Path, *, folder: Path | None = None) -> None:
+    """Render and write the report atomically."""
+    write_atomic(path, render_html(assessment, folder=folder))

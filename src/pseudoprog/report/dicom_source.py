@@ -1,0 +1,107 @@
+"""The source images a DICOM output references: one dataset per slice, in the order of the loaded volume.
+
+SEG, Parametric Map and SR objects are derived from a source series; highdicom takes their
+position, orientation, frame of reference, patient and study from it. The slices are ordered
+exactly as :func:`pseudoprog.ingest.load_series` orders them (along the slice normal), so slice
+``k`` of a mask or map on the series' grid is frame ``k`` of the output. A dynamic or multi-b-value
+series contributes its first frame at each position (all frames of a position share the geometry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+
+from ..align.resample import resample_mask, resample_to_grid
+from ..case import Series
+from ..errors import CannotAssessError, InputError
+from ..ingest import dicom
+
+# Equipment attributes every output carries (Type 1 in the enhanced general equipment module).
+MANUFACTURER = "pseudoprog"
+MODEL_NAME = "pseudoprog decision support"
+DEVICE_SERIAL = "pseudoprog"
+
+
+@dataclass(frozen=True, eq=False)
+class SourceStack:
+    """The single-frame source datasets of one series, slice ``k`` at index ``k``, and their grid."""
+
+    series: Series
+    datasets: tuple[Dataset, ...]
+    affine: np.ndarray  # RAS+ mm, as loaded by pseudoprog.ingest
+    shape: tuple[int, int, int]  # (i = columns, j = rows, k = slices)
+
+    def to_frames(self, volume: np.ndarray) -> np.ndarray:
+        """(i, j, k[, n]) array on this grid → (k, rows, columns[, n]) frames, as highdicom takes them."""
+        if volume.shape[:3] != self.shape:
+            raise ValueError(f"array shape {volume.shape[:3]} does not match the source grid {self.shape}")
+        axes = (2, 1, 0, *range(3, volume.ndim))
+        return np.ascontiguousarray(np.transpose(volume, axes))
+
+    def same_grid(self, affine: np.ndarray, shape: tuple[int, ...]) -> bool:
+        return tuple(shape[:3]) == self.shape and bool(np.allclose(affine, self.affine, atol=1e-3))
+
+    def mask_on_grid(self, mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """A boolean mask carried onto this grid (unchanged when it is already on it)."""
+        if self.same_grid(affine, mask.shape):
+            return mask.astype(bool)
+        return resample_mask(mask, affine, self.affine, self.shape)
+
+    def map_on_grid(self, data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """A 3D map carried onto this grid by trilinear interpolation (unchanged when already on it)."""
+        if self.same_grid(affine, data.shape):
+            return data
+        return resample_to_grid(data, affine, self.affine, self.shape, order=1, fill=np.nan)
+
+
+def load_source_stack(series: Series) -> SourceStack:
+    """Read the datasets of a DICOM series, one per slice position, in the loaded volume's order.
+
+    Raises
+    ------
+    CannotAssessError
+        If the series is not DICOM, or lacks a FrameOfReferenceUID (a SEG needs one).
+    InputError
+        If its files cannot be read or its geometry is inconsistent.
+    """
+    if series.source_format != "dicom":
+        raise CannotAssessError(
+            f"series '{series.description}' is {series.source_format}, not DICOM: DICOM outputs need DICOM source "
+            "images to reference"
+        )
+    headers, _ = dicom.scan_folder_files(series.files)
+    h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
+    if h is None or not h.frames:
+        raise InputError("series has no image frames", file=series.files[0])
+    stacks = dicom.split_stacks(h)
+    key = series.uid[len(h.series_uid) :]
+    if key not in stacks:
+        raise InputError(f"stack '{key}' not found in series", file=series.files[0])
+    label = f"{series.files[0].parent} (series '{series.description}')"
+    layout = dicom.layout_stack(stacks[key], label=label)
+    affine, _warnings = dicom.stack_affine(layout, label=label)
+    firsts = [group[0] for group in layout.slices]
+    if any(fr.frame_index is not None for fr in firsts):
+        raise CannotAssessError(
+            f"series '{series.description}' is an enhanced multi-frame object: DICOM outputs are written only "
+            "for classic single-frame source series"
+        )
+    datasets = tuple(pydicom.dcmread(fr.path) for fr in firsts)
+    if not getattr(datasets[0], "FrameOfReferenceUID", None):
+        raise CannotAssessError(f"series '{series.description}' has no FrameOfReferenceUID to reference")
+    first = firsts[0]
+    return SourceStack(
+        series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts))
+    )
+
+
+def encode_dataset(dataset: Dataset) -> bytes:
+    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically)."""
+    buf = BytesIO()
+    dataset.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

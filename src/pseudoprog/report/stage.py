@@ -1,0 +1,285 @@
+"""The report stage of ``pseudoprog assess``: figures, DICOM objects, then the HTML and PDF report.
+
+Everything is written beside ``assessment.json``:
+
+- ``figures/panel-DATE.png``: the image panel of each timepoint at the lesion (needs a lesion mask);
+- ``report-assets.json``: which panels exist (or why not) and the software versions used;
+- ``dicom/DATE/``: ``seg-lesions.dcm`` (SEG), ``pm-NAME.dcm`` (Parametric Maps), ``sr-measurements.dcm``
+  (TID 1500 SR), for DICOM input only;
+- ``report.html`` and ``report.pdf``.
+
+What cannot be produced is recorded in ``not_assessed`` with its reason; nothing is invented. Logs
+name the case id and dates, never the patient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import platform
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nibabel as nib
+import numpy as np
+
+from .. import __version__
+from ..assessment import Assessment, MapOutput, write_atomic
+from ..case import LesionMask, Series, SeriesKind, Timepoint
+from ..errors import CannotAssessError, PseudoprogError
+from ..ingest import load_series
+from .dicom_pmap import QUANTITIES, write_parametric_map
+from .dicom_seg import WrittenSeg, write_lesion_seg
+from .dicom_source import SourceStack, load_source_stack
+from .dicom_sr import write_measurement_sr
+from .html import ASSETS_NAME
+from .map_names import canonical_map_name
+from .panels import PANEL_MAPS, MapImage, render_panel
+from .render import HTML_NAME, PDF_NAME, render_report_files
+
+if TYPE_CHECKING:
+    from ..pipeline import AssessContext
+
+log = logging.getLogger(__name__)
+
+_LIBRARIES = ("numpy", "scipy", "nibabel", "pydicom", "highdicom", "SimpleITK", "matplotlib", "jinja2", "weasyprint")
+SEG_SERIES_NUMBER = 900
+PM_SERIES_NUMBER = 910
+SR_SERIES_NUMBER = 930
+
+
+def software_versions() -> dict[str, str]:
+    """pseudoprog, Python and the libraries the results depend on, as installed now."""
+    out = {"pseudoprog": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _t1c(tp: Timepoint) -> Series | None:
+    """The session's T1c; of several, the one with the most voxels (the grid the lesions stage draws masks on)."""
+    series = tp.series_of(SeriesKind.T1C)
+    if not series:
+        return None
+    return max(series, key=lambda s: int(np.prod(s.shape)) if s.shape else 0)
+
+
+def _load_map(ctx: AssessContext, m: MapOutput) -> MapImage:
+    path = ctx.out_dir / m.path
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.get_fdata(dtype=np.float32))  # type: ignore[attr-defined]
+        affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
+    except (OSError, nib.filebasedimages.ImageFileError) as exc:
+        raise CannotAssessError(f"map {m.name} cannot be read from {m.path} ({exc})") from exc
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise CannotAssessError(f"map {m.name} in {m.path} is not 3D (shape {data.shape})")
+    return MapImage(name=m.name, data=data, affine=affine, unit=m.unit)
+
+
+def _masks(ctx: AssessContext, date: dt.date) -> tuple[LesionMask, ...]:
+    return tuple(ctx.products.get("lesion_masks", {}).get(date, ()))
+
+
+def write_panels(ctx: AssessContext) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The image panel of each timepoint; returns the manifest entries and the outputs written."""
+    entries: list[dict[str, Any]] = []
+    outputs: dict[str, str] = {}
+    for tp in ctx.case.timepoints:
+        entry: dict[str, Any] = {"date": tp.date.isoformat(), "path": None}
+        entries.append(entry)
+        t1c = _t1c(tp)
+        masks = _masks(ctx, tp.date)
+        if t1c is None:
+            entry["reason"] = "no post-contrast T1 (T1c) series at this scan"
+            continue
+        if not masks:
+            entry["reason"] = (
+                "no lesion mask at this scan (the lesion segmentation stage produced none), so the panel "
+                "cannot be placed at the lesion"
+            )
+            continue
+        try:
+            volume, _ = load_series(t1c)
+            if volume.is_dynamic:
+                raise CannotAssessError("the T1c series is 4D")
+            maps: dict[str, MapImage] = {}
+            for m in ctx.maps.get(tp.date, ()):
+                key = canonical_map_name(m.name, PANEL_MAPS)
+                if key is not None and key not in maps:
+                    maps[key] = _load_map(ctx, m)
+            panel = render_panel(volume, masks, maps)  # the report heads it with the date
+        except (PseudoprogError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
+            entry["reason"] = f"panel not drawn: {reason}"
+            ctx.skip("report.panels", entry["reason"], timepoint=tp.date)
+            continue
+        rel = f"figures/panel-{tp.date.isoformat()}.png"
+        write_atomic(ctx.out_dir / rel, panel.png)
+        entry.update(path=rel, caption=panel.caption, shown=list(panel.shown), missing=list(panel.missing),
+                     slice_index=panel.slice_index)
+        outputs[f"figure_panel_{tp.date.isoformat()}"] = rel
+    return entries, outputs
+
+
+def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
+    if uid is None:
+        return None
+    return next((s for s in tp.series if s.uid == uid), None)
+
+
+def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
+    """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest."""
+    outputs: dict[str, str] = {}
+    sources: dict[str, SourceStack] = {}
+
+    def source_of(series: Series) -> SourceStack:
+        if series.uid not in sources:
+            sources[series.uid] = load_source_stack(series)
+        return sources[series.uid]
+
+    has_dicom = any(s.source_format == "dicom" for tp in ctx.case.timepoints for s in tp.series)
+    if not has_dicom:
+        ctx.skip(
+            "report.dicom",
+            "DICOM outputs (SEG, Parametric Map, SR) are written only for DICOM input: this case's images are "
+            "not DICOM, so there are no patient, study, frame-of-reference or instance identifiers to reference",
+        )
+        return outputs
+    latest = ctx.case.latest.date
+    for order, tp in enumerate(ctx.case.timepoints, start=1):
+        day = tp.date.isoformat()
+        folder = Path("dicom") / day
+        t1c = _t1c(tp)
+        if t1c is None or t1c.source_format != "dicom":
+            ctx.skip("report.dicom", "no DICOM T1c series to reference at this scan", timepoint=tp.date)
+            continue
+        try:
+            source = source_of(t1c)
+        except PseudoprogError as exc:
+            ctx.skip("report.dicom", f"source T1c unusable for DICOM outputs: {exc}", timepoint=tp.date)
+            continue
+        seg = _write_seg(ctx, tp, source, folder / "seg-lesions.dcm", outputs)
+        _write_maps(ctx, tp, folder, outputs, source_of)
+        try:
+            written = write_measurement_sr(
+                source,
+                ctx.out_dir / folder / "sr-measurements.dcm",
+                case_id=ctx.case.id,
+                date=tp.date,
+                time_point_order=order,
+                lesions=ctx.lesions.get(tp.date, tp.lesions),
+                markers=ctx.markers.get(tp.date, []),
+                software_version=__version__,
+                seg=seg,
+                response=ctx.response if tp.date == latest else None,
+                probability=ctx.probability if tp.date == latest else None,
+                series_number=SR_SERIES_NUMBER,
+            )
+        except ValueError as exc:
+            ctx.skip("report.dicom.sr", f"SR not written: {exc}", timepoint=tp.date)
+            continue
+        outputs[f"dicom_sr_{day}"] = str(folder / "sr-measurements.dcm")
+        for why in written.skipped:
+            ctx.skip("report.dicom.sr", f"left out of the SR: {why}", timepoint=tp.date)
+    return outputs
+
+
+def _write_seg(
+    ctx: AssessContext, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str]
+) -> WrittenSeg | None:
+    masks = _masks(ctx, tp.date)
+    if not masks:
+        ctx.skip("report.dicom.seg", "no lesion mask at this scan: no SEG written", timepoint=tp.date)
+        return None
+    try:
+        seg = write_lesion_seg(
+            masks, source, ctx.out_dir / rel, case_id=ctx.case.id, software_version=__version__,
+            series_number=SEG_SERIES_NUMBER,
+        )
+    except ValueError as exc:
+        ctx.skip("report.dicom.seg", f"SEG not written: {exc}", timepoint=tp.date)
+        return None
+    outputs[f"dicom_seg_{tp.date.isoformat()}"] = str(rel)
+    return seg
+
+
+def _write_maps(
+    ctx: AssessContext,
+    tp: Timepoint,
+    folder: Path,
+    outputs: dict[str, str],
+    source_of: Callable[[Series], SourceStack],
+) -> None:
+    for index, m in enumerate(ctx.maps.get(tp.date, ())):
+        quantity = canonical_map_name(m.name, QUANTITIES)
+        if quantity is None:
+            continue  # maps without a DICOM quantity (masks, fit residuals, uncorrected variants) stay NIfTI only
+        series = _find_series(tp, m.series_uid)
+        if series is None or series.source_format != "dicom":
+            ctx.skip(
+                "report.dicom.pm",
+                f"{m.name}: no DICOM source series recorded for the map, so no Parametric Map",
+                timepoint=tp.date,
+            )
+            continue
+        rel = folder / f"pm-{m.name}.dcm"
+        try:
+            image = _load_map(ctx, m)
+            source = source_of(series)
+            write_parametric_map(
+                image.data, image.affine, source, ctx.out_dir / rel, name=quantity, unit=m.unit,
+                software_version=__version__, series_number=PM_SERIES_NUMBER + index,
+            )
+        except (PseudoprogError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
+            ctx.skip("report.dicom.pm", f"{m.name}: Parametric Map not written: {reason}", timepoint=tp.date)
+            continue
+        outputs[f"dicom_pm_{m.name}_{tp.date.isoformat()}"] = str(rel)
+
+
+def run_report_stage(ctx: AssessContext, assessment: Assessment) -> dict[str, str]:
+    """Write figures, DICOM objects and the report; returns output name → path relative to ``ctx.out_dir``.
+
+    Items that could not be produced are added to ``ctx.not_assessed``; the rendered report
+    includes them and the full list of outputs (so it matches ``assessment.json``).
+    """
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, str] = {}
+    in_scope = ctx.scope is None or ctx.scope.in_scope
+    if in_scope:
+        panels, panel_outputs = write_panels(ctx)
+        outputs.update(panel_outputs)
+        outputs.update(write_dicom_outputs(ctx))
+        panels_reason = ""
+    else:
+        panels, panels_reason = [], "the case is out of scope"
+        ctx.skip("report.dicom", "DICOM outputs not written: the case is out of scope")
+    assets = {"software": software_versions(), "panels": panels, "panels_reason": panels_reason}
+    write_atomic(ctx.out_dir / ASSETS_NAME, json.dumps(assets, indent=1) + "\n")
+    outputs["report_assets"] = ASSETS_NAME
+    planned = {"assessment_json": "assessment.json", **outputs, "report_html": HTML_NAME, "report_pdf": PDF_NAME}
+    data = _final(assessment, ctx, planned)
+    rendered = render_report_files(data, folder=ctx.out_dir)
+    if rendered.pdf_error is not None:
+        ctx.skip("report.pdf", rendered.pdf_error)
+        planned.pop("report_pdf")
+        rendered = render_report_files(_final(assessment, ctx, planned), folder=ctx.out_dir, pdf=False)
+    outputs.update(rendered.outputs)
+    log.info("report written for case %s: %d output(s)", ctx.case.id, len(outputs))
+    return outputs
+
+
+def _final(assessment: Assessment, ctx: AssessContext, outputs: Mapping[str, str]) -> dict[str, Any]:
+    final = dataclasses.replace(assessment, not_assessed=tuple(ctx.not_assessed), outputs=dict(outputs))
+    return final.to_json_dict()
+
