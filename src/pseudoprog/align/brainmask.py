@@ -27,7 +27,10 @@ METHODS = ("classical",)
 def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
     r = [max(1, round(radius_mm / s)) for s in spacing]
     grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
-    return sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing, strict=True)) <= 1.0
+    r2 = np.zeros([2 * n + 1 for n in r])
+    for g, s in zip(grids, spacing, strict=True):
+        r2 = r2 + (g * s / radius_mm) ** 2
+    return np.asarray(r2 <= 1.0)
 
 
 def _otsu(values: np.ndarray, bins: int = 256) -> float:

@@ -66,6 +66,8 @@ def read_nifti_mask(
         img = nib.load(str(path))
     except Exception as exc:
         raise InputError("cannot be read as NIfTI", file=path) from exc
+    if not isinstance(img, nib.spatialimages.SpatialImage):
+        raise InputError("is not a NIfTI image", file=path)
     data = np.asarray(img.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
