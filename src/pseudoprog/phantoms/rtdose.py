@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 import yaml
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from ..align.itk import LPS_FROM_RAS
 from .anatomy import Grid
@@ -69,10 +69,10 @@ def write_rtdose(
     pixels = np.rint(np.transpose(dose_gy, (2, 1, 0)) / scaling).astype(np.uint16)
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTDOSE_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = _uid(seed_text + "/sop")
+    meta.MediaStorageSOPClassUID = UID(RTDOSE_SOP_CLASS)
+    meta.MediaStorageSOPInstanceUID = UID(_uid(seed_text + "/sop"))
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = UID_PREFIX + "1"
+    meta.ImplementationClassUID = UID(UID_PREFIX + "1")
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = RTDOSE_SOP_CLASS
