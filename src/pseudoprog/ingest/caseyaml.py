@@ -99,6 +99,17 @@ _SINGLE_DAY = {TreatmentType.SURGERY, TreatmentType.BIOPSY, TreatmentType.SRS}
 _EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)  # before MRI existed: a typo, not a scan
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so an impossible date (2026-02-30) is our InputError, not a crash."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 class _Ctx:
     """Where we are in the file, for messages."""
 
@@ -608,7 +619,7 @@ def read_case_yaml(case_dir: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8 text", file=file) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

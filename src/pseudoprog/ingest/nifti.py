@@ -167,6 +167,13 @@ def load_nifti(path: Path, *, uid: str | None = None) -> tuple[Volume, list[str]
         raise InputError(f"image has {data.ndim} dimensions", file=path, expected="a 3D or 4D image")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
+    header = img.header
+    if "qform_code" in header and int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+        raise InputError(
+            "NIfTI header has no orientation (qform and sform codes are 0): voxel positions would be a guess",
+            file=path,
+            expected="a NIfTI with a valid qform or sform",
+        )
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError("NIfTI affine is missing or degenerate", file=path, expected="a valid qform/sform")

@@ -149,9 +149,10 @@ def healthy_brain(grid: Grid, *, seed: int) -> np.ndarray:
     labels[head < 0.88] = Tissue.SKULL
     labels[skull_inner < 1] = Tissue.CSF
     brain = brain_r < 1
-    # Cortex: a 3-4 mm shell with folds (the noise moves the grey/white boundary in and out).
+    # Cortex: a folded shell about 10 mm deep on average, so grey matter is ~50 % of the parenchyma
+    # (the noise moves the grey/white boundary in and out).
     folds = _smooth_noise(grid.shape, rng, sigma_vox=1.8)
-    wm = brain_r < (0.78 + 0.05 * folds)
+    wm = brain_r < (0.62 + 0.07 * folds)
     labels[brain] = Tissue.GREY_MATTER
     labels[wm] = Tissue.WHITE_MATTER
     # Sulcal CSF where the folds dip deepest at the surface.
