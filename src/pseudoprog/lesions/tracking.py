@@ -62,16 +62,19 @@ class Tracker:
         d = value("segmentation", "match_dilation_mm")
         return ndimage.distance_transform_edt(~mask, sampling=self.spacing_mm) <= d
 
-    def _new_id(self) -> str:
-        while f"L{self._next}" in self.tracks:
+    def _new_id(self, taken: set[str]) -> str:
+        while f"L{self._next}" in self.tracks or f"L{self._next}" in taken:
             self._next += 1
-        return f"L{self._next}"
+        lid = f"L{self._next}"
+        self._next += 1
+        return lid
 
     def add(
         self, date: dt.date, masks: list[np.ndarray], given_ids: list[str | None] | None = None
     ) -> list[tuple[str, bool]]:
         """Ids (and whether each lesion is new) for the lesions of one timepoint, in the order given."""
         first = not self.tracks and not self.events
+        taken = {g for g in (given_ids or []) if g}
         given = given_ids or [None] * len(masks)
         if len(given) != len(masks):
             raise ValueError("given_ids must have one entry per mask")
@@ -106,7 +109,8 @@ class Tracker:
         # New lesions.
         for i in range(len(masks)):
             if assigned[i] is None:
-                lid = given[i] or self._new_id()
+                lid = given[i] or self._new_id(taken)
+                taken.add(lid)
                 out[i] = (lid, not first)
                 if not first:
                     self.events.append(TrackEvent(date, "new", lid))
