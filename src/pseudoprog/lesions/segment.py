@@ -9,8 +9,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
 2. **Candidates** (automatic detection): brain voxels with ``E`` more than ``detection_robust_sd``
    robust SDs above the brain median, split into 26-connected components; components smaller than
    ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped.
-   Semi-automatic mode uses the same components that meet a seed (a point with a radius, or a box)
-   without the size and shape filters.
+   Semi-automatic mode looks only inside the seed's region (a point with a radius, or a box): the
+   voxels above half-way between the brain background and the region's peak, without the size and
+   shape filters (the reader has said there is a lesion there).
 3. **Refinement** at half maximum: per lesion, the enhancing voxels are those above
    ``background + 0.5 × (peak − background)`` (peak = 95th percentile of ``E`` in the candidate),
    connected to the candidate, within 10 mm of it.
@@ -231,6 +232,24 @@ def flair_abnormality(flair: np.ndarray, brain: np.ndarray, lesion: np.ndarray, 
     return np.isin(labels, keep) | lesion
 
 
+def _seeded_candidate(e: np.ndarray, region: np.ndarray, bg: float, rsd: float) -> np.ndarray | None:
+    """Inside a reader's seed region the lesion is what enhances clearly above the brain: the region's
+    voxels above half-way between the brain background and the region's peak (98th percentile),
+    provided that peak stands out from the background by at least 3 robust SDs."""
+    if not region.any():
+        return None
+    peak = float(np.percentile(e[region], 98))
+    if peak - bg < 3.0 * rsd:
+        return None
+    hot = (e > bg + value("segmentation", "enhancement_fraction") * (peak - bg)) & region
+    labels, n = ndimage.label(hot, structure=STRUCT26)
+    if n == 0:
+        return None
+    sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=np.arange(1, n + 1))
+    keep = np.arange(1, n + 1)[sizes >= 0.1 * sizes.max()]
+    return np.isin(labels, keep)
+
+
 def segment_lesions(
     t1c: np.ndarray,
     brain: np.ndarray,
@@ -266,15 +285,14 @@ def segment_lesions(
     notes: list[str] = []
     found: list[tuple[str, np.ndarray, str]] = []
     if seeds:
-        labels, _, _ = detect_candidates(e, brain, affine, filter_shapes=False)
+        bg, rsd = _robust(e[brain])
         for seed in seeds:
             region = seed.region(affine, t1c.shape)
-            ids = np.unique(labels[region])
-            ids = ids[ids > 0]
-            if ids.size == 0:
+            candidate = _seeded_candidate(e, region, bg, rsd)
+            if candidate is None:
                 notes.append(f"seed of lesion {seed.lesion_id}: no enhancing tissue found in the seed region")
                 continue
-            found.append((seed.lesion_id, np.isin(labels, ids), "seed"))
+            found.append((seed.lesion_id, candidate, "seed"))
     else:
         labels, n, dropped = detect_candidates(e, brain, affine)
         notes.extend(dropped)
