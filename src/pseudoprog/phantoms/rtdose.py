@@ -120,8 +120,8 @@ def add_rtdose_to_case(
 ) -> Path:
     """Write ``rtdose/RTDOSE.dcm`` for a phantom case and reference it in its case.yaml.
 
-    The cloud is centred on the first lesion at baseline (moved by ``offset_mm``), with the dose of
-    the case's radiation course (or ``prescription_gy``), and a radius of the lesion's longest
+    The cloud is centred on the first lesion at baseline (moved by ``offset_mm``), its plateau the
+    maximum dose of the case's radiation course (or ``prescription_gy``), and a radius of the lesion's longest
     semi-axis + 20 mm unless ``radius_mm`` is given.
     """
     case_dir = Path(case_dir)
@@ -134,10 +134,11 @@ def add_rtdose_to_case(
     centre = world_from_head @ np.array([*lesion["centre_mm_head"], 1.0])
     centre = centre[:3] + np.asarray(offset_mm)
     if prescription_gy is None:
-        doses = [t.get("dose_gy") for t in doc.get("treatments", []) if t.get("dose_gy")]
-        if not doses:
+        courses = [t for t in doc.get("treatments", []) if t.get("dose_gy")]
+        if not courses:
             raise ValueError("the case has no radiation dose; give prescription_gy")
-        prescription_gy = float(doses[-1])
+        # A radiosurgery plan prescribed to the X % isodose peaks at prescription / X %.
+        prescription_gy = float(courses[-1]["dose_gy"]) / (float(courses[-1].get("isodose_percent") or 100) / 100)
     if radius_mm is None:
         radius_mm = lesion["long_mm"] / 2 + 20.0
     spacing = 3.0
