@@ -62,7 +62,7 @@ def fill_holes_3d_and_axial(mask: np.ndarray) -> np.ndarray:
     return filled | holes
 
 
-def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: float = 1.5) -> np.ndarray:
+def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: float = 2.0) -> np.ndarray:
     """Classical (morphological) brain mask of a structural image; see the module docstring.
 
     Images finer than ``working_mm`` in-plane are block-averaged to about that size first (the
