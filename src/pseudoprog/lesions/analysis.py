@@ -445,6 +445,10 @@ def analyse_case(
             )
         except CannotAssessError as exc:
             skipped.append((tp.date, exc.reason))
+        except InputError:
+            raise
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK; ValueError: unusable image
+            skipped.append((tp.date, f"lesion analysis failed on this timepoint's images: {exc}"))
     events: list[TrackEvent] = []
     if done:
         dates = sorted(done)
@@ -454,13 +458,20 @@ def analyse_case(
         for d in dates:
             tl = done[d]
             if d != dates[0]:
-                tl.to_baseline = register(
-                    base.reference,
-                    tl.reference,
-                    kind=across_sessions,
-                    fixed_mask=base.brain,
-                    labels=(f"{dates[0]}/T1c", f"{d}/T1c"),
-                )
+                try:
+                    tl.to_baseline = register(
+                        base.reference,
+                        tl.reference,
+                        kind=across_sessions,
+                        fixed_mask=base.brain,
+                        labels=(f"{dates[0]}/T1c", f"{d}/T1c"),
+                    )
+                except (ValueError, RuntimeError) as exc:
+                    tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
+                    tl.notes.append(
+                        f"registration onto the baseline failed ({exc}); lesions are matched in scanner "
+                        "coordinates, which assumes the head did not move"
+                    )
             assert tl.to_baseline is not None
             on_base = [
                 tl.to_baseline.mask_to_fixed(
