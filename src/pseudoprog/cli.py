@@ -134,6 +134,9 @@ def lesions(
         str, typer.Option("--within-session", help="rigid (register T1/T2/FLAIR onto the T1c) | header")
     ] = "rigid",
     across_sessions: Annotated[str, typer.Option("--across-sessions", help="rigid | affine | auto")] = "rigid",
+    brain: Annotated[
+        str, typer.Option("--brain-mask", help="classical | deepbet (optional extra) | auto")
+    ] = "classical",
 ) -> None:
     """Segment, measure (RANO, mm) and track the lesions of every timepoint; write lesions.json and label maps."""
     from .ingest import ingest_case

@@ -265,6 +265,7 @@ def analyse_timepoint(
     segmenter_name: str = "user",
     within_session: str = "rigid",
     bias_correction: bool = True,
+    brain_method: str = "classical",
 ) -> TimepointLesions:
     """Register, mask, segment and measure one timepoint (see the module docstring).
 
@@ -278,7 +279,7 @@ def analyse_timepoint(
     notes: list[str] = []
     t1c, w = _load3d(t1c_series)
     notes.extend(w)
-    brain, brain_method = brain_mask(t1c)
+    brain, used_method = brain_mask(t1c, method=brain_method)
     registrations: dict[str, Registration] = {}
     images: dict[SeriesKind, np.ndarray] = {}
     for kind in STRUCTURAL:
@@ -319,7 +320,7 @@ def analyse_timepoint(
         date=tp.date,
         reference=ref,
         brain=brain,
-        brain_method=brain_method,
+        brain_method=used_method,
         registrations=registrations,
         lesions=lesions,
         notes=notes,
@@ -412,6 +413,7 @@ def analyse_case(
     within_session: str = "rigid",
     across_sessions: str = "rigid",
     bias_correction: bool = True,
+    brain_method: str = "classical",
     progress: Callable[[str], None] | None = None,
 ) -> CaseLesions:
     """Lesions of every timepoint with images, tracked over time and placed against the dose.
@@ -424,6 +426,9 @@ def analyse_case(
         ``"rigid"`` registers T1/T2/FLAIR onto the T1c; ``"header"`` trusts the scanner geometry.
     across_sessions
         ``"rigid"``, ``"affine"`` or ``"auto"`` (affine only where it improves the match).
+    brain_method
+        ``"classical"``, ``"deepbet"`` (optional extra) or ``"auto"``
+        (see :func:`pseudoprog.align.brainmask.brain_mask`).
     """
     if across_sessions not in ("rigid", "affine", "auto"):
         raise ValueError("across_sessions must be 'rigid', 'affine' or 'auto'")
@@ -442,6 +447,7 @@ def analyse_case(
                 segmenter_name=segmenter_name,
                 within_session=within_session,
                 bias_correction=bias_correction,
+                brain_method=brain_method,
             )
         except CannotAssessError as exc:
             skipped.append((tp.date, exc.reason))
