@@ -1,0 +1,1 @@
+"""Speed and accuracy against peers, with recorded results (benchmarks/results/)."""

@@ -118,6 +118,15 @@ class FlairChange(StrEnum):
     UNKNOWN = "unknown"
 
 
+class HistologyResult(StrEnum):
+    """What a biopsy or resection at a timepoint showed (RANO 2010 12-week rule, clinical_rules.md §1.3.3)."""
+
+    TUMOUR = "tumour"  # unequivocal viable tumour (e.g. > 70 % tumour-cell nuclei, rising MIB-1)
+    TREATMENT_EFFECT = "treatment_effect"  # radiation necrosis / pseudoprogression, no viable tumour
+    MIXED = "mixed"  # tumour and treatment effect together
+    NONDIAGNOSTIC = "nondiagnostic"
+
+
 class Indication(StrEnum):
     """Why this scan is being read; only the first is pseudoprog's question (clinical_rules.md §4.1)."""
 
@@ -366,6 +375,8 @@ class Lesion:
     target: bool | None = None  # chosen as a target lesion (None: let the criteria decide)
     component: str | None = None  # solid | cystic | necrotic_rim | cavity_wall | nodule_in_cyst
     markers: Mapping[str, Marker] = field(default_factory=dict)
+    equivocal: bool = False  # a new lesion the reader is not sure of (RANO-BM: continue, back-date if confirmed)
+    unequivocal_progression: bool = False  # a non-target lesion the reader calls unequivocally progressed
 
 
 @dataclass(frozen=True, eq=False)
@@ -437,10 +448,11 @@ class Timepoint:
     lesions: tuple[Lesion, ...] = ()
     markers: Mapping[str, Marker] = field(default_factory=dict)
     flair_change: FlairChange = FlairChange.UNKNOWN
-    histology: str | None = None  # biopsy/resection result at this date, if any
+    histology: str | None = None  # biopsy/resection result at this date, if any (free text)
     notes: str = ""
     seeds: tuple[LesionSeed, ...] = ()  # semi-automatic segmentation (lesions stage)
     masks: tuple[MaskSource, ...] = ()  # imported lesion masks (lesions stage)
+    histology_result: HistologyResult | None = None  # the same result, coded for the response criteria
 
     def series_of(self, kind: SeriesKind) -> tuple[Series, ...]:
         return tuple(s for s in self.series if s.kind is kind)

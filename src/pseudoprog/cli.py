@@ -60,16 +60,48 @@ def assess(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default CASE_DIR/pseudoprog-output).")
     ] = None,
+    profile: Annotated[
+        Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate` (local cut-offs).")
+    ] = None,
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .pipeline import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
     try:
-        result = run(case_dir, out_dir, progress=_progress)
+        result = run(case_dir, out_dir, progress=_progress, profile=profile)
     except PseudoprogError as exc:
         raise _fail(exc) from None
     _summarise(result, out_dir)
+
+
+@app.command()
+def calibrate(
+    labelled: Annotated[Path, typer.Argument(help="CSV: a 'label' column (1/0) and one column per marker name.")],
+    out: Annotated[Path, typer.Option("--out", help="Site profile to write (YAML); the diagram goes beside it.")],
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split and bootstrap.")] = 0,
+) -> None:
+    """Learn a site's cut-offs from its labelled cases: CV AUC with bootstrap interval, reliability diagram."""
+    from .evidence.calibration import calibrate as run
+
+    try:
+        report = run(labelled, out, folds=folds, seed=seed)
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    lo, hi = report.cv_auc_interval
+    console.print(f"cross-validated AUC {report.cv_auc:.3f} (95 % bootstrap {lo:.3f}–{hi:.3f}), n = {report.n_cases}")
+    console.print(f"calibration error {report.calibration_error:.3f}")
+    op = report.operating_point
+    console.print(
+        f"operating point: P ≥ {op['probability_threshold']:.2f} → sensitivity {op['sensitivity']:.2f}, "
+        f"specificity {op['specificity']:.2f}"
+    )
+    for name, reason in report.skipped.items():
+        console.print(f"[yellow]skipped {name}:[/yellow] {reason}")
+    console.print(f"wrote profile: {report.profile_path}")
+    console.print(f"wrote reliability diagram: {report.diagram_path}")
 
 
 @app.command()
@@ -165,6 +197,61 @@ def lesions(
 
 
 @app.command()
+def criteria(
+    case_dir: Annotated[Path, typer.Argument(help="Case folder holding case.yaml (lesions reported per timepoint).")],
+    name: Annotated[
+        str | None,
+        typer.Option("--criteria", help="RANO | mRANO | RANO 2.0 | iRANO | RANO-BM (default: the one that fits)."),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="bidimensional | unidimensional | volumetric (default: criterion's).")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print every rule applied at every scan.")] = False,
+) -> None:
+    """Print the per-scan response calls of one criterion over the case's timeline (lesions from case.yaml)."""
+    from rich.table import Table
+
+    from .criteria import assess_criterion, choose_criterion, criterion_name
+    from .ingest import read_case_yaml
+
+    try:
+        case, _ = read_case_yaml(case_dir)
+        if name is None:
+            chosen, why = choose_criterion(case)
+        else:
+            chosen, why = criterion_name(name), "asked for"
+        result = assess_criterion(case, chosen, method=method)
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    console.print(f"{result.criterion} ({why}); measurement: {result.method}")
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    table = Table("date", "category", "vs baseline", "vs nadir", "window", "progression dated", "in retrospect")
+    for c in result.calls:
+        m = c.as_mapping()
+        table.add_row(
+            m["date"],
+            m["category"],
+            "" if m["pct_change_vs_baseline"] is None else f"{m['pct_change_vs_baseline']:+.1f} %",
+            "" if m["pct_change_vs_nadir"] is None else f"{m['pct_change_vs_nadir']:+.1f} %",
+            "" if m["within_pseudoprogression_window"] is None else str(m["within_pseudoprogression_window"]).lower(),
+            m["progression_date"] or "",
+            m["in_retrospect"] or "",
+        )
+    Console().print(table)
+    if explain:
+        for c in result.calls:
+            Console().print(f"[bold]{c.date}[/bold] {c.category.value}")
+            for line in c.explanation:
+                Console().print(f"  • {line}")
+    if result.reason:
+        console.print(f"[yellow]{result.reason}[/yellow]")
+
+
+@app.command()
 def inspect(
     path: Annotated[Path, typer.Argument(help="A case folder, or an image folder of DICOM/NIfTI files.")],
 ) -> None:
@@ -198,6 +285,181 @@ def inspect(
     Console().print(table)
     for w in warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _report_maps(written, warnings) -> None:
+    for name, path, unit in written:
+        console.print(f"wrote {name} ({unit}): {path}", markup=False)
+    for w in warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+@maps_app.command("dce")
+def maps_dce(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="DCE DICOM folder, or NIfTI with JSON sidecar.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for the NIfTI maps and parameters JSON.")],
+    aif_mask: Annotated[
+        Path | None, typer.Option("--aif-mask", help="NIfTI mask of arterial voxels (any grid of the session).")
+    ] = None,
+    aif: Annotated[str, typer.Option("--aif", help="auto | population (when no --aif-mask)")] = "auto",
+    model: Annotated[str, typer.Option("--model", help="extended_tofts | tofts | patlak")] = "extended_tofts",
+    t10_ms: Annotated[
+        float | None, typer.Option("--t10-ms", help="Native T1 (ms) to assume when no VFA series is found.")
+    ] = None,
+) -> None:
+    """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import dce_from_series, load_mask_on, series_for_input, write_map_set
+
+    try:
+        series, others = series_for_input(input_path, SeriesKind.DCE, SeriesKind.VFA_T1)
+        mask = load_mask_on(aif_mask, series) if aif_mask is not None else None
+        ms = dce_from_series(
+            series,
+            others[SeriesKind.VFA_T1],
+            aif_mask=mask,
+            aif=aif,  # type: ignore[arg-type]
+            model=model,  # type: ignore[arg-type]
+            t10_s=None if t10_ms is None else t10_ms / 1000.0,
+        )
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("asl")
+def maps_asl(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="ASL DICOM folder, or NIfTI with JSON sidecar.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+) -> None:
+    """CBF (ml/100 g/min) with the white-paper model; the M0 series is looked for beside the ASL series."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import asl_from_series, series_for_input, write_map_set
+
+    try:
+        series, others = series_for_input(input_path, SeriesKind.ASL, SeriesKind.M0)
+        ms = asl_from_series(series, others[SeriesKind.M0])
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("adc")
+def maps_adc(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="DWI DICOM folder, or NIfTI with .bval/JSON.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+) -> None:
+    """ADC (mm²/s) from two or more b-values (mono-exponential, b ≥ 200 when possible)."""
+    from .case import SeriesKind
+    from .diffusion.from_series import adc_from_series
+    from .errors import CannotAssessError
+    from .perfusion.from_series import series_for_input, write_map_set
+
+    try:
+        series, _ = series_for_input(input_path, SeriesKind.DWI)
+        ms = adc_from_series(series)
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@maps_app.command("tram")
+def maps_tram(
+    input_path: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="Early post-contrast T1 (DICOM folder or NIfTI), or a folder of both."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    delayed: Annotated[
+        Path | None, typer.Option("--delayed", help="Delayed (≥ 60 min) post-contrast T1, if not beside INPUT.")
+    ] = None,
+) -> None:
+    """Delayed-minus-early contrast maps: clearance (tumour-like) vs accumulation (treatment-like)."""
+    from .case import SeriesKind
+    from .errors import CannotAssessError
+    from .perfusion.from_series import series_for_input, tram_from_series, write_map_set
+
+    try:
+        early, others = series_for_input(input_path, SeriesKind.T1C, SeriesKind.T1C_DELAYED)
+        if delayed is not None:
+            late, _ = series_for_input(delayed, SeriesKind.T1C_DELAYED)
+        elif others[SeriesKind.T1C_DELAYED]:
+            late = others[SeriesKind.T1C_DELAYED][0]
+        else:
+            raise CannotAssessError("no delayed post-contrast T1 beside INPUT; give it with --delayed")
+        ms = tram_from_series(early, late)
+        written = write_map_set(ms, out)
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    _report_maps(written, ms.warnings)
+
+
+@app.command()
+def mrs(
+    path: Annotated[Path, typer.Argument(help="LCModel .TABLE/.COORD/.CSV, TARQUIN results, .rda, .IMA or DICOM MRS.")],
+    max_sd: Annotated[
+        float | None, typer.Option("--max-sd", help="Fit-quality limit, % SD (default: the data table's 20 %).")
+    ] = None,
+) -> None:
+    """Print metabolite ratios with their fit quality (fit results), or the voxel geometry (vendor spectra)."""
+    from rich.table import Table
+
+    from .spectroscopy import compute_ratios, read_fit_result, read_spectrum, sniff_fit_result
+
+    try:
+        if sniff_fit_result(path) is not None:
+            for fit in read_fit_result(path):
+                where = f" voxel {fit.voxel}" if fit.voxel else ""
+                table = Table("ratio", "value", "% SD", "from", "status", title=f"{path.name}{where} ({fit.fitter})")
+                for r in compute_ratios(fit, max_sd_percent=max_sd):
+                    used = "+".join(n for g in r.numerator for n in g.names)
+                    if r.denominator is not None:
+                        used += " / " + "+".join(r.denominator.names)
+                    table.add_row(
+                        r.name,
+                        f"{r.value:.3f}" if r.value is not None else "—",
+                        f"{r.sd_percent:.1f}" if r.sd_percent != float("inf") else "—",
+                        used,
+                        "ok" if r.accepted else f"refused: {r.refused}",
+                    )
+                Console().print(table)
+        else:
+            spec = read_spectrum(path)
+            c = spec.grid.centre_ras_mm()
+            size = " x ".join(f"{v:.1f}" for v in spec.grid.voxel_size_mm)
+            console.print(
+                f"{path.name}: {spec.format}, grid {spec.grid.shape}, voxel {size} mm "
+                f"({spec.grid.voxel_volume_ml:.2f} ml), "
+                f"first voxel centre RAS ({c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f}) mm, "
+                f"TE {spec.echo_time_ms} ms, {spec.fid.shape[-1]} points, dwell {1e6 * spec.dwell_time_s:.1f} µs; "
+                "no fit: ratios need an LCModel or TARQUIN result"
+            )
+    except PseudoprogError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
 
 
 def _version_callback(value: bool) -> None:

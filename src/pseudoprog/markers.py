@@ -78,6 +78,9 @@ _SPECS = [
     MarkerSpec("pet_tbr_max", "ratio", "PET tumour-to-background ratio, maximum", (0.0, 50.0), "tumour"),
     MarkerSpec("pet_tbr_mean", "ratio", "PET tumour-to-background ratio, mean", (0.0, 50.0), "tumour"),
     MarkerSpec("pet_suv_max", "g/ml", "PET SUVmax (body weight)", (0.0, 100.0), "tumour"),
+    # PET accuracy depends on the tracer (§2.7): a PET stage sets Marker.quality["tracer"]; a value reported in
+    # case.yaml, which cannot carry quality, names the tracer in the marker name.
+    MarkerSpec("pet_fet_tbr_max", "ratio", "18F-FET PET tumour-to-background ratio, maximum", (0.0, 50.0), "tumour"),
     # Structural (§2.8, §3.5)
     MarkerSpec("lesion_quotient", "ratio", "T2 nodule area / T1c enhancing area (SRS lesions)", (0.0, 10.0), "tumour"),
     MarkerSpec("oedema_ratio", "ratio", "FLAIR abnormality volume / enhancing volume", (0.0, 1000.0), "neither"),

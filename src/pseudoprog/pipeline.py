@@ -28,10 +28,23 @@ from .assessment import (
     Scope,
     TimepointResult,
     write_assessment_json,
+    write_atomic,
 )
-from .case import Case, Indication, Lesion, LesionMask, LocationVsRT, Marker, SeriesKind, Timepoint, TreatmentType
-from .errors import CannotAssessError
+from .case import (
+    Case,
+    Indication,
+    Lesion,
+    LesionMask,
+    LocationVsRT,
+    Marker,
+    Series,
+    SeriesKind,
+    Timepoint,
+    TreatmentType,
+)
+from .errors import CannotAssessError, InputError
 from .ingest import ingest_case
+from .ingest.series import short_uid
 
 log = logging.getLogger(__name__)
 
@@ -204,34 +217,314 @@ def maps_dsc(ctx: AssessContext, tp: Timepoint) -> None:
         ctx.skip("perfusion.dsc", "DSC perfusion maps (rCBV, CBF, MTT) are not built yet", timepoint=tp.date)
 
 
+def _publish_maps(ctx: AssessContext, tp: Timepoint, ms: Any, label: str) -> None:
+    """Write a MapSet under out_dir/maps/<date>/ and record it (maps, parameters file, warnings)."""
+    from .perfusion.from_series import write_map_set
+
+    folder = ctx.out_dir / "maps" / tp.date.isoformat()
+    written = write_map_set(ms, folder)
+    params_rel = str(written[-1][1].relative_to(ctx.out_dir))
+    for name, path, unit in written[:-1]:
+        ctx.maps.setdefault(tp.date, []).append(
+            MapOutput(
+                name=f"{ms.kind}_{name}",
+                path=str(path.relative_to(ctx.out_dir)),
+                unit=unit,
+                series_uid=ms.series_uid,
+                parameters={"parameters_file": params_rel},
+            )
+        )
+    ctx.timepoint_warnings.setdefault(tp.date, []).extend(f"{label}: {w}" for w in ms.warnings)
+
+
+def _lesion_markers(
+    ctx: AssessContext,
+    tp: Timepoint,
+    stage: str,
+    values: Callable[[LesionMask], dict[str, tuple[float, dict[str, Any]]]],
+) -> None:
+    """Per-lesion markers from ``values(mask) -> {marker: (value, quality)}``; skips with reasons when impossible."""
+    from .markers import make_marker
+
+    masks = lesion_masks(ctx, tp.date)
+    if not masks:
+        ctx.skip(
+            stage + ".markers",
+            "maps were computed but no lesion mask exists for this timepoint, so per-lesion values are not given",
+            timepoint=tp.date,
+        )
+        return
+    for mask in masks:
+        try:
+            found = values(mask)
+        except CannotAssessError as exc:
+            ctx.skip(stage + ".markers", exc.reason, timepoint=tp.date, lesion_id=mask.lesion_id)
+            continue
+        for name, (value, quality) in found.items():
+            try:
+                marker = make_marker(name, value, source=stage, lesion_id=mask.lesion_id, quality=quality)
+            except ValueError as exc:
+                ctx.skip(stage + ".markers", f"{name}: {exc}", timepoint=tp.date, lesion_id=mask.lesion_id)
+                continue
+            ctx.markers.setdefault(tp.date, []).append(marker)
+
+
+def _pick(ctx: AssessContext, tp: Timepoint, kind: SeriesKind, label: str) -> Series | None:
+    series = tp.series_of(kind)
+    if len(series) > 1:
+        ctx.timepoint_warnings.setdefault(tp.date, []).append(
+            f"{label}: {len(series)} series of kind {kind.value}; the first ('{series[0].description}') was used"
+        )
+    return series[0] if series else None
+
+
 def maps_dce(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.DCE):
-        ctx.skip("perfusion.dce", "DCE maps (Ktrans, ve, vp) are not built yet", timepoint=tp.date)
+    """Ktrans, ve, vp (extended Tofts, automatic AIF), fit-quality maps, and their per-lesion summaries."""
+    import numpy as np
+
+    from .perfusion.dce import FitStatus
+    from .perfusion.from_series import dce_from_series, lesion_values
+
+    series = _pick(ctx, tp, SeriesKind.DCE, "DCE")
+    if series is None:
+        return
+    ms = dce_from_series(series, tp.series_of(SeriesKind.VFA_T1))
+    _publish_maps(ctx, tp, ms, "DCE")
+    ok = ms.maps["fit_status"] == FitStatus.OK
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        out = {}
+        kt = lesion_values(np.where(ok, ms.maps["ktrans"], np.nan), ms.affine, mask)
+        if kt.size == 0:
+            raise CannotAssessError("no voxel of the lesion has a successful DCE fit")
+        q = {"n_voxels": int(kt.size), "model": ms.parameters.get("model"), "aif": ms.parameters.get("aif_source")}
+        out["ktrans_mean"] = (float(kt.mean()), q)
+        out["ktrans_max"] = (float(np.percentile(kt, 90)), {**q, "statistic": "90th percentile"})
+        for marker, name in (("vp_mean", "vp"), ("ve_mean", "ve")):
+            if name in ms.maps:
+                v = lesion_values(np.where(ok, ms.maps[name], np.nan), ms.affine, mask)
+                if v.size:
+                    out[marker] = (float(v.mean()), q)
+        return out
+
+    _lesion_markers(ctx, tp, "perfusion.dce", values)
 
 
 def maps_asl(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.ASL):
-        ctx.skip("perfusion.asl", "ASL CBF maps are not built yet", timepoint=tp.date)
+    """ASL CBF (white-paper model) and per-lesion maximum CBF, absolute and against the mirrored region."""
+    import numpy as np
+
+    from .perfusion._dce_tables import load_table
+    from .perfusion.from_series import asl_from_series, lesion_values
+    from .perfusion.reference_region import mirror_across_midline
+
+    series = _pick(ctx, tp, SeriesKind.ASL, "ASL")
+    if series is None:
+        return
+    ms = asl_from_series(series, tp.series_of(SeriesKind.M0), assume_pcasl=True)
+    _publish_maps(ctx, tp, ms, "ASL")
+    pct = load_table("asl_constants")["lesion_max_percentile"]
+    cbf = ms.maps["cbf"]
+    brain = np.isfinite(cbf)
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        from .align.resample import resample_mask
+
+        vals = lesion_values(cbf, ms.affine, mask)
+        if vals.size == 0:
+            raise CannotAssessError("the lesion has no valid ASL CBF voxel")
+        top = float(np.percentile(vals, pct))
+        q = {"n_voxels": int(vals.size), "statistic": f"{pct}th percentile"}
+        out = {"asl_cbf_max": (top, q)}
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, cbf.shape)
+        ref = mirror_across_midline(les, brain, ms.affine)
+        ref_vals = cbf[ref & brain]
+        if ref_vals.size and np.mean(ref_vals) > 0:
+            out["asl_rcbf_max"] = (
+                top / float(np.mean(ref_vals)),
+                {**q, "reference": "mean CBF of the lesion mirrored across the midline", "n_reference": int(ref.sum())},
+            )
+        return out
+
+    _lesion_markers(ctx, tp, "perfusion.asl", values)
 
 
 def maps_adc(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.DWI) or tp.series_of(SeriesKind.ADC):
-        ctx.skip("diffusion.adc", "ADC maps and markers are not built yet", timepoint=tp.date)
+    """ADC from the DWI series (or the scanner ADC map) and per-lesion mean, 5th percentile and ratio."""
+    import numpy as np
+
+    from .align.resample import resample_mask
+    from .diffusion.adc import lesion_adc_summary
+    from .diffusion.from_series import adc_from_series
+    from .perfusion.reference_region import mirror_across_midline
+
+    dwi = _pick(ctx, tp, SeriesKind.DWI, "ADC")
+    adc_series = _pick(ctx, tp, SeriesKind.ADC, "ADC")
+    if dwi is None and adc_series is None:
+        return
+    ms = adc_from_series(dwi, adc_series)
+    _publish_maps(ctx, tp, ms, "ADC")
+    adc = ms.maps["adc"]
+    brain = np.isfinite(adc)
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, adc.shape)
+        ref = mirror_across_midline(les, brain, ms.affine)
+        summary = lesion_adc_summary(adc, les, reference=ref if ref.any() else None)
+        q = {
+            "n_voxels": summary.n_voxels,
+            "b_values_used": ms.parameters.get("b_values_used_s_per_mm2"),
+            "median_mm2_s": summary.median_mm2_s,
+            "p10_mm2_s": summary.low_percentile_mm2_s,
+        }
+        out = {
+            "adc_mean": (summary.mean_mm2_s, q),
+            "adc_min": (summary.min_percentile_mm2_s, {**q, "statistic": "5th percentile"}),
+        }
+        if summary.ratio_to_reference is not None:
+            out["radc_mean"] = (
+                summary.ratio_to_reference,
+                {**q, "reference": "mean ADC of the lesion mirrored across the midline"},
+            )
+        return out
+
+    _lesion_markers(ctx, tp, "diffusion.adc", values)
 
 
 def maps_tram(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.T1C_DELAYED):
-        ctx.skip("perfusion.tram", "delayed-contrast (TRAM) maps are not built yet", timepoint=tp.date)
+    """Delayed-minus-early contrast maps (TRAM) and the clearing fraction of each lesion."""
+    from .align.resample import resample_mask
+    from .perfusion.from_series import tram_from_series
+    from .perfusion.tram import clearance_fraction
+
+    delayed = _pick(ctx, tp, SeriesKind.T1C_DELAYED, "TRAM")
+    if delayed is None:
+        return
+    early = _pick(ctx, tp, SeriesKind.T1C, "TRAM")
+    if early is None:
+        ctx.skip("perfusion.tram", "a delayed post-contrast T1 exists but no early T1c to subtract", timepoint=tp.date)
+        return
+    ms = tram_from_series(early, delayed)
+    _publish_maps(ctx, tp, ms, "TRAM")
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        les = resample_mask(mask.enhancing, mask.affine, ms.affine, ms.maps["class"].shape)
+        return {"tram_clearance_fraction": (clearance_fraction(ms.maps["class"], les), {"n_voxels": int(les.sum())})}
+
+    _lesion_markers(ctx, tp, "perfusion.tram", values)
 
 
 def maps_spectroscopy(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.MRS):
-        ctx.skip("spectroscopy", "spectroscopy reading is not built yet", timepoint=tp.date)
+    series = tp.series_of(SeriesKind.MRS)
+    if not series:
+        return
+    from .spectroscopy.lesion import assess_spectroscopy
+
+    outcome = assess_spectroscopy(series, lesion_masks(ctx, tp.date))
+    ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+    for note in outcome.notes:
+        ctx.skip("spectroscopy", note, timepoint=tp.date)
 
 
 def maps_pet(ctx: AssessContext, tp: Timepoint) -> None:
-    if tp.series_of(SeriesKind.PET):
-        ctx.skip("pet", "PET uptake (SUV, TBR) is not built yet", timepoint=tp.date)
+    pets = tp.series_of(SeriesKind.PET)
+    if not pets:
+        return
+    from .ingest import load_series
+    from .pet.lesion import assess_pet
+    from .pet.suv import suv_parameters
+
+    t1c_series = tp.series_of(SeriesKind.T1C)
+    if not t1c_series:
+        raise CannotAssessError("PET cannot be placed on the lesions: no T1c at this timepoint to register it to")
+    t1c, _ = load_series(t1c_series[0])
+    for series in pets:
+        if series.source_format != "dicom":
+            ctx.skip(
+                "pet", f"PET '{series.description}' is not DICOM: SUV needs the DICOM dose headers", timepoint=tp.date
+            )
+            continue
+        try:
+            pet, load_warnings = load_series(series)
+            params = suv_parameters(series.files)
+        except InputError as exc:  # a PET without usable dose headers is reported, the rest of the case goes on
+            ctx.skip("pet", f"PET '{series.description}': {exc}", timepoint=tp.date)
+            continue
+        if pet.is_dynamic:
+            ctx.skip("pet", f"PET '{series.description}' is dynamic: static uptake only", timepoint=tp.date)
+            continue
+        outcome = assess_pet(pet, params, lesion_masks(ctx, tp.date), t1c=t1c)
+        ctx.markers.setdefault(tp.date, []).extend(outcome.markers)
+        ctx.timepoint_warnings.setdefault(tp.date, []).extend(load_warnings + outcome.warnings)
+        for note in outcome.notes:
+            ctx.skip("pet", note, timepoint=tp.date)
+        if outcome.suv is not None:
+            rel = _write_map(ctx, tp, f"pet_suv_{short_uid(series.uid)}.nii.gz", outcome.suv)
+            map_params: dict[str, Any] = {
+                "tracer": params.tracer,
+                "suv": "body weight, decay-corrected",
+                "uptake_time_min": round(params.uptake_time_s / 60.0, 1),
+            }
+            if outcome.registration is not None:
+                map_params["registration"] = "rigid Mattes MI to T1c (affine in T1c space)"
+            ctx.maps.setdefault(tp.date, []).append(MapOutput("pet_suv", rel, "g/ml", series.uid, map_params))
+
+
+def _write_map(ctx: AssessContext, tp: Timepoint, name: str, volume: Any) -> str:
+    """Write a volume as gzipped NIfTI under ``maps/<date>/`` atomically; returns its path relative to out_dir."""
+    import gzip
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(volume.data.astype("float32"), volume.affine)
+    img.header.set_xyzt_units("mm")
+    rel = Path("maps") / tp.date.isoformat() / name
+    write_atomic(ctx.out_dir / rel, gzip.compress(img.to_bytes(), mtime=0))
+    return rel.as_posix()
+
+
+def maps_texture(ctx: AssessContext, tp: Timepoint) -> None:
+    """Per-lesion radiomics features on T1c, FLAIR, ADC and rCBV into the case's features table."""
+    from .ingest import load_series
+    from .texture import lesion_texture_rows, pyradiomics_available, write_features_table
+    from .texture.features import INSTALL_HINT
+
+    sources = {name: tp.series_of(kind) for name, kind in (("T1c", SeriesKind.T1C), ("FLAIR", SeriesKind.FLAIR))}
+    sources["ADC"] = tp.series_of(SeriesKind.ADC)
+    rcbv = [m for m in ctx.maps.get(tp.date, []) if m.name.lower() == "rcbv"]
+    if not any(sources.values()) and not rcbv:
+        return
+    masks = lesion_masks(ctx, tp.date)
+    if not masks:
+        raise CannotAssessError("per-lesion texture needs lesion masks, and the lesions stage gave none")
+    if not pyradiomics_available():
+        raise CannotAssessError(f"cannot assess texture: pyradiomics not installed ({INSTALL_HINT})")
+    images = {}
+    for name, found in sources.items():
+        if found:
+            try:
+                images[name], _ = load_series(found[0])
+            except InputError as exc:
+                ctx.skip("texture", f"{name} not read: {exc}", timepoint=tp.date)
+    if rcbv:
+        from .ingest.nifti import load_nifti
+
+        images["rCBV"], _ = load_nifti(ctx.out_dir / rcbv[0].path, uid=rcbv[0].series_uid or "rcbv")
+    images = {k: v for k, v in images.items() if not v.is_dynamic}
+    rows, settings, notes = lesion_texture_rows(images, masks, date=tp.date)
+    for note in notes:
+        ctx.skip("texture", note, timepoint=tp.date)
+    if not rows:
+        return
+    table = ctx.products.setdefault("texture_features", {"rows": [], "settings": {}})
+    table["rows"].extend(rows)
+    table["settings"].update(settings)
+    rel = Path("features") / "texture.csv"
+    write_features_table(table["rows"], table["settings"], ctx.out_dir / rel)
+    ctx.products["texture_table"] = rel.as_posix()
+    ctx.maps.setdefault(tp.date, []).append(
+        MapOutput("texture_features", rel.as_posix(), "table", None, {"images": sorted(settings), "rows": len(rows)})
+    )
 
 
 MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
@@ -242,6 +535,7 @@ MAP_BUILDERS: list[Callable[[AssessContext, Timepoint], None]] = [
     maps_tram,
     maps_spectroscopy,
     maps_pet,
+    maps_texture,
 ]
 
 
@@ -255,23 +549,69 @@ def stage_maps(ctx: AssessContext) -> None:
                 ctx.skip(build.__name__.removeprefix("maps_"), exc.reason, timepoint=tp.date)
 
 
+_CRITERIA_WARNINGS = {
+    "within_rt_window": "the latest scan is within 12 weeks of the end of radiotherapy: enlargement may be "
+    "pseudoprogression; progression is not declared on size alone (clinical_rules §1.3.3, §4.4)",
+    "treatment_effect_possible_after_srs": "an irradiated metastasis enlarged after radiosurgery: radiation "
+    "necrosis or other treatment effect is possible although RANO-BM calls progression by size",
+    "growth_in_irradiated_field": "the growing lesion lies in the irradiated field: late treatment effect remains "
+    "possible",
+    "measurement_source_changed": "target measurements come from different sources across timepoints",
+}
+
+
 def stage_criteria(ctx: AssessContext) -> None:
-    """Response criteria over the timeline (issue: criteria)."""
-    ctx.skip("criteria", "the response criteria engine (RANO, mRANO, RANO 2.0, iRANO, RANO-BM) is not built yet")
+    """Response criteria over the timeline: the criterion that fits the case in ``response``, the others beside it.
+
+    Lesions come from ``ctx.lesions`` (reported in case.yaml or measured by the lesions stage). A criterion
+    that cannot be assessed is still reported, with category "cannot assess" and its reason.
+    """
+    from .criteria import assess_all, to_response_call
+
+    chosen, why, results = assess_all(ctx.case, ctx.lesions)
+    ctx.response = to_response_call(results[chosen], selection_reason=why)
+    ctx.other_responses = tuple(to_response_call(r) for name, r in results.items() if name != chosen)
+    main = results[chosen]
+    latest = main.latest
+    if latest is not None:
+        for flag in latest.flags:
+            if flag in _CRITERIA_WARNINGS:
+                ctx.warnings.append(f"{chosen}: {_CRITERIA_WARNINGS[flag]}")
+    if main.reason:
+        ctx.skip("criteria", f"{chosen}: {main.reason}")
+    elif main.latest is not None and main.latest.reason:
+        ctx.skip("criteria", f"{chosen} at the latest scan: {main.latest.reason}", timepoint=main.latest.date)
 
 
 def stage_evidence(ctx: AssessContext) -> None:
     """Prior × likelihoods → probability of true progression with an interval (issue: evidence)."""
-    ctx.skip(
-        "evidence",
-        "the evidence stage (priors, likelihoods, fusion) is not built yet: no probability is "
-        "given rather than an uncalibrated one",
-    )
+    from .evidence import evaluate_case, load_profile_table
+
+    profile = ctx.products.get("site_profile")
+    try:
+        outcome = evaluate_case(ctx.case, lesions=ctx.lesions, markers=ctx.markers, table=load_profile_table(profile))
+    except ValueError as exc:
+        ctx.skip("evidence", f"no probability: {exc}")
+        return
+    ctx.products["evidence_outcome"] = outcome
+    ctx.probability = outcome.probability
+    ctx.evidence = outcome.items
+    ctx.warnings.extend(w for w in outcome.warnings if w not in ctx.warnings)
 
 
 def stage_advice(ctx: AssessContext) -> None:
     """Next step and management pathway (issue: evidence and advice)."""
-    ctx.skip("advice", "the next-step recommendation is not built yet")
+    from .advice import recommend
+
+    assert ctx.scope is not None
+    ctx.recommendation = recommend(
+        ctx.case,
+        scope=ctx.scope,
+        evidence=ctx.products.get("evidence_outcome"),
+        response=ctx.response,
+        lesions=ctx.lesions,
+        markers=ctx.markers.get(ctx.case.latest.date, []),
+    )
 
 
 def stage_report(ctx: AssessContext, assessment: Assessment) -> dict[str, str]:
@@ -347,10 +687,17 @@ def build_assessment(ctx: AssessContext) -> Assessment:
     )
 
 
-def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress: Progress | None = None) -> Assessment:
+def assess(
+    case_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    progress: Progress | None = None,
+    profile: str | Path | None = None,
+) -> Assessment:
     """Assess one case folder; writes ``assessment.json`` and ``report.html`` into ``out_dir``.
 
     ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
+    ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     """
     say = progress or (lambda _msg: None)
     case_dir = Path(case_dir)
@@ -358,6 +705,11 @@ def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress:
     say("reading case.yaml and image headers")
     ingested = ingest_case(case_dir)
     ctx = AssessContext(case=ingested.case, out_dir=out, warnings=list(ingested.warnings))
+    if profile is not None:
+        from .evidence.calibration import read_profile
+
+        read_profile(profile)  # a bad profile is an InputError before any work
+        ctx.products["site_profile"] = Path(profile)
     ctx.scope = decide_scope(ctx.case)
     if ctx.scope.in_scope:
         for name, fn in STAGES:
@@ -366,6 +718,7 @@ def assess(case_dir: str | Path, out_dir: str | Path | None = None, *, progress:
     else:
         stage_reported(ctx)
         ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
+        stage_advice(ctx)  # the route for an out-of-scope case
     assessment = build_assessment(ctx)
     say("writing report")
     out.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from ..case import (
     Diagnosis,
     DiagnosisType,
     FlairChange,
+    HistologyResult,
     Indication,
     Lesion,
     LesionMeasurement,
@@ -67,6 +68,7 @@ _TIMEPOINT_KEYS = {
     "markers",
     "flair_change",
     "histology",
+    "histology_result",
     "notes",
     "series",
     "mask",
@@ -89,6 +91,8 @@ _LESION_KEYS = {
     "measurable",
     "seed",
     "mask",
+    "equivocal",
+    "unequivocal_progression",
 }
 _SEED_KEYS = {"point_mm", "point_voxel", "box_mm", "box_voxel", "radius_mm"}
 _LESION_MASK_KEYS = {"path", "label", "segment", "roi"}
@@ -466,6 +470,10 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
         target=_opt(m, "target", lambda v: _bool(ctx, v, f"{field}.target")),
         component=component,
         markers=_markers(ctx, m["markers"], f"{field}.markers", lid) if m.get("markers") is not None else {},
+        equivocal=bool(_opt(m, "equivocal", lambda v: _bool(ctx, v, f"{field}.equivocal"))),
+        unequivocal_progression=bool(
+            _opt(m, "unequivocal_progression", lambda v: _bool(ctx, v, f"{field}.unequivocal_progression"))
+        ),
     )
 
 
@@ -531,6 +539,9 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         notes=_opt(m, "notes", lambda v: _text(ctx, v, f"{field}.notes")) or "",
         seeds=tuple(seeds),
         masks=tuple(masks),
+        histology_result=_opt(
+            m, "histology_result", lambda v: _enum(ctx, HistologyResult, v, f"{field}.histology_result")
+        ),
     )
     return tp, overrides
 

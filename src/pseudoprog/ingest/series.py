@@ -17,6 +17,20 @@ log = logging.getLogger(__name__)
 
 # Spectroscopy results and vendor spectra that are not DICOM: LCModel, TARQUIN, Siemens RDA.
 _MRS_SUFFIXES = {".rda", ".table", ".coord", ".spar", ".sdat", ".7"}
+# Generic text suffixes that hold spectroscopy fit results (LCModel .CSV, TARQUIN results .txt) only when
+# their content says so; any other .txt/.csv in an image folder is not a series.
+_MRS_TEXT_SUFFIXES = {".txt", ".csv"}
+
+
+def _is_mrs_file(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in _MRS_SUFFIXES:
+        return True
+    if suffix in _MRS_TEXT_SUFFIXES:
+        from ..spectroscopy.results import sniff_fit_result
+
+        return sniff_fit_result(path) is not None
+    return False
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     nifti_files = sorted(p for p in folder.rglob("*") if p.is_file() and nifti.is_nifti(p))
     for path in nifti_files:
         found.append(_describe_nifti(path, overrides))
-    mrs_files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _MRS_SUFFIXES)
+    mrs_files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_mrs_file(p))
     for path in mrs_files:
         kind = _override_for(overrides, path.name) or SeriesKind.MRS
         found.append(
@@ -64,17 +78,20 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
                 source_format="mrs",
                 files=(path,),
                 modality="MR",
-                classification_reason="spectroscopy file type " + path.suffix.lower(),
+                classification_reason=(
+                    "spectroscopy file type " + path.suffix.lower()
+                    if path.suffix.lower() in _MRS_SUFFIXES
+                    else "spectroscopy fit result (recognised by content)"
+                ),
                 kind_from_user=kind is not SeriesKind.MRS,
             )
         )
     headers, skipped = dicom.scan_folder(folder)
+    mrs_set = set(mrs_files)
     skipped = [
         p
         for p in skipped
-        if not nifti.is_nifti(p)
-        and p.suffix.lower() not in _MRS_SUFFIXES
-        and p.suffix.lower() not in {".json", ".bval", ".bvec"}
+        if not nifti.is_nifti(p) and p not in mrs_set and p.suffix.lower() not in {".json", ".bval", ".bvec"}
     ]
     if skipped:
         warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")

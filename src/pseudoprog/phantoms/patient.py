@@ -38,6 +38,9 @@ from scipy import ndimage
 
 from ..case import SeriesKind
 from .anatomy import Anatomy, Grid, LesionShape, Tissue, healthy_brain, place_lesions
+from .asl import asl_series
+from .dce import dce_series
+from .dwi import dwi_series
 from .writers import StudyInfo, SyntheticSeries, write_dicom, write_nifti
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +331,9 @@ def structural_series(tp: PhantomTimepoint) -> list[SyntheticSeries]:
 
 # The sequence generators run for every scan, in this order. Perfusion and diffusion phantoms add theirs.
 GENERATORS: dict[str, SeriesGenerator] = {"structural": structural_series}
+GENERATORS["dce"] = dce_series  # VFA + dynamic SPGR (phantoms/dce.py)
+GENERATORS["asl"] = asl_series  # pCASL control/label + M0 (phantoms/asl.py)
+GENERATORS["dwi"] = dwi_series  # b = 0, 500, 1000 (phantoms/dwi.py)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""Per-lesion PET markers: SUVmax, TBRmax and TBRmean after rigid registration of the PET to the T1c.
+
+The PET is registered to the T1c (rigid, mutual information); the lesion masks, drawn on the T1c grid, are
+then carried onto the PET's own grid through that transform, so SUV values are never interpolated (an
+interpolated SUVmax is biased low). The background is the automatic contralateral sphere unless a
+background mask is supplied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..align.resample import resample_to_grid
+from ..align.rigid import RigidResult, coarsen, register_rigid
+from ..case import LesionMask, Marker, Volume
+from ..markers import make_marker
+from .suv import SuvParameters, pet_table
+from .tbr import tumour_to_background
+
+SOURCE = "pet"
+# A registration that moves the PET further than this from where the scanner put it is reported for a
+# human to check (it may still be right: PET and MRI on different days). Engineering choice [DERIVED].
+_LARGE_SHIFT_MM = 30.0
+_LARGE_ROTATION_DEG = 20.0
+
+
+@dataclass
+class PetOutcome:
+    markers: list[Marker] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    suv: Volume | None = None  # SUV on the PET grid, affine expressed in the T1c's world space
+    registration: RigidResult | None = None
+
+
+def mask_on_grid(
+    mask: np.ndarray, mask_affine: np.ndarray, target_affine: np.ndarray, target_shape: tuple[int, int, int]
+) -> np.ndarray:
+    """A boolean mask carried onto another grid: a target voxel is in it if ≥ half of it was."""
+    frac = resample_to_grid(mask.astype(np.float32), mask_affine, target_affine, target_shape, order=1)
+    return frac >= 0.5
+
+
+def assess_pet(
+    pet_bq_ml: Volume,
+    params: SuvParameters,
+    masks: Sequence[LesionMask],
+    *,
+    t1c: Volume | None,
+    register: bool = True,
+    background: LesionMask | None = None,
+) -> PetOutcome:
+    """SUV and TBR markers for each lesion.
+
+    Parameters
+    ----------
+    pet_bq_ml
+        The PET volume in Bq/ml (as loaded from DICOM).
+    params
+        Its SUV parameters (:func:`pseudoprog.pet.suv.suv_parameters`).
+    masks
+        Lesion masks on the T1c grid.
+    t1c
+        The T1c to register the PET to; required when ``register`` is True.
+    register
+        Register PET → T1c; ``False`` trusts the scanner coordinates (hybrid PET/MR in one session).
+    background
+        A user-drawn background region (its ``enhancing`` array), on the masks' grid; default automatic.
+    """
+    if pet_bq_ml.is_dynamic:
+        raise ValueError("assess_pet takes a static (3D) PET; sum or select the frames first")
+    if register and t1c is None:
+        raise ValueError("register=True needs the T1c volume")
+    out = PetOutcome()
+    transform = np.eye(4)
+    if register and t1c is not None:
+        reg = register_rigid(pet_bq_ml, coarsen(t1c, min(pet_bq_ml.spacing_mm)))
+        out.registration = reg
+        transform = reg.fixed_to_moving
+        if reg.translation_mm > _LARGE_SHIFT_MM or reg.rotation_deg > _LARGE_ROTATION_DEG:
+            out.warnings.append(
+                f"PET-to-T1c registration moved the PET by {reg.translation_mm:.0f} mm and "
+                f"{reg.rotation_deg:.0f}°: check the alignment"
+            )
+    suv_data = (pet_bq_ml.data * params.suv_per_bq_ml).astype(np.float32)
+    # The PET grid expressed in T1c world space: x_t1c = T⁻¹ · A_pet · ijk.
+    pet_in_t1c = np.linalg.inv(transform) @ pet_bq_ml.affine
+    out.suv = Volume(data=suv_data, affine=pet_in_t1c, series_uid=pet_bq_ml.series_uid)
+    out.warnings.extend(params.warnings)
+    if not masks:
+        out.notes.append("no lesion masks for this timepoint: TBR needs a lesion region")
+        return out
+    shape = pet_bq_ml.spatial_shape
+    carried = {m.lesion_id: mask_on_grid(m.enhancing, m.affine, pet_in_t1c, shape) for m in masks}
+    all_lesions = np.zeros(shape, dtype=bool)
+    for m in masks:
+        all_lesions |= carried[m.lesion_id]
+        if m.core is not None:
+            all_lesions |= mask_on_grid(m.core, m.affine, pet_in_t1c, shape)
+    bg_mask = None
+    if background is not None:
+        bg_mask = mask_on_grid(background.enhancing, background.affine, pet_in_t1c, shape)
+    threshold = None
+    if params.tracer == "FET":
+        threshold = float(pet_table()["tbr"]["fet_threshold_x_background"])
+    for m in masks:
+        lesion = carried[m.lesion_id]
+        if not lesion.any():
+            out.notes.append(
+                f"lesion {m.lesion_id}: mask does not reach any PET voxel (outside the PET field of view?)"
+            )
+            continue
+        surroundings = mask_on_grid(m.flair, m.affine, pet_in_t1c, shape) if m.flair is not None else None
+        try:
+            res = tumour_to_background(
+                suv_data,
+                lesion,
+                pet_in_t1c,
+                background=bg_mask,
+                exclude=all_lesions,
+                surroundings=surroundings,
+                threshold_x_background=threshold,
+            )
+        except ValueError as exc:
+            out.notes.append(f"lesion {m.lesion_id}: TBR not computed, {exc}")
+            continue
+        quality: dict[str, Any] = {
+            "tracer": params.tracer,
+            "tracer_class": params.tracer_class,
+            "background": res.method,
+            "background_suv_mean": round(res.background_mean, 4),
+            "background_voxels": res.background_voxels,
+            "uptake_time_min": round(params.uptake_time_s / 60.0, 1),
+            "lesion_voxels": int(np.count_nonzero(lesion)),
+            "registered": out.registration is not None,
+        }
+        if res.background_centre_ras_mm is not None:
+            quality["background_centre_ras_mm"] = [round(v, 1) for v in res.background_centre_ras_mm]
+        if res.tbr_mean_threshold is not None:
+            quality["tbr_mean_above_1p6_background"] = round(res.tbr_mean_threshold, 4)
+        if out.registration is not None:
+            quality["registration_shift_mm"] = round(out.registration.translation_mm, 2)
+            quality["registration_rotation_deg"] = round(out.registration.rotation_deg, 2)
+        warn = tuple(out.warnings)
+        if params.tracer is None:
+            warn += ("tracer unknown: the TBR cannot be matched to a tracer's published accuracy",)
+        for name, value in (("pet_tbr_max", res.tbr_max), ("pet_tbr_mean", res.tbr_mean), ("pet_suv_max", res.suv_max)):
+            out.markers.append(
+                make_marker(name, value, source=SOURCE, lesion_id=m.lesion_id, quality=quality, warnings=warn)
+            )
+    return out

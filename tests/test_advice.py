@@ -1,0 +1,241 @@
+"""The seeds' cases, encoded as case folders (reported values only), through `assess` end to end.
+
+S1 (seed 000_): a 58-year-old with glioblastoma about six months after treatment, a new enlarging nodular
+enhancing focus next to the cavity, larger than three months before, no perfusion yet; then the same with
+high and with low rCBV. S3 (seed 002_): breast-cancer metastasis, WBRT then 16 Gy radiosurgery to the 80 %
+isodose, enlarging at 4 and 7 months with symptoms (pathology: pure radiation necrosis). S5 (seed 004_):
+NSCLC metastasis 16 months after radiosurgery, a nodular lesion grown from 1.5 to 3.5 cm with hemiparesis on
+steroids.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pseudoprog.advice import recommend
+from pseudoprog.assessment import Scope
+from pseudoprog.pipeline import assess
+from tests.evidence.helpers import glioma_case
+
+S1 = {
+    "patient": {"id": "SEED-S1", "age": 58},
+    "diagnosis": {"type": "glioblastoma"},
+    "treatments": [
+        {"type": "surgery", "date": "2026-01-05", "extent": "gross_total"},
+        {
+            "type": "chemoradiation",
+            "start": "2026-02-02",
+            "end": "2026-03-13",
+            "dose_gy": 60,
+            "fractions": 30,
+            "agent": "temozolomide",
+        },
+    ],
+    "timepoints": [
+        {"date": "2026-04-13", "clinical_status": "stable", "lesions": [{"id": "L1", "long_mm": 6, "perp_mm": 5}]},
+        {"date": "2026-05-04", "clinical_status": "stable", "lesions": [{"id": "L1", "long_mm": 8, "perp_mm": 6}]},
+        {
+            "date": "2026-08-03",
+            "clinical_status": "stable",
+            "lesions": [{"id": "L1", "long_mm": 14, "perp_mm": 11, "location_vs_rt": "in_field", "component": "solid"}],
+        },
+    ],
+}
+
+S3 = {
+    "patient": {"id": "SEED-S3", "age": 64, "sex": "F"},
+    "diagnosis": {"type": "metastasis", "primary": "breast"},
+    "treatments": [
+        {"type": "wbrt", "start": "2024-03-04", "end": "2024-03-15", "dose_gy": 30, "fractions": 10},
+        {"type": "srs", "date": "2025-03-10", "dose_gy": 16, "fractions": 1, "isodose_percent": 80, "target": "L1"},
+    ],
+    "timepoints": [
+        {"date": "2025-03-03", "lesions": [{"id": "L1", "long_mm": 9, "perp_mm": 8}]},
+        {"date": "2025-07-07", "clinical_status": "stable", "lesions": [{"id": "L1", "long_mm": 13, "perp_mm": 11}]},
+        {
+            "date": "2025-10-06",
+            "clinical_status": "worse",
+            "lesions": [{"id": "L1", "long_mm": 18, "perp_mm": 15, "location_vs_rt": "in_field"}],
+        },
+    ],
+}
+
+S5 = {
+    "patient": {"id": "SEED-S5"},
+    "diagnosis": {"type": "metastasis", "primary": "lung"},
+    "treatments": [{"type": "srs", "date": "2025-07-14", "dose_gy": 20, "fractions": 1, "target": "L1"}],
+    "timepoints": [
+        {"date": "2025-07-07", "lesions": [{"id": "L1", "long_mm": 8, "perp_mm": 7}]},
+        {
+            "date": "2026-09-28",
+            "clinical_status": "worse",
+            "steroids_mg_dexamethasone": 8,
+            "lesions": [{"id": "L1", "long_mm": 15, "perp_mm": 13, "location_vs_rt": "in_field"}],
+        },
+        {
+            "date": "2026-11-12",
+            "clinical_status": "worse",
+            "steroids_mg_dexamethasone": 2,
+            "lesions": [{"id": "L1", "long_mm": 35, "perp_mm": 30, "location_vs_rt": "in_field"}],
+        },
+    ],
+}
+
+
+def _with_markers(doc: dict, markers: dict) -> dict:
+    out = json.loads(json.dumps(doc))
+    out["timepoints"][-1]["markers"] = markers
+    return out
+
+
+def _run(tmp_path: Path, doc: dict, name: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "case.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = assess(folder, tmp_path / f"{name}-out")
+    stored = json.loads((tmp_path / f"{name}-out" / "assessment.json").read_text())
+    return result, stored
+
+
+def test_s1_without_perfusion_recommends_perfusion_mri_usually_appropriate(tmp_path):
+    result, doc = _run(tmp_path, S1, "s1")
+    rec, p = result.recommendation, result.probability_true_progression
+    assert "perfusion" in rec.next_step and rec.rating == "usually appropriate"
+    assert p.prior == 0.725  # 20.4 weeks after chemoradiation (clinical_rules §3.1)
+    # The only evidence is the clinical status: no new symptoms (Taal 2008: 6/18 TP vs 12/18 PsP).
+    clinical = next(e for e in result.evidence if e.name == "clinical_not_worse")
+    assert clinical.likelihood_ratio == pytest.approx(6.5 / 12.5)  # Jeffreys (k + 1/2) / (n + 1)
+    lr = 6.5 / 12.5
+    assert p.value == pytest.approx(0.725 * lr / (0.725 * lr + 0.275))
+    assert p.interval[0] < p.value < p.interval[1] and p.label == "indeterminate"
+    assert doc["evidence"][0]["name"] == "prior" and doc["evidence"][-1]["name"] == "posterior"
+    assert any("perfusion" in w for w in rec.warnings)
+    assert "hyperperfusion" in rec.management  # the pathway by result is spelled out
+    solid = next(e for e in result.evidence if e.name == "morphology_solid")
+    assert solid.likelihood_ratio is None and "not applied" in solid.note  # forum opinion only (§3.5)
+
+
+def test_s1_with_high_rcbv_is_high_probability_and_goes_to_tumour_board(tmp_path):
+    result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 3.4}), "s1-high")
+    p, rec = result.probability_true_progression, result.recommendation
+    assert p.value >= 0.8 and p.interval[0] > 0.6 and p.label == "progression favoured"
+    assert "tumour board" in rec.next_step
+    assert "neurosurgery" in rec.management
+    rcbv = next(e for e in result.evidence if e.name == "rcbv_max")
+    assert rcbv.likelihood_ratio > 3 and rcbv.direction == "tumour" and "L06" in rcbv.source
+
+
+def test_s1_with_low_rcbv_is_low_probability_continue_therapy_mri_in_6_to_8_weeks(tmp_path):
+    result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 1.1}), "s1-low")
+    p, rec = result.probability_true_progression, result.recommendation
+    assert p.value <= 0.35 and p.label == "treatment effect favoured"
+    assert "6-8 weeks" in rec.next_step and rec.rating == "usually appropriate"
+    assert rec.management.startswith("continue the current therapy")
+
+
+def test_s1_with_equivocal_rcbv_asks_for_spectroscopy_or_pet(tmp_path):
+    result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 2.2}), "s1-mid")
+    rec = result.recommendation
+    assert result.probability_true_progression.label in ("indeterminate", "mixed / indeterminate")
+    assert "MR spectroscopy" in rec.next_step and rec.rating == "may be appropriate"
+
+
+def test_s3_radiosurgery_case_after_wbrt_is_indeterminate_and_flags_the_wbrt_modifier(tmp_path):
+    result, _ = _run(tmp_path, S3, "s3")
+    p, rec = result.probability_true_progression, result.recommendation
+    assert p.prior == 0.525  # 7 months after radiosurgery: <= 9-month biopsy series (R32)
+    assert p.label == "indeterminate"
+    wbrt = next(e for e in result.evidence if e.name == "prior_wbrt_then_srs")
+    assert wbrt.likelihood_ratio is None and wbrt.direction == "treatment_effect"
+    assert "perfusion" in rec.next_step
+    assert next(e for e in result.evidence if e.name == "srs_dose_volume").likelihood_ratio is None
+    growth = next(e for e in result.evidence if e.name == "growth_vs_nadir")
+    assert growth.value == pytest.approx(100 * (18 * 15 - 72) / 72, abs=0.1)
+
+
+def test_s5_late_radiosurgery_case_uses_the_published_late_rate_and_flags_opinion_and_steroids(tmp_path):
+    result, _ = _run(tmp_path, S5, "s5")
+    p, rec = result.probability_true_progression, result.recommendation
+    assert p.prior == 0.063 and p.label == "treatment effect favoured"
+    assert p.interval[1] > 0.15  # one recurrence in 16 biopsies: a wide interval
+    assert any("1:3" in w for w in rec.warnings) and any("steroids" in w for w in rec.warnings)
+    assert "perfusion" in rec.next_step
+    # The criteria (RANO-BM) call PD from size; the probability favours treatment effect: flagged.
+    assert result.response is not None and result.response.category.startswith("PD")
+    assert any("size alone" in w for w in rec.warnings)
+
+
+def test_s5_with_high_fet_uptake_moves_towards_progression(tmp_path):
+    base, _ = _run(tmp_path, S5, "s5a")
+    fet, _ = _run(tmp_path, _with_markers(S5, {"pet_fet_tbr_max": 3.5}), "s5b")
+    assert fet.probability_true_progression.value > 3 * base.probability_true_progression.value
+
+
+def test_s1_without_clinical_status_is_exactly_the_prior(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["clinical_status"] = "unknown"
+    result, _ = _run(tmp_path, doc, "s1-unknown")
+    p = result.probability_true_progression
+    assert p.value == p.prior == 0.725 and "prior only" in p.method
+
+
+def test_out_of_scope_case_gets_its_route_and_no_probability(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["indication"] = "surveillance"
+    result, _ = _run(tmp_path, doc, "surv")
+    assert result.probability_true_progression.value is None
+    assert result.recommendation.next_step.startswith("outside scope: routine post-treatment surveillance")
+    assert result.recommendation.rating is None
+
+
+def test_within_12_weeks_the_rano_window_rule_is_in_the_management(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["date"] = "2026-05-25"  # 10 weeks after the end of chemoradiation
+    result, _ = _run(tmp_path, _with_markers(doc, {"rcbv_max": 1.0}), "early")
+    rec = result.recommendation
+    assert "12 weeks" in rec.management
+    assert any("12-week window" in w for w in rec.warnings)
+    assert result.probability_true_progression.prior == 0.55
+
+
+def test_recommend_without_evidence_still_orders_perfusion_and_lists_pitfalls():
+    rec = recommend(glioma_case(weeks_after_rt=20), scope=Scope(True, "test"), evidence=None)
+    assert "perfusion" in rec.next_step and rec.rating == "usually appropriate"
+    assert any("differential" in w or "ischaemia" in w for w in rec.warnings)
+    out = recommend(glioma_case(), scope=Scope(False, "initial diagnosis"))
+    assert out.next_step.startswith("outside scope") and out.rationale == ("initial diagnosis",)
+
+
+def test_conflicting_strong_evidence_is_labelled_mixed_and_warned(tmp_path):
+    result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 3.5, "cho_naa": 1.0}), "mixed")
+    assert result.probability_true_progression.label == "mixed / indeterminate"
+    assert any("coexist" in w for w in result.recommendation.warnings)
+    assert "PET" in result.recommendation.next_step  # MRS already done: the next second-line study
+
+
+def test_a_shrinking_lesion_is_flagged_against_the_enlarging_lesion_prior(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["lesions"][0].update(long_mm=5, perp_mm=4)
+    result, _ = _run(tmp_path, doc, "shrink")
+    growth = next(e for e in result.evidence if e.name == "growth_vs_nadir")
+    assert growth.value < 0
+    assert any("not larger than their nadir" in w for w in result.warnings)
+
+
+def test_criteria_pd_against_a_treatment_effect_probability_is_flagged_and_in_the_rationale():
+    from pseudoprog.assessment import ResponseCall
+    from pseudoprog.evidence import evaluate_case
+
+    case = glioma_case(weeks_after_rt=30, markers={"rcbv_max": 1.0, "adc_mean": 0.0017})
+    ev = evaluate_case(case, n_draws=300)
+    assert ev.probability.label == "treatment effect favoured"
+    pd = ResponseCall(criteria="RANO 2.0", category="PD")
+    rec = recommend(case, scope=Scope(True, "t"), evidence=ev, response=pd)
+    assert any("size alone" in w for w in rec.warnings)
+    assert "response criteria (RANO 2.0): PD" in rec.rationale
+    sd = recommend(case, scope=Scope(True, "t"), evidence=ev, response=ResponseCall(criteria="RANO 2.0", category="SD"))
+    assert not any("size alone" in w for w in sd.warnings)
