@@ -141,3 +141,15 @@ def test_core_fills_holes_per_slice_even_when_the_rim_is_open_in_3d():
 
     core = core_of(rim)
     assert core.sum() > 0.8 * ndimage.binary_erosion(s["inner"]).sum()
+
+
+def test_too_many_automatic_candidates_is_cannot_assess_not_a_guess():
+    from pseudoprog.errors import CannotAssessError
+
+    s = _scene()
+    t1c = s["t1c"].copy()
+    for n in range(12):  # twelve separate bright blobs of ~100 mm³ each
+        x, y = 12 + 4 * (n % 6) * 2 // 2 + (n % 6) * 3, 14 + (n // 6) * 30
+        t1c[x : x + 4, y : y + 4, 8:11] = 1150.0
+    with pytest.raises(CannotAssessError, match="give a seed"):
+        segment_lesions(t1c, s["brain"], s["affine"])

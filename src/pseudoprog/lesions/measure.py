@@ -212,9 +212,10 @@ def measure_lesion(
         if m is not None and m.shape != enhancing.shape:
             raise ValueError(f"{name} mask shape {m.shape} does not match the enhancing mask {enhancing.shape}")
     voxel = float(abs(np.linalg.det(affine[:3, :3])))
-    enh_mm3 = float(enhancing.sum()) * voxel
-    core_mm3 = float(np.count_nonzero(core)) * voxel if core is not None else None
-    flair_mm3 = float(np.count_nonzero(flair)) * voxel if flair is not None else None
+    # Volumes to 0.01 mm³: beyond that is floating-point noise of the affine (DICOM vs NIfTI headers).
+    enh_mm3 = round(float(enhancing.sum()) * voxel, 2)
+    core_mm3 = round(float(np.count_nonzero(core)) * voxel, 2) if core is not None else None
+    flair_mm3 = round(float(np.count_nonzero(flair)) * voxel, 2) if flair is not None else None
     if not enhancing.any():
         return (
             LesionMeasurement(

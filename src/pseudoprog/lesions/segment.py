@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from ..align.brainmask import fill_holes_3d_and_axial
 from ..case import SeriesKind
+from ..errors import CannotAssessError
 from .rules import value
 
 STRUCT26 = np.ones((3, 3, 3), dtype=bool)
@@ -295,7 +296,13 @@ def segment_lesions(
             found.append((seed.lesion_id, candidate, "seed"))
     else:
         labels, n, dropped = detect_candidates(e, brain, affine)
-        notes.extend(dropped)
+        notes.extend(dropped[:5])
+        limit = int(value("segmentation", "max_automatic_candidates"))
+        if n > limit:
+            raise CannotAssessError(
+                f"automatic detection found {n} separate enhancing candidates (more than {limit}): the image is too "
+                "coarse or noisy for unsupervised detection; give a seed per lesion in case.yaml"
+            )
         for idx in range(1, n + 1):
             found.append(("", labels == idx, "automatic"))
     out: list[SegmentedLesion] = []
