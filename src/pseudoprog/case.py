@@ -399,6 +399,40 @@ class LesionMask:
         return float(abs(np.linalg.det(self.affine[:3, :3])))
 
 
+@dataclass(frozen=True)
+class LesionSeed:
+    """Where a reader says a lesion is (case.yaml ``lesions[].seed``), for semi-automatic segmentation.
+
+    ``space`` is ``"mm"`` (RAS world millimetres, as a viewer shows them) or ``"voxel"`` (indices
+    ``i, j, k`` of the timepoint's post-contrast T1). Exactly one of ``point`` (searched within
+    ``radius_mm``) or ``box`` (two opposite corners) is given.
+    """
+
+    lesion_id: str
+    space: str = "mm"
+    point: tuple[float, float, float] | None = None
+    box: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    radius_mm: float = 10.0
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """A lesion mask drawn elsewhere (case.yaml ``lesions[].mask`` or ``timepoints[].mask``).
+
+    ``lesion_id`` None: a label map of the whole timepoint whose enhancing components are the
+    lesions. The file is NIfTI, DICOM SEG or RTSTRUCT in the session's world space.
+    """
+
+    path: Path
+    lesion_id: str | None = None
+    label: int | None = None  # NIfTI label value of this lesion (default: any non-zero)
+    segment: int | None = None  # DICOM SEG segment number
+    roi: str | None = None  # RTSTRUCT ROI name
+    enhancing_labels: tuple[int, ...] = ()  # timepoint label maps (NIfTI): default any non-zero
+    core_labels: tuple[int, ...] = ()
+    flair_labels: tuple[int, ...] = ()
+
+
 # ---------------------------------------------------------------------------------------------
 # Timepoints and the case
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +450,8 @@ class Timepoint:
     flair_change: FlairChange = FlairChange.UNKNOWN
     histology: str | None = None  # biopsy/resection result at this date, if any (free text)
     notes: str = ""
+    seeds: tuple[LesionSeed, ...] = ()  # semi-automatic segmentation (lesions stage)
+    masks: tuple[MaskSource, ...] = ()  # imported lesion masks (lesions stage)
     histology_result: HistologyResult | None = None  # the same result, coded for the response criteria
 
     def series_of(self, kind: SeriesKind) -> tuple[Series, ...]:

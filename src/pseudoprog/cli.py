@@ -226,6 +226,46 @@ def phantom(
 
 
 @app.command()
+def lesions(
+    case_dir: Annotated[Path, typer.Argument(help="Case folder holding case.yaml and the image folders.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for lesions.json and the label maps.")] = Path(
+        "lesions-output"
+    ),
+    within_session: Annotated[
+        str, typer.Option("--within-session", help="rigid (register T1/T2/FLAIR onto the T1c) | header")
+    ] = "rigid",
+    across_sessions: Annotated[str, typer.Option("--across-sessions", help="rigid | affine | auto")] = "rigid",
+    brain: Annotated[
+        str, typer.Option("--brain-mask", help="classical | deepbet (optional extra) | auto")
+    ] = "classical",
+) -> None:
+    """Segment, measure (RANO, mm) and track the lesions of every timepoint; write lesions.json and label maps."""
+    from .ingest import ingest_case
+    from .lesions.analysis import analyse_case
+    from .lesions.output import write_lesions
+
+    try:
+        case = ingest_case(case_dir).case
+        result = analyse_case(case, within_session=within_session, across_sessions=across_sessions, progress=_progress)
+        written = write_lesions(result, out)
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
+    for date in sorted(result.timepoints):
+        for les in result.lesion_objects(date):
+            m = les.measurement
+            ml = (m.enhancing_volume_mm3 or 0) / 1000
+            console.print(
+                f"{date} {les.id}: {m.long_mm} × {m.perp_mm} mm, enhancing {ml:.2f} mL"
+                f"{' (new)' if les.new else ''}{'' if m.measurable else ' — not measurable'}"
+            )
+    for when, reason in result.skipped:
+        console.print(f"[yellow]{when}: not assessed:[/yellow] {reason}")
+    for name, path in written.items():
+        console.print(f"wrote {name}: {path}")
+
+
+@app.command()
 def criteria(
     case_dir: Annotated[Path, typer.Argument(help="Case folder holding case.yaml (lesions reported per timepoint).")],
     name: Annotated[

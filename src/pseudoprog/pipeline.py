@@ -32,7 +32,18 @@ from .assessment import (
     write_assessment_json,
     write_atomic,
 )
-from .case import Case, Indication, Lesion, LesionMask, Marker, Series, SeriesKind, Timepoint, TreatmentType
+from .case import (
+    Case,
+    Indication,
+    Lesion,
+    LesionMask,
+    LocationVsRT,
+    Marker,
+    Series,
+    SeriesKind,
+    Timepoint,
+    TreatmentType,
+)
 from .errors import CannotAssessError, InputError
 from .ingest import ingest_case
 from .ingest.series import short_uid
@@ -124,14 +135,73 @@ def stage_reported(ctx: AssessContext) -> None:
 
 
 def stage_lesions(ctx: AssessContext) -> None:
-    """Registration, brain mask, segmentation and RANO measurement (issue: lesions)."""
-    has_images = any(tp.series for tp in ctx.case.timepoints)
-    if has_images:
-        ctx.skip(
-            "lesions",
-            "lesion segmentation and measurement from images is not built yet; "
-            "only lesion measurements reported in case.yaml are used",
+    """Registration, brain mask, segmentation, RANO measurement, tracking and dose location (lesions/).
+
+    How image measurements and case.yaml measurements combine: at a timepoint whose images were
+    analysed, a lesion measured from the images replaces the reported lesion with the same id (ids
+    come from seeds, per-lesion masks, or the tracker's ``L1, L2 …`` by size at first appearance),
+    so one method measures every timepoint (clinical_rules.md §5.5); the reported diameters stay
+    visible as a timepoint note, with a warning when they differ by more than 25 % in product.
+    Reported lesions that no measured lesion replaces are kept unchanged. A lesion's
+    ``location_vs_rt`` comes from the RTDOSE when there is one, else from case.yaml (same id).
+    """
+    from .lesions.analysis import analyse_case
+
+    if not any(tp.series for tp in ctx.case.timepoints):
+        return
+    result = analyse_case(ctx.case)
+    for date, reason in result.skipped:
+        ctx.skip("lesions", reason, timepoint=date)
+    if result.dose_note:
+        ctx.warnings.append(f"lesions: {result.dose_note}")
+    masks = ctx.products.setdefault("lesion_masks", {})
+    registration = ctx.products.setdefault("registration", {})
+    brains = ctx.products.setdefault("brain_masks", {})
+    ctx.products["lesion_tracking"] = [e.to_dict() for e in result.events]
+    for event in result.events:
+        ctx.timepoint_warnings.setdefault(event.date, []).append(
+            f"lesion {event.lesion_id}: {event.kind}" + (f" ({', '.join(event.related)})" if event.related else "")
         )
+    for date, tl in result.timepoints.items():
+        masks[date] = result.lesion_masks(date)
+        registration[date] = {"to_baseline": tl.to_baseline, "series_to_t1c": dict(tl.registrations)}
+        brains[date] = (tl.brain, tl.reference.affine, tl.brain_method)
+        notes = ctx.timepoint_warnings.setdefault(date, [])
+        notes.extend(tl.notes)
+        if not tl.lesions:
+            notes.append("no enhancing lesion found in the images")
+        reported = {les.id: les for les in ctx.lesions.get(date, ())}
+        combined: list[Lesion] = []
+        for les in result.lesion_objects(date):
+            old = reported.pop(les.id, None)
+            if old is not None:
+                les = _merge_reported(les, old, notes)
+            combined.append(les)
+            ctx.markers.setdefault(date, []).extend(les.markers.values())
+            if not les.measurement.measurable:
+                notes.append(f"lesion {les.id} not measurable: {les.measurement.measurability_reason}")
+        combined.extend(reported.values())
+        ctx.lesions[date] = tuple(combined)
+
+
+def _merge_reported(measured: Lesion, reported: Lesion, notes: list[str]) -> Lesion:
+    m, r = measured.measurement, reported.measurement
+    if r.long_mm is not None and r.perp_mm is not None:
+        notes.append(
+            f"lesion {measured.id}: reported {r.long_mm:g} × {r.perp_mm:g} mm, measured {m.long_mm} × {m.perp_mm} mm "
+            "(the measured values are used)"
+        )
+        bp_r, bp_m = r.long_mm * r.perp_mm, m.bidimensional_product_mm2
+        if bp_m is not None and bp_r > 0 and abs(bp_m - bp_r) / bp_r > 0.25:
+            notes.append(
+                f"lesion {measured.id}: measured and reported products differ by more than 25 %: check that they "
+                "are the same lesion (give a seed in case.yaml to be sure)"
+            )
+    location = measured.location_vs_rt
+    if location is LocationVsRT.UNKNOWN:
+        location = reported.location_vs_rt
+    markers = {**reported.markers, **measured.markers}
+    return replace(measured, location_vs_rt=location, markers=markers, target=reported.target)
 
 
 def lesion_masks(ctx: AssessContext, date: dt.date) -> tuple[LesionMask, ...]:

@@ -27,9 +27,11 @@ from ..case import (
     Indication,
     Lesion,
     LesionMeasurement,
+    LesionSeed,
     LocationVsRT,
     Marker,
     MarkerStatus,
+    MaskSource,
     Patient,
     SeriesKind,
     Timepoint,
@@ -69,6 +71,7 @@ _TIMEPOINT_KEYS = {
     "histology_result",
     "notes",
     "series",
+    "mask",
 }
 _LESION_KEYS = {
     "id",
@@ -86,9 +89,14 @@ _LESION_KEYS = {
     "component",
     "markers",
     "measurable",
+    "seed",
+    "mask",
     "equivocal",
     "unequivocal_progression",
 }
+_SEED_KEYS = {"point_mm", "point_voxel", "box_mm", "box_voxel", "radius_mm"}
+_LESION_MASK_KEYS = {"path", "label", "segment", "roi"}
+_TIMEPOINT_MASK_KEYS = {"path", "enhancing_labels", "core_labels", "flair_labels", "segment", "roi"}
 _SURGERY_EXTENTS = {"gross_total", "subtotal", "partial", "biopsy", "unknown"}
 _COMPONENTS = {"solid", "cystic", "necrotic_rim", "cavity_wall", "nodule_in_cyst"}
 _SINGLE_DAY = {TreatmentType.SURGERY, TreatmentType.BIOPSY, TreatmentType.SRS}
@@ -331,6 +339,86 @@ def _markers(ctx: _Ctx, raw: Any, field: str, lesion_id: str | None) -> dict[str
     return out
 
 
+def _triple(ctx: _Ctx, value: Any, field: str) -> tuple[float, float, float]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise ctx.error(field, f"{value!r} is not three numbers", "[x, y, z] (mm) or [i, j, k] (voxel indices)")
+    a, b, c = (_number(ctx, v, f"{field}[{i}]") for i, v in enumerate(value))
+    return (a, b, c)
+
+
+def _seed(ctx: _Ctx, raw: Any, field: str, lesion_id: str) -> LesionSeed:
+    m = _mapping(ctx, raw, field, _SEED_KEYS)
+    given = [k for k in ("point_mm", "point_voxel", "box_mm", "box_voxel") if k in m]
+    if len(given) != 1:
+        raise ctx.error(
+            field,
+            "needs exactly one of point_mm, point_voxel, box_mm, box_voxel"
+            + (f" (got {', '.join(given)})" if given else ""),
+            "e.g. {point_mm: [34, 18, 9]} in RAS world mm, or {point_voxel: [i, j, k]} of the timepoint's T1c",
+        )
+    key = given[0]
+    space = "mm" if key.endswith("_mm") else "voxel"
+    radius = _opt(m, "radius_mm", lambda v: _number(ctx, v, f"{field}.radius_mm", lo=0, hi=100, lo_inclusive=False))
+    if key.startswith("point"):
+        return LesionSeed(lesion_id, space, point=_triple(ctx, m[key], f"{field}.{key}"), radius_mm=radius or 10.0)
+    if radius is not None:
+        raise ctx.error(f"{field}.radius_mm", "applies to a point seed only", "no radius with a box")
+    box = m[key]
+    if not isinstance(box, list) or len(box) != 2:
+        raise ctx.error(f"{field}.{key}", "must be two opposite corners", "[[x0, y0, z0], [x1, y1, z1]]")
+    lo, hi = _triple(ctx, box[0], f"{field}.{key}[0]"), _triple(ctx, box[1], f"{field}.{key}[1]")
+    if any(a == b for a, b in zip(lo, hi, strict=True)):
+        raise ctx.error(f"{field}.{key}", "has zero extent along an axis", "two corners that differ on every axis")
+    return LesionSeed(lesion_id, space, box=(lo, hi))
+
+
+def _mask_path(ctx: _Ctx, value: Any, field: str, root: Path) -> Path:
+    rel = _text(ctx, value, field)
+    path = Path(rel) if Path(rel).is_absolute() else (root / rel).resolve()
+    if not path.is_file():
+        raise ctx.error(field, f"mask file '{rel}' does not exist", "a NIfTI, DICOM SEG or RTSTRUCT file")
+    return path
+
+
+def _labels(ctx: _Ctx, value: Any, field: str) -> tuple[int, ...]:
+    items = value if isinstance(value, list) else [value]
+    return tuple(int(_number(ctx, v, f"{field}[{i}]", lo=1, integer=True)) for i, v in enumerate(items))
+
+
+def _lesion_mask(ctx: _Ctx, raw: Any, field: str, root: Path, lesion_id: str) -> MaskSource:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    m = _mapping(ctx, raw, field, _LESION_MASK_KEYS)
+    path = _mask_path(ctx, _required(ctx, m, "path", field), f"{field}.path", root)
+    return MaskSource(
+        path=path,
+        lesion_id=lesion_id,
+        label=_opt(m, "label", lambda v: int(_number(ctx, v, f"{field}.label", lo=1, integer=True))),
+        segment=_opt(m, "segment", lambda v: int(_number(ctx, v, f"{field}.segment", lo=1, integer=True))),
+        roi=_opt(m, "roi", lambda v: _text(ctx, v, f"{field}.roi")),
+    )
+
+
+def _timepoint_mask(ctx: _Ctx, raw: Any, field: str, root: Path) -> MaskSource:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    m = _mapping(ctx, raw, field, _TIMEPOINT_MASK_KEYS)
+    path = _mask_path(ctx, _required(ctx, m, "path", field), f"{field}.path", root)
+    enh = _opt(m, "enhancing_labels", lambda v: _labels(ctx, v, f"{field}.enhancing_labels")) or ()
+    core = _opt(m, "core_labels", lambda v: _labels(ctx, v, f"{field}.core_labels")) or ()
+    flair = _opt(m, "flair_labels", lambda v: _labels(ctx, v, f"{field}.flair_labels")) or ()
+    if set(enh) & set(core) or set(enh) & set(flair) or set(core) & set(flair):
+        raise ctx.error(field, "a label value is given for two components", "disjoint enhancing/core/flair labels")
+    return MaskSource(
+        path=path,
+        enhancing_labels=enh,
+        core_labels=core,
+        flair_labels=flair,
+        segment=_opt(m, "segment", lambda v: int(_number(ctx, v, f"{field}.segment", lo=1, integer=True))),
+        roi=_opt(m, "roi", lambda v: _text(ctx, v, f"{field}.roi")),
+    )
+
+
 def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
     m = _mapping(ctx, raw, field, _LESION_KEYS)
     lid = _text(ctx, _required(ctx, m, "id", field), f"{field}.id").strip()
@@ -418,6 +506,17 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
     if not isinstance(lesions_raw, list):
         raise ctx.error(f"{field}.lesions", "must be a list", "- {id: L1, long_mm: ..., perp_mm: ...}")
     lesions = tuple(_lesion(ctx, lr, f"{field}.lesions[{i}]") for i, lr in enumerate(lesions_raw))
+    seeds: list[LesionSeed] = []
+    masks: list[MaskSource] = []
+    for i, (lr, les) in enumerate(zip(lesions_raw, lesions, strict=True)):
+        if lr.get("seed") is not None:
+            seeds.append(_seed(ctx, lr["seed"], f"{field}.lesions[{i}].seed", les.id))
+        if lr.get("mask") is not None:
+            masks.append(_lesion_mask(ctx, lr["mask"], f"{field}.lesions[{i}].mask", root, les.id))
+    if m.get("mask") is not None:
+        masks.append(_timepoint_mask(ctx, m["mask"], f"{field}.mask", root))
+    if (seeds or masks) and image_dir is None:
+        raise ctx.error(f"{field}", "gives lesion seeds or masks but no images", "an 'images' folder with a T1c")
     ids = [les.id for les in lesions]
     if len(ids) != len(set(ids)):
         dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -438,6 +537,8 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         or FlairChange.UNKNOWN,
         histology=_opt(m, "histology", lambda v: _text(ctx, v, f"{field}.histology")),
         notes=_opt(m, "notes", lambda v: _text(ctx, v, f"{field}.notes")) or "",
+        seeds=tuple(seeds),
+        masks=tuple(masks),
         histology_result=_opt(
             m, "histology_result", lambda v: _enum(ctx, HistologyResult, v, f"{field}.histology_result")
         ),

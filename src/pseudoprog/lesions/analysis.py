@@ -1,0 +1,549 @@
+"""The lesions of a whole case from its images: align, mask the brain, segment, measure, track, place against the dose.
+
+For every timepoint that has a post-contrast T1 (the reference grid of that session):
+
+1. T1, T2 and FLAIR are registered onto the T1c (rigid, mutual information); the transforms are kept.
+2. A brain mask (classical) is made on the T1c; T1c and T1 are N4 bias-corrected inside it.
+3. Lesions come from, in this order of precedence: imported masks (``mask`` in case.yaml), a
+   user's model (``segmenter``), seeds (``seed`` in case.yaml), automatic detection.
+4. Each lesion is measured (RANO for gliomas, RANO-BM for metastases), its core classified
+   (fluid cavity/cyst vs necrosis), and the structural markers computed where the sequences exist.
+
+Then every session's T1c is registered onto the baseline T1c, lesion masks are carried there and
+tracked (:mod:`.tracking`), and, with an RTDOSE, each lesion is placed against the dose.
+Nothing here reads case.yaml or writes files; :func:`pseudoprog.pipeline.stage_lesions` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import ndimage
+
+from ..align.bias import n4_bias_correct
+from ..align.brainmask import brain_mask
+from ..align.registration import Registration, identity, register, resample_volume
+from ..case import (
+    Case,
+    Lesion,
+    LesionMask,
+    LesionMeasurement,
+    LesionSeed,
+    LocationVsRT,
+    Marker,
+    MaskSource,
+    SeriesKind,
+    Timepoint,
+    TreatmentType,
+    Volume,
+)
+from ..errors import CannotAssessError, InputError
+from ..ingest.series import load_series
+from ..markers import make_marker
+from .imports import read_mask, read_nifti_mask, read_rtstruct_mask, read_seg_mask
+from .measure import Bidimensional, measure_lesion
+from .radiation import DoseGrid, FieldLocation, classify_location, read_rtdose, reference_dose_gy
+from .segment import (
+    STRUCT26,
+    Seed,
+    SegmentationInput,
+    SegmentedLesion,
+    Segmenter,
+    core_of,
+    flair_abnormality,
+    run_segmenter,
+    seed_from_voxels,
+    segment_lesions,
+)
+from .tracking import Tracker, TrackEvent
+
+log = logging.getLogger(__name__)
+
+STRUCTURAL = (SeriesKind.T1, SeriesKind.T2, SeriesKind.FLAIR)
+FLUID_FLAIR_RATIO = 0.6  # core darker than 0.6 x brain median on FLAIR = fluid (CSF-like): cavity or cyst
+
+
+@dataclass
+class TimepointLesions:
+    """What the lesions analysis found at one timepoint."""
+
+    date: dt.date
+    reference: Volume  # the T1c (N4-corrected), the grid of every mask
+    brain: np.ndarray
+    brain_method: str
+    registrations: dict[str, Registration]  # series kind → transform onto the T1c
+    lesions: list[SegmentedLesion]
+    measurements: dict[str, LesionMeasurement] = field(default_factory=dict)
+    bidimensional: dict[str, Bidimensional | None] = field(default_factory=dict)
+    components: dict[str, str | None] = field(default_factory=dict)
+    markers: dict[str, dict[str, Marker]] = field(default_factory=dict)
+    locations: dict[str, FieldLocation] = field(default_factory=dict)
+    new: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    to_baseline: Registration | None = None
+    images: dict[SeriesKind, np.ndarray] = field(default_factory=dict)  # on the T1c grid
+
+
+@dataclass
+class CaseLesions:
+    timepoints: dict[dt.date, TimepointLesions]
+    events: list[TrackEvent]
+    skipped: list[tuple[dt.date | None, str]]  # (timepoint or None, reason)
+    dose_note: str | None = None
+
+    def lesion_objects(self, date: dt.date) -> tuple[Lesion, ...]:
+        tl = self.timepoints[date]
+        out = []
+        for les in tl.lesions:
+            loc = tl.locations.get(les.lesion_id)
+            out.append(
+                Lesion(
+                    id=les.lesion_id,
+                    enhancing=bool(les.enhancing.any()),
+                    measurement=tl.measurements[les.lesion_id],
+                    location_vs_rt=loc.location if loc else LocationVsRT.UNKNOWN,
+                    new=tl.new.get(les.lesion_id, False),
+                    component=tl.components.get(les.lesion_id),
+                    markers=tl.markers.get(les.lesion_id, {}),
+                )
+            )
+        return tuple(out)
+
+    def lesion_masks(self, date: dt.date) -> tuple[LesionMask, ...]:
+        tl = self.timepoints[date]
+        return tuple(
+            LesionMask(
+                lesion_id=les.lesion_id,
+                enhancing=les.enhancing,
+                affine=tl.reference.affine,
+                core=les.core,
+                flair=les.flair,
+                source=f"lesions.{les.method}",
+            )
+            for les in tl.lesions
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _first(tp: Timepoint, kind: SeriesKind):
+    found = tp.series_of(kind)
+    if not found:
+        return None
+    # Several of a kind: the one with the most voxels (the 3D acquisition rather than a scout).
+    return max(found, key=lambda s: int(np.prod(s.shape)) if s.shape else 0)
+
+
+def _load3d(series) -> tuple[Volume, list[str]]:
+    vol, warnings = load_series(series)
+    if vol.is_dynamic:
+        raise CannotAssessError(f"series '{series.description}' is dynamic; a 3D structural image was expected")
+    if not np.isfinite(vol.data).all():
+        vol = Volume(np.nan_to_num(vol.data), vol.affine, series_uid=vol.series_uid)
+        warnings = [*warnings, f"series '{series.description}' had non-finite voxels, set to 0"]
+    return vol, warnings
+
+
+def _seeds(tp: Timepoint, affine: np.ndarray) -> tuple[Seed, ...]:
+    out = []
+    for s in tp.seeds:
+        if s.space == "voxel":
+            out.append(seed_from_voxels(s.lesion_id, affine, point=s.point, radius_mm=s.radius_mm, box=s.box))
+        else:
+            out.append(Seed(s.lesion_id, point_mm=s.point, radius_mm=s.radius_mm, box_mm=s.box))
+    return tuple(out)
+
+
+def _imported(tp: Timepoint, ref: Volume, brain: np.ndarray, flair: np.ndarray | None) -> list[SegmentedLesion]:
+    out: list[SegmentedLesion] = []
+    shape = ref.spatial_shape
+    for src in tp.masks:
+        if src.lesion_id is not None:
+            mask, fmt = read_mask(src.path, ref.affine, shape, label=src.label, segment=src.segment, roi=src.roi)
+            core = core_of(mask)
+            fl = flair_abnormality(flair, brain, mask | core, ref.affine) if flair is not None else None
+            out.append(SegmentedLesion(src.lesion_id, mask, core, fl, f"imported:{fmt}"))
+            continue
+        out.extend(_label_map_lesions(src, ref, brain, flair))
+    return out
+
+
+def _label_map_lesions(
+    src: MaskSource, ref: Volume, brain: np.ndarray, flair: np.ndarray | None
+) -> list[SegmentedLesion]:
+    from .imports import mask_format
+
+    shape = ref.spatial_shape
+    fmt = mask_format(src.path)
+    if fmt == "nifti":
+        enh = read_nifti_mask(src.path, ref.affine, shape, labels=src.enhancing_labels or None)
+        core_all = read_nifti_mask(src.path, ref.affine, shape, labels=src.core_labels) if src.core_labels else None
+        fl_all = read_nifti_mask(src.path, ref.affine, shape, labels=src.flair_labels) if src.flair_labels else None
+    elif fmt == "seg":
+        enh = read_seg_mask(src.path, ref.affine, shape, segments=None if src.segment is None else [src.segment])
+        core_all = fl_all = None
+    else:
+        enh = read_rtstruct_mask(src.path, ref.affine, shape, roi=src.roi)
+        core_all = fl_all = None
+    if not enh.any():
+        raise InputError("the enhancing labels are empty on the T1c grid", file=src.path)
+    labels, n = ndimage.label(enh | (core_all if core_all is not None else False), structure=STRUCT26)
+    out = []
+    for idx in range(1, n + 1):
+        region = labels == idx
+        e = region & enh
+        if not e.any():
+            continue
+        core = region & core_all if core_all is not None else core_of(e)
+        if fl_all is not None:
+            fl_lab, _ = ndimage.label(fl_all | region, structure=STRUCT26)
+            keep = np.unique(fl_lab[region])
+            fl = np.isin(fl_lab, keep[keep > 0])
+        elif flair is not None:
+            fl = flair_abnormality(flair, brain, e | core, ref.affine)
+        else:
+            fl = None
+        out.append(SegmentedLesion("", e, core & ~e, fl, f"imported-map:{fmt}"))
+    out.sort(key=lambda s: -int(s.enhancing.sum()))
+    return [SegmentedLesion(f"M{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
+
+
+def _component(les: SegmentedLesion, flair: np.ndarray | None, brain: np.ndarray, had_surgery: bool) -> str | None:
+    """solid / necrotic_rim / cystic / cavity_wall from the core's size and its FLAIR signal."""
+    n_core, n_enh = int(les.core.sum()), int(les.enhancing.sum())
+    if n_enh == 0:
+        return None
+    if n_core < 0.1 * (n_core + n_enh):
+        return "solid"
+    if flair is None:
+        return "necrotic_rim"
+    ratio = float(np.median(flair[les.core])) / max(float(np.median(flair[brain])), 1e-6)
+    if ratio < FLUID_FLAIR_RATIO:
+        return "cavity_wall" if had_surgery else "cystic"
+    return "necrotic_rim"
+
+
+def _lesion_quotient(
+    les: SegmentedLesion, bd: Bidimensional | None, t2: np.ndarray | None, brain: np.ndarray, affine: np.ndarray
+) -> float | None:
+    """T2 nodule area / T1c lesion area on the slice of the bidimensional product (Dequesada 2008).
+
+    The T2 nodule is the part of the lesion outline that is neither oedema-bright nor fluid-bright on
+    T2: below the midpoint of normal brain and the surrounding oedema. None when there is no
+    oedema ring to define that midpoint.
+    """
+    if t2 is None or bd is None or les.flair is None:
+        return None
+    k = bd.best.slice_index
+    outline = (les.enhancing | les.core)[:, :, k]
+    ring = (les.flair & ~(les.enhancing | les.core))[:, :, k]
+    if outline.sum() == 0 or ring.sum() < 10:
+        return None
+    t2k = t2[:, :, k]
+    normal = float(np.median(t2[brain]))
+    oedema = float(np.median(t2k[ring]))
+    if oedema <= normal:
+        return None
+    nodule = outline & (t2k < 0.5 * (normal + oedema))
+    return float(nodule.sum()) / float(outline.sum())
+
+
+def _had_surgery(case: Case, date: dt.date) -> bool:
+    return any(t.type is TreatmentType.SURGERY and t.start <= date for t in case.treatments)
+
+
+def analyse_timepoint(
+    case: Case,
+    tp: Timepoint,
+    *,
+    segmenter: Segmenter | None = None,
+    segmenter_name: str = "user",
+    within_session: str = "rigid",
+    bias_correction: bool = True,
+    brain_method: str = "classical",
+) -> TimepointLesions:
+    """Register, mask, segment and measure one timepoint (see the module docstring).
+
+    Raises :class:`~pseudoprog.errors.CannotAssessError` when the timepoint has no post-contrast T1.
+    """
+    if within_session not in ("rigid", "header"):
+        raise ValueError("within_session must be 'rigid' (register) or 'header' (trust the scanner geometry)")
+    t1c_series = _first(tp, SeriesKind.T1C)
+    if t1c_series is None:
+        raise CannotAssessError("no post-contrast T1 series: enhancing lesions cannot be segmented or measured")
+    notes: list[str] = []
+    t1c, w = _load3d(t1c_series)
+    notes.extend(w)
+    brain, used_method = brain_mask(t1c, method=brain_method)
+    registrations: dict[str, Registration] = {}
+    images: dict[SeriesKind, np.ndarray] = {}
+    for kind in STRUCTURAL:
+        s = _first(tp, kind)
+        if s is None:
+            continue
+        vol, w = _load3d(s)
+        notes.extend(w)
+        label = (f"{tp.date}/{t1c_series.kind.value}", f"{tp.date}/{kind.value}")
+        if within_session == "rigid":
+            reg = register(t1c, vol, kind="rigid", fixed_mask=brain, labels=label)
+        else:
+            reg = identity(*label)
+        registrations[kind.value] = reg
+        images[kind] = resample_volume(vol, reg, t1c.affine, t1c.spatial_shape).data
+    ref = t1c
+    if bias_correction:
+        ref, _ = n4_bias_correct(t1c, mask=brain)
+        if SeriesKind.T1 in images:
+            images[SeriesKind.T1] = n4_bias_correct(Volume(images[SeriesKind.T1], t1c.affine), mask=brain)[0].data
+    flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
+    if tp.masks:
+        lesions = _imported(tp, ref, brain, flair)
+    elif segmenter is not None:
+        inp = SegmentationInput(images={SeriesKind.T1C: ref.data, **images}, brain=brain, affine=ref.affine)
+        lesions = run_segmenter(segmenter, inp, name=segmenter_name)
+    else:
+        lesions, seg_notes = segment_lesions(
+            ref.data,
+            brain,
+            ref.affine,
+            t1=images.get(SeriesKind.T1),
+            flair=flair,
+            seeds=_seeds(tp, ref.affine),
+        )
+        notes.extend(seg_notes)
+    out = TimepointLesions(
+        date=tp.date,
+        reference=ref,
+        brain=brain,
+        brain_method=used_method,
+        registrations=registrations,
+        lesions=lesions,
+        notes=notes,
+        images=images,
+    )
+    measure_timepoint(case, out)
+    return out
+
+
+def measure_timepoint(case: Case, tl: TimepointLesions) -> None:
+    """Fill measurements, components and structural markers of a timepoint's lesions."""
+    criteria = "rano_bm" if case.diagnosis.is_metastasis else "rano"
+    flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
+    surgery = _had_surgery(case, tl.date)
+    for les in tl.lesions:
+        m, bd = measure_lesion(les.enhancing, tl.reference.affine, core=les.core, flair=les.flair, criteria=criteria)
+        component = _component(les, flair, tl.brain, surgery)
+        if component in ("cystic", "cavity_wall", "necrotic_rim") and m.measurable:
+            m = replace(
+                m,
+                measurability_reason=m.measurability_reason
+                + f"; {component.replace('_', ' ')}: diameters are of the outer enhancing margin (RANO measures a"
+                " cyst or cavity only through a solid nodule ≥ 10 mm; the criteria decide)",
+            )
+        tl.measurements[les.lesion_id] = m
+        tl.bidimensional[les.lesion_id] = bd
+        tl.components[les.lesion_id] = component
+        markers: dict[str, Marker] = {}
+        lesion_vol = float((les.enhancing | les.core).sum())
+        if les.flair is not None and les.enhancing.any() and lesion_vol > 0:
+            oedema = float((les.flair & ~(les.enhancing | les.core)).sum())
+            ratio = oedema / lesion_vol
+            if ratio <= 1000:
+                markers["oedema_ratio"] = make_marker(
+                    "oedema_ratio",
+                    ratio,
+                    source="lesions.structural",
+                    lesion_id=les.lesion_id,
+                    quality={
+                        "definition": "FLAIR/T2 oedema volume outside the lesion / T1c lesion volume (Leeman 2013)"
+                    },
+                )
+        lq = _lesion_quotient(les, bd, tl.images.get(SeriesKind.T2), tl.brain, tl.reference.affine)
+        if lq is not None:
+            markers["lesion_quotient"] = make_marker(
+                "lesion_quotient",
+                lq,
+                source="lesions.structural",
+                lesion_id=les.lesion_id,
+                quality={"definition": "T2 nodule area / T1c lesion area on the measured slice (Dequesada 2008)"},
+            )
+        tl.markers[les.lesion_id] = markers
+
+
+def _named_by_user(les: SegmentedLesion) -> bool:
+    """Seeded lesions and per-lesion imported masks carry the reader's id; others are named by the tracker."""
+    return bool(les.lesion_id) and (les.method == "seed" or les.method.startswith("imported:"))
+
+
+def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
+    renamed = []
+    for les, (lid, new) in zip(tl.lesions, ids, strict=True):
+        old = les.lesion_id
+        renamed.append(SegmentedLesion(lid, les.enhancing, les.core, les.flair, les.method))
+        tl.measurements[lid] = tl.measurements.pop(old)
+        tl.bidimensional[lid] = tl.bidimensional.pop(old)
+        tl.components[lid] = tl.components.pop(old)
+        tl.markers[lid] = tl.markers.pop(old, {})
+        tl.markers[lid] = {k: replace(mk, lesion_id=lid) for k, mk in tl.markers.get(lid, {}).items()}
+        tl.new[lid] = new
+    tl.lesions = renamed
+
+
+def _dose_for_case(case: Case) -> tuple[DoseGrid | None, float | None, str | None]:
+    if case.rtdose is None:
+        return None, None, None
+    courses = [t for t in case.radiation_courses() if t.dose_gy]
+    if not courses:
+        return None, None, "an RTDOSE is given but no radiation course has dose_gy: the isodose levels are undefined"
+    course = max(courses, key=lambda t: t.start)
+    dose = read_rtdose(case.rtdose)
+    return dose, reference_dose_gy(float(course.dose_gy or 0), course.isodose_percent), None
+
+
+def analyse_case(
+    case: Case,
+    *,
+    segmenter: Segmenter | None = None,
+    segmenter_name: str = "user",
+    within_session: str = "rigid",
+    across_sessions: str = "rigid",
+    bias_correction: bool = True,
+    brain_method: str = "classical",
+    progress: Callable[[str], None] | None = None,
+) -> CaseLesions:
+    """Lesions of every timepoint with images, tracked over time and placed against the dose.
+
+    Parameters
+    ----------
+    segmenter
+        A user's model (see :data:`~pseudoprog.lesions.segment.Segmenter`); default classical.
+    within_session
+        ``"rigid"`` registers T1/T2/FLAIR onto the T1c; ``"header"`` trusts the scanner geometry.
+    across_sessions
+        ``"rigid"``, ``"affine"`` or ``"auto"`` (affine only where it improves the match).
+    brain_method
+        ``"classical"``, ``"deepbet"`` (optional extra) or ``"auto"``
+        (see :func:`pseudoprog.align.brainmask.brain_mask`).
+    """
+    if across_sessions not in ("rigid", "affine", "auto"):
+        raise ValueError("across_sessions must be 'rigid', 'affine' or 'auto'")
+    say = progress or (lambda _m: None)
+    done: dict[dt.date, TimepointLesions] = {}
+    skipped: list[tuple[dt.date | None, str]] = []
+    for tp in case.timepoints:
+        if not tp.series:
+            continue
+        say(f"lesions: timepoint {tp.date}")
+        try:
+            done[tp.date] = analyse_timepoint(
+                case,
+                tp,
+                segmenter=segmenter,
+                segmenter_name=segmenter_name,
+                within_session=within_session,
+                bias_correction=bias_correction,
+                brain_method=brain_method,
+            )
+        except CannotAssessError as exc:
+            skipped.append((tp.date, exc.reason))
+        except InputError:
+            raise
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK; ValueError: unusable image
+            skipped.append((tp.date, f"lesion analysis failed on this timepoint's images: {exc}"))
+    events: list[TrackEvent] = []
+    if done:
+        dates = sorted(done)
+        base = done[dates[0]]
+        base.to_baseline = identity(f"{dates[0]}/T1c", f"{dates[0]}/T1c")
+        tracker = Tracker(base.reference.spacing_mm)
+        for d in dates:
+            tl = done[d]
+            if d != dates[0]:
+                try:
+                    tl.to_baseline = register(
+                        base.reference,
+                        tl.reference,
+                        kind=across_sessions,
+                        fixed_mask=base.brain,
+                        labels=(f"{dates[0]}/T1c", f"{d}/T1c"),
+                    )
+                except (ValueError, RuntimeError) as exc:
+                    tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
+                    tl.notes.append(
+                        f"registration onto the baseline failed ({exc}); lesions are matched in scanner "
+                        "coordinates, which assumes the head did not move"
+                    )
+            assert tl.to_baseline is not None
+            on_base = [
+                tl.to_baseline.mask_to_fixed(
+                    les.enhancing | les.core, tl.reference.affine, base.reference.affine, base.reference.spatial_shape
+                )
+                for les in tl.lesions
+            ]
+            given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
+            ids = tracker.add(d, on_base, given)
+            _rename(tl, ids)
+        events = tracker.events
+    dose_note = None
+    try:
+        dose, ref_gy, dose_note = _dose_for_case(case)
+    except InputError as exc:
+        dose, ref_gy, dose_note = None, None, str(exc)
+    if dose is not None and ref_gy is not None and done:
+        dose_note = _place_against_dose(case, done, dose, ref_gy)
+    return CaseLesions(done, events, skipped, dose_note)
+
+
+def _place_against_dose(case: Case, done: dict[dt.date, TimepointLesions], dose: DoseGrid, ref_gy: float) -> str:
+    """Classify each lesion against the dose; the dose is in the world of the scan sharing its frame of reference."""
+    dates = sorted(done)
+    home = None
+    for tp in case.timepoints:
+        if tp.date in done:
+            t1c = _first(tp, SeriesKind.T1C)
+            if (
+                t1c is not None
+                and dose.frame_of_reference_uid
+                and t1c.frame_of_reference_uid == dose.frame_of_reference_uid
+            ):
+                home = tp.date
+                break
+    note = f"dose levels relative to {ref_gy:.1f} Gy"
+    if home is None:
+        home = dates[0]
+        note += (
+            f"; no scan shares the RTDOSE frame of reference: the dose is taken in the world space of the {home} "
+            "scan (fusion not verified)"
+        )
+    home_reg = done[home].to_baseline
+    assert home_reg is not None
+    for d in dates:
+        tl = done[d]
+        assert tl.to_baseline is not None
+        # lesion world (d) → baseline world → home world
+        to_home = home_reg.fixed_to_moving @ tl.to_baseline.moving_to_fixed
+        for les in tl.lesions:
+            if les.enhancing.any():
+                tl.locations[les.lesion_id] = classify_location(
+                    les.enhancing,
+                    tl.reference.affine,
+                    dose.dose,
+                    reference_gy=ref_gy,
+                    lesion_world_to_dose_world=to_home,
+                )
+    return note
+
+
+__all__ = [
+    "CaseLesions",
+    "LesionSeed",
+    "TimepointLesions",
+    "analyse_case",
+    "analyse_timepoint",
+    "measure_timepoint",
+]

@@ -1,0 +1,28 @@
+"""Sourced numbers of the lesions stage, read from ``lesions/data/*.yaml``."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_DATA = Path(__file__).with_name("data")
+
+
+@cache
+def table(name: str) -> dict[str, Any]:
+    """One YAML table of ``lesions/data`` (``"measurement"``, ``"segmentation"``, ``"radiation_field"``)."""
+    path = _DATA / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"no lesions data table {name!r} ({path})")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def value(name: str, *keys: str) -> float:
+    """The ``value`` of an entry, e.g. ``value("measurement", "rano", "min_diameter_mm")``."""
+    node: Any = table(name)
+    for key in keys:
+        node = node[key]
+    return float(node["value"])
