@@ -125,8 +125,28 @@ def test_folder_ingest_pairs_lcmodel_with_rda_geometry(tmp_path: Path) -> None:
 
 
 def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path) -> None:
-    """A case whose latest scan folder also holds the LCModel results and the .rda: the ratios reach
-    assessment.json (index lesion, coverage unverified without lesion masks), and the reason is listed."""
+    """LCModel results without the vendor file: the ratios reach assessment.json for the index lesion,
+    flagged 'coverage not verified' because the voxel position is unknown, and the reason is listed."""
+    import json
+
+    from pseudoprog.pipeline import assess
+
+    case = tmp_path / "case"
+    shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)
+    latest = sorted(p for p in case.iterdir() if p.is_dir())[-1]
+    shutil.copy(_data("lcmodel", "svs_97.TABLE"), latest / "svs.TABLE")
+    assess(case, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
+    markers = {m["name"]: m for m in doc["timepoints"][-1]["markers"] if m["source"] == "spectroscopy"}
+    assert markers["cho_naa"]["value"] == pytest.approx(0.777, abs=0.003)
+    assert markers["cho_naa"]["quality"]["crlb_percent"] == pytest.approx(math.hypot(2, 6), abs=0.01)
+    assert "not verified" in markers["cho_naa"]["warnings"][0]
+    assert any(n["stage"] == "spectroscopy" and "voxel position is unknown" in n["reason"] for n in doc["not_assessed"])
+
+
+def test_assess_refuses_a_voxel_that_misses_the_lesion(phantom_cases, tmp_path: Path) -> None:
+    """With the vendor file the voxel is placed in image space; this one (another subject's) lies outside the
+    phantom lesion the lesions stage segmented, so its ratios are not evidence about the lesion."""
     import json
 
     from pseudoprog.pipeline import assess
@@ -138,11 +158,9 @@ def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path)
     shutil.copy(_data("siemens", "SVS_30.rda"), latest / "svs.rda")
     assess(case, tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
-    markers = {m["name"]: m for m in doc["timepoints"][-1]["markers"] if m["source"] == "spectroscopy"}
-    assert markers["cho_naa"]["value"] == pytest.approx(0.777, abs=0.003)
-    assert markers["cho_naa"]["quality"]["crlb_percent"] == pytest.approx(math.hypot(2, 6), abs=0.01)
-    assert "not verified" in markers["cho_naa"]["warnings"][0]
-    assert any(n["stage"] == "spectroscopy" for n in doc["not_assessed"])
+    assert not [m for m in doc["timepoints"][-1]["markers"] if m["source"] == "spectroscopy"]
+    reasons = [n["reason"] for n in doc["not_assessed"] if n["stage"] == "spectroscopy"]
+    assert any("not evidence about this lesion" in r for r in reasons), reasons
 
 
 def test_tarquin_result_not_paired_with_a_spectrum_of_another_echo_time(tmp_path: Path) -> None:
