@@ -34,12 +34,14 @@ def _fail(exc: PseudoprogError) -> typer.Exit:
 
 
 def _summarise(assessment, out: Path) -> None:
+    from .report.html import percent
+
     p = assessment.probability_true_progression
     if not assessment.scope.in_scope:
         console.print(f"[yellow]out of scope:[/yellow] {assessment.scope.reason}")
     else:
         prob = (
-            f"{100 * p.value:.0f} % (interval {100 * p.interval[0]:.0f}–{100 * p.interval[1]:.0f} %)"
+            f"{percent(p.value)} % (interval {percent(p.interval[0])}–{percent(p.interval[1])} %)"
             if p.value is not None and p.interval
             else "not assessed"
         )

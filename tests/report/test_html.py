@@ -102,3 +102,10 @@ def test_a_broken_assets_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="JSON object"):
         load_assets(tmp_path)
     assert load_assets(tmp_path / "nowhere") == {}
+
+
+def test_percent_never_claims_certainty():
+    from pseudoprog.report.html import percent
+
+    assert percent(0.9996) == ">99" and percent(0.0004) == "<1"
+    assert percent(0.5475) == "55" and percent(None) == "—"

@@ -49,6 +49,21 @@ def _fmt(value: Any, digits: int = 3) -> str:
 _ENV.filters["fmt"] = _fmt
 
 
+def percent(value: float | None) -> str:
+    """A probability as a whole percentage that never claims certainty: '>99' and '<1' at the ends."""
+    if value is None:
+        return "—"
+    pct = 100.0 * value
+    if pct > 99.0:
+        return ">99"
+    if pct < 1.0:
+        return "<1"
+    return str(round(pct))
+
+
+_ENV.filters["pct"] = percent
+
+
 def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
     """The first 'not assessed' reason of each stage ('' for a stage with none), to say why a field is empty."""
     out: defaultdict[str, str] = defaultdict(str)
