@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import PseudoprogError
+from .errors import CannotAssessError, PseudoprogError
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +33,19 @@ def _progress(message: str) -> None:
 def _fail(exc: PseudoprogError) -> typer.Exit:
     console.print(f"[bold red]error:[/bold red] {exc}")
     return typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _map_errors() -> Iterator[None]:
+    """The `maps` commands' exits: 3 with the reason when the data cannot give the map, 2 for bad input."""
+    try:
+        yield
+    except CannotAssessError as exc:
+        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
+        raise typer.Exit(code=3) from None
+    except (PseudoprogError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(code=2) from None
 
 
 def _summarise(assessment, out: Path) -> None:
@@ -380,10 +395,9 @@ def maps_dce(
 ) -> None:
     """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""
     from .case import SeriesKind
-    from .errors import CannotAssessError
     from .perfusion.from_series import dce_from_series, load_mask_on, series_for_input, write_map_set
 
-    try:
+    with _map_errors():
         series, others = series_for_input(input_path, SeriesKind.DCE, SeriesKind.VFA_T1)
         mask = load_mask_on(aif_mask, series) if aif_mask is not None else None
         ms = dce_from_series(
@@ -395,12 +409,6 @@ def maps_dce(
             t10_s=None if t10_ms is None else t10_ms / 1000.0,
         )
         written = write_map_set(ms, out)
-    except CannotAssessError as exc:
-        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
-        raise typer.Exit(code=3) from None
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     _report_maps(written, ms.warnings)
 
 
@@ -411,19 +419,12 @@ def maps_asl(
 ) -> None:
     """CBF (ml/100 g/min) with the white-paper model; the M0 series is looked for beside the ASL series."""
     from .case import SeriesKind
-    from .errors import CannotAssessError
     from .perfusion.from_series import asl_from_series, series_for_input, write_map_set
 
-    try:
+    with _map_errors():
         series, others = series_for_input(input_path, SeriesKind.ASL, SeriesKind.M0)
         ms = asl_from_series(series, others[SeriesKind.M0])
         written = write_map_set(ms, out)
-    except CannotAssessError as exc:
-        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
-        raise typer.Exit(code=3) from None
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     _report_maps(written, ms.warnings)
 
 
@@ -435,19 +436,12 @@ def maps_adc(
     """ADC (mm²/s) from two or more b-values (mono-exponential, b ≥ 200 when possible)."""
     from .case import SeriesKind
     from .diffusion.from_series import adc_from_series
-    from .errors import CannotAssessError
     from .perfusion.from_series import series_for_input, write_map_set
 
-    try:
+    with _map_errors():
         series, _ = series_for_input(input_path, SeriesKind.DWI)
         ms = adc_from_series(series)
         written = write_map_set(ms, out)
-    except CannotAssessError as exc:
-        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
-        raise typer.Exit(code=3) from None
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     _report_maps(written, ms.warnings)
 
 
@@ -464,10 +458,9 @@ def maps_tram(
 ) -> None:
     """Delayed-minus-early contrast maps: clearance (tumour-like) vs accumulation (treatment-like)."""
     from .case import SeriesKind
-    from .errors import CannotAssessError
     from .perfusion.from_series import series_for_input, tram_from_series, write_map_set
 
-    try:
+    with _map_errors():
         early, others = series_for_input(input_path, SeriesKind.T1C, SeriesKind.T1C_DELAYED)
         if delayed is not None:
             late, _ = series_for_input(delayed, SeriesKind.T1C_DELAYED)
@@ -477,12 +470,6 @@ def maps_tram(
             raise CannotAssessError("no delayed post-contrast T1 beside INPUT; give it with --delayed")
         ms = tram_from_series(early, late)
         written = write_map_set(ms, out)
-    except CannotAssessError as exc:
-        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
-        raise typer.Exit(code=3) from None
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     _report_maps(written, ms.warnings)
 
 
