@@ -14,6 +14,7 @@ import numpy as np
 
 from ..case import SeriesKind
 from .anatomy import Tissue
+from .partial_volume import PROTON_DENSITY as PD
 from .partial_volume import coarse_grid, tissue_table
 from .writers import SyntheticSeries
 
@@ -30,19 +31,6 @@ CBF = {
     Tissue.TUMOUR_ENHANCING: 90.0,
     Tissue.TREATMENT_EFFECT_ENHANCING: 25.0,
     Tissue.NECROSIS: 5.0,
-}
-PD = {
-    Tissue.CSF: 1.0,
-    Tissue.GREY_MATTER: 0.85,
-    Tissue.WHITE_MATTER: 0.72,
-    Tissue.OEDEMA: 0.9,
-    Tissue.TUMOUR_ENHANCING: 0.85,
-    Tissue.TREATMENT_EFFECT_ENHANCING: 0.87,
-    Tissue.NECROSIS: 0.9,
-    Tissue.CAVITY: 0.98,
-    Tissue.SCALP: 0.7,
-    Tissue.SKULL: 0.05,
-    Tissue.ARTERY: 0.9,
 }
 
 

@@ -22,6 +22,7 @@ from ..case import SeriesKind
 from ..perfusion import dce as dce_model
 from ..perfusion.t1mapping import spgr_signal
 from .anatomy import Tissue
+from .partial_volume import PROTON_DENSITY as PD
 from .partial_volume import coarse_grid, tissue_table
 from .writers import SyntheticSeries
 
@@ -48,19 +49,6 @@ T10_S = {
     Tissue.SCALP: 0.5,
     Tissue.SKULL: 0.4,
     Tissue.ARTERY: 1.65,
-}
-PD = {  # relative proton density
-    Tissue.CSF: 1.0,
-    Tissue.GREY_MATTER: 0.85,
-    Tissue.WHITE_MATTER: 0.72,
-    Tissue.OEDEMA: 0.9,
-    Tissue.TUMOUR_ENHANCING: 0.85,
-    Tissue.TREATMENT_EFFECT_ENHANCING: 0.87,
-    Tissue.NECROSIS: 0.9,
-    Tissue.CAVITY: 0.98,
-    Tissue.SCALP: 0.7,
-    Tissue.SKULL: 0.05,
-    Tissue.ARTERY: 0.9,
 }
 # (Ktrans 1/min, ve, vp)
 PK = {

@@ -14,6 +14,21 @@ from .anatomy import Tissue
 
 N_TISSUES = max(int(t) for t in Tissue) + 1
 
+# Relative proton density per tissue: the equilibrium magnetisation M0 the DCE and ASL phantoms share.
+PROTON_DENSITY = {
+    Tissue.CSF: 1.0,
+    Tissue.GREY_MATTER: 0.85,
+    Tissue.WHITE_MATTER: 0.72,
+    Tissue.OEDEMA: 0.9,
+    Tissue.TUMOUR_ENHANCING: 0.85,
+    Tissue.TREATMENT_EFFECT_ENHANCING: 0.87,
+    Tissue.NECROSIS: 0.9,
+    Tissue.CAVITY: 0.98,
+    Tissue.SCALP: 0.7,
+    Tissue.SKULL: 0.05,
+    Tissue.ARTERY: 0.9,
+}
+
 
 def coarse_grid(labels: np.ndarray, affine: np.ndarray, factors: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Tissue fractions on a grid ``factors`` times coarser, and that grid's affine.
