@@ -216,6 +216,16 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
         return nifti.load_nifti(series.files[0], uid=series.uid)
     if series.source_format != "dicom":
         raise InputError(f"series of kind {series.kind} has no image volume to load", file=series.files[0])
+    h, frames, label = dicom_stack(series)
+    volume, _layout, warnings = dicom.load_stack(h, frames, label=label, uid=series.uid)
+    return volume, warnings
+
+
+def dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.FrameRecord], str]:
+    """Re-read the headers of a DICOM series and return the frames of its stack, with a label for messages.
+
+    A series id is the SeriesInstanceUID plus the stack suffix (``.plane2``, ``.echo1``) given when it was scanned.
+    """
     headers, _ = dicom.scan_folder_files(series.files)
     h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
     if h is None or not h.frames:
@@ -224,9 +234,7 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
     key = series.uid[len(h.series_uid) :]
     if key not in stacks:
         raise InputError(f"stack '{key}' not found in series", file=series.files[0])
-    label = f"{series.files[0].parent} (series '{series.description}')"
-    volume, _layout, warnings = dicom.load_stack(h, stacks[key], label=label, uid=series.uid)
-    return volume, warnings
+    return h, stacks[key], f"{series.files[0].parent} (series '{series.description}')"
 
 
 def with_kind(series: Series, kind: SeriesKind, reason: str) -> Series:

@@ -18,8 +18,9 @@ from pydicom.dataset import Dataset
 
 from ..align.resample import resample_mask, resample_to_grid
 from ..case import Series
-from ..errors import CannotAssessError, InputError
+from ..errors import CannotAssessError
 from ..ingest import dicom
+from ..ingest.series import dicom_stack
 
 # Equipment attributes every output carries (Type 1 in the enhanced general equipment module).
 MANUFACTURER = "pseudoprog"
@@ -74,16 +75,8 @@ def load_source_stack(series: Series) -> SourceStack:
             f"series '{series.description}' is {series.source_format}, not DICOM: DICOM outputs need DICOM source "
             "images to reference"
         )
-    headers, _ = dicom.scan_folder_files(series.files)
-    h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
-    if h is None or not h.frames:
-        raise InputError("series has no image frames", file=series.files[0])
-    stacks = dicom.split_stacks(h)
-    key = series.uid[len(h.series_uid) :]
-    if key not in stacks:
-        raise InputError(f"stack '{key}' not found in series", file=series.files[0])
-    label = f"{series.files[0].parent} (series '{series.description}')"
-    layout = dicom.layout_stack(stacks[key], label=label)
+    _h, frames, label = dicom_stack(series)
+    layout = dicom.layout_stack(frames, label=label)
     affine, _warnings = dicom.stack_affine(layout, label=label)
     firsts = [group[0] for group in layout.slices]
     if any(fr.frame_index is not None for fr in firsts):
