@@ -39,16 +39,10 @@ class RigidResult:
 
 
 def to_sitk(data: np.ndarray, affine: np.ndarray) -> Any:
-    """A SimpleITK image (LPS geometry) of a 3D array with a RAS+ affine; voxel (i, j, k) keeps its value."""
-    import SimpleITK as sitk
+    """A float32 SimpleITK image of a 3D array with a RAS+ affine (see :func:`pseudoprog.align.itk.to_sitk`)."""
+    from .itk import to_sitk as _to_sitk
 
-    lps = _FLIP @ affine
-    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
-    img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data.astype(np.float32), (2, 1, 0))))
-    img.SetSpacing([float(s) for s in spacing])
-    img.SetOrigin([float(v) for v in lps[:3, 3]])
-    img.SetDirection([float(v) for v in (lps[:3, :3] / spacing).reshape(-1)])
-    return img
+    return _to_sitk(np.asarray(data, dtype=np.float32), affine)
 
 
 def register_rigid(

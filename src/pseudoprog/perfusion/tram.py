@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..align.itk import to_sitk
 from ..case import Volume
 from ..errors import CannotAssessError, InputError
 from ._dce_tables import load_table
@@ -37,14 +38,7 @@ class TramResult:
 
 
 def _to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
-    """A 3D array (i, j, k) with its RAS affine as a SimpleITK image (LPS physical space)."""
-    img = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=np.float32))
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :3]
-    img.SetSpacing([float(s) for s in spacing])
-    img.SetDirection([float(v) for v in (lps / spacing).ravel()])
-    img.SetOrigin([float(v) for v in np.diag([-1.0, -1.0, 1.0]) @ affine[:3, 3]])
-    return img
+    return to_sitk(np.asarray(data, dtype=np.float32), affine)
 
 
 def register_rigid(moving: Volume, fixed: Volume, *, seed: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
