@@ -131,14 +131,30 @@ def youden_row(
     # For "lower suggests tumour" the row's rule is value < cut: nudge the cut just above the chosen value.
     if higher_suggests == "treatment_effect":
         cut = float(np.nextafter(cut, np.inf))
+    return _site_row(
+        marker,
+        cut=cut,
+        tp_pos=tp_pos,
+        n_tp=n1,
+        te_neg=te_neg,
+        n_te=n0,
+        higher_suggests=higher_suggests,
+        source=f"site profile {source}: Youden cut-off, {tp_pos}/{n1} TP positive, {te_neg}/{n0} TE negative",
+    )
+
+
+def _site_row(
+    marker: str, *, cut: float, tp_pos: int, n_tp: int, te_neg: int, n_te: int, higher_suggests: str, source: str
+) -> LikelihoodRow:
+    """A likelihood row from a site's own counts at one cut-off (learnt by `calibrate` or read from a profile)."""
     return LikelihoodRow(
         id=f"site:{marker}",
         marker=_registry_name(marker),
-        source=f"site profile {source}: Youden cut-off, {tp_pos}/{n1} TP positive, {te_neg}/{n0} TE negative",
-        sens=tp_pos / n1,
-        spec=te_neg / n0,
-        n_tp=n1,
-        n_te=n0,
+        source=source,
+        sens=tp_pos / n_tp,
+        spec=te_neg / n_te,
+        n_tp=n_tp,
+        n_te=n_te,
         tp_pos=tp_pos,
         te_neg=te_neg,
         cutoff=(cut, cut),
@@ -398,20 +414,15 @@ def read_profile(path: str | Path) -> list[LikelihoodRow]:
             raise InputError("counts out of range", file=path, field=field, expected="0 <= tp_pos <= n_tp etc.")
         try:
             rows.append(
-                LikelihoodRow(
-                    id=f"site:{col}",
-                    marker=_registry_name(col),
-                    source=f"site profile {path.name}: cut-off {cut:g}, {k1}/{n1} TP positive, {k0}/{n0} TE negative",
-                    sens=k1 / n1,
-                    spec=k0 / n0,
-                    n_tp=n1,
-                    n_te=n0,
+                _site_row(
+                    col,
+                    cut=cut,
                     tp_pos=k1,
+                    n_tp=n1,
                     te_neg=k0,
-                    cutoff=(cut, cut),
+                    n_te=n0,
                     higher_suggests=direction,
-                    tracer="fet" if col == "pet_fet_tbr_max" else None,
-                    site=True,
+                    source=f"site profile {path.name}: cut-off {cut:g}, {k1}/{n1} TP positive, {k0}/{n0} TE negative",
                 )
             )
         except ValueError as exc:
