@@ -13,14 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from .assessment import Recommendation, ResponseCall, Scope
 from .case import Case, ClinicalStatus, Lesion, LocationVsRT, Marker, SeriesKind, TreatmentType
 from .evidence.evaluate import EvidenceOutcome
+from .files import load_table
 
 _PERFUSION_MARKERS = frozenset(
     {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr", "ktrans_mean", "ktrans_max", "vp_mean"}
@@ -36,11 +34,7 @@ _IRANO_WINDOW_DAYS = 183  # iRANO: within 6 months of starting immunotherapy [V:
 @cache
 def advice_table() -> dict[str, Any]:
     """The sourced next-step table ``pseudoprog/data/advice.yaml``."""
-    text = resources.files("pseudoprog").joinpath("data", "advice.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError("advice.yaml must be a mapping")
-    return data
+    return load_table("", "advice")
 
 
 def _procedure(key: str) -> tuple[str, str]:

@@ -30,7 +30,6 @@ from .assessment import (
     Scope,
     TimepointResult,
     write_assessment_json,
-    write_atomic,
 )
 from .case import (
     Case,
@@ -45,6 +44,7 @@ from .case import (
     TreatmentType,
 )
 from .errors import CannotAssessError, InputError
+from .files import write_atomic
 from .ingest import ingest_case
 from .ingest.series import short_uid
 
@@ -417,9 +417,9 @@ def maps_asl(ctx: AssessContext, tp: Timepoint) -> None:
     """ASL CBF (white-paper model) and per-lesion maximum CBF, absolute and against the mirrored region."""
     import numpy as np
 
-    from .perfusion._dce_tables import load_table
     from .perfusion.from_series import asl_from_series, lesion_values
     from .perfusion.reference_region import mirror_across_midline
+    from .perfusion.tables import load_table
 
     series = _pick(ctx, tp, SeriesKind.ASL, "ASL")
     if series is None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from ..errors import PseudoprogError
+from ..files import load_table
 
 STATUSES = ("V", "V2", "UNVERIFIED", "DERIVED")
 CRITERIA_NAMES = ("RANO", "mRANO", "RANO 2.0", "iRANO", "RANO-BM")
@@ -138,5 +136,4 @@ def parse_table(data: Any) -> CriteriaTable:
 @cache
 def criteria_table() -> CriteriaTable:
     """The shipped table (``pseudoprog/criteria/data/criteria.yaml``), read once."""
-    text = resources.files("pseudoprog.criteria").joinpath("data/criteria.yaml").read_text(encoding="utf-8")
-    return parse_table(yaml.safe_load(text))
+    return parse_table(load_table("criteria", "criteria"))

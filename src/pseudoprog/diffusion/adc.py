@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import CannotAssessError, InputError
+from ..files import load_table
 
 
 @functools.cache
 def adc_constants() -> dict[str, Any]:
-    text = resources.files("pseudoprog.diffusion").joinpath("data", "adc.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_table("diffusion", "adc")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..assessment import write_atomic
 from ..errors import InputError
+from ..files import write_atomic
 from ..markers import MARKERS
 from .fusion import combine_log_lr
 from .likelihoods import LikelihoodRow, LikelihoodTable

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
+
+from .. import files
 
 Z95 = 1.959963984540054
 
@@ -19,11 +19,7 @@ Z95 = 1.959963984540054
 @cache
 def load_table(name: str) -> dict[str, Any]:
     """Read one of the sourced YAML tables in ``pseudoprog/evidence/data`` (cached: treat as read-only)."""
-    text = resources.files("pseudoprog.evidence").joinpath("data", name).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"evidence table {name} must be a mapping")
-    return data
+    return files.load_table("evidence", name)
 
 
 def wilson_interval(k: float, n: float, *, z: float = Z95) -> tuple[float, float]:

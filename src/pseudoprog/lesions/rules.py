@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..files import load_table
 
 _DATA = Path(__file__).with_name("data")
 
@@ -14,10 +14,9 @@ _DATA = Path(__file__).with_name("data")
 @cache
 def table(name: str) -> dict[str, Any]:
     """One YAML table of ``lesions/data`` (``"measurement"``, ``"segmentation"``, ``"radiation_field"``)."""
-    path = _DATA / f"{name}.yaml"
-    if not path.exists():
-        raise ValueError(f"no lesions data table {name!r} ({path})")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not (_DATA / f"{name}.yaml").exists():
+        raise ValueError(f"no lesions data table {name!r}")
+    return load_table("lesions", name)
 
 
 def value(name: str, *keys: str) -> float:

@@ -10,7 +10,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..assessment import to_jsonable, write_atomic
+from ..assessment import to_jsonable
+from ..files import write_atomic
 
 
 def write_map_nifti(data: np.ndarray, affine: np.ndarray, path: Path, *, description: str = "") -> Path:

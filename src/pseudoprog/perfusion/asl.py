@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CannotAssessError, InputError
-from ._dce_tables import field_key, load_table
+from .tables import field_key, load_table
 
 LABELLING_TYPES = ("PCASL", "PASL")
 

@@ -32,8 +32,8 @@ import numba
 import numpy as np
 
 from ..errors import CannotAssessError, InputError
-from ._dce_tables import field_key, load_table
 from .aif_population import parker_aif
+from .tables import field_key, load_table
 
 log = logging.getLogger(__name__)
 

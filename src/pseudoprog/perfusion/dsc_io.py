@@ -14,9 +14,10 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..assessment import to_jsonable, write_atomic
+from ..assessment import to_jsonable
 from ..case import AcquisitionParams, Series, SeriesKind, Volume
 from ..errors import InputError
+from ..files import write_atomic
 from ..ingest import load_series, scan_images
 from ..ingest import nifti as nifti_io
 from .dsc import DSCFit, LesionSummary

@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from ..align.itk import to_sitk
 from ..case import Volume
 from ..errors import CannotAssessError, InputError
-from ._dce_tables import load_table
+from .tables import load_table
 
 CLEARANCE, NONE, ACCUMULATION = -1, 0, 1
 

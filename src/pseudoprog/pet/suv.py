@@ -20,21 +20,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pydicom
-import yaml
 
 from ..errors import InputError
+from ..files import load_table
 
 
 @cache
 def pet_table() -> dict[str, Any]:
     """The PET constants (``data/pet.yaml``)."""
-    text = resources.files(__package__).joinpath("data/pet.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_table("pet", "pet")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from ..assessment import write_atomic
+from ..files import write_atomic
 from .dicom_source import DEVICE_SERIAL, MANUFACTURER, MODEL_NAME, SourceStack, encode_dataset
 
 # pseudoprog unit string (pseudoprog.markers / MapOutput.unit) → UCUM code.

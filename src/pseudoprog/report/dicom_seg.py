@@ -16,8 +16,8 @@ import numpy as np
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from ..assessment import write_atomic
 from ..case import LesionMask
+from ..files import write_atomic
 from .dicom_source import DEVICE_SERIAL, MANUFACTURER, MODEL_NAME, SourceStack, encode_dataset
 
 # Neutral codes on purpose: whether enhancing tissue is tumour or treatment effect is the question

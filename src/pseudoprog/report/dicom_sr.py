@@ -23,8 +23,9 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from ..assessment import ProbabilityEstimate, ResponseCall, write_atomic
+from ..assessment import ProbabilityEstimate, ResponseCall
 from ..case import Lesion, Marker
+from ..files import write_atomic
 from .dicom_pmap import UNITS
 from .dicom_seg import WrittenSeg, lesion_tracking_uid
 from .dicom_source import MANUFACTURER, MODEL_NAME, SourceStack, encode_dataset

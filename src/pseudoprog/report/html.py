@@ -16,7 +16,8 @@ from typing import Any
 
 import jinja2
 
-from ..assessment import Assessment, write_atomic
+from ..assessment import Assessment
+from ..files import write_atomic
 from .timeline import display_settings, png_data_uri, timeline_png
 
 ASSETS_NAME = "report-assets.json"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..assessment import write_atomic
 from ..errors import CannotAssessError
+from ..files import write_atomic
 
 
 def html_to_pdf(html: str) -> bytes:

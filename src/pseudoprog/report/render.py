@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..assessment import write_atomic
 from ..errors import CannotAssessError, InputError
+from ..files import write_atomic
 from .html import render_html
 from .pdf import html_to_pdf
 

@@ -28,9 +28,10 @@ import nibabel as nib
 import numpy as np
 
 from .. import __version__
-from ..assessment import Assessment, MapOutput, write_atomic
+from ..assessment import Assessment, MapOutput
 from ..case import LesionMask, Series, SeriesKind, Timepoint
 from ..errors import CannotAssessError, PseudoprogError
+from ..files import write_atomic
 from ..ingest import load_series
 from .dicom_pmap import QUANTITIES, write_parametric_map
 from .dicom_seg import WrittenSeg, write_lesion_seg

@@ -13,12 +13,12 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
+
+from ..files import load_table
 
 _RADIATION = {"chemoradiation", "radiotherapy", "srs", "fsrt", "wbrt"}
 # The 12-week window is a glioma rule after (chemo)radiotherapy (clinical_rules.md §1.3.3); not drawn for
@@ -29,8 +29,7 @@ _WINDOW_AFTER = {"chemoradiation", "radiotherapy"}
 @cache
 def display_settings() -> dict[str, Any]:
     """The sourced numbers the report draws with (``report/data/display.yaml``)."""
-    text = resources.files("pseudoprog.report").joinpath("data/display.yaml").read_text(encoding="utf-8")
-    return dict(yaml.safe_load(text))
+    return load_table("report", "display")
 
 
 @dataclass(frozen=True)

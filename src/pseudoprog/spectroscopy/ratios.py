@@ -10,19 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from ..files import load_table
 from .results import FitResult
 
 
 @cache
 def spectroscopy_table() -> dict[str, Any]:
     """The spectroscopy constants (``data/spectroscopy.yaml``)."""
-    text = resources.files(__package__).joinpath("data/spectroscopy.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_table("spectroscopy", "spectroscopy")
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..align.rigid import to_sitk
 from ..case import Volume
 from ..errors import CannotAssessError
+from ..files import load_table
 
 INSTALL_HINT = (
     'pip install "numpy<2.4" setuptools wheel versioneer && pip install --no-build-isolation pyradiomics==3.0.1'
@@ -30,8 +29,7 @@ INSTALL_HINT = (
 @cache
 def texture_table() -> dict[str, Any]:
     """The texture settings (``data/texture.yaml``)."""
-    text = resources.files(__package__).joinpath("data/texture.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_table("texture", "texture")
 
 
 def _radiomics() -> Any:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..align.resample import resample_mask
-from ..assessment import write_atomic
 from ..case import LesionMask, Volume
 from ..errors import CannotAssessError
+from ..files import write_atomic
 from .features import extract_features, texture_table
 
 ID_COLUMNS = ("date", "lesion_id", "image", "region", "voxels_on_image_grid")
