@@ -11,6 +11,7 @@ without loading every pixel.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -456,6 +457,17 @@ class Timepoint:
 
     def series_of(self, kind: SeriesKind) -> tuple[Series, ...]:
         return tuple(s for s in self.series if s.kind is kind)
+
+    def best_series(self, kind: SeriesKind) -> Series | None:
+        """Of several series of one kind, the one with the most voxels (the 3D acquisition, not a scout)."""
+        found = self.series_of(kind)
+        if not found:
+            return None
+        return max(found, key=lambda s: math.prod(s.shape) if s.shape else 0)
+
+    def reference_t1c(self) -> Series | None:
+        """The session's post-contrast T1 that lesions are segmented, measured and drawn on: the one rule for it."""
+        return self.best_series(SeriesKind.T1C)
 
 
 @dataclass(frozen=True)
