@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import math
+
 import numpy as np
 
 from .stats import expit, logit
@@ -44,6 +46,7 @@ class Contribution:
     family: str
     kind: str = "marker"  # "marker" | "modifier"
     note: str = ""
+    informative: float = 1.0  # share of the contribution that is a real test (0 for a flat 'no separation' LR)
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.log_lr):
@@ -88,6 +91,9 @@ class FusionResult:
     widened: bool = False
     method: str = ""
     family_log_lr: dict[str, float] = field(default_factory=dict)
+    dependence_divisor: float = 1.0  # imaging families' summed log LR is divided by this (equicorrelated model)
+    heterogeneity_sd: float = 0.0  # extra log-odds SD in the draws because imaging families disagree
+    bounded: bool = False  # the value or interval was held inside the probability bounds
 
 
 def combine_log_lr(
@@ -97,11 +103,16 @@ def combine_log_lr(
     *,
     discount: float,
     naive: bool,
+    rho: float = 0.0,
+    informative: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Sum log LRs (rows: contributions, columns: draws or cases) under the correlation rule.
 
     Columns are independent, so a whole synthetic cohort can be fused at once (one column per case).
     Returns the total log LR per draw, the weight of each contribution per draw and the per-family total.
+    Imaging families (every family not named ``modifier:...``) are then combined under an equicorrelated
+    binormal model: their summed log LR is divided by ``1 + (k - 1) rho`` where ``k`` counts the families
+    that carry a real test (``informative``: 0 for a flat 'no separation' LR, fractions while one fades in).
     """
     n_items, n_draws = matrix.shape
     weights = np.zeros_like(matrix)
@@ -134,7 +145,43 @@ def combine_log_lr(
         total += fam_total
         for gi in range(len(fam_groups)):
             weights[group_pick[gi], np.arange(n_draws)] = group_weight[gi]
+    divisor = dependence_divisor(families, informative, rho)
+    if divisor != 1.0:
+        imaging = [f for f in per_family if not f.startswith("modifier:")]
+        total = total - sum(per_family[f] for f in imaging) * (1.0 - 1.0 / divisor)
+        for i, f in enumerate(families):
+            if not f.startswith("modifier:"):
+                weights[i] /= divisor
     return total, weights, per_family
+
+
+def dependence_divisor(families: Sequence[str], informative: Sequence[float] | None, rho: float) -> float:
+    """``1 + (k - 1) rho`` for the equicorrelated imaging families (``k`` = informative families, at least 1)."""
+    if not 0.0 <= rho < 1.0:
+        raise ValueError(f"rho must lie in [0, 1), got {rho}")
+    info = list(informative) if informative is not None else [1.0] * len(families)
+    per_family: dict[str, float] = {}
+    for f, x in zip(families, info, strict=True):
+        if not f.startswith("modifier:"):
+            per_family[f] = max(per_family.get(f, 0.0), float(x))
+    k = sum(per_family.values())
+    return 1.0 + max(k - 1.0, 0.0) * rho
+
+
+def heterogeneity_sd(family_log_lr: dict[str, float], family_info: dict[str, float]) -> float:
+    """Log-odds SD added to the draws when imaging families disagree (0 when they agree or only one is informative).
+
+    The informativeness-weighted SD of the families' log LRs, scaled by ``min(1, k - 1)`` so it fades in
+    continuously as a second informative family appears: (+1.5, -1.5) gives 1.5, (2, 0.5) gives 0.75.
+    """
+    fams = [f for f in family_log_lr if not f.startswith("modifier:")]
+    w = np.array([family_info.get(f, 1.0) for f in fams])
+    k = float(w.sum())
+    if len(fams) < 2 or k <= 1.0:
+        return 0.0
+    x = np.array([family_log_lr[f] for f in fams])
+    mean = float((w * x).sum() / k)
+    return float(math.sqrt(float((w * (x - mean) ** 2).sum()) / k) * min(1.0, k - 1.0))
 
 
 def fuse(
@@ -143,6 +190,9 @@ def fuse(
     *,
     discount: float = 0.5,
     naive: bool = False,
+    rho: float = 0.0,
+    bounds: tuple[float, float] | None = None,
+    rng: np.random.Generator | None = None,
 ) -> FusionResult:
     """Posterior probability of true progression from a prior and likelihood-ratio contributions.
 
@@ -156,6 +206,12 @@ def fuse(
         Power applied to every correlated group after the strongest of its family (§3.6 rule 1).
     naive
         Treat every contribution as independent (comparison only).
+    rho
+        Correlation between imaging families (equicorrelated binormal model); 0 treats them as independent.
+    bounds
+        Keep the value and interval inside ``[lo, hi]`` (no histology: an imperfect reference standard).
+    rng
+        Generator for the heterogeneity draws when imaging families disagree (default: a fixed seed).
 
     Examples
     --------
@@ -173,17 +229,36 @@ def fuse(
             raise ValueError(f"contribution {c.name} has {c.draws.shape[0]} draws, the prior {n_draws}")
     groups = [c.group for c in contributions]
     families = [c.family for c in contributions]
+    info = [c.informative for c in contributions]
+    r = 0.0 if naive else rho
+    kw: dict[str, Any] = {"discount": discount, "naive": naive, "rho": r, "informative": info}
     point = np.array([[c.log_lr] for c in contributions]).reshape(len(contributions), 1)
-    point_total, point_w, per_family = combine_log_lr(point, groups, families, discount=discount, naive=naive)
+    point_total, point_w, per_family = combine_log_lr(point, groups, families, **kw)
+    divisor = dependence_divisor(families, info, r)
     lo_prior = float(logit(prior.value))
     log_post = lo_prior + float(point_total[0])
     value = float(expit(log_post))
     if contributions:
         matrix = np.stack([c.draws for c in contributions])
-        draw_total, _, _ = combine_log_lr(matrix, groups, families, discount=discount, naive=naive)
+        draw_total, _, _ = combine_log_lr(matrix, groups, families, **kw)
     else:
         draw_total = np.zeros(n_draws)
+    fam_point = {k: float(v[0]) for k, v in per_family.items()}
+    fam_info: dict[str, float] = {}
+    for f, x in zip(families, info, strict=True):
+        fam_info[f] = max(fam_info.get(f, 0.0), float(x))
+    het = 0.0 if naive else heterogeneity_sd(fam_point, fam_info)
+    if het > 0.0:
+        # Disagreeing modalities: the model's assumption of one shared signal is doubtful, so the interval widens.
+        gen = rng if rng is not None else np.random.default_rng(0)
+        draw_total = draw_total + gen.normal(0.0, het, size=n_draws)
     draws = expit(logit(prior.draws) + draw_total)
+    bounded = False
+    if bounds is not None:
+        b_lo, b_hi = bounds
+        bounded = not (b_lo <= value <= b_hi) or bool(((draws < b_lo) | (draws > b_hi)).any())
+        value = min(max(value, b_lo), b_hi)
+        draws = np.clip(draws, b_lo, b_hi)
     lo, hi = (float(x) for x in np.percentile(draws, [2.5, 97.5]))
     widened = not lo <= value <= hi
     interval = (min(lo, value), max(hi, value))
@@ -196,17 +271,24 @@ def fuse(
             reason = "applied in full"
         elif w == 0.0:
             reason = f"not used: a stronger measurement of the same group ({c.group}) was used"
+        elif divisor != 1.0 and not c.family.startswith("modifier:") and abs(w * divisor - 1.0) < 1e-12:
+            reason = f"applied as LR^{w:.3g}: equicorrelated imaging families (rho {r:g}, divisor {divisor:.3g})"
         else:
-            reason = f"discounted (LR^{w:g}): correlated with a stronger {c.family} measurement"
+            reason = f"discounted (LR^{w:.3g}): correlated with a stronger {c.family} measurement"
+            if divisor != 1.0 and not c.family.startswith("modifier:"):
+                reason += f", and imaging families equicorrelated (rho {r:g})"
         weights.append(Weighting(c.name, w, reason))
     rule = (
         "naive independence"
         if naive
         else f"correlated groups: strongest per group, later groups in a family ^{discount:g}"
+        + (f"; imaging families equicorrelated, rho {r:g} (summed log LR / {divisor:.3g})" if r > 0 else "")
     )
     method = (
         f"Bayes: prior odds × LRs; {rule}; "
         f"95 % interval from {n_draws} Monte Carlo draws over prior and sensitivity/specificity intervals"
+        + (f"; widened for disagreeing modalities (log-odds SD {het:.2f})" if het > 0 else "")
+        + (f"; held within [{bounds[0]:g}, {bounds[1]:g}] without histology" if bounds is not None and bounded else "")
         + ("; interval widened to contain the point value" if widened else "")
     )
     return FusionResult(
@@ -219,5 +301,8 @@ def fuse(
         weights=tuple(weights),
         widened=widened,
         method=method,
-        family_log_lr={k: float(v[0]) for k, v in per_family.items()},
+        family_log_lr=fam_point,
+        dependence_divisor=divisor,
+        heterogeneity_sd=het,
+        bounded=bounded,
     )
