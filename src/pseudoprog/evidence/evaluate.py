@@ -304,8 +304,9 @@ def evaluate_case(
                 f"^{tab.discount:g} (clinical_rules §3.6 rule 1)"
             ),
             note=(
-                f"imaging families {', '.join(imaging_families) or 'none'}: summed log LR / (1 + (k - 1) × {rho:g}) "
-                f"= / {result.dependence_divisor:.3g}; clinical modifiers taken as independent of imaging"
+                f"imaging families {', '.join(imaging_families) or 'none'}: summed log LR / (1 + (k - 1) × {rho:g}), "
+                f"k = Σ|log LR| / max|log LR| (tests in units of the strongest) = / {result.dependence_divisor:.3g}; "
+                "clinical modifiers taken as independent of imaging"
                 + (
                     f"; families disagree: interval widened (log-odds SD {result.heterogeneity_sd:.2f})"
                     if result.heterogeneity_sd > 0

@@ -111,8 +111,10 @@ def combine_log_lr(
     Columns are independent, so a whole synthetic cohort can be fused at once (one column per case).
     Returns the total log LR per draw, the weight of each contribution per draw and the per-family total.
     Imaging families (every family not named ``modifier:...``) are then combined under an equicorrelated
-    binormal model: their summed log LR is divided by ``1 + (k - 1) rho`` where ``k`` counts the families
-    that carry a real test (``informative``: 0 for a flat 'no separation' LR, fractions while one fades in).
+    model: their summed log LR is divided by ``1 + (k - 1) rho``, the joint log LR of ``k`` equally strong
+    binormal tests whose scores correlate with ``rho``. ``k`` is counted in units of the strongest family,
+    ``k = Σ|L| / max|L|`` (per draw), so a neutral family adds nothing, concordant evidence never lowers the
+    total, and the total is continuous and monotone in every family's log LR.
     """
     n_items, n_draws = matrix.shape
     weights = np.zeros_like(matrix)
@@ -145,43 +147,43 @@ def combine_log_lr(
         total += fam_total
         for gi in range(len(fam_groups)):
             weights[group_pick[gi], np.arange(n_draws)] = group_weight[gi]
-    divisor = dependence_divisor(families, informative, rho)
-    if divisor != 1.0:
-        imaging = [f for f in per_family if not f.startswith("modifier:")]
+    imaging = [f for f in per_family if not f.startswith("modifier:")]
+    divisor = dependence_divisor(np.stack([per_family[f] for f in imaging]) if imaging else None, rho)
+    if rho > 0.0 and imaging:
         total = total - sum(per_family[f] for f in imaging) * (1.0 - 1.0 / divisor)
         for i, f in enumerate(families):
             if not f.startswith("modifier:"):
-                weights[i] /= divisor
+                weights[i] = weights[i] / divisor
     return total, weights, per_family
 
 
-def dependence_divisor(families: Sequence[str], informative: Sequence[float] | None, rho: float) -> float:
-    """``1 + (k - 1) rho`` for the equicorrelated imaging families (``k`` = informative families, at least 1)."""
+def dependence_divisor(family_matrix: np.ndarray | None, rho: float) -> np.ndarray:
+    """``1 + (k - 1) rho`` per column, ``k = Σ|L| / max|L|`` over the imaging families (rows); 1 with none."""
     if not 0.0 <= rho < 1.0:
         raise ValueError(f"rho must lie in [0, 1), got {rho}")
-    info = list(informative) if informative is not None else [1.0] * len(families)
-    per_family: dict[str, float] = {}
-    for f, x in zip(families, info, strict=True):
-        if not f.startswith("modifier:"):
-            per_family[f] = max(per_family.get(f, 0.0), float(x))
-    k = sum(per_family.values())
-    return 1.0 + max(k - 1.0, 0.0) * rho
+    if family_matrix is None or family_matrix.size == 0:
+        return np.ones(1)
+    a = np.abs(family_matrix)
+    m = a.max(axis=0)
+    k = np.where(m > 0, a.sum(axis=0) / np.where(m > 0, m, 1.0), 1.0)
+    return 1.0 + (k - 1.0) * rho
 
 
 def heterogeneity_sd(family_log_lr: dict[str, float], family_info: dict[str, float]) -> float:
-    """Log-odds SD added to the draws when imaging families disagree (0 when they agree or only one is informative).
+    """Log-odds SD added to the draws when imaging families pull in opposite directions (0 when they agree).
 
-    The informativeness-weighted SD of the families' log LRs, scaled by ``min(1, k - 1)`` so it fades in
-    continuously as a second informative family appears: (+1.5, -1.5) gives 1.5, (2, 0.5) gives 0.75.
+    ``sqrt(up × down)`` where ``up`` sums the families' positive log LRs and ``down`` the magnitudes of the
+    negative ones (each weighted by how informative the family is): (+1.5, -1.5) gives 1.5, (+2, -0.5) gives
+    1.0, and concordant families of different strength give 0. Continuous in every log LR. [DERIVED]
     """
-    fams = [f for f in family_log_lr if not f.startswith("modifier:")]
-    w = np.array([family_info.get(f, 1.0) for f in fams])
-    k = float(w.sum())
-    if len(fams) < 2 or k <= 1.0:
-        return 0.0
-    x = np.array([family_log_lr[f] for f in fams])
-    mean = float((w * x).sum() / k)
-    return float(math.sqrt(float((w * (x - mean) ** 2).sum()) / k) * min(1.0, k - 1.0))
+    up = down = 0.0
+    for f, v in family_log_lr.items():
+        if f.startswith("modifier:"):
+            continue
+        w = family_info.get(f, 1.0)
+        up += w * max(v, 0.0)
+        down += w * max(-v, 0.0)
+    return math.sqrt(up * down)
 
 
 def fuse(
@@ -234,16 +236,17 @@ def fuse(
     kw: dict[str, Any] = {"discount": discount, "naive": naive, "rho": r, "informative": info}
     point = np.array([[c.log_lr] for c in contributions]).reshape(len(contributions), 1)
     point_total, point_w, per_family = combine_log_lr(point, groups, families, **kw)
-    divisor = dependence_divisor(families, info, r)
     lo_prior = float(logit(prior.value))
     log_post = lo_prior + float(point_total[0])
-    value = float(expit(log_post))
+    value = prior.value if float(point_total[0]) == 0.0 else float(expit(log_post))  # no round-off on no evidence
     if contributions:
         matrix = np.stack([c.draws for c in contributions])
         draw_total, _, _ = combine_log_lr(matrix, groups, families, **kw)
     else:
         draw_total = np.zeros(n_draws)
     fam_point = {k: float(v[0]) for k, v in per_family.items()}
+    imaging_point = [v for k, v in fam_point.items() if not k.startswith("modifier:")]
+    divisor = float(dependence_divisor(np.array(imaging_point)[:, None] if imaging_point else None, r)[0])
     fam_info: dict[str, float] = {}
     for f, x in zip(families, info, strict=True):
         fam_info[f] = max(fam_info.get(f, 0.0), float(x))
@@ -282,7 +285,7 @@ def fuse(
         "naive independence"
         if naive
         else f"correlated groups: strongest per group, later groups in a family ^{discount:g}"
-        + (f"; imaging families equicorrelated, rho {r:g} (summed log LR / {divisor:.3g})" if r > 0 else "")
+        + (f"; imaging families equicorrelated, rho {r:g} (summed log LR / {divisor:.3g})" if divisor != 1.0 else "")
     )
     method = (
         f"Bayes: prior odds × LRs; {rule}; "
