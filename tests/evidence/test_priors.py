@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -31,8 +32,8 @@ def test_glioma_base_rate_follows_time_since_radiotherapy(weeks, p):
 def test_glioma_prior_between_anchors_is_smooth_and_between_them():
     values = [_prior(glioma_case(weeks_after_rt=w)).prior.value for w in np.arange(10, 24.01, 1 / 7)]
     assert all(0.570 - 1e-9 <= v <= 0.730 + 1e-9 for v in values)
-    assert all(b >= a for a, b in zip(values, values[1:], strict=False))  # monotone between anchors
-    assert max(abs(b - a) for a, b in zip(values, values[1:], strict=False)) < 0.005  # per day
+    assert all(b >= a for a, b in itertools.pairwise(values))  # monotone between anchors
+    assert max(abs(b - a) for a, b in itertools.pairwise(values)) < 0.005  # per day
 
 
 def test_every_table_row_names_a_source_tag():

@@ -46,9 +46,7 @@ def _direction(log_lr: float) -> str:
     return "neutral"
 
 
-def label_for(
-    interval: tuple[float, float], family_log_lr: Mapping[str, float], constants: Mapping[str, Any]
-) -> str:
+def label_for(interval: tuple[float, float], family_log_lr: Mapping[str, float], constants: Mapping[str, Any]) -> str:
     """The posterior's label from its 95 % interval (issue 12: labels follow the interval).
 
     "progression favoured" only when the whole interval lies above ``label_threshold`` (0.5), "treatment effect
@@ -136,8 +134,11 @@ def _bevacizumab_adjust(
                     direction="neutral" if w == 0 else _direction(point),
                     source="clinical_rules §2.1, §2.4, §3.2 [SEED: S2]; weight [DERIVED] (likelihoods.yaml constants)",
                     note=f"{what} under bevacizumab: anti-angiogenic therapy "
-                    + ("lowers rCBV whatever the tissue" if c.family == "perfusion" else "can leave coagulative "
-                       "necrosis with low ADC")
+                    + (
+                        "lowers rCBV whatever the tissue"
+                        if c.family == "perfusion"
+                        else "can leave coagulative necrosis with low ADC"
+                    )
                     + f", so LR {math.exp(c.log_lr):.3g} is down-weighted to LR^{w:g} = {math.exp(point):.3g}",
                 )
             )

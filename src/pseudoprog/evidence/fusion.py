@@ -17,11 +17,10 @@ the alternative pooled rows per draw) and fused draw by draw with the same rule;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import math
 
 import numpy as np
 

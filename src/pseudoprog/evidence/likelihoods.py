@@ -158,6 +158,7 @@ class LikelihoodRow:
     def interval_text(self) -> str:
         if self.flat_lr is not None:
             return f"no separation in this context: LR {self.flat_lr[0]:g} ({self.flat_lr[1]:g}-{self.flat_lr[2]:g})"
+
         def one(point: float | None, ci: tuple[float, float] | None, k: int | None, total: int | None) -> str:
             if point is None:
                 return "not reported"
@@ -445,7 +446,7 @@ def marker_evidence(
             continue
         point = 0.0
         draws = np.zeros(n_draws)
-        usable = []
+        usable: list[LikelihoodRow] = []
         for _, weight, _, rows_w in per_window:
             point += weight * float(np.mean([float(r.point_log_lr(m.value, cap)) for r in rows_w]))
             stack = np.stack([r.draw_log_lr(m.value, rng, n_draws, cap) for r in rows_w])
@@ -454,14 +455,16 @@ def marker_evidence(
             usable.extend(r for r in rows_w if r not in usable)
         group, family = tab.group_of.get(name, (name, name))
         ids = "/".join(r.id for r in usable)
-        note_bits = [
-            f"{r.id}: {r.interval_text()}, cut-off {r.cutoff[0]:g}-{r.cutoff[1]:g}" for r in usable if r.cutoff
-        ] + [f"{r.id}: {r.interval_text()}" for r in usable if r.flat_lr] + [
-            f"{r.id}: binormal, TP {r.binormal[0]:g} ± {r.binormal[1]:g} vs TE {r.binormal[2]:g} ± {r.binormal[3]:g} "
-            f"(pooled SD, n {r.n_tp}/{r.n_te})"
-            for r in usable
-            if r.binormal
-        ]
+        note_bits = (
+            [f"{r.id}: {r.interval_text()}, cut-off {r.cutoff[0]:g}-{r.cutoff[1]:g}" for r in usable if r.cutoff]
+            + [f"{r.id}: {r.interval_text()}" for r in usable if r.flat_lr]
+            + [
+                f"{r.id}: binormal, TP {r.binormal[0]:g} ± {r.binormal[1]:g} "
+                f"vs TE {r.binormal[2]:g} ± {r.binormal[3]:g} (pooled SD, n {r.n_tp}/{r.n_te})"
+                for r in usable
+                if r.binormal
+            ]
+        )
         if len(per_window) > 1:
             note_bits.append(
                 f"{e:.2f} × early-window rows + {1 - e:.2f} × late-window rows (log LRs blended by time since RT)"

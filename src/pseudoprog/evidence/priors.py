@@ -2,7 +2,8 @@
 
 The base rate is chosen by *definition and denominator* (§6 C1): among lesions that enlarged, by tumour
 type, as a smooth curve of time since the end of radiotherapy (radiosurgery for metastases) built from the
-pooled sources, with an interval spanning their disagreement (no step at 12 weeks, 26 weeks or 9 months). Modifiers (MGMT, symptoms, steroids, FLAIR, bevacizumab,
+pooled sources, with an interval spanning their disagreement (no step at 12 weeks, 26 weeks or 9 months).
+Modifiers (MGMT, symptoms, steroids, FLAIR, bevacizumab,
 location against the field, immunotherapy, fractionation) are likelihood ratios from the sourced table
 ``data/priors.yaml``; a modifier whose size is not verified is listed with its direction and not applied.
 """
@@ -10,6 +11,7 @@ location against the field, immunotherapy, fractionation) are likelihood ratios 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,7 +275,7 @@ def curve_at(anchors: Sequence[Sequence[float]], t: float | None) -> tuple[float
         return pts[0][1], pts[0][2], pts[0][3]
     if t >= pts[-1][0]:
         return pts[-1][1], pts[-1][2], pts[-1][3]
-    for (t0, *a), (t1, *b) in zip(pts, pts[1:], strict=False):
+    for (t0, *a), (t1, *b) in itertools.pairwise(pts):
         if t0 <= t <= t1:
             u = (t - t0) / (t1 - t0)
             s = u * u * (3.0 - 2.0 * u)
