@@ -51,14 +51,25 @@ def test_rows_are_validated():
 
 def test_row_choice_by_window_population_and_tracer():
     t = LikelihoodTable.load()
-    assert {r.id for r in t.select("rcbv_max", population="glioma", window="early", tracer=None)} == {"L08", "L09"}
-    assert {r.id for r in t.select("rcbv_max", population="glioma", window="late", tracer=None)} == {"L06", "L07"}
+    # issue 12: within 12 weeks perfusion does not separate PsP from early TP (Rowe 2018): a flat row; the
+    # PsP-specific pooled rows L08/L09 are used beyond that window beside L06/L07.
+    assert {r.id for r in t.select("rcbv_max", population="glioma", window="early", tracer=None)} == {
+        "R43-early-rcbv_max"
+    }
+    late = {r.id for r in t.select("rcbv_max", population="glioma", window="late", tracer=None)}
+    assert late == {"L06", "L07", "L08", "L09"}
+    # issue 12: metastasis-specific pooled rows replace the glioma row borrowed for metastases
     assert [r.id for r in t.select("rcbv_max", population="metastasis", window="late", tracer=None)] == [
-        "L07-metastasis"
+        "DSC-met-2020",
+        "AJR2018-met-advanced",
     ]
+    # issue 12: the pooled FET meta-analysis replaces the single-study early rows (spec 100 %, LR capped at 20)
     early_fet = {r.id for r in t.select("pet_tbr_max", population="glioma", window="early", tracer="fet")}
-    assert early_fet == {"L18", "R22-binormal"}
-    assert {r.id for r in t.select("pet_tbr_max", population="glioma", window="late", tracer="fet")} == {"L19"}
+    assert early_fet == {"L17-early"}
+    assert {r.id for r in t.select("pet_tbr_max", population="glioma", window="late", tracer="fet")} == {
+        "L17-late",
+        "L19",
+    }
 
 
 def _evidence(markers, **kw):
@@ -83,12 +94,11 @@ def test_markers_without_portable_cutoff_or_tracer_are_reported_not_applied():
 def test_tracer_from_quality_or_the_fet_marker_name():
     q = Marker("pet_tbr_max", 2.6, "ratio", "pet", quality={"tracer": "18F-FET"})
     alias = make_marker("pet_fet_tbr_max", 2.6, source="reported")
-    binormal_log = (2.8 - 1.9) / ((0.5**2 + 0.4**2) / 2) * (2.6 - (2.8 + 1.9) / 2)  # R22, pooled SD
     for m in (q, alias):
         ev = _evidence([m], window="early")
         assert [c.name for c in ev.applied] == [m.name]
-        # geometric mean of L18 (capped at 20) and the R22 binormal model
-        assert ev.applied[0].log_lr == pytest.approx((math.log(20.0) + binormal_log) / 2)
+        # 2.6 is above the pooled cut-off range 1.9-2.3 of L17 (R21): its LR+ 0.91 / (1 - 0.84)
+        assert ev.applied[0].log_lr == pytest.approx(math.log(0.91 / (1 - 0.84)))
 
 
 def test_several_lesions_use_the_most_tumour_like_value_with_a_warning():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -19,14 +20,20 @@ def _prior(case):
     return compute_prior(case_facts(case), rng=np.random.default_rng(0), n_draws=500)
 
 
-@pytest.mark.parametrize(
-    ("weeks", "row", "p"),
-    [(8, "glioma_hgg_within_12w", 0.55), (20, "glioma_hgg_12w_to_6m", 0.725), (40, "glioma_hgg_after_6m", 0.825)],
-)
-def test_glioma_base_rate_follows_time_since_radiotherapy(weeks, row, p):
+# issue 12: one smooth curve through the sourced anchors (early enlargers 207/363 = 0.570; late PsP 7/26 at
+# 24 weeks -> 0.73; late RN 10-25 % -> 0.825), not three steps.
+@pytest.mark.parametrize(("weeks", "p"), [(8, 0.570), (24, 0.730), (60, 0.825)])
+def test_glioma_base_rate_follows_time_since_radiotherapy(weeks, p):
     pr = _prior(glioma_case(weeks_after_rt=weeks))
-    assert pr.prior.row_id == row and pr.prior.value == p
+    assert pr.prior.row_id == "glioma_hgg_after_rt" and pr.prior.value == pytest.approx(p, abs=1e-9)
     assert pr.prior.interval[0] < p < pr.prior.interval[1]
+
+
+def test_glioma_prior_between_anchors_is_smooth_and_between_them():
+    values = [_prior(glioma_case(weeks_after_rt=w)).prior.value for w in np.arange(10, 24.01, 1 / 7)]
+    assert all(0.570 - 1e-9 <= v <= 0.730 + 1e-9 for v in values)
+    assert all(b >= a for a, b in itertools.pairwise(values))  # monotone between anchors
+    assert max(abs(b - a) for a, b in itertools.pairwise(values)) < 0.005  # per day
 
 
 def test_every_table_row_names_a_source_tag():
@@ -68,8 +75,11 @@ def test_metastasis_prior_depends_on_months_since_radiosurgery():
     early = dict(vars(facts), metastasis=True, glioma_grade="", weeks_since_rt=4.0 * 4.35)
     late = dict(early, weeks_since_rt=14 * 4.35)
     cls = type(facts)
-    assert choose_base_rate(cls(**early))["id"] == "metastasis_srs_within_9m"
-    assert choose_base_rate(cls(**late))["id"] == "metastasis_srs_after_9m"
+    e, lt = choose_base_rate(cls(**early)), choose_base_rate(cls(**late))
+    assert e["id"] == lt["id"] == "metastasis_after_srs"
+    assert e["p_tp"] == pytest.approx(0.525)  # Narloch 2017 <= 9 months, 10/19 (R32)
+    # issue 12 / §3.3 correction: the late prior is no longer 0.063 (1/16 biopsies) but near equipoise
+    assert 0.3 <= lt["p_tp"] < e["p_tp"] and lt["ci"][0] >= 0.10 and lt["ci"][1] >= 0.5
 
 
 def test_no_radiation_uses_the_no_rt_row_and_metastasis_without_rt_is_refused():
@@ -133,7 +143,7 @@ def test_metastasis_modifiers_dual_ici_fractionation_and_prior_wbrt():
     assert math.exp(frac.modifiers[0].log_lr) == pytest.approx(0.98)
     after_wbrt = _prior(_metastasis_case(wbrt, srs1))
     assert "prior_wbrt_then_srs" in [m.id for m in after_wbrt.listed]
-    assert after_wbrt.prior.row_id == "metastasis_srs_within_9m"
+    assert after_wbrt.prior.row_id == "metastasis_after_srs"
 
 
 def test_glioma_steroid_escalation_flair_decrease_and_bevacizumab():
@@ -152,10 +162,10 @@ def test_glioma_steroid_escalation_flair_decrease_and_bevacizumab():
     )
     pr = _prior(stepped)
     names = {c.name for c in pr.modifiers}
-    assert names == {"clinical_worse", "steroid_escalation", "flair_decreased"}
-    steroid = next(c for c in pr.modifiers if c.name == "steroid_escalation")
-    assert math.exp(steroid.log_lr) == pytest.approx(3.0)  # OR 4.89 capped (§6 C11)
-    assert steroid.group == "clinical" == next(c for c in pr.modifiers if c.name == "clinical_worse").group
+    # issue 12: Rowe's OR 4.89 is an odds ratio, not a likelihood ratio: listed with its direction, not applied
+    assert names == {"clinical_worse", "flair_decreased"}
+    steroid = next(m for m in pr.listed if m.id == "steroid_escalation")
+    assert steroid.direction == "tumour"
     bev = replace(case, treatments=(*case.treatments, Treatment(TreatmentType.BEVACIZUMAB, dt.date(2026, 4, 1))))
     assert "bevacizumab" in {c.name for c in _prior(bev).modifiers}
 
@@ -173,8 +183,8 @@ def test_grouped_clinical_modifiers_count_once_in_the_fusion():
     )
     out = evaluate_case(stepped, n_draws=200)
     weights = {w.name: w.weight for w in out.fusion.weights}
-    assert weights == {"clinical_worse": 0.0, "steroid_escalation": 1.0}
-    odds = 0.55 / 0.45 * 3.0
+    assert weights == {"clinical_worse": 1.0}  # the steroid OR is no longer applied as an LR (issue 12)
+    odds = 0.57 / 0.43 * (12.5 / 19) / (6.5 / 19)
     assert out.probability.value == pytest.approx(odds / (1 + odds))
 
 
@@ -184,5 +194,5 @@ def test_independent_modifiers_multiply_without_discount():
     case = glioma_case(weeks_after_rt=8, mgmt=MarkerStatus.UNMETHYLATED, location=LocationVsRT.OUT_OF_FIELD)
     out = evaluate_case(case, n_draws=200)
     assert {w.name: w.weight for w in out.fusion.weights} == {"mgmt_unmethylated": 1.0, "out_of_field": 1.0}
-    odds = 0.55 / 0.45 * ((16.5 / 19) / (11.5 / 33)) * 10.0
+    odds = 0.57 / 0.43 * ((16.5 / 19) / (11.5 / 33)) * 10.0
     assert out.probability.value == pytest.approx(odds / (1 + odds), rel=1e-6)

@@ -3,7 +3,7 @@ evidence, and a narrower interval as concordant independent evidence is added.""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pseudoprog.case import ClinicalStatus, MarkerStatus
@@ -38,6 +38,7 @@ def _ordered(a: float, b: float) -> tuple[float, float]:
 @given(w=weeks, m=mgmt, c=clinical, a=rcbv, b=rcbv, extra=others)
 def test_higher_rcbv_never_lowers_the_probability(w, m, c, a, b, extra):
     lo, hi = _ordered(a, b)
+    assume(extra.get("rcbv_mean", 0.0) <= lo)  # rCBV max below rCBV mean is refused (issue 12)
     p_lo = _p(weeks_after_rt=w, mgmt=m, clinical=c, markers={**extra, "rcbv_max": lo})
     p_hi = _p(weeks_after_rt=w, mgmt=m, clinical=c, markers={**extra, "rcbv_max": hi})
     assert p_hi >= p_lo - 1e-12
@@ -76,11 +77,13 @@ def test_no_evidence_gives_the_prior_and_says_so(w):
 
 
 @settings(max_examples=25, deadline=None)
-@given(w=weeks, tumour=st.booleans())
+@given(w=st.floats(min_value=18.0, max_value=90.0), tumour=st.booleans())
 def test_interval_narrows_as_concordant_independent_evidence_is_added(w, tumour):
-    """Concordant evidence from three independent families narrows the interval step by step once the
+    """Concordant evidence from three families narrows the interval step by step once the
     posterior lies on the side the evidence points to. (Evidence that first pulls a prior across 0.5 widens
-    the interval in probability before narrowing it: log-odds variances add, and p(1-p) peaks at 0.5.)"""
+    the interval in probability before narrowing it: log-odds variances add, and p(1-p) peaks at 0.5.)
+    From 18 weeks on: before that, perfusion is weighed as LR ~ 1 with an interval (Rowe 2018, issue 12),
+    which is no evidence and rightly widens the interval without moving the value."""
     steps = (
         [{"rcbv_max": 4.5}, {"adc_mean": 0.0009}, {"cho_naa": 2.5}]
         if tumour
@@ -98,7 +101,8 @@ def test_interval_narrows_as_concordant_independent_evidence_is_added(w, tumour)
         same_side = (values[k - 1] >= 0.5) == tumour
         if same_side:
             assert widths[k] < widths[k - 1], (values, widths)
-    assert widths[-1] < widths[0]
+    if (values[0] >= 0.5) == tumour:  # as above: evidence that pulls across 0.5 is compared on one side only
+        assert widths[-1] < widths[0]
 
 
 @settings(max_examples=25, deadline=None)

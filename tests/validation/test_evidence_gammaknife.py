@@ -78,3 +78,7 @@ def test_metastasis_prior_and_timing_against_gamma_knife_outcomes():
     # late interval still leaves room for what this cohort shows (at least 12/120 lesions recur late).
     late = _metastasis_prior(14.0)
     assert late["ci"][1] >= float(rec[months > 9].mean())
+    # issue 12 / clinical_rules §3.3 correction: the prior itself (not only its interval) must allow what this
+    # cohort shows: P(TP | enlarging) >= P(recurrence among all lesions imaged > 9 months) = 12/120.
+    assert float(late["p_tp"]) >= float(rec[months > 9].mean())
+    assert late["id"] == "metastasis_after_srs"

@@ -7,19 +7,23 @@ but not applied and why, the growth over the timeline, and the posterior.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..assessment import EvidenceItem, ProbabilityEstimate
 from ..case import Case, Lesion, Marker
+from ..errors import InputError
+from ..markers import check_marker_value
 from .fusion import Contribution, FusionResult, fuse
 from .likelihoods import LikelihoodTable, marker_evidence
-from .priors import CaseFacts, case_facts, compute_prior
+from .priors import CaseFacts, case_facts, compute_prior, fade_weight
 
 
 @dataclass(frozen=True)
@@ -42,21 +46,103 @@ def _direction(log_lr: float) -> str:
     return "neutral"
 
 
-def label_for(value: float, family_log_lr: Mapping[str, float], constants: Mapping[str, float]) -> str:
-    """The posterior's label from the sourced bands ([DERIVED] choices in ``likelihoods.yaml``)."""
-    hi = float(constants["label_progression_at"])
-    lo = float(constants["label_treatment_effect_at"])
+def label_for(interval: tuple[float, float], family_log_lr: Mapping[str, float], constants: Mapping[str, Any]) -> str:
+    """The posterior's label from its 95 % interval (issue 12: labels follow the interval).
+
+    "progression favoured" only when the whole interval lies above ``label_threshold`` (0.5), "treatment effect
+    favoured" only when it lies below; otherwise "mixed / indeterminate" when imaging families pull strongly both
+    ways (LR beyond ``mixed_family_lr`` and its inverse), else "indeterminate".
+    """
+    cut = float(constants["label_threshold"])
     strong = math.log(float(constants["mixed_family_lr"]))
     imaging = {k: v for k, v in family_log_lr.items() if not k.startswith("modifier:")}
     pulls_up = any(v >= strong for v in imaging.values())
     pulls_down = any(v <= -strong for v in imaging.values())
-    if value >= hi:
-        return "progression favoured"
-    if value <= lo:
-        return "treatment effect favoured"
+    lo, hi = interval
     if pulls_up and pulls_down:
         return "mixed / indeterminate"
+    if lo > cut:
+        return "progression favoured"
+    if hi < cut:
+        return "treatment effect favoured"
     return "indeterminate"
+
+
+def check_plausible(case: Case, markers: Sequence[Marker]) -> None:
+    """Refuse a marker set that cannot be true (it would otherwise be weighed): ``InputError`` naming the field.
+
+    Values outside the registry's plausible range (negative CBV, ratios far beyond physiology, wrong units) and
+    a maximum below the mean of the same quantity at the same lesion (rCBV max < rCBV mean) are refused.
+    """
+    where = f"timepoints[{len(case.timepoints) - 1}]"
+    for m in markers:
+        problem = check_marker_value(m.name, m.value)
+        if problem:
+            raise InputError(
+                problem,
+                file="case.yaml",
+                field=f"{where}.markers.{m.name}",
+                expected=f"a value in the plausible range of {m.name}",
+            )
+    for hi_name, lo_name in _MAX_MEAN_PAIRS:
+        for lesion in {m.lesion_id for m in markers}:
+            highs = [m.value for m in markers if m.name == hi_name and m.lesion_id == lesion]
+            lows = [m.value for m in markers if m.name == lo_name and m.lesion_id == lesion]
+            if highs and lows and max(highs) < min(lows):
+                raise InputError(
+                    f"{hi_name} {max(highs):g} is below {lo_name} {min(lows):g}"
+                    + (f" for lesion {lesion}" if lesion else "")
+                    + ": a maximum cannot be lower than the mean",
+                    file="case.yaml",
+                    field=f"{where}.markers.{hi_name}",
+                    expected=f"{hi_name} >= {lo_name}",
+                )
+
+
+# (maximum, mean) pairs of the same quantity: the maximum can never be below the mean.
+_MAX_MEAN_PAIRS = (("rcbv_max", "rcbv_mean"), ("ktrans_max", "ktrans_mean"), ("pet_tbr_max", "pet_tbr_mean"))
+
+
+def _bevacizumab_adjust(
+    contributions: Sequence[Contribution], constants: Mapping[str, Any]
+) -> tuple[list[Contribution], list[EvidenceItem]]:
+    """Down-weight the side of perfusion (low) and diffusion (low ADC) that anti-VEGF therapy mimics."""
+    rules = {
+        "perfusion": (float(constants["bevacizumab_low_perfusion_weight"]), -1.0, "low perfusion"),
+        "diffusion": (float(constants["bevacizumab_low_adc_weight"]), 1.0, "low ADC"),
+    }
+    out: list[Contribution] = []
+    items: list[EvidenceItem] = []
+    for c in contributions:
+        rule = rules.get(c.family)
+        if rule is None or c.kind != "marker":
+            out.append(c)
+            continue
+        w, side, what = rule
+        affected = c.log_lr * side > 0
+        # Scale only the mimicked side, draw by draw: continuous and monotone in the value.
+        draws = np.where(c.draws * side > 0, w * c.draws, c.draws)
+        point = w * c.log_lr if affected else c.log_lr
+        out.append(dataclasses.replace(c, log_lr=point, draws=draws))
+        if affected:
+            items.append(
+                EvidenceItem(
+                    name=f"bevacizumab_{c.name}",
+                    value=c.value,
+                    unit=c.unit,
+                    likelihood_ratio=round(math.exp(point), 4),
+                    direction="neutral" if w == 0 else _direction(point),
+                    source="clinical_rules §2.1, §2.4, §3.2 [SEED: S2]; weight [DERIVED] (likelihoods.yaml constants)",
+                    note=f"{what} under bevacizumab: anti-angiogenic therapy "
+                    + (
+                        "lowers rCBV whatever the tissue"
+                        if c.family == "perfusion"
+                        else "can leave coagulative necrosis with low ADC"
+                    )
+                    + f", so LR {math.exp(c.log_lr):.3g} is down-weighted to LR^{w:g} = {math.exp(point):.3g}",
+                )
+            )
+    return out, items
 
 
 def growth_item(case: Case, lesions: Mapping[dt.date, Sequence[Lesion]]) -> EvidenceItem | None:
@@ -129,12 +215,22 @@ def evaluate_case(
     latest_markers: list[Marker] = list((markers or {}).get(latest.date, ()))
     if markers is None:
         latest_markers = list(latest.markers.values()) + [m for x in latest.lesions for m in x.markers.values()]
+    check_plausible(case, latest_markers)
     population = "metastasis" if facts.metastasis else "glioma"
-    early_weeks = float(tab.constants["early_window_weeks"])
-    window = "early" if facts.weeks_since_rt is not None and facts.weeks_since_rt < early_weeks else "late"
-    me = marker_evidence(latest_markers, population=population, window=window, rng=rng, n_draws=n, table=tab)
-    contributions = list(pr.modifiers) + list(me.applied)
-    result = fuse(pr.prior, contributions, discount=tab.discount, naive=naive)
+    fade = tab.constants["early_window_fade_weeks"]
+    early = fade_weight(facts.weeks_since_rt, float(fade[0]), float(fade[1]))
+    window = "early" if early >= 0.5 else "late"
+    me = marker_evidence(
+        latest_markers, population=population, window=window, rng=rng, n_draws=n, table=tab, early_weight=early
+    )
+    marker_contribs: list[Contribution] = list(me.applied)
+    bev_items: list[EvidenceItem] = []
+    if facts.bevacizumab:
+        marker_contribs, bev_items = _bevacizumab_adjust(marker_contribs, tab.constants)
+    contributions = list(pr.modifiers) + marker_contribs
+    rho = float(tab.constants["between_family_correlation"])
+    bounds = (float(tab.constants["probability_bounds"][0]), float(tab.constants["probability_bounds"][1]))
+    result = fuse(pr.prior, contributions, discount=tab.discount, naive=naive, rho=rho, bounds=bounds, rng=rng)
 
     warnings: list[str] = list(me.warnings)
     items: list[EvidenceItem] = []
@@ -193,6 +289,39 @@ def evaluate_case(
                 note=f"reported, not applied: {r.reason} (higher suggests {r.direction})",
             )
         )
+    items.extend(bev_items)
+    imaging_families = sorted({c.family for c in marker_contribs})
+    items.append(
+        EvidenceItem(
+            name="dependence_model",
+            value=round(result.dependence_divisor, 4),
+            unit="divisor of the summed imaging log LR",
+            likelihood_ratio=None,
+            direction="neutral",
+            source=(
+                "equicorrelated binormal model, rho "
+                f"{rho:g} [DERIVED] from the combination accuracies of the seed review [SEED: S2] "
+                "(likelihoods.yaml constants); within a family: strongest per group, later groups "
+                f"^{tab.discount:g} (clinical_rules §3.6 rule 1)"
+            ),
+            note=(
+                f"imaging families {', '.join(imaging_families) or 'none'}: summed log LR / (1 + (k - 1) × {rho:g}), "
+                f"k = Σ|log LR| / max|log LR| (tests in units of the strongest) = / {result.dependence_divisor:.3g}; "
+                "clinical modifiers taken as independent of imaging"
+                + (
+                    f"; families disagree: interval widened (log-odds SD {result.heterogeneity_sd:.2f})"
+                    if result.heterogeneity_sd > 0
+                    else ""
+                )
+                + (
+                    f"; probability held within [{bounds[0]:g}, {bounds[1]:g}] without histology "
+                    "(imperfect reference standards, clinical_rules §3.5, §6 C12)"
+                    if result.bounded
+                    else f"; probability bounded to [{bounds[0]:g}, {bounds[1]:g}] without histology"
+                )
+            ),
+        )
+    )
     g = growth_item(case, lesions or {})
     if g is not None:
         items.append(g)
@@ -201,7 +330,7 @@ def evaluate_case(
                 "the enhancing lesions are not larger than their nadir: the base rates assume a new or enlarging "
                 "lesion (clinical_rules §3.1), so the prior may overstate progression"
             )
-    label = label_for(result.value, result.family_log_lr, tab.constants)
+    label = label_for(result.interval, result.family_log_lr, tab.constants)
     only_prior = not contributions
     site = [c.name for c in me.applied if c.source.startswith("site profile")]
     method = (

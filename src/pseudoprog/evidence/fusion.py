@@ -17,6 +17,7 @@ the alternative pooled rows per draw) and fused draw by draw with the same rule;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class Contribution:
     family: str
     kind: str = "marker"  # "marker" | "modifier"
     note: str = ""
+    informative: float = 1.0  # share of the contribution that is a real test (0 for a flat 'no separation' LR)
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.log_lr):
@@ -88,6 +90,9 @@ class FusionResult:
     widened: bool = False
     method: str = ""
     family_log_lr: dict[str, float] = field(default_factory=dict)
+    dependence_divisor: float = 1.0  # imaging families' summed log LR is divided by this (equicorrelated model)
+    heterogeneity_sd: float = 0.0  # extra log-odds SD in the draws because imaging families disagree
+    bounded: bool = False  # the value or interval was held inside the probability bounds
 
 
 def combine_log_lr(
@@ -97,11 +102,18 @@ def combine_log_lr(
     *,
     discount: float,
     naive: bool,
+    rho: float = 0.0,
+    informative: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Sum log LRs (rows: contributions, columns: draws or cases) under the correlation rule.
 
     Columns are independent, so a whole synthetic cohort can be fused at once (one column per case).
     Returns the total log LR per draw, the weight of each contribution per draw and the per-family total.
+    Imaging families (every family not named ``modifier:...``) are then combined under an equicorrelated
+    model: their summed log LR is divided by ``1 + (k - 1) rho``, the joint log LR of ``k`` equally strong
+    binormal tests whose scores correlate with ``rho``. ``k`` is counted in units of the strongest family,
+    ``k = Σ|L| / max|L|`` (per draw), so a neutral family adds nothing, concordant evidence never lowers the
+    total, and the total is continuous and monotone in every family's log LR.
     """
     n_items, n_draws = matrix.shape
     weights = np.zeros_like(matrix)
@@ -134,7 +146,43 @@ def combine_log_lr(
         total += fam_total
         for gi in range(len(fam_groups)):
             weights[group_pick[gi], np.arange(n_draws)] = group_weight[gi]
+    imaging = [f for f in per_family if not f.startswith("modifier:")]
+    divisor = dependence_divisor(np.stack([per_family[f] for f in imaging]) if imaging else None, rho)
+    if rho > 0.0 and imaging:
+        total = total - sum(per_family[f] for f in imaging) * (1.0 - 1.0 / divisor)
+        for i, f in enumerate(families):
+            if not f.startswith("modifier:"):
+                weights[i] = weights[i] / divisor
     return total, weights, per_family
+
+
+def dependence_divisor(family_matrix: np.ndarray | None, rho: float) -> np.ndarray:
+    """``1 + (k - 1) rho`` per column, ``k = Σ|L| / max|L|`` over the imaging families (rows); 1 with none."""
+    if not 0.0 <= rho < 1.0:
+        raise ValueError(f"rho must lie in [0, 1), got {rho}")
+    if family_matrix is None or family_matrix.size == 0:
+        return np.ones(1)
+    a = np.abs(family_matrix)
+    m = a.max(axis=0)
+    k = np.where(m > 0, a.sum(axis=0) / np.where(m > 0, m, 1.0), 1.0)
+    return 1.0 + (k - 1.0) * rho
+
+
+def heterogeneity_sd(family_log_lr: dict[str, float], family_info: dict[str, float]) -> float:
+    """Log-odds SD added to the draws when imaging families pull in opposite directions (0 when they agree).
+
+    ``sqrt(up × down)`` where ``up`` sums the families' positive log LRs and ``down`` the magnitudes of the
+    negative ones (each weighted by how informative the family is): (+1.5, -1.5) gives 1.5, (+2, -0.5) gives
+    1.0, and concordant families of different strength give 0. Continuous in every log LR. [DERIVED]
+    """
+    up = down = 0.0
+    for f, v in family_log_lr.items():
+        if f.startswith("modifier:"):
+            continue
+        w = family_info.get(f, 1.0)
+        up += w * max(v, 0.0)
+        down += w * max(-v, 0.0)
+    return math.sqrt(up * down)
 
 
 def fuse(
@@ -143,6 +191,9 @@ def fuse(
     *,
     discount: float = 0.5,
     naive: bool = False,
+    rho: float = 0.0,
+    bounds: tuple[float, float] | None = None,
+    rng: np.random.Generator | None = None,
 ) -> FusionResult:
     """Posterior probability of true progression from a prior and likelihood-ratio contributions.
 
@@ -156,6 +207,12 @@ def fuse(
         Power applied to every correlated group after the strongest of its family (§3.6 rule 1).
     naive
         Treat every contribution as independent (comparison only).
+    rho
+        Correlation between imaging families (equicorrelated binormal model); 0 treats them as independent.
+    bounds
+        Keep the value and interval inside ``[lo, hi]`` (no histology: an imperfect reference standard).
+    rng
+        Generator for the heterogeneity draws when imaging families disagree (default: a fixed seed).
 
     Examples
     --------
@@ -173,17 +230,37 @@ def fuse(
             raise ValueError(f"contribution {c.name} has {c.draws.shape[0]} draws, the prior {n_draws}")
     groups = [c.group for c in contributions]
     families = [c.family for c in contributions]
+    info = [c.informative for c in contributions]
+    r = 0.0 if naive else rho
+    kw: dict[str, Any] = {"discount": discount, "naive": naive, "rho": r, "informative": info}
     point = np.array([[c.log_lr] for c in contributions]).reshape(len(contributions), 1)
-    point_total, point_w, per_family = combine_log_lr(point, groups, families, discount=discount, naive=naive)
+    point_total, point_w, per_family = combine_log_lr(point, groups, families, **kw)
     lo_prior = float(logit(prior.value))
     log_post = lo_prior + float(point_total[0])
-    value = float(expit(log_post))
+    value = prior.value if float(point_total[0]) == 0.0 else float(expit(log_post))  # no round-off on no evidence
     if contributions:
         matrix = np.stack([c.draws for c in contributions])
-        draw_total, _, _ = combine_log_lr(matrix, groups, families, discount=discount, naive=naive)
+        draw_total, _, _ = combine_log_lr(matrix, groups, families, **kw)
     else:
         draw_total = np.zeros(n_draws)
+    fam_point = {k: float(v[0]) for k, v in per_family.items()}
+    imaging_point = [v for k, v in fam_point.items() if not k.startswith("modifier:")]
+    divisor = float(dependence_divisor(np.array(imaging_point)[:, None] if imaging_point else None, r)[0])
+    fam_info: dict[str, float] = {}
+    for f, x in zip(families, info, strict=True):
+        fam_info[f] = max(fam_info.get(f, 0.0), float(x))
+    het = 0.0 if naive else heterogeneity_sd(fam_point, fam_info)
+    if het > 0.0:
+        # Disagreeing modalities: the model's assumption of one shared signal is doubtful, so the interval widens.
+        gen = rng if rng is not None else np.random.default_rng(0)
+        draw_total = draw_total + gen.normal(0.0, het, size=n_draws)
     draws = expit(logit(prior.draws) + draw_total)
+    bounded = False
+    if bounds is not None:
+        b_lo, b_hi = bounds
+        bounded = not (b_lo <= value <= b_hi) or bool(((draws < b_lo) | (draws > b_hi)).any())
+        value = min(max(value, b_lo), b_hi)
+        draws = np.clip(draws, b_lo, b_hi)
     lo, hi = (float(x) for x in np.percentile(draws, [2.5, 97.5]))
     widened = not lo <= value <= hi
     interval = (min(lo, value), max(hi, value))
@@ -196,17 +273,24 @@ def fuse(
             reason = "applied in full"
         elif w == 0.0:
             reason = f"not used: a stronger measurement of the same group ({c.group}) was used"
+        elif divisor != 1.0 and not c.family.startswith("modifier:") and abs(w * divisor - 1.0) < 1e-12:
+            reason = f"applied as LR^{w:.3g}: equicorrelated imaging families (rho {r:g}, divisor {divisor:.3g})"
         else:
-            reason = f"discounted (LR^{w:g}): correlated with a stronger {c.family} measurement"
+            reason = f"discounted (LR^{w:.3g}): correlated with a stronger {c.family} measurement"
+            if divisor != 1.0 and not c.family.startswith("modifier:"):
+                reason += f", and imaging families equicorrelated (rho {r:g})"
         weights.append(Weighting(c.name, w, reason))
     rule = (
         "naive independence"
         if naive
         else f"correlated groups: strongest per group, later groups in a family ^{discount:g}"
+        + (f"; imaging families equicorrelated, rho {r:g} (summed log LR / {divisor:.3g})" if divisor != 1.0 else "")
     )
     method = (
         f"Bayes: prior odds × LRs; {rule}; "
         f"95 % interval from {n_draws} Monte Carlo draws over prior and sensitivity/specificity intervals"
+        + (f"; widened for disagreeing modalities (log-odds SD {het:.2f})" if het > 0 else "")
+        + (f"; held within [{bounds[0]:g}, {bounds[1]:g}] without histology" if bounds is not None and bounded else "")
         + ("; interval widened to contain the point value" if widened else "")
     )
     return FusionResult(
@@ -219,5 +303,8 @@ def fuse(
         weights=tuple(weights),
         widened=widened,
         method=method,
-        family_log_lr={k: float(v[0]) for k, v in per_family.items()},
+        family_log_lr=fam_point,
+        dependence_divisor=divisor,
+        heterogeneity_sd=het,
+        bounded=bounded,
     )

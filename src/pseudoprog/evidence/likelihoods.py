@@ -21,7 +21,7 @@ import numpy as np
 from ..case import Marker
 from ..markers import MARKERS
 from .fusion import Contribution
-from .stats import beta_from_interval, load_table, wilson_interval
+from .stats import beta_from_interval, draw_lognormal_ratio, load_table, wilson_interval
 
 _TRACER_ALIASES = {"fet": "fet", "18f-fet": "fet", "fluoroethyltyrosine": "fet", "fdg": "fdg", "18f-fdg": "fdg"}
 _TRACER_ALIASES |= {"met": "met", "11c-met": "met", "methionine": "met"}
@@ -54,6 +54,8 @@ class LikelihoodRow:
     site: bool = False
     # Continuous class-conditional model (``binormal``): class means and SDs as published.
     binormal: tuple[float, float, float, float] | None = None  # (mean_tp, sd_tp, mean_te, sd_te)
+    # A marker that does not separate the classes in this context: a constant LR with an interval (log-normal).
+    flat_lr: tuple[float, float, float] | None = None  # (lr, ci_lo, ci_hi)
 
     def __post_init__(self) -> None:
         if self.higher_suggests not in ("tumour", "treatment_effect"):
@@ -76,11 +78,18 @@ class LikelihoodRow:
 
     @property
     def applicable(self) -> bool:
-        return self.cutoff is not None or self.binormal is not None
+        return self.cutoff is not None or self.binormal is not None or self.flat_lr is not None
+
+    @property
+    def informative(self) -> bool:
+        """False for a flat row: it carries no separation, so it does not count as a test in the dependence model."""
+        return self.flat_lr is None
 
     # -- the two model kinds, point and Monte Carlo ---------------------------------------------
     def point_log_lr(self, value: np.ndarray | float, cap: tuple[float, float]) -> np.ndarray:
         """log LR at the published point estimates (vectorised over values)."""
+        if self.flat_lr is not None:
+            return np.full(np.shape(value), math.log(self.flat_lr[0]))
         if self.binormal is not None:
             m1, s1, m0, s0 = self.binormal
             return self._binormal_log_lr(value, m1, m0, s1, s0, cap)
@@ -88,6 +97,9 @@ class LikelihoodRow:
 
     def draw_log_lr(self, value: float, rng: np.random.Generator, n: int, cap: tuple[float, float]) -> np.ndarray:
         """``n`` Monte Carlo draws of the log LR of one value over the row's uncertainty."""
+        if self.flat_lr is not None:
+            lr, lo, hi = self.flat_lr
+            return np.log(draw_lognormal_ratio(rng, n, point=lr, ci=(lo, hi)))
         if self.binormal is not None:
             m1, s1, m0, s0 = self.binormal
             assert self.n_tp and self.n_te
@@ -144,6 +156,9 @@ class LikelihoodRow:
         return s, c
 
     def interval_text(self) -> str:
+        if self.flat_lr is not None:
+            return f"no separation in this context: LR {self.flat_lr[0]:g} ({self.flat_lr[1]:g}-{self.flat_lr[2]:g})"
+
         def one(point: float | None, ci: tuple[float, float] | None, k: int | None, total: int | None) -> str:
             if point is None:
                 return "not reported"
@@ -203,6 +218,8 @@ class LikelihoodRow:
         above the cut-off range, negatives below it (the model is dichotomous outside the range).
         """
         truth_tp = np.asarray(truth_tp, dtype=bool)
+        if self.flat_lr is not None:
+            return rng.random(truth_tp.shape)  # the LR ignores the value: any value will do
         if self.binormal is not None:
             m1, s1, m0, s0 = self.binormal
             sd = math.sqrt((s1 * s1 + s0 * s0) / 2.0)  # the model's own (equal-variance) distributions
@@ -245,6 +262,9 @@ def _row(raw: Mapping[str, Any]) -> LikelihoodRow:
         binormal=None
         if raw.get("binormal") is None
         else tuple(float(raw["binormal"][k]) for k in ("mean_tp", "sd_tp", "mean_te", "sd_te")),  # type: ignore[arg-type]
+        flat_lr=None
+        if raw.get("flat_lr") is None
+        else (float(raw["flat_lr"]["lr"]), float(raw["flat_lr"]["ci"][0]), float(raw["flat_lr"]["ci"][1])),
     )
 
 
@@ -365,6 +385,7 @@ def marker_evidence(
     rng: np.random.Generator,
     n_draws: int,
     table: LikelihoodTable | None = None,
+    early_weight: float | None = None,
 ) -> MarkerEvidence:
     """Likelihood-ratio contributions for the markers of one timepoint.
 
@@ -380,12 +401,19 @@ def marker_evidence(
         Monte Carlo generator and number of draws.
     table
         The accuracy table (default: the literature table).
+    early_weight
+        Weight (0..1) of the early-window rows against the late-window rows; the log LRs are blended so the
+        evidence changes smoothly with time since RT (default: 1 for ``window="early"``, 0 for ``"late"``).
     """
     if population not in ("glioma", "metastasis"):
         raise ValueError(f"population must be 'glioma' or 'metastasis', got {population!r}")
     if window not in ("early", "late"):
         raise ValueError(f"window must be 'early' or 'late', got {window!r}")
     tab = table or LikelihoodTable.load()
+    e = (1.0 if window == "early" else 0.0) if early_weight is None else float(early_weight)
+    if not 0.0 <= e <= 1.0:
+        raise ValueError(f"early_weight must lie in [0, 1], got {early_weight}")
+    windows = [(w, x) for w, x in (("early", e), ("late", 1.0 - e)) if x > 0.0]
     chosen, warnings = pick_markers(markers)
     applied: list[Contribution] = []
     reported: list[ReportedOnly] = []
@@ -406,29 +434,42 @@ def marker_evidence(
                 )
             )
             continue
-        rows = tab.select(name, population=population, window=window, tracer=tracer)
-        usable = [r for r in rows if r.applicable]
-        if not usable:
+        cap = tab.lr_cap
+        per_window = []
+        for win, weight in windows:
+            rows = tab.select(name, population=population, window=win, tracer=tracer)
+            per_window.append((win, weight, rows, [r for r in rows if r.applicable]))
+        if any(not u for _, _, _, u in per_window):
+            rows = next(rws for _, _, rws, u in per_window if not u)
             why = rows[0].source if rows else "no accuracy row for this marker in clinical_rules §2"
             reported.append(ReportedOnly(m.name, m.value, m.unit, "no likelihood ratio applied", why, direction))
             continue
-        cap = tab.lr_cap
-        point = float(np.mean([float(r.point_log_lr(m.value, cap)) for r in usable]))
-        per_row = [r.draw_log_lr(m.value, rng, n_draws, cap) for r in usable]
-        stack = np.stack(per_row)
-        pick = rng.integers(0, len(usable), size=n_draws)
-        draws = stack[pick, np.arange(n_draws)]
+        point = 0.0
+        draws = np.zeros(n_draws)
+        usable: list[LikelihoodRow] = []
+        for _, weight, _, rows_w in per_window:
+            point += weight * float(np.mean([float(r.point_log_lr(m.value, cap)) for r in rows_w]))
+            stack = np.stack([r.draw_log_lr(m.value, rng, n_draws, cap) for r in rows_w])
+            pick = rng.integers(0, len(rows_w), size=n_draws)
+            draws = draws + weight * stack[pick, np.arange(n_draws)]
+            usable.extend(r for r in rows_w if r not in usable)
         group, family = tab.group_of.get(name, (name, name))
         ids = "/".join(r.id for r in usable)
-        note_bits = [
-            f"{r.id}: {r.interval_text()}, cut-off {r.cutoff[0]:g}-{r.cutoff[1]:g}" for r in usable if r.cutoff
-        ] + [
-            f"{r.id}: binormal, TP {r.binormal[0]:g} ± {r.binormal[1]:g} vs TE {r.binormal[2]:g} ± {r.binormal[3]:g} "
-            f"(pooled SD, n {r.n_tp}/{r.n_te})"
-            for r in usable
-            if r.binormal
-        ]
-        if len(usable) > 1:
+        note_bits = (
+            [f"{r.id}: {r.interval_text()}, cut-off {r.cutoff[0]:g}-{r.cutoff[1]:g}" for r in usable if r.cutoff]
+            + [f"{r.id}: {r.interval_text()}" for r in usable if r.flat_lr]
+            + [
+                f"{r.id}: binormal, TP {r.binormal[0]:g} ± {r.binormal[1]:g} "
+                f"vs TE {r.binormal[2]:g} ± {r.binormal[3]:g} (pooled SD, n {r.n_tp}/{r.n_te})"
+                for r in usable
+                if r.binormal
+            ]
+        )
+        if len(per_window) > 1:
+            note_bits.append(
+                f"{e:.2f} × early-window rows + {1 - e:.2f} × late-window rows (log LRs blended by time since RT)"
+            )
+        if any(len(u) > 1 for _, _, _, u in per_window):
             note_bits.append("point LR = geometric mean of the alternative pooled rows; draws pick one per draw")
         if any(r.site for r in usable):
             note_bits.append("site-calibrated threshold")
@@ -441,10 +482,10 @@ def marker_evidence(
             warnings.append(f"{m.name}: accuracy borrowed from glioma studies ({ids}); no pooled metastasis data")
         if any(r.threshold_unverified for r in usable):
             warnings.append(f"{m.name}: the cut-off range of {ids} is unverified (clinical_rules §2.5)")
-        if name.startswith(("rcbv", "rcbf")) and population == "glioma" and window == "early":
+        if name.startswith(("rcbv", "rcbf")) and population == "glioma" and e > 0.0:
             warnings.append(
-                "perfusion within 12 weeks of chemoradiotherapy separates pseudoprogression from early progression "
-                "less well than the pooled figures suggest (clinical_rules §6 C16)"
+                "perfusion within 12 weeks of chemoradiotherapy does not separate pseudoprogression from early "
+                f"progression (Rowe 2018, clinical_rules §6 C16): weighed as LR ≈ 1 with weight {e:.2f}"
             )
         applied.append(
             Contribution(
@@ -458,6 +499,8 @@ def marker_evidence(
                 family=family,
                 kind="marker",
                 note="; ".join(note_bits),
+                # how much of this contribution is a real test (flat rows are not), for the dependence model
+                informative=sum(x for _, x, _, u in per_window if any(r.informative for r in u)),
             )
         )
     return MarkerEvidence(applied=tuple(applied), reported=tuple(reported), warnings=tuple(warnings))

@@ -1,7 +1,9 @@
 """Pre-test probability of true progression from the case, and the clinical modifiers (clinical_rules.md §3).
 
 The base rate is chosen by *definition and denominator* (§6 C1): among lesions that enlarged, by tumour
-type and time since the end of radiotherapy. Modifiers (MGMT, symptoms, steroids, FLAIR, bevacizumab,
+type, as a smooth curve of time since the end of radiotherapy (radiosurgery for metastases) built from the
+pooled sources, with an interval spanning their disagreement (no step at 12 weeks, 26 weeks or 9 months).
+Modifiers (MGMT, symptoms, steroids, FLAIR, bevacizumab,
 location against the field, immunotherapy, fractionation) are likelihood ratios from the sourced table
 ``data/priors.yaml``; a modifier whose size is not verified is listed with its direction and not applied.
 """
@@ -9,6 +11,7 @@ location against the field, immunotherapy, fractionation) are likelihood ratios 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,8 +245,50 @@ class PriorResult:
     facts: CaseFacts
 
 
+def fade_weight(t: float | None, start: float, end: float) -> float:
+    """1 up to ``start``, 0 from ``end``, a cosine ramp between (continuous in ``t``; ``None`` gives 0)."""
+    if t is None:
+        return 0.0
+    if t <= start:
+        return 1.0
+    if t >= end:
+        return 0.0
+    return 0.5 * (1.0 + math.cos(math.pi * (t - start) / (end - start)))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def curve_at(anchors: Sequence[Sequence[float]], t: float | None) -> tuple[float, float, float]:
+    """(p_tp, lo, hi) of a base-rate curve at time ``t``: logit smoothstep between anchors, flat outside.
+
+    The cubic smoothstep 3u² - 2u³ has zero slope at each anchor, so the curve is C1, monotone between
+    neighbouring anchors and never overshoots them (a prior that only ever sits between sourced values).
+    """
+    pts = sorted((float(a[0]), float(a[1]), float(a[2]), float(a[3])) for a in anchors)
+    if t is None or len(pts) == 1 or t <= pts[0][0]:
+        return pts[0][1], pts[0][2], pts[0][3]
+    if t >= pts[-1][0]:
+        return pts[-1][1], pts[-1][2], pts[-1][3]
+    for (t0, *a), (t1, *b) in itertools.pairwise(pts):
+        if t0 <= t <= t1:
+            u = (t - t0) / (t1 - t0)
+            s = u * u * (3.0 - 2.0 * u)
+            p, lo, hi = (_expit((1 - s) * _logit(x) + s * _logit(y)) for x, y in zip(a, b, strict=True))
+            return p, min(lo, p), max(hi, p)
+    raise AssertionError("unreachable: t lies between the first and last anchor")
+
+
 def choose_base_rate(f: CaseFacts, table: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    """The base-rate row for the facts (first match in table order); ``ValueError`` if none fits."""
+    """The base-rate row for the facts (first match in table order) evaluated at the case's time.
+
+    Returns the row with ``p_tp`` and ``ci`` filled in from its curve; ``ValueError`` if none fits.
+    """
     rows = (table or load_table("priors.yaml"))["base_rates"]
     for row in rows:
         applies = dict(row["applies"])
@@ -253,8 +298,14 @@ def choose_base_rate(f: CaseFacts, table: Mapping[str, Any] | None = None) -> Ma
                 continue
         elif applies.get("no_rt"):
             continue
+        if f.metastasis and f.weeks_since_rt is None:
+            break
         if _matches(applies, f):
-            return row
+            when = {"weeks_since_rt": f.weeks_since_rt, "months_since_rt": f.months_since_rt}.get(
+                str(row.get("time", "")), None
+            )
+            p, lo, hi = curve_at(row["anchors"], when)
+            return {**row, "p_tp": p, "ci": [lo, hi], "time_value": when}
     if f.metastasis and f.weeks_since_rt is None:
         raise ValueError("no base rate for a metastasis without a radiation course before the scan")
     raise ValueError("no base rate in priors.yaml fits this case")
@@ -270,7 +321,9 @@ def _prior_term(row: Mapping[str, Any], rng: np.random.Generator, n_draws: int) 
     return PriorTerm(value=p, draws=draws, source=str(row["source"]), row_id=str(row["id"]), interval=ci)
 
 
-def _modifier(row: Mapping[str, Any], rng: np.random.Generator, n_draws: int) -> Contribution:
+def _modifier(
+    row: Mapping[str, Any], rng: np.random.Generator, n_draws: int, *, weeks: float | None = None
+) -> Contribution:
     cap = row.get("cap")
     if "tp" in row:
         k1, n1 = (float(x) for x in row["tp"])
@@ -289,12 +342,22 @@ def _modifier(row: Mapping[str, Any], rng: np.random.Generator, n_draws: int) ->
             how += f", capped to [{lo:g}, {hi:g}]"
         point = min(max(point, lo), hi)
         draws = np.clip(draws, lo, hi)
+    log_point, log_draws = math.log(point), np.log(draws)
+    fade = row.get("fade_weeks")
+    if fade is not None:
+        w = fade_weight(weeks, float(fade[0]), float(fade[1]))
+        log_point, log_draws = w * log_point, w * log_draws
+        how += (
+            f"; counts from the first weeks after RT: weight {w:.2f} at "
+            + ("unknown time" if weeks is None else f"{weeks:.1f} weeks")
+            + f" (full to {fade[0]:g}, none from {fade[1]:g} weeks)"
+        )
     return Contribution(
         name=str(row["id"]),
         value=str(row["finding"]),
         unit=None,
-        log_lr=math.log(point),
-        draws=np.log(draws),
+        log_lr=log_point,
+        draws=log_draws,
         source=str(row["source"]),
         group=str(row.get("group", row["id"])),
         family="modifier:" + str(row.get("group", row["id"])),  # modifiers are independent unless grouped
@@ -336,10 +399,12 @@ def compute_prior(
                 ListedModifier(str(row["id"]), str(row["finding"]), str(row["direction"]), str(row["source"]))
             )
             continue
-        applied.append(_modifier(row, rng, n_draws))
+        if row.get("fade_weeks") is not None and fade_weight(facts.weeks_since_rt, *row["fade_weeks"]) == 0.0:
+            continue  # outside the window its counts come from: not applied at all
+        applied.append(_modifier(row, rng, n_draws, weeks=facts.weeks_since_rt))
     return PriorResult(prior=prior, base_row=base, modifiers=tuple(applied), listed=tuple(listed), facts=facts)
 
 
-def base_rate_interval_from_counts(row: Mapping[str, Any]) -> tuple[float, float]:
+def base_rate_interval_from_counts(row: Mapping[str, Any]) -> tuple[float, float]:  # rows with events/n
     """Wilson interval of a base-rate row with counts (used by the validation report)."""
     return wilson_interval(float(row["events"]), float(row["n"]))
