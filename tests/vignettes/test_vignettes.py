@@ -18,7 +18,8 @@ it is copied verbatim into a temporary case folder and assessed.
 * ``probability_range``: ``[lo, hi]`` for the point value, ``null`` when no probability may be computed, or
   ``any`` (not checked); ``min_interval_width``: the 95 % interval must be at least this wide;
   ``interval_within``: ``[lo, hi]`` that the whole 95 % interval must lie in (e.g. [0.02, 0.98] without histology).
-* ``label``: one label or a list of acceptable ones (``null`` when no probability).
+* ``label``: one label or a list of acceptable ones (``null`` when no probability); ``indeterminate`` also accepts
+  ``mixed / indeterminate`` (README: the indeterminate label when imaging families pull both ways).
 * ``next_step``: a key (or list of acceptable keys) of ``procedures`` in ``pseudoprog/data/advice.yaml``, or
   ``surveillance``; ``route_contains`` (out of scope): any of these phrases in the next step.
 * ``must_not_contain``: phrases that must not appear in the next step or the management text.
@@ -26,12 +27,15 @@ it is copied verbatim into a temporary case folder and assessed.
 * ``same_answer_as``: another vignette's stem whose probability must be within 0.05 and whose label and next
   step must be equal; ``same_probability_as``: the same for the probability only (the criteria may differ).
 
+``PSEUDOPROG_VIGNETTES_REPORT=FILE`` appends one JSON line per vignette (expected, got, problems) to FILE.
+
 The whole module is skipped unless ``PSEUDOPROG_VIGNETTES=1``: the vignettes record what the clinical decision
 core must do, and many fail until the issue-12 fixes land.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import cache
@@ -208,7 +212,10 @@ def check(stem: str, got: dict[str, Any] | InputError) -> list[str]:
     bounds = exp.get("interval_within")
     if bounds is not None and interval is not None and not (bounds[0] <= interval[0] and interval[1] <= bounds[1]):
         problems.append(f"95 % interval {interval} leaves {bounds}")
-    if "label" in exp and prob.get("label") not in _as_list(exp["label"]):
+    labels = _as_list(exp.get("label"))
+    if "indeterminate" in labels:  # README: 'mixed / indeterminate' is the indeterminate label of a mixed picture
+        labels.append("mixed / indeterminate")
+    if "label" in exp and prob.get("label") not in labels:
         problems.append(f"label: expected one of {_as_list(exp['label'])}, got {prob.get('label')!r}")
     if "next_step" in exp and not any(next_step_matches(k, step) for k in _as_list(exp["next_step"])):
         problems.append(f"next step: expected one of {_as_list(exp['next_step'])}, got {step!r}")
@@ -249,6 +256,16 @@ def check_pair(
     return problems
 
 
+def _record(stem: str, meta: dict[str, Any], got: dict[str, Any] | InputError, problems: list[str]) -> None:
+    """With PSEUDOPROG_VIGNETTES_REPORT=FILE, append one JSON line per vignette (the table of the issue's note)."""
+    target = os.environ.get("PSEUDOPROG_VIGNETTES_REPORT")
+    if not target:
+        return
+    line = {"vignette": stem, "expected": meta["expected"], "got": summarise(got), "problems": problems}
+    with open(target, "a", encoding="utf-8") as handle:  # one short append per test: safe with pytest-xdist
+        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
 @pytest.fixture(scope="module")
 def vignette_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("vignettes")
@@ -265,6 +282,7 @@ def test_vignette(stem: str, vignette_root: Path) -> None:
             problems += check_pair(
                 stem, got, other, run_vignette(other, vignette_root), probability_only=key == "same_probability_as"
             )
+    _record(stem, meta, got, problems)
     if problems:
         expected = yaml.safe_dump(meta["expected"], sort_keys=False, allow_unicode=True).strip()
         pytest.fail(
