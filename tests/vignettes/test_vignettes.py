@@ -23,9 +23,15 @@ it is copied verbatim into a temporary case folder and assessed.
 * ``next_step``: a key (or list of acceptable keys) of ``procedures`` in ``pseudoprog/data/advice.yaml``, or
   ``surveillance``; ``route_contains`` (out of scope): any of these phrases in the next step.
 * ``must_not_contain``: phrases that must not appear in the next step or the management text.
-* ``evidence_mentions``: phrases that must appear somewhere in the evidence table (name, note or source).
+* ``evidence_mentions``: phrases that must appear somewhere in the evidence table (name, note or source);
+  ``evidence_row_mentions``: {row name: phrases} that the note or source of that evidence row must contain.
+* ``histology``: true when a timepoint carries a histology result (the [0.02, 0.98] bound then does not apply).
+
 * ``same_answer_as``: another vignette's stem whose probability must be within 0.05 and whose label and next
   step must be equal; ``same_probability_as``: the same for the probability only (the criteria may differ).
+
+Every answer is also held to issue 12's general rules: a "favoured" label only when the whole 95 % interval lies
+on that side of 0.5, and without histology a probability within [0.02, 0.98].
 
 ``PSEUDOPROG_VIGNETTES_REPORT=FILE`` appends one JSON line per vignette (expected, got, problems) to FILE.
 
@@ -219,6 +225,7 @@ def check(stem: str, got: dict[str, Any] | InputError) -> list[str]:
         problems.append(f"label: expected one of {_as_list(exp['label'])}, got {prob.get('label')!r}")
     if "next_step" in exp and not any(next_step_matches(k, step) for k in _as_list(exp["next_step"])):
         problems.append(f"next step: expected one of {_as_list(exp['next_step'])}, got {step!r}")
+    problems += _invariants(got, histology=exp.get("histology", False))
     text = f"{step or ''} {rec.get('management') or ''}".lower()
     for phrase in exp.get("must_not_contain") or []:
         if phrase.lower() in text:
@@ -227,6 +234,30 @@ def check(stem: str, got: dict[str, Any] | InputError) -> list[str]:
     for phrase in exp.get("evidence_mentions") or []:
         if phrase.lower() not in evidence_text.lower():
             problems.append(f"the evidence table does not mention {phrase!r}")
+    for row, phrases in (exp.get("evidence_row_mentions") or {}).items():
+        rows = [e for e in got.get("evidence", []) if row in str(e.get("name"))]
+        row_text = " ".join(f"{e.get('note')} {e.get('source')}" for e in rows).lower()
+        for phrase in _as_list(phrases):
+            if phrase.lower() not in row_text:
+                problems.append(f"the evidence row {row!r} does not mention {phrase!r} (its reason)")
+    return problems
+
+
+def _invariants(got: dict[str, Any], *, histology: bool) -> list[str]:
+    """Issue 12's rules for every answer: labels follow the 95 % interval; no certainty without histology."""
+    prob = got["probability_true_progression"]
+    value, interval, label = prob.get("value"), prob.get("interval"), prob.get("label")
+    problems: list[str] = []
+    if value is None or interval is None:
+        return problems
+    if label == "progression favoured" and not interval[0] > 0.5:
+        problems.append(f"'progression favoured' although the 95 % interval {interval} reaches 0.5 (issue 12 item 2)")
+    if label == "treatment effect favoured" and not interval[1] < 0.5:
+        problems.append(
+            f"'treatment effect favoured' although the 95 % interval {interval} reaches 0.5 (issue 12 item 2)"
+        )
+    if not histology and not 0.02 <= value <= 0.98:
+        problems.append(f"probability {value:.4f} outside [0.02, 0.98] without histology (issue 12 item 3)")
     return problems
 
 
