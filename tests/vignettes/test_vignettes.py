@@ -28,7 +28,8 @@ it is copied verbatim into a temporary case folder and assessed.
 * ``histology``: true when a timepoint carries a histology result (the [0.02, 0.98] bound then does not apply).
 
 * ``same_answer_as``: another vignette's stem whose probability must be within 0.05 and whose label and next
-  step must be equal; ``same_probability_as``: the same for the probability only (the criteria may differ).
+  step must be equal; ``same_probability_as``: the same for the probability only (the criteria may differ);
+  ``probability_above``: a twin vignette without one tumour-favouring finding, whose probability must be lower.
 
 Every answer is also held to issue 12's general rules: a "favoured" label only when the whole 95 % interval lies
 on that side of 0.5, and without histology a probability within [0.02, 0.98].
@@ -287,6 +288,17 @@ def check_pair(
     return problems
 
 
+def check_above(got: dict[str, Any] | InputError, other_stem: str, other: dict[str, Any] | InputError) -> list[str]:
+    """This vignette differs from its twin by one tumour-favouring finding: its probability must be higher."""
+    if isinstance(got, InputError) or isinstance(other, InputError):
+        return [f"cannot compare with {other_stem}: an InputError was raised"]
+    a = got["probability_true_progression"].get("value")
+    b = other["probability_true_progression"].get("value")
+    if a is None or b is None or not a > b:
+        return [f"probability {a} is not above {b} of {other_stem}, which lacks the tumour-favouring finding"]
+    return []
+
+
 def _record(stem: str, meta: dict[str, Any], got: dict[str, Any] | InputError, problems: list[str]) -> None:
     """With PSEUDOPROG_VIGNETTES_REPORT=FILE, append one JSON line per vignette (the table of the issue's note)."""
     target = os.environ.get("PSEUDOPROG_VIGNETTES_REPORT")
@@ -307,6 +319,9 @@ def test_vignette(stem: str, vignette_root: Path) -> None:
     meta, _ = read_vignette(stem)
     got = run_vignette(stem, vignette_root)
     problems = check(stem, got)
+    lower = meta["expected"].get("probability_above")
+    if lower:
+        problems += check_above(got, lower, run_vignette(lower, vignette_root))
     for key in ("same_answer_as", "same_probability_as"):
         other = meta["expected"].get(key)
         if other:
@@ -337,6 +352,6 @@ def test_vignette_files_are_well_formed() -> None:
         assert exp["scope"] in scopes, path.name
         assert set(_as_list(exp.get("next_step", []))) <= keys, path.name
         assert isinstance(yaml.safe_load(case_text), dict), path.name
-        for key in ("same_answer_as", "same_probability_as"):
+        for key in ("same_answer_as", "same_probability_as", "probability_above"):
             if exp.get(key):
                 assert (CASES / f"{exp[key]}.yaml").exists(), path.name
