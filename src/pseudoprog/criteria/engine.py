@@ -37,7 +37,7 @@ from .measure import Measured, measure, size_trigger
 from .policy import Policy
 from .progression import already_established, progression_call
 from .response import response_call
-from .rules import criteria_table
+from .rules import CriterionTable, criteria_table
 from .state import Run, Scan, Trigger, WalkState
 from .targets import choose_targets, unmeasured_enhancing
 from .timeline import METHODS, Burden, Category, CriterionResult, TimepointCall, burden, immunotherapy_start
@@ -72,11 +72,7 @@ def evaluate(
     """
     tab = criteria_table()
     crit = tab[policy.table]
-    method = method or crit.measure or "bidimensional"
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method not in crit.thresholds:
-        raise ValueError(f"{policy.name} defines no {method} thresholds; use one of {', '.join(crit.thresholds)}")
+    method = _driving_method(policy, crit, method)
     scans = [(tp, tuple((lesions or {}).get(tp.date, tp.lesions))) for tp in case.timepoints]
     header = [f"{policy.name}: {crit.title} ({tab.cite(crit.source)}); call driven by {method} measurement"]
     if policy.unverified:
@@ -132,6 +128,16 @@ def evaluate(
         reason = f"only the baseline scan ({dates[b]}): no follow-up to assess yet"
         calls[b] = replace(calls[b], explanation=(*calls[b].explanation, reason), reason=reason)
     return CriterionResult(policy.name, crit.title, method, tuple(calls), tuple(header), reason)
+
+
+def _driving_method(policy: Policy, crit: CriterionTable, method: str | None) -> str:
+    """The measurement method that drives the call (default: the criterion's own), checked."""
+    method = method or crit.measure or "bidimensional"
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in crit.thresholds:
+        raise ValueError(f"{policy.name} defines no {method} thresholds; use one of {', '.join(crit.thresholds)}")
+    return method
 
 
 def _walk(run: Run, st: WalkState, header: tuple[str, ...], base_burden: Burden) -> list[TimepointCall]:
