@@ -8,7 +8,7 @@ for an absolute increase of ≥ 5 mm in one lesion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..case import LocationVsRT, TreatmentType
@@ -30,7 +30,7 @@ class Measured:
     baseline: dict[str, Any]
     nadir: dict[str, Any]
     size_pd: bool = False
-    volumetric: dict[str, Any] | None = None
+    volumetric: dict[str, Any] = field(default_factory=dict)  # the other method's numbers alongside
 
 
 def outside(loc: LocationVsRT, marginal_outside: bool) -> bool:
@@ -52,9 +52,9 @@ def measure(scan: Scan, st: WalkState) -> Measured | str:
     base_val = st.values.get(b)
     nadir_idx = min(cands, key=lambda k: (cands[k], k)) if cands else None
     nadir_val = cands[nadir_idx] if nadir_idx is not None else None
-    known = cur.value is not None and bool(st.targets)
-    pct_b = pct_change(cur.value, base_val) if (known and base_val is not None) else None  # type: ignore[arg-type]
-    pct_n = pct_change(cur.value, nadir_val) if (known and nadir_val is not None) else None  # type: ignore[arg-type]
+    value = cur.value if st.targets else None  # without targets there is no burden to compare
+    pct_b = pct_change(value, base_val) if (value is not None and base_val is not None) else None
+    pct_n = pct_change(value, nadir_val) if (value is not None and nadir_val is not None) else None
     unit, method = cur.unit, run.method
     m = Measured(
         cur=cur,
