@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pseudoprog.align import Grid, Registration, identity, register, warp
 from pseudoprog.align.bias import n4_bias_correct
 from pseudoprog.align.brainmask import brain_mask
 from pseudoprog.align.itk import from_sitk, to_sitk
-from pseudoprog.align import Grid, Registration, identity, register, warp
 from pseudoprog.case import Volume
 from pseudoprog.phantoms.anatomy import BRAIN, Tissue
 from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint, structural_series

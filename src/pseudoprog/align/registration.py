@@ -355,7 +355,8 @@ def _optimise(work: _Working, initial: sitk.Transform, p: dict[str, Any], *, lea
         return reg.Execute(work.fixed, work.moving)
     except RuntimeError as exc:  # e.g. no overlap between the images: a reason, not a crash of the case
         text = str(exc).strip()
-        raise CannotAssessError(f"registration failed ({text.splitlines()[-1][:200] if text else 'RuntimeError'})") from exc
+        last_line = text.splitlines()[-1][:200] if text else type(exc).__name__
+        raise CannotAssessError(f"registration failed ({last_line})") from exc
 
 
 def _factors(volume: Volume, working_mm: float) -> tuple[int, int, int]:

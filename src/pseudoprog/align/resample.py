@@ -41,4 +41,5 @@ def resample_mask(
     mask: np.ndarray, src_affine: np.ndarray, dst_affine: np.ndarray, dst_shape: tuple[int, int, int]
 ) -> np.ndarray:
     """Carry a boolean mask to another grid of the same world: a destination voxel is in it if ≥ half of it was."""
-    return warp_mask(mask, src_affine, None, Grid(dst_affine, (int(dst_shape[0]), int(dst_shape[1]), int(dst_shape[2]))))
+    grid = Grid(dst_affine, (int(dst_shape[0]), int(dst_shape[1]), int(dst_shape[2])))
+    return warp_mask(mask, src_affine, None, grid)

@@ -491,9 +491,10 @@ def analyse_case(
                     if not tl.to_baseline.accepted:
                         tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
                 except (ValueError, CannotAssessError) as exc:
+                    why = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
                     tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
                     tl.notes.append(
-                        f"registration onto the baseline failed ({exc.reason if isinstance(exc, CannotAssessError) else exc}); lesions are matched in scanner "
+                        f"registration onto the baseline failed ({why}); lesions are matched in scanner "
                         "coordinates, which assumes the head did not move"
                     )
             assert tl.to_baseline is not None
