@@ -21,10 +21,10 @@ import time
 import numpy as np
 import SimpleITK as sitk
 
+from pseudoprog.align import register, warp
 from pseudoprog.align.bias import n4_bias_correct
 from pseudoprog.align.brainmask import brain_mask
 from pseudoprog.align.itk import sitk_transform_to_ras, volume_to_sitk
-from pseudoprog.align import register, warp
 from pseudoprog.case import Volume
 from pseudoprog.lesions.measure import measure_lesion
 from pseudoprog.lesions.segment import segment_lesions
