@@ -101,7 +101,7 @@ def test_aligned_same_session_series_are_not_moved(same_session, monkeypatch) ->
 
     monkeypatch.setattr(registration_module, "_optimise", no_optimiser)
     reg = register(t1c, flair, preset="structural", same_frame_of_reference=True, labels=("T1c", "FLAIR"))
-    assert reg.kind == "identity" and not reg.accepted
+    assert reg.kind == "identity" and not reg.accepted and not reg.optimised
     assert np.array_equal(reg.fixed_to_moving, np.eye(4))
     assert np.isfinite(reg.metric_before) and reg.metric_after == reg.metric_before  # metric recorded
     assert "not registered" in reg.reason
@@ -114,7 +114,7 @@ def test_same_session_series_that_moved_are_registered(same_session) -> None:
     # The head moved 6 mm between the series, but the header (same frame, same grid) does not say so.
     data = np.roll(flair.data, 3, axis=0)
     reg = register(t1c, Volume(data, flair.affine), preset="structural", same_frame_of_reference=True)
-    assert reg.accepted and reg.kind == "rigid"
+    assert reg.accepted and reg.optimised and reg.kind == "rigid"
     assert reg.metric_after < reg.metric_before
     assert reg.translation_mm[0] == pytest.approx(6.0, abs=1.0)  # fixed voxel i is moving voxel i + 3
 
@@ -128,7 +128,7 @@ def test_a_registration_that_worsens_the_metric_is_rejected(same_session, monkey
 
     monkeypatch.setattr(registration_module, "_optimise", bad_optimiser)
     reg = register(t1c, flair, preset="structural")
-    assert not reg.accepted and reg.kind == "identity"
+    assert not reg.accepted and reg.optimised and reg.kind == "identity"
     assert np.array_equal(reg.fixed_to_moving, np.eye(4))
     assert np.isfinite(reg.metric_before) and "did not improve" in reg.reason
 

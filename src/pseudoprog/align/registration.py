@@ -59,6 +59,9 @@ class Registration:
         transform, on every voxel of the working images; ``nan`` when not evaluated.
     accepted
         True when a registration result was kept; False when the identity was kept (see ``reason``).
+    optimised
+        True when the optimiser ran (so ``accepted=False`` means its result was rejected, not that the
+        series were found aligned and left alone).
     reason
         Why the identity was kept, or ``""``.
     fixed, moving
@@ -74,6 +77,7 @@ class Registration:
     reason: str = ""
     fixed: str = ""
     moving: str = ""
+    optimised: bool = False
 
     @property
     def moving_to_fixed(self) -> np.ndarray:
@@ -105,6 +109,7 @@ class Registration:
             "kind": self.kind,
             "preset": self.preset,
             "accepted": self.accepted,
+            "optimised": self.optimised,
             "reason": self.reason,
             "fixed_to_moving_ras": [[float(v) for v in row] for row in self.fixed_to_moving],
             "rotation_deg": self.rotation_deg,
@@ -134,9 +139,10 @@ def identity(
     reason: str = "",
     preset: str = "",
     metric: float = float("nan"),
+    optimised: bool = False,
 ) -> Registration:
     """The identity transform (header geometry kept), with the reason and, if evaluated, the metric."""
-    return Registration(np.eye(4), "identity", preset, metric, metric, False, reason, fixed, moving)
+    return Registration(np.eye(4), "identity", preset, metric, metric, False, reason, fixed, moving, optimised)
 
 
 def same_grid(a: Volume, b: Volume, *, atol_mm: float = 1e-3) -> bool:
@@ -226,10 +232,11 @@ def register(
             *labels,
             preset=preset,
             metric=before,
+            optimised=True,
             reason=f"{best_kind} registration did not improve the metric ({best_metric:.4f} vs {before:.4f} at the "
             "header geometry): header geometry kept",
         )
-    return Registration(sitk_transform_to_ras(best), best_kind, preset, before, best_metric, True, "", *labels)
+    return Registration(sitk_transform_to_ras(best), best_kind, preset, before, best_metric, True, "", *labels, True)
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ def analyse_timepoint(
                 same_frame_of_reference=_same_frame(t1c_series, s),
                 labels=label,
             )
-            if not reg.accepted and reg.reason:
+            if reg.optimised and not reg.accepted:  # rejected; aligned series left alone are the normal case
                 notes.append(f"{kind.value} onto the T1c: {reg.reason}")
         else:
             reg = identity(*label, reason="within_session='header': the scanner geometry is trusted")

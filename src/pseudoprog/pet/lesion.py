@@ -90,7 +90,7 @@ def assess_pet(
     if reg is not None:
         out.registration = reg
         transform = reg.fixed_to_moving
-        if not reg.accepted and reg.reason:
+        if reg.optimised and not reg.accepted:
             out.warnings.append(f"PET-to-T1c registration: {reg.reason}")
         if reg.shift_mm > _LARGE_SHIFT_MM or reg.rotation_deg > _LARGE_ROTATION_DEG:
             out.warnings.append(
