@@ -21,10 +21,10 @@ import time
 import numpy as np
 import SimpleITK as sitk
 
+from pseudoprog.align import register, warp
 from pseudoprog.align.bias import n4_bias_correct
 from pseudoprog.align.brainmask import brain_mask
 from pseudoprog.align.itk import sitk_transform_to_ras, volume_to_sitk
-from pseudoprog.align.registration import register, resample_volume
 from pseudoprog.case import Volume
 from pseudoprog.lesions.measure import measure_lesion
 from pseudoprog.lesions.segment import segment_lesions
@@ -52,8 +52,8 @@ def whole_timepoint(images: dict[str, Volume]) -> tuple[float, object]:
     brain, _ = brain_mask(t1c)
     on_t1c = {}
     for name in ("T1", "T2", "FLAIR"):
-        reg = register(t1c, images[name], fixed_mask=brain)
-        on_t1c[name] = resample_volume(images[name], reg, t1c.affine, t1c.spatial_shape).data
+        reg = register(t1c, images[name], kind="rigid", preset="structural", fixed_mask=brain)
+        on_t1c[name] = warp(images[name], reg, t1c).data
     ref, _ = n4_bias_correct(t1c, mask=brain)
     t1, _ = n4_bias_correct(Volume(on_t1c["T1"], t1c.affine), mask=brain)
     lesions, _ = segment_lesions(ref.data, brain, ref.affine, t1=t1.data, flair=on_t1c["FLAIR"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pseudoprog.align import Grid, Registration, identity, register, warp
 from pseudoprog.align.bias import n4_bias_correct
 from pseudoprog.align.brainmask import brain_mask
 from pseudoprog.align.itk import from_sitk, to_sitk
-from pseudoprog.align.registration import Registration, identity, register, resample_volume
 from pseudoprog.case import Volume
 from pseudoprog.phantoms.anatomy import BRAIN, Tissue
 from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint, structural_series
@@ -47,14 +47,14 @@ def test_known_rigid_pose_is_recovered_within_1mm_and_1deg(scans):
 def test_masks_go_to_native_space_and_back(scans):
     base, _, moved, m = scans
     truth = moved.affine @ np.linalg.inv(base.affine)
-    reg = Registration(truth, "rigid", -1.0)
+    reg = Registration(truth, "rigid")
     lesion = moved.anatomy.lesion_masks["L1"]
     on_base = reg.mask_to_fixed(lesion, moved.affine, base.affine, lesion.shape)
     back = reg.mask_to_moving(on_base, base.affine, moved.affine, lesion.shape)
     dice = 2 * (back & lesion).sum() / (back.sum() + lesion.sum())
     assert dice > 0.9
     # The same anatomy: the moved scan's T1c resampled onto the baseline grid matches the baseline.
-    res = resample_volume(_vol(m["T1c"]), reg, base.affine, base.labels.shape)
+    res = warp(_vol(m["T1c"]), reg, Grid(base.affine, base.labels.shape))
     wm = base.labels == Tissue.WHITE_MATTER
     assert abs(np.median(res.data[wm]) - 770) < 40
 
@@ -70,7 +70,7 @@ def test_register_validates_its_inputs(scans):
         register(v, Volume(bad, v.affine))
     with pytest.raises(ValueError, match="constant"):
         register(v, Volume(np.ones_like(v.data), v.affine))
-    assert np.isnan(identity().metric) and identity().rotation_deg == 0.0
+    assert np.isnan(identity().metric_after) and identity().rotation_deg == 0.0
 
 
 def test_n4_removes_an_imposed_bias_field(scans):

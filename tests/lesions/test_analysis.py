@@ -25,3 +25,19 @@ def test_timepoint_without_t1c_is_skipped_with_its_reason(phantom_cases, tmp_pat
     assert m.measurable and "RANO-BM" in m.measurability_reason
     # The first measured timepoint is the tracking baseline: its lesion is not "new".
     assert not second.new[second.lesions[0].lesion_id]
+
+
+def test_aligned_series_of_a_session_are_not_moved_and_their_metric_is_kept(phantom_cases):
+    """Issue 13: T1/T2/FLAIR of one session on the T1c's grid are left where the scanner put them."""
+    from pseudoprog.lesions.analysis import analyse_timepoint
+
+    case = ingest_case(phantom_cases("radiation_necrosis_after_srs", "nifti")).case
+    tp = case.timepoints[0]
+    tl = analyse_timepoint(case, tp, within_session="rigid", bias_correction=False)
+    assert set(tl.registrations) == {"T1", "T2", "FLAIR"}
+    for reg in tl.registrations.values():
+        assert reg.kind == "identity" and not reg.optimised
+        assert reg.fixed_to_moving.tolist() == [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]
+        record = reg.to_dict()
+        assert record["metric_before"] is not None and record["metric_before"] == record["metric_after"]
+    assert not any("onto the T1c" in n for n in tl.notes)  # the normal case is not a warning

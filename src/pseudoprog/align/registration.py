@@ -1,32 +1,45 @@
-"""Rigid and affine registration of one image onto another (SimpleITK, Mattes mutual information).
+"""The one registration: rigid or affine, Mattes mutual information, named presets, and it does no harm.
 
-Within a session every series is registered onto that session's post-contrast T1; across sessions
-each session's T1c is registered onto the baseline T1c. The result is a :class:`Registration`:
-a 4x4 matrix in RAS mm that maps a point of the *fixed* (reference) space to the same anatomical
-point in the *moving* image's space. With it, :func:`resample_volume` carries an image onto the
-reference grid and :meth:`Registration.mask_to_moving` carries a lesion mask back to the native
-grid of any series, so nothing is ever stranded in a resampled space.
+``register(fixed, moving, kind=..., preset=...)`` returns a :class:`Registration`: a 4x4 matrix in RAS mm
+that maps a point of the *fixed* (reference) space to the same anatomical point in the *moving* image,
+the similarity before (the scanner's own alignment) and after, and whether the result was accepted. With
+it, :func:`pseudoprog.align.warp.warp` carries an image onto the reference grid and
+:meth:`Registration.mask_to_moving` carries a lesion mask back to the native grid of any series, so nothing
+is ever stranded in a resampled space.
 
-Mutual information (Mattes et al., IEEE TMI 2003;22:120-8) is used because the pairs are of
-different contrast (FLAIR onto T1c); the multi-resolution pyramid and random sampling follow the
-SimpleITK registration examples. The default pyramid stops at half resolution (4, 2): on the
-phantoms it recovers a known pose within 0.6 mm at the edge of the brain in a quarter of the time
-of a full-resolution last level (0.3 mm); pass ``shrink_factors=(4, 2, 1)`` for the last 0.3 mm.
+Do no harm (issue 13): a result is kept only when it improves the metric over the identity (the header
+geometry); otherwise the identity is kept and the reason noted. Series of one session that share their frame
+of reference and grid are not registered unless a similarity check shows motion (:func:`_shows_motion`).
+Both comparisons evaluate the metric on every voxel of the working images, not on the optimiser's random
+sample, so a registration cannot "improve" by fitting its own sample.
+
+The presets (``align/data/registration.yaml``) name the settings validated for each use: ``"structural"``
+(MR within and between sessions), ``"pet"`` (PET onto the T1c), ``"tram"`` (delayed onto early T1c).
+This module is the only one that drives SimpleITK's registration.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from ..case import Volume
+from ..errors import CannotAssessError
+from ..files import load_table
 from .itk import LPS_FROM_RAS, sitk_transform_to_ras, to_sitk, volume_to_sitk
+from .warp import Grid, coarsen, warp_mask
 
-KINDS = ("rigid", "affine", "auto")
+KINDS = ("rigid", "affine")
+METRIC = "mattes_mutual_information"  # negative; more negative is more similar
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    """The validated registration presets by name (``align/data/registration.yaml``)."""
+    return {k: v for k, v in load_table("align", "registration").items() if isinstance(v, dict)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,18 +51,33 @@ class Registration:
     fixed_to_moving
         4x4 RAS (mm) matrix: a point of the fixed/reference space → the same point in the moving image.
     kind
-        ``"identity"``, ``"rigid"`` or ``"affine"`` (what was finally kept).
-    metric
-        Final Mattes mutual-information value (more negative is better); ``nan`` for identity.
+        What was finally kept: ``"identity"``, ``"rigid"`` or ``"affine"``.
+    preset
+        The preset used (``""`` when no registration was run).
+    metric_before, metric_after
+        Mattes mutual information (more negative is better) at the header geometry and with the kept
+        transform, on every voxel of the working images; ``nan`` when not evaluated.
+    accepted
+        True when a registration result was kept; False when the identity was kept (see ``reason``).
+    optimised
+        True when the optimiser ran (so ``accepted=False`` means its result was rejected, not that the
+        series were found aligned and left alone).
+    reason
+        Why the identity was kept, or ``""``.
     fixed, moving
         Labels of the two images (e.g. ``"2026-03-16/T1c"``), for the record.
     """
 
     fixed_to_moving: np.ndarray
     kind: str
-    metric: float
+    preset: str = ""
+    metric_before: float = float("nan")
+    metric_after: float = float("nan")
+    accepted: bool = False
+    reason: str = ""
     fixed: str = ""
     moving: str = ""
+    optimised: bool = False
 
     @property
     def moving_to_fixed(self) -> np.ndarray:
@@ -66,67 +94,60 @@ class Registration:
     def translation_mm(self) -> np.ndarray:
         return self.fixed_to_moving[:3, 3].copy()
 
-    def to_dict(self) -> dict:
+    @property
+    def shift_mm(self) -> float:
+        """Length of the translation, in mm."""
+        return float(np.linalg.norm(self.fixed_to_moving[:3, 3]))
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
         return {
             "fixed": self.fixed,
             "moving": self.moving,
             "kind": self.kind,
+            "preset": self.preset,
+            "accepted": self.accepted,
+            "optimised": self.optimised,
+            "reason": self.reason,
             "fixed_to_moving_ras": [[float(v) for v in row] for row in self.fixed_to_moving],
             "rotation_deg": self.rotation_deg,
             "translation_mm": [float(v) for v in self.translation_mm],
-            "metric_mattes_mi": None if math.isnan(self.metric) else self.metric,
+            "metric": METRIC,
+            "metric_before": num(self.metric_before),
+            "metric_after": num(self.metric_after),
         }
 
     def mask_to_moving(
         self, mask: np.ndarray, fixed_affine: np.ndarray, moving_affine: np.ndarray, moving_shape: tuple[int, int, int]
     ) -> np.ndarray:
         """Carry a boolean mask drawn on the fixed grid to the moving image's native grid."""
-        frac = _warp(mask.astype(np.float32), fixed_affine, moving_affine, moving_shape, self.moving_to_fixed, order=1)
-        return frac >= 0.5
+        return warp_mask(mask, fixed_affine, self.moving_to_fixed, Grid(moving_affine, moving_shape))
 
     def mask_to_fixed(
         self, mask: np.ndarray, moving_affine: np.ndarray, fixed_affine: np.ndarray, fixed_shape: tuple[int, int, int]
     ) -> np.ndarray:
         """Carry a boolean mask from the moving image's native grid onto the fixed grid."""
-        frac = _warp(mask.astype(np.float32), moving_affine, fixed_affine, fixed_shape, self.fixed_to_moving, order=1)
-        return frac >= 0.5
+        return warp_mask(mask, moving_affine, self.fixed_to_moving, Grid(fixed_affine, fixed_shape))
 
 
-def identity(fixed: str = "", moving: str = "") -> Registration:
-    return Registration(np.eye(4), "identity", float("nan"), fixed, moving)
-
-
-def _warp(
-    data: np.ndarray,
-    src_affine: np.ndarray,
-    dst_affine: np.ndarray,
-    dst_shape: tuple[int, int, int],
-    dst_world_to_src_world: np.ndarray,
+def identity(
+    fixed: str = "",
+    moving: str = "",
     *,
-    order: int,
-    fill: float = 0.0,
-) -> np.ndarray:
-    m = np.linalg.inv(src_affine) @ dst_world_to_src_world @ dst_affine
-    return ndimage.affine_transform(
-        data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(dst_shape), order=order, mode="constant", cval=fill
-    )
+    reason: str = "",
+    preset: str = "",
+    metric: float = float("nan"),
+    optimised: bool = False,
+) -> Registration:
+    """The identity transform (header geometry kept), with the reason and, if evaluated, the metric."""
+    return Registration(np.eye(4), "identity", preset, metric, metric, False, reason, fixed, moving, optimised)
 
 
-def resample_volume(
-    moving: Volume, registration: Registration, fixed_affine: np.ndarray, fixed_shape: tuple[int, int, int]
-) -> Volume:
-    """The moving image (3D) on the fixed grid, through the registration (trilinear)."""
-    if moving.is_dynamic:
-        raise ValueError("resample_volume takes a 3D volume")
-    data = _warp(
-        np.asarray(moving.data, dtype=np.float32),
-        moving.affine,
-        fixed_affine,
-        fixed_shape,
-        registration.fixed_to_moving,
-        order=1,
-    )
-    return Volume(data=data, affine=fixed_affine.copy(), series_uid=moving.series_uid)
+def same_grid(a: Volume, b: Volume, *, atol_mm: float = 1e-3) -> bool:
+    """Whether two volumes have the same shape and the same affine (within ``atol_mm``)."""
+    return a.spatial_shape == b.spatial_shape and bool(np.allclose(a.affine, b.affine, atol=atol_mm))
 
 
 def register(
@@ -134,50 +155,49 @@ def register(
     moving: Volume,
     *,
     kind: str = "rigid",
+    preset: str = "structural",
     fixed_mask: np.ndarray | None = None,
-    shrink_factors: tuple[int, ...] = (4, 2),
-    iterations: int = 150,
-    sampling_fraction: float = 0.05,
-    affine_gain: float = 0.01,
-    seed: int = 1,
+    same_frame_of_reference: bool = False,
     labels: tuple[str, str] = ("", ""),
-    working_mm: float = 2.0,
 ) -> Registration:
-    """Register ``moving`` onto ``fixed`` with mutual information.
+    """Register ``moving`` onto ``fixed`` with mutual information; keep the result only if it helps.
 
     Parameters
     ----------
     fixed, moving
         3D volumes (any contrast; any grid; RAS affines).
     kind
-        ``"rigid"`` (6 parameters, the head between visits), ``"affine"`` (12, after a rigid start) or
-        ``"auto"``: rigid, then affine kept only when it improves the metric by more than
-        ``affine_gain`` (relative), i.e. where it helps.
+        ``"rigid"`` (6 parameters) or ``"affine"`` (12, started from the rigid result and kept over it only
+        when it improves the metric by more than the table's ``affine_gain``).
+    preset
+        Validated settings: ``"structural"``, ``"pet"`` or ``"tram"`` (``align/data/registration.yaml``).
     fixed_mask
         Boolean mask on the fixed grid limiting where the metric is sampled (e.g. the brain).
-    shrink_factors
-        Multi-resolution pyramid; smoothing sigmas are ``shrink/2`` voxels.
-    iterations
-        Maximum optimizer iterations per level.
-    sampling_fraction
-        Fraction of voxels sampled at random for the metric (0 < f ≤ 1).
-    working_mm
-        Axes finer than this are block-averaged towards it first (whole voxels), and the shrink
-        factors divided by the smallest block factor, so the pyramid's resolution is about unchanged.
+    same_frame_of_reference
+        The caller knows both series share a frame of reference (one session: same FrameOfReferenceUID).
+        If their grids are also identical they are not registered unless moving them by one voxel improves
+        the metric (:func:`_shows_motion`).
+    labels
+        ``(fixed, moving)`` names for the record.
 
     Returns
     -------
     Registration
-        The fixed → moving transform in RAS mm.
+        The fixed → moving transform in RAS mm, or the identity with the reason it was kept.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind or preset, a 4D, non-finite or constant image, a mask of the wrong shape.
+    CannotAssessError
+        The optimiser failed (e.g. the images do not overlap).
     """
+    table = presets()
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if not 0 < sampling_fraction <= 1:
-        raise ValueError("sampling_fraction must be in (0, 1]")
-    if iterations < 1:
-        raise ValueError("iterations must be ≥ 1")
-    if not shrink_factors or any(int(s) < 1 for s in shrink_factors):
-        raise ValueError("shrink_factors must be positive integers")
+    if preset not in table:
+        raise ValueError(f"preset must be one of {tuple(table)}, got {preset!r}")
+    p = table[preset]
     for name, vol in (("fixed", fixed), ("moving", moving)):
         if vol.is_dynamic:
             raise ValueError(f"{name} must be a 3D volume")
@@ -187,44 +207,163 @@ def register(
             raise ValueError(f"{name} image is constant: nothing to register")
     if fixed_mask is not None and fixed_mask.shape != fixed.spatial_shape:
         raise ValueError(f"fixed_mask shape {fixed_mask.shape} does not match the fixed image {fixed.spatial_shape}")
-    # Block-average fine images once (the pyramid would otherwise smooth the full-resolution image at
-    # every level) and divide the shrink factors accordingly: same effective resolution, less work.
-    f_img, f_fac = _block_average(fixed, working_mm)
-    m_img, _ = _block_average(moving, working_mm)
-    shrink_factors = tuple(dict.fromkeys(max(1, int(s) // min(f_fac)) for s in shrink_factors))
-    mask_img = None
-    if fixed_mask is not None:
-        if f_fac != (1, 1, 1):
-            small_mask = _block(fixed_mask.astype(np.float32), f_fac) >= 0.5
-            mask_img = to_sitk(small_mask.astype(np.uint8), _block_affine(fixed.affine, f_fac))
+    work = _Working.prepare(fixed, moving, fixed_mask, p)
+    before = work.metric(None)
+    if same_frame_of_reference and same_grid(fixed, moving):
+        moved_by = _shows_motion(work, before)
+        if moved_by is None:
+            return identity(
+                *labels,
+                preset=preset,
+                metric=before,
+                reason="same frame of reference and grid, and no one-voxel shift improves the metric: not registered",
+            )
+    rigid = _optimise(work, _initial_rigid(work, p), p, learning=float(p["learning_rate"]))
+    best, best_kind, best_metric = rigid, "rigid", work.metric(rigid)
+    if kind == "affine":
+        affine = _optimise(work, _affine_from(rigid), p, learning=float(p["affine_learning_rate"]))
+        affine_metric = work.metric(affine)
+        gain = float(load_table("align", "registration")["affine_gain"])
+        if affine_metric < best_metric - gain * abs(best_metric):
+            best, best_kind, best_metric = affine, "affine", affine_metric
+    improved = math.isfinite(best_metric) and (not math.isfinite(before) or best_metric < before)
+    if not improved:
+        return identity(
+            *labels,
+            preset=preset,
+            metric=before,
+            optimised=True,
+            reason=f"{best_kind} registration did not improve the metric ({best_metric:.4f} vs {before:.4f} at the "
+            "header geometry): header geometry kept",
+        )
+    return Registration(sitk_transform_to_ras(best), best_kind, preset, before, best_metric, True, "", *labels, True)
+
+
+@dataclass(frozen=True)
+class _Working:
+    """The images the optimiser and the metric see (block-averaged or coarsened per the preset)."""
+
+    fixed: sitk.Image
+    moving: sitk.Image
+    mask: sitk.Image | None
+    shrink_factors: tuple[int, ...]
+    sigmas: tuple[float, ...]
+    bins: int
+
+    @classmethod
+    def prepare(cls, fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None, p: dict[str, Any]) -> _Working:
+        if p["coarsen_fixed_to_moving"]:
+            small = coarsen(fixed, min(moving.spacing_mm))
+            if fixed_mask is not None and small is not fixed:
+                fixed_mask = warp_mask(fixed_mask, fixed.affine, None, small)
+            fixed = small
+        shrink = tuple(int(s) for s in p["shrink_factors"])
+        sigmas = tuple(float(s) for s in p["smoothing_sigmas"])
+        factors = (1, 1, 1)
+        if p["working_mm"] is not None:
+            # Block-average fine images once (the pyramid would otherwise smooth the full-resolution image at
+            # every level) and divide the shrink factors accordingly: same effective resolution, less work.
+            factors = _factors(fixed, float(p["working_mm"]))
+            f_img, factors = _block_average(fixed, factors)
+            m_img, _ = _block_average(moving, _factors(moving, float(p["working_mm"])))
+            shrink = tuple(dict.fromkeys(max(1, s // min(factors)) for s in shrink))
+            sigmas = tuple(s / 2.0 for s in shrink)  # the structural pyramid smooths by half its shrink
         else:
-            mask_img = to_sitk(fixed_mask.astype(np.uint8), fixed.affine)
-    rigid_init = sitk.CenteredTransformInitializer(
-        f_img, m_img, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
-    )
-    rigid, rigid_metric = _run(
-        f_img, m_img, rigid_init, mask_img, shrink_factors, iterations, sampling_fraction, seed, learning=1.0
-    )
-    result = Registration(sitk_transform_to_ras(rigid), "rigid", rigid_metric, *labels)
-    if kind == "rigid":
-        return result
-    # The optimiser returns a composite holding the Euler3D transform; start the affine from the
-    # same mapping (matrix and translation about the origin).
-    start = sitk_transform_to_ras(rigid)
-    lps = LPS_FROM_RAS @ start @ LPS_FROM_RAS
+            f_img, m_img = volume_to_sitk(fixed), volume_to_sitk(moving)
+        mask_img = None
+        if fixed_mask is not None:
+            if factors != (1, 1, 1):
+                small_mask = _block(fixed_mask.astype(np.float32), factors) >= 0.5
+                mask_img = to_sitk(small_mask.astype(np.uint8), _block_affine(fixed.affine, factors))
+            else:
+                mask_img = to_sitk(fixed_mask.astype(np.uint8), fixed.affine)
+        return cls(f_img, m_img, mask_img, shrink, sigmas, int(p["histogram_bins"]))
+
+    def _method(self) -> sitk.ImageRegistrationMethod:
+        reg = sitk.ImageRegistrationMethod()
+        reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=self.bins)
+        if self.mask is not None:
+            reg.SetMetricFixedMask(self.mask)
+        reg.SetInterpolator(sitk.sitkLinear)
+        return reg
+
+    def metric(self, transform: sitk.Transform | None) -> float:
+        """Mattes MI on every fixed voxel (no random sampling) at ``transform`` (None: the identity)."""
+        reg = self._method()
+        reg.SetMetricSamplingStrategy(reg.NONE)
+        reg.SetInitialTransform(sitk.Transform(3, sitk.sitkIdentity) if transform is None else transform)
+        try:
+            return float(reg.MetricEvaluate(self.fixed, self.moving))
+        except RuntimeError:  # too few fixed voxels map inside the moving image: no overlap at this pose
+            return float("nan")
+
+
+def _shows_motion(work: _Working, before: float) -> np.ndarray | None:
+    """The one-voxel shift that improves the metric over the identity, or None when none does.
+
+    Two series of one session with the same frame of reference and grid are in register unless the head
+    moved between them. Mutual information is maximal at alignment (Maes F et al., IEEE Trans Med Imaging
+    1997;16:187-198), so if a shift by one working voxel along any grid axis, either way, raises the similarity,
+    the head moved and the pair is registered. Whole-voxel shifts keep both images on the same sampling
+    lattice, so the comparison is free of the interpolation artefacts that bias MI towards (or away from) the
+    grid-aligned pose (Pluim JPW et al., Comput Vis Image Underst 2000;77:211-232). Motion below half a working
+    voxel is not detected: that is left as it is.
+    """
+    if not math.isfinite(before):
+        return np.zeros(3)
+    direction = np.array(work.fixed.GetDirection()).reshape(3, 3)
+    spacing = np.array(work.fixed.GetSpacing())
+    for axis in range(3):
+        step = direction[:, axis] * spacing[axis]
+        for sign in (1.0, -1.0):
+            shift = sitk.TranslationTransform(3, [float(v) for v in sign * step])
+            if work.metric(shift) < before:
+                return LPS_FROM_RAS[:3, :3] @ (sign * step)
+    return None
+
+
+def _initial_rigid(work: _Working, p: dict[str, Any]) -> sitk.Transform:
+    how = {
+        "geometry": sitk.CenteredTransformInitializerFilter.GEOMETRY,
+        "moments": sitk.CenteredTransformInitializerFilter.MOMENTS,
+    }[str(p["initialiser"])]
+    return sitk.CenteredTransformInitializer(work.fixed, work.moving, sitk.Euler3DTransform(), how)
+
+
+def _affine_from(rigid: sitk.Transform) -> sitk.AffineTransform:
+    # The optimiser returns a composite holding the Euler3D transform; start the affine from the same
+    # mapping (matrix and translation about the origin).
+    lps = LPS_FROM_RAS @ sitk_transform_to_ras(rigid) @ LPS_FROM_RAS
     aff = sitk.AffineTransform(3)
     aff.SetMatrix([float(v) for v in lps[:3, :3].ravel()])
     aff.SetTranslation([float(v) for v in lps[:3, 3]])
-    affine_tx, affine_metric = _run(
-        f_img, m_img, aff, mask_img, shrink_factors, iterations, sampling_fraction, seed, learning=0.5
+    return aff
+
+
+def _optimise(work: _Working, initial: sitk.Transform, p: dict[str, Any], *, learning: float) -> sitk.Transform:
+    reg = work._method()
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(float(p["sampling_fraction"]), int(p["seed"]))
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=learning,
+        minStep=1e-4,
+        numberOfIterations=int(p["iterations"]),
+        relaxationFactor=float(p["relaxation"]),
     )
-    affine_result = Registration(sitk_transform_to_ras(affine_tx), "affine", affine_metric, *labels)
-    if kind == "affine":
-        return affine_result
-    # "auto": keep the affine only where it helps (MI is negative; more negative is better).
-    if affine_metric < rigid_metric - affine_gain * abs(rigid_metric):
-        return affine_result
-    return result
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel(list(work.shrink_factors))
+    reg.SetSmoothingSigmasPerLevel(list(work.sigmas))
+    if p["smoothing_in_mm"]:
+        reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    else:
+        reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    reg.SetInitialTransform(initial, inPlace=False)
+    try:
+        return reg.Execute(work.fixed, work.moving)
+    except RuntimeError as exc:  # e.g. no overlap between the images: a reason, not a crash of the case
+        text = str(exc).strip()
+        last_line = text.splitlines()[-1][:200] if text else type(exc).__name__
+        raise CannotAssessError(f"registration failed ({last_line})") from exc
 
 
 def _factors(volume: Volume, working_mm: float) -> tuple[int, int, int]:
@@ -244,41 +383,9 @@ def _block(data: np.ndarray, f: tuple[int, int, int]) -> np.ndarray:
     return d.reshape(c[0] // f[0], f[0], c[1] // f[1], f[1], c[2] // f[2], f[2]).mean(axis=(1, 3, 5))
 
 
-def _block_average(volume: Volume, working_mm: float) -> tuple[sitk.Image, tuple[int, int, int]]:
-    """The image as SimpleITK, block-averaged by whole factors along the axes finer than ``working_mm``."""
-    f = _factors(volume, working_mm)
+def _block_average(volume: Volume, f: tuple[int, int, int]) -> tuple[sitk.Image, tuple[int, int, int]]:
+    """The image as SimpleITK, block-averaged by whole factors ``f`` (and the factors actually used)."""
     if f == (1, 1, 1) or any(n < k for n, k in zip(volume.spatial_shape, f, strict=True)):
         return volume_to_sitk(volume), (1, 1, 1)
     small = _block(np.asarray(volume.data, dtype=np.float32), f)
     return to_sitk(small, _block_affine(volume.affine, f)), f
-
-
-def _run(
-    f_img: sitk.Image,
-    m_img: sitk.Image,
-    initial: sitk.Transform,
-    mask_img: sitk.Image | None,
-    shrink_factors: tuple[int, ...],
-    iterations: int,
-    sampling_fraction: float,
-    seed: int,
-    *,
-    learning: float,
-) -> tuple[sitk.Transform, float]:
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(sampling_fraction, seed)
-    if mask_img is not None:
-        reg.SetMetricFixedMask(mask_img)
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=learning, minStep=1e-4, numberOfIterations=iterations, relaxationFactor=0.6
-    )
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(shrink_factors))
-    reg.SetSmoothingSigmasPerLevel([s / 2.0 for s in shrink_factors])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-    reg.SetInitialTransform(initial, inPlace=False)
-    tx = reg.Execute(f_img, m_img)
-    return tx, float(reg.GetMetricValue())

@@ -2,7 +2,10 @@
 
 For every timepoint that has a post-contrast T1 (the reference grid of that session):
 
-1. T1, T2 and FLAIR are registered onto the T1c (rigid, mutual information); the transforms are kept.
+1. T1, T2 and FLAIR are registered onto the T1c (:func:`pseudoprog.align.register`, rigid, preset
+   "structural"); the transforms are kept. A series that shares the T1c's frame of reference and grid is
+   left where the scanner put it unless the similarity check shows motion, and a registration that does
+   not improve the metric is not kept (the metric before and after is recorded either way).
 2. A brain mask (classical) is made on the T1c; T1c and T1 are N4 bias-corrected inside it.
 3. Lesions come from, in this order of precedence: imported masks (``mask`` in case.yaml), a
    user's model (``segmenter``), seeds (``seed`` in case.yaml), automatic detection.
@@ -26,7 +29,8 @@ from scipy import ndimage
 
 from ..align.bias import n4_bias_correct
 from ..align.brainmask import brain_mask
-from ..align.registration import Registration, identity, register, resample_volume
+from ..align.registration import Registration, identity, register
+from ..align.warp import warp
 from ..case import (
     Case,
     Lesion,
@@ -36,6 +40,7 @@ from ..case import (
     LocationVsRT,
     Marker,
     MaskSource,
+    Series,
     SeriesKind,
     Timepoint,
     TreatmentType,
@@ -131,12 +136,11 @@ class CaseLesions:
 # ---------------------------------------------------------------------------------------------
 
 
-def _first(tp: Timepoint, kind: SeriesKind):
-    found = tp.series_of(kind)
-    if not found:
-        return None
-    # Several of a kind: the one with the most voxels (the 3D acquisition rather than a scout).
-    return max(found, key=lambda s: int(np.prod(s.shape)) if s.shape else 0)
+def _same_frame(a: Series, b: Series) -> bool:
+    """Whether two series of one session share a frame of reference: the same FrameOfReferenceUID, or
+    neither has one (NIfTI of one session folder), in which case only an identical grid and the similarity
+    check (:func:`pseudoprog.align.register`) keep them unregistered."""
+    return a.frame_of_reference_uid == b.frame_of_reference_uid
 
 
 def _load3d(series) -> tuple[Volume, list[str]]:
@@ -273,7 +277,7 @@ def analyse_timepoint(
     """
     if within_session not in ("rigid", "header"):
         raise ValueError("within_session must be 'rigid' (register) or 'header' (trust the scanner geometry)")
-    t1c_series = _first(tp, SeriesKind.T1C)
+    t1c_series = tp.reference_t1c()
     if t1c_series is None:
         raise CannotAssessError("no post-contrast T1 series: enhancing lesions cannot be segmented or measured")
     notes: list[str] = []
@@ -283,18 +287,28 @@ def analyse_timepoint(
     registrations: dict[str, Registration] = {}
     images: dict[SeriesKind, np.ndarray] = {}
     for kind in STRUCTURAL:
-        s = _first(tp, kind)
+        s = tp.best_series(kind)
         if s is None:
             continue
         vol, w = _load3d(s)
         notes.extend(w)
         label = (f"{tp.date}/{t1c_series.kind.value}", f"{tp.date}/{kind.value}")
         if within_session == "rigid":
-            reg = register(t1c, vol, kind="rigid", fixed_mask=brain, labels=label)
+            reg = register(
+                t1c,
+                vol,
+                kind="rigid",
+                preset="structural",
+                fixed_mask=brain,
+                same_frame_of_reference=_same_frame(t1c_series, s),
+                labels=label,
+            )
+            if reg.optimised and not reg.accepted:  # rejected; aligned series left alone are the normal case
+                notes.append(f"{kind.value} onto the T1c: {reg.reason}")
         else:
-            reg = identity(*label)
+            reg = identity(*label, reason="within_session='header': the scanner geometry is trusted")
         registrations[kind.value] = reg
-        images[kind] = resample_volume(vol, reg, t1c.affine, t1c.spatial_shape).data
+        images[kind] = warp(vol, reg, t1c).data
     ref = t1c
     if bias_correction:
         ref, _ = n4_bias_correct(t1c, mask=brain)
@@ -425,7 +439,8 @@ def analyse_case(
     within_session
         ``"rigid"`` registers T1/T2/FLAIR onto the T1c; ``"header"`` trusts the scanner geometry.
     across_sessions
-        ``"rigid"``, ``"affine"`` or ``"auto"`` (affine only where it improves the match).
+        ``"rigid"`` or ``"affine"`` (the affine kept only where it improves the match over the rigid one;
+        ``"auto"`` is the same as ``"affine"``).
     brain_method
         ``"classical"``, ``"deepbet"`` (optional extra) or ``"auto"``
         (see :func:`pseudoprog.align.brainmask.brain_mask`).
@@ -468,14 +483,18 @@ def analyse_case(
                     tl.to_baseline = register(
                         base.reference,
                         tl.reference,
-                        kind=across_sessions,
+                        kind="rigid" if across_sessions == "rigid" else "affine",
+                        preset="structural",
                         fixed_mask=base.brain,
                         labels=(f"{dates[0]}/T1c", f"{d}/T1c"),
                     )
-                except (ValueError, RuntimeError) as exc:
+                    if not tl.to_baseline.accepted:
+                        tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
+                except (ValueError, CannotAssessError) as exc:
+                    why = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
                     tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
                     tl.notes.append(
-                        f"registration onto the baseline failed ({exc}); lesions are matched in scanner "
+                        f"registration onto the baseline failed ({why}); lesions are matched in scanner "
                         "coordinates, which assumes the head did not move"
                     )
             assert tl.to_baseline is not None
@@ -505,7 +524,7 @@ def _place_against_dose(case: Case, done: dict[dt.date, TimepointLesions], dose:
     home = None
     for tp in case.timepoints:
         if tp.date in done:
-            t1c = _first(tp, SeriesKind.T1C)
+            t1c = tp.reference_t1c()
             if (
                 t1c is not None
                 and dose.frame_of_reference_uid

@@ -4,7 +4,8 @@ Zach et al. (Neuro-Oncology 2015;17:457–465) subtract a T1-weighted image acqu
 from one acquired more than an hour later: contrast **clears** from vascularised tumour (delayed < early, "blue")
 and **accumulates** in treatment-damaged tissue without functional vessels (delayed > early, "red").
 
-Steps: rigid registration of the delayed image to the early one (SimpleITK, Mattes mutual information), intensity
+Steps: rigid registration of the delayed image to the early one (:func:`pseudoprog.align.register`, preset ``"tram"``;
+or a transform given by the caller, e.g. the lesions stage's), intensity
 normalisation of the delayed image by the ratio of brain medians (the two scans may differ in receiver scaling;
 most of the brain does not change), subtraction, and a threshold in robust standard deviations of the difference
 (``perfusion/data/tram.yaml``). The maps stay on the early image's grid.
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
-from ..align.itk import to_sitk
+from ..align.registration import Registration, register
+from ..align.warp import warp
 from ..case import Volume
 from ..errors import CannotAssessError, InputError
 from .tables import load_table
@@ -37,44 +38,11 @@ class TramResult:
     warnings: tuple[str, ...] = ()
 
 
-def _to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
-    return to_sitk(np.asarray(data, dtype=np.float32), affine)
-
-
-def register_rigid(moving: Volume, fixed: Volume, *, seed: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
-    """Rigidly register ``moving`` to ``fixed`` (same subject); returns moving resampled on fixed's grid.
-
-    Mattes mutual information (50 bins, 20 % random sampling with a fixed seed), Euler 3D transform initialised at
-    the centres of mass, regular-step gradient descent over a 4-2-1 pyramid.
-    """
-    if moving.data.ndim != 3 or fixed.data.ndim != 3:
-        raise InputError("rigid registration takes two 3D images")
-    f_img = _to_sitk(fixed.data, fixed.affine)
-    m_img = _to_sitk(moving.data, moving.affine)
-    init = sitk.CenteredTransformInitializer(
-        f_img, m_img, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
-    )
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.2, seed)
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
-    reg.SetInitialTransform(init, inPlace=False)
-    transform = reg.Execute(f_img, m_img)
-    out = sitk.Resample(m_img, f_img, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    arr = sitk.GetArrayFromImage(out).transpose(2, 1, 0)
-    params = {
-        "method": "SimpleITK rigid (Euler 3D), Mattes MI, 4-2-1 pyramid",
-        "final_metric": float(reg.GetMetricValue()),
-        "iterations": int(reg.GetOptimizerIteration()),
-        "stop_condition": reg.GetOptimizerStopConditionDescription(),
-        "transform_parameters": [float(p) for p in transform.GetParameters()],
-    }
-    return arr, params
+def register_delayed(early: Volume, delayed: Volume) -> tuple[np.ndarray, Registration]:
+    """The delayed image on the early image's grid after rigid registration (:func:`pseudoprog.align.register`,
+    preset ``"tram"``: Mattes MI, centre-of-mass start, 4-2-1 pyramid), and the registration kept."""
+    reg = register(early, delayed, kind="rigid", preset="tram", labels=("T1c early", "T1c delayed"))
+    return warp(delayed, reg, early).data, reg
 
 
 def delay_minutes(early_time: str | None, delayed_time: str | None) -> float | None:
@@ -96,7 +64,14 @@ def delay_minutes(early_time: str | None, delayed_time: str | None) -> float | N
     return (b - a).total_seconds() / 60.0
 
 
-def compute_tram(early: Volume, delayed: Volume, *, delay_min: float | None, register: bool = True) -> TramResult:
+def compute_tram(
+    early: Volume,
+    delayed: Volume,
+    *,
+    delay_min: float | None,
+    register: bool = True,
+    t1c_transform: Registration | None = None,
+) -> TramResult:
     """TRAM of an early and a delayed post-contrast T1 of one session.
 
     Parameters
@@ -107,6 +82,9 @@ def compute_tram(early: Volume, delayed: Volume, *, delay_min: float | None, reg
         Minutes between the two acquisitions, if known; below the table's minimum the map is refused.
     register
         Register the delayed image to the early one (else it is only resampled through the affines).
+    t1c_transform
+        The delayed image's transform onto the early T1c computed before (fixed = early, moving = delayed),
+        e.g. by the lesions stage: used as it is, and the images are not registered again.
     """
     cfg = load_table("tram")
     warnings: list[str] = []
@@ -124,12 +102,17 @@ def compute_tram(early: Volume, delayed: Volume, *, delay_min: float | None, reg
             raise InputError(f"the {name} post-contrast T1 must be 3D, got shape {v.data.shape}")
         if not np.all(np.isfinite(v.data)):
             raise InputError(f"the {name} post-contrast T1 contains NaN or infinite values")
-    if register:
-        moved, reg_params = register_rigid(delayed, early)
+    reg_params: dict[str, Any]
+    if t1c_transform is not None:
+        moved = warp(delayed, t1c_transform, early).data
+        reg_params = {"method": "transform given (not registered again)", **t1c_transform.to_dict()}
+    elif register:
+        moved, reg = register_delayed(early, delayed)
+        reg_params = {"method": "align.register rigid, preset tram", **reg.to_dict()}
+        if not reg.accepted:
+            warnings.append(f"delayed-to-early registration: {reg.reason}")
     else:
-        from ..align.resample import resample_to_grid
-
-        moved = resample_to_grid(delayed.data, delayed.affine, early.affine, early.spatial_shape)
+        moved = warp(delayed, None, early).data
         reg_params = {"method": "resampled through the affines (no registration)"}
     e = early.data.astype(float)
     brain = e > cfg["brain_fraction_of_p90"] * np.percentile(e, 90)

@@ -1,6 +1,7 @@
 """Per-lesion PET markers: SUVmax, TBRmax and TBRmean after rigid registration of the PET to the T1c.
 
-The PET is registered to the T1c (rigid, mutual information); the lesion masks, drawn on the T1c grid, are
+The PET is registered to the T1c (:func:`pseudoprog.align.register`, preset ``"pet"``), unless the transform is
+given (``t1c_transform``, e.g. from the lesions stage); the lesion masks, drawn on the T1c grid, are
 then carried onto the PET's own grid through that transform, so SUV values are never interpolated (an
 interpolated SUVmax is biased low). The background is the automatic contralateral sphere unless a
 background mask is supplied.
@@ -14,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..align.resample import resample_to_grid
-from ..align.rigid import RigidResult, coarsen, register_rigid
+from ..align.registration import Registration, register
+from ..align.warp import Grid, warp_mask
 from ..case import LesionMask, Marker, Volume
 from ..markers import make_marker
 from .suv import SuvParameters, pet_table
@@ -34,15 +35,15 @@ class PetOutcome:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     suv: Volume | None = None  # SUV on the PET grid, affine expressed in the T1c's world space
-    registration: RigidResult | None = None
+    registration: Registration | None = None  # PET onto the T1c: computed here, or the one given
+    registration_reused: bool = False  # True when the transform was given (not registered again)
 
 
 def mask_on_grid(
     mask: np.ndarray, mask_affine: np.ndarray, target_affine: np.ndarray, target_shape: tuple[int, int, int]
 ) -> np.ndarray:
-    """A boolean mask carried onto another grid: a target voxel is in it if ≥ half of it was."""
-    frac = resample_to_grid(mask.astype(np.float32), mask_affine, target_affine, target_shape, order=1)
-    return frac >= 0.5
+    """A boolean mask carried onto another grid of the same world: a target voxel is in it if ≥ half of it was."""
+    return warp_mask(mask, mask_affine, None, Grid(target_affine, target_shape))
 
 
 def assess_pet(
@@ -53,6 +54,7 @@ def assess_pet(
     t1c: Volume | None,
     register: bool = True,
     background: LesionMask | None = None,
+    t1c_transform: Registration | None = None,
 ) -> PetOutcome:
     """SUV and TBR markers for each lesion.
 
@@ -70,20 +72,29 @@ def assess_pet(
         Register PET → T1c; ``False`` trusts the scanner coordinates (hybrid PET/MR in one session).
     background
         A user-drawn background region (its ``enhancing`` array), on the masks' grid; default automatic.
+    t1c_transform
+        The PET's transform onto the T1c computed before (fixed = T1c, moving = this PET), e.g. by the lesions
+        stage: used as it is, and the PET is not registered again.
     """
     if pet_bq_ml.is_dynamic:
         raise ValueError("assess_pet takes a static (3D) PET; sum or select the frames first")
-    if register and t1c is None:
-        raise ValueError("register=True needs the T1c volume")
+    if register and t1c is None and t1c_transform is None:
+        raise ValueError("register=True needs the T1c volume (or t1c_transform)")
     out = PetOutcome()
     transform = np.eye(4)
-    if register and t1c is not None:
-        reg = register_rigid(pet_bq_ml, coarsen(t1c, min(pet_bq_ml.spacing_mm)))
+    reg: Registration | None = None
+    if t1c_transform is not None:
+        reg, out.registration_reused = t1c_transform, True
+    elif register and t1c is not None:
+        reg = _register(t1c, pet_bq_ml)
+    if reg is not None:
         out.registration = reg
         transform = reg.fixed_to_moving
-        if reg.translation_mm > _LARGE_SHIFT_MM or reg.rotation_deg > _LARGE_ROTATION_DEG:
+        if reg.optimised and not reg.accepted:
+            out.warnings.append(f"PET-to-T1c registration: {reg.reason}")
+        if reg.shift_mm > _LARGE_SHIFT_MM or reg.rotation_deg > _LARGE_ROTATION_DEG:
             out.warnings.append(
-                f"PET-to-T1c registration moved the PET by {reg.translation_mm:.0f} mm and "
+                f"PET-to-T1c registration moved the PET by {reg.shift_mm:.0f} mm and "
                 f"{reg.rotation_deg:.0f}°: check the alignment"
             )
     suv_data = (pet_bq_ml.data * params.suv_per_bq_ml).astype(np.float32)
@@ -136,15 +147,18 @@ def assess_pet(
             "background_voxels": res.background_voxels,
             "uptake_time_min": round(params.uptake_time_s / 60.0, 1),
             "lesion_voxels": int(np.count_nonzero(lesion)),
-            "registered": out.registration is not None,
+            "registered": out.registration is not None and out.registration.accepted,
+            "registration_reused": out.registration_reused,
         }
         if res.background_centre_ras_mm is not None:
             quality["background_centre_ras_mm"] = [round(v, 1) for v in res.background_centre_ras_mm]
         if res.tbr_mean_threshold is not None:
             quality["tbr_mean_above_1p6_background"] = round(res.tbr_mean_threshold, 4)
         if out.registration is not None:
-            quality["registration_shift_mm"] = round(out.registration.translation_mm, 2)
+            quality["registration_shift_mm"] = round(out.registration.shift_mm, 2)
             quality["registration_rotation_deg"] = round(out.registration.rotation_deg, 2)
+            quality["registration_metric_before"] = _rounded(out.registration.metric_before)
+            quality["registration_metric_after"] = _rounded(out.registration.metric_after)
         warn = tuple(out.warnings)
         if params.tracer is None:
             warn += ("tracer unknown: the TBR cannot be matched to a tracer's published accuracy",)
@@ -153,3 +167,12 @@ def assess_pet(
                 make_marker(name, value, source=SOURCE, lesion_id=m.lesion_id, quality=quality, warnings=warn)
             )
     return out
+
+
+def _register(t1c: Volume, pet_bq_ml: Volume) -> Registration:
+    """The PET onto the T1c (rigid, preset "pet"), labelled for the record."""
+    return register(t1c, pet_bq_ml, kind="rigid", preset="pet", labels=("T1c", "PET"))
+
+
+def _rounded(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), 5)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..align.rigid import to_sitk
+from ..align.itk import to_sitk
 from ..case import Volume
 from ..errors import CannotAssessError
 from ..files import load_table
@@ -124,8 +124,8 @@ def extract_features(
     if not mask.any():
         raise CannotAssessError(f"texture on {image}: the lesion mask is empty on this image's grid")
     extractor = make_extractor(image, overrides=overrides)
-    img = to_sitk(volume.data, volume.affine)
-    msk = to_sitk(mask.astype(np.uint8), volume.affine)
+    img = to_sitk(np.asarray(volume.data, dtype=np.float32), volume.affine)
+    msk = to_sitk(mask.astype(np.float32), volume.affine)
     import SimpleITK as sitk
 
     msk = sitk.Cast(msk, sitk.sitkUInt8)
