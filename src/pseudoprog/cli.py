@@ -194,7 +194,7 @@ def maps_dsc(
     deconvolution: Annotated[str, typer.Option("--deconvolution", help="osvd | csvd | ssvd")] = "osvd",
 ) -> None:
     """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
-    from .perfusion.dsc_io import compute_dsc_maps
+    from .perfusion.dsc.io import compute_dsc_maps
 
     try:
         run = compute_dsc_maps(

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..align.brainmask import bright_signal_mask
 from ..align.itk import to_sitk
 from ..case import Volume
 from ..errors import CannotAssessError, InputError
@@ -132,7 +133,7 @@ def compute_tram(early: Volume, delayed: Volume, *, delay_min: float | None, reg
         moved = resample_to_grid(delayed.data, delayed.affine, early.affine, early.spatial_shape)
         reg_params = {"method": "resampled through the affines (no registration)"}
     e = early.data.astype(float)
-    brain = e > cfg["brain_fraction_of_p90"] * np.percentile(e, 90)
+    brain = bright_signal_mask(e, fraction=cfg["brain_fraction_of_p90"])
     brain &= moved > 0
     if brain.sum() < 100:
         raise CannotAssessError("too little brain signal overlaps between the early and delayed images")

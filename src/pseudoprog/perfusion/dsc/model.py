@@ -23,13 +23,15 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, stats
 
-from ..case import Volume
-from ..errors import CannotAssessError, InputError
+from ...case import Volume
+from ...errors import CannotAssessError, InputError
+from ..tables import dsc_methods
 from . import leakage as lk
 from .aif import AIF, aif_from_voxels, select_aif
 from .deconvolution import METHODS as DECONV_METHODS
 from .deconvolution import deconvolve
-from .dsc_signal import (
+from .reference import Reference, auto_nawm, reference_from_mask
+from .signal import (
     Baseline,
     cumulative_integral,
     delta_r2s,
@@ -39,8 +41,6 @@ from .dsc_signal import (
     resample_curves,
     uniform_times,
 )
-from .reference import Reference, auto_nawm, reference_from_mask
-from .tables import dsc_methods
 
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
 _PLANE[:, :, 1] = True

@@ -14,18 +14,18 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..assessment import to_jsonable
-from ..case import AcquisitionParams, Series, SeriesKind, Volume
-from ..errors import InputError
-from ..files import write_atomic
-from ..ingest import load_series, scan_images
-from ..ingest import nifti as nifti_io
-from .dsc import DSCFit, LesionSummary
+from ...assessment import to_jsonable
+from ...case import AcquisitionParams, Series, SeriesKind, Volume
+from ...errors import InputError
+from ...files import write_atomic
+from ...ingest import load_series, scan_images
+from ...ingest import nifti as nifti_io
+from .model import DSCFit, LesionSummary
 
 
 @dataclass(frozen=True)
 class DSCInput:
-    """One DSC acquisition ready for :class:`~pseudoprog.perfusion.dsc.DSCModel`."""
+    """One DSC acquisition ready for :class:`~pseudoprog.perfusion.dsc.model.DSCModel`."""
 
     volume: Volume  # single echo, or the first (shorter) echo
     echo2: Volume | None
@@ -190,8 +190,8 @@ def compute_dsc_maps(
     deconvolution: str = "osvd",
 ) -> DSCRun:
     """The ``pseudoprog maps dsc`` command: read the input, fit, check the protocol, write maps and parameters."""
-    from .dsc import DSCModel
-    from .dsc_protocol import check_dsc_protocol
+    from .model import DSCModel
+    from .protocol import check_dsc_protocol
 
     inp = load_dsc_input(path)
     model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=leakage, deconvolution=deconvolution)
