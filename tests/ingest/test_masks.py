@@ -15,7 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from pseudoprog.align.itk import LPS_FROM_RAS
 from pseudoprog.errors import InputError
-from pseudoprog.lesions.imports import RTSTRUCT_SOP_CLASS, read_mask
+from pseudoprog.ingest.masks import RTSTRUCT_SOP_CLASS, read_mask
 
 from .helpers import ellipsoid_mask
 
