@@ -483,7 +483,8 @@ def mrs(
     """Print metabolite ratios with their fit quality (fit results), or the voxel geometry (vendor spectra)."""
     from rich.table import Table
 
-    from .spectroscopy import compute_ratios, read_fit_result, read_spectrum, sniff_fit_result
+    from .ingest.mrs import read_spectrum
+    from .spectroscopy import compute_ratios, read_fit_result, sniff_fit_result
 
     try:
         if sniff_fit_result(path) is not None:
