@@ -16,7 +16,6 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pseudoprog.align.itk import LPS_FROM_RAS
 from pseudoprog.errors import InputError
 from pseudoprog.ingest.masks import RTSTRUCT_SOP_CLASS, read_mask
-
 from tests.lesions.helpers import ellipsoid_mask
 
 
