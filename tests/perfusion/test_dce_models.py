@@ -1,4 +1,4 @@
-"""Unit tests of perfusion/dce.py: convolution, models, fits, signal conversion, AIF and whole-series maps."""
+"""Unit tests of perfusion/dce/: convolution, models, fits, signal conversion, AIF and whole-series maps."""
 
 from __future__ import annotations
 

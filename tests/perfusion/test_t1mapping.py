@@ -1,4 +1,4 @@
-"""Unit tests of perfusion/t1mapping.py (VFA / DESPOT1)."""
+"""Unit tests of perfusion/dce/t1mapping.py (VFA / DESPOT1)."""
 
 from __future__ import annotations
 
