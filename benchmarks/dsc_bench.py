@@ -26,11 +26,11 @@ import scipy
 from scipy import integrate, linalg
 
 from pseudoprog.case import Volume
-from pseudoprog.perfusion import leakage as lk
-from pseudoprog.perfusion.aif import select_aif
-from pseudoprog.perfusion.deconvolution import convolution_matrix
-from pseudoprog.perfusion.dsc import DSCModel, brain_mask
-from pseudoprog.perfusion.dsc_signal import detect_baseline
+from pseudoprog.perfusion.dsc import leakage as lk
+from pseudoprog.perfusion.dsc.aif import select_aif
+from pseudoprog.perfusion.dsc.deconvolution import convolution_matrix
+from pseudoprog.perfusion.dsc.model import DSCModel, brain_mask
+from pseudoprog.perfusion.dsc.signal import detect_baseline
 from pseudoprog.perfusion.tables import dsc_methods
 from pseudoprog.phantoms.anatomy import Grid
 from pseudoprog.phantoms.dsc import DSCProtocol, dsc_series
@@ -146,8 +146,8 @@ def accuracy() -> list[str]:
     """Accuracy against the reference objects (the same computations as tests/validation/test_dsc_*.py)."""
     import pandas as pd
 
-    from pseudoprog.perfusion.deconvolution import deconvolve
-    from pseudoprog.perfusion.dsc_signal import integral
+    from pseudoprog.perfusion.dsc.deconvolution import deconvolve
+    from pseudoprog.perfusion.dsc.signal import integral
 
     data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osipi-dce-dsc"
     out = ["## Accuracy", ""]
@@ -201,7 +201,7 @@ def accuracy() -> list[str]:
     if bni.exists():
         import scipy.io as sio
 
-        from pseudoprog.perfusion.dsc_signal import delta_r2s, delta_r2s_dual
+        from pseudoprog.perfusion.dsc.signal import delta_r2s, delta_r2s_dual
 
         m = sio.loadmat(str(bni))
         te1, te2 = 1000 * float(m["TE1"][0, 0]), 1000 * float(m["TE2"][0, 0])

@@ -194,7 +194,7 @@ def maps_dsc(
     deconvolution: Annotated[str, typer.Option("--deconvolution", help="osvd | csvd | ssvd")] = "osvd",
 ) -> None:
     """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
-    from .perfusion.dsc_io import compute_dsc_maps
+    from .perfusion.dsc.io import compute_dsc_maps
 
     try:
         run = compute_dsc_maps(
@@ -483,7 +483,8 @@ def mrs(
     """Print metabolite ratios with their fit quality (fit results), or the voxel geometry (vendor spectra)."""
     from rich.table import Table
 
-    from .spectroscopy import compute_ratios, read_fit_result, read_spectrum, sniff_fit_result
+    from .ingest.mrs import read_spectrum
+    from .spectroscopy import compute_ratios, read_fit_result, sniff_fit_result
 
     try:
         if sniff_fit_result(path) is not None:

@@ -222,9 +222,9 @@ def maps_dsc(ctx: AssessContext, tp: Timepoint) -> None:
     from .align.resample import resample_mask
     from .errors import InputError
     from .markers import make_marker
-    from .perfusion.dsc import DSCModel
-    from .perfusion.dsc_io import dsc_input_from_series, write_dsc_outputs
-    from .perfusion.dsc_protocol import check_dsc_protocol
+    from .perfusion.dsc.io import dsc_input_from_series, write_dsc_outputs
+    from .perfusion.dsc.model import DSCModel
+    from .perfusion.dsc.protocol import check_dsc_protocol
 
     leakage = "bsw"
     try:
@@ -385,7 +385,7 @@ def maps_dce(ctx: AssessContext, tp: Timepoint) -> None:
     """Ktrans, ve, vp (extended Tofts, automatic AIF), fit-quality maps, and their per-lesion summaries."""
     import numpy as np
 
-    from .perfusion.dce import FitStatus
+    from .perfusion.dce.fitting import FitStatus
     from .perfusion.from_series import dce_from_series, lesion_values
 
     series = _pick(ctx, tp, SeriesKind.DCE, "DCE")

@@ -10,7 +10,8 @@ import pytest
 
 from pseudoprog.case import LocationVsRT
 from pseudoprog.errors import InputError
-from pseudoprog.lesions.radiation import classify_location, read_rtdose, reference_dose_gy
+from pseudoprog.ingest.rtdose import read_rtdose
+from pseudoprog.lesions.radiation import classify_location, reference_dose_gy
 from pseudoprog.phantoms.rtdose import dose_cloud, write_rtdose
 
 from .helpers import ellipsoid_mask

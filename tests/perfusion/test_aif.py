@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pseudoprog.errors import CannotAssessError
-from pseudoprog.perfusion.aif import aif_from_voxels, select_aif
-from pseudoprog.perfusion.dsc_signal import Baseline
+from pseudoprog.perfusion.dsc.aif import aif_from_voxels, select_aif
+from pseudoprog.perfusion.dsc.signal import Baseline
 
 T = np.arange(60) * 1.5
 B = Baseline(0, 10, 12, 16)

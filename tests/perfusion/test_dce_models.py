@@ -1,4 +1,4 @@
-"""Unit tests of perfusion/dce.py: convolution, models, fits, signal conversion, AIF and whole-series maps."""
+"""Unit tests of perfusion/dce/: convolution, models, fits, signal conversion, AIF and whole-series maps."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 from pseudoprog.errors import CannotAssessError, InputError
 from pseudoprog.perfusion import dce
-from pseudoprog.perfusion.aif_population import parker_aif
-from pseudoprog.perfusion.t1mapping import spgr_signal
+from pseudoprog.perfusion.dce.population_aif import parker_aif
+from pseudoprog.perfusion.dce.t1mapping import spgr_signal
 
 HCT = 0.42
 

@@ -13,8 +13,8 @@ from pseudoprog.case import SeriesKind
 from pseudoprog.cli import app
 from pseudoprog.errors import InputError
 from pseudoprog.perfusion import dce
+from pseudoprog.perfusion.dce.t1mapping import spgr_signal
 from pseudoprog.perfusion.from_series import dce_from_series, series_for_input
-from pseudoprog.perfusion.t1mapping import spgr_signal
 
 HCT, R1, TR, FA = 0.42, 4.5, 0.005, 15.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pseudoprog.perfusion.deconvolution import convolution_matrix, deconvolve, oscillation_index
+from pseudoprog.perfusion.dsc.deconvolution import convolution_matrix, deconvolve, oscillation_index
 
 DT = 1.0
 T = np.arange(80) * DT

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pseudoprog.case import Volume
-from pseudoprog.perfusion.dsc import DSCModel
+from pseudoprog.perfusion.dsc.model import DSCModel
 from pseudoprog.phantoms.dsc import DSCProtocol, tissue_signal
 
 WM_CBV = 0.022

@@ -7,7 +7,7 @@ import pytest
 
 from pseudoprog.case import Volume
 from pseudoprog.errors import CannotAssessError, InputError
-from pseudoprog.perfusion.dsc import DSCModel
+from pseudoprog.perfusion.dsc.model import DSCModel
 from pseudoprog.phantoms.anatomy import Tissue
 from pseudoprog.phantoms.dsc import TISSUES, to_dsc_grid
 

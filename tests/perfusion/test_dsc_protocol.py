@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pseudoprog.case import AcquisitionParams
-from pseudoprog.perfusion.dsc_protocol import check_dsc_protocol, preload_recorded
+from pseudoprog.perfusion.dsc.protocol import check_dsc_protocol, preload_recorded
 
 GOOD = AcquisitionParams(
     echo_time_ms=30.0,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pseudoprog.errors import CannotAssessError
-from pseudoprog.perfusion.dsc_signal import (
+from pseudoprog.perfusion.dsc.signal import (
     Baseline,
     cumulative_integral,
     delta_r2s,

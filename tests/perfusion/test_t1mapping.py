@@ -1,11 +1,11 @@
-"""Unit tests of perfusion/t1mapping.py (VFA / DESPOT1)."""
+"""Unit tests of perfusion/dce/t1mapping.py (VFA / DESPOT1)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pseudoprog.perfusion.t1mapping import fit_vfa_t1, spgr_signal
+from pseudoprog.perfusion.dce.t1mapping import fit_vfa_t1, spgr_signal
 
 
 def test_vfa_recovers_t1_over_a_volume_with_noise():

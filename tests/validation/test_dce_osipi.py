@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pseudoprog.perfusion.aif_population import parker_aif
-from pseudoprog.perfusion.dce import fit_dce, signal_to_concentration
-from pseudoprog.perfusion.t1mapping import fit_vfa_t1
+from pseudoprog.perfusion.dce.concentration import signal_to_concentration
+from pseudoprog.perfusion.dce.fitting import fit_dce
+from pseudoprog.perfusion.dce.population_aif import parker_aif
+from pseudoprog.perfusion.dce.t1mapping import fit_vfa_t1
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 
 from pseudoprog.ingest import load_series, scan_images
-from pseudoprog.perfusion.dce import compute_dce_maps
+from pseudoprog.perfusion.dce.maps import compute_dce_maps
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pseudoprog.perfusion import leakage as lk
-from pseudoprog.perfusion.dsc_signal import delta_r2s, delta_r2s_dual, detect_baseline, integral
+from pseudoprog.perfusion.dsc import leakage as lk
+from pseudoprog.perfusion.dsc.signal import delta_r2s, delta_r2s_dual, detect_baseline, integral
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pseudoprog.perfusion import leakage as lk
-from pseudoprog.perfusion.dsc_signal import delta_r2s, detect_baseline, integral
+from pseudoprog.perfusion.dsc import leakage as lk
+from pseudoprog.perfusion.dsc.signal import delta_r2s, detect_baseline, integral
 from pseudoprog.phantoms.dsc import DSCProtocol, tissue_signal
 
 pytestmark = pytest.mark.validation

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pseudoprog.perfusion.deconvolution import deconvolve
-from pseudoprog.perfusion.dsc_signal import integral
+from pseudoprog.perfusion.dsc.deconvolution import deconvolve
+from pseudoprog.perfusion.dsc.signal import integral
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.validation

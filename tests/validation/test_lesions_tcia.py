@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pseudoprog.lesions.imports import read_nifti_mask
+from pseudoprog.ingest.masks import read_nifti_mask
 from pseudoprog.lesions.measure import measure_lesion
 
 from ..conftest import shared_data

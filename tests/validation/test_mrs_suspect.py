@@ -17,7 +17,8 @@ import pytest
 
 from pseudoprog.case import LesionMask
 from pseudoprog.ingest import scan_images
-from pseudoprog.spectroscopy import compute_ratios, read_fit_result, read_spectrum
+from pseudoprog.ingest.mrs import read_spectrum
+from pseudoprog.spectroscopy import compute_ratios, read_fit_result
 from pseudoprog.spectroscopy.lesion import assess_spectroscopy
 from pseudoprog.spectroscopy.results import read_lcmodel_coord, read_lcmodel_csv, read_lcmodel_table
 from tests.conftest import shared_data

@@ -26,6 +26,20 @@ from .resample import resample_mask
 METHODS = ("classical", "deepbet", "auto")
 
 
+def bright_signal_mask(image: np.ndarray, *, fraction: float) -> np.ndarray:
+    """A rough head/tissue mask: voxels brighter than ``fraction`` × the image's 90th percentile.
+
+    The brightest signal is the head (or the brain, on a stripped image), so a fixed fraction of its 90th percentile
+    drops the air background without a segmentation; each caller passes its own sourced fraction from its table.
+
+    >>> bright_signal_mask(np.array([0.0, 1.0, 10.0, 10.0]), fraction=0.15).tolist()
+    [False, False, True, True]
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    return np.asarray(image > fraction * np.percentile(image, 90))
+
+
 def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
     r = [max(1, round(radius_mm / s)) for s in spacing]
     grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]

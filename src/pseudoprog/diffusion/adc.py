@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..align.brainmask import bright_signal_mask
 from ..errors import CannotAssessError, InputError
 from ..files import load_table
 
@@ -151,7 +152,7 @@ def adc_map_from_series(dwi: np.ndarray, b_values: tuple[float, ...], *, file: s
     b = np.asarray(b_values, dtype=float)
     low = dwi[..., b == b.min()].mean(-1)
     cfg = adc_constants()
-    mask = low > cfg["background_fraction_of_p90"] * np.percentile(low, 90)
+    mask = bright_signal_mask(low, fraction=cfg["background_fraction_of_p90"])
     return fit_adc(dwi, b_values=b, mask=mask)
 
 

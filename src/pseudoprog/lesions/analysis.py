@@ -47,11 +47,12 @@ from ..case import (
     Volume,
 )
 from ..errors import CannotAssessError, InputError
+from ..ingest.masks import read_mask, read_nifti_mask, read_rtstruct_mask, read_seg_mask
+from ..ingest.rtdose import DoseGrid, read_rtdose
 from ..ingest.series import load_series
 from ..markers import make_marker
-from .imports import read_mask, read_nifti_mask, read_rtstruct_mask, read_seg_mask
 from .measure import Bidimensional, measure_lesion
-from .radiation import DoseGrid, FieldLocation, classify_location, read_rtdose, reference_dose_gy
+from .radiation import FieldLocation, classify_location, reference_dose_gy
 from .segment import (
     STRUCT26,
     Seed,
@@ -180,7 +181,7 @@ def _imported(tp: Timepoint, ref: Volume, brain: np.ndarray, flair: np.ndarray |
 def _label_map_lesions(
     src: MaskSource, ref: Volume, brain: np.ndarray, flair: np.ndarray | None
 ) -> list[SegmentedLesion]:
-    from .imports import mask_format
+    from ..ingest.masks import mask_format
 
     shape = ref.spatial_shape
     fmt = mask_format(src.path)

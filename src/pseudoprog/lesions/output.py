@@ -9,14 +9,12 @@ lesion and can be opened over the T1c in any viewer. Files are written whole or 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
+from ..files import write_json, write_nifti
 from .analysis import CaseLesions
 
 
@@ -79,17 +77,6 @@ def lesions_document(result: CaseLesions) -> dict[str, Any]:
     }
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same extension: nibabel picks the format from it
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_lesions(result: CaseLesions, out_dir: str | Path) -> dict[str, Path]:
     """Write ``lesions.json`` and ``masks/<date>_lesions.nii.gz``; returns what was written."""
     out = Path(out_dir)
@@ -103,11 +90,10 @@ def write_lesions(result: CaseLesions, out_dir: str | Path) -> dict[str, Path]:
             labels[les.core] = 10 * n + 2
             labels[les.enhancing] = 10 * n + 1
         path = out / "masks" / f"{date.isoformat()}_lesions.nii.gz"
-        img = nib.Nifti1Image(labels, tl.reference.affine)
-        _atomic(path, lambda p, img=img: nib.save(img, str(p)))
+        write_nifti(path, labels, tl.reference.affine, dtype=np.int16)
         written[f"label_map_{date.isoformat()}"] = path
     doc = lesions_document(result)
     path = out / "lesions.json"
-    _atomic(path, lambda p: p.write_text(json.dumps(doc, indent=1), encoding="utf-8"))
+    write_json(path, doc)
     written["lesions_json"] = path
     return written

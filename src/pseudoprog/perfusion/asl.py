@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..align.brainmask import bright_signal_mask
 from ..errors import CannotAssessError, InputError
 from .tables import field_key, load_table
 
@@ -198,7 +199,7 @@ def compute_asl_cbf(
         raise InputError(f"M0 shape {m0.shape} does not match the ASL grid {delta_m.shape}", file=file, field="M0")
     if m0_tr_s is not None and m0_tr_s < table["m0_min_tr_s"]:
         warnings.append(f"M0 TR {m0_tr_s:g} s < {table['m0_min_tr_s']} s: M0 is underestimated and CBF overestimated")
-    brain = m0 > table["brain_fraction_of_m0_p90"] * np.percentile(m0, 90)
+    brain = bright_signal_mask(m0, fraction=table["brain_fraction_of_m0_p90"])
     cbf = cbf_single_pld(
         delta_m,
         m0,

@@ -13,15 +13,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..align.brainmask import bright_signal_mask
 from ..align.resample import resample_mask, resample_to_grid
 from ..case import LesionMask, Series, SeriesKind, Volume
 from ..errors import CannotAssessError, InputError
+from ..files import write_json, write_nifti
 from ..ingest import load_series
 from . import asl as asl_mod
 from . import dce as dce_mod
 from . import tram as tram_mod
-from ._map_output import write_map_nifti, write_parameters_json
-from .t1mapping import fit_vfa_t1
+from .dce.t1mapping import fit_vfa_t1
+from .tables import load_table
 
 
 @dataclass
@@ -45,11 +47,11 @@ def write_map_set(ms: MapSet, out_dir: Path, *, prefix: str = "") -> list[tuple[
     written = []
     for name, arr in ms.maps.items():
         path = out_dir / f"{prefix}{ms.kind}_{name}.nii.gz"
-        write_map_nifti(arr, ms.affine, path, description=f"pseudoprog {ms.kind} {name} [{ms.units.get(name, '')}]")
+        write_nifti(path, arr, ms.affine, description=f"pseudoprog {ms.kind} {name} [{ms.units.get(name, '')}]")
         written.append((name, path, ms.units.get(name, "")))
     params = {"kind": ms.kind, "series_uid": ms.series_uid, "units": ms.units, "warnings": ms.warnings, **ms.parameters}
     path = out_dir / f"{prefix}{ms.kind}_parameters.json"
-    write_parameters_json(params, path)
+    write_json(path, params)
     written.append(("parameters", path, "json"))
     return written
 
@@ -113,7 +115,8 @@ def native_t1_from_vfa(vfa: Sequence[Series], target: Volume) -> tuple[np.ndarra
     first = best[0][2]
     tr_ms = _require(first.params.repetition_time_ms, first, "RepetitionTime", "TR of the VFA series")
     brightest = data.max(axis=-1)
-    head = brightest > 0.1 * np.percentile(brightest, 90)  # background is not fitted [DERIVED, as for DCE]
+    # background is not fitted: the DCE tissue threshold (dce_constants.yaml) [DERIVED, as for DCE]
+    head = bright_signal_mask(brightest, fraction=load_table("dce_constants")["tissue_threshold_fraction_of_p90"])
     fit = fit_vfa_t1(data, flip_angles_deg=np.array(angles), tr_s=tr_ms / 1000.0, mask=head)
     aff = best[0][1].affine
     t1 = fit.t1_s

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..align.brainmask import bright_signal_mask
 from ..align.registration import Registration, register
 from ..align.warp import warp
 from ..case import Volume
@@ -115,7 +116,7 @@ def compute_tram(
         moved = warp(delayed, None, early).data
         reg_params = {"method": "resampled through the affines (no registration)"}
     e = early.data.astype(float)
-    brain = e > cfg["brain_fraction_of_p90"] * np.percentile(e, 90)
+    brain = bright_signal_mask(e, fraction=cfg["brain_fraction_of_p90"])
     brain &= moved > 0
     if brain.sum() < 100:
         raise CannotAssessError("too little brain signal overlaps between the early and delayed images")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..case import SeriesKind
 from ..perfusion import dce as dce_model
-from ..perfusion.t1mapping import spgr_signal
+from ..perfusion.dce.t1mapping import spgr_signal
 from .anatomy import Tissue
 from .partial_volume import PROTON_DENSITY as PD
 from .partial_volume import coarse_grid, tissue_table

@@ -10,18 +10,17 @@ byte-identical.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
+from .. import files
 from ..case import SeriesKind
 
 UID_PREFIX = "1.2.826.0.1.3680043.10.1507."  # a prefix reserved for this project's synthetic objects
@@ -53,11 +52,8 @@ def _uid(seed_text: str) -> str:
 
 
 def write_nifti(series: SyntheticSeries, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{series.name}.nii.gz"
-    img = nib.Nifti1Image(series.data.astype(np.float32), series.affine)
-    img.header.set_xyzt_units("mm", "sec")
-    nib.save(img, str(path))
+    """Write the series as ``<name>.nii.gz`` (float32) with its BIDS JSON sidecar (and ``.bval`` for DWI)."""
+    path = files.write_nifti(folder / f"{series.name}.nii.gz", series.data, series.affine, dtype=np.float32)
     meta: dict[str, Any] = {
         "SeriesDescription": series.name,
         "MagneticFieldStrength": 3.0,
@@ -76,7 +72,7 @@ def write_nifti(series: SyntheticSeries, folder: Path) -> Path:
     if series.frame_times_s is not None:
         meta["FrameTimesStart"] = [float(t) for t in series.frame_times_s]
     meta.update(series.extra_json)
-    (folder / f"{series.name}.json").write_text(json.dumps(meta, indent=1))
+    files.write_json(folder / f"{series.name}.json", meta)
     if series.b_values_s_per_mm2:
         (folder / f"{series.name}.bval").write_text(" ".join(f"{b:g}" for b in series.b_values_s_per_mm2) + "\n")
     return path

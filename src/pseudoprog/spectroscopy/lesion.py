@@ -17,11 +17,11 @@ import numpy as np
 
 from ..case import LesionMask, Marker, Series
 from ..errors import InputError
+from ..ingest.mrs import read_spectrum, stem_key
 from ..markers import make_marker
 from .geometry import VoxelGrid, voxel_coverage
 from .ratios import RatioResult, compute_ratios, spectroscopy_table
 from .results import FitResult, read_fit_result, sniff_fit_result
-from .vendor import read_spectrum, stem_key
 
 SOURCE = "spectroscopy"
 

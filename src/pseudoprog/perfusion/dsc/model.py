@@ -23,13 +23,15 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, stats
 
-from ..case import Volume
-from ..errors import CannotAssessError, InputError
+from ...case import Volume
+from ...errors import CannotAssessError, InputError
+from ..tables import dsc_methods
 from . import leakage as lk
 from .aif import AIF, aif_from_voxels, select_aif
 from .deconvolution import METHODS as DECONV_METHODS
 from .deconvolution import deconvolve
-from .dsc_signal import (
+from .reference import Reference, auto_nawm, reference_from_mask
+from .signal import (
     Baseline,
     cumulative_integral,
     delta_r2s,
@@ -39,8 +41,6 @@ from .dsc_signal import (
     resample_curves,
     uniform_times,
 )
-from .reference import Reference, auto_nawm, reference_from_mask
-from .tables import dsc_methods
 
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
 _PLANE[:, :, 1] = True
@@ -246,7 +246,92 @@ class DSCModel:
             )
         return m.astype(bool)
 
-    # -- the fit -------------------------------------------------------------------------------
+    # -- the fit, step by step -----------------------------------------------------------------
+
+    def _echoes(self, signal: Volume, echo2: Volume | None) -> tuple[np.ndarray, np.ndarray]:
+        """The first-echo data and the T2*-weighted echo (the second for dual-echo data), checked."""
+        data = self._check_volume(signal, "the DSC series")
+        if self.te2_ms is None:
+            if echo2 is not None:
+                raise ValueError("echo2 was given without te2_ms")
+            return data, data
+        if echo2 is None:
+            raise ValueError("te2_ms was given: pass the second echo as echo2")
+        data2 = self._check_volume(echo2, "the second echo")
+        if data2.shape != data.shape:
+            raise InputError(f"the echoes differ in shape: {data.shape} and {data2.shape}")
+        return data, data2
+
+    def _brain(
+        self, data: np.ndarray, t2w: np.ndarray, user_brain: np.ndarray | None, warnings: list[str]
+    ) -> np.ndarray:
+        """Brain voxels with finite signal in every frame (the user's mask, else a threshold of the mean image)."""
+        spatial = data.shape[:3]
+        finite = np.all(np.isfinite(t2w), axis=3) & np.all(np.isfinite(data), axis=3)
+        n_bad = int((~finite).sum())
+        if not finite.any():
+            raise CannotAssessError("every voxel of the DSC series has NaN or infinite values")
+        if user_brain is None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                mean_img = np.where(finite, t2w.mean(axis=3), 0.0)
+            bm = brain_mask(mean_img, threshold_fraction=self.brain_threshold)
+        else:
+            bm = user_brain
+        bm &= finite
+        if n_bad and (bm.sum() + n_bad) and n_bad > 0.01 * np.prod(spatial):
+            warnings.append(f"{n_bad} voxel(s) hold NaN or infinite values and were left out")
+        if bm.sum() < 50:
+            raise CannotAssessError(f"only {int(bm.sum())} brain voxels with signal: not a usable DSC series")
+        return bm
+
+    def _relaxation_curves(
+        self, data: np.ndarray, t2w: np.ndarray, idx: np.ndarray, frame_times_s: np.ndarray, warnings: list[str]
+    ) -> _Curves:
+        """ΔR2*(t) of the brain voxels on a uniform time grid, with the baseline, S0 and the signal drop."""
+        s2w = t2w.reshape(-1, t2w.shape[3])[idx]
+        baseline = detect_baseline(s2w.astype(np.float64).mean(axis=0))
+        times = np.asarray(frame_times_s, dtype=np.float64)
+        if self.te2_ms is not None:
+            s1 = data.reshape(-1, data.shape[3])[idx]
+            drs = delta_r2s_dual(s1, s2w, baseline, te1_ms=self.te_ms, te2_ms=float(self.te2_ms))
+        else:
+            drs = delta_r2s(s2w, baseline, te_ms=self.te_ms)
+        s0 = s2w[:, baseline.start : baseline.stop].mean(axis=1)
+        min_frac = s2w[:, baseline.arrival :].min(axis=1) / np.maximum(s0, 1e-12)
+        drs[:, : baseline.start] = 0.0  # non-steady-state leading frames carry no information
+        grid, regular = uniform_times(times)
+        if not regular:
+            drs = resample_curves(drs, times, grid).astype(np.float32)
+            warnings.append("frame times are not uniform: ΔR2* resampled to a uniform grid for deconvolution")
+            b = baseline
+            baseline = Baseline(
+                start=int(np.searchsorted(grid, times[b.start])),
+                stop=int(np.searchsorted(grid, times[b.stop - 1], side="right")),
+                arrival=int(np.searchsorted(grid, times[b.arrival])),
+                peak=int(np.searchsorted(grid, times[b.peak])),
+            )
+        return _Curves(drs=drs, s0=s0, min_frac=min_frac, baseline=baseline, grid=grid, regular=regular)
+
+    def _leakage(self, c: _Curves, aif: AIF, idx: np.ndarray, les_m: np.ndarray | None) -> _Leakage:
+        """Leakage-corrected ΔR2* and K2 (K1 for BSW); the lesion and AIF voxels stay out of the BSW reference."""
+        start = c.baseline.start
+        aif_flag = np.zeros(idx.size, dtype=bool)
+        aif_flag[aif.voxels] = True
+        lesion_flag = les_m.ravel()[idx] if les_m is not None else np.zeros(idx.size, dtype=bool)
+        if self.leakage == "none":
+            return _Leakage(c.drs, np.zeros(idx.size, dtype=np.float32), None, "1/s", None)
+        wbne_idx: np.ndarray | None = None
+        try:
+            if self.leakage == "bsw":
+                exclude = aif_flag | lesion_flag
+                ref_curve, wbne_idx = lk.non_enhancing_reference(c.drs, c.grid, start=start, exclude=exclude)
+                fit_l = lk.bsw_fit(c.drs, ref_curve, c.grid, start=start)
+            else:
+                fit_l = lk.bjornerud_correct(c.drs, aif.curve, c.grid)
+        except ValueError as exc:  # the data cannot support the correction: say so, do not guess
+            reason = f"leakage correction ({self.leakage}) is not possible on this series: {exc}"
+            raise CannotAssessError(reason) from exc
+        return _Leakage(fit_l.corrected, fit_l.k2, fit_l.k1, fit_l.k2_unit, wbne_idx)
 
     def fit(
         self,
@@ -271,100 +356,33 @@ class DSCModel:
             normalisation reference (else automatic contralateral NAWM), lesions (excluded from the
             leakage reference and used to choose the side of the NAWM), and the brain.
         """
-        data = self._check_volume(signal, "the DSC series")
-        dual = self.te2_ms is not None
-        if dual:
-            if echo2 is None:
-                raise ValueError("te2_ms was given: pass the second echo as echo2")
-            data2 = self._check_volume(echo2, "the second echo")
-            if data2.shape != data.shape:
-                raise InputError(f"the echoes differ in shape: {data.shape} and {data2.shape}")
-        elif echo2 is not None:
-            raise ValueError("echo2 was given without te2_ms")
+        data, t2w = self._echoes(signal, echo2)  # t2w: baseline detection, PSR, saturation
         spatial = data.shape[:3]
         aif_m = self._grid_mask(aif_mask, spatial, "the AIF mask")
         ref_m = self._grid_mask(reference_mask, spatial, "the reference mask")
         les_m = self._grid_mask(lesion_mask, spatial, "the lesion mask")
-        user_brain = self._grid_mask(brain, spatial, "the brain mask")
         warnings: list[str] = []
-        t2w = data2 if dual else data  # the T2*-weighted echo: baseline detection, PSR, saturation
-        finite = np.all(np.isfinite(t2w), axis=3) & np.all(np.isfinite(data), axis=3)
-        n_bad = int((~finite).sum())
-        if not finite.any():
-            raise CannotAssessError("every voxel of the DSC series has NaN or infinite values")
-        if user_brain is None:
-            with np.errstate(invalid="ignore", over="ignore"):
-                mean_img = np.where(finite, t2w.mean(axis=3), 0.0)
-            bm = brain_mask(mean_img, threshold_fraction=self.brain_threshold)
-        else:
-            bm = user_brain
-        bm &= finite
-        if n_bad and (bm.sum() + n_bad) and n_bad > 0.01 * np.prod(spatial):
-            warnings.append(f"{n_bad} voxel(s) hold NaN or infinite values and were left out")
-        if bm.sum() < 50:
-            raise CannotAssessError(f"only {int(bm.sum())} brain voxels with signal: not a usable DSC series")
+        bm = self._brain(data, t2w, self._grid_mask(brain, spatial, "the brain mask"), warnings)
         idx = np.flatnonzero(bm.ravel())
-        s2w = t2w.reshape(-1, t2w.shape[3])[idx]
-        baseline = detect_baseline(s2w.astype(np.float64).mean(axis=0))
-        times = np.asarray(signal.frame_times_s, dtype=np.float64)
-        if dual:
-            s1 = data.reshape(-1, data.shape[3])[idx]
-            drs = delta_r2s_dual(s1, s2w, baseline, te1_ms=self.te_ms, te2_ms=float(self.te2_ms))  # type: ignore[arg-type]
-        else:
-            drs = delta_r2s(s2w, baseline, te_ms=self.te_ms)
-        s0 = s2w[:, baseline.start : baseline.stop].mean(axis=1)
-        min_frac = s2w[:, baseline.arrival :].min(axis=1) / np.maximum(s0, 1e-12)
-        drs[:, : baseline.start] = 0.0  # non-steady-state leading frames carry no information
-        grid, regular = uniform_times(times)
-        if not regular:
-            drs = resample_curves(drs, times, grid).astype(np.float32)
-            warnings.append("frame times are not uniform: ΔR2* resampled to a uniform grid for deconvolution")
-            b = baseline
-            baseline = Baseline(
-                start=int(np.searchsorted(grid, times[b.start])),
-                stop=int(np.searchsorted(grid, times[b.stop - 1], side="right")),
-                arrival=int(np.searchsorted(grid, times[b.arrival])),
-                peak=int(np.searchsorted(grid, times[b.peak])),
-            )
-        dt = float(grid[1] - grid[0])
+        c = self._relaxation_curves(data, t2w, idx, np.asarray(signal.frame_times_s), warnings)
+        dt = float(c.grid[1] - c.grid[0])
         # Arterial input function.
         if aif_m is not None:
-            aif = aif_from_voxels(drs, np.flatnonzero(aif_m.ravel()[idx]), grid, baseline)
+            aif = aif_from_voxels(c.drs, np.flatnonzero(aif_m.ravel()[idx]), c.grid, c.baseline)
         else:
-            aif = select_aif(drs, grid, baseline, min_signal_fraction=min_frac)
+            aif = select_aif(c.drs, c.grid, c.baseline, min_signal_fraction=c.min_frac)
         warnings.extend(aif.warnings)
-        aif_area = float(integral(aif.curve, grid, start=baseline.start))
+        aif_area = float(integral(aif.curve, c.grid, start=c.baseline.start))
         if aif_area <= 0:
             raise CannotAssessError("the AIF has no positive area: no arterial bolus")
         const = dsc_methods()["constants"]
         kh_rho = (1 - const["hct_large_vessel"]) / (1 - const["hct_small_vessel"]) / const["brain_density_g_per_ml"]
-        area = integral(drs, grid, start=baseline.start)
+        area = integral(c.drs, c.grid, start=c.baseline.start)
         cbv_u = (kh_rho * 100.0 * area / aif_area).astype(np.float32)
-        # Leakage correction.
-        aif_flag = np.zeros(idx.size, dtype=bool)
-        aif_flag[aif.voxels] = True
-        lesion_flag = les_m.ravel()[idx] if les_m is not None else np.zeros(idx.size, dtype=bool)
-        wbne_idx: np.ndarray | None = None
-        k1: np.ndarray | None = None
-        k2: np.ndarray
-        try:
-            if self.leakage == "bsw":
-                ref_curve, wbne_idx = lk.non_enhancing_reference(
-                    drs, grid, start=baseline.start, exclude=aif_flag | lesion_flag
-                )
-                fit_l = lk.bsw_fit(drs, ref_curve, grid, start=baseline.start)
-            elif self.leakage == "bjornerud":
-                fit_l = lk.bjornerud_correct(drs, aif.curve, grid)
-        except ValueError as exc:  # the data cannot support the correction: say so, do not guess
-            reason = f"leakage correction ({self.leakage}) is not possible on this series: {exc}"
-            raise CannotAssessError(reason) from exc
-        if self.leakage != "none":
-            corrected, k2, k1, k2_unit = fit_l.corrected, fit_l.k2, fit_l.k1, fit_l.k2_unit
-        else:
-            corrected, k2, k2_unit = drs, np.zeros(idx.size, dtype=np.float32), "1/s"
-        area_c = integral(corrected, grid, start=baseline.start)
+        leak = self._leakage(c, aif, idx, les_m)
+        area_c = integral(leak.corrected, c.grid, start=c.baseline.start)
         cbv_c = (kh_rho * 100.0 * area_c / aif_area).astype(np.float32)
-        dec = deconvolve(corrected, aif.curve, dt, method=self.deconvolution, threshold=self.svd_threshold)  # type: ignore[arg-type]
+        dec = deconvolve(leak.corrected, aif.curve, dt, method=self.deconvolution, threshold=self.svd_threshold)  # type: ignore[arg-type]
         cbf = (kh_rho * 6000.0 * dec.flow).astype(np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             mtt = np.where(cbf > 0, 60.0 * cbv_c / cbf, np.nan).astype(np.float32)
@@ -378,66 +396,22 @@ class DSCModel:
         aif_flat = np.zeros(int(np.prod(spatial)), dtype=bool)
         aif_flat[idx[aif.voxels]] = True
         aif_vol = aif_flat.reshape(spatial)
-        s0_vol = vol(s0.astype(np.float32), 0.0)
+        s0_vol = vol(c.s0.astype(np.float32), 0.0)
         if ref_m is not None:
             ref = reference_from_mask(ref_m, bm, cbv_u_v)
         else:
             ref = auto_nawm(cbv_u_v, s0_vol, bm, signal.affine, lesion=les_m, exclude=aif_vol)
-        ref_u = float(np.median(cbv_u_v[ref.mask]))
-        ref_c = float(np.median(cbv_c_v[ref.mask]))
-        ref_f = float(np.median(cbf_v[ref.mask]))
-        if not (ref_u > 0 and ref_c > 0 and ref_f > 0):
+        medians = _ReferenceMedians(
+            cbv_uncorrected=float(np.median(cbv_u_v[ref.mask])),
+            cbv_corrected=float(np.median(cbv_c_v[ref.mask])),
+            cbf=float(np.median(cbf_v[ref.mask])),
+        )
+        if not (medians.cbv_uncorrected > 0 and medians.cbv_corrected > 0 and medians.cbf > 0):
             raise CannotAssessError("the reference tissue has no positive CBV or CBF: cannot normalise")
-        rcbv = cbv_c_v / ref_c
-        table = dsc_methods()["summaries"]
-        ftb = np.zeros(spatial, dtype=np.float32)
-        ftb[bm] = 1.0 + (rcbv[bm] >= float(table["ftb_low"])) + (rcbv[bm] > float(table["ftb_high"]))
-        maps = {
-            "rcbv": DSCMap("rcbv", rcbv, "ratio", f"leakage-corrected ({self.leakage}) CBV / NAWM CBV"),
-            "rcbv_uncorrected": DSCMap("rcbv_uncorrected", cbv_u_v / ref_u, "ratio", "CBV / NAWM CBV, no correction"),
-            "cbv": DSCMap("cbv", cbv_c_v, "ml/100g", "leakage-corrected CBV, AIF-scaled (not calibrated)"),
-            "cbf": DSCMap("cbf", cbf_v, "ml/100g/min", f"CBF by {self.deconvolution}, AIF-scaled (not calibrated)"),
-            "rcbf": DSCMap("rcbf", cbf_v / ref_f, "ratio", "CBF / NAWM CBF"),
-            "mtt": DSCMap("mtt", vol(mtt), "s", "mean transit time CBV / CBF"),
-            "k2": DSCMap(
-                "k2", vol(k2.astype(np.float32), 0.0), k2_unit, f"leakage K2 ({self.leakage}); > 0 T1-dominant"
-            ),
-            "ftb": DSCMap("ftb", ftb, "class", "FTB class: 1 rCBV < 1.0, 2 1.0–1.75, 3 > 1.75 (0 outside brain)"),
-        }
-        if k1 is not None:
-            maps["k1"] = DSCMap("k1", vol(k1.astype(np.float32), 0.0), "ratio", "BSW K1 (scale of the reference)")
-        psr_sig = t2w if dual else data
-        params: dict[str, Any] = {
-            "te_ms": self.te_ms,
-            "te2_ms": self.te2_ms,
-            "dual_echo": dual,
-            "leakage_correction": self.leakage,
-            "deconvolution": self.deconvolution,
-            "svd_threshold": self.svd_threshold,
-            "osvd_thresholds_used": sorted({float(x) for x in np.unique(dec.threshold)}),
-            "baseline_frames": [baseline.start, baseline.stop],
-            "bolus_arrival_frame": baseline.arrival,
-            "sampling_interval_s": dt,
-            "frames_uniform": regular,
-            "n_brain_voxels": int(idx.size),
-            "aif": {
-                "method": aif.method,
-                "curve_delta_r2s_per_s": [float(x) for x in aif.curve],
-                "times_s": [float(x) for x in grid],
-                **aif.info,
-            },
-            "reference": {
-                "method": ref.method,
-                "note": ref.note,
-                "cbv_uncorrected_median": ref_u,
-                "cbv_corrected_median": ref_c,
-                "cbf_median": ref_f,
-            },
-            "wbne_reference_voxels": int(wbne_idx.size) if wbne_idx is not None else None,
-            "kh_over_rho": kh_rho,
-            "integration": "trapezoid over all frames after the baseline start (first pass and recirculation)",
-            "ftb_thresholds": [float(table["ftb_low"]), float(table["ftb_high"])],
-        }
+        maps = self._maps(bm, cbv_u_v, cbv_c_v, cbf_v, vol(mtt), vol(leak.k2.astype(np.float32), 0.0), leak, medians)
+        if leak.k1 is not None:
+            maps["k1"] = DSCMap("k1", vol(leak.k1.astype(np.float32), 0.0), "ratio", "BSW K1 (scale of the reference)")
+        params = self._parameters(c, dec.threshold, idx, aif, ref, medians, leak, kh_rho)
         return DSCFit(
             maps=maps,
             affine=np.asarray(signal.affine, dtype=np.float64),
@@ -445,12 +419,116 @@ class DSCModel:
             aif=aif,
             aif_mask=aif_vol,
             reference=ref,
-            baseline=baseline,
-            times_s=grid,
+            baseline=c.baseline,
+            times_s=c.grid,
             parameters=params,
             warnings=tuple(warnings),
-            psr_signal=psr_sig,
+            psr_signal=t2w,
         )
+
+    def _maps(
+        self,
+        bm: np.ndarray,
+        cbv_u: np.ndarray,
+        cbv_c: np.ndarray,
+        cbf: np.ndarray,
+        mtt: np.ndarray,
+        k2: np.ndarray,
+        leak: _Leakage,
+        ref: _ReferenceMedians,
+    ) -> dict[str, DSCMap]:
+        """The named maps: absolute and NAWM-normalised CBV and CBF, MTT, K2 and the FTB classes."""
+        rcbv = cbv_c / ref.cbv_corrected
+        table = dsc_methods()["summaries"]
+        ftb = np.zeros(bm.shape, dtype=np.float32)
+        ftb[bm] = 1.0 + (rcbv[bm] >= float(table["ftb_low"])) + (rcbv[bm] > float(table["ftb_high"]))
+        return {
+            "rcbv": DSCMap("rcbv", rcbv, "ratio", f"leakage-corrected ({self.leakage}) CBV / NAWM CBV"),
+            "rcbv_uncorrected": DSCMap(
+                "rcbv_uncorrected", cbv_u / ref.cbv_uncorrected, "ratio", "CBV / NAWM CBV, no correction"
+            ),
+            "cbv": DSCMap("cbv", cbv_c, "ml/100g", "leakage-corrected CBV, AIF-scaled (not calibrated)"),
+            "cbf": DSCMap("cbf", cbf, "ml/100g/min", f"CBF by {self.deconvolution}, AIF-scaled (not calibrated)"),
+            "rcbf": DSCMap("rcbf", cbf / ref.cbf, "ratio", "CBF / NAWM CBF"),
+            "mtt": DSCMap("mtt", mtt, "s", "mean transit time CBV / CBF"),
+            "k2": DSCMap("k2", k2, leak.k2_unit, f"leakage K2 ({self.leakage}); > 0 T1-dominant"),
+            "ftb": DSCMap("ftb", ftb, "class", "FTB class: 1 rCBV < 1.0, 2 1.0–1.75, 3 > 1.75 (0 outside brain)"),
+        }
+
+    def _parameters(
+        self,
+        c: _Curves,
+        svd_thresholds: np.ndarray,
+        idx: np.ndarray,
+        aif: AIF,
+        ref: Reference,
+        medians: _ReferenceMedians,
+        leak: _Leakage,
+        kh_rho: float,
+    ) -> dict[str, Any]:
+        """Every parameter and choice of the fit, for ``parameters.json``."""
+        table = dsc_methods()["summaries"]
+        return {
+            "te_ms": self.te_ms,
+            "te2_ms": self.te2_ms,
+            "dual_echo": self.te2_ms is not None,
+            "leakage_correction": self.leakage,
+            "deconvolution": self.deconvolution,
+            "svd_threshold": self.svd_threshold,
+            "osvd_thresholds_used": sorted({float(x) for x in np.unique(svd_thresholds)}),
+            "baseline_frames": [c.baseline.start, c.baseline.stop],
+            "bolus_arrival_frame": c.baseline.arrival,
+            "sampling_interval_s": float(c.grid[1] - c.grid[0]),
+            "frames_uniform": c.regular,
+            "n_brain_voxels": int(idx.size),
+            "aif": {
+                "method": aif.method,
+                "curve_delta_r2s_per_s": [float(x) for x in aif.curve],
+                "times_s": [float(x) for x in c.grid],
+                **aif.info,
+            },
+            "reference": {
+                "method": ref.method,
+                "note": ref.note,
+                "cbv_uncorrected_median": medians.cbv_uncorrected,
+                "cbv_corrected_median": medians.cbv_corrected,
+                "cbf_median": medians.cbf,
+            },
+            "wbne_reference_voxels": int(leak.wbne_idx.size) if leak.wbne_idx is not None else None,
+            "kh_over_rho": kh_rho,
+            "integration": "trapezoid over all frames after the baseline start (first pass and recirculation)",
+            "ftb_thresholds": [float(table["ftb_low"]), float(table["ftb_high"])],
+        }
+
+
+@dataclass(frozen=True)
+class _Curves:
+    """ΔR2* of the brain voxels (rows) on the uniform grid, and what the fit needs from the raw signal."""
+
+    drs: np.ndarray
+    s0: np.ndarray  # baseline signal of the T2*-weighted echo
+    min_frac: np.ndarray  # lowest signal after arrival / S0 (AIF saturation check)
+    baseline: Baseline
+    grid: np.ndarray
+    regular: bool
+
+
+@dataclass(frozen=True)
+class _Leakage:
+    corrected: np.ndarray
+    k2: np.ndarray
+    k1: np.ndarray | None
+    k2_unit: str
+    wbne_idx: np.ndarray | None  # voxels of the BSW whole-brain non-enhancing reference
+
+
+@dataclass(frozen=True)
+class _ReferenceMedians:
+    """Medians in the normalisation reference."""
+
+    cbv_uncorrected: float
+    cbv_corrected: float
+    cbf: float
 
 
 __all__ = ["DSCFit", "DSCMap", "DSCModel", "LesionSummary", "brain_mask", "cumulative_integral"]

@@ -1,4 +1,4 @@
-"""Import lesion masks drawn elsewhere: NIfTI label maps, DICOM SEG and DICOM RTSTRUCT.
+"""Read masks drawn elsewhere: NIfTI label maps, DICOM SEG and DICOM RTSTRUCT.
 
 Every importer returns a boolean mask on a *reference grid* (the timepoint's T1c): masks are
 assumed to be in the scanner (world) space of that session, as masks drawn on its images are.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -46,6 +47,19 @@ def mask_format(path: Path) -> str:
         file=path,
         expected="DICOM SEG or RTSTRUCT",
     )
+
+
+def read_nifti_array(path: Path, *, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The voxel values (squeezed, float) and the affine of a NIfTI image, on its own grid.
+
+    Raises InputError naming ``what`` and the file when it cannot be read as NIfTI.
+    """
+    try:
+        img: Any = nib.load(str(path))
+        data = np.asarray(img.get_fdata())
+    except Exception as exc:  # nibabel raises several types for a file that is not NIfTI
+        raise InputError(f"{what} cannot be read as NIfTI ({type(exc).__name__})", file=path) from exc
+    return np.squeeze(data), np.asarray(img.affine)
 
 
 def _check_grid(ref_affine: np.ndarray, ref_shape: tuple[int, int, int]) -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..errors import CannotAssessError
-from .tables import dsc_methods
+from ...errors import CannotAssessError
+from ..tables import dsc_methods
 
 _MIDLINE_GAP_MM = 5.0
 _PLANE = np.zeros((3, 3, 3), dtype=bool)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CannotAssessError
-from .tables import dsc_methods
+from ...errors import CannotAssessError
+from ..tables import dsc_methods
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from ..errors import CannotAssessError
-from .dsc_signal import Baseline, integral
-from .tables import dsc_methods
+from ...errors import CannotAssessError
+from ..tables import dsc_methods
+from .signal import Baseline, integral
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pseudoprog.errors import InputError
-from pseudoprog.spectroscopy.vendor import read_rda, read_spectrum, stem_key
+from pseudoprog.ingest.mrs import read_rda, read_spectrum, stem_key
 
 
 def test_csi_rda_fid_layout_and_geometry(tmp_path: Path, write_rda) -> None:

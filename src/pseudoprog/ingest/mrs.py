@@ -24,7 +24,7 @@ import numpy as np
 import pydicom
 
 from ..errors import InputError
-from .geometry import VoxelGrid
+from ..spectroscopy.geometry import VoxelGrid
 
 SOP_MR_SPECTROSCOPY = "1.2.840.10008.5.1.4.1.1.4.2"
 SOP_SIEMENS_CSA_NON_IMAGE = "1.3.12.2.1107.5.9.1"

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .tables import dsc_methods
+from ..tables import dsc_methods
 
 Method = Literal["ssvd", "csvd", "osvd"]
 METHODS: tuple[str, ...] = ("ssvd", "csvd", "osvd")

@@ -15,9 +15,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from pseudoprog.align.itk import LPS_FROM_RAS
 from pseudoprog.errors import InputError
-from pseudoprog.lesions.imports import RTSTRUCT_SOP_CLASS, read_mask
-
-from .helpers import ellipsoid_mask
+from pseudoprog.ingest.masks import RTSTRUCT_SOP_CLASS, read_mask
+from tests.lesions.helpers import ellipsoid_mask
 
 
 def test_nifti_mask_on_another_grid_is_resampled_with_its_volume(tmp_path):

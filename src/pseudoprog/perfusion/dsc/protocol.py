@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..case import AcquisitionParams
-from .tables import dsc_protocol
+from ...case import AcquisitionParams
+from ..tables import dsc_protocol
 
 _PRELOAD_KEYS = ("ContrastPreloadGiven", "PreloadGiven", "Preload")
 

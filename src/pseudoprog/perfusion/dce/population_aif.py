@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tables import load_table
+from ..tables import load_table
 
 
 def parker_aif(t_s: np.ndarray, *, delay_s: float = 0.0) -> np.ndarray:

@@ -5,27 +5,24 @@ Maps are written in the input series' own grid and affine, each file whole or no
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
-from ..assessment import to_jsonable
-from ..case import AcquisitionParams, Series, SeriesKind, Volume
-from ..errors import InputError
-from ..files import write_atomic
-from ..ingest import load_series, scan_images
-from ..ingest import nifti as nifti_io
-from .dsc import DSCFit, LesionSummary
+from ...case import AcquisitionParams, Series, SeriesKind, Volume
+from ...errors import InputError
+from ...files import write_json, write_nifti
+from ...ingest import load_series, scan_images
+from ...ingest import nifti as nifti_io
+from ...ingest.masks import read_nifti_array
+from .model import DSCFit, LesionSummary
 
 
 @dataclass(frozen=True)
 class DSCInput:
-    """One DSC acquisition ready for :class:`~pseudoprog.perfusion.dsc.DSCModel`."""
+    """One DSC acquisition ready for :class:`~pseudoprog.perfusion.dsc.model.DSCModel`."""
 
     volume: Volume  # single echo, or the first (shorter) echo
     echo2: Volume | None
@@ -107,18 +104,13 @@ def load_dsc_input(path: str | Path) -> DSCInput:
 def load_mask(path: str | Path, like: Volume, *, what: str) -> np.ndarray:
     """A 3D NIfTI mask on the DSC grid (same shape and affine within 0.1 mm)."""
     p = Path(path)
-    try:
-        img: Any = nib.load(str(p))
-        data = np.asarray(img.get_fdata())
-    except Exception as exc:
-        raise InputError(f"{what} cannot be read as NIfTI ({type(exc).__name__})", file=p) from exc
-    data = np.squeeze(data)
+    data, affine = read_nifti_array(p, what=what)
     if data.shape != like.spatial_shape:
         raise InputError(
             f"{what} has shape {data.shape}, the DSC grid is {like.spatial_shape}", file=p,
             expected="a mask drawn on the DSC series",
         )
-    if not np.allclose(np.asarray(img.affine), like.affine, atol=0.1):
+    if not np.allclose(affine, like.affine, atol=0.1):
         raise InputError(f"{what} is not in the DSC series' space (affines differ)", file=p)
     return data > 0.5
 
@@ -131,13 +123,6 @@ class WrittenMap:
     description: str
 
 
-def _nifti_bytes(data: np.ndarray, affine: np.ndarray, *, dtype: type) -> bytes:
-    """A gzipped NIfTI-1 file's bytes (written by the caller atomically)."""
-    img = nib.Nifti1Image(np.asarray(data).astype(dtype), affine)
-    img.header.set_xyzt_units("mm", "sec")
-    return gzip.compress(img.to_bytes(), compresslevel=1)
-
-
 def write_dsc_outputs(
     fit: DSCFit, out_dir: str | Path, *, prefix: str = "dsc_", extra: dict[str, Any] | None = None
 ) -> list[WrittenMap]:
@@ -147,7 +132,7 @@ def write_dsc_outputs(
     for m in fit.maps.values():
         path = out / f"{prefix}{m.name}.nii.gz"
         dtype = np.uint8 if m.unit == "class" else np.float32
-        write_atomic(path, _nifti_bytes(np.nan_to_num(m.data, nan=0.0), fit.affine, dtype=dtype))
+        write_nifti(path, m.data, fit.affine, dtype=dtype, nan_to=0.0)
         written.append(WrittenMap(m.name, path, m.unit, m.description))
     for name, mask, desc in (
         ("aif_voxels", fit.aif_mask, "voxels averaged into the arterial input function"),
@@ -155,7 +140,7 @@ def write_dsc_outputs(
         ("brain_mask", fit.brain, "voxels analysed"),
     ):
         path = out / f"{prefix}{name}.nii.gz"
-        write_atomic(path, _nifti_bytes(mask, fit.affine, dtype=np.uint8))
+        write_nifti(path, mask, fit.affine, dtype=np.uint8)
         written.append(WrittenMap(name, path, "mask", desc))
     doc = {
         "parameters": fit.parameters,
@@ -164,7 +149,7 @@ def write_dsc_outputs(
         **(extra or {}),
     }
     path = out / f"{prefix}parameters.json"
-    write_atomic(path, json.dumps(to_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
+    write_json(path, doc)
     written.append(WrittenMap("parameters", path, "json", "every parameter used"))
     return written
 
@@ -190,8 +175,8 @@ def compute_dsc_maps(
     deconvolution: str = "osvd",
 ) -> DSCRun:
     """The ``pseudoprog maps dsc`` command: read the input, fit, check the protocol, write maps and parameters."""
-    from .dsc import DSCModel
-    from .dsc_protocol import check_dsc_protocol
+    from .model import DSCModel
+    from .protocol import check_dsc_protocol
 
     inp = load_dsc_input(path)
     model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=leakage, deconvolution=deconvolution)

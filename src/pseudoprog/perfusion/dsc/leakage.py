@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..tables import dsc_methods
 from .deconvolution import deconvolve
-from .dsc_signal import cumulative_integral
-from .tables import dsc_methods
+from .signal import cumulative_integral
 
 METHODS: tuple[str, ...] = ("bsw", "bjornerud", "none")
 

@@ -1,0 +1,443 @@
+"""Voxelwise DCE model fitting: linear start (Murase 2004) or kep grid (variable projection), then a
+Levenberg–Marquardt refinement over all voxels at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Literal
+
+import numba
+import numpy as np
+
+from ..tables import load_table
+from .models import Model, check_model, cumtrapz, exp_convolution
+
+
+class FitStatus(IntEnum):
+    """Per-voxel outcome written to the ``fit_status`` map."""
+
+    OK = 0
+    OUTSIDE_MASK = 1
+    INVALID_SIGNAL = 2  # non-finite or non-positive signal, or no baseline
+    CONCENTRATION_FAILED = 3  # the SPGR equation has no solution for some frame (signal above its maximum)
+    AT_BOUND = 4  # the best fit lies on a parameter bound (Ktrans, kep, ve or vp)
+    NOT_FINITE = 5  # the fit produced no finite parameters
+
+
+@dataclass(frozen=True)
+class DceFit:
+    """Pharmacokinetic maps of one fit, in the spatial shape of the input (NaN outside the mask / failed)."""
+
+    model: str
+    ktrans: np.ndarray  # 1/min
+    ve: np.ndarray  # fraction (NaN for Patlak)
+    vp: np.ndarray  # fraction (NaN for standard Tofts)
+    kep: np.ndarray  # 1/min (NaN for Patlak)
+    rmse: np.ndarray  # mM
+    r2: np.ndarray  # coefficient of determination of the concentration fit
+    status: np.ndarray  # uint8 FitStatus codes
+    parameters: dict[str, Any] = field(default_factory=dict)
+    delay_s: np.ndarray | None = None  # chosen arterial delay per voxel when candidate delays were given
+
+    @property
+    def failed(self) -> np.ndarray:
+        return (self.status != FitStatus.OK) & (self.status != FitStatus.OUTSIDE_MASK)
+
+
+def fit_dce(
+    concentration: np.ndarray,
+    *,
+    t_s: np.ndarray,
+    cp_mM: np.ndarray,
+    model: Model = "extended_tofts",
+    mask: np.ndarray | None = None,
+    method: Literal["linear", "nonlinear"] = "nonlinear",
+    iterations: int = 50,
+    chunk_voxels: int | None = None,
+    delays_s: tuple[float, ...] | None = None,
+) -> DceFit:
+    """Fit a pharmacokinetic model to every voxel's concentration curve.
+
+    Parameters
+    ----------
+    concentration
+        Tissue concentration (mM), time last: ``(..., T)``.
+    t_s
+        Frame times in seconds (T,), increasing.
+    cp_mM
+        Plasma arterial input (T,) in mM, sampled at ``t_s``.
+    model
+        ``"tofts"``, ``"extended_tofts"`` or ``"patlak"``.
+    mask
+        Voxels to fit (spatial shape); all when None.
+    method
+        ``"linear"``: closed-form solutions only — linear least squares of Murase's integrated form (or
+        Patlak's linear model) and the kep-grid variable-projection start, whichever fits better;
+        ``"nonlinear"``: then Levenberg–Marquardt on the model curves over all voxels at once.
+    iterations
+        Maximum Levenberg–Marquardt iterations.
+    chunk_voxels
+        Voxels processed together (bounds memory: a few arrays of T × chunk doubles); by default about
+        5 million samples per chunk.
+    delays_s
+        Candidate arterial-to-tissue delays (s, ≥ 0). When given, the whole fit is repeated with the input
+        delayed by each value (linear interpolation, zero before the start) and every voxel keeps the delay with
+        the smallest residual; the chosen delay is in ``DceFit.delay_s``. None: no delay.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(0, 300, 2.0); cp = parker_aif(t, delay_s=20) / (1 - 0.42)
+    >>> c = model_curves("extended_tofts", t, cp, ktrans=np.array([0.2]), ve=np.array([0.3]), vp=np.array([0.05]))
+    >>> fit = fit_dce(c, t_s=t, cp_mM=cp, model="extended_tofts")
+    >>> [round(float(v[0]), 3) for v in (fit.ktrans, fit.ve, fit.vp)]
+    [0.2, 0.3, 0.05]
+    """
+    check_model(model)
+    if method not in ("linear", "nonlinear"):
+        raise ValueError(f"method must be 'linear' or 'nonlinear', got {method!r}")
+    if iterations < 0 or (chunk_voxels is not None and chunk_voxels < 1):
+        raise ValueError("iterations must be ≥ 0 and chunk_voxels ≥ 1")
+    conc = np.asarray(concentration, dtype=float)
+    t_s = np.asarray(t_s, dtype=float)
+    cp = np.asarray(cp_mM, dtype=float)
+    if t_s.ndim != 1 or conc.shape[-1] != t_s.size or cp.shape != t_s.shape:
+        raise ValueError(
+            f"concentration (…, {conc.shape[-1]}), t_s {t_s.shape} and cp_mM {cp.shape} must share the time axis"
+        )
+    if t_s.size < 4:
+        raise ValueError("a DCE fit needs at least 4 frames")
+    if not np.all(np.isfinite(cp)):
+        raise ValueError("the arterial input cp_mM contains non-finite values")
+    if np.any(np.diff(t_s) <= 0):
+        raise ValueError("t_s must be strictly increasing")
+    delays = (0.0,) if delays_s is None else tuple(float(d) for d in delays_s)
+    if not delays or any(not np.isfinite(d) or d < 0 for d in delays):
+        raise ValueError(f"delays_s must be non-empty finite values ≥ 0, got {delays_s}")
+    spatial = conc.shape[:-1]
+    if mask is None:
+        mask = np.ones(spatial, dtype=bool)
+    elif mask.shape != spatial:
+        raise ValueError(f"mask shape {mask.shape} does not match the concentration's spatial shape {spatial}")
+    flat = conc.reshape(-1, t_s.size)
+    idx = np.flatnonzero(mask.reshape(-1))
+    n_all = flat.shape[0]
+    out = {k: np.full(n_all, np.nan) for k in ("ktrans", "ve", "vp", "kep", "rmse", "r2", "delay_s")}
+    status = np.full(n_all, FitStatus.OUTSIDE_MASK, dtype=np.uint8)
+    bounds = load_table("dce_constants")["fit_bounds"]
+    t_min = t_s / 60.0
+    chunk = chunk_voxels or max(1000, 5_000_000 // t_s.size)
+    for start in range(0, idx.size, chunk):
+        sel = idx[start : start + chunk]
+        c = flat[sel]
+        valid = np.all(np.isfinite(c), axis=1)
+        res: dict[str, np.ndarray] = {}
+        for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
+            cp_d = np.interp(t_s - d, t_s, cp, left=0.0) if d > 0 else cp
+            trial = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp_d, model, method, iterations, bounds)
+            trial["delay_s"] = np.full(c.shape[0], d)
+            if not res:
+                res = trial
+            else:
+                better = trial["rmse"] < res["rmse"]
+                res = {k: np.where(better, trial[k], res[k]) for k in res}
+        for k in out:
+            out[k][sel] = np.where(valid, res[k], np.nan)
+        st = np.where(valid, res["status"], FitStatus.INVALID_SIGNAL)
+        status[sel] = st
+    delay_map = out.pop("delay_s").reshape(spatial)
+    shape_out = {k: v.reshape(spatial) for k, v in out.items()}
+    return DceFit(
+        model=model,
+        status=status.reshape(spatial),
+        delay_s=delay_map if delays_s is not None else None,
+        parameters={
+            "model": model,
+            "delays_s": list(delays) if delays_s is not None else None,
+            "method": method,
+            "iterations_max": iterations,
+            "bounds": bounds,
+            "linear_start": "Murase 2004 integrated linear least squares and a kep grid with closed-form linear "
+            "parameters (variable projection), whichever fits better",
+        },
+        **shape_out,
+    )
+
+
+def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.ndarray]:
+    n = c.shape[0]
+    cp_int = cumtrapz(cp, t_min)
+    kt_lo, kt_hi = bounds["ktrans_per_min"]
+    kep_lo, kep_hi = bounds["kep_per_min"]
+    ve_lo, ve_hi = bounds["ve"]
+    vp_lo, vp_hi = bounds["vp"]
+    if model == "patlak":
+        x = np.stack([cp_int, cp], axis=1)  # (T, 2): Ktrans, vp — linear and shared by all voxels
+        coef, *_ = np.linalg.lstsq(x, c.T, rcond=None)
+        ktrans, vp = coef[0], coef[1]
+        kep = np.full(n, np.nan)
+        ve = np.full(n, np.nan)
+        at_bound = (ktrans < kt_lo) | (ktrans > kt_hi) | (vp < vp_lo) | (vp > vp_hi)
+        ktrans, vp = np.clip(ktrans, kt_lo, kt_hi), np.clip(vp, vp_lo, vp_hi)
+        sse = ((c - ktrans[:, None] * cp_int[None, :] - vp[:, None] * cp[None, :]) ** 2).sum(1)
+    else:
+        with_vp = model == "extended_tofts"
+        ktrans, kep, vp = _linear_start(c, t_min, cp, cp_int, with_vp)
+        ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
+        g_kt, g_kep, g_vp = _grid_start(c, t_min, cp, with_vp, bounds)
+        use_grid = _sse(c, t_min, cp, g_kt, g_kep, g_vp, with_vp) < _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+        ktrans = np.where(use_grid, g_kt, ktrans)
+        kep = np.where(use_grid, g_kep, kep)
+        vp = np.where(use_grid, g_vp, vp)
+        if method == "nonlinear" and iterations:
+            ktrans, kep, vp, sse = _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations)
+        else:
+            sse = _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve = ktrans / kep
+        at_bound = (
+            np.isclose(ktrans, kt_hi)
+            | np.isclose(kep, kep_lo)
+            | np.isclose(kep, kep_hi)
+            | (ve >= ve_hi * (1 - 1e-9))
+            | (with_vp & np.isclose(vp, vp_hi))
+        )
+        at_bound &= ktrans > kt_lo  # Ktrans = 0 (no leakage) is a valid answer, whatever kep then is
+        if not with_vp:
+            vp = np.full(n, np.nan)
+        ve = np.clip(ve, ve_lo, ve_hi)
+    rmse = np.sqrt(sse / c.shape[1])
+    ss_tot = ((c - c.mean(axis=1, keepdims=True)) ** 2).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)
+    finite = np.isfinite(ktrans) & (np.isfinite(ve) | (model == "patlak")) & np.isfinite(rmse)
+    status = np.where(~finite, FitStatus.NOT_FINITE, np.where(at_bound, FitStatus.AT_BOUND, FitStatus.OK))
+    return {"ktrans": ktrans, "ve": ve, "vp": vp, "kep": kep, "rmse": rmse, "r2": r2, "status": status}
+
+
+def _clip(ktrans, kep, vp, bounds, with_vp):
+    kt_lo, kt_hi = bounds["ktrans_per_min"]
+    kep_lo, kep_hi = bounds["kep_per_min"]
+    ve_lo, ve_hi = bounds["ve"]
+    vp_lo, vp_hi = bounds["vp"]
+    ktrans = np.clip(np.nan_to_num(ktrans, nan=0.01), kt_lo, kt_hi)
+    kep = np.clip(np.nan_to_num(kep, nan=0.5), kep_lo, kep_hi)
+    # ve = Ktrans / kep within its bounds
+    kep = np.clip(kep, np.maximum(ktrans / ve_hi, kep_lo), np.maximum(ktrans / ve_lo, kep_lo))
+    kep = np.minimum(kep, kep_hi)
+    vp = np.clip(np.nan_to_num(vp, nan=0.0), vp_lo, vp_hi) if with_vp else np.zeros_like(ktrans)
+    return ktrans, kep, vp
+
+
+def _linear_start(c, t_min, cp, cp_int, with_vp):
+    """Murase's integrated linear form, solved per voxel with batched normal equations.
+
+    Tofts:   C = Ktrans·∫C_p − kep·∫C
+    ETofts:  C = (Ktrans + kep·vp)·∫C_p − kep·∫C + vp·C_p
+    """
+    c_int = cumtrapz(c, t_min)  # (n, T)
+    cols_shared = [cp_int] + ([cp] if with_vp else [])
+    p = 2 + int(with_vp)
+    n = c.shape[0]
+    xtx = np.empty((n, p, p))
+    xty = np.empty((n, p))
+    # Column order: [∫Cp, −∫C, (Cp)]
+    xtx[:, 0, 0] = cp_int @ cp_int
+    xtx[:, 0, 1] = xtx[:, 1, 0] = -(c_int @ cp_int)
+    xtx[:, 1, 1] = (c_int * c_int).sum(1)
+    xty[:, 0] = c @ cp_int
+    xty[:, 1] = -(c * c_int).sum(1)
+    if with_vp:
+        xtx[:, 0, 2] = xtx[:, 2, 0] = cp_int @ cp
+        xtx[:, 1, 2] = xtx[:, 2, 1] = -(c_int @ cp)
+        xtx[:, 2, 2] = cp @ cp
+        xty[:, 2] = c @ cp
+    del cols_shared
+    ridge = 1e-12 * np.trace(xtx, axis1=1, axis2=2)[:, None, None] * np.eye(p)
+    try:
+        coef = np.linalg.solve(xtx + ridge, xty[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        coef = np.full((n, p), np.nan)
+    kep = coef[:, 1]
+    vp = coef[:, 2] if with_vp else np.zeros(n)
+    ktrans = coef[:, 0] - kep * vp
+    return ktrans, kep, vp
+
+
+def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
+    """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value."""
+    kep_lo, kep_hi = bounds["kep_per_min"]
+    grid = np.geomspace(max(kep_lo, 1e-3), kep_hi, n_grid)
+    f, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
+    cf = c @ f  # (n, G)
+    ff = (f * f).sum(0)  # (G,)
+    cc = (c * c).sum(1)  # (n,)
+    if with_vp:
+        fc = cp @ f  # (G,)
+        pp = cp @ cp
+        cpc = c @ cp  # (n,)
+        det = ff * pp - fc**2  # (G,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kt = (pp * cf - fc[None, :] * cpc[:, None]) / det
+            vp = (ff[None, :] * cpc[:, None] - fc[None, :] * cf) / det
+        kt = np.maximum(np.nan_to_num(kt), 0.0)
+        vp = np.maximum(np.nan_to_num(vp), 0.0)
+        sse = cc[:, None] - 2 * kt * cf - 2 * vp * cpc[:, None] + kt**2 * ff + 2 * kt * vp * fc + vp**2 * pp
+    else:
+        kt = np.maximum(cf / ff, 0.0)
+        vp = np.zeros_like(kt)
+        sse = cc[:, None] - 2 * kt * cf + kt**2 * ff
+    best = np.argmin(sse, axis=1)
+    rows = np.arange(c.shape[0])
+    return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
+
+
+def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations):
+    """Projected Levenberg–Marquardt on (Ktrans, kep[, vp]) for every voxel at once.
+
+    Each voxel keeps its own damping factor; a step is accepted only where it lowers that voxel's
+    sum of squares. The Jacobian is analytic (∂C/∂Ktrans = F, ∂C/∂kep = Ktrans·∂F/∂kep,
+    ∂C/∂vp = C_p) and is reduced to the normal equations inside one compiled pass over time per
+    voxel, so no (voxels × frames) array is ever stored.
+    """
+    p = 3 if with_vp else 2
+    eye = np.eye(p)
+    c = np.ascontiguousarray(c, dtype=float)
+    deltas = _deltas(t_min)
+    cp = np.ascontiguousarray(cp, dtype=float)
+    ktrans, kep, vp = (np.array(a, dtype=float) for a in (ktrans, kep, vp))
+    cost, jtj, jtr = _normal_equations(c, deltas, cp, ktrans, kep, vp, p)
+    lam = np.full(c.shape[0], 1e-2)
+    active = np.ones(c.shape[0], dtype=bool)
+    for _ in range(iterations):
+        ids = np.flatnonzero(active)
+        if ids.size == 0:
+            break
+        diag = np.einsum("npp->np", jtj[ids])
+        damped = jtj[ids] + (lam[ids, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
+        try:
+            step = np.linalg.solve(damped, jtr[ids][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.zeros((ids.size, p))
+        step = np.nan_to_num(step)
+        n_kt, n_kep, n_vp = _clip(
+            ktrans[ids] + step[:, 0],
+            kep[ids] + step[:, 1],
+            (vp[ids] + step[:, 2]) if with_vp else vp[ids],
+            bounds,
+            with_vp,
+        )
+        n_cost, n_jtj, n_jtr = _normal_equations(c[ids], deltas, cp, n_kt, n_kep, n_vp, p)
+        better = n_cost < cost[ids]
+        acc = ids[better]
+        rel_change = (cost[acc] - n_cost[better]) / np.maximum(cost[acc], 1e-30)
+        ktrans[acc], kep[acc], vp[acc] = n_kt[better], n_kep[better], n_vp[better]
+        cost[acc], jtj[acc], jtr[acc] = n_cost[better], n_jtj[better], n_jtr[better]
+        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
+        rej = ids[~better]
+        lam[rej] = lam[rej] * 10.0
+        small_step = np.all(
+            np.abs(step[better]) <= 1e-5 * (np.abs(np.stack([n_kt, n_kep, n_vp], 1)[better, :p]) + 1e-3), 1
+        )
+        active[acc[(rel_change < 1e-7) | small_step]] = False
+        active[rej[lam[rej] > 1e6]] = False
+    return ktrans, kep, vp, cost
+
+
+def _deltas(t_min: np.ndarray) -> np.ndarray:
+    """Sampling intervals: one value when uniform (to 1e-6), else every interval."""
+    d = np.diff(np.asarray(t_min, dtype=float))
+    return np.ascontiguousarray(d[:1] if np.allclose(d, d[0], rtol=1e-6, atol=0.0) else d)
+
+
+def _sse(c, t_min, cp, ktrans, kep, vp, with_vp) -> np.ndarray:
+    """Sum of squared residuals of the (extended) Tofts model per voxel (no curves stored)."""
+    cost, _, _ = _normal_equations(
+        np.ascontiguousarray(c, dtype=float),
+        _deltas(t_min),
+        np.ascontiguousarray(cp, dtype=float),
+        np.asarray(ktrans, dtype=float),
+        np.asarray(kep, dtype=float),
+        np.asarray(vp, dtype=float),
+        3 if with_vp else 2,
+    )
+    return cost
+
+
+@numba.njit(cache=True, nogil=True)
+def _phi_scalar(x):  # pragma: no cover - compiled
+    """Scalar version of :func:`_phi` (φ1, φ2, φ1', φ2')."""
+    if x < 1e-2:
+        x2 = x * x
+        x3 = x2 * x
+        return (
+            1 - x / 2 + x2 / 6 - x3 / 24,
+            0.5 - x / 6 + x2 / 24 - x3 / 120,
+            -0.5 + x / 3 - x2 / 8 + x3 / 30,
+            -1 / 6 + x / 12 - x2 / 40 + x3 / 180,
+        )
+    e = np.exp(-x)
+    om = -np.expm1(-x)
+    return om / x, (x - 1 + e) / (x * x), (e * (x + 1) - 1) / (x * x), om / (x * x) - 2 * (x - 1 + e) / (x * x * x)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for every voxel, in one pass over time.
+
+    ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
+    """
+    n_v, n_t = c.shape
+    uniform = deltas.shape[0] == 1
+    cost = np.zeros(n_v)
+    jtj = np.zeros((n_v, p, p))
+    jtr = np.zeros((n_v, p))
+    for v in range(n_v):
+        k = kep[v]
+        kt = ktrans[v]
+        vpv = vp[v]
+        f = 0.0
+        df = 0.0
+        e = a = b = de = da = db = 0.0
+        # frame 0: F = 0
+        r = c[v, 0] - vpv * cp[0]
+        cost[v] += r * r
+        if p == 3:
+            jtj[v, 2, 2] += cp[0] * cp[0]
+            jtr[v, 2] += cp[0] * r
+        for n in range(1, n_t):
+            if n == 1 or not uniform:
+                delta = deltas[0] if uniform else deltas[n - 1]
+                x = k * delta
+                p1, p2, d1, d2 = _phi_scalar(x)
+                e = np.exp(-x)
+                a = delta * (p1 - p2)
+                b = delta * p2
+                de = -delta * e
+                da = delta * delta * (d1 - d2)
+                db = delta * delta * d2
+            c0 = cp[n - 1]
+            c1 = cp[n]
+            df = de * f + e * df + da * c0 + db * c1
+            f = e * f + a * c0 + b * c1
+            r = c[v, n] - (kt * f + vpv * c1)
+            cost[v] += r * r
+            j0 = f
+            j1 = kt * df
+            jtj[v, 0, 0] += j0 * j0
+            jtj[v, 0, 1] += j0 * j1
+            jtj[v, 1, 1] += j1 * j1
+            jtr[v, 0] += j0 * r
+            jtr[v, 1] += j1 * r
+            if p == 3:
+                jtj[v, 0, 2] += j0 * c1
+                jtj[v, 1, 2] += j1 * c1
+                jtj[v, 2, 2] += c1 * c1
+                jtr[v, 2] += c1 * r
+        jtj[v, 1, 0] = jtj[v, 0, 1]
+        if p == 3:
+            jtj[v, 2, 0] = jtj[v, 0, 2]
+            jtj[v, 2, 1] = jtj[v, 1, 2]
+    return cost, jtj, jtr
