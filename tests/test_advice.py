@@ -18,7 +18,7 @@ import yaml
 
 from pseudoprog.advice import recommend
 from pseudoprog.assessment import Scope
-from pseudoprog.pipeline import assess
+from pseudoprog.flow import assess
 from tests.evidence.helpers import glioma_case
 
 S1 = {

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pseudoprog.errors import InputError
-from pseudoprog.pipeline import assess
+from pseudoprog.flow import assess
 
 REQUIRED_KEYS = {
     "case_id",

@@ -1,4 +1,4 @@
-"""End to end: ``pipeline.assess`` on the synthetic patients gives the expected calls (coarse grid for speed)."""
+"""End to end: ``flow.assess`` on the synthetic patients gives the expected calls (coarse grid for speed)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pseudoprog.cli import app
+from pseudoprog.flow import assess
 from pseudoprog.phantoms.anatomy import Grid
-from pseudoprog.pipeline import assess
 
 COARSE = Grid((64, 72, 16), (3.0, 3.0, 9.0))
 

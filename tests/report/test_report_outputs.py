@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from pseudoprog import pipeline
+from pseudoprog import flow
 from pseudoprog.cli import app
 from pseudoprog.errors import InputError
 from pseudoprog.report.render import rerender
@@ -101,7 +101,7 @@ def test_re_rendering_refuses_what_is_not_an_assessment(tmp_path):
 
 
 def test_nifti_case_says_why_there_are_no_dicom_outputs(small_case, tmp_path):
-    result = pipeline.assess(small_case("pseudoprogression", "nifti"), tmp_path / "out")
+    result = flow.assess(small_case("pseudoprogression", "nifti"), tmp_path / "out")
     reasons = [n.reason for n in result.not_assessed if n.stage == "report.dicom"]
     assert reasons and "only for DICOM input" in reasons[0]
     assert not (tmp_path / "out" / "dicom").exists()
@@ -114,7 +114,7 @@ def test_nifti_case_says_why_there_are_no_dicom_outputs(small_case, tmp_path):
 @pytest.mark.parametrize("scenario", ["true_progression", "radiation_necrosis_after_srs", "stable"])
 def test_every_demo_scenario_renders(small_case, tmp_path, monkeypatch, scenario):
     install_truth_stages(monkeypatch, scenario)
-    result = pipeline.assess(small_case(scenario, "nifti"), tmp_path / "out")
+    result = flow.assess(small_case(scenario, "nifti"), tmp_path / "out")
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="answer"' in html and result.case_id in html
     assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")

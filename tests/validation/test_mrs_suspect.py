@@ -129,7 +129,7 @@ def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path)
     flagged 'coverage not verified' because the voxel position is unknown, and the reason is listed."""
     import json
 
-    from pseudoprog.pipeline import assess
+    from pseudoprog.flow import assess
 
     case = tmp_path / "case"
     shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)
@@ -149,7 +149,7 @@ def test_assess_refuses_a_voxel_that_misses_the_lesion(phantom_cases, tmp_path: 
     phantom lesion the lesions stage segmented, so its ratios are not evidence about the lesion."""
     import json
 
-    from pseudoprog.pipeline import assess
+    from pseudoprog.flow import assess
 
     case = tmp_path / "case"
     shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)
