@@ -49,8 +49,10 @@ def assess_rano(
 
     Examples
     --------
-    >>> result = assess_rano(case)            # doctest: +SKIP
-    >>> result.latest.category.value          # doctest: +SKIP
-    'PD not allowed: within pseudoprogression window'
+    Usage (not run as a doctest: it needs a real case or file)::
+
+        result = assess_rano(case)
+        result.latest.category.value
+        # → 'PD not allowed: within pseudoprogression window'
     """
     return evaluate(case, lesions, POLICY, method=method, marginal_counts_as_outside=marginal_counts_as_outside)

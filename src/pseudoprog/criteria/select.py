@@ -114,9 +114,11 @@ def assess_all(
 
     Examples
     --------
-    >>> chosen, why, results = assess_all(case)          # doctest: +SKIP
-    >>> results[chosen].latest.category.value             # doctest: +SKIP
-    'PD (preliminary)'
+    Usage (not run as a doctest: it needs a real case or file)::
+
+        chosen, why, results = assess_all(case)
+        results[chosen].latest.category.value
+        # → 'PD (preliminary)'
     """
     chosen, why = choose_criterion(case)
     results = {name: _fit_note(case, name, fn(case, lesions)) for name, fn in ASSESSORS.items()}
