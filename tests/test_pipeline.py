@@ -9,6 +9,8 @@ import pytest
 from pseudoprog.errors import InputError
 from pseudoprog.flow import assess
 
+pytestmark = pytest.mark.e2e
+
 REQUIRED_KEYS = {
     "case_id",
     "software_version",

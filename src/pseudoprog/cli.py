@@ -42,11 +42,11 @@ def _errors() -> Iterator[None]:
     except Exception as exc:  # the one place an error becomes an exit code
         code, label = exit_code(exc)
         if code == EXIT_UNEXPECTED:
-            log.debug("unexpected error", exc_info=True)
+            log.info("unexpected error", exc_info=True)  # the traceback, shown with --verbose
             message = f"{type(exc).__name__}: {exc} (run with --verbose for the details, and please report it)"
         else:
             message = exc.reason if isinstance(exc, (CannotAssessError, OutOfScopeError)) else str(exc)
-        console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False)
+        console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=code) from None
 
 

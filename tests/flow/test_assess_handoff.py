@@ -53,7 +53,7 @@ def test_dce_without_flip_angle_is_not_assessed_and_the_report_is_written(assess
 
 def test_dsc_rcbv_reaches_the_texture_table(assessed) -> None:
     pytest.importorskip("radiomics", reason="pyradiomics not installed (optional texture extra)")
-    _, doc, out = assessed
+    _, _, out = assessed
     with (out / "features" / "texture.csv").open() as fh:
         images = {row["image"] for row in csv.DictReader(fh)}
     assert "rCBV" in images and "T1c" in images
