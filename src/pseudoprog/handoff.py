@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .assessment import MapOutput, NotAssessed
+from .assessment import MapOutput, NotAssessed, TimepointResult
 from .case import Lesion, LesionMask, Marker, Timepoint
 
 if TYPE_CHECKING:
@@ -114,6 +114,18 @@ class TimepointOutput:
     def map(self, quantity: Quantity) -> TypedMap | None:
         """The first map of ``quantity``, or None."""
         return next((m for m in self.maps if m.quantity is quantity), None)
+
+    def result(self, tp: Timepoint) -> TimepointResult:
+        """The timepoint's record in assessment.json (lesions as reported when no stage measured them)."""
+        return TimepointResult(
+            date=tp.date,
+            lesions=tp.lesions if self.lesions is None else self.lesions,
+            markers=tuple(self.markers),
+            series=tp.series,
+            maps=tuple([m.record() for m in self.maps] + self.files),
+            warnings=tuple(self.warnings),
+            registration={} if self.transforms is None else self.transforms.to_dict(),
+        )
 
     def extend(self, other: TimepointOutput) -> None:
         """Add another output of the same timepoint: lists accumulate; lesions, masks and transforms replace."""

@@ -69,21 +69,7 @@ class FlowContext:
         return TimepointInputs(tp, self.out_dir, at.lesion_masks or (), at.transforms, tuple(at.maps))
 
     def timepoint_results(self) -> tuple[TimepointResult, ...]:
-        out = []
-        for tp in self.case.timepoints:
-            at = self.at(tp.date)
-            out.append(
-                TimepointResult(
-                    date=tp.date,
-                    lesions=_or(at.lesions, tp.lesions),
-                    markers=tuple(at.markers),
-                    series=tp.series,
-                    maps=tuple([m.record() for m in at.maps] + at.files),
-                    warnings=tuple(at.warnings),
-                    registration={} if at.transforms is None else at.transforms.to_dict(),
-                )
-            )
-        return tuple(out)
+        return tuple(self.at(tp.date).result(tp) for tp in self.case.timepoints)
 
 
 def _or(value: tuple[Lesion, ...] | None, default: tuple[Lesion, ...]) -> tuple[Lesion, ...]:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..advice import run_advice
 from ..assessment import Assessment, ProbabilityEstimate, Recommendation, case_record, write_assessment_json
 from ..criteria.stage import CriteriaOutcome, run_criteria
 from ..errors import CannotAssessError, InputError
@@ -61,18 +62,11 @@ def stage_maps(ctx: FlowContext) -> StageOutput:
 
 def stage_advice(ctx: FlowContext) -> StageOutput:
     """Next step and management pathway (also the route for an out-of-scope case)."""
-    from ..advice import recommend
-
-    criteria, out = ctx.result(CriteriaOutcome), StageOutput()
-    out.results[Recommendation] = recommend(
-        ctx.case,
-        scope=ctx.scope,
-        evidence=ctx.result(EvidenceOutcome),
-        response=criteria.response if criteria else None,
-        lesions=ctx.lesions(),
-        markers=ctx.markers().get(ctx.case.latest.date, []),
+    criteria, evidence = ctx.result(CriteriaOutcome), ctx.result(EvidenceOutcome)
+    response = criteria.response if criteria else None
+    return run_advice(
+        ctx.case, ctx.scope, evidence=evidence, response=response, lesions=ctx.lesions(), markers=ctx.markers()
     )
-    return out
 
 
 STAGES: list[tuple[str, Stage]] = [
