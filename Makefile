@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Pytest workers: the machines have 2 cores.
 JOBS ?= 2
 
-.PHONY: install demo test test-unit test-validation lint typecheck bench clean
+.PHONY: install demo test test-fast test-unit test-validation lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest -n $(JOBS) -q
+
+# The fast tier: everything except the end-to-end runs of a whole `assess` or demo (marker e2e).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m "not e2e"
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q -m "not validation"

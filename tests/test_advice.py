@@ -18,7 +18,7 @@ import yaml
 
 from pseudoprog.advice import recommend
 from pseudoprog.assessment import Scope
-from pseudoprog.pipeline import assess
+from pseudoprog.flow import assess
 from tests.evidence.helpers import glioma_case
 
 S1 = {
@@ -101,6 +101,7 @@ def _run(tmp_path: Path, doc: dict, name: str):
     return result, stored
 
 
+@pytest.mark.e2e
 def test_s1_without_perfusion_recommends_perfusion_mri_usually_appropriate(tmp_path):
     result, doc = _run(tmp_path, S1, "s1")
     rec, p = result.recommendation, result.probability_true_progression
@@ -121,6 +122,7 @@ def test_s1_without_perfusion_recommends_perfusion_mri_usually_appropriate(tmp_p
     assert solid.likelihood_ratio is None and "not applied" in solid.note  # forum opinion only (§3.5)
 
 
+@pytest.mark.e2e
 def test_s1_with_high_rcbv_is_high_probability_and_goes_to_tumour_board(tmp_path):
     result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 3.4}), "s1-high")
     p, rec = result.probability_true_progression, result.recommendation
@@ -131,6 +133,7 @@ def test_s1_with_high_rcbv_is_high_probability_and_goes_to_tumour_board(tmp_path
     assert rcbv.likelihood_ratio > 3 and rcbv.direction == "tumour" and "L06" in rcbv.source
 
 
+@pytest.mark.e2e
 def test_s1_with_low_rcbv_is_low_probability_continue_therapy_mri_in_6_to_8_weeks(tmp_path):
     result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 1.1}), "s1-low")
     p, rec = result.probability_true_progression, result.recommendation
@@ -139,6 +142,7 @@ def test_s1_with_low_rcbv_is_low_probability_continue_therapy_mri_in_6_to_8_week
     assert rec.management.startswith("continue the current therapy")
 
 
+@pytest.mark.e2e
 def test_s1_with_equivocal_rcbv_asks_for_spectroscopy_or_pet(tmp_path):
     result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 2.2}), "s1-mid")
     rec = result.recommendation
@@ -146,6 +150,7 @@ def test_s1_with_equivocal_rcbv_asks_for_spectroscopy_or_pet(tmp_path):
     assert "MR spectroscopy" in rec.next_step and rec.rating == "may be appropriate"
 
 
+@pytest.mark.e2e
 def test_s3_radiosurgery_case_after_wbrt_is_indeterminate_and_flags_the_wbrt_modifier(tmp_path):
     result, _ = _run(tmp_path, S3, "s3")
     p, rec = result.probability_true_progression, result.recommendation
@@ -161,6 +166,7 @@ def test_s3_radiosurgery_case_after_wbrt_is_indeterminate_and_flags_the_wbrt_mod
     assert growth.value == pytest.approx(100 * (18 * 15 - 72) / 72, abs=0.1)
 
 
+@pytest.mark.e2e
 def test_s5_late_radiosurgery_case_uses_the_published_late_rate_and_flags_opinion_and_steroids(tmp_path):
     result, _ = _run(tmp_path, S5, "s5")
     p, rec = result.probability_true_progression, result.recommendation
@@ -175,6 +181,7 @@ def test_s5_late_radiosurgery_case_uses_the_published_late_rate_and_flags_opinio
     assert result.response is not None and result.response.category.startswith("PD")
 
 
+@pytest.mark.e2e
 def test_s5_with_high_fet_uptake_moves_towards_progression(tmp_path):
     base, _ = _run(tmp_path, S5, "s5a")
     fet, _ = _run(tmp_path, _with_markers(S5, {"pet_fet_tbr_max": 3.5}), "s5b")
@@ -182,6 +189,7 @@ def test_s5_with_high_fet_uptake_moves_towards_progression(tmp_path):
     assert p1 / (1 - p1) > 3 * p0 / (1 - p0)  # FET TBRmax 3.5 multiplies the odds by more than 3 (R21, R25, R26)
 
 
+@pytest.mark.e2e
 def test_s1_without_clinical_status_is_exactly_the_prior(tmp_path):
     doc = json.loads(json.dumps(S1))
     doc["timepoints"][-1]["clinical_status"] = "unknown"
@@ -190,6 +198,7 @@ def test_s1_without_clinical_status_is_exactly_the_prior(tmp_path):
     assert p.value == p.prior and 0.57 < p.prior < 0.73 and "prior only" in p.method
 
 
+@pytest.mark.e2e
 def test_out_of_scope_case_gets_its_route_and_no_probability(tmp_path):
     doc = json.loads(json.dumps(S1))
     doc["indication"] = "surveillance"
@@ -199,6 +208,7 @@ def test_out_of_scope_case_gets_its_route_and_no_probability(tmp_path):
     assert result.recommendation.rating is None
 
 
+@pytest.mark.e2e
 def test_within_12_weeks_the_rano_window_rule_is_in_the_management(tmp_path):
     doc = json.loads(json.dumps(S1))
     doc["timepoints"][-1]["date"] = "2026-05-25"  # 10 weeks after the end of chemoradiation
@@ -218,6 +228,7 @@ def test_recommend_without_evidence_still_orders_perfusion_and_lists_pitfalls():
     assert out.next_step.startswith("outside scope") and out.rationale == ("initial diagnosis",)
 
 
+@pytest.mark.e2e
 def test_conflicting_strong_evidence_is_labelled_mixed_and_warned(tmp_path):
     result, _ = _run(tmp_path, _with_markers(S1, {"rcbv_max": 3.5, "cho_naa": 1.0}), "mixed")
     assert result.probability_true_progression.label == "mixed / indeterminate"
@@ -225,6 +236,7 @@ def test_conflicting_strong_evidence_is_labelled_mixed_and_warned(tmp_path):
     assert "PET" in result.recommendation.next_step  # MRS already done: the next second-line study
 
 
+@pytest.mark.e2e
 def test_a_shrinking_lesion_is_flagged_against_the_enlarging_lesion_prior(tmp_path):
     doc = json.loads(json.dumps(S1))
     doc["timepoints"][-1]["lesions"][0].update(long_mm=5, perp_mm=4)

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from pseudoprog.errors import InputError
-from pseudoprog.pipeline import assess
+from pseudoprog.flow import assess
+
+pytestmark = pytest.mark.e2e
 
 REQUIRED_KEYS = {
     "case_id",

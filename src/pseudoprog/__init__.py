@@ -1,7 +1,7 @@
 """pseudoprog — decision support for true progression vs treatment effect on post-treatment brain MRI.
 
 The flow of one case: ingest → align → lesions → maps → markers → criteria → evidence → advice → report.
-Each stage is a subpackage; :mod:`pseudoprog.pipeline` runs them in order for ``pseudoprog assess``.
+Each stage is a subpackage; :mod:`pseudoprog.flow` runs them in order for ``pseudoprog assess``.
 """
 
 from importlib.metadata import PackageNotFoundError, version

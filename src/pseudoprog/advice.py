@@ -19,6 +19,7 @@ from .assessment import Recommendation, ResponseCall, Scope
 from .case import Case, ClinicalStatus, Lesion, LocationVsRT, Marker, SeriesKind, TreatmentType
 from .evidence.evaluate import EvidenceOutcome
 from .files import load_table
+from .handoff import StageOutput
 
 _PERFUSION_MARKERS = frozenset(
     {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr", "ktrans_mean", "ktrans_max", "vp_mean"}
@@ -244,3 +245,21 @@ def recommend(
         warnings=tuple(dict.fromkeys(warnings)),
         rationale=tuple(rationale),
     )
+
+
+def run_advice(
+    case: Case,
+    scope: Scope,
+    *,
+    evidence: EvidenceOutcome | None,
+    response: ResponseCall | None,
+    lesions: Mapping[dt.date, Sequence[Lesion]],
+    markers: Mapping[dt.date, Sequence[Marker]],
+) -> StageOutput:
+    """The advice stage of the flow: the recommendation in ``results[Recommendation]``."""
+    out = StageOutput()
+    latest = markers.get(case.latest.date, [])
+    out.results[Recommendation] = recommend(
+        case, scope=scope, evidence=evidence, response=response, lesions=lesions, markers=latest
+    )
+    return out

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .case import Lesion, Marker, Series
+from .case import Case, Lesion, Marker, Series
 from .files import write_atomic
 
 SCHEMA_VERSION = 1
@@ -61,6 +61,8 @@ class TimepointResult:
     series: tuple[Series, ...] = ()
     maps: tuple[MapOutput, ...] = ()
     warnings: tuple[str, ...] = ()
+    # The lesions stage's transforms: onto the baseline and each series onto the T1c (Registration.to_dict()).
+    registration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,23 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def case_record(case: Case) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    """The diagnosis and the treatments as assessment.json records them."""
+    d = case.diagnosis
+    treatments = tuple(
+        {
+            "type": t.type.value,
+            "start": t.start.isoformat(),
+            "end": t.end.isoformat() if t.end else None,
+            "dose_gy": t.dose_gy,
+            "fractions": t.fractions,
+            "agent": t.agent,
+        }
+        for t in case.treatments
+    )
+    return {"type": d.type.value, "idh": d.idh.value, "mgmt": d.mgmt.value, "primary": d.primary}, treatments
 
 
 def write_assessment_json(assessment: Assessment, path: Path) -> None:

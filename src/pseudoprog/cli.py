@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
-from .errors import CannotAssessError, PseudoprogError
+from .errors import EXIT_UNEXPECTED, CannotAssessError, OutOfScopeError, exit_code
 
 app = typer.Typer(
     add_completion=False,
@@ -21,6 +22,7 @@ app = typer.Typer(
     help="Decision support for true progression vs treatment effect on post-treatment brain MRI.",
 )
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 # `pseudoprog maps dsc|dce|asl|adc|tram INPUT --out DIR`: one command per kind of map, each calling its stage.
 maps_app = typer.Typer(no_args_is_help=True, help="Compute quantitative maps from one series (no case needed).")
 app.add_typer(maps_app, name="maps")
@@ -30,22 +32,22 @@ def _progress(message: str) -> None:
     console.print(f"[dim]•[/dim] {message}")
 
 
-def _fail(exc: PseudoprogError) -> typer.Exit:
-    console.print(f"[bold red]error:[/bold red] {exc}")
-    return typer.Exit(code=2)
-
-
 @contextlib.contextmanager
-def _map_errors() -> Iterator[None]:
-    """The `maps` commands' exits: 3 with the reason when the data cannot give the map, 2 for bad input."""
+def _errors() -> Iterator[None]:
+    """Every command's exits, from the one table in :data:`pseudoprog.errors.EXIT_CODES`: one line on stderr."""
     try:
         yield
-    except CannotAssessError as exc:
-        console.print(f"[bold red]cannot assess:[/bold red] {exc.reason}")
-        raise typer.Exit(code=3) from None
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the one place an error becomes an exit code
+        code, label = exit_code(exc)
+        if code == EXIT_UNEXPECTED:
+            log.info("unexpected error", exc_info=True)  # the traceback, shown with --verbose
+            message = f"{type(exc).__name__}: {exc} (run with --verbose for the details, and please report it)"
+        else:
+            message = exc.reason if isinstance(exc, (CannotAssessError, OutOfScopeError)) else str(exc)
+        console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=code) from None
 
 
 def _summarise(assessment, out: Path) -> None:
@@ -82,13 +84,11 @@ def assess(
     ] = None,
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
-    from .pipeline import assess as run
+    from .flow import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
-    try:
+    with _errors():
         result = run(case_dir, out_dir, progress=_progress, profile=profile)
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
     _summarise(result, out_dir)
 
 
@@ -103,10 +103,8 @@ def report(
     """Re-render the HTML (and PDF) report from an assessment.json and the files beside it."""
     from .report.render import rerender
 
-    try:
+    with _errors():
         rendered = rerender(assessment_json, out_dir=out, pdf=pdf)
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
     target = out or assessment_json.parent
     for name, rel in rendered.outputs.items():
         console.print(f"wrote {name}: {target / rel}")
@@ -124,11 +122,8 @@ def calibrate(
     """Learn a site's cut-offs from its labelled cases: CV AUC with bootstrap interval, reliability diagram."""
     from .evidence.calibration import calibrate as run
 
-    try:
+    with _errors():
         report = run(labelled, out, folds=folds, seed=seed)
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     lo, hi = report.cv_auc_interval
     console.print(f"cross-validated AUC {report.cv_auc:.3f} (95 % bootstrap {lo:.3f}–{hi:.3f}), n = {report.n_cases}")
     console.print(f"calibration error {report.calibration_error:.3f}")
@@ -156,8 +151,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the synthetic patient.")] = 7,
 ) -> None:
     """Build a synthetic patient (known truth) and assess it."""
+    from .flow import assess as run
     from .phantoms.patient import SCENARIOS, write_synthetic_case
-    from .pipeline import assess as run
 
     if scenario not in SCENARIOS:
         console.print(
@@ -169,11 +164,9 @@ def demo(
         raise typer.Exit(code=2)
     case_dir = out / f"case-{scenario}"
     _progress(f"building synthetic patient ({scenario}, {fmt}, seed {seed})")
-    try:
+    with _errors():
         write_synthetic_case(case_dir, scenario=scenario, fmt=fmt, seed=seed)
         result = run(case_dir, out / f"output-{scenario}", progress=_progress)
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
     _summarise(result, out / f"output-{scenario}")
 
 
@@ -196,7 +189,7 @@ def maps_dsc(
     """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
     from .perfusion.dsc.io import compute_dsc_maps
 
-    try:
+    with _errors():
         run = compute_dsc_maps(
             input_path,
             out,
@@ -206,11 +199,6 @@ def maps_dsc(
             leakage=leakage,
             deconvolution=deconvolution,
         )
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
-    except ValueError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     if run.lesion is not None:
@@ -234,11 +222,8 @@ def phantom(
     """Write a synthetic case folder (case.yaml, images and truth.json) without assessing it."""
     from .phantoms.patient import write_synthetic_case
 
-    try:
+    with _errors():
         write_synthetic_case(out, scenario=scenario, fmt=fmt, seed=seed)
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     console.print(f"wrote {out}")
 
 
@@ -261,13 +246,10 @@ def lesions(
     from .lesions.analysis import analyse_case
     from .lesions.output import write_lesions
 
-    try:
+    with _errors():
         case = ingest_case(case_dir).case
         result = analyse_case(case, within_session=within_session, across_sessions=across_sessions, progress=_progress)
         written = write_lesions(result, out)
-    except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     for date in sorted(result.timepoints):
         for les in result.lesion_objects(date):
             m = les.measurement
@@ -300,18 +282,13 @@ def criteria(
     from .criteria import assess_criterion, choose_criterion, criterion_name
     from .ingest import read_case_yaml
 
-    try:
+    with _errors():
         case, _ = read_case_yaml(case_dir)
         if name is None:
             chosen, why = choose_criterion(case)
         else:
             chosen, why = criterion_name(name), "asked for"
         result = assess_criterion(case, chosen, method=method)
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
-    except ValueError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
     console.print(f"{result.criterion} ({why}); measurement: {result.method}")
     for note in result.notes:
         console.print(f"[dim]{note}[/dim]")
@@ -346,7 +323,7 @@ def inspect(
 
     from .ingest import ingest_case, scan_images
 
-    try:
+    with _errors():
         if (path / "case.yaml").exists():
             result = ingest_case(path)
             groups = [(tp.date.isoformat(), tp.series) for tp in result.case.timepoints]
@@ -354,8 +331,6 @@ def inspect(
         else:
             scan = scan_images(path)
             groups, warnings = [(path.name, scan.series)], scan.warnings
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
     table = Table("timepoint", "kind", "description", "format", "shape", "frames", "why")
     for label, series in groups:
         for s in series:
@@ -397,7 +372,7 @@ def maps_dce(
     from .case import SeriesKind
     from .perfusion.from_series import dce_from_series, load_mask_on, series_for_input, write_map_set
 
-    with _map_errors():
+    with _errors():
         series, others = series_for_input(input_path, SeriesKind.DCE, SeriesKind.VFA_T1)
         mask = load_mask_on(aif_mask, series) if aif_mask is not None else None
         ms = dce_from_series(
@@ -421,7 +396,7 @@ def maps_asl(
     from .case import SeriesKind
     from .perfusion.from_series import asl_from_series, series_for_input, write_map_set
 
-    with _map_errors():
+    with _errors():
         series, others = series_for_input(input_path, SeriesKind.ASL, SeriesKind.M0)
         ms = asl_from_series(series, others[SeriesKind.M0])
         written = write_map_set(ms, out)
@@ -438,7 +413,7 @@ def maps_adc(
     from .diffusion.from_series import adc_from_series
     from .perfusion.from_series import series_for_input, write_map_set
 
-    with _map_errors():
+    with _errors():
         series, _ = series_for_input(input_path, SeriesKind.DWI)
         ms = adc_from_series(series)
         written = write_map_set(ms, out)
@@ -460,7 +435,7 @@ def maps_tram(
     from .case import SeriesKind
     from .perfusion.from_series import series_for_input, tram_from_series, write_map_set
 
-    with _map_errors():
+    with _errors():
         early, others = series_for_input(input_path, SeriesKind.T1C, SeriesKind.T1C_DELAYED)
         if delayed is not None:
             late, _ = series_for_input(delayed, SeriesKind.T1C_DELAYED)
@@ -486,7 +461,7 @@ def mrs(
     from .ingest.mrs import read_spectrum
     from .spectroscopy import compute_ratios, read_fit_result, sniff_fit_result
 
-    try:
+    with _errors():
         if sniff_fit_result(path) is not None:
             for fit in read_fit_result(path):
                 where = f" voxel {fit.voxel}" if fit.voxel else ""
@@ -514,11 +489,6 @@ def mrs(
                 f"TE {spec.echo_time_ms} ms, {spec.fid.shape[-1]} points, dwell {1e6 * spec.dwell_time_s:.1f} µs; "
                 "no fit: ratios need an LCModel or TARQUIN result"
             )
-    except PseudoprogError as exc:
-        raise _fail(exc) from None
-    except ValueError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=2) from None
 
 
 def _version_callback(value: bool) -> None:

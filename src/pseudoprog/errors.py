@@ -69,3 +69,31 @@ class CannotAssessError(PseudoprogError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+# The command line's exit codes, one table for every command (docs/exit-codes.md). First match wins, so a
+# subclass comes before its base. A ValueError is a rejected option value (the library validates its
+# keyword options with ValueError), so it is a usage error like a bad input.
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (InputError, 2, "error"),
+    (CannotAssessError, 3, "cannot assess"),
+    (OutOfScopeError, 4, "out of scope"),
+    (PseudoprogError, 2, "error"),
+    (ValueError, 2, "error"),
+)
+
+
+def exit_code(exc: BaseException) -> tuple[int, str]:
+    """The exit code of a command that stopped on ``exc``, and the label its one-line message starts with.
+
+    >>> exit_code(CannotAssessError("no VFA series"))
+    (3, 'cannot assess')
+    >>> exit_code(KeyError("x"))
+    (1, 'unexpected error')
+    """
+    for kind, code, label in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code, label
+    return EXIT_UNEXPECTED, "unexpected error"

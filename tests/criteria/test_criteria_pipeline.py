@@ -1,4 +1,4 @@
-"""End to end: ``pipeline.assess`` on the synthetic patients gives the expected calls (coarse grid for speed)."""
+"""End to end: ``flow.assess`` on the synthetic patients gives the expected calls (coarse grid for speed)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pseudoprog.cli import app
+from pseudoprog.flow import assess
 from pseudoprog.phantoms.anatomy import Grid
-from pseudoprog.pipeline import assess
 
 COARSE = Grid((64, 72, 16), (3.0, 3.0, 9.0))
 
@@ -27,6 +27,7 @@ COARSE = Grid((64, 72, 16), (3.0, 3.0, 9.0))
         ("radiation_necrosis_after_srs", "RANO-BM", "PD", {"iRANO": "not applicable"}),
     ],
 )
+@pytest.mark.e2e
 def test_pipeline_response_on_phantoms(phantom_cases, tmp_path, scenario, criterion, category, others) -> None:
     case_dir = phantom_cases(scenario, "nifti", grid=COARSE, sequences=("structural",))
     result = assess(case_dir, tmp_path / "out")
@@ -55,6 +56,7 @@ def test_pipeline_response_on_phantoms(phantom_cases, tmp_path, scenario, criter
         assert mrano["per_timepoint"][1]["in_retrospect"].startswith("PD confirmed")
 
 
+@pytest.mark.e2e
 def test_out_of_scope_case_has_no_response(phantom_cases, tmp_path) -> None:
     result = assess(phantom_cases("stable", "nifti", grid=COARSE, sequences=("structural",)), tmp_path / "out")
     assert result.response is None

@@ -1,4 +1,4 @@
-"""``pseudoprog maps dsc`` and the pipeline's DSC stage on a phantom scan written as NIfTI + JSON."""
+"""``pseudoprog maps dsc`` and the DSC map builder (maps/dsc.py) on a phantom scan written as NIfTI + JSON."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from pseudoprog.case import LesionMask
 from pseudoprog.cli import app
+from pseudoprog.handoff import TimepointInputs
 from pseudoprog.ingest import ingest_case
+from pseudoprog.maps import dsc as maps_dsc
 from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint
-from pseudoprog.pipeline import AssessContext, maps_dsc
 
 
 @pytest.fixture(scope="module")
@@ -52,26 +53,22 @@ def test_pipeline_stage_fills_markers_from_lesion_masks(case_dir, tmp_path) -> N
     sc = SCENARIOS["true_progression"]
     spec = next(s for s in sc.scans if s.date == tp.date)
     truth = build_timepoint(sc, spec, seed=7)
-    ctx = AssessContext(case=case, out_dir=tmp_path)
-    ctx.products["lesion_masks"] = {
-        tp.date: [LesionMask("L1", truth.anatomy.lesion_masks["L1"], truth.affine, source="phantom truth")]
-    }
-    maps_dsc(ctx, tp)
-    markers = {m.name: m for m in ctx.markers[tp.date]}
+    masks = (LesionMask("L1", truth.anatomy.lesion_masks["L1"], truth.affine, source="phantom truth"),)
+    out = maps_dsc.build(TimepointInputs(tp, tmp_path, lesion_masks=masks))
+    markers = {m.name: m for m in out.at(tp.date).markers}
     assert {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr"} <= set(markers)
     assert markers["rcbv_max"].value > 2.0  # viable tumour: hypervascular
     assert markers["rcbv_max"].quality["leakage_correction"] == "bsw"
     assert all(m.lesion_id == "L1" and m.source == "perfusion.dsc" for m in markers.values())
-    assert any(m.name == "dsc_rcbv" for m in ctx.maps[tp.date])
-    assert all((tmp_path / m.path).exists() for m in ctx.maps[tp.date])
-    assert any("preload" in w for w in ctx.timepoint_warnings[tp.date])
+    assert any(m.name == "dsc_rcbv" for m in out.at(tp.date).maps)
+    assert all((tmp_path / m.path).exists() for m in out.at(tp.date).maps)
+    assert any("preload" in w for w in out.at(tp.date).warnings)
 
 
 def test_pipeline_stage_without_masks_writes_maps_and_says_why(case_dir, tmp_path) -> None:
     case = ingest_case(case_dir).case
     tp = case.timepoints[0]
-    ctx = AssessContext(case=case, out_dir=tmp_path)
-    maps_dsc(ctx, tp)
-    assert len(ctx.maps[tp.date]) >= 10
-    assert not ctx.markers.get(tp.date)
-    assert any("no lesion masks" in n.reason for n in ctx.not_assessed)
+    out = maps_dsc.build(TimepointInputs(tp, tmp_path))
+    assert len(out.at(tp.date).maps) >= 10
+    assert not out.at(tp.date).markers
+    assert any("no lesion masks" in n.reason for n in out.not_assessed)

@@ -4,20 +4,25 @@ treatment effect separate in the expected direction, per-lesion markers are prod
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pseudoprog.case import Case, Diagnosis, DiagnosisType, LesionMask, Patient, SeriesKind, Timepoint
+from pseudoprog.case import LesionMask, SeriesKind, Timepoint
 from pseudoprog.cli import app
+from pseudoprog.handoff import StageOutput, TimepointInputs
 from pseudoprog.ingest import scan_images
+from pseudoprog.maps import adc as maps_adc
+from pseudoprog.maps import asl as maps_asl
+from pseudoprog.maps import dce as maps_dce
+from pseudoprog.maps import tram as maps_tram
 from pseudoprog.phantoms import asl, dce, dwi
 from pseudoprog.phantoms.anatomy import Tissue
 from pseudoprog.phantoms.partial_volume import coarse_grid
 from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint
 from pseudoprog.phantoms.writers import write_nifti
-from pseudoprog.pipeline import AssessContext, maps_adc, maps_asl, maps_dce, maps_tram
 
 
 def _scan(tmp_path_factory, scenario: str, index: int):
@@ -29,12 +34,12 @@ def _scan(tmp_path_factory, scenario: str, index: int):
             write_nifti(s, folder)
     series = scan_images(folder).series
     tp = Timepoint(date=sc.scans[index].date, image_dir=folder, series=series)
-    case = Case(Patient("PHANTOM"), Diagnosis(DiagnosisType.GLIOBLASTOMA), (), (tp,))
-    ctx = AssessContext(case=case, out_dir=folder / "out")
-    ctx.products["lesion_masks"] = {tp.date: [LesionMask("L1", ptp.anatomy.lesion_masks["L1"], ptp.affine)]}
-    for build in (maps_dce, maps_asl, maps_adc, maps_tram):
-        build(ctx, tp)
-    return ptp, ctx, tp, folder
+    masks = (LesionMask("L1", ptp.anatomy.lesion_masks["L1"], ptp.affine),)
+    inputs = TimepointInputs(tp, folder / "out", lesion_masks=masks)
+    out = StageOutput()
+    for builder in (maps_dce, maps_asl, maps_adc, maps_tram):
+        out.extend(builder.build(inputs))
+    return ptp, SimpleNamespace(at=out.at, out_dir=inputs.out_dir), tp, folder
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def effect(tmp_path_factory):
 
 
 def _markers(ctx, tp):
-    return {m.name: m.value for m in ctx.markers[tp.date]}
+    return {m.name: m.value for m in ctx.at(tp.date).markers}
 
 
 def _pure(ptp, factors, tissue, slab=None):
@@ -62,7 +67,7 @@ def _pure(ptp, factors, tissue, slab=None):
 def _map(ctx, tp, name):
     import nibabel as nib
 
-    entry = next(m for m in ctx.maps[tp.date] if m.name == name)
+    entry = next(m for m in ctx.at(tp.date).maps if m.name == name)
     return np.asarray(nib.load(str(ctx.out_dir / entry.path)).dataobj)
 
 
@@ -81,7 +86,7 @@ def test_maps_match_truth_in_pure_tissue(tumour):
     assert np.nanmean(_map(ctx, tp, "asl_cbf")[gm]) == pytest.approx(60.0, rel=0.1)
     wm2 = _pure(ptp, dwi.GRID_FACTORS, Tissue.WHITE_MATTER)
     assert np.nanmedian(_map(ctx, tp, "adc_adc")[wm2]) == pytest.approx(0.70e-3, rel=0.05)
-    params = json.loads((ctx.out_dir / ctx.maps[tp.date][0].parameters["parameters_file"]).read_text())
+    params = json.loads((ctx.out_dir / ctx.at(tp.date).maps[0].parameters["parameters_file"]).read_text())
     assert params["relaxivity_per_mM_s"] > 0 and params["aif_source"] in (
         "automatic",
         "population (Parker et al., MRM 2006)",
@@ -110,11 +115,10 @@ def test_tumour_and_treatment_effect_separate(tumour, effect):
 
 def test_markers_are_skipped_with_a_reason_without_masks(tumour):
     _, ctx, tp, _ = tumour
-    ctx2 = AssessContext(case=ctx.case, out_dir=ctx.out_dir.parent / "out-nomask")
-    maps_adc(ctx2, tp)
-    assert not ctx2.markers.get(tp.date)
+    ctx2 = maps_adc.build(TimepointInputs(tp, ctx.out_dir.parent / "out-nomask"))
+    assert not ctx2.at(tp.date).markers
     assert any(n.stage == "diffusion.adc.markers" and "no lesion mask" in n.reason for n in ctx2.not_assessed)
-    assert any(m.name == "adc_adc" for m in ctx2.maps[tp.date])
+    assert any(m.name == "adc_adc" for m in ctx2.at(tp.date).maps)
 
 
 def test_dce_without_vfa_cannot_be_assessed(tumour):

@@ -15,9 +15,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pseudoprog import pipeline
-from pseudoprog.assessment import MapOutput
+from pseudoprog import flow, maps
 from pseudoprog.case import LesionMask, SeriesKind
+from pseudoprog.flow import run as flow_run
+from pseudoprog.handoff import Quantity, StageOutput, TimepointInputs, TypedMap
 from pseudoprog.phantoms.anatomy import Grid, Tissue
 from pseudoprog.phantoms.patient import SCENARIOS, build_timepoint
 
@@ -58,10 +59,14 @@ def truth_masks(scenario: str, date: dt.date) -> tuple[LesionMask, ...]:
 def install_truth_stages(monkeypatch: pytest.MonkeyPatch, scenario: str) -> None:
     """Replace the lesions stage and add an rCBV builder that use the phantom's truth."""
 
-    def lesions(ctx: pipeline.AssessContext) -> None:
-        ctx.products["lesion_masks"] = {tp.date: truth_masks(scenario, tp.date) for tp in ctx.case.timepoints}
+    def lesions(ctx: flow.FlowContext) -> StageOutput:
+        out = StageOutput()
+        for tp in ctx.case.timepoints:
+            out.at(tp.date).lesion_masks = truth_masks(scenario, tp.date)
+        return out
 
-    def maps_truth_rcbv(ctx: pipeline.AssessContext, tp) -> None:
+    def maps_truth_rcbv(inputs: TimepointInputs) -> StageOutput:
+        tp, out = inputs.timepoint, StageOutput()
         t1c = tp.series_of(SeriesKind.T1C)[0]
         phantom = truth(scenario, tp.date)
         lut = np.ones(max(int(t) for t in Tissue) + 1, dtype=np.float32)
@@ -69,15 +74,16 @@ def install_truth_stages(monkeypatch: pytest.MonkeyPatch, scenario: str) -> None
             lut[int(tissue)] = value
         rcbv = lut[phantom.labels]
         rel = f"maps/{tp.date.isoformat()}/rcbv.nii.gz"
-        (ctx.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        nib.save(nib.Nifti1Image(rcbv, phantom.affine), str(ctx.out_dir / rel))
-        ctx.maps.setdefault(tp.date, []).append(
-            MapOutput("dsc_rcbv", rel, "ratio", series_uid=t1c.uid, parameters={"source": "phantom truth"})
+        (inputs.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(rcbv, phantom.affine), str(inputs.out_dir / rel))
+        out.at(tp.date).maps.append(
+            TypedMap(Quantity.RCBV, rcbv, phantom.affine, "ratio", t1c.uid, {"source": "phantom truth"}, rel)
         )
+        return out
 
-    stages = [(name, lesions if name == "lesions" else fn) for name, fn in pipeline.STAGES]
-    monkeypatch.setattr(pipeline, "STAGES", stages)
-    monkeypatch.setattr(pipeline, "MAP_BUILDERS", [*pipeline.MAP_BUILDERS, maps_truth_rcbv])
+    stages = [(name, lesions if name == "lesions" else fn) for name, fn in flow_run.STAGES]
+    monkeypatch.setattr(flow_run, "STAGES", stages)
+    monkeypatch.setattr(maps, "BUILDERS", [*maps.BUILDERS, ("truth_rcbv", maps_truth_rcbv)])
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +114,7 @@ def dicom_assessed(small_case, tmp_path_factory: pytest.TempPathFactory):
     try:
         install_truth_stages(mp, "pseudoprogression")
         out = tmp_path_factory.mktemp("assessed") / "out"
-        result = pipeline.assess(small_case("pseudoprogression", "dicom"), out)
+        result = flow.assess(small_case("pseudoprogression", "dicom"), out)
     finally:
         mp.undo()
     return result, out

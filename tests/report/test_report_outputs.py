@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from pseudoprog import pipeline
+from pseudoprog import flow
 from pseudoprog.cli import app
 from pseudoprog.errors import InputError
 from pseudoprog.report.render import rerender
@@ -21,6 +21,7 @@ from .conftest import install_truth_stages, need_binary
 DATES = ("2026-03-16", "2026-04-27")
 
 
+@pytest.mark.e2e
 def test_dicom_case_writes_every_output_beside_assessment_json(dicom_assessed):
     result, out = dicom_assessed
     for day in DATES:
@@ -38,6 +39,7 @@ def test_dicom_case_writes_every_output_beside_assessment_json(dicom_assessed):
     assert assets["software"]["highdicom"] and assets["software"]["pseudoprog"] == result.software_version
 
 
+@pytest.mark.e2e
 def test_report_opens_in_headless_chromium_with_the_answer_and_every_figure(dicom_assessed, tmp_path):
     exe = need_binary("chromium")
     _result, out = dicom_assessed
@@ -65,6 +67,7 @@ def test_report_opens_in_headless_chromium_with_the_answer_and_every_figure(dico
     assert 'id="disclaimer"' in dom
 
 
+@pytest.mark.e2e
 def test_pdf_converts_to_png_with_pdftoppm(dicom_assessed, tmp_path):
     exe = need_binary("pdftoppm")
     from PIL import Image, ImageStat
@@ -79,6 +82,7 @@ def test_pdf_converts_to_png_with_pdftoppm(dicom_assessed, tmp_path):
         assert ImageStat.Stat(img.convert("L")).stddev[0] > 10  # text and figures, not a blank page
 
 
+@pytest.mark.e2e
 def test_pseudoprog_report_re_renders_the_same_page_from_the_output_folder(dicom_assessed, tmp_path):
     _, out = dicom_assessed
     copy = tmp_path / "copy"
@@ -100,8 +104,9 @@ def test_re_rendering_refuses_what_is_not_an_assessment(tmp_path):
     assert run.exit_code == 2
 
 
+@pytest.mark.e2e
 def test_nifti_case_says_why_there_are_no_dicom_outputs(small_case, tmp_path):
-    result = pipeline.assess(small_case("pseudoprogression", "nifti"), tmp_path / "out")
+    result = flow.assess(small_case("pseudoprogression", "nifti"), tmp_path / "out")
     reasons = [n.reason for n in result.not_assessed if n.stage == "report.dicom"]
     assert reasons and "only for DICOM input" in reasons[0]
     assert not (tmp_path / "out" / "dicom").exists()
@@ -111,10 +116,11 @@ def test_nifti_case_says_why_there_are_no_dicom_outputs(small_case, tmp_path):
     assert html.count('<figure class="panel">') == len(result.timepoints)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("scenario", ["true_progression", "radiation_necrosis_after_srs", "stable"])
 def test_every_demo_scenario_renders(small_case, tmp_path, monkeypatch, scenario):
     install_truth_stages(monkeypatch, scenario)
-    result = pipeline.assess(small_case(scenario, "nifti"), tmp_path / "out")
+    result = flow.assess(small_case(scenario, "nifti"), tmp_path / "out")
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="answer"' in html and result.case_id in html
     assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")

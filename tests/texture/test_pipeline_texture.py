@@ -1,25 +1,29 @@
-"""The pipeline's texture slot: a features table per case, and the reason when it cannot run."""
+"""The texture map builder (maps/texture.py): a features table per case, and the reason when it cannot run."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from pseudoprog.case import Case, Diagnosis, DiagnosisType, LesionMask, Patient, Timepoint
+from pseudoprog.case import LesionMask, Timepoint
 from pseudoprog.errors import CannotAssessError
+from pseudoprog.handoff import TimepointInputs
 from pseudoprog.ingest import scan_images
-from pseudoprog.pipeline import MAP_BUILDERS, AssessContext, maps_texture
+from pseudoprog.maps import BUILDERS
+from pseudoprog.maps import texture as maps_texture
+from pseudoprog.markers.texture import TextureTable, write_texture_table
 
 pytest.importorskip("radiomics", reason="pyradiomics not installed (optional texture extra)")
 DATE = dt.date(2026, 2, 1)
 
 
-def _case(tmp_path: Path) -> tuple[AssessContext, Timepoint, LesionMask]:
+def _case(tmp_path: Path) -> tuple[TimepointInputs, Timepoint, LesionMask]:
     folder = tmp_path / "img"
     folder.mkdir()
     shape = (48, 48, 24)
@@ -33,18 +37,16 @@ def _case(tmp_path: Path) -> tuple[AssessContext, Timepoint, LesionMask]:
     nib.save(nib.Nifti1Image(t1c.astype(np.float32), aff), str(folder / "T1c.nii.gz"))
     nib.save(nib.Nifti1Image(adc.astype(np.float32), aff), str(folder / "ADC.nii.gz"))
     tp = Timepoint(date=DATE, image_dir=folder, series=scan_images(folder).series)
-    ctx = AssessContext(
-        case=Case(Patient("P"), Diagnosis(DiagnosisType.GLIOBLASTOMA), (), (tp,)), out_dir=tmp_path / "o"
-    )
-    return ctx, tp, LesionMask("L1", lesion, aff)
+    return TimepointInputs(tp, tmp_path / "o"), tp, LesionMask("L1", lesion, aff)
 
 
 def test_texture_table_written_for_each_image(tmp_path: Path) -> None:
-    assert maps_texture in MAP_BUILDERS
-    ctx, tp, mask = _case(tmp_path)
-    ctx.products["lesion_masks"] = {DATE: (mask,)}
-    maps_texture(ctx, tp)
-    [out] = ctx.maps[DATE]
+    assert ("texture", maps_texture.build) in BUILDERS
+    ctx, _, mask = _case(tmp_path)
+    ctx = replace(ctx, lesion_masks=(mask,))
+    built = maps_texture.build(ctx)
+    written = write_texture_table([built.results[TextureTable]], ctx.out_dir)
+    [out] = written.at(DATE).files
     assert out.name == "texture_features" and sorted(out.parameters["images"]) == ["ADC", "T1c"]
     with (ctx.out_dir / out.path).open() as fh:
         rows = list(csv.DictReader(fh))
@@ -54,6 +56,6 @@ def test_texture_table_written_for_each_image(tmp_path: Path) -> None:
 
 
 def test_texture_without_masks_says_why(tmp_path: Path) -> None:
-    ctx, tp, _ = _case(tmp_path)
+    ctx, _, _ = _case(tmp_path)
     with pytest.raises(CannotAssessError, match="lesion masks"):
-        maps_texture(ctx, tp)
+        maps_texture.build(ctx)

@@ -52,23 +52,23 @@ def test_segmented_and_measured_lesion_matches_the_truth(scenario, scan):
 
 @pytest.fixture(scope="module")
 def assessed(phantom_cases, tmp_path_factory):
+    from pseudoprog.flow import FlowContext, decide_scope
     from pseudoprog.ingest import ingest_case
-    from pseudoprog.pipeline import AssessContext, decide_scope, stage_lesions, stage_reported
+    from pseudoprog.lesions.stage import reported, run_lesions
 
     case_dir = phantom_cases("pseudoprogression", "nifti")
     case = ingest_case(case_dir).case
-    ctx = AssessContext(case=case, out_dir=tmp_path_factory.mktemp("out"))
-    ctx.scope = decide_scope(case)
-    stage_reported(ctx)
-    stage_lesions(ctx)
+    ctx = FlowContext(case, tmp_path_factory.mktemp("out"), decide_scope(case))
+    ctx.merge(reported(case))
+    ctx.merge(run_lesions(case, ctx.lesions()))
     return ctx, json.loads((case_dir / "truth.json").read_text())
 
 
 def test_pipeline_measures_every_timepoint_and_replaces_reported_values(assessed):
     ctx, truth = assessed
     for tp_truth in truth["timepoints"]:
-        date = next(d for d in ctx.lesions if d.isoformat() == tp_truth["date"])
-        (lesion,) = ctx.lesions[date]
+        date = next(d for d in ctx.lesions() if d.isoformat() == tp_truth["date"])
+        (lesion,) = ctx.lesions()[date]
         t = tp_truth["lesions"][0]
         assert lesion.id == "L1" and lesion.measurement.source == "lesions.rano_bidimensional"
         assert abs(lesion.measurement.long_mm - t["long_mm"]) <= 1.5
@@ -77,25 +77,25 @@ def test_pipeline_measures_every_timepoint_and_replaces_reported_values(assessed
         assert lesion.location_vs_rt is LocationVsRT.IN_FIELD  # from case.yaml (no RTDOSE)
         assert not lesion.new
         assert "oedema_ratio" in lesion.markers
-        assert any("reported" in n and "measured" in n for n in ctx.timepoint_warnings[date])
-        (mask,) = ctx.products["lesion_masks"][date]
+        assert any("reported" in n and "measured" in n for n in ctx.at(date).warnings)
+        (mask,) = ctx.masks()[date]
         assert mask.lesion_id == "L1" and mask.enhancing.sum() > 0
 
 
 def test_pipeline_keeps_transforms_that_recover_the_pose(assessed):
     ctx, truth = assessed
-    dates = sorted(ctx.products["registration"])
+    dates = sorted(d for d, tp in ctx.timepoints.items() if tp.transforms is not None)
     grid = Grid()
     from pseudoprog.phantoms.patient import _pose_affine
 
     base = _pose_affine(grid, tuple(truth["timepoints"][0]["pose"]))
     for d, tp_truth in zip(dates, truth["timepoints"], strict=True):
-        reg = ctx.products["registration"][d]["to_baseline"]
+        reg = ctx.at(d).transforms.to_baseline
         expected = _pose_affine(grid, tuple(tp_truth["pose"])) @ np.linalg.inv(base)
         err = reg.fixed_to_moving @ np.linalg.inv(expected)
         corners = np.array([[x, y, z, 1.0] for x in (-70, 70) for y in (-90, 90) for z in (-60, 60)]).T
         assert np.abs((err @ corners - corners)[:3]).max() < 1.0
-        assert set(ctx.products["registration"][d]["series_to_t1c"]) == {"T1", "T2", "FLAIR"}
+        assert set(ctx.at(d).transforms.series_to_t1c) == {"T1", "T2", "FLAIR"}
 
 
 def test_rtdose_places_the_lesion_in_the_field(phantom_cases, tmp_path):

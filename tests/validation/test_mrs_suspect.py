@@ -125,12 +125,13 @@ def test_folder_ingest_pairs_lcmodel_with_rda_geometry(tmp_path: Path) -> None:
     assert values["cho_naa"].quality["echo_time_ms"] == 30.0 and values["cho_naa"].quality["geometry_from"] == "svs.rda"
 
 
+@pytest.mark.e2e
 def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path) -> None:
     """LCModel results without the vendor file: the ratios reach assessment.json for the index lesion,
     flagged 'coverage not verified' because the voxel position is unknown, and the reason is listed."""
     import json
 
-    from pseudoprog.pipeline import assess
+    from pseudoprog.flow import assess
 
     case = tmp_path / "case"
     shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)
@@ -145,12 +146,13 @@ def test_assess_end_to_end_reports_lcmodel_ratios(phantom_cases, tmp_path: Path)
     assert any(n["stage"] == "spectroscopy" and "voxel position is unknown" in n["reason"] for n in doc["not_assessed"])
 
 
+@pytest.mark.e2e
 def test_assess_refuses_a_voxel_that_misses_the_lesion(phantom_cases, tmp_path: Path) -> None:
     """With the vendor file the voxel is placed in image space; this one (another subject's) lies outside the
     phantom lesion the lesions stage segmented, so its ratios are not evidence about the lesion."""
     import json
 
-    from pseudoprog.pipeline import assess
+    from pseudoprog.flow import assess
 
     case = tmp_path / "case"
     shutil.copytree(phantom_cases("pseudoprogression", "nifti", sequences=("structural",)), case)

@@ -1,8 +1,10 @@
 """Ingest: ``case.yaml`` + image folders → a validated :class:`~pseudoprog.case.Case` with typed series.
 
->>> from pseudoprog.ingest import load_case          # doctest: +SKIP
->>> case = load_case("examples/DEMO-001")            # doctest: +SKIP
->>> [s.kind for s in case.latest.series]             # doctest: +SKIP
+Usage (not run as a doctest: it needs a real case or file)::
+
+    from pseudoprog.ingest import load_case
+    case = load_case("examples/DEMO-001")
+    [s.kind for s in case.latest.series]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ For every timepoint that has a post-contrast T1 (the reference grid of that sess
 
 Then every session's T1c is registered onto the baseline T1c, lesion masks are carried there and
 tracked (:mod:`.tracking`), and, with an RTDOSE, each lesion is placed against the dose.
-Nothing here reads case.yaml or writes files; :func:`pseudoprog.pipeline.stage_lesions` does.
+Nothing here reads case.yaml or writes files; :mod:`pseudoprog.lesions.stage` hands its results to the flow.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..align.brainmask import bright_signal_mask
+from ..align.registration import Registration
 from ..align.resample import resample_mask, resample_to_grid
 from ..case import LesionMask, Series, SeriesKind, Volume
 from ..errors import CannotAssessError, InputError
@@ -236,8 +237,11 @@ def asl_from_series(asl: Series, m0: Sequence[Series], *, assume_pcasl: bool = F
 # ---------------------------------------------------------------------------------------------
 
 
-def tram_from_series(early: Series, delayed: Series) -> MapSet:
-    """TRAM of an early and a delayed post-contrast T1, on the early image's grid."""
+def tram_from_series(early: Series, delayed: Series, *, t1c_transform: Registration | None = None) -> MapSet:
+    """TRAM of an early and a delayed post-contrast T1, on the early image's grid.
+
+    ``t1c_transform`` (delayed → early, from the lesions stage) is reused when given instead of registering again.
+    """
     e, w1 = load_series(early)
     d, w2 = load_series(delayed)
 
@@ -246,7 +250,7 @@ def tram_from_series(early: Series, delayed: Series) -> MapSet:
         return extra.get("AcquisitionTime") or extra.get("SeriesTime")
 
     delay = tram_mod.delay_minutes(when(early), when(delayed))
-    res = tram_mod.compute_tram(e, d, delay_min=delay)
+    res = tram_mod.compute_tram(e, d, delay_min=delay, t1c_transform=t1c_transform)
     maps = {"difference": res.difference, "class": res.classes, "delayed_registered": res.delayed_registered}
     units = {
         "difference": "early T1c signal units",

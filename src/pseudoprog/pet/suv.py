@@ -7,9 +7,11 @@ the series start, so the dose is decayed from injection to ``SeriesDate/SeriesTi
 ``AcquisitionTime`` when the series time is later than it, e.g. after reprocessing); with ``ADMIN`` they are
 corrected to the injection and the dose is used as it is.
 
->>> p = suv_parameters(series.files)            # doctest: +SKIP
->>> p.tracer, round(p.suv_per_bq_ml, 6)        # doctest: +SKIP
-('FET', 0.000294)
+Usage (not run as a doctest: it needs a real case or file)::
+
+    p = suv_parameters(series.files)
+    p.tracer, round(p.suv_per_bq_ml, 6)
+    # → ('FET', 0.000294)
 """
 
 from __future__ import annotations

@@ -19,19 +19,20 @@ import datetime as dt
 import json
 import logging
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from .. import __version__
-from ..assessment import Assessment, MapOutput
-from ..case import LesionMask, Series, SeriesKind, Timepoint
+from ..assessment import Assessment, NotAssessed, TimepointResult
+from ..case import Case, LesionMask, Series, Timepoint
 from ..errors import CannotAssessError, PseudoprogError
 from ..files import write_atomic
+from ..handoff import TypedMap
 from ..ingest import load_series
 from .dicom_pmap import QUANTITIES, write_parametric_map
 from .dicom_seg import WrittenSeg, write_lesion_seg
@@ -41,9 +42,6 @@ from .html import ASSETS_NAME
 from .map_names import canonical_map_name
 from .panels import PANEL_MAPS, MapImage, render_panel
 from .render import HTML_NAME, PDF_NAME, render_report_files
-
-if TYPE_CHECKING:
-    from ..pipeline import AssessContext
 
 log = logging.getLogger(__name__)
 
@@ -64,42 +62,43 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _t1c(tp: Timepoint) -> Series | None:
-    """The session's T1c; of several, the one with the most voxels (the grid the lesions stage draws masks on)."""
-    series = tp.series_of(SeriesKind.T1C)
-    if not series:
-        return None
-    return max(series, key=lambda s: int(np.prod(s.shape)) if s.shape else 0)
+@dataclass
+class ReportInputs:
+    """What the report stage draws from: the assessment, and the lesion masks and maps held in memory."""
+
+    case: Case
+    out_dir: Path
+    assessment: Assessment
+    masks: Mapping[dt.date, tuple[LesionMask, ...]] = field(default_factory=dict)
+    maps: Mapping[dt.date, Sequence[TypedMap]] = field(default_factory=dict)
+    not_assessed: list[NotAssessed] = field(default_factory=list)  # what the report stage could not write
+
+    def skip(self, stage: str, reason: str, **kw: Any) -> None:
+        self.not_assessed.append(NotAssessed(stage=stage, reason=reason, **kw))
+
+    def result(self, date: dt.date) -> TimepointResult:
+        return next(t for t in self.assessment.timepoints if t.date == date)
 
 
-def _load_map(ctx: AssessContext, m: MapOutput) -> MapImage:
-    path = ctx.out_dir / m.path
-    try:
-        img = nib.load(str(path))
-        data = np.asarray(img.get_fdata(dtype=np.float32))  # type: ignore[attr-defined]
-        affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
-    except (OSError, nib.filebasedimages.ImageFileError) as exc:
-        raise CannotAssessError(f"map {m.name} cannot be read from {m.path} ({exc})") from exc
+def _image(m: TypedMap) -> MapImage:
+    """A typed map as the panel and DICOM writers take it (float32, 3D)."""
+    data = np.asarray(m.array, dtype=np.float32)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise CannotAssessError(f"map {m.name} in {m.path} is not 3D (shape {data.shape})")
-    return MapImage(name=m.name, data=data, affine=affine, unit=m.unit)
+        raise CannotAssessError(f"map {m.name} is not 3D (shape {data.shape})")
+    return MapImage(name=m.name, data=data, affine=np.asarray(m.affine, dtype=np.float64), unit=m.unit)
 
 
-def _masks(ctx: AssessContext, date: dt.date) -> tuple[LesionMask, ...]:
-    return tuple(ctx.products.get("lesion_masks", {}).get(date, ()))
-
-
-def write_panels(ctx: AssessContext) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def write_panels(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The image panel of each timepoint; returns the manifest entries and the outputs written."""
     entries: list[dict[str, Any]] = []
     outputs: dict[str, str] = {}
     for tp in ctx.case.timepoints:
         entry: dict[str, Any] = {"date": tp.date.isoformat(), "path": None}
         entries.append(entry)
-        t1c = _t1c(tp)
-        masks = _masks(ctx, tp.date)
+        t1c = tp.reference_t1c()
+        masks = ctx.masks.get(tp.date, ())
         if t1c is None:
             entry["reason"] = "no post-contrast T1 (T1c) series at this scan"
             continue
@@ -117,7 +116,7 @@ def write_panels(ctx: AssessContext) -> tuple[list[dict[str, Any]], dict[str, st
             for m in ctx.maps.get(tp.date, ()):
                 key = canonical_map_name(m.name, PANEL_MAPS)
                 if key is not None and key not in maps:
-                    maps[key] = _load_map(ctx, m)
+                    maps[key] = _image(m)
             panel = render_panel(volume, masks, maps)  # the report heads it with the date
         except (PseudoprogError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
@@ -138,7 +137,7 @@ def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
     return next((s for s in tp.series if s.uid == uid), None)
 
 
-def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
+def write_dicom_outputs(ctx: ReportInputs) -> dict[str, str]:
     """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest."""
     outputs: dict[str, str] = {}
     sources: dict[str, SourceStack] = {}
@@ -160,7 +159,7 @@ def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
     for order, tp in enumerate(ctx.case.timepoints, start=1):
         day = tp.date.isoformat()
         folder = Path("dicom") / day
-        t1c = _t1c(tp)
+        t1c = tp.reference_t1c()
         if t1c is None or t1c.source_format != "dicom":
             ctx.skip("report.dicom", "no DICOM T1c series to reference at this scan", timepoint=tp.date)
             continue
@@ -178,12 +177,12 @@ def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
                 case_id=ctx.case.id,
                 date=tp.date,
                 time_point_order=order,
-                lesions=ctx.lesions.get(tp.date, tp.lesions),
-                markers=ctx.markers.get(tp.date, []),
+                lesions=ctx.result(tp.date).lesions,
+                markers=list(ctx.result(tp.date).markers),
                 software_version=__version__,
                 seg=seg,
-                response=ctx.response if tp.date == latest else None,
-                probability=ctx.probability if tp.date == latest else None,
+                response=ctx.assessment.response if tp.date == latest else None,
+                probability=ctx.assessment.probability_true_progression if tp.date == latest else None,
                 series_number=SR_SERIES_NUMBER,
             )
         except ValueError as exc:
@@ -196,9 +195,9 @@ def write_dicom_outputs(ctx: AssessContext) -> dict[str, str]:
 
 
 def _write_seg(
-    ctx: AssessContext, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str]
+    ctx: ReportInputs, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str]
 ) -> WrittenSeg | None:
-    masks = _masks(ctx, tp.date)
+    masks = ctx.masks.get(tp.date, ())
     if not masks:
         ctx.skip("report.dicom.seg", "no lesion mask at this scan: no SEG written", timepoint=tp.date)
         return None
@@ -215,7 +214,7 @@ def _write_seg(
 
 
 def _write_maps(
-    ctx: AssessContext,
+    ctx: ReportInputs,
     tp: Timepoint,
     folder: Path,
     outputs: dict[str, str],
@@ -235,7 +234,7 @@ def _write_maps(
             continue
         rel = folder / f"pm-{m.name}.dcm"
         try:
-            image = _load_map(ctx, m)
+            image = _image(m)
             source = source_of(series)
             write_parametric_map(
                 image.data, image.affine, source, ctx.out_dir / rel, name=quantity, unit=m.unit,
@@ -248,16 +247,15 @@ def _write_maps(
         outputs[f"dicom_pm_{m.name}_{tp.date.isoformat()}"] = str(rel)
 
 
-def run_report_stage(ctx: AssessContext, assessment: Assessment) -> dict[str, str]:
-    """Write figures, DICOM objects and the report; returns output name → path relative to ``ctx.out_dir``.
+def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssessed]]:
+    """Write figures, DICOM objects and the report.
 
-    Items that could not be produced are added to ``ctx.not_assessed``; the rendered report
-    includes them and the full list of outputs (so it matches ``assessment.json``).
+    Returns output name → path relative to ``ctx.out_dir``, and what could not be produced (also
+    shown in the rendered report, whose outputs list matches ``assessment.json``).
     """
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
-    in_scope = ctx.scope is None or ctx.scope.in_scope
-    if in_scope:
+    if ctx.assessment.scope.in_scope:
         panels, panel_outputs = write_panels(ctx)
         outputs.update(panel_outputs)
         outputs.update(write_dicom_outputs(ctx))
@@ -269,18 +267,17 @@ def run_report_stage(ctx: AssessContext, assessment: Assessment) -> dict[str, st
     write_atomic(ctx.out_dir / ASSETS_NAME, json.dumps(assets, indent=1) + "\n")
     outputs["report_assets"] = ASSETS_NAME
     planned = {"assessment_json": "assessment.json", **outputs, "report_html": HTML_NAME, "report_pdf": PDF_NAME}
-    data = _final(assessment, ctx, planned)
-    rendered = render_report_files(data, folder=ctx.out_dir)
+    rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir)
     if rendered.pdf_error is not None:
         ctx.skip("report.pdf", rendered.pdf_error)
         planned.pop("report_pdf")
-        rendered = render_report_files(_final(assessment, ctx, planned), folder=ctx.out_dir, pdf=False)
+        rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir, pdf=False)
     outputs.update(rendered.outputs)
     log.info("report written for case %s: %d output(s)", ctx.case.id, len(outputs))
-    return outputs
+    return outputs, list(ctx.not_assessed)
 
 
-def _final(assessment: Assessment, ctx: AssessContext, outputs: Mapping[str, str]) -> dict[str, Any]:
-    final = dataclasses.replace(assessment, not_assessed=tuple(ctx.not_assessed), outputs=dict(outputs))
+def _final(ctx: ReportInputs, outputs: Mapping[str, str]) -> dict[str, Any]:
+    not_assessed = ctx.assessment.not_assessed + tuple(ctx.not_assessed)
+    final = dataclasses.replace(ctx.assessment, not_assessed=not_assessed, outputs=dict(outputs))
     return final.to_json_dict()
-

@@ -92,8 +92,10 @@ def compute_ratios(fit: FitResult, *, max_sd_percent: float | None = None) -> li
 
     Examples
     --------
-    >>> [r.value for r in compute_ratios(fit) if r.name == "cho_naa"]   # doctest: +SKIP
-    [0.777]
+    Usage (not run as a doctest: it needs a real case or file)::
+
+        [r.value for r in compute_ratios(fit) if r.name == "cho_naa"]
+        # → [0.777]
     """
     table = spectroscopy_table()
     limit = float(table["quality"]["max_sd_percent"]) if max_sd_percent is None else float(max_sd_percent)

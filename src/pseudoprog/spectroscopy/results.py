@@ -4,9 +4,11 @@ A fit result is a list of metabolite estimates (concentration in the fitter's un
 Cramér-Rao lower bound, "%SD") plus the fit's own quality figures (linewidth, signal-to-noise). Ratios
 and the refusal of poor fits are in :mod:`pseudoprog.spectroscopy.ratios`.
 
->>> fit = read_fit_result("svs_97.TABLE")                # doctest: +SKIP
->>> fit.metabolites["GPC+PCh"].concentration             # doctest: +SKIP
-0.115
+Usage (not run as a doctest: it needs a real case or file)::
+
+    fit = read_fit_result("svs_97.TABLE")
+    fit.metabolites["GPC+PCh"].concentration
+    # → 0.115
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ The flow for one series (every step vectorised over all brain voxels)::
           ─► leakage correction (BSW or Bjørnerud) ─► CBV = ∫ΔR2* / ∫AIF, CBF = max(SVD residue),
              MTT = CBV / CBF ─► NAWM reference ─► rCBV, rCBF, FTB classes ─► per-lesion summaries
 
->>> model = DSCModel(te_ms=30.0, leakage="bsw")                 # doctest: +SKIP
->>> fit = model.fit(volume, lesion_mask=enhancing)              # doctest: +SKIP
->>> fit.maps["rcbv"].data.shape, fit.summarise(enhancing).rcbv_p90   # doctest: +SKIP
+Usage (not run as a doctest: it needs a real case or file)::
+
+    model = DSCModel(te_ms=30.0, leakage="bsw")
+    fit = model.fit(volume, lesion_mask=enhancing)
+    fit.maps["rcbv"].data.shape, fit.summarise(enhancing).rcbv_p90
 
 Absolute CBV (ml/100 g) and CBF (ml/100 g/min) use the measured AIF and kH/ρ; they carry the
 AIF's partial volume and the different ΔR2* relaxivity of blood and tissue, so only the

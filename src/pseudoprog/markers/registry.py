@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .case import Marker
+from ..case import Marker
 
 
 @dataclass(frozen=True)

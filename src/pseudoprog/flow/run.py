@@ -1,0 +1,148 @@
+"""Runs the stages of the flow for one case (``pseudoprog assess``), with one error policy.
+
+The policy, here and nowhere else: a stage that raises InputError or CannotAssessError is listed in
+``not_assessed`` with its name and the reason, and the case goes on to a report. A ValueError or
+RuntimeError inside a stage is a programming or data error: it is logged with its traceback and
+listed the same way, never shown as a crash. Only a case-level input error (case.yaml, ingest, a
+bad site profile) stops the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..advice import run_advice
+from ..assessment import Assessment, ProbabilityEstimate, Recommendation, case_record, write_assessment_json
+from ..criteria.stage import CriteriaOutcome, run_criteria
+from ..errors import CannotAssessError, InputError
+from ..evidence.evaluate import EvidenceOutcome
+from ..evidence.stage import run_evidence
+from ..handoff import StageOutput
+from ..lesions.stage import reported, run_lesions
+from .context import FlowContext
+from .scope import decide_scope
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+Stage = Callable[[FlowContext], StageOutput]
+
+
+def guarded(
+    ctx: FlowContext, stage: str, fn: Callable[..., StageOutput], *args: Any, when: dt.date | None = None
+) -> None:
+    """Run a stage (or one map builder at timepoint ``when``) and merge its output, or record why it could not."""
+    try:
+        ctx.merge(fn(*args))
+    except CannotAssessError as exc:
+        ctx.skip(stage, exc.reason, timepoint=when)
+    except InputError as exc:
+        ctx.skip(stage, str(exc), timepoint=when)
+    except (ValueError, RuntimeError) as exc:
+        log.exception("case %s: stage %s failed", ctx.case.id, stage)
+        ctx.skip(
+            stage, f"failed unexpectedly ({type(exc).__name__}: {exc}); the rest of the case went on", timepoint=when
+        )
+
+
+def stage_maps(ctx: FlowContext) -> StageOutput:
+    """Every map builder on every timepoint, each guarded alone; then the case's texture table."""
+    from ..maps import BUILDERS
+    from ..markers.texture import TextureTable, write_texture_table
+
+    for tp in ctx.case.timepoints:
+        for name, build in BUILDERS:
+            guarded(ctx, name, build, ctx.inputs(tp), when=tp.date)
+    return write_texture_table(ctx.results_of(TextureTable), ctx.out_dir)
+
+
+def stage_advice(ctx: FlowContext) -> StageOutput:
+    """Next step and management pathway (also the route for an out-of-scope case)."""
+    criteria, evidence = ctx.result(CriteriaOutcome), ctx.result(EvidenceOutcome)
+    response = criteria.response if criteria else None
+    return run_advice(
+        ctx.case, ctx.scope, evidence=evidence, response=response, lesions=ctx.lesions(), markers=ctx.markers()
+    )
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("lesions", lambda ctx: run_lesions(ctx.case, ctx.lesions())),
+    ("maps", stage_maps),
+    ("criteria", lambda ctx: run_criteria(ctx.case, ctx.lesions())),
+    (
+        "evidence",
+        lambda ctx: run_evidence(
+            ctx.case, ctx.lesions(), ctx.markers(), profile=ctx.profile, known_warnings=ctx.warnings
+        ),
+    ),
+    ("advice", stage_advice),
+]
+
+
+def build_assessment(ctx: FlowContext) -> Assessment:
+    criteria, evidence = ctx.result(CriteriaOutcome), ctx.result(EvidenceOutcome)
+    diagnosis, treatments = case_record(ctx.case)
+    from .. import __version__
+
+    return Assessment(
+        case_id=ctx.case.id,
+        software_version=__version__,
+        scope=ctx.scope,
+        timepoints=ctx.timepoint_results(),
+        response=criteria.response if criteria else None,
+        probability_true_progression=evidence.probability if evidence else ProbabilityEstimate(None, None),
+        evidence=evidence.items if evidence else (),
+        recommendation=ctx.result(Recommendation) or Recommendation(next_step=None, rating=None, management=None),
+        not_assessed=tuple(ctx.not_assessed),
+        warnings=tuple(ctx.warnings),
+        other_responses=criteria.others if criteria else (),
+        diagnosis=diagnosis,
+        treatments=treatments,
+        created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    )
+
+
+def assess(
+    case_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    progress: Progress | None = None,
+    profile: str | Path | None = None,
+) -> Assessment:
+    """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
+
+    ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
+    ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
+    """
+    from ..evidence.calibration import read_profile
+    from ..ingest import ingest_case
+    from ..report.stage import ReportInputs, run_report_stage
+
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
+    say("reading case.yaml and image headers")
+    ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
+    if profile is not None:
+        read_profile(profile)  # a bad profile is an InputError before any work
+    case = ingested.case
+    ctx = FlowContext(case, out, decide_scope(case), Path(profile) if profile else None, list(ingested.warnings))
+    say("reported values")
+    ctx.merge(reported(case))
+    if not ctx.scope.in_scope:
+        ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
+    for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
+        say(name)
+        guarded(ctx, name, fn, ctx)
+    assessment = build_assessment(ctx)
+    say("writing report")
+    out.mkdir(parents=True, exist_ok=True)
+    outputs, missing = run_report_stage(ReportInputs(case, out, assessment, ctx.masks(), ctx.maps()))
+    # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
+    outputs = {"assessment_json": "assessment.json", **outputs}
+    assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
+    write_assessment_json(assessment, out / "assessment.json")
+    return assessment

@@ -1,0 +1,93 @@
+"""The lesions stage of the flow: image measurements combined with what case.yaml reports, as a StageOutput.
+
+How image measurements and case.yaml measurements combine: at a timepoint whose images were
+analysed, a lesion measured from the images replaces the reported lesion with the same id (ids
+come from seeds, per-lesion masks, or the tracker's ``L1, L2 …`` by size at first appearance),
+so one method measures every timepoint (clinical_rules.md §5.5); the reported diameters stay
+visible as a timepoint note, with a warning when they differ by more than 25 % in product.
+Reported lesions that no measured lesion replaces are kept unchanged. A lesion's
+``location_vs_rt`` comes from the RTDOSE when there is one, else from case.yaml (same id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ..case import Case, Lesion, LocationVsRT
+from ..handoff import StageOutput, Transforms
+from ..markers.structural import lesion_markers
+
+# Reported and measured bidimensional products further apart than this fraction get a warning.
+PRODUCT_MISMATCH = 0.25
+
+
+def reported(case: Case) -> StageOutput:
+    """Measurements and marker values reported in case.yaml enter the flow as they are."""
+    out = StageOutput()
+    for tp in case.timepoints:
+        at = out.at(tp.date)
+        at.lesions = tp.lesions
+        at.markers.extend(tp.markers.values())
+        at.markers.extend(lesion_markers(tp.lesions))
+    return out
+
+
+def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...]]) -> StageOutput:
+    """Registration, brain mask, segmentation, RANO measurement, tracking and dose location (lesions/)."""
+    from .analysis import analyse_case
+
+    out = StageOutput()
+    if not any(tp.series for tp in case.timepoints):
+        return out
+    result = analyse_case(case)
+    for date, reason in result.skipped:
+        out.skip("lesions", reason, timepoint=date)
+    if result.dose_note:
+        out.warnings.append(f"lesions: {result.dose_note}")
+    for event in result.events:
+        out.at(event.date).warnings.append(
+            f"lesion {event.lesion_id}: {event.kind}" + (f" ({', '.join(event.related)})" if event.related else "")
+        )
+    for date, tl in result.timepoints.items():
+        at = out.at(date)
+        at.lesion_masks = result.lesion_masks(date)
+        at.transforms = Transforms(to_baseline=tl.to_baseline, series_to_t1c=dict(tl.registrations))
+        notes = at.warnings
+        notes.extend(tl.notes)
+        if not tl.lesions:
+            notes.append("no enhancing lesion found in the images")
+        by_id = {les.id: les for les in reported_lesions.get(date, ())}
+        combined: list[Lesion] = []
+        for les in result.lesion_objects(date):
+            old = by_id.pop(les.id, None)
+            if old is not None:
+                les = _merge_reported(les, old, notes)
+            combined.append(les)
+            at.markers.extend(les.markers.values())
+            if not les.measurement.measurable:
+                notes.append(f"lesion {les.id} not measurable: {les.measurement.measurability_reason}")
+        combined.extend(by_id.values())
+        at.lesions = tuple(combined)
+    return out
+
+
+def _merge_reported(measured: Lesion, reported: Lesion, notes: list[str]) -> Lesion:
+    m, r = measured.measurement, reported.measurement
+    if r.long_mm is not None and r.perp_mm is not None:
+        notes.append(
+            f"lesion {measured.id}: reported {r.long_mm:g} × {r.perp_mm:g} mm, measured {m.long_mm} × {m.perp_mm} mm "
+            "(the measured values are used)"
+        )
+        bp_r, bp_m = r.long_mm * r.perp_mm, m.bidimensional_product_mm2
+        if bp_m is not None and bp_r > 0 and abs(bp_m - bp_r) / bp_r > PRODUCT_MISMATCH:
+            notes.append(
+                f"lesion {measured.id}: measured and reported products differ by more than 25 %: check that they "
+                "are the same lesion (give a seed in case.yaml to be sure)"
+            )
+    location = measured.location_vs_rt
+    if location is LocationVsRT.UNKNOWN:
+        location = reported.location_vs_rt
+    markers = {**reported.markers, **measured.markers}
+    return replace(measured, location_vs_rt=location, markers=markers, target=reported.target)

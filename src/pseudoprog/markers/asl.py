@@ -1,0 +1,41 @@
+"""ASL per-lesion markers (clinical_rules.md §2.3): maximum CBF, absolute and against the mirrored region."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..case import LesionMask
+from ..errors import CannotAssessError
+from ..handoff import TypedMap
+from .lesion import LesionValues
+
+
+def asl_values(cbf_map: TypedMap, *, percentile: float) -> LesionValues:
+    """``asl_cbf_max`` (a high percentile, from asl_constants.yaml) and ``asl_rcbf_max`` vs the mirror region."""
+    from ..align.resample import resample_mask
+    from ..perfusion.from_series import lesion_values
+    from ..perfusion.reference_region import mirror_across_midline
+
+    cbf, affine = cbf_map.array, cbf_map.affine
+    brain = np.isfinite(cbf)
+
+    def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
+        vals = lesion_values(cbf, affine, mask)
+        if vals.size == 0:
+            raise CannotAssessError("the lesion has no valid ASL CBF voxel")
+        top = float(np.percentile(vals, percentile))
+        q = {"n_voxels": int(vals.size), "statistic": f"{percentile}th percentile"}
+        out = {"asl_cbf_max": (top, q)}
+        les = resample_mask(mask.enhancing, mask.affine, affine, cbf.shape)
+        ref = mirror_across_midline(les, brain, affine)
+        ref_vals = cbf[ref & brain]
+        if ref_vals.size and np.mean(ref_vals) > 0:
+            out["asl_rcbf_max"] = (
+                top / float(np.mean(ref_vals)),
+                {**q, "reference": "mean CBF of the lesion mirrored across the midline", "n_reference": int(ref.sum())},
+            )
+        return out
+
+    return values
