@@ -135,7 +135,7 @@ def test_a_registration_that_worsens_the_metric_is_rejected(same_session, monkey
 
 def test_pet_given_a_transform_is_not_registered_again(monkeypatch) -> None:
     import pseudoprog.pet.lesion as pet_lesion
-    from pseudoprog.pet.suv import SuvParameters
+    from pseudoprog.ingest.pet import SuvParameters
 
     def no_registration(*_a, **_k):
         raise AssertionError("the PET was registered again")

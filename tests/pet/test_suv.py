@@ -12,7 +12,7 @@ import pytest
 
 from pseudoprog.errors import InputError
 from pseudoprog.ingest import load_series, scan_images
-from pseudoprog.pet.suv import name_tracer, suv_parameters
+from pseudoprog.ingest.pet import name_tracer, suv_parameters
 
 
 def _copy_with(folder: Path, tmp_path: Path, **changes) -> list[Path]:

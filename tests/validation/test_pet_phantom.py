@@ -16,8 +16,8 @@ from scipy.spatial.transform import Rotation
 
 from pseudoprog.case import LesionMask, Volume
 from pseudoprog.ingest import load_series, scan_images
+from pseudoprog.ingest.pet import suv_parameters
 from pseudoprog.pet.lesion import assess_pet
-from pseudoprog.pet.suv import suv_parameters
 from pseudoprog.phantoms.pet import make_pet_phantom, write_pet_dicom
 from tests.pet.conftest import synthetic_t1c
 

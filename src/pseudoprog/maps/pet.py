@@ -15,9 +15,9 @@ from ..markers.pet import suv_map_parameters
 
 def build(inputs: TimepointInputs) -> StageOutput:
     from ..ingest import load_series
+    from ..ingest.pet import suv_parameters
     from ..ingest.series import short_uid
     from ..pet.lesion import assess_pet
-    from ..pet.suv import suv_parameters
 
     out = StageOutput()
     tp, date = inputs.timepoint, inputs.date

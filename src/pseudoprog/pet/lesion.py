@@ -18,8 +18,9 @@ import numpy as np
 from ..align.registration import Registration, register
 from ..align.warp import Grid, warp_mask
 from ..case import LesionMask, Marker, Volume
+from ..ingest.pet import SuvParameters
 from ..markers import make_marker
-from .suv import SuvParameters, pet_table
+from .constants import pet_table
 from .tbr import tumour_to_background
 
 SOURCE = "pet"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .suv import pet_table
+from .constants import pet_table
 
 
 @dataclass(frozen=True)

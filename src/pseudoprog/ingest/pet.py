@@ -1,4 +1,4 @@
-"""Standardised uptake value (body weight) from PET DICOM, and the tracer named from the headers.
+"""Reads a PET series' dose, timing and weight headers: the SUV (body weight) factor and the tracer named.
 
 SUVbw = C(Bq/ml) × body weight (g) / injected activity decayed to the image's decay-correction time (Bq).
 The decay-correction reference follows the QIBA vendor-neutral SUV pseudo-code (Clunie D, QIBA FDG-PET/CT
@@ -21,7 +21,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ import pydicom
 
 from ..errors import InputError
 from ..files import load_table
-
-
-@cache
-def pet_table() -> dict[str, Any]:
-    """The PET constants (``data/pet.yaml``)."""
-    return load_table("pet", "pet")
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ def name_tracer(text: str) -> tuple[str | None, str | None]:
     """The tracer (``"FET"``…) and its class from a radiopharmaceutical description, or ``(None, None)``."""
     words = _words(text)
     compact = re.sub(r"[\s\[\]()^]", "", text.lower())
-    for name, spec in pet_table()["tracers"].items():
+    for name, spec in load_table("pet", "pet")["tracers"].items():
         for w in spec["words"]:
             if w in words or (len(w) > 4 and w.replace("[", "").replace("]", "") in compact):
                 return name, spec["class"]
@@ -100,7 +93,7 @@ def name_tracer(text: str) -> tuple[str | None, str | None]:
 
 def _nuclide(text: str) -> str | None:
     compact = re.sub(r"[\s\[\]()]", "", text.lower())
-    for name, spec in pet_table()["radionuclides"].items():
+    for name, spec in load_table("pet", "pet")["radionuclides"].items():
         if any(n.replace("^", "") in compact.replace("^", "") for n in spec["names"]):
             return name
     return None
@@ -162,7 +155,7 @@ def suv_parameters(files: Sequence[Path]) -> SuvParameters:
         nuc_text = str(nuc_code[0].get("CodeMeaning", "")) + " " + str(nuc_code[0].get("CodeValue", ""))
     nuclide = _nuclide(nuc_text + " " + description)
     half_life = rp.get("RadionuclideHalfLife")
-    table_half = pet_table()["radionuclides"].get(nuclide, {}).get("half_life_s") if nuclide else None
+    table_half = load_table("pet", "pet")["radionuclides"].get(nuclide, {}).get("half_life_s") if nuclide else None
     if half_life not in (None, ""):
         half_life_s = float(half_life)
         if table_half and abs(half_life_s - table_half) > 0.01 * table_half:
@@ -173,7 +166,7 @@ def suv_parameters(files: Sequence[Path]) -> SuvParameters:
     else:
         raise InputError("radionuclide half-life missing", file=first, field="RadionuclideHalfLife (0018,1075)")
     if tracer is not None and nuclide is not None:
-        expected = pet_table()["tracers"][tracer]["nuclide"]
+        expected = load_table("pet", "pet")["tracers"][tracer]["nuclide"]
         if nuclide != expected:
             warnings.append(f"tracer {tracer} is labelled with {nuclide}, expected {expected}")
     injection = _dicom_datetime(rp.get("RadiopharmaceuticalStartDateTime")) or _datetime(
