@@ -24,6 +24,9 @@ _MRS_TEXT_SUFFIXES = {".txt", ".csv"}
 
 def _is_mrs_file(path: Path) -> bool:
     suffix = path.suffix.lower()
+    if suffix == ".7":
+        # GE spectroscopy P-files end in .7, and so do GE DICOM exports (i28.MRDC.7): DICOM is not MRS here.
+        return dicom.read_header(path) is None
     if suffix in _MRS_SUFFIXES:
         return True
     if suffix in _MRS_TEXT_SUFFIXES:
@@ -86,7 +89,9 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
                 kind_from_user=kind is not SeriesKind.MRS,
             )
         )
-    headers, skipped = dicom.scan_folder(folder)
+    notes: list[str] = []
+    headers, skipped = dicom.scan_folder(folder, notes=notes)
+    warnings.extend(notes)
     mrs_set = set(mrs_files)
     skipped = [
         p
