@@ -779,3 +779,36 @@ def iter_dicom_files(paths: Iterable[Path]) -> Iterable[tuple[Path, Dataset]]:
         ds = read_header(path)
         if ds is not None:
             yield path, ds
+
+
+def slice_times_ms(layout: StackLayout) -> np.ndarray | None:
+    """Acquisition time of each slice k within a volume (ms from the first), ``None`` if the headers lack it.
+
+    Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes); other objects give it when the
+    per-slice acquisition times of the first volume differ by less than one TR. GE's RTIA timer and
+    slice-order private tags are not read (GE series get ``None``).
+    """
+    first = [group[0] for group in layout.slices]
+    if all(f.slice_time_ms is not None for f in first):
+        times = np.array([f.slice_time_ms for f in first], float)
+        return times - times.min()
+    acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in first], float)
+    if len(first) > 1 and np.isfinite(acq).all() and np.ptp(acq) > 0:
+        return (acq - acq.min()) * 1000.0
+    return None
+
+
+def stack_diffusion(layout: StackLayout) -> tuple[np.ndarray, np.ndarray | None]:
+    """b-values (s/mm²) per frame n and unit gradient directions in patient LPS (n×3, zeros for b = 0).
+
+    Directions are ``None`` when a diffusion-weighted frame has none in the headers we read.
+    """
+    ref = layout.slices[0]
+    bvals = np.array([f.b_value if f.b_value is not None else 0.0 for f in ref], float)
+    grads = np.zeros((len(ref), 3))
+    for n, f in enumerate(ref):
+        if f.gradient_lps is not None:
+            grads[n] = f.gradient_lps
+        elif bvals[n] > 50:  # near-zero b (Philips 0.001–0.004) frames have no direction by design
+            return bvals, None
+    return bvals, grads
