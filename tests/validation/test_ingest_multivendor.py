@@ -74,7 +74,9 @@ CASES = {
     ),
     # The Ref .nii.gz is not in the stored snapshot: JSON, bval and bvec only.
     "philips-classic-dwi": Case(
-        "dcm_qa_philips_dwi/In/cl", "dcm_qa_philips_dwi/Ref/701_DTI_Biobank_2mm_MB3S2_EPI_cl", kind=SeriesKind.DWI,
+        "dcm_qa_philips_dwi/In/cl",
+        "dcm_qa_philips_dwi/Ref/701_DTI_Biobank_2mm_MB3S2_EPI_cl",
+        kind=SeriesKind.DWI,
         has_nifti=False,
     ),
     "philips-enhanced-asl-pwi": Case(
@@ -84,8 +86,11 @@ CASES = {
     # In/txt_protocols/3DpCASL.txt): the reference TR is wrong there, so it is checked against the protocol.
     # Its pixels are in Philips floating-point units (see the classic source below).
     "philips-enhanced-asl-source": Case(
-        "dcm_qa_philips_enh/In/enh", "dcm_qa_philips_enh/Ref/1903_WIP_SOURCE_-_3DpCASL_enh",
-        description="WIP SOURCE - 3DpCASL", tr_from_ref=False, ref_units_scaled=True,
+        "dcm_qa_philips_enh/In/enh",
+        "dcm_qa_philips_enh/Ref/1903_WIP_SOURCE_-_3DpCASL_enh",
+        description="WIP SOURCE - 3DpCASL",
+        tr_from_ref=False,
+        ref_units_scaled=True,
     ),
     "philips-classic-asl-pwi": Case(
         "dcm_qa_philips_enh/In/cl", "dcm_qa_philips_enh/Ref/1901_WIP_3DpCASL_cl", description="3DpCASL"
@@ -93,8 +98,11 @@ CASES = {
     # dcm2niix's Refs of the source ASL (classic and enhanced) are in Philips floating-point units (x21 762
     # against ours, which are RescaleSlope units as its 1901 Refs are): compared up to one factor.
     "philips-classic-asl-source": Case(
-        "dcm_qa_philips_enh/In/cl", "dcm_qa_philips_enh/Ref/1903_WIP_SOURCE_-_3DpCASL_cl",
-        description="WIP SOURCE - 3DpCASL", tr_from_ref=False, ref_units_scaled=True,
+        "dcm_qa_philips_enh/In/cl",
+        "dcm_qa_philips_enh/Ref/1903_WIP_SOURCE_-_3DpCASL_cl",
+        description="WIP SOURCE - 3DpCASL",
+        tr_from_ref=False,
+        ref_units_scaled=True,
     ),
     "canon-enhanced-dti": Case(
         "dcm_qa_canon_61/In/enh", "dcm_qa_canon_61/Ref/3000_DTI_PA-ortho_enh", kind=SeriesKind.DWI
@@ -138,7 +146,7 @@ def test_series_matches_dcm2niix(name: str) -> None:
         assert series.params.repetition_time_ms == pytest.approx(PHILIPS_ASL_PROTOCOL_TR_MS)
     assert series.params.echo_time_ms == pytest.approx(meta["EchoTime"] * 1000, abs=0.01)
 
-    h, frames, label = dicom_stack(series)
+    _h, frames, label = dicom_stack(series)
     layout = dicom.layout_stack(frames, label=label)
     if case.has_nifti:
         ref_img = nib.load(str(_ref(case.ref, ".nii.gz" if _ref_exists(case.ref, ".nii.gz") else ".nii")))

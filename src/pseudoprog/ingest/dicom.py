@@ -276,22 +276,22 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     acq_seconds = _seconds_of_day(ds.get("AcquisitionDateTime")) or _seconds_of_day(ds.get("AcquisitionTime"))
     if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:
         record = FrameRecord(
-                frame_index=None if n_frames == 1 else 0,
-                position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
-                orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
-                pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
-                slice_thickness=_float(ds.get("SliceThickness")),
-                temporal_position=_int(ds.get("TemporalPositionIdentifier")),
-                trigger_time_ms=_float(ds.get("TriggerTime")),
-                acquisition_seconds=acq_seconds,
-                b_value=_b_value(ds),
-                flip_angle=_float(ds.get("FlipAngle")),
-                echo_time=_float(ds.get("EchoTime")),
-                echo_number=_int(ds.get("EchoNumbers")),
-                rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
-                gradient_lps=_classic_gradient(ds),
-                **common,  # type: ignore[arg-type]
-            )
+            frame_index=None if n_frames == 1 else 0,
+            position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
+            orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
+            pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
+            slice_thickness=_float(ds.get("SliceThickness")),
+            temporal_position=_int(ds.get("TemporalPositionIdentifier")),
+            trigger_time_ms=_float(ds.get("TriggerTime")),
+            acquisition_seconds=acq_seconds,
+            b_value=_b_value(ds),
+            flip_angle=_float(ds.get("FlipAngle")),
+            echo_time=_float(ds.get("EchoTime")),
+            echo_number=_int(ds.get("EchoNumbers")),
+            rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
+            gradient_lps=_classic_gradient(ds),
+            **common,  # type: ignore[arg-type]
+        )
         return _unpack_mosaic(record, ds)
     # Enhanced multi-frame: per-frame values override the shared functional groups.
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else Dataset()
@@ -406,9 +406,7 @@ def _unpack_mosaic(record: FrameRecord, ds: Dataset) -> list[FrameRecord]:
     return out
 
 
-def scan_folder(
-    folder: Path, *, notes: list[str] | None = None
-) -> tuple[list[DicomSeriesHeaders], list[Path]]:
+def scan_folder(folder: Path, *, notes: list[str] | None = None) -> tuple[list[DicomSeriesHeaders], list[Path]]:
     """Find every DICOM series under ``folder`` (recursively, any layout).
 
     Returns the series and the files that were skipped as not DICOM. A file that is DICOM but
@@ -708,7 +706,9 @@ def acquisition_params(headers: DicomSeriesHeaders, frames: Sequence[FrameRecord
         echo_time_ms=echo_times[0] if echo_times else _float(ds.get("EchoTime")),
         echo_times_ms=echo_times if len(echo_times) > 1 else (),
         repetition_time_ms=_float(ds.get("RepetitionTime"))
-        or _float(_nested(ds, "SharedFunctionalGroupsSequence", "MRTimingAndRelatedParametersSequence", "RepetitionTime"))
+        or _float(
+            _nested(ds, "SharedFunctionalGroupsSequence", "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+        )
         or _float(
             _nested(ds, "PerFrameFunctionalGroupsSequence", "MRTimingAndRelatedParametersSequence", "RepetitionTime")
         ),
