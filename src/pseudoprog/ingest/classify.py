@@ -155,6 +155,10 @@ def classify_by_words(text: str) -> Classification | None:
     if not toks:
         return None
     last = toks[-1]
+    seg_words = set(toks) & _WORD_RULES[0][1]
+    if seg_words:
+        # A mask of a T1c ("..._mask_native_t1c") is a mask: the object named outranks the contrast it was drawn on.
+        return Classification(SeriesKind.SEG, f"description/file name contains {sorted(seg_words)[0]!r}")
     if last in _SUFFIX_KIND and len(toks) > 1:
         kind = _SUFFIX_KIND[last]
         # A contrast entity (ce-gadolinium) turns a T1w into a T1c.

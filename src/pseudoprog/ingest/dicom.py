@@ -336,12 +336,12 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
 def _unit3(value: Any) -> tuple[float, float, float] | None:
     """A 3-vector as floats, ``None`` when absent, malformed or zero (b = 0 frames)."""
     try:
-        vec = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        vec = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
     if len(vec) != 3 or not np.isfinite(vec).all() or np.linalg.norm(vec) < 1e-6:
         return None
-    return vec  # type: ignore[return-value]
+    return (vec[0], vec[1], vec[2])
 
 
 def _classic_gradient(ds: Dataset) -> tuple[float, float, float] | None:
