@@ -248,6 +248,13 @@ def classify(
             and by_words.kind in {SeriesKind.T1, SeriesKind.T1C, SeriesKind.T2}
         ):
             return by_physics
+        # Several flip angles in one series named like a T1 ("t1_fl3d_vibe") is a VFA series.
+        if (
+            by_physics is not None
+            and by_physics.kind is SeriesKind.VFA_T1
+            and by_words.kind in {SeriesKind.T1, SeriesKind.OTHER}
+        ):
+            return by_physics
         # "Perfusion" alone does not say DSC or DCE; the echo time does.
         if by_words.kind is SeriesKind.DSC and by_physics is not None and by_physics.kind is SeriesKind.DCE:
             return by_physics
