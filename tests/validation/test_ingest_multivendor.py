@@ -36,7 +36,12 @@ class Case:
     tr_from_ref: bool = True  # False where the reference TR is known wrong (said in the case)
     slice_timing: bool = True  # False where our headers do not carry it (said in the case)
     has_nifti: bool = True
-    ref_units_scaled: bool = False  # the Ref is in other pixel units (said in the case): compared up to one factor
+    frames_in_ref_order: bool = True  # False where dcm2niix orders frames otherwise (said in the case)
+    ref_units_scaled: bool = False
+    # Our frame n for each Ref frame, where dcm2niix orders frames differently (said in the case).
+    ref_frame_order: tuple[int, ...] | None = (
+        None  # the Ref is in other pixel units (said in the case): compared up to one factor
+    )
 
 
 CASES = {
@@ -72,25 +77,31 @@ CASES = {
     "ge-dwi-private-tags": Case(
         "dcm_qa_ge/In/01_Ax_DWI_TENSOR_R2", "dcm_qa_ge/Ref/Ax_DWI_TENSOR_R2_1", kind=SeriesKind.DWI
     ),
-    # The Ref .nii.gz is not in the stored snapshot: JSON, bval and bvec only.
+    # The Ref .nii.gz is not in the stored snapshot: JSON, bval and bvec only. dcm2niix orders the classic
+    # volumes by private tags 2005,1412/1413 (upstream README); we order by b-value, then acquisition.
     "philips-classic-dwi": Case(
         "dcm_qa_philips_dwi/In/cl",
         "dcm_qa_philips_dwi/Ref/701_DTI_Biobank_2mm_MB3S2_EPI_cl",
         kind=SeriesKind.DWI,
         has_nifti=False,
+        frames_in_ref_order=False,
     ),
     "philips-enhanced-asl-pwi": Case(
         "dcm_qa_philips_enh/In/enh", "dcm_qa_philips_enh/Ref/1901_WIP_3DpCASL_enh_real", description="3DpCASL"
     ),
     # dcm2niix reports RepetitionTime 51 s for the Philips source ASL (protocol TR 4250 ms,
     # In/txt_protocols/3DpCASL.txt): the reference TR is wrong there, so it is checked against the protocol.
-    # Its pixels are in Philips floating-point units (see the classic source below).
+    # Its pixels are in Philips floating-point units (see the classic source below). Frame order: we sort by
+    # temporal position, then label/control within it (frames 0, 120, 1, 121, 2, 122 of the file), which is the
+    # order of dcm2niix's own classic Ref of this series; its enhanced Ref keeps file order (all three of one
+    # label state, then the other three), so the Ref's frame m is our frame (0, 2, 4, 1, 3, 5)[m].
     "philips-enhanced-asl-source": Case(
         "dcm_qa_philips_enh/In/enh",
         "dcm_qa_philips_enh/Ref/1903_WIP_SOURCE_-_3DpCASL_enh",
         description="WIP SOURCE - 3DpCASL",
         tr_from_ref=False,
         ref_units_scaled=True,
+        ref_frame_order=(0, 2, 4, 1, 3, 5),
     ),
     "philips-classic-asl-pwi": Case(
         "dcm_qa_philips_enh/In/cl", "dcm_qa_philips_enh/Ref/1901_WIP_3DpCASL_cl", description="3DpCASL"
@@ -153,6 +164,8 @@ def test_series_matches_dcm2niix(name: str) -> None:
         ref = np.asarray(ref_img.get_fdata(dtype=np.float32))
         volume, _ = load_series(series)
         data, affine = _to_ref_axes(volume.data, volume.affine, ref_img.affine)
+        if case.ref_frame_order is not None:
+            data = data[..., list(case.ref_frame_order)]
         assert data.shape == ref.shape
         np.testing.assert_allclose(affine, ref_img.affine, atol=0.01)
         # Pixel values frame by frame: the frame order is right only if every frame matches.
@@ -171,11 +184,42 @@ def test_series_matches_dcm2niix(name: str) -> None:
     bval_file = _ref_path(case.ref, ".bval")
     if bval_file is not None:
         ref_b = np.array(bval_file.read_text().split(), float)
-        bvals, _grads = dicom.stack_diffusion(layout)
+        bvals, grads = dicom.stack_diffusion(layout)
         # Same b-values per frame; the order of equal-b frames may differ (Philips: dcm2niix sorts by
         # private tags, not acquisition order), so the multiset is compared, then the vectors below.
         assert len(bvals) == len(ref_b)
         np.testing.assert_allclose(np.sort(bvals), np.sort(ref_b), atol=0.5)
+        if case.frames_in_ref_order:
+            np.testing.assert_allclose(bvals, ref_b, atol=0.5)
+        bvec_file = _ref_path(case.ref, ".bvec")
+        if bvec_file is not None:
+            assert grads is not None, "gradient directions missing"
+            if case.has_nifti:
+                ref_affine = ref_img.affine
+            else:  # no Ref NIfTI: dcm2niix's voxel axes are ours with the rows flipped (true of every Ref above)
+                ref_affine = dicom.stack_affine(layout, label=label)[0] @ np.diag([1.0, -1.0, 1.0, 1.0])
+            ours = _fsl_bvecs(grads, ref_affine)
+            ref_v = np.loadtxt(bvec_file).T
+            weighted = bvals > 50
+            if case.frames_in_ref_order:
+                cos = np.abs(np.sum(ours * ref_v, axis=1))[weighted]
+            else:  # each of our directions must be one of the Ref's at the same b (order differs, see above)
+                cos = np.array(
+                    [
+                        max(abs(float(ours[n] @ ref_v[m])) for m in np.flatnonzero(np.abs(ref_b - bvals[n]) < 0.5))
+                        for n in np.flatnonzero(weighted)
+                    ]
+                )
+            assert cos.min() > 0.999  # the sign of a diffusion gradient carries no information
+
+
+def _fsl_bvecs(gradients_lps: np.ndarray, ref_affine: np.ndarray) -> np.ndarray:
+    """Patient-LPS gradient directions in the Ref's FSL bvec convention (voxel axes, x flipped if det > 0)."""
+    rot = ref_affine[:3, :3] / np.linalg.norm(ref_affine[:3, :3], axis=0)
+    vox = (rot.T @ (np.diag([-1.0, -1.0, 1.0]) @ gradients_lps.T)).T
+    if np.linalg.det(rot) > 0:
+        vox[:, 0] *= -1
+    return vox
 
 
 def _ref_exists(stem: str, suffix: str) -> bool:

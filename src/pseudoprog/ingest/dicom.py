@@ -347,15 +347,36 @@ def _unit3(value: Any) -> tuple[float, float, float] | None:
 def _classic_gradient(ds: Dataset) -> tuple[float, float, float] | None:
     """Diffusion gradient direction of a classic object in patient LPS: standard tag, then Siemens CSA.
 
-    GE (0019,10BB-BD) and Philips (2005,10B0-B2) private gradients are in other frames; they are not
-    used, so their series have b-values but no directions (stated where directions are needed).
+    GE writes its gradient in private tags (0019,10BB-BD) in the image frame: along the row, the column and
+    against the slice normal (checked against dcm2niix on the GE DWI of real-dicom-multivendor). Philips'
+    private (2005,10B0-B2) duplicate the standard tag there and are not needed.
     """
     vec = _unit3(ds.get("DiffusionGradientOrientation"))
     if vec is not None:
         return vec
-    if str(ds.get("Manufacturer", "")).upper().startswith("SIEMENS"):
+    maker = str(ds.get("Manufacturer", "")).upper()
+    if maker.startswith("SIEMENS"):
         return _unit3(csa_floats(image_csa(ds), "DiffusionGradientDirection") or None)
+    if maker.startswith("GE") and "ImageOrientationPatient" in ds:
+        image = _unit3([_private_float(ds, (0x0019, e)) for e in (0x10BB, 0x10BC, 0x10BD)])
+        if image is None:
+            return None
+        orient = np.asarray([float(v) for v in ds.ImageOrientationPatient], float)
+        row, col = orient[:3], orient[3:]
+        g = image[0] * row + image[1] * col - image[2] * np.cross(row, col)
+        return _unit3(g / np.linalg.norm(g))
     return None
+
+
+def _private_float(ds: Dataset, tag: tuple[int, int]) -> float | None:
+    if tag not in ds:
+        return None
+    value = ds[tag].value
+    if isinstance(value, bytes):
+        value = value.decode(errors="ignore").strip("\x00 ")
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if value else None
+    return _float(value)
 
 
 def _unpack_mosaic(record: FrameRecord, ds: Dataset) -> list[FrameRecord]:
