@@ -802,19 +802,28 @@ def iter_dicom_files(paths: Iterable[Path]) -> Iterable[tuple[Path, Dataset]]:
             yield path, ds
 
 
-def slice_times_ms(layout: StackLayout) -> np.ndarray | None:
+_MAX_VOLUME_SPAN_MS = 60_000.0  # no volume takes a minute between its first and last slice
+
+
+def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = None) -> np.ndarray | None:
     """Acquisition time of each slice k within a volume (ms from the first), ``None`` if the headers lack it.
 
     Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes); other objects give it when the
     per-slice acquisition times of the first volume differ by less than one TR. GE's RTIA timer and
-    slice-order private tags are not read (GE series get ``None``).
+    slice-order private tags are not read (GE series get ``None``). Times that span a TR or more are not the
+    slice times of one volume (some multiband releases write them so): ``None`` rather than a guess.
     """
+    span_limit = min(_MAX_VOLUME_SPAN_MS, repetition_time_ms or _MAX_VOLUME_SPAN_MS)
     first = [group[0] for group in layout.slices]
     if all(f.slice_time_ms is not None for f in first):
         times = np.array([f.slice_time_ms for f in first], float)
+        # Some multiband releases write every second MosaicRefAcqTimes wrapped past midnight (86 397 492 ms):
+        # slices of one volume span at most a TR, so such values are not slice times; say none rather than guess.
+        if np.ptp(times) >= span_limit:
+            return None
         return times - times.min()
     acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in first], float)
-    if len(first) > 1 and np.isfinite(acq).all() and np.ptp(acq) > 0:
+    if len(first) > 1 and np.isfinite(acq).all() and 0 < np.ptp(acq) * 1000.0 < span_limit:
         return (acq - acq.min()) * 1000.0
     return None
 
