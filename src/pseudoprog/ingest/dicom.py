@@ -15,10 +15,13 @@ RAS+ mm (DICOM LPS with x and y negated), as nibabel and dcm2niix do.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from pydicom.errors import InvalidDicomError
 
 from ..case import AcquisitionParams, Volume
 from ..errors import InputError
+from .csa import csa_floats, image_csa
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,18 @@ _DICOM_SUFFIXES = {".dcm", ".ima", ".dicom", ".dic"}
 
 # Objects whose pixels are not an image volume (spectroscopy, structure sets, documents).
 _NON_VOLUME_MODALITIES = {"RTSTRUCT", "SR", "PR", "KO", "RTPLAN", "DOC"}
+# Objects that are no series of ours at all: presentation states, structured reports, key-object
+# selections, DICOMDIR, and Philips' private non-image SOP classes that scanners export beside the images.
+# They are skipped with a note (scan_folder_files(notes=...)).
+_SKIPPED_MODALITIES = {"SR", "PR", "KO", "DOC"}
+_SKIPPED_SOP_PREFIXES = (
+    "1.2.840.10008.1.3.10",  # Media Storage Directory (DICOMDIR)
+    "1.2.840.10008.5.1.4.1.1.11.",  # presentation states
+    "1.2.840.10008.5.1.4.1.1.88.",  # structured reports, key object selection
+    "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated PDF/CDA
+    "1.3.46.670589.11.0.0.12.",  # Philips private (raw data, spectra-less exam cards)
+)
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,11 @@ class FrameRecord:
     echo_time: float | None
     echo_number: int | None
     rescale: tuple[float, float]  # (slope, intercept)
+    # Siemens mosaic: this frame is tile ``tile`` of a (rows*tiles, columns*tiles) mosaic.
+    tile: int | None = None
+    tiles_per_side: int = 1
+    slice_time_ms: float | None = None  # acquisition time of the slice within the volume (slice timing)
+    gradient_lps: tuple[float, float, float] | None = None  # diffusion gradient direction (patient LPS)
 
 
 @dataclass
@@ -116,11 +137,44 @@ class DicomSeriesHeaders:
 # ---------------------------------------------------------------------------------------------
 
 
+def is_gzip_dicom(path: Path) -> bool:
+    """A gzip-compressed file that is not NIfTI (Philips and Canon exports: ``IM_0001.gz``, ``3000.dcm.gz``)."""
+    name = path.name.lower()
+    if not name.endswith(".gz") or name.endswith((".nii.gz", ".tar.gz")):
+        return False
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def dcmread(path: Path, *, stop_before_pixels: bool = False, force: bool = False) -> Dataset:
+    """pydicom.dcmread that also opens gzip-compressed DICOM (in memory)."""
+    if is_gzip_dicom(path):
+        try:
+            raw = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError) as exc:
+            raise InputError(f"gzip file cannot be decompressed ({exc})", file=path) from exc
+        return pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=stop_before_pixels, force=force)
+    return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=force)
+
+
 def read_header(path: Path) -> Dataset | None:
     """Read a file's headers. ``None`` if it is not DICOM; :class:`InputError` if it is a broken DICOM."""
     suffix = path.suffix.lower()
-    if suffix in _NOT_DICOM_SUFFIXES or path.name.upper() == "DICOMDIR" or path.name.startswith("."):
+    if path.name.upper() == "DICOMDIR" or path.name.startswith("."):
         return None
+    if suffix in _NOT_DICOM_SUFFIXES and not (suffix == ".gz" and is_gzip_dicom(path)):
+        return None
+    if suffix == ".gz":
+        try:
+            ds = dcmread(path, stop_before_pixels=True, force=True)
+        except InputError:
+            return None
+        except Exception:
+            return None  # a gzip archive of something else
+        return ds if ("SOPClassUID" in ds or "SeriesInstanceUID" in ds) else None
     try:
         return pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
@@ -221,24 +275,24 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     )
     acq_seconds = _seconds_of_day(ds.get("AcquisitionDateTime")) or _seconds_of_day(ds.get("AcquisitionTime"))
     if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:
-        return [
-            FrameRecord(
-                frame_index=None if n_frames == 1 else 0,
-                position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
-                orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
-                pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
-                slice_thickness=_float(ds.get("SliceThickness")),
-                temporal_position=_int(ds.get("TemporalPositionIdentifier")),
-                trigger_time_ms=_float(ds.get("TriggerTime")),
-                acquisition_seconds=acq_seconds,
-                b_value=_b_value(ds),
-                flip_angle=_float(ds.get("FlipAngle")),
-                echo_time=_float(ds.get("EchoTime")),
-                echo_number=_int(ds.get("EchoNumbers")),
-                rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
-                **common,  # type: ignore[arg-type]
-            )
-        ]
+        record = FrameRecord(
+            frame_index=None if n_frames == 1 else 0,
+            position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
+            orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
+            pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
+            slice_thickness=_float(ds.get("SliceThickness")),
+            temporal_position=_int(ds.get("TemporalPositionIdentifier")),
+            trigger_time_ms=_float(ds.get("TriggerTime")),
+            acquisition_seconds=acq_seconds,
+            b_value=_b_value(ds),
+            flip_angle=_float(ds.get("FlipAngle")),
+            echo_time=_float(ds.get("EchoTime")),
+            echo_number=_int(ds.get("EchoNumbers")),
+            rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
+            gradient_lps=_classic_gradient(ds),
+            **common,  # type: ignore[arg-type]
+        )
+        return _unpack_mosaic(record, ds)
     # Enhanced multi-frame: per-frame values override the shared functional groups.
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else Dataset()
     records = []
@@ -265,6 +319,9 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
                 acquisition_seconds=_seconds_of_day(pick("FrameContentSequence", "FrameAcquisitionDateTime"))
                 or acq_seconds,
                 b_value=_float(pick("MRDiffusionSequence", "DiffusionBValue")),
+                gradient_lps=_unit3(
+                    pick("MRDiffusionSequence", "DiffusionGradientDirectionSequence", "DiffusionGradientOrientation")
+                ),
                 flip_angle=_float(pick("MRTimingAndRelatedParametersSequence", "FlipAngle"))
                 or _float(ds.get("FlipAngle")),
                 echo_time=_float(pick("MREchoSequence", "EffectiveEchoTime")) or _float(ds.get("EchoTime")),
@@ -276,7 +333,101 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     return records
 
 
-def scan_folder(folder: Path) -> tuple[list[DicomSeriesHeaders], list[Path]]:
+def _unit3(value: Any) -> tuple[float, float, float] | None:
+    """A 3-vector as floats, ``None`` when absent, malformed or zero (b = 0 frames)."""
+    try:
+        vec = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(vec) != 3 or not np.isfinite(vec).all() or np.linalg.norm(vec) < 1e-6:
+        return None
+    return (vec[0], vec[1], vec[2])
+
+
+def _classic_gradient(ds: Dataset) -> tuple[float, float, float] | None:
+    """Diffusion gradient direction of a classic object in patient LPS: standard tag, then Siemens CSA.
+
+    GE writes its gradient in private tags (0019,10BB-BD) in the image frame: along the row, the column and
+    against the slice normal (checked against dcm2niix on the GE DWI of real-dicom-multivendor). Philips'
+    private (2005,10B0-B2) duplicate the standard tag there and are not needed.
+    """
+    vec = _unit3(ds.get("DiffusionGradientOrientation"))
+    if vec is not None:
+        return vec
+    maker = str(ds.get("Manufacturer", "")).upper()
+    if maker.startswith("SIEMENS"):
+        return _unit3(csa_floats(image_csa(ds), "DiffusionGradientDirection") or None)
+    if maker.startswith("GE") and "ImageOrientationPatient" in ds:
+        image = _unit3([_private_float(ds, (0x0019, e)) for e in (0x10BB, 0x10BC, 0x10BD)])
+        if image is None:
+            return None
+        orient = np.asarray([float(v) for v in ds.ImageOrientationPatient], float)
+        row, col = orient[:3], orient[3:]
+        g = image[0] * row + image[1] * col - image[2] * np.cross(row, col)
+        return _unit3(g / np.linalg.norm(g))
+    return None
+
+
+def _private_float(ds: Dataset, tag: tuple[int, int]) -> float | None:
+    if tag not in ds:
+        return None
+    value = ds[tag].value
+    if isinstance(value, bytes):
+        value = value.decode(errors="ignore").strip("\x00 ")
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if value else None
+    return _float(value)
+
+
+def _unpack_mosaic(record: FrameRecord, ds: Dataset) -> list[FrameRecord]:
+    """A Siemens mosaic (ImageType MOSAIC) holds all slices of a volume as tiles of one image: one record each.
+
+    NumberOfImagesInMosaic and SliceNormalVector come from the CSA image header; ImagePositionPatient of a
+    mosaic is the corner of the whole mosaic, so the first tile's centre is shifted by half the unused matrix
+    (as nibabel and dcm2niix do). Slice k sits at k slice spacings along the CSA normal.
+    """
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or ())]
+    if "MOSAIC" not in image_type:
+        return [record]
+    csa = image_csa(ds)
+    n_tiles = int((csa_floats(csa, "NumberOfImagesInMosaic") or [0])[0])
+    if n_tiles <= 1 or record.orientation is None or record.position is None or record.pixel_spacing is None:
+        raise InputError(
+            "Siemens mosaic without NumberOfImagesInMosaic in the CSA header or without geometry",
+            file=record.path,
+            field="(0029,1010)",
+        )
+    side = math.ceil(math.sqrt(n_tiles))
+    rows, cols = record.rows // side, record.columns // side
+    row_cos = np.asarray(record.orientation[:3], float)
+    col_cos = np.asarray(record.orientation[3:], float)
+    row_spacing, col_spacing = record.pixel_spacing
+    normal = np.asarray(csa_floats(csa, "SliceNormalVector") or np.cross(row_cos, col_cos), float)
+    spacing = _float(ds.get("SpacingBetweenSlices")) or record.slice_thickness or 1.0
+    origin = (
+        np.asarray(record.position, float)
+        + row_cos * col_spacing * (record.columns - cols) / 2.0
+        + col_cos * row_spacing * (record.rows - rows) / 2.0
+    )
+    times = csa_floats(csa, "MosaicRefAcqTimes")
+    out = []
+    for k in range(n_tiles):
+        pos = origin + normal * spacing * k
+        out.append(
+            replace(
+                record,
+                rows=rows,
+                columns=cols,
+                position=tuple(float(v) for v in pos),
+                tile=k,
+                tiles_per_side=side,
+                slice_time_ms=times[k] if len(times) == n_tiles else None,
+            )
+        )
+    return out
+
+
+def scan_folder(folder: Path, *, notes: list[str] | None = None) -> tuple[list[DicomSeriesHeaders], list[Path]]:
     """Find every DICOM series under ``folder`` (recursively, any layout).
 
     Returns the series and the files that were skipped as not DICOM. A file that is DICOM but
@@ -284,17 +435,42 @@ def scan_folder(folder: Path) -> tuple[list[DicomSeriesHeaders], list[Path]]:
     """
     if not folder.is_dir():
         raise InputError("image folder does not exist", file=folder)
-    return scan_folder_files(sorted(p for p in folder.rglob("*") if p.is_file()))
+    return scan_folder_files(sorted(p for p in folder.rglob("*") if p.is_file()), notes=notes)
 
 
-def scan_folder_files(paths: Iterable[Path]) -> tuple[list[DicomSeriesHeaders], list[Path]]:
-    """Group the given files into DICOM series (see :func:`scan_folder`)."""
+def _skip_reason(ds: Dataset) -> str | None:
+    """Why a DICOM object is not part of any image series we read (``None``: it is)."""
+    sop = str(ds.get("SOPClassUID", "") or ds.get("MediaStorageSOPClassUID", "") or "")
+    modality = str(ds.get("Modality", "") or "").upper()
+    if sop.startswith(_SKIPPED_SOP_PREFIXES):
+        return f"SOP class {sop}"
+    if modality in _SKIPPED_MODALITIES:
+        return f"modality {modality}"
+    return None
+
+
+def scan_folder_files(
+    paths: Iterable[Path], *, notes: list[str] | None = None
+) -> tuple[list[DicomSeriesHeaders], list[Path]]:
+    """Group the given files into DICOM series (see :func:`scan_folder`).
+
+    DICOMDIR files and non-image objects (presentation states, reports, vendor private objects) are
+    skipped; when ``notes`` is given, one line per kind of skipped object is appended to it.
+    """
     series: dict[str, DicomSeriesHeaders] = {}
     skipped: list[Path] = []
+    not_images: dict[str, int] = defaultdict(int)
     for path in paths:
+        if path.name.upper() == "DICOMDIR":
+            not_images["DICOMDIR (media directory)"] += 1
+            continue
         ds = read_header(path)
         if ds is None:
             skipped.append(path)
+            continue
+        why = _skip_reason(ds)
+        if why is not None:
+            not_images[why] += 1
             continue
         uid = str(ds.get("SeriesInstanceUID", "") or "")
         if not uid:
@@ -306,6 +482,9 @@ def scan_folder_files(paths: Iterable[Path]) -> tuple[list[DicomSeriesHeaders], 
         if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
             continue  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
         entry.frames.extend(_frame_records(path, ds))
+    if notes is not None:
+        for why, count in sorted(not_images.items()):
+            notes.append(f"{count} non-image DICOM object(s) skipped ({why})")
     return list(series.values()), skipped
 
 
@@ -547,7 +726,13 @@ def acquisition_params(headers: DicomSeriesHeaders, frames: Sequence[FrameRecord
     return AcquisitionParams(
         echo_time_ms=echo_times[0] if echo_times else _float(ds.get("EchoTime")),
         echo_times_ms=echo_times if len(echo_times) > 1 else (),
-        repetition_time_ms=_float(ds.get("RepetitionTime")),
+        repetition_time_ms=_float(ds.get("RepetitionTime"))
+        or _float(
+            _nested(ds, "SharedFunctionalGroupsSequence", "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+        )
+        or _float(
+            _nested(ds, "PerFrameFunctionalGroupsSequence", "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+        ),
         inversion_time_ms=_float(ds.get("InversionTime")),
         flip_angle_deg=flips[0] if len(flips) == 1 else _float(ds.get("FlipAngle")),
         flip_angles_deg=flips if len(flips) > 1 else (),
@@ -579,15 +764,18 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
             pixels = cache.get(fr.path)
             if pixels is None:
                 try:
-                    ds = pydicom.dcmread(fr.path, force=True)
+                    ds = dcmread(fr.path, force=True)
                     pixels = ds.pixel_array
                 except Exception as exc:
                     raise InputError(
                         f"pixel data cannot be decoded ({type(exc).__name__}: {exc})", file=fr.path
                     ) from exc
-                if fr.frame_index is not None:
-                    cache = {fr.path: pixels}  # keep only the current multi-frame file
+                if fr.frame_index is not None or fr.tile is not None:
+                    cache = {fr.path: pixels}  # keep only the current multi-frame / mosaic file
             frame = pixels[fr.frame_index] if fr.frame_index is not None and pixels.ndim == 3 else pixels
+            if fr.tile is not None:
+                r0, c0 = (fr.tile // fr.tiles_per_side) * fr.rows, (fr.tile % fr.tiles_per_side) * fr.columns
+                frame = frame[r0 : r0 + fr.rows, c0 : c0 + fr.columns]
             if frame.shape != (fr.rows, fr.columns):
                 raise InputError(f"pixel matrix {frame.shape} does not match Rows/Columns", file=fr.path)
             slope, intercept = fr.rescale
@@ -612,3 +800,45 @@ def iter_dicom_files(paths: Iterable[Path]) -> Iterable[tuple[Path, Dataset]]:
         ds = read_header(path)
         if ds is not None:
             yield path, ds
+
+
+_MAX_VOLUME_SPAN_MS = 60_000.0  # no volume takes a minute between its first and last slice
+
+
+def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = None) -> np.ndarray | None:
+    """Acquisition time of each slice k within a volume (ms from the first), ``None`` if the headers lack it.
+
+    Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes); other objects give it when the
+    per-slice acquisition times of the first volume differ by less than one TR. GE's RTIA timer and
+    slice-order private tags are not read (GE series get ``None``). Times that span a TR or more are not the
+    slice times of one volume (some multiband releases write them so): ``None`` rather than a guess.
+    """
+    span_limit = min(_MAX_VOLUME_SPAN_MS, repetition_time_ms or _MAX_VOLUME_SPAN_MS)
+    first = [group[0] for group in layout.slices]
+    if all(f.slice_time_ms is not None for f in first):
+        times = np.array([f.slice_time_ms for f in first], float)
+        # Some multiband releases write every second MosaicRefAcqTimes wrapped past midnight (86 397 492 ms):
+        # slices of one volume span at most a TR, so such values are not slice times; say none rather than guess.
+        if np.ptp(times) >= span_limit:
+            return None
+        return times - times.min()
+    acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in first], float)
+    if len(first) > 1 and np.isfinite(acq).all() and 0 < np.ptp(acq) * 1000.0 < span_limit:
+        return (acq - acq.min()) * 1000.0
+    return None
+
+
+def stack_diffusion(layout: StackLayout) -> tuple[np.ndarray, np.ndarray | None]:
+    """b-values (s/mm²) per frame n and unit gradient directions in patient LPS (n×3, zeros for b = 0).
+
+    Directions are ``None`` when a diffusion-weighted frame has none in the headers we read.
+    """
+    ref = layout.slices[0]
+    bvals = np.array([f.b_value if f.b_value is not None else 0.0 for f in ref], float)
+    grads = np.zeros((len(ref), 3))
+    for n, f in enumerate(ref):
+        if f.gradient_lps is not None:
+            grads[n] = f.gradient_lps
+        elif bvals[n] > 50:  # near-zero b (Philips 0.001–0.004) frames have no direction by design
+            return bvals, None
+    return bvals, grads

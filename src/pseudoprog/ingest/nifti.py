@@ -135,6 +135,15 @@ def header_info(path: Path) -> tuple[tuple[int, ...], tuple[float, float, float]
     return tuple(int(s) for s in img.shape), spacing
 
 
+def header_affine(path: Path) -> np.ndarray | None:
+    """The RAS affine of a NIfTI from its header (no pixels read); ``None`` if the file cannot be read."""
+    try:
+        img: Any = nib.load(str(path))
+    except Exception:
+        return None
+    return np.asarray(img.affine, dtype=np.float64)
+
+
 def frame_times_from_sidecar(meta: dict[str, Any], n_frames: int, *, file: Path) -> tuple[np.ndarray, str]:
     """Frame times of a 4D NIfTI: ``FrameTimesStart`` / ``VolumeTiming`` if given, else n × RepetitionTime."""
     for key in ("FrameTimesStart", "VolumeTiming", "AcquisitionTimes"):

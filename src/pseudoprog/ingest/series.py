@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..case import AcquisitionParams, Series, SeriesKind, Volume
 from ..errors import InputError
-from . import dicom, nifti
+from . import dicom, nifti, vfa
 from .classify import classify, classify_by_words
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,9 @@ _MRS_TEXT_SUFFIXES = {".txt", ".csv"}
 
 def _is_mrs_file(path: Path) -> bool:
     suffix = path.suffix.lower()
+    if suffix == ".7":
+        # GE spectroscopy P-files end in .7, and so do GE DICOM exports (i28.MRDC.7): DICOM is not MRS here.
+        return dicom.read_header(path) is None
     if suffix in _MRS_SUFFIXES:
         return True
     if suffix in _MRS_TEXT_SUFFIXES:
@@ -64,9 +69,13 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
         raise InputError("image path is not a folder", file=folder, expected="a folder of DICOM or NIfTI files")
     found: list[Series] = []
     warnings: list[str] = []
+    affines: dict[str, np.ndarray] = {}  # header geometry, for assembling VFA sets
     nifti_files = sorted(p for p in folder.rglob("*") if p.is_file() and nifti.is_nifti(p))
     for path in nifti_files:
-        found.append(_describe_nifti(path, overrides))
+        s = _describe_nifti(path, overrides)
+        found.append(s)
+        if (affine := nifti.header_affine(path)) is not None:
+            affines[s.uid] = affine
     mrs_files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_mrs_file(p))
     for path in mrs_files:
         kind = _override_for(overrides, path.name) or SeriesKind.MRS
@@ -86,7 +95,9 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
                 kind_from_user=kind is not SeriesKind.MRS,
             )
         )
-    headers, skipped = dicom.scan_folder(folder)
+    notes: list[str] = []
+    headers, skipped = dicom.scan_folder(folder, notes=notes)
+    warnings.extend(notes)
     mrs_set = set(mrs_files)
     skipped = [
         p
@@ -96,13 +107,15 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     if skipped:
         warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")
     for h in headers:
-        found.extend(_describe_dicom(h, overrides))
+        found.extend(_describe_dicom(h, overrides, affines=affines))
     if not found:
         raise InputError(
             "no images found (no DICOM, NIfTI or spectroscopy files)",
             file=folder,
             expected="DICOM files in any layout, or NIfTI files with JSON sidecars",
         )
+    found, vfa_warnings = vfa.group_vfa_sets(found, affines)
+    warnings.extend(vfa_warnings)
     return ScanResult(series=tuple(found), warnings=tuple(warnings))
 
 
@@ -138,7 +151,12 @@ def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
     )
 
 
-def _describe_dicom(h: dicom.DicomSeriesHeaders, overrides: Mapping[str, SeriesKind]) -> list[Series]:
+def _describe_dicom(
+    h: dicom.DicomSeriesHeaders,
+    overrides: Mapping[str, SeriesKind],
+    *,
+    affines: dict[str, np.ndarray] | None = None,
+) -> list[Series]:
     ds = h.first
     base = dict(
         modality=h.modality or "OT",
@@ -186,6 +204,11 @@ def _describe_dicom(h: dicom.DicomSeriesHeaders, overrides: Mapping[str, SeriesK
             sop_class_uid=h.sop_class_uid,
         )
         kind = user or c.kind
+        if affines is not None and n_frames == 1:
+            try:  # header-only geometry; a stack that cannot be placed is reported when it is loaded
+                affines[h.series_uid + suffix] = dicom.stack_affine(dicom.layout_stack(frames, label=""), label="")[0]
+            except InputError:
+                pass
         shape: tuple[int, ...] = (first.columns, first.rows, len(positions))
         if n_frames > 1:
             shape += (n_frames,)
@@ -212,6 +235,8 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
 
     Returns the volume and any warnings about its timing or geometry.
     """
+    if vfa.is_vfa_set(series):
+        return vfa.load_vfa_set(series)
     if series.source_format == "nifti":
         return nifti.load_nifti(series.files[0], uid=series.uid)
     if series.source_format != "dicom":
@@ -226,6 +251,11 @@ def dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.Fr
 
     A series id is the SeriesInstanceUID plus the stack suffix (``.plane2``, ``.echo1``) given when it was scanned.
     """
+    if vfa.is_vfa_set(series):
+        raise InputError(
+            "a VFA set assembled from several series has no single DICOM stack (load it with load_series)",
+            file=series.files[0],
+        )
     headers, _ = dicom.scan_folder_files(series.files)
     h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
     if h is None or not h.frames:
