@@ -74,7 +74,10 @@ def _map(ctx, tp, name):
 def test_series_are_classified(tumour):
     _, _, tp, _ = tumour
     kinds = sorted(s.kind.value for s in tp.series)
-    assert kinds == sorted(["VFA_T1"] * 3 + ["DCE", "ASL", "M0", "DWI"])
+    # The phantom writes one series per flip angle, as Siemens and GE do; ingest assembles them into one VFA set.
+    assert kinds == sorted(["VFA_T1", "DCE", "ASL", "M0", "DWI"])
+    (vfa,) = tp.series_of(SeriesKind.VFA_T1)
+    assert vfa.params.flip_angles_deg == (2.0, 10.0, 15.0)
 
 
 def test_maps_match_truth_in_pure_tissue(tumour):
