@@ -89,6 +89,8 @@ def fit_dce(
     Examples
     --------
     >>> import numpy as np
+    >>> from pseudoprog.perfusion.dce.models import model_curves
+    >>> from pseudoprog.perfusion.dce.population_aif import parker_aif
     >>> t = np.arange(0, 300, 2.0); cp = parker_aif(t, delay_s=20) / (1 - 0.42)
     >>> c = model_curves("extended_tofts", t, cp, ktrans=np.array([0.2]), ve=np.array([0.3]), vp=np.array([0.05]))
     >>> fit = fit_dce(c, t_s=t, cp_mM=cp, model="extended_tofts")
