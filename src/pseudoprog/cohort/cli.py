@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +38,10 @@ def cohort(
     from .run import run_cohort
 
     console = Console(stderr=True)
+    # dask logs every worker start and stop at INFO; the progress bar says what matters (-v keeps INFO here).
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None and not scheduler.startswith("tcp://"):
         console.print("[bold red]error:[/bold red] --scheduler must look like tcp://HOST:PORT")
         raise typer.Exit(code=2)

@@ -58,6 +58,11 @@ def write_cohort_outputs(
     for col in ("outcome", "label"):
         if labels is not None and col not in frame:
             frame[col] = None
+    # Error rows have no date: keep whole numbers and flags typed (nullable), not floats.
+    for col, dtype in (("timepoint", "Int64"), ("days_on_study", "Int64"), ("label", "Int64"), ("latest", "boolean"),
+                       ("in_scope", "boolean"), ("not_assessed", "Int64")):
+        if col in frame:
+            frame[col] = frame[col].astype(dtype)
     out = run.out_dir
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
