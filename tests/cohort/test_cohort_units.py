@@ -172,3 +172,37 @@ def test_the_command_is_registered():
     result = CliRunner().invoke(app, ["cohort", "--help"])
     assert result.exit_code == 0
     assert "--scheduler" in result.output and "--memory-limit" in result.output
+
+
+def test_a_bad_labels_file_stops_the_run_before_any_case(tmp_path):
+    from pseudoprog.cohort import run_cohort
+
+    _case(tmp_path / "cases" / "p1")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("case_id,date\np1,2026-01-01\n")
+    with pytest.raises(InputError, match="outcome"):
+        run_cohort(tmp_path / "cases", tmp_path / "out", labels=labels)
+    assert not (tmp_path / "out" / "cases" / "p1").exists()
+
+
+def test_finished_cases_with_the_same_hash_start_no_cluster(tmp_path, monkeypatch):
+    from pseudoprog.cohort import run, run_cohort
+    from pseudoprog.cohort.cases import software_fingerprint
+
+    case = _case(tmp_path / "cases" / "p1")
+    digest = case_hash(case, software_version=software_fingerprint())
+    done = tmp_path / "out" / "cases" / "p1"
+    done.mkdir(parents=True)
+    (done / DONE_FILE).write_text(json.dumps({"status": "ok", "input_hash": digest}))
+    (tmp_path / "out" / "cases" / ".partial-p1-dead").mkdir()  # an interrupted attempt
+
+    def no_cluster(*_a, **_k):
+        raise AssertionError("a cluster was started for unchanged cases")
+
+    monkeypatch.setattr(run, "_run_jobs", no_cluster)
+    result = run_cohort(tmp_path / "cases", tmp_path / "out", write_report=False)
+    assert result.skipped == ["p1"] and result.computed == []
+    assert not (tmp_path / "out" / "cases" / ".partial-p1-dead").exists()
+    (case / "case.yaml").write_text("patient: {id: Y}\n")  # changed input: it must run again
+    with pytest.raises(AssertionError, match="cluster was started"):
+        run_cohort(tmp_path / "cases", tmp_path / "out", write_report=False)

@@ -78,6 +78,18 @@ def _from_csv(path: Path) -> list[tuple[str, Path]]:
     return out
 
 
+def software_fingerprint() -> str:
+    """The version and a digest of pseudoprog's own code and data files: a changed rule or table redoes the cases."""
+    from .. import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for p in sorted(package.rglob("*")):
+        if p.suffix in (".py", ".yaml", ".csv", ".html", ".css") and "__pycache__" not in p.parts:
+            h.update(p.relative_to(package).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return f"{__version__}+{h.hexdigest()[:16]}"
+
+
 def case_hash(folder: Path, *, software_version: str, extra: bytes = b"") -> str:
     """SHA-256 over the software version, ``extra`` (e.g. a site profile) and every file under ``folder``
     (relative path and content). Special files (FIFOs, sockets, devices) enter by name and type only:

@@ -28,7 +28,7 @@ AGREEMENT = ("RANO", "mRANO", "RANO 2.0")
 _COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027", None: "#bdbdbd"}
 
 
-def _criteria(requested: Sequence[str] | None) -> list[str]:
+def chosen_criteria(requested: Sequence[str] | None) -> list[str]:
     if not requested:
         return list(CRITERIA)
     out = []
@@ -48,7 +48,7 @@ def write_cohort_outputs(
 
     from .run import CASES_FOLDER
 
-    chosen = _criteria(criteria)
+    chosen = chosen_criteria(criteria)
     rows = load_rows(run.out_dir / CASES_FOLDER, run.done)
     unmatched = join_labels(rows, read_labels(labels)) if labels is not None else []
     suffixes = ("call", "pct_vs_baseline", "pct_vs_nadir")

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import __version__
 from ..files import write_json
-from .cases import CaseEntry, case_hash, find_cases
+from .cases import CaseEntry, case_hash, find_cases, software_fingerprint
 from .task import CaseJob, read_done, run_case
 
 CASES_FOLDER = "cases"
@@ -87,6 +87,14 @@ def run_cohort(
     if timeout_s <= 0:
         raise ValueError("timeout must be positive (seconds)")
     mem = parse_memory(memory_limit)
+    if labels is not None:
+        from .table import read_labels
+
+        read_labels(labels)  # a bad labels file is an InputError before any case runs
+    if criteria:
+        from .html import chosen_criteria
+
+        chosen_criteria(criteria)
     entries = find_cases(cases) if isinstance(cases, Path) else list(cases)
     out_dir = Path(out_dir)
     root = out_dir / CASES_FOLDER
@@ -96,8 +104,9 @@ def run_cohort(
     extra = Path(profile).read_bytes() if profile is not None else b""
     run = CohortRun(out_dir=out_dir, cases=entries)
     jobs: list[CaseJob] = []
+    software = software_fingerprint()
     for entry in entries:
-        digest = case_hash(entry.path, software_version=__version__, extra=extra)
+        digest = case_hash(entry.path, software_version=software, extra=extra)
         marker = read_done(root / entry.name)
         if marker and marker.get("input_hash") == digest and (marker.get("status") == "ok" or not retry_errors):
             run.done[entry.name] = marker
@@ -126,6 +135,7 @@ def run_cohort(
         out_dir / "cohort-run.json",
         {
             "software_version": __version__,
+            "software_fingerprint": software,
             "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             "cases": len(entries),
             "computed": run.computed,

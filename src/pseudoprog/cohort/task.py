@@ -4,6 +4,7 @@ its outputs written to a temporary folder and renamed into place with a done-mar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -148,10 +149,19 @@ def _keep_only_log(tmp: Path) -> None:
 
 def publish(tmp: Path, target: Path) -> None:
     """Move a finished temporary folder into place: the old one aside, the new one in, the old one removed."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:12]}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    for attempt in range(3):  # another attempt at the same case (a worker wrongly presumed dead) may race us
+        old = None
+        if target.exists():
+            old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:12]}")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if attempt == 2:
+                raise
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
