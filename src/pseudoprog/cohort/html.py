@@ -161,12 +161,13 @@ def fig_swimmer(rows: Sequence[dict[str, Any]], criterion: str) -> str:
     return _png(fig)
 
 
-def agreement_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pairwise kappa over follow-up scans where both criteria give CR/PR/SD/PD."""
+def agreement_table(rows: Sequence[dict[str, Any]], criteria: Sequence[str] = AGREEMENT) -> list[dict[str, Any]]:
+    """Pairwise kappa of RANO 2010 / mRANO / RANO 2.0 (those in ``criteria``) where both give CR/PR/SD/PD."""
     out = []
     ok = [r for r in rows if r.get("status") == "ok"]
-    for i, a in enumerate(AGREEMENT):
-        for b in AGREEMENT[i + 1 :]:
+    names = [c for c in AGREEMENT if c in criteria]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
             pairs: list[tuple[str | None, str | None, str]] = [
                 (broad_class(r.get(f"{slug(a)}_call")), broad_class(r.get(f"{slug(b)}_call")), r["case"]) for r in ok
             ]
@@ -264,7 +265,7 @@ def render_html(
         "bootstrap resamples of whole cases.</p>",
         "<table><tr><th>criteria</th><th>scans</th><th>agree</th><th>kappa</th><th>95 % interval</th></tr>",
     ]
-    for e in agreement_table(rows):
+    for e in agreement_table(rows, criteria):
         interval = e["interval"]
         parts.append(
             f"<tr><td>{e['a']} vs {e['b']}</td><td>{e['n']}</td><td>{e.get('agree', '—')}</td>"
