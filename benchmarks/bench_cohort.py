@@ -58,12 +58,14 @@ def run(cases: Path, out: Path, workers: int) -> dict:
         pid = int(marker["worker_pid"])
         per_worker[pid] = max(per_worker.get(pid, 0), int(marker["peak_rss_bytes"]))
     seconds = [float(m["seconds"]) for m in result.done.values()]
+    cpu = [float(m["cpu_seconds"]) for m in result.done.values()]
     return {
         "workers": workers,
         "wall_s": wall,
         "cases": len(result.done),
         "cases_per_hour": 3600.0 * len(result.done) / wall,
         "median_case_s": statistics.median(seconds),
+        "median_case_cpu_s": statistics.median(cpu),
         "peak_mib_per_worker": sorted(v / 2**20 for v in per_worker.values()),
         "load_before": load,
     }
@@ -78,12 +80,14 @@ def main() -> None:
         cases = build(root)
         results = [run(cases, root / f"out-{n}", n) for n in (1, 2)]
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}")
-    print("| workers | wall (s) | cases/hour | median case (s) | peak MiB per worker | load avg before |")
-    print("|---:|---:|---:|---:|---|---:|")
+    print("| workers | wall (s) | cases/hour | median case wall (s) | median case CPU (s) | peak MiB per worker "
+          "| load avg before |")
+    print("|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         peaks = ", ".join(f"{p:.0f}" for p in r["peak_mib_per_worker"])
         print(
-            f"| {r['workers']} | {r['wall_s']:.1f} | {r['cases_per_hour']:.0f} | {r['median_case_s']:.1f} | {peaks} "
+            f"| {r['workers']} | {r['wall_s']:.1f} | {r['cases_per_hour']:.0f} | {r['median_case_s']:.1f} "
+            f"| {r['median_case_cpu_s']:.1f} | {peaks} "
             f"| {r['load_before']:.1f} |"
         )
     ratio = results[1]["cases_per_hour"] / results[0]["cases_per_hour"]

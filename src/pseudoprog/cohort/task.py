@@ -46,20 +46,23 @@ def read_done(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def _tree_rss(proc: Any) -> int:
+def _tree_usage(proc: Any) -> tuple[int, float]:
+    """(resident bytes, CPU seconds) of a process and its children, as far as they can be read now."""
     import psutil
 
-    total = 0
+    rss, cpu = 0, 0.0
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0.0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            rss += p.memory_info().rss
+            t = p.cpu_times()
+            cpu += t.user + t.system
         except psutil.Error:
             pass
-    return total
+    return rss, cpu
 
 
 def _kill_group(popen: subprocess.Popen) -> None:
@@ -90,7 +93,7 @@ def run_case(job: CaseJob) -> dict[str, Any]:
     tmp = out_root / f".partial-{job.name}-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     started = time.monotonic()
-    peak = 0
+    peak, cpu = 0, 0.0
     status, reason = "ok", None
     env = {**os.environ, "PSEUDOPROG_COHORT_PARENT": str(os.getpid())}
     # One BLAS/numba thread per case: the worker runs one case at a time on its core.
@@ -101,9 +104,10 @@ def run_case(job: CaseJob) -> dict[str, Any]:
         proc = psutil.Process(popen.pid)
         while True:
             code = popen.poll()
-            peak = max(peak, _tree_rss(proc)) if code is None else peak
             if code is not None:
                 break
+            rss, cpu_now = _tree_usage(proc)
+            peak, cpu = max(peak, rss), max(cpu, cpu_now)
             if time.monotonic() - started > job.timeout_s:
                 _kill_group(popen)
                 status, reason = "error", f"timed out after {job.timeout_s:g} s (the case's process was stopped)"
@@ -126,6 +130,7 @@ def run_case(job: CaseJob) -> dict[str, Any]:
         "error": reason,
         "seconds": round(time.monotonic() - started, 2),
         "peak_rss_bytes": int(peak),
+        "cpu_seconds": round(cpu, 2),  # sampled every POLL_S: the last fraction of a second is not counted
         "worker_pid": os.getpid(),
         "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
