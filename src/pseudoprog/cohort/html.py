@@ -132,6 +132,9 @@ def fig_waterfall(rows: Sequence[dict[str, Any]], criterion: str) -> str:
     ax.bar(range(len(names)), [best[n] for n in names], color=[_COLOURS.get(call.get(n)) for n in names])
     for y, style in ((25, "--"), (-50, ":")):  # RANO: +25 % SPD progression, -50 % partial response (Wen 2010)
         ax.axhline(y, color="grey", linestyle=style, linewidth=1)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=c, label=k or "other") for k, c in _COLOURS.items()], fontsize=7, ncol=5)
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("best % change of SPD from baseline")
     ax.set_title(f"colour: latest {criterion} call", fontsize=9)
