@@ -61,7 +61,7 @@ def parse_memory(text: str) -> int:
 
 
 def run_cohort(
-    cases: Path | Sequence[CaseEntry],
+    cases: str | Path | Sequence[CaseEntry],
     out_dir: Path,
     *,
     workers: int = 2,
@@ -95,7 +95,7 @@ def run_cohort(
         from .html import chosen_criteria
 
         chosen_criteria(criteria)
-    entries = find_cases(cases) if isinstance(cases, Path) else list(cases)
+    entries = find_cases(Path(cases)) if isinstance(cases, (str, Path)) else list(cases)
     out_dir = Path(out_dir)
     root = out_dir / CASES_FOLDER
     root.mkdir(parents=True, exist_ok=True)
