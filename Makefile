@@ -11,7 +11,7 @@ JOBS ?= 2
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e ".[test]"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[test,cohort]"
 	# pyradiomics 3.0.1 (texture features) only builds without build isolation, against the numpy pinned here.
 	$(PY) -m pip install --quiet -c requirements.lock "numpy<2.4" setuptools wheel versioneer
 	$(PY) -m pip install --quiet -c requirements.lock --no-build-isolation pyradiomics==3.0.1

@@ -491,6 +491,11 @@ def mrs(
             )
 
 
+from .cohort.cli import cohort as _cohort  # noqa: E402  (the command lives with its stage)
+
+app.command("cohort")(_cohort)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         print(f"pseudoprog {__version__}")

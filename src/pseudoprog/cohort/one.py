@@ -1,0 +1,56 @@
+"""One case in its own process: ``python -m pseudoprog.cohort.one CASE_DIR OUT_DIR [PROFILE]``.
+
+The worker's task (:mod:`.task`) starts this process so that a crash, a hang or runaway memory in one
+case can be ended from outside without touching the worker. A bad input or a case that cannot be
+assessed leaves ``cohort-error.json`` (kind and message) and exits 2; any other exception exits 1 with
+its traceback in the log. The process ends itself when the worker that started it disappears.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+ERROR_FILE = "cohort-error.json"
+EXIT_INPUT = 2
+EXIT_CRASH = 1
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed worker must not leave its case running: poll the parent id (re-parenting changes it)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(EXIT_CRASH)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def main(argv: list[str]) -> int:
+    _exit_with_parent(int(os.environ.get("PSEUDOPROG_COHORT_PARENT", os.getppid())))
+    case_dir, out_dir = Path(argv[0]), Path(argv[1])
+    profile = Path(argv[2]) if len(argv) > 2 and argv[2] else None
+    from ..errors import PseudoprogError
+    from ..files import write_json
+    from ..pipeline import assess  # the single-case flow; becomes pseudoprog.flow.assess at the merge
+
+    try:
+        assess(case_dir, out_dir, profile=profile)
+    except PseudoprogError as exc:
+        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": str(exc)})
+        return EXIT_INPUT
+    except Exception as exc:  # a crash: reported as the case's error, never as a finished case
+        traceback.print_exc()
+        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": f"crashed: {exc!r}"})
+        return EXIT_CRASH
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
