@@ -54,11 +54,7 @@ import yaml
 
 from pseudoprog.errors import InputError
 from pseudoprog.files import load_table
-
-try:  # the flow is moving to pseudoprog.flow with the same signature
-    from pseudoprog.flow import assess  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the move lands
-    from pseudoprog.pipeline import assess
+from pseudoprog.flow import assess
 
 pytestmark = [
     pytest.mark.vignette,

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     profile = Path(argv[2]) if len(argv) > 2 and argv[2] else None
     from ..errors import PseudoprogError
     from ..files import write_json
-    from ..pipeline import assess  # the single-case flow; becomes pseudoprog.flow.assess at the merge
+    from ..flow import assess  # the single-case flow
 
     try:
         assess(case_dir, out_dir, profile=profile)
