@@ -64,7 +64,9 @@ def issue_token(store: Store, name: str, password: str, *, ttl_s: float) -> tupl
             audit(s, user=name, action="login_failed")
             return None
         token = secrets.token_urlsafe(32)
-        s.add(ApiToken(token_hash=_token_hash(token), user_id=user.id, expires_at=utcnow() + dt.timedelta(seconds=ttl_s)))
+        s.add(
+            ApiToken(token_hash=_token_hash(token), user_id=user.id, expires_at=utcnow() + dt.timedelta(seconds=ttl_s))
+        )
         audit(s, user=name, action="login")
         return token, user
 

@@ -16,9 +16,10 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from ..errors import PseudoprogError
 from ..pipeline import assess  # moves to ..flow at merge
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 _CRASH_AFTER_PUSHES = "PSEUDOPROG_TEST_CRASH_AFTER_PUSHES"
 
 
-def enqueue(session, patient: Patient, *, trigger: str) -> Job | None:  # type: ignore[no-untyped-def]
+def enqueue(session: Session, patient: Patient, *, trigger: str) -> Job | None:
     """Queue an assessment unless one is already waiting for this patient (it will see the newest studies)."""
     waiting = session.scalar(select(Job).where(Job.patient_pk == patient.id, Job.status == "queued"))
     if waiting is not None:
@@ -111,7 +112,7 @@ def _finish(store: Store, job_id: int, **values: object) -> None:
         s.execute(update(Job).where(Job.id == job_id).values(lease_until=None, **values))
 
 
-def _summary(assessment_json: dict) -> dict:  # type: ignore[type-arg]
+def _summary(assessment_json: dict[str, Any]) -> dict[str, Any]:
     prob = assessment_json.get("probability_true_progression") or {}
     interval = prob.get("interval") or [None, None]
     response = assessment_json.get("response") or {}
@@ -256,8 +257,9 @@ def run_job(store: Store, settings: ServiceSettings, job_id: int) -> str:
         return "failed"
     except Exception as exc:  # a bug must fail the job with its reason, never leave it 'running'
         log.exception("job %s failed", job_id)
-        _finish(store, job_id, status="failed", reason=f"internal error: {type(exc).__name__}: {exc}",
-                finished_at=utcnow())
+        _finish(
+            store, job_id, status="failed", reason=f"internal error: {type(exc).__name__}: {exc}", finished_at=utcnow()
+        )
         return "failed"
     _finish(store, job_id, status="done", phase="done", reason=None, finished_at=utcnow())
     return "done"
@@ -270,8 +272,12 @@ def fail_exhausted(store: Store, settings: ServiceSettings) -> None:
         s.execute(
             update(Job)
             .where(Job.status == "running", Job.lease_until <= now, Job.attempts >= settings.max_attempts)
-            .values(status="failed", reason=f"worker stopped {settings.max_attempts} times during this job",
-                    finished_at=now, lease_until=None)
+            .values(
+                status="failed",
+                reason=f"worker stopped {settings.max_attempts} times during this job",
+                finished_at=now,
+                lease_until=None,
+            )
         )
 
 
@@ -320,3 +326,24 @@ def note_study(store: Store, info_patient_id: str, study_uid: str, study_date: d
             s.add(Study(patient_pk=patient.id, study_uid=study_uid, study_date=study_date))
             if patient.context_yaml:
                 enqueue(s, patient, trigger="new study")
+
+
+def release_dead_local_jobs(store: Store) -> int:
+    """At start-up: jobs 'running' under a worker of this host whose process is gone are runnable at once."""
+    host = socket.gethostname()
+    released = 0
+    with store.session() as s:
+        for job in s.scalars(select(Job).where(Job.status == "running")):
+            name = job.worker or ""
+            if not name.startswith(host + ":"):
+                continue
+            try:
+                os.kill(int(name.rsplit(":", 1)[1]), 0)
+                continue  # still alive
+            except (ProcessLookupError, ValueError):
+                pass
+            except PermissionError:
+                continue
+            job.lease_until = utcnow()
+            released += 1
+    return released

@@ -15,12 +15,12 @@ import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from ..errors import PseudoprogError
 
 SOURCE_MODALITIES = frozenset({"MR", "PT", "CT"})
-ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+ENCAPSULATED_PDF = UID("1.2.840.10008.5.1.4.1.1.104.1")
 
 
 class PacsUnavailable(PseudoprogError):
@@ -166,8 +166,16 @@ def encapsulated_pdf(pdf: bytes, *, like: Dataset, title: str) -> Dataset:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     for keyword in (
-        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime",
-        "StudyID", "AccessionNumber", "ReferringPhysicianName",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
     ):
         ds.__setattr__(keyword, getattr(like, keyword, "") or "")
     now = dt.datetime.now(dt.UTC)

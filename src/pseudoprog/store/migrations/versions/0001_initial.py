@@ -129,7 +129,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "settings", "audit", "outcomes", "signoffs", "assessments", "pushed_objects", "jobs", "studies", "patients",
-        "api_tokens", "users",
+        "settings",
+        "audit",
+        "outcomes",
+        "signoffs",
+        "assessments",
+        "pushed_objects",
+        "jobs",
+        "studies",
+        "patients",
+        "api_tokens",
+        "users",
     ):
         op.drop_table(table)
