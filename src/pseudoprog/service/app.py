@@ -5,8 +5,6 @@ Every view, sign-off and context change is written to the audit log. Application
 patient identifiers.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 from pathlib import Path
