@@ -56,6 +56,7 @@ class OrthancClient:
         self.timeout_s = timeout_s
         self._session = requests.Session()
         self.web = DICOMwebClient(url=self.url + "/dicom-web", session=self._session)
+        self.web.set_http_retry_params(retry=False)  # the job queue retries with its own backoff, visibly
 
     def _get(self, path: str, **params: Any) -> Any:
         try:
