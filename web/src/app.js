@@ -58,7 +58,7 @@ async function loadViewer(canvas, pid, files, overlay) {
   const url = (p) => `/api/patients/${encodeURIComponent(pid)}/files/${p}`;
   const vols = [];
   if (files.t1c) vols.push({ url: url(files.t1c), name: "t1c.nii.gz", headers: auth, colormap: "gray" });
-  if (overlay && files[overlay]) vols.push({ url: url(files[overlay]), name: `${overlay}.nii.gz`, headers: auth, colormap: "warm", opacity: 0.5 });
+  if (overlay && files[overlay]) vols.push({ url: url(files[overlay]), name: `${overlay}.nii.gz`, headers: auth, colormap: "warm", opacity: 0.45, ignoreZeroVoxels: true });
   if (files.lesion) vols.push({ url: url(files.lesion), name: "lesion.nii.gz", headers: auth, colormap: "red", opacity: 1, cal_min: 0.5, cal_max: 1 });
   if (vols.length) await nv.loadVolumes(vols);
   return nv;
@@ -70,7 +70,7 @@ async function showViewers(pid, viewer) {
   if (!dates.length) { box.innerHTML = "<p>No images to show for this assessment.</p>"; return; }
   const shown = dates.slice(-2);
   const overlay = document.getElementById("overlay").value;
-  box.innerHTML = shown.map((d, i) => `<figure><canvas id="viewer-${i}" width="420" height="420"></canvas>
+  box.innerHTML = shown.map((d, i) => `<figure><div class="canvas-box"><canvas id="viewer-${i}" width="420" height="420"></canvas></div>
     <figcaption>${esc(d)}: T1c, lesion outline (red)${overlay ? `, ${esc(overlay)}` : ""}</figcaption></figure>`).join("");
   const nvs = [];
   for (let i = 0; i < shown.length; i++) nvs.push(await loadViewer(document.getElementById(`viewer-${i}`), pid, viewer[shown[i]], overlay));

@@ -91,11 +91,11 @@ def worker(
 ) -> None:
     """Run one worker process in the foreground (``serve`` starts these itself)."""
     from ..store import Store
-    from .jobs import worker_loop
+    from .jobs import release_dead_local_jobs, worker_loop
 
     logging.basicConfig(level=logging.INFO)
     settings = _settings(data, db, orthanc, lease_s=lease, poll_s=0.5)
-    Store(settings.url)  # migrate before the loop opens it without migrating
+    release_dead_local_jobs(Store(settings.url))  # a restart takes over what a crashed local worker left
     worker_loop(settings, once=once)
 
 
