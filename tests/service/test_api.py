@@ -175,3 +175,21 @@ def test_job_waits_with_backoff_while_pacs_is_down_and_the_page_says_so(tmp_path
     client = TestClient(create_app(settings, store=store))
     body = client.get("/api/patients/P-1", headers=_auth(client, "rob")).json()
     assert body["jobs"][0]["status"] == "queued" and "waiting for PACS" in body["jobs"][0]["reason"]
+
+
+def test_access_log_lines_carry_no_patient_id() -> None:
+    import logging
+
+    from pseudoprog.service.logs import RedactPatientIds
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/patients/SYN-PSP-001/files/x.nii.gz", "1.1", 200),
+        None,
+    )
+    assert RedactPatientIds().filter(record)
+    assert "SYN-PSP-001" not in record.getMessage() and "/api/patients/<id>/files/x.nii.gz" in record.getMessage()

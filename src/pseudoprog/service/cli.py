@@ -55,8 +55,10 @@ def serve(
     from .app import create_app
     from .follower import follow
     from .jobs import release_dead_local_jobs, worker_loop
+    from .logs import install as quiet_logs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    quiet_logs()
     try:
         settings = _settings(data, db, orthanc, lease_s=lease)
         store = Store(settings.url)
@@ -73,7 +75,10 @@ def serve(
         follower = threading.Thread(target=follow, args=(settings, stop), daemon=True)
         follower.start()
     try:
-        uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level="info")
+        config = uvicorn.Config(create_app(settings, store=store), host=host, port=port, log_level="info")
+        server = uvicorn.Server(config)
+        quiet_logs()  # after uvicorn configured its loggers (in Config), so the filter stays on
+        server.run()
     finally:
         stop.set()
         for p in procs:
@@ -92,8 +97,10 @@ def worker(
     """Run one worker process in the foreground (``serve`` starts these itself)."""
     from ..store import Store
     from .jobs import release_dead_local_jobs, worker_loop
+    from .logs import install as quiet_logs
 
     logging.basicConfig(level=logging.INFO)
+    quiet_logs()
     settings = _settings(data, db, orthanc, lease_s=lease, poll_s=0.5)
     release_dead_local_jobs(Store(settings.url))  # a restart takes over what a crashed local worker left
     worker_loop(settings, once=once)

@@ -283,6 +283,9 @@ def fail_exhausted(store: Store, settings: ServiceSettings) -> None:
 
 def worker_loop(settings: ServiceSettings, *, stop: threading.Event | None = None, once: bool = False) -> None:
     """Claim and run jobs until stopped (``once``: until the queue has nothing runnable)."""
+    from .logs import install as quiet_logs
+
+    quiet_logs()  # also in spawned worker processes
     store = Store(settings.url, migrate=False)
     name = f"{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
