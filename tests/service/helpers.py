@@ -60,7 +60,7 @@ def synthetic_dicom_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def assessed_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(case folder, assessment output with viewer files) of the synthetic patient, computed once per run."""
-    from pseudoprog.pipeline import assess
+    from pseudoprog.service import jobs  # its `assess` is the one import of the assessment entry point
     from pseudoprog.service.viewer import prepare_viewer_files
 
     case = synthetic_dicom_case(tmp_path_factory)
@@ -70,7 +70,7 @@ def assessed_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         if not (out / "viewer" / "index.json").exists():
             tmp = root / "out.partial"
             shutil.rmtree(tmp, ignore_errors=True)
-            assess(case, tmp)
+            jobs.assess(case, tmp)
             prepare_viewer_files(case, tmp)
             tmp.rename(out)
     return case, out
