@@ -22,6 +22,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..errors import PseudoprogError
+from ..files import write_json
 from ..pipeline import assess  # moves to ..flow at merge
 from ..store import AssessmentRecord, Job, Patient, PushedObject, Setting, Store, Study, utcnow
 from .context import parse_context, write_case_yaml
@@ -154,6 +155,7 @@ def _assess_phase(store: Store, settings: ServiceSettings, job: Job, patient: Pa
     if job_dir.exists():
         shutil.rmtree(job_dir)  # a half-done earlier attempt: start clean
     case_dir, out_dir = job_dir / "case", job_dir / "out"
+    t0 = time.monotonic()
     studies = [s for s in pacs.patient_studies(patient.patient_id) if s.study_date is not None]
     if not studies:
         raise PseudoprogError("PACS holds no dated study for this patient")
@@ -166,12 +168,15 @@ def _assess_phase(store: Store, settings: ServiceSettings, job: Job, patient: Pa
             pacs.fetch_study(uid, case_dir / day.isoformat())
     context = parse_context(patient.context_yaml or "")
     write_case_yaml(context, sorted(by_date), case_dir)
-    t0 = time.monotonic()
+    t1 = time.monotonic()
     assess(case_dir, out_dir)
-    log.info("job %s: assessment took %.1f s", job.id, time.monotonic() - t0)
+    t2 = time.monotonic()
     prepare_viewer_files(case_dir, out_dir)
     latest = max(by_date)
     _prepare_pushes(out_dir, latest)
+    timings = {"fetch_s": t1 - t0, "assess_s": t2 - t1, "viewer_and_pdf_s": time.monotonic() - t2}
+    write_json(job_dir / "timings.json", {k: round(v, 1) for k, v in timings.items()})
+    log.info("job %s: fetch %.1f s, assessment %.1f s, viewer files %.1f s", job.id, *timings.values())
     return out_dir
 
 
