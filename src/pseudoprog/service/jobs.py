@@ -165,7 +165,7 @@ def _assess_phase(store: Store, settings: ServiceSettings, job: Job, patient: Pa
         by_date.setdefault(st.study_date, []).append(st.study_uid)
     for day, uids in by_date.items():
         for uid in uids:  # two studies on one day are one timepoint
-            pacs.fetch_study(uid, case_dir / day.isoformat())
+            pacs.fetch_study(uid, case_dir / day.isoformat(), cache=settings.data_dir / "series-cache")
     context = parse_context(patient.context_yaml or "")
     write_case_yaml(context, sorted(by_date), case_dir)
     t1 = time.monotonic()

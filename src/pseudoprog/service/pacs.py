@@ -7,6 +7,8 @@ Only source images are fetched (MR, PT, CT); the objects pseudoprog stored earli
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,25 +114,44 @@ class OrthancClient:
         ]
         return sorted(studies, key=lambda s: (s.study_date or dt.date.min, s.study_uid))
 
-    def fetch_study(self, study_uid: str, dest: Path) -> int:
-        """WADO-RS: every source-image series of a study into ``dest/<series>/NNNNN.dcm``; returns files written."""
+    def fetch_study(self, study_uid: str, dest: Path, *, cache: Path | None = None) -> int:
+        """WADO-RS: every source-image series of a study into ``dest/<series>/NNNNN.dcm``; returns files placed.
+
+        With ``cache``, a series fetched whole before is linked from there instead of fetched again (a stable
+        series does not change; a re-assessment then only fetches the new study).
+        """
         series = self._web(self.web.search_for_series, study_instance_uid=study_uid)
-        written = 0
+        placed = 0
         for item in series:
             if _value(item, "00080060") not in SOURCE_MODALITIES:
                 continue
             desc = str(_value(item, "0008103E") or "")
             if desc.startswith("pseudoprog "):
                 continue  # our own derived objects
-            series_uid = _value(item, "0020000E")
-            folder = dest / series_uid
-            folder.mkdir(parents=True, exist_ok=True)
-            for i, ds in enumerate(
-                self._web(self.web.retrieve_series, study_instance_uid=study_uid, series_instance_uid=series_uid)
-            ):
-                ds.save_as(folder / f"{i:05d}.dcm", enforce_file_format=True)
-                written += 1
-        return written
+            series_uid = str(_value(item, "0020000E"))
+            store_dir = (cache / series_uid) if cache is not None else dest / series_uid
+            if not (store_dir / ".complete").exists():
+                partial = store_dir.with_name(store_dir.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                for i, ds in enumerate(
+                    self._web(self.web.retrieve_series, study_instance_uid=study_uid, series_instance_uid=series_uid)
+                ):
+                    ds.save_as(partial / f"{i:05d}.dcm", enforce_file_format=True)
+                (partial / ".complete").touch()
+                shutil.rmtree(store_dir, ignore_errors=True)
+                partial.rename(store_dir)
+            if cache is not None:
+                target = dest / series_uid
+                target.mkdir(parents=True, exist_ok=True)
+                for f in store_dir.glob("*.dcm"):
+                    try:
+                        os.link(f, target / f.name)
+                    except OSError:
+                        shutil.copy2(f, target / f.name)
+            (dest / series_uid / ".complete").unlink(missing_ok=True)
+            placed += sum(1 for _ in (dest / series_uid).glob("*.dcm"))
+        return placed
 
     def store(self, ds: Dataset) -> None:
         """STOW-RS one instance; Orthanc keeps one copy per SOPInstanceUID, so storing again is harmless."""
