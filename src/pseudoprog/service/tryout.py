@@ -87,6 +87,18 @@ def context_without_images(case_yaml: Path) -> str:
     return "\n".join(line for line in case_yaml.read_text(encoding="utf-8").splitlines() if "images:" not in line)
 
 
+def _wait_for_jobs(base: str, token: str, *, patient_id: str = "SYN-PSP-001", timeout_s: float = 1800) -> None:
+    """Wait until the patient has a job and none is queued or running (the first assessment is on the page)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        r = requests.get(f"{base}/api/patients/{patient_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        jobs = r.json().get("jobs") or [] if r.ok else []
+        if jobs and all(j["status"] in ("done", "failed") for j in jobs):
+            print(f"first assessment: job {jobs[0]['status']}", flush=True)
+            return
+        time.sleep(5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("reading-room-data"))
@@ -147,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/yaml"},
             timeout=30,
         ).raise_for_status()
+        print(f"\nReading room: {base}/  (user '{args.user}', password '{args.password}')", flush=True)
         for later in dates[1:]:
+            _wait_for_jobs(base, tok)
             print(f"uploading the later study ({later.name}): a re-assessment with all priors follows …", flush=True)
             upload_folder(url, later)
-        print(f"\nReading room: {base}/  (user '{args.user}', password '{args.password}')")
         print(f"Orthanc: {url}/app/explorer.html   — Ctrl-C stops both.", flush=True)
         service.wait()
     except KeyboardInterrupt:
