@@ -22,7 +22,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..errors import PseudoprogError
-from ..files import write_json
+from ..files import write_atomic, write_json
 from ..pipeline import assess  # moves to ..flow at merge
 from ..store import AssessmentRecord, Job, Patient, PushedObject, Setting, Store, Study, utcnow
 from .context import parse_context, write_case_yaml
@@ -189,7 +189,7 @@ def _prepare_pushes(out_dir: Path, latest: dt.date) -> None:
         like = read_header(objects[0])
         ds = encapsulated_pdf(pdf.read_bytes(), like=like, title="pseudoprog assessment report")
         ds.save_as(folder / "report-pdf.dcm", enforce_file_format=True)
-    (out_dir / "push-date.txt").write_text(latest.isoformat(), encoding="utf-8")
+    write_atomic(out_dir / "push-date.txt", latest.isoformat())
 
 
 def _push_phase(store: Store, job_id: int, out_dir: Path, pacs: OrthancClient) -> int:
