@@ -104,3 +104,15 @@ def test_backoff_job_is_not_claimed_before_its_time(store: Store) -> None:
             )
         )
     assert claim(store, worker="w", lease_s=60) is None
+
+
+def test_migration_matches_the_models(store: Store) -> None:
+    """The Alembic revision creates exactly what the SQLAlchemy models declare (no drift between the two)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from pseudoprog.store import Base
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
