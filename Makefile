@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 # Pytest workers: the machines have 2 cores.
 JOBS ?= 2
 
-.PHONY: install demo test test-fast test-unit test-validation lint typecheck bench clean
+.PHONY: install demo reading-room web test test-fast test-unit test-validation lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e ".[test,cohort]"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[test,cohort,service]"
 	# pyradiomics 3.0.1 (texture features) only builds without build isolation, against the numpy pinned here.
 	$(PY) -m pip install --quiet -c requirements.lock "numpy<2.4" setuptools wheel versioneer
 	$(PY) -m pip install --quiet -c requirements.lock --no-build-isolation pyradiomics==3.0.1
@@ -23,7 +23,18 @@ demo: $(STAMP)
 	$(VENV)/bin/pseudoprog demo --out demo-output --scenario pseudoprogression --format dicom
 	@echo "Open demo-output/output-pseudoprogression/report.html (and report.pdf; DICOM SEG/Parametric Map/SR under dicom/)"
 
-test: $(STAMP)
+# The reading-room front end: NiiVue from npm, bundled once into web/dist (served by `pseudoprog serve`, no CDN).
+web/dist/app.js: web/package.json web/package-lock.json web/src/app.js web/src/style.css web/build.mjs
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund && npm run build; \
+	else echo "npm not found: the reading-room page is not built (its browser test skips; CI installs npm)"; fi
+
+web: web/dist/app.js
+
+# Try-out: Orthanc and the service on loopback with the synthetic patient (see README "Reading room").
+reading-room: $(STAMP) web/dist/app.js
+	$(PY) -m pseudoprog.service.tryout --data reading-room-data
+
+test: $(STAMP) web/dist/app.js
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest -n $(JOBS) -q
@@ -48,4 +59,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output reading-room-data web/dist web/node_modules .pytest_cache .mypy_cache .ruff_cache

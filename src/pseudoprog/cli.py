@@ -512,6 +512,11 @@ def _root(
     )
 
 
+from .service.cli import register as _register_service  # noqa: E402  (serve, users, export-labels)
+
+_register_service(app)
+
+
 def main() -> None:
     try:
         app()
