@@ -303,7 +303,8 @@ def detect_candidates(
             if f_sd < min_flair:
                 dropped.append(
                     f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: "
-                    f"the FLAIR around it is normal ({f_sd:.1f} robust SDs from the brain median, < {min_flair:.0f}): a vessel or plexus"
+                    f"the FLAIR around it is normal ({f_sd:.1f} robust SDs from the brain median, "
+                    f"< {min_flair:.0f}): a vessel or plexus"
                 )
                 continue
         keep[idx] = True
