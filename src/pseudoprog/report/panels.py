@@ -226,7 +226,7 @@ def render_panel(
     caption = (
         f"Axial slice {stored_k + 1} of the T1c (largest enhancing area), radiological convention. "
         "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
-        "views through the lesion (wide field) with the RANO longest diameter and its perpendicular in "
+        "views through the lesion (wide field) with the longest in-plane diameter in "
         "yellow, and the whole axial slice with the zoomed region boxed."
         + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
     )
