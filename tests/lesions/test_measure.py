@@ -105,3 +105,12 @@ def test_sagittal_grid_is_resliced_to_axial():
     affine[3, 3] = 1.0
     m, _ = measure_lesion(perm, affine)
     assert abs(m.long_mm - 30.0) <= 1.5 and abs(m.perp_mm - 20.0) <= 1.5
+
+
+def test_the_line_never_crosses_the_gap_between_two_pieces():
+    # Two separate 12 x 10 pixel blobs 20 pixels apart on one slice: the measurement is of one of them.
+    mask = np.zeros((60, 30, 3), dtype=bool)
+    mask[5:17, 10:20, :] = True
+    mask[37:49, 10:20, :] = True
+    bd = bidimensional(mask, np.eye(4))
+    assert bd.best.long_mm < 17.0  # one blob's diagonal (15.6 mm), not the 44 mm across both

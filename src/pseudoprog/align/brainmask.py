@@ -87,6 +87,7 @@ def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: f
         raise ValueError("brain_mask takes a 3D volume")
     if erode_mm <= 0 or working_mm <= 0:
         raise ValueError("erode_mm and working_mm must be > 0")
+    volume = _constant_background_to_zero(volume)
     factors = [max(1, int(working_mm / s)) for s in volume.spacing_mm]
     if any(f > 1 for f in factors):
         shape = volume.spatial_shape
@@ -104,6 +105,19 @@ def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: f
             full &= raw != 0
         return full
     return _classical(volume, erode_mm)
+
+
+def _constant_background_to_zero(volume: Volume) -> Volume:
+    """A skull-stripped image whose background is a constant other than zero (z-scored intensities,
+    BraTS-style preprocessing: the background is the z-score of 0) is shifted so the background is 0."""
+    data = np.nan_to_num(np.asarray(volume.data, dtype=np.float32))
+    sample = data.ravel()[:: max(1, data.size // 200_000)]
+    vals, counts = np.unique(sample, return_counts=True)
+    mode = float(vals[int(np.argmax(counts))])
+    if mode == 0.0 or counts.max() < 0.2 * sample.size or mode > float(np.median(sample[sample != mode])):
+        return volume
+    shifted = np.where(data == mode, 0.0, data - mode + 1e-3).astype(np.float32)
+    return Volume(shifted, volume.affine)
 
 
 def _classical(volume: Volume, erode_mm: float) -> np.ndarray:

@@ -1,6 +1,7 @@
 """RANO bidimensional and RANO-BM unidimensional measurement of a lesion mask, in mm.
 
-The algorithm is clinical_rules.md §5.5: on every axial slice the longest in-plane diameter
+The algorithm is clinical_rules.md §5.5: on every axial slice, on the largest connected piece of the
+lesion there (one lesion, never a line across the gap between two pieces), the longest in-plane diameter
 (the longest chord of the convex hull of the lesion's pixels, pixel edges included) and the
 longest chord perpendicular to it that lies inside the lesion; the slice with the largest product
 is reported. All distances use the grid's real spacing from its affine. The axial slices are the
@@ -113,6 +114,16 @@ def slice_diameters(mask2d: np.ndarray, sx: float, sy: float, *, slice_index: in
     return SliceDiameters(slice_index, long_mm, perp_mm, ends)
 
 
+def _one_piece(mask2d: np.ndarray) -> np.ndarray:
+    """The largest connected piece of a slice (8-connected, holes filled): RANO measures one lesion, so a
+    line never crosses the gap between two separate pieces of a mask."""
+    labels, n = ndimage.label(mask2d, structure=np.ones((3, 3), dtype=bool))
+    if n <= 1:
+        return mask2d
+    sizes = np.bincount(labels.ravel())[1:]
+    return np.asarray(ndimage.binary_fill_holes(labels == int(np.argmax(sizes)) + 1))
+
+
 def bidimensional(mask: np.ndarray, affine: np.ndarray) -> Bidimensional:
     """RANO bidimensional measurement of one lesion (3D boolean mask on an axial grid)."""
     if mask.ndim != 3:
@@ -122,7 +133,7 @@ def bidimensional(mask: np.ndarray, affine: np.ndarray) -> Bidimensional:
         raise ValueError("cannot measure an empty lesion mask")
     sx, sy, sz = _in_plane(affine)
     ks = np.nonzero(mask.any(axis=(0, 1)))[0]
-    per_slice = [slice_diameters(mask[:, :, k], sx, sy, slice_index=int(k)) for k in ks]
+    per_slice = [slice_diameters(_one_piece(mask[:, :, k]), sx, sy, slice_index=int(k)) for k in ks]
     best = max(per_slice, key=lambda d: (d.product_mm2, d.long_mm))
     longest = max(per_slice, key=lambda d: (d.long_mm, d.perp_mm))
     return Bidimensional(best=best, longest=longest, n_slices=len(ks), slice_spacing_mm=sz)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
 from ..align.brainmask import fill_holes_3d_and_axial
 from ..case import SeriesKind
@@ -124,89 +125,231 @@ def _robust(values: np.ndarray) -> tuple[float, float]:
 
 
 def enhancement_map(t1c: np.ndarray, brain: np.ndarray, t1: np.ndarray | None = None) -> np.ndarray:
-    """Unit-free enhancement: T1c − T1 (each over its brain median), or T1c over its median − 1."""
+    """Unit-free enhancement: T1c − T1 (each over its brain median), or T1c over its median − 1.
+
+    Images whose brain median is not positive (z-scored intensities) are scaled by their robust SD
+    instead of their median: every later threshold is relative (robust SDs, fractions of a peak),
+    so the choice of scale does not change the result, only whether it can be computed.
+    """
     if not brain.any():
         raise ValueError("brain mask is empty")
     for name, arr in (("T1c", t1c), ("T1", t1)):
         if arr is not None and arr.shape != brain.shape:
             raise ValueError(f"{name} shape {arr.shape} does not match the brain mask {brain.shape}")
-    t1c = np.nan_to_num(np.asarray(t1c, dtype=np.float32))
-    m_c = float(np.median(t1c[brain]))
-    if m_c <= 0:
-        raise ValueError("T1c has no positive signal in the brain")
+
+    def unit(arr: np.ndarray) -> np.ndarray:
+        a = np.nan_to_num(np.asarray(arr, dtype=np.float32))
+        med, rsd = _robust(a[brain])
+        return a / med - 1.0 if med > 0 else (a - med) / rsd
+
     if t1 is None:
-        return t1c / m_c - 1.0
-    t1 = np.nan_to_num(np.asarray(t1, dtype=np.float32))
-    m_1 = float(np.median(t1[brain]))
-    if m_1 <= 0:
-        raise ValueError("T1 has no positive signal in the brain")
-    return t1c / m_c - t1 / m_1
-
-
-def _elongation(mask: np.ndarray, spacing: np.ndarray) -> float:
-    pts = np.argwhere(mask) * spacing
-    if len(pts) < 4:
-        return 1.0
-    ev = np.linalg.eigvalsh(np.cov(pts.T))
-    ev = np.clip(ev, 1e-6, None)
-    return float(np.sqrt(ev[-1] / ev[0]))
+        return unit(t1c)
+    return unit(t1c) - unit(t1)
 
 
 def _spacing(affine: np.ndarray) -> np.ndarray:
     return np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
 
 
+@dataclass(frozen=True)
+class Shape:
+    """Shape of an enhancing structure (its holes filled): what tells a lesion from a vessel, sinus or dura."""
+
+    volume_mm3: float
+    elongation: float  # sqrt(λ1/λ2) of the coordinate covariance: tubes (vessels, sinuses) are long
+    flatness: float  # sqrt(λ2/λ3): sheets (dura, tentorium, falx) are flat
+    solidity: float  # voxels / convex-hull volume: branching vessel trees and curved sheets are hollow
+    extent_mm: float  # longest axis of its bounding box (mm)
+    slices: int  # axial slices it spans
+
+    def problem(self, brain_slices: int) -> str | None:
+        """Why this structure cannot be a lesion, or None."""
+        if self.extent_mm > value("segmentation", "max_lesion_extent_mm"):
+            return f"it is {self.extent_mm:.0f} mm long, more than a lesion can be"
+        if self.slices > value("segmentation", "max_slice_fraction") * brain_slices:
+            return f"it spans {self.slices} of the brain's {brain_slices} axial slices"
+        if self.elongation > value("segmentation", "max_elongation"):
+            return f"tube-like (elongation {self.elongation:.1f}: a vessel or sinus)"
+        if self.flatness > value("segmentation", "max_flatness"):
+            return f"sheet-like (flatness {self.flatness:.1f}: dura or a sinus wall)"
+        if self.solidity < value("segmentation", "min_solidity"):
+            return f"not compact (solidity {self.solidity:.2f}: branching vessels or a curved sheet)"
+        return None
+
+
+def shape_of(mask: np.ndarray, spacing: np.ndarray) -> Shape:
+    """Shape measures of one connected structure (holes filled first, so a rim counts as solid)."""
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(axis=0), idx.max(axis=0)
+    filled = fill_holes_3d_and_axial(mask[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
+    pts = (np.argwhere(filled) + lo) * spacing
+    voxel = float(np.prod(spacing))
+    n = len(pts)
+    extent = float(((hi - lo + 1) * spacing).max())
+    if n < 8:
+        return Shape(n * voxel, 1.0, 1.0, 1.0, extent, int(hi[2] - lo[2] + 1))
+    ev = np.clip(np.linalg.eigvalsh(np.cov(pts.T))[::-1], 1e-3, None)
+    # Convex hull of the voxel corners' span: the voxel centres' hull grown by half a voxel.
+    try:
+        hull = ConvexHull(pts + np.random.default_rng(0).uniform(-0.5, 0.5, pts.shape) * spacing)
+        hull_vol = max(float(hull.volume), voxel)
+    except QhullError:  # flat or collinear: one voxel thick
+        hull_vol = float(n * voxel) * 10.0
+    solidity = min(1.0, n * voxel / hull_vol)
+    return Shape(
+        n * voxel,
+        float(np.sqrt(ev[0] / ev[1])),
+        float(np.sqrt(ev[1] / ev[2])),
+        solidity,
+        extent,
+        int(hi[2] - lo[2] + 1),
+    )
+
+
+def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
+    """Median and robust SD of the enhancement in the brain 3–15 mm around a region (its local background)."""
+    sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
+    d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
+    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    if shell.sum() < 20:
+        return _robust(e[brain])
+    return _robust(e[sl][shell])
+
+
+def _shell_upper_quartile(img: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> float:
+    """75th percentile of an image in the brain 3–15 mm around a region: oedema on one side is enough."""
+    sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
+    d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
+    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    return float(np.percentile(img[sl][shell], 75)) if shell.any() else float(np.median(img[brain]))
+
+
+def _bbox(mask: np.ndarray, *, pad: int) -> tuple[slice, ...]:
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + pad + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
 def detect_candidates(
-    enhancement: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, filter_shapes: bool = True
+    enhancement: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    *,
+    filter_shapes: bool = True,
+    flair: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, list[str]]:
-    """Connected components of clearly enhancing brain voxels; returns labels, count, and why some were dropped."""
+    """Compact, clearly enhancing structures inside the eroded brain.
+
+    When a FLAIR (or T2) is given (the caller does so when there is no pre-contrast T1), a candidate
+    must also sit in FLAIR-abnormal tissue (the upper quartile of its 3–15 mm surroundings
+    ``flair_min_shell_sd`` robust SDs above the brain): enhancing tumours are surrounded by oedema
+    or infiltrated tissue, while vessels, sinuses and the choroid plexus are not.
+
+    Returns labels, their count and notes. When an enhancing structure that no lesion can be (longer
+    than a lesion, spanning most slices) lies inside the eroded brain, nothing is returned and the
+    notes say that automatic detection is not reliable here: the image (sinuses, dura, scalp left in
+    the mask) would make any choice a guess.
+    """
+    spacing = _spacing(affine)
+    voxel = float(np.prod(spacing))
+    inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
+    if not inner.any():
+        return np.zeros(brain.shape, dtype=np.int32), 0, ["the brain mask is too thin to erode: no automatic detection"]
+    smooth = ndimage.gaussian_filter(enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
+    # Robust SD of the unsmoothed map: smoothing only removes isolated voxels, it must not lower the bar.
     med, rsd = _robust(enhancement[brain])
-    hot = (enhancement > med + value("segmentation", "detection_robust_sd") * rsd) & brain
+    hot = (smooth > med + value("segmentation", "detection_robust_sd") * rsd) & inner
     labels, n = ndimage.label(hot, structure=STRUCT26)
     if n == 0 or not filter_shapes:
         return labels, n, []
-    spacing = _spacing(affine)
-    voxel = float(np.prod(spacing))
     min_vol = value("segmentation", "min_candidate_volume_mm3")
-    max_el = value("segmentation", "max_elongation")
     sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=np.arange(1, n + 1)) * voxel
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
     keep = np.zeros(n + 1, dtype=bool)
     dropped: list[str] = []
+    implausible: list[str] = []
     objects = ndimage.find_objects(labels)
+    min_contrast = value("segmentation", "automatic_min_contrast_sd")
+    min_flair = value("segmentation", "flair_min_shell_sd")
+    fz = enhancement_map(flair, brain) if flair is not None else None
+    fz_med, fz_rsd = _robust(fz[brain]) if fz is not None else (0.0, 1.0)
     for idx in range(1, n + 1):
         if sizes[idx - 1] < min_vol:
             continue
         sl = objects[idx - 1]
-        comp = fill_holes_3d_and_axial(labels[sl] == idx)
-        el = _elongation(comp, spacing)
-        if el > max_el:
+        comp = labels[sl] == idx
+        shp = shape_of(comp, spacing)
+        why = shp.problem(brain_slices)
+        if why is not None:
+            text = f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: {why}"
+            if shp.extent_mm > value("segmentation", "max_lesion_extent_mm") or "spans" in why:
+                implausible.append(text)
+            else:
+                dropped.append(text)
+            continue
+        full = np.zeros(brain.shape, dtype=bool)
+        full[sl] = comp
+        bg, spread = _shell_background(enhancement, brain, full, spacing)
+        contrast = (float(np.median(enhancement[full])) - bg) / spread
+        if contrast < min_contrast:
             dropped.append(
-                f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: tube-like "
-                f"(elongation {el:.1f} > {max_el:.0f}, a vessel)"
+                f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: it stands only "
+                f"{contrast:.1f} local SDs above its surroundings (< {min_contrast:.0f})"
             )
             continue
+        if fz is not None:
+            f_sd = (_shell_upper_quartile(fz, brain, fill_holes_3d_and_axial(full), spacing) - fz_med) / fz_rsd
+            if f_sd < min_flair:
+                dropped.append(
+                    f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: "
+                    f"the FLAIR around it is normal ({f_sd:.1f} robust SDs from the brain median, "
+                    f"< {min_flair:.0f}): a vessel or plexus"
+                )
+                continue
         keep[idx] = True
+    # Too many separate enhancing structures anywhere in the brain: noise or a coarse image, not disease.
+    everywhere, n_all = ndimage.label(
+        (enhancement > med + value("segmentation", "detection_robust_sd") * rsd) & brain, structure=STRUCT26
+    )
+    considered = int(np.count_nonzero(np.bincount(everywhere.ravel())[1:] * voxel >= min_vol)) if n_all else 0
+    limit = int(value("segmentation", "max_automatic_candidates"))
+    if considered > limit:
+        raise CannotAssessError(
+            f"automatic detection found {considered} separate enhancing candidates (more than {limit}): the image "
+            "is too coarse or noisy for unsupervised detection; give a seed per lesion in case.yaml"
+        )
+    if implausible:
+        return np.zeros(brain.shape, dtype=np.int32), 0, [NOT_RELIABLE, *implausible[:3]]
     labels = np.where(keep[labels], labels, 0)
     relabelled, n = ndimage.label(labels > 0, structure=STRUCT26)
     return relabelled, n, dropped
 
 
+NOT_RELIABLE = "automatic detection not reliable here — give a seed or a mask"
+
+
 def refine_enhancing(
     enhancement: np.ndarray, brain: np.ndarray, candidate: np.ndarray, affine: np.ndarray
 ) -> np.ndarray:
-    """Half-maximum enhancing mask of one lesion, connected to its candidate, within 10 mm of it."""
-    bg, _ = _robust(enhancement[brain])
+    """Half-maximum enhancing mask of one lesion against its local background, connected to its
+    candidate, within 10 mm of it."""
+    spacing = _spacing(affine)
+    bg, _ = _shell_background(enhancement, brain, candidate, spacing)
     peak = float(np.percentile(enhancement[candidate], 95))
     if peak <= bg:
         return candidate.copy()
     thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
-    spacing = _spacing(affine)
-    roi = ndimage.distance_transform_edt(~candidate, sampling=spacing) <= 10.0
-    above = (enhancement > thr) & brain & roi
+    sl = _bbox(candidate, pad=int(np.ceil(11.0 / spacing.min())))
+    cand = candidate[sl]
+    roi = ndimage.distance_transform_edt(~cand, sampling=spacing) <= 10.0
+    above = (enhancement[sl] > thr) & brain[sl] & roi
     labels, _ = ndimage.label(above, structure=STRUCT26)
-    keep = np.unique(labels[candidate & above])
+    keep = np.unique(labels[cand & above])
     keep = keep[keep > 0]
-    return np.isin(labels, keep) if keep.size else candidate & above
+    out = np.zeros(candidate.shape, dtype=bool)
+    out[sl] = np.isin(labels, keep) if keep.size else cand & above
+    return out
 
 
 def core_of(enhancing: np.ndarray) -> np.ndarray:
@@ -233,22 +376,53 @@ def flair_abnormality(flair: np.ndarray, brain: np.ndarray, lesion: np.ndarray, 
     return np.isin(labels, keep) | lesion
 
 
-def _seeded_candidate(e: np.ndarray, region: np.ndarray, bg: float, rsd: float) -> np.ndarray | None:
-    """Inside a reader's seed region the lesion is what enhances clearly above the brain: the region's
-    voxels above half-way between the brain background and the region's peak (98th percentile),
-    provided that peak stands out from the background by at least 3 robust SDs."""
-    if not region.any():
-        return None
-    peak = float(np.percentile(e[region], 98))
-    if peak - bg < 3.0 * rsd:
-        return None
-    hot = (e > bg + value("segmentation", "enhancement_fraction") * (peak - bg)) & region
-    labels, n = ndimage.label(hot, structure=STRUCT26)
-    if n == 0:
-        return None
-    sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=np.arange(1, n + 1))
-    keep = np.arange(1, n + 1)[sizes >= 0.1 * sizes.max()]
-    return np.isin(labels, keep)
+def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
+    """The enhancing lesion a reader pointed at, judged against its local background.
+
+    Inside the seed region (a point's ball, or a box) the peak enhancement (98th percentile) must
+    stand ``seed_min_contrast_sd`` local robust SDs above the brain around the region; the lesion is
+    then the voxels above half-way between that local background and the peak, connected to the
+    region. A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
+    beyond its ball (a reader clicks inside a lesion, not round it). A point whose ball holds no
+    clear enhancement (a click in a large necrotic core) is searched again in a ball twice as large.
+    Returns the mask (None when refused) and what was seen.
+    """
+    spacing = _spacing(affine)
+    radii = [seed.radius_mm, 2.0 * seed.radius_mm] if seed.point_mm is not None else [0.0]
+    min_contrast = value("segmentation", "seed_min_contrast_sd")
+    said = ""
+    for radius in radii:
+        s = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=radius) if seed.point_mm is not None else seed
+        region = s.region(affine, e.shape) & brain
+        if not region.any():
+            return None, "the seed region holds no brain voxel"
+        bg, spread = _shell_background(e, brain, region, spacing)
+        peak = float(np.percentile(e[region], 98))
+        contrast = (peak - bg) / spread
+        said = (
+            f"peak enhancement in the seed region {contrast:.1f} local SDs above the surrounding brain "
+            f"(needs ≥ {min_contrast:.1f})"
+        )
+        if contrast >= min_contrast:
+            break
+    else:
+        return None, said
+    thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
+    if seed.point_mm is not None:
+        allowed = ndimage.distance_transform_edt(~region, sampling=spacing) <= value(
+            "segmentation", "point_extension_mm"
+        )
+    else:
+        allowed = region
+    hot = (e > thr) & brain & allowed
+    labels, _ = ndimage.label(hot, structure=STRUCT26)
+    touching = np.unique(labels[region & hot])
+    touching = touching[touching > 0]
+    if touching.size == 0:
+        return None, said
+    sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=touching)
+    keep = touching[sizes >= 0.1 * sizes.max()]
+    return np.isin(labels, keep), f"{said}; threshold half-way to the peak"
 
 
 def segment_lesions(
@@ -277,7 +451,8 @@ def segment_lesions(
     Returns
     -------
     lesions, notes
-        ``notes`` explains seeds that found nothing and structures that were rejected.
+        ``notes`` explains seeds that found nothing, structures that were rejected, a refusal of
+        automatic detection (:data:`NOT_RELIABLE`) and an automatic run that found nothing.
     """
     if brain.shape != t1c.shape:
         raise ValueError(f"brain mask shape {brain.shape} does not match T1c {t1c.shape}")
@@ -286,28 +461,24 @@ def segment_lesions(
     notes: list[str] = []
     found: list[tuple[str, np.ndarray, str]] = []
     if seeds:
-        bg, rsd = _robust(e[brain])
         for seed in seeds:
-            region = seed.region(affine, t1c.shape)
-            candidate = _seeded_candidate(e, region, bg, rsd)
-            if candidate is None:
-                notes.append(f"seed of lesion {seed.lesion_id}: no enhancing tissue found in the seed region")
+            mask, said = seeded_lesion(e, brain, affine, seed)
+            if mask is None:
+                notes.append(f"seed of lesion {seed.lesion_id}: no enhancing tissue found in the seed region ({said})")
                 continue
-            found.append((seed.lesion_id, candidate, "seed"))
+            found.append((seed.lesion_id, mask, "seed"))
     else:
-        labels, n, dropped = detect_candidates(e, brain, affine)
+        # Without a pre-contrast T1 the map cannot tell enhancement from other bright signal (flowing or
+        # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
+        labels, n, dropped = detect_candidates(e, brain, affine, flair=flair if t1 is None else None)
         notes.extend(dropped[:5])
-        limit = int(value("segmentation", "max_automatic_candidates"))
-        if n > limit:
-            raise CannotAssessError(
-                f"automatic detection found {n} separate enhancing candidates (more than {limit}): the image is too "
-                "coarse or noisy for unsupervised detection; give a seed per lesion in case.yaml"
-            )
         for idx in range(1, n + 1):
             found.append(("", labels == idx, "automatic"))
+        if n == 0 and NOT_RELIABLE not in notes:
+            notes.insert(0, "automatic detection found no enhancing lesion")
     out: list[SegmentedLesion] = []
     for lid, candidate, method in found:
-        enh = refine_enhancing(e, brain, candidate, affine)
+        enh = refine_enhancing(e, brain, candidate, affine) if method == "automatic" else candidate
         core = core_of(enh)
         fl = flair_abnormality(flair, brain, enh | core, affine) if flair is not None else None
         out.append(SegmentedLesion(lid, enh, core, fl, method))

@@ -141,8 +141,10 @@ def render_panel(
     if "rcbv" in on_t1c:
         columns.insert(columns.index("rcbv") + 1, "ftb")
     missing = tuple(n for n in PANEL_MAPS if n not in on_t1c) + (("ftb",) if "rcbv" not in on_t1c else ())
-    fig = Figure(figsize=(2.3 * len(columns), 2.75), dpi=dpi)
-    axes = fig.subplots(1, len(columns), squeeze=False)[0]
+    n_cols = max(len(columns), 4)
+    fig = Figure(figsize=(2.6 * n_cols, 2 * 2.9), dpi=dpi)
+    grid = fig.add_gridspec(2, n_cols)
+    axes = [fig.add_subplot(grid[0, c]) for c in range(len(columns))]
     base = image[crop]
     vmin, vmax = _window(image[:, :, k])
     ftb = display_settings()["ftb_classes"]
@@ -150,11 +152,19 @@ def render_panel(
     for ax, col in zip(axes, columns, strict=True):
         ax.imshow(base.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
         if col == "t1c":
-            ax.contour(enh[crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2,
-                       origin="lower", extent=ext)
+            ax.contour(
+                enh[crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2, origin="lower", extent=ext
+            )
             if cor[crop].any():
-                ax.contour(cor[crop].T.astype(float), levels=[0.5], colors=["#38c7ff"], linewidths=0.9,
-                           origin="lower", extent=ext, linestyles="dashed")
+                ax.contour(
+                    cor[crop].T.astype(float),
+                    levels=[0.5],
+                    colors=["#38c7ff"],
+                    linewidths=0.9,
+                    origin="lower",
+                    extent=ext,
+                    linestyles="dashed",
+                )
             ax.set_title("T1c + lesion outline", fontsize=8)
         elif col == "ftb":
             rcbv = on_t1c["rcbv"][crop]
@@ -164,8 +174,16 @@ def render_panel(
             classes[inside & (rcbv >= ftb["low_below"]) & (rcbv <= ftb["high_above"])] = 1
             classes[inside & (rcbv > ftb["high_above"])] = 2
             cmap = colors.ListedColormap(["#2f6bff", "#ffd400", "#ff2d2d"])
-            ax.imshow(np.ma.masked_invalid(classes).T, origin="lower", cmap=cmap, vmin=-0.5, vmax=2.5,
-                      extent=ext, interpolation="nearest", alpha=0.85)
+            ax.imshow(
+                np.ma.masked_invalid(classes).T,
+                origin="lower",
+                cmap=cmap,
+                vmin=-0.5,
+                vmax=2.5,
+                extent=ext,
+                interpolation="nearest",
+                alpha=0.85,
+            )
             ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
         else:
             label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
@@ -174,10 +192,19 @@ def render_panel(
                 finite = on_t1c[col][np.isfinite(on_t1c[col])]
                 dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
             windows[col] = (dmin, dmax)
-            shown = ax.imshow(np.ma.masked_invalid(values).T, origin="lower", cmap=cmap_name, vmin=dmin, vmax=dmax,
-                              extent=ext, interpolation="nearest", alpha=0.6 if col == "rcbv" else 1.0)
-            ax.contour(enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7,
-                       origin="lower", extent=ext)
+            shown = ax.imshow(
+                np.ma.masked_invalid(values).T,
+                origin="lower",
+                cmap=cmap_name,
+                vmin=dmin,
+                vmax=dmax,
+                extent=ext,
+                interpolation="nearest",
+                alpha=0.6 if col == "rcbv" else 1.0,
+            )
+            ax.contour(
+                enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7, origin="lower", extent=ext
+            )
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
             bar.ax.tick_params(labelsize=6)
             ax.set_title(f"{label} ({maps[col].unit})", fontsize=8)
@@ -186,6 +213,7 @@ def render_panel(
         ax.set_yticks([])
         ax.text(0.02, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
         ax.text(0.95, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
+    _context_row(fig, [fig.add_subplot(grid[1, c]) for c in range(4)], image, enh, cor, spacing, (lo, hi, k))
     scale_mm = 10.0
     axes[0].plot([ext[1] - 3, ext[1] - 3 - scale_mm], [3, 3], color="white", lw=2)
     axes[0].text(ext[1] - 3 - scale_mm / 2, 5, "10 mm", color="white", fontsize=6, ha="center")
@@ -197,9 +225,78 @@ def render_panel(
     shown_names = tuple(columns)
     caption = (
         f"Axial slice {stored_k + 1} of the T1c (largest enhancing area), radiological convention. "
-        "Red: enhancing lesion; dashed blue: non-enhancing core."
+        "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
+        "views through the lesion (wide field) with the longest in-plane diameter in "
+        "yellow, and the whole axial slice with the zoomed region boxed."
         + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
     )
     return Panel(
         png=buf.getvalue(), slice_index=stored_k, caption=caption, shown=shown_names, missing=missing, windows=windows
     )
+
+
+def _context_row(
+    fig: Figure,
+    axes: Sequence,
+    image: np.ndarray,
+    enh: np.ndarray,
+    cor: np.ndarray,
+    spacing: np.ndarray,
+    zoom: tuple[np.ndarray, np.ndarray, int],
+) -> None:
+    """Three orthogonal views through the lesion centre, wide enough to see the anatomy round it (at
+    least 40 mm each side), the RANO line on the axial view, and the uncropped axial slice."""
+    from ..lesions.measure import _one_piece, slice_diameters
+
+    lo_zoom, hi_zoom, k = zoom
+    centre = np.array([float(np.mean(v)) for v in np.nonzero(enh)])
+    idx = np.argwhere(enh)
+    extent = (idx.max(axis=0) - idx.min(axis=0) + 1) * spacing
+    half = max(40.0, 1.5 * float(extent.max()))
+    vmin, vmax = _window(image[:, :, k])
+    ci, cj = (round(c) for c in centre[:2])
+    views = (
+        ("axial", (0, 1), image[:, :, k], enh[:, :, k] | cor[:, :, k], (centre[0], centre[1])),
+        ("coronal", (0, 2), image[:, cj, :], enh[:, cj, :] | cor[:, cj, :], (centre[0], centre[2])),
+        ("sagittal", (1, 2), image[ci, :, :], enh[ci, :, :] | cor[ci, :, :], (centre[1], centre[2])),
+    )
+    for ax, (name, (a, b), plane, outline, (ca, cb)) in zip(axes[:3], views, strict=False):
+        sa, sb = float(spacing[a]), float(spacing[b])
+        lo = np.maximum(np.floor([ca - half / sa, cb - half / sb]).astype(int), 0)
+        hi = np.minimum(np.ceil([ca + half / sa, cb + half / sb]).astype(int) + 1, np.array(plane.shape))
+        crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+        ext = (0.0, (hi[0] - lo[0]) * sa, 0.0, (hi[1] - lo[1]) * sb)
+        ax.imshow(plane[crop].T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
+        if outline[crop].any():
+            ax.contour(
+                outline[crop].T.astype(float),
+                levels=[0.5],
+                colors=["#ff2d2d"],
+                linewidths=0.9,
+                origin="lower",
+                extent=ext,
+            )
+        if name == "axial" and outline.any():
+            d = slice_diameters(_one_piece(outline), sa, sb, slice_index=k)
+            (i1, j1), (i2, j2) = d.long_ends_ij
+            xs = [(i1 - lo[0] + 0.5) * sa, (i2 - lo[0] + 0.5) * sa]
+            ys = [(j1 - lo[1] + 0.5) * sb, (j2 - lo[1] + 0.5) * sb]
+            ax.plot(xs, ys, color="yellow", lw=1.2)
+            ax.set_title(f"axial: {d.long_mm:.0f} × {d.perp_mm:.0f} mm", fontsize=8)
+        else:
+            ax.set_title(name, fontsize=8)
+        if a == 0:  # patient's right on the viewer's left
+            ax.set_xlim(ext[1], ext[0])
+        ax.set_xticks([])
+        ax.set_yticks([])
+    thumb = axes[3]
+    full = image[:, :, k]
+    ext = (0.0, full.shape[0] * float(spacing[0]), 0.0, full.shape[1] * float(spacing[1]))
+    thumb.imshow(full.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
+    x0, x1 = lo_zoom[0] * spacing[0], hi_zoom[0] * spacing[0]
+    y0, y1 = lo_zoom[1] * spacing[1], hi_zoom[1] * spacing[1]
+    thumb.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="yellow", lw=0.8)
+    thumb.set_xlim(ext[1], ext[0])
+    thumb.set_xticks([])
+    thumb.set_yticks([])
+    thumb.set_title("whole slice", fontsize=8)

@@ -1,0 +1,86 @@
+"""Phantoms that reproduce the failures seen on real scans (issue 13): enhancing sinuses and dura in a
+skull-stripped brain, scalp left inside a brain mask, a box seed next to a bright orbit, a seed on
+nothing, and an automatic run that finds nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pseudoprog.lesions.segment import NOT_RELIABLE, seed_from_voxels, segment_lesions
+
+from .helpers import ellipsoid_mask
+from .test_segment import SHAPE, SPACING, _dice, _scene
+
+
+def test_enhancing_sinus_along_the_brain_edge_is_never_a_target():
+    s = _scene()
+    t1c = s["t1c"].copy()
+    # A superior-sagittal-sinus-like tube along the top of the brain: enhancing, inside the mask, at its edge.
+    edge = s["brain"] & ~ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (27.0, 27.0, 27.0))[0]
+    sinus = edge & (np.abs(np.arange(SHAPE[1]) - 32)[None, :, None] <= 2)
+    t1c[sinus] = 1300.0
+    lesions, _ = segment_lesions(t1c, s["brain"], s["affine"], t1=s["t1"])
+    assert lesions, "the two real lesions must still be found"
+    for les in lesions:
+        assert not (les.enhancing & sinus).any()
+        assert _dice(les.enhancing, s["rim"]) > 0.9 or _dice(les.enhancing, s["small"]) > 0.8
+
+
+def test_a_deep_enhancing_structure_spanning_most_slices_makes_detection_refuse():
+    s = _scene()
+    t1c = s["t1c"].copy()
+    # A straight-sinus/falx-like bar through the deep brain, 50 mm long over most slices.
+    bar = np.zeros(SHAPE, dtype=bool)
+    bar[30:34, 40:44, 5:27] = True
+    t1c[bar & s["brain"]] = 1300.0
+    lesions, notes = segment_lesions(t1c, s["brain"], s["affine"], t1=s["t1"])
+    assert lesions == []
+    assert notes[0] == NOT_RELIABLE
+    assert any("slices" in n or "long" in n for n in notes[1:])
+
+
+def test_scalp_left_in_the_brain_mask_is_not_a_lesion():
+    s = _scene()
+    # The mask kept a 3 mm bright (fat-like, enhancing-looking) shell of scalp round the brain.
+    head, _ = ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (31.0, 31.0, 31.0))
+    scalp = head & ~s["brain"]
+    big_brain = s["brain"] | scalp
+    t1c, t1 = s["t1c"].copy(), s["t1"].copy()
+    t1c[scalp] = 1400.0
+    t1[scalp] = 600.0
+    lesions, _ = segment_lesions(t1c, big_brain, s["affine"], t1=t1)
+    assert lesions
+    for les in lesions:
+        assert not (les.enhancing & scalp).any()
+
+
+def test_a_box_seed_stays_in_its_box_next_to_a_bright_orbit():
+    s = _scene()
+    t1c = s["t1c"].copy()
+    # A very bright structure touching the small lesion, outside the box the reader drew.
+    orbit = np.zeros(SHAPE, dtype=bool)
+    orbit[48:60, 36:44, 15:19] = True
+    t1c[orbit & s["brain"]] = 1500.0
+    box = seed_from_voxels("L2", s["affine"], box=((38, 33, 14), (47, 47, 20)))
+    region = box.region(s["affine"], SHAPE)
+    lesions, _ = segment_lesions(t1c, s["brain"], s["affine"], seeds=(box,))
+    (les,) = lesions
+    assert not (les.enhancing & ~region).any()
+    assert not (les.enhancing & orbit).any()
+
+
+def test_a_refused_seed_says_what_it_saw():
+    s = _scene()
+    nothing = seed_from_voxels("L9", s["affine"], point=(32, 10, 16), radius_mm=4.0)
+    lesions, notes = segment_lesions(s["t1c"], s["brain"], s["affine"], t1=s["t1"], seeds=(nothing,))
+    assert lesions == []
+    (note,) = notes
+    assert "L9" in note and "local SDs" in note and "needs ≥" in note
+
+
+def test_an_automatic_run_that_finds_nothing_says_so():
+    s = _scene()
+    plain = np.where(s["brain"], 700.0, 0.0) + np.random.default_rng(3).normal(0, 10, SHAPE)
+    lesions, notes = segment_lesions(plain, s["brain"], s["affine"])
+    assert lesions == []
+    assert notes and "found no enhancing lesion" in notes[0]
