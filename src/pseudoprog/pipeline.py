@@ -47,6 +47,7 @@ from .errors import CannotAssessError, InputError
 from .files import write_atomic
 from .ingest import ingest_case
 from .ingest.series import short_uid
+from .question import age_scope, question_asked, stage_question
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ _OUT_OF_SCOPE = {
 
 def decide_scope(case: Case) -> Scope:
     """In scope: a previously treated brain tumour with a new or enlarging enhancing lesion on follow-up."""
+    if (paediatric := age_scope(case)) is not None:  # issue 12 item 6 (pseudoprog.question)
+        return paediatric
     if case.indication in _OUT_OF_SCOPE:
         return Scope(False, _OUT_OF_SCOPE[case.indication])
     treated = [t for t in case.treatments if t.type not in (TreatmentType.BIOPSY,)]
@@ -690,6 +693,8 @@ def stage_evidence(ctx: AssessContext) -> None:
     """Prior × likelihoods → probability of true progression with an interval (issue: evidence)."""
     from .evidence import evaluate_case, load_profile_table
 
+    if not question_asked(ctx):  # issue 12 item 1: no new or enlarging lesion, no probability (pseudoprog.question)
+        return
     profile = ctx.products.get("site_profile")
     try:
         outcome = evaluate_case(ctx.case, lesions=ctx.lesions, markers=ctx.markers, table=load_profile_table(profile))
@@ -714,6 +719,7 @@ def stage_advice(ctx: AssessContext) -> None:
         response=ctx.response,
         lesions=ctx.lesions,
         markers=ctx.markers.get(ctx.case.latest.date, []),
+        question=ctx.products.get("question"),
     )
 
 
@@ -733,6 +739,7 @@ STAGES: list[tuple[str, Callable[[AssessContext], None]]] = [
     ("lesions", stage_lesions),
     ("maps", stage_maps),
     ("criteria", stage_criteria),
+    ("question", stage_question),
     ("evidence", stage_evidence),
     ("advice", stage_advice),
 ]
