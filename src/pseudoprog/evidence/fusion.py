@@ -189,10 +189,11 @@ SOFT_BOUND_KNEE = (0.2, 0.8)  # probabilities inside the knee are unchanged [DER
 
 
 def soft_bound(p: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """Hold probabilities strictly inside ``bounds``: identity within the knee (0.2-0.8), then a tanh saturation.
+    """Hold probabilities strictly inside ``bounds``: identity within the knee (0.2-0.8), then a saturation.
 
-    Monotone and continuous with slope 1 at the knee, so the order of cases and the width of intervals are kept;
-    the bound itself is approached, never reached [DERIVED].
+    Beyond the knee the log-odds excess ``u`` (in units of the knee-to-bound distance) becomes ``u / (1 + u)``:
+    monotone and continuous with slope 1 at the knee, slow enough that concordant evidence keeps an interval of
+    real width; the bound itself is approached, never reached [DERIVED].
     """
     x = logit(np.clip(p, 1e-12, 1.0 - 1e-12))
     out = x.copy()
@@ -201,7 +202,8 @@ def soft_bound(p: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
         if b <= k:
             raise ValueError(f"bounds {bounds} must lie outside the knee {SOFT_BOUND_KNEE}")
         beyond = sign * x > k
-        out = np.where(beyond, sign * (k + (b - k) * np.tanh((sign * x - k) / (b - k))), out)
+        u = np.maximum(sign * x - k, 0.0) / (b - k)
+        out = np.where(beyond, sign * (k + (b - k) * u / (1.0 + u)), out)
     return np.asarray(expit(out), dtype=float)
 
 
