@@ -136,7 +136,7 @@ def test_s1_with_low_rcbv_is_low_probability_continue_therapy_mri_in_6_to_8_week
     p, rec = result.probability_true_progression, result.recommendation
     assert p.value <= 0.35 and p.label == "treatment effect favoured"
     assert "6-8 weeks" in rec.next_step and rec.rating == "usually appropriate"
-    assert rec.management.startswith("continue the current therapy")
+    assert rec.management.startswith("options for the team: continue the current therapy")
 
 
 def test_s1_with_equivocal_rcbv_asks_for_spectroscopy_or_pet(tmp_path):

@@ -44,7 +44,7 @@ def _question(case):
     ("sizes", "asked", "finding"),
     [
         ([(20, 18), (20, 18), (20, 18)], False, "stable"),
-        ([(20, 18), (24, 20), (26, 21)], False, "stable"),  # +14 % vs nadir 480 mm²: below RANO's +25 %
+        ([(20, 18), (21, 18), (22, 18)], False, "stable"),  # +10 % vs the nadir 360 mm2: below +25 %
         ([(20, 18), (12, 10), (10, 9)], False, "shrinking"),
         ([(20, 18), (12, 10), None], False, "resolved"),
         ([None, None, None], False, "no lesion"),
