@@ -213,9 +213,7 @@ def recommend(
         and hist is None
     )
     irano_pending = category.startswith("PD (unconfirmed)") and latest.clinical_status is not ClinicalStatus.WORSE
-    equivocal_new = bool(flags & {"equivocal_new_lesion", "new_nonmeasurable_lesion"}) and not category.startswith(
-        "PD"
-    )
+    equivocal_new = bool(flags & {"equivocal_new_lesion", "new_nonmeasurable_lesion"}) and not category.startswith("PD")
     weighed = evidence.marker_families & _STRONG_FAMILIES if evidence is not None else frozenset()
     perfusion_reported = bool(names & _PERFUSION_MARKERS)
     if hist is not None:
@@ -237,9 +235,10 @@ def recommend(
     elif equivocal_new:
         step, rating = _procedure("mri_short_interval")
         management = mgmt["equivocal_new_lesion"]
+        under = response.criteria if response is not None else "the criteria"
         rationale.append(
-            f"an equivocal or non-measurable new lesion is not progression under {response.criteria if response else 'the criteria'}"
-            " yet: continue and re-image; progression is back-dated if it is confirmed (Lin 2015)"
+            f"an equivocal or non-measurable new lesion is not progression under {under} yet: continue and "
+            "re-image; progression is back-dated if it is confirmed (Lin 2015)"
         )
     elif not weighed and not perfusion_reported:
         step, rating = _procedure("mri_perfusion")
