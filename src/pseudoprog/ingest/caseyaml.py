@@ -8,6 +8,7 @@ extension, and a silently ignored field is a silent guess. Every error is an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping
@@ -584,6 +585,24 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
     return tp, overrides
 
 
+def _resolved_lesions(timepoints: tuple[Timepoint, ...], raw: list[Any]) -> tuple[Timepoint, ...]:
+    """An explicit ``lesions: []`` says "no enhancing lesion": earlier lesions are recorded as resolved.
+
+    Without this the criteria could not tell "no lesion left" (a complete response) from "not measured" (cannot
+    assess); a timepoint that omits ``lesions`` altogether stays "not reported".
+    """
+    out: list[Timepoint] = []
+    seen: dict[str, None] = {}
+    for tp, m in zip(timepoints, raw, strict=True):
+        explicit_none = isinstance(m, Mapping) and isinstance(m.get("lesions"), list) and not m["lesions"]
+        if explicit_none and seen:
+            tp = dataclasses.replace(tp, lesions=tuple(Lesion(id=lid, enhancing=False) for lid in seen))
+        for les in tp.lesions:
+            seen.setdefault(les.id, None)
+        out.append(tp)
+    return tuple(out)
+
+
 def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     """Validate the parsed YAML of a case; returns the case and the per-timepoint series overrides."""
     ctx = _Ctx(file)
@@ -609,7 +628,7 @@ def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[st
         dup = sorted({d.isoformat() for d in dates if dates.count(d) > 1})
         raise ctx.error("timepoints", f"two timepoints share the date(s) {dup}", "one timepoint per scan date")
     order = sorted(range(len(parsed)), key=lambda i: parsed[i][0].date)
-    timepoints = tuple(parsed[i][0] for i in order)
+    timepoints = _resolved_lesions(tuple(parsed[i][0] for i in order), [tps_raw[i] for i in order])
     overrides = [parsed[i][1] for i in order]
     global_overrides = _series_overrides(ctx, m["series"], "series") if m.get("series") is not None else {}
     overrides = [{**global_overrides, **o} for o in overrides]
