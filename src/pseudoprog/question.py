@@ -58,13 +58,19 @@ def _enhancing(lesions: Sequence[Lesion]) -> list[Lesion]:
     return [x for x in lesions if x.enhancing and not lesion_gone(x)]
 
 
-def _size(x: Lesion) -> float | None:
+# Fallback when the criteria could not compare: each measurement with its criterion's progression threshold
+# (RANO 2010 product +25 %, Wen 2010; RANO-BM diameter +20 %, Lin 2015; volume +40 %, criteria.yaml volumetric).
+_FALLBACK = (("product", 25.0), ("diameter", 20.0), ("volume", 40.0))
+
+
+def _size(x: Lesion, kind: str) -> float | None:
     m = x.measurement
-    if m.bidimensional_product_mm2 is not None:
-        return float(m.bidimensional_product_mm2)
-    if m.longest_diameter_mm is not None:
-        return float(m.longest_diameter_mm)
-    return None
+    value = {
+        "product": m.bidimensional_product_mm2,
+        "diameter": m.longest_diameter_mm,
+        "volume": m.enhancing_volume_mm3,
+    }[kind]
+    return None if value is None else float(value)
 
 
 def _criterion_growth(response: ResponseCall | None) -> tuple[bool | None, float | None, str]:
@@ -167,17 +173,20 @@ def decide_question(
 
 
 def _reported_growth(case: Case, les: Mapping[dt.date, Sequence[Lesion]]) -> tuple[bool | None, float | None, str]:
-    """Fallback when the criteria could not compare: summed size against the smallest earlier sum (25 %)."""
-    sums: list[float] = []
-    for tp in case.timepoints:
-        sizes = [_size(x) for x in _enhancing(les.get(tp.date, tp.lesions))]
-        known = [s for s in sizes if s is not None]
-        sums.append(sum(known) if known and len(known) == len(sizes) else float("nan"))
-    latest, prior = sums[-1], [s for s in sums[:-1] if s == s]
-    if latest != latest or not prior or min(prior) <= 0:
-        return None, None, ""
-    pct = 100.0 * (latest - min(prior)) / min(prior)
-    return pct >= 25.0, pct, f"{pct:+.0f} % against the smallest earlier summed size (25 % threshold, Wen 2010)"
+    """Fallback when the criteria could not compare: summed size against the smallest earlier sum."""
+    for kind, threshold in _FALLBACK:
+        sums: list[float] = []
+        for tp in case.timepoints:
+            sizes = [_size(x, kind) for x in _enhancing(les.get(tp.date, tp.lesions))]
+            known = [s for s in sizes if s is not None]
+            sums.append(sum(known) if known and len(known) == len(sizes) else float("nan"))
+        latest, prior = sums[-1], [s for s in sums[:-1] if s == s]
+        if latest != latest or not prior or min(prior) <= 0:
+            continue
+        pct = 100.0 * (latest - min(prior)) / min(prior)
+        text = f"{pct:+.0f} % summed {kind} against the smallest earlier sum ({threshold:+g} % threshold)"
+        return pct >= threshold, pct, text
+    return None, None, ""
 
 
 def _clinical_notes(case: Case) -> tuple[str, ...]:
