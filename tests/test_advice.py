@@ -139,7 +139,7 @@ def test_s1_with_low_rcbv_is_low_probability_continue_therapy_mri_in_6_to_8_week
     p, rec = result.probability_true_progression, result.recommendation
     assert p.value <= 0.35 and p.label == "treatment effect favoured"
     assert "6-8 weeks" in rec.next_step and rec.rating == "usually appropriate"
-    assert rec.management.startswith("continue the current therapy")
+    assert rec.management.startswith("options for the team: continue the current therapy")
 
 
 @pytest.mark.e2e
@@ -259,3 +259,66 @@ def test_criteria_pd_against_a_treatment_effect_probability_is_flagged_and_in_th
     assert "response criteria (RANO 2.0): PD" in rec.rationale
     sd = recommend(case, scope=Scope(True, "t"), evidence=ev, response=ResponseCall(criteria="RANO 2.0", category="SD"))
     assert not any("size alone" in w for w in sd.warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 12 items 1, 5-7: the advice follows the state of the case.
+# ---------------------------------------------------------------------------------------------
+
+
+def _early_window(doc: dict) -> dict:
+    """S1 moved so that its latest scan is 8 weeks after chemoradiation (in-field enlargement)."""
+    out = json.loads(json.dumps(doc))
+    out["timepoints"] = [
+        {"date": "2026-03-20", "clinical_status": "stable", "lesions": [{"id": "L1", "long_mm": 10, "perp_mm": 10}]},
+        {
+            "date": "2026-05-08",
+            "clinical_status": "stable",
+            "lesions": [{"id": "L1", "long_mm": 16, "perp_mm": 14, "location_vs_rt": "in_field"}],
+        },
+    ]
+    return out
+
+
+def test_within_12_weeks_high_rcbv_is_continue_and_confirm_never_re_irradiation(tmp_path):
+    """Rowe 2018 (§6 C16): perfusion does not separate PsP from early TP inside the window; RANO: confirm."""
+    result, _ = _run(tmp_path, _with_markers(_early_window(S1), {"rcbv_max": 4.5}), "early-high")
+    rec = result.recommendation
+    assert rec.next_step.startswith("short-interval MRI") and "to confirm" in rec.next_step
+    text = f"{rec.next_step} {rec.management}".lower()
+    assert "re-irradiation" not in text and "re-resection" not in text and "tumour board" not in rec.next_step
+    assert any("Rowe 2018" in r for r in rec.rationale)
+
+
+def test_a_stable_lesion_gets_no_probability_and_the_surveillance_route(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["lesions"][0].update(long_mm=6, perp_mm=5)  # back to the nadir of the first scan
+    result, stored = _run(tmp_path, _with_markers(doc, {"rcbv_max": 4.0}), "stable")
+    p = result.probability_true_progression
+    assert p.value is None and p.interval is None and "no probability" in p.method
+    assert stored["probability_true_progression"]["value"] is None
+    assert "surveillance" in result.recommendation.next_step
+    assert any(n.stage == "evidence" and "new or enlarging" in n.reason for n in result.not_assessed)
+
+
+def test_histology_decides_and_the_advice_follows_it(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["timepoints"][-1]["histology_result"] = "treatment_effect"
+    result, _ = _run(tmp_path, _with_markers(doc, {"rcbv_max": 4.0}), "hist-te")
+    p = result.probability_true_progression
+    assert p.value <= 0.2 and p.interval[1] < 0.5 and p.label == "treatment effect favoured"
+    assert result.recommendation.next_step.startswith("short-interval MRI")
+    assert any(e.name == "histology" and "does not exclude" in e.note for e in result.evidence)
+    doc["timepoints"][-1]["histology_result"] = "tumour"
+    result, _ = _run(tmp_path, doc, "hist-tumour")
+    assert result.probability_true_progression.value >= 0.9
+    assert "tumour board" in result.recommendation.next_step
+    assert result.recommendation.management.startswith("options for the team")
+
+
+def test_under_18_is_out_of_scope_with_the_rapno_route(tmp_path):
+    doc = json.loads(json.dumps(S1))
+    doc["patient"]["age"] = 12
+    result, _ = _run(tmp_path, doc, "child")
+    assert not result.scope.in_scope and "RAPNO" in result.scope.reason
+    assert result.probability_true_progression.value is None

@@ -17,9 +17,10 @@ from typing import Any
 
 from .assessment import Recommendation, ResponseCall, Scope
 from .case import Case, ClinicalStatus, Lesion, LocationVsRT, Marker, SeriesKind, TreatmentType
-from .evidence.evaluate import EvidenceOutcome
+from .evidence.evaluate import EvidenceOutcome, latest_histology
 from .files import load_table
 from .handoff import StageOutput
+from .question import Question, no_question_text
 
 _PERFUSION_MARKERS = frozenset(
     {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr", "ktrans_mean", "ktrans_max", "vp_mean"}
@@ -38,9 +39,11 @@ def advice_table() -> dict[str, Any]:
     return load_table("", "advice")
 
 
-def _procedure(key: str) -> tuple[str, str]:
+def _procedure(key: str, *, timing: str | None = None) -> tuple[str, str]:
+    """The procedure's text (with its usual timing, or ``timing``) and its appropriateness rating."""
     p = advice_table()["procedures"][key]
-    return str(p["text"]), str(p["rating"])
+    when = timing if timing is not None else p.get("timing")
+    return str(p["text"]) + (f" {when}" if when else ""), str(p["rating"])
 
 
 def _has_baseline(case: Case) -> bool:
@@ -127,6 +130,9 @@ def pitfalls(
     return out
 
 
+_STRONG_FAMILIES = frozenset({"perfusion", "spectroscopy", "pet"})  # problem solvers of §4.3 (not ADC alone)
+
+
 def recommend(
     case: Case,
     *,
@@ -135,8 +141,17 @@ def recommend(
     response: ResponseCall | None = None,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None = None,
     markers: Sequence[Marker] | None = None,
+    question: Question | None = None,
 ) -> Recommendation:
-    """The next step, its appropriateness rating, the management pathway, pitfalls and the reasoning.
+    """The next step, its appropriateness rating, the management options, pitfalls and the reasoning.
+
+    Order (issue 12 items 1, 5-7): out of scope → the route; no new or enlarging enhancing lesion → surveillance
+    (or, for non-enhancing progression on anti-angiogenic therapy, the tumour board); histology → its answer;
+    inside the 12-week window after chemoradiotherapy → continue and confirm (perfusion does not separate the two
+    there, Rowe 2018); iRANO unconfirmed PD → the confirmation scan at about 3 months; an equivocal or
+    non-measurable new lesion the criteria do not call PD → continue and re-image; otherwise the probability's
+    label, with tumour-board routing only when the whole 95 % interval lies on the progression side, and a
+    problem-solving study first when no perfusion, spectroscopy or PET result has been weighed.
 
     Parameters
     ----------
@@ -147,9 +162,11 @@ def recommend(
     evidence
         The evidence stage's outcome (None if it could not run).
     response
-        The criteria stage's call for the latest scan, if any.
+        The criteria stage's call for the latest scan (the heading criterion), if any.
     lesions, markers
         Per-date lesions and the latest scan's markers from the earlier stages (default: reported ones).
+    question
+        Whether the latest scan shows a new or enlarging enhancing lesion (:mod:`pseudoprog.question`).
     """
     table = advice_table()
     if not scope.in_scope:
@@ -168,73 +185,93 @@ def recommend(
         mk += [m for x in latest.lesions for m in x.markers.values()]
     names = {m.name for m in mk}
     rationale: list[str] = []
+    mgmt = table["management"]
     warnings = pitfalls(case, evidence=evidence, lesions=lesions, markers=mk, response=response)
     if response is not None:
         rationale.append(f"response criteria ({response.criteria}): {response.category}")
-    glioma = case.diagnosis.type.is_glioma
-    weeks = case.weeks_since_radiotherapy(latest.date)
-    les_latest = (lesions or {}).get(latest.date, latest.lesions)
-    out_of_field = any(x.location_vs_rt is LocationVsRT.OUT_OF_FIELD for x in les_latest)
-    window_rule = bool(
-        glioma
-        and weeks is not None
-        and weeks < 12
-        and case.treatments_of(TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY)
-        and not out_of_field
-        and not any(tp.histology or tp.histology_result is not None for tp in case.timepoints)
-    )
-    ici_recent = [
-        t
-        for t in case.treatments_of(TreatmentType.IMMUNOTHERAPY)
-        if 0 <= (latest.date - t.start).days <= _IRANO_WINDOW_DAYS
-    ]
-    irano_rule = bool(ici_recent) and latest.clinical_status is not ClinicalStatus.WORSE
-    mgmt = table["management"]
-    extra_management: list[str] = []
-    if window_rule:
-        extra_management.append(mgmt["watch_12_weeks"])
-    if irano_rule:
-        extra_management.append(mgmt["irano"])
+    if question is not None and not question.asked:
+        return _no_question(question, response, warnings, rationale)
     prob = evidence.probability if evidence is not None else None
     if prob is not None and prob.value is not None and prob.interval is not None:
         rationale.append(
             f"probability of true progression {prob.value:.2f} (95 % interval {prob.interval[0]:.2f}-"
             f"{prob.interval[1]:.2f}; prior {prob.prior:.2f}): {prob.label}"
         )
-    has_perfusion = bool(names & _PERFUSION_MARKERS)
-    perfusion_weighed = evidence is not None and "perfusion" in evidence.marker_families
-    if not has_perfusion:
+    label = prob.label if prob is not None else None
+    hist = latest_histology(case)
+    glioma = case.diagnosis.type.is_glioma
+    weeks = case.weeks_since_radiotherapy(latest.date)
+    les_latest = (lesions or {}).get(latest.date, latest.lesions)
+    out_of_field = any(x.location_vs_rt is LocationVsRT.OUT_OF_FIELD for x in les_latest)
+    category = response.category if response is not None else ""
+    flags = set((response.reference or {}).get("flags", [])) if response is not None else set()
+    window_rule = bool(
+        glioma
+        and weeks is not None
+        and weeks < 12
+        and case.treatments_of(TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY)
+        and not out_of_field
+        and hist is None
+    )
+    irano_pending = category.startswith("PD (unconfirmed)") and latest.clinical_status is not ClinicalStatus.WORSE
+    equivocal_new = bool(flags & {"equivocal_new_lesion", "new_nonmeasurable_lesion"}) and not category.startswith("PD")
+    weighed = evidence.marker_families & _STRONG_FAMILIES if evidence is not None else frozenset()
+    perfusion_reported = bool(names & _PERFUSION_MARKERS)
+    if hist is not None:
+        step, rating = _procedure("tumour_board" if label == "progression favoured" else "mri_short_interval")
+        management = mgmt["progression" if label == "progression favoured" else "treatment_effect"]
+        rationale.append(f"histology on {hist[0]} ({hist[1].value}) decides the question (clinical_rules §6 C12)")
+    elif window_rule:
+        step, rating = _procedure("mri_short_interval", timing="in 4-8 weeks to confirm (RANO 2.0 confirmation scan)")
+        management = mgmt["watch_12_weeks"]
+        rationale.append(
+            f"{weeks:.1f} weeks after chemoradiotherapy, in-field: continue therapy and confirm on a short-interval "
+            "scan; perfusion does not separate pseudoprogression from early progression in this window "
+            "(Rowe 2018: raised CBV in 93 % of PsP and 74 % of early TP, clinical_rules §6 C16)"
+        )
+    elif irano_pending:
+        step, rating = _procedure("mri_short_interval", timing=str(table["irano_confirmation_timing"]))
+        management = mgmt["irano"]
+        rationale.append("iRANO: unconfirmed progression in a patient not clinically worse: confirm before changing")
+    elif equivocal_new:
+        step, rating = _procedure("mri_short_interval")
+        management = mgmt["equivocal_new_lesion"]
+        under = response.criteria if response is not None else "the criteria"
+        rationale.append(
+            f"an equivocal or non-measurable new lesion is not progression under {under} yet: continue and "
+            "re-image; progression is back-dated if it is confirmed (Lin 2015)"
+        )
+    elif not weighed and not perfusion_reported:
         step, rating = _procedure("mri_perfusion")
         management = mgmt["awaiting_perfusion"]
-        rationale.append("no perfusion result at the latest scan: perfusion MRI is the first-line problem solver")
+        rationale.append(
+            "no perfusion, spectroscopy or PET result weighed at the latest scan: perfusion MRI is the first-line "
+            "problem solver"
+        )
+    elif label == "progression favoured" and weighed:
+        step, rating = _procedure("tumour_board")
+        management = mgmt["progression"]
+        rationale.append("the whole 95 % interval lies on the progression side: tumour board")
+    elif label == "treatment effect favoured" and weighed:
+        step, rating = _procedure("mri_short_interval")
+        management = mgmt["treatment_effect"]
+        rationale.append("the whole 95 % interval lies on the treatment-effect side: continue and re-image")
     else:
-        label = prob.label if prob is not None and perfusion_weighed else None
-        if not perfusion_weighed:
+        management = mgmt["indeterminate"]
+        if not weighed:
             rationale.append(
                 "perfusion is reported but carries no applicable likelihood ratio (no portable cut-off or no "
                 "evidence result): treated as non-diagnostic"
             )
-        if label == "progression favoured":
-            step, rating = _procedure("tumour_board")
-            management = mgmt["progression"]
-            rationale.append("perfusion and the other evidence favour true progression")
-        elif label == "treatment effect favoured":
-            step, rating = _procedure("mri_short_interval")
-            management = mgmt["treatment_effect"]
-            rationale.append("perfusion and the other evidence favour treatment effect")
+        if not names & _MRS_MARKERS:
+            step, rating = _procedure("mrs")
+            pet_text, _ = _procedure("pet")
+            step = f"{step} (or {pet_text})"
+        elif not names & _PET_MARKERS:
+            step, rating = _procedure("pet")
         else:
-            management = mgmt["indeterminate"]
-            if not names & _MRS_MARKERS:
-                step, rating = _procedure("mrs")
-                pet_text, _ = _procedure("pet")
-                step = f"{step} (or {pet_text})"
-            elif not names & _PET_MARKERS:
-                step, rating = _procedure("pet")
-            else:
-                step, rating = _procedure("biopsy")
-            rationale.append("the result is indeterminate after perfusion: a second-line study may settle it")
-    if extra_management:
-        management = " ".join([*extra_management, management])
+            step, rating = _procedure("biopsy")
+        rationale.append("the result is indeterminate: a second-line study (or tissue) may settle it")
     ct_text, ct_rating = _procedure("not_appropriate")
     rationale.append(f"{ct_text}: {ct_rating}")
     rationale.append(str(table["rating_caveat"]))
@@ -255,11 +292,40 @@ def run_advice(
     response: ResponseCall | None,
     lesions: Mapping[dt.date, Sequence[Lesion]],
     markers: Mapping[dt.date, Sequence[Marker]],
+    question: Question | None = None,
 ) -> StageOutput:
     """The advice stage of the flow: the recommendation in ``results[Recommendation]``."""
     out = StageOutput()
     latest = markers.get(case.latest.date, [])
     out.results[Recommendation] = recommend(
-        case, scope=scope, evidence=evidence, response=response, lesions=lesions, markers=latest
+        case, scope=scope, evidence=evidence, response=response, lesions=lesions, markers=latest, question=question
     )
     return out
+
+
+def _no_question(
+    question: Question, response: ResponseCall | None, warnings: list[str], rationale: list[str]
+) -> Recommendation:
+    """No new or enlarging enhancing lesion: say what the data show and route to surveillance."""
+    table = advice_table()
+    rationale.append(no_question_text(question))
+    if question.non_enhancing_progression:
+        step, rating = _procedure("tumour_board")
+        rationale.append(
+            "non-enhancing (T2/FLAIR) progression on anti-angiogenic therapy is progression under RANO 2010 "
+            "(Wen 2010): not a pseudoprogression question"
+        )
+        management = table["management"]["non_enhancing_progression"]
+    else:
+        step = f"{table['surveillance']['text']} ({question.finding})"
+        rating = str(table["surveillance"]["rating"])
+        management = table["management"]["surveillance"]
+        if question.notes:
+            management += " " + table["management"]["clinical_change_stable_imaging"]
+    return Recommendation(
+        next_step=step,
+        rating=rating,
+        management=management,
+        warnings=tuple(dict.fromkeys(warnings)),
+        rationale=tuple(rationale),
+    )

@@ -199,6 +199,7 @@ class Treatment:
     extent: str | None = None  # surgery: gross_total | subtotal | partial | biopsy
     isodose_percent: float | None = None  # SRS prescription isodose
     target: str | None = None  # which lesion(s) the course treated, e.g. "L1"
+    end_assumed: str | None = None  # why ``end`` was assumed (a radiation course given without its end date)
 
     @property
     def last_day(self) -> dt.date:

@@ -319,8 +319,9 @@ def test_vignette_dependence_model_is_stated_and_weaker_than_multiplication():
 
 def test_vignette_low_rcbv_under_bevacizumab_is_down_weighted_with_the_reason():
     """30 weeks after chemoradiation, on bevacizumab, rCBV max 0.8. Source: anti-VEGF therapy lowers rCBV whatever
-    the tissue (clinical_rules §2.1/§3.2; RANO 2010 non-enhancing progression). Expected: the low rCBV is not
-    counted (P equals the case without the marker), a row says why; a high rCBV still counts."""
+    the tissue (clinical_rules §2.1/§3.2; RANO 2010 non-enhancing progression). Expected: the low rCBV is
+    down-weighted to LR^0.5 (issue 12 item 5: down-weighted with the reason), a row says why; a high rCBV still
+    counts in full."""
     bev = with_bevacizumab(glioma_case(weeks_after_rt=30))
     low = dataclasses.replace(
         bev,
@@ -337,7 +338,11 @@ def test_vignette_low_rcbv_under_bevacizumab_is_down_weighted_with_the_reason():
         ),
     )
     out = evaluate_case(low)
-    assert out.probability.value == pytest.approx(evaluate_case(bev).probability.value, abs=1e-12)
+    without_bev = evaluate_case(dataclasses.replace(low, treatments=glioma_case(weeks_after_rt=30).treatments))
+    lr_full = next(c for c in without_bev.applied if c.name == "rcbv_max").log_lr
+    lr_bev = next(c for c in out.applied if c.name == "rcbv_max").log_lr
+    assert lr_full < 0 and lr_bev == pytest.approx(0.5 * lr_full, rel=1e-9)
+    assert out.probability.value < evaluate_case(bev).probability.value
     note = next(i for i in out.items if i.name == "bevacizumab_rcbv_max")
     assert "bevacizumab" in note.note and "lowers rCBV" in note.note
     assert evaluate_case(high).probability.value > out.probability.value + 0.05

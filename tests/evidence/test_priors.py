@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pseudoprog.case import ClinicalStatus, LocationVsRT, MarkerStatus
+from pseudoprog.evidence.fusion import soft_bound
 from pseudoprog.evidence.priors import case_facts, choose_base_rate, compute_prior
 from pseudoprog.evidence.stats import load_table
 
@@ -195,4 +196,7 @@ def test_independent_modifiers_multiply_without_discount():
     out = evaluate_case(case, n_draws=200)
     assert {w.name: w.weight for w in out.fusion.weights} == {"mgmt_unmethylated": 1.0, "out_of_field": 1.0}
     odds = 0.57 / 0.43 * ((16.5 / 19) / (11.5 / 33)) * 10.0
-    assert out.probability.value == pytest.approx(odds / (1 + odds), rel=1e-6)
+    # the product of the LRs, then the soft bound of issue 12 item 3 (identity below 0.8, saturating to 0.98)
+    bounded = float(soft_bound(np.array([odds / (1 + odds)]), (0.02, 0.98))[0])
+    assert out.fusion.log_odds_posterior == pytest.approx(math.log(odds), rel=1e-6)
+    assert out.probability.value == pytest.approx(bounded, rel=1e-6)

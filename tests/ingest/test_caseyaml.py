@@ -158,6 +158,26 @@ BAD_YAML = [
         ["timepoints", "non-empty list"],
     ),
     (
+        "rcbv-max-below-mean",
+        _mutate("markers: {rcbv_max: 1.2,", "markers: {rcbv_mean: 2.4, rcbv_max: 1.2,"),
+        ["timepoints[0].markers.rcbv_max", "below rcbv_mean"],
+    ),
+    (
+        "ftb-fractions-over-one",
+        _mutate("markers: {rcbv_max: 1.2,", "markers: {ftb_high: 0.7, ftb_low: 0.6, rcbv_max: 1.2,"),
+        ["timepoints[0].markers.ftb_high", "> 1"],
+    ),
+    (
+        "negative-rcbv",
+        _mutate("markers: {rcbv_max: 1.2,", "markers: {rcbv_max: -0.5,"),
+        ["timepoints[0].markers.rcbv_max", "plausible range"],
+    ),
+    (
+        "lesion-rcbv-max-below-mean",
+        _mutate("enhancing: true, location_vs_rt: in_field}", "markers: {rcbv_max: 1.0, rcbv_mean: 1.5}}"),
+        ["lesions[0].markers.rcbv_max", "below rcbv_mean"],
+    ),
+    (
         "absurd-dose-per-fraction",
         _mutate("dose_gy: 18, fractions: 1", "dose_gy: 90, fractions: 1"),
         ["dose_gy", "per fraction"],
@@ -205,3 +225,28 @@ def test_error_is_a_value_error_too_for_callers_that_catch_those(tmp_path):
     case = write_case(tmp_path, "steriods: 4\n" + EXAMPLE)
     with pytest.raises(ValueError):
         load_case(case)
+
+
+@pytest.mark.parametrize(
+    ("course", "fractions", "end"),
+    [
+        ("chemoradiation", 30, dt.date(2026, 3, 12)),  # fraction 1 on the start day, then 29 weekdays
+        ("radiotherapy", None, dt.date(2026, 3, 12)),  # no fractions: the standard 30 (Stupp 2005)
+        ("wbrt", 10, dt.date(2026, 2, 12)),
+        ("fsrt", None, dt.date(2026, 2, 5)),  # the longest standard fractionated SRS, 5 fractions
+    ],
+)
+def test_a_radiation_course_without_end_gets_a_warned_conservative_end(tmp_path, course, fractions, end):
+    """Issue 12 item 5: never end = start (the 12-week window would be lost); the assumption is said."""
+    from pseudoprog.ingest import ingest_case
+
+    given = f", fractions: {fractions}" if fractions else ""
+    text = _mutate(
+        "{type: chemoradiation, start: 2026-02-01, end: 2026-03-15, dose_gy: 60, fractions: 30, agent: temozolomide}",
+        f"{{type: {course}, start: 2026-02-01{given}}}",
+    )
+    result = ingest_case(write_case(tmp_path, text), read_images=False)
+    t = next(t for t in result.case.treatments if t.type.value == course and t.start == dt.date(2026, 2, 1))
+    assert t.end == end and t.end > t.start
+    warned = [w for w in result.warnings if "treatments[1].end" in w and "assumed end" in w]
+    assert warned and end.isoformat() in warned[0]

@@ -36,8 +36,9 @@ on that side of 0.5, and without histology a probability within [0.02, 0.98].
 
 ``PSEUDOPROG_VIGNETTES_REPORT=FILE`` appends one JSON line per vignette (expected, got, problems) to FILE.
 
-The whole module is skipped unless ``PSEUDOPROG_VIGNETTES=1``: the vignettes record what the clinical decision
-core must do, and many fail until the issue-12 fixes land.
+The vignettes run by default (marker ``vignette``: ``-m "not vignette"`` leaves them out). A vignette that still
+fails is listed in ``KNOWN_FAILING`` with the reason and skipped, so the suite stays green and the gap stays
+visible; ``PSEUDOPROG_VIGNETTES=1`` runs those too.
 """
 
 from __future__ import annotations
@@ -56,13 +57,16 @@ from pseudoprog.errors import InputError
 from pseudoprog.files import load_table
 from pseudoprog.flow import assess
 
-pytestmark = [
-    pytest.mark.vignette,
-    pytest.mark.skipif(
-        os.environ.get("PSEUDOPROG_VIGNETTES") != "1",
-        reason="literature vignettes run only with PSEUDOPROG_VIGNETTES=1 (issue 12: they fail until the fixes land)",
+pytestmark = [pytest.mark.vignette]
+
+# Vignettes the program still gets wrong, with the reason (issue 12); run them with PSEUDOPROG_VIGNETTES=1.
+KNOWN_FAILING: dict[str, str] = {
+    "18-met-wbrt-salvage-srs-equivocal-rcbv": (
+        "P 0.77 against the expected 0.20-0.75: rCBV 2.0 lies at the top of the metastasis cut-off range, so the "
+        "continuous LR is ~4.3, and prior WBRT raises necrosis risk only as a listed modifier without a verified "
+        "size (clinical_rules §3.3): the label (indeterminate) and next step are right, the point is 0.02 high"
     ),
-]
+}
 
 CASES = Path(__file__).parent / "cases"
 _SPLIT = re.compile(r"^---.*$", re.MULTILINE)
@@ -312,6 +316,8 @@ def vignette_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("stem", [p.stem for p in _files()])
 def test_vignette(stem: str, vignette_root: Path) -> None:
+    if stem in KNOWN_FAILING and os.environ.get("PSEUDOPROG_VIGNETTES") != "1":
+        pytest.skip(f"known failing (issue 12): {KNOWN_FAILING[stem]}")
     meta, _ = read_vignette(stem)
     got = run_vignette(stem, vignette_root)
     problems = check(stem, got)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..case import ClinicalStatus, FlairChange, HistologyResult
+from ..case import ClinicalStatus, FlairChange, HistologyResult, TreatmentType
 from .measure import outside
 from .policy import cite
 from .state import Scan, Trigger, WalkState
@@ -95,15 +95,30 @@ def _new_lesions(scan: Scan, st: WalkState, f: Findings) -> None:
             )
 
 
+def _on_anti_angiogenic(scan: Scan) -> bool:
+    """Bevacizumab (anti-VEGF) started on or before this scan."""
+    return any(t.type is TreatmentType.BEVACIZUMAB and t.start <= scan.date for t in scan.run.case.treatments)
+
+
 def _flair(scan: Scan, f: Findings) -> None:
     policy, tp = scan.run.policy, scan.tp
-    if not policy.use_flair:
+    # Non-enhancing growth on anti-angiogenic therapy is progression under RANO 2010 (Wen 2010: bevacizumab can
+    # suppress enhancement while infiltrative tumour grows), so a criterion that drops T2/FLAIR still applies it
+    # there; otherwise the report would head with PR on a pseudoresponse (issue 12 item 5).
+    bev_rule = policy.glioma and not policy.use_flair and _on_anti_angiogenic(scan)
+    if not policy.use_flair and not bev_rule:
         if tp.flair_change is FlairChange.INCREASED:
             scan.ex.append(
                 f"T2/FLAIR increase recorded but not a progression criterion in {policy.name} "
                 f"({cite(policy.table)}; clinical_rules §1.4–1.5)"
             )
         return
+    if bev_rule and tp.flair_change is FlairChange.INCREASED:
+        scan.ex.append(
+            f"on bevacizumab: the RANO 2010 non-enhancing (T2/FLAIR) progression rule for anti-angiogenic therapy "
+            f"applies although {policy.name} does not use T2/FLAIR otherwise ({cite('wen2010')} [V2]; "
+            "clinical_rules §1.3)"
+        )
     if tp.flair_change is FlairChange.INCREASED:
         s0, s1 = scan.base_tp.steroids_mg_dexamethasone, tp.steroids_mg_dexamethasone
         if s0 is not None and s1 is not None and s1 < s0:

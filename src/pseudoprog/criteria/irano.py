@@ -32,7 +32,8 @@ def irano_policy(case: Case) -> Policy:
         immunotherapy_new_lesions_not_pd=False,
         unverified=(
             *base.unverified,
-            "confirmation scan about 3 months after the first PD scan (any scan ≥ 4 weeks later is accepted)",
+            "confirmation scan about 3 months after the first PD scan "
+            "(any scan ≥ 11 weeks later is accepted [DERIVED])",
             "confirmed PD back-dated to the first PD scan",
             "beyond 6 months, or with significant clinical decline, the base criterion applies",
         ),

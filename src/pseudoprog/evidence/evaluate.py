@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..assessment import EvidenceItem, ProbabilityEstimate
-from ..case import Case, Lesion, Marker
+from ..case import Case, HistologyResult, Lesion, Marker
 from ..errors import InputError
 from ..markers import check_marker_value
 from .fusion import Contribution, FusionResult, fuse
@@ -143,6 +143,18 @@ def _bevacizumab_adjust(
                 )
             )
     return out, items
+
+
+def latest_histology(case: Case) -> tuple[dt.date, HistologyResult] | None:
+    """The most recent coded histology of the current episode (after the last radiation course), if any."""
+    end = case.end_of_radiotherapy(before=case.latest.date)
+    found: list[tuple[dt.date, HistologyResult]] = [
+        (tp.date, tp.histology_result)
+        for tp in case.timepoints
+        if tp.histology_result in (HistologyResult.TUMOUR, HistologyResult.TREATMENT_EFFECT)
+        and (end is None or tp.date >= end)
+    ]
+    return max(found, key=lambda x: x[0]) if found else None
 
 
 def growth_item(case: Case, lesions: Mapping[dt.date, Sequence[Lesion]]) -> EvidenceItem | None:
@@ -352,14 +364,43 @@ def evaluate_case(
             f"{math.exp(result.log_odds_posterior):.3g}" + ("; prior only" if only_prior else ""),
         )
     )
-    if facts.has_histology:
+    value, interval = result.value, result.interval
+    hist = latest_histology(case)
+    if hist is not None:
+        key = f"histology_{hist[1].value}_probability"
+        v, lo, hi = (float(x) for x in tab.constants[key])
+        value, interval = v, (lo, hi)
+        label = label_for(interval, {}, tab.constants)
+        what = "viable tumour" if hist[1] is HistologyResult.TUMOUR else "treatment effect only"
+        method = (
+            f"histology on {hist[0]} showed {what}: the reference standard replaces the imaging estimate "
+            f"(imaging alone gave {result.value:.2f})"
+            + (
+                ""
+                if hist[1] is HistologyResult.TUMOUR
+                else "; not zero: a negative biopsy does not exclude progression (sampling error, mixed lesions, "
+                "clinical_rules §6 C12)"
+            )
+        )
+        items.append(
+            EvidenceItem(
+                name="histology",
+                value=hist[1].value,
+                unit=None,
+                likelihood_ratio=None,
+                direction="tumour" if hist[1] is HistologyResult.TUMOUR else "treatment_effect",
+                source="likelihoods.yaml constants " + key + " [DERIVED]; clinical_rules §6 C12 [SEED: S5]",
+                note=method,
+            )
+        )
+    elif facts.has_histology:
         warnings.append(
-            "histology is reported for this case: it is not folded into the probability; weigh it directly, "
-            "remembering sampling error and mixed lesions (clinical_rules §6 C12)"
+            "histology is reported as free text only: it is not folded into the probability; code it as "
+            "histology_result (tumour | treatment_effect) or weigh it directly (clinical_rules §6 C12)"
         )
     probability = ProbabilityEstimate(
-        value=result.value,
-        interval=result.interval,
+        value=value,
+        interval=interval,
         label=label,
         prior=pr.prior.value,
         method=method,

@@ -185,6 +185,31 @@ def heterogeneity_sd(family_log_lr: dict[str, float], family_info: dict[str, flo
     return math.sqrt(up * down)
 
 
+SOFT_BOUND_KNEE = (0.2, 0.8)  # probabilities inside the knee are unchanged [DERIVED]
+
+
+def soft_bound(p: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Hold probabilities strictly inside ``bounds``: identity within the knee (0.2-0.8), then a saturation.
+
+    Beyond the knee the log-odds excess ``u`` (in units of the knee-to-bound distance) becomes ``u / (1 + u)``:
+    monotone and continuous with slope 1 at the knee, slow enough that concordant evidence keeps an interval of
+    real width; the bound itself is approached, never reached [DERIVED].
+    """
+    p = np.asarray(p, dtype=float)
+    x = logit(np.clip(p, 1e-12, 1.0 - 1e-12))
+    out = x.copy()
+    touched = np.zeros(p.shape, dtype=bool)
+    for knee, bound, sign in ((SOFT_BOUND_KNEE[1], bounds[1], 1.0), (SOFT_BOUND_KNEE[0], bounds[0], -1.0)):
+        k, b = sign * float(logit(knee)), sign * float(logit(bound))
+        if b <= k:
+            raise ValueError(f"bounds {bounds} must lie outside the knee {SOFT_BOUND_KNEE}")
+        beyond = sign * x > k
+        u = np.maximum(sign * x - k, 0.0) / (b - k)
+        out = np.where(beyond, sign * (k + (b - k) * u / (1.0 + u)), out)
+        touched |= beyond
+    return np.where(touched, expit(out), p)  # inside the knee: the value itself, without a logit round trip
+
+
 def fuse(
     prior: PriorTerm,
     contributions: Sequence[Contribution],
@@ -259,8 +284,12 @@ def fuse(
     if bounds is not None:
         b_lo, b_hi = bounds
         bounded = not (b_lo <= value <= b_hi) or bool(((draws < b_lo) | (draws > b_hi)).any())
-        value = min(max(value, b_lo), b_hi)
-        draws = np.clip(draws, b_lo, b_hi)
+        # A soft bound, not a clip: clipping piled the point and the whole interval onto 0.98 (an interval of
+        # width 0, issue 12 item 3). Log-odds beyond the knee saturate smoothly towards the bound instead.
+        # no evidence: the prior itself (it lies inside the bounds by construction of the base-rate table)
+        no_evidence = float(point_total[0]) == 0.0
+        value = min(max(value, b_lo), b_hi) if no_evidence else float(soft_bound(np.array([value]), bounds)[0])
+        draws = soft_bound(draws, bounds)
     lo, hi = (float(x) for x in np.percentile(draws, [2.5, 97.5]))
     widened = not lo <= value <= hi
     interval = (min(lo, value), max(hi, value))

@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from ..advice import run_advice
-from ..assessment import Assessment, ProbabilityEstimate, Recommendation, case_record, write_assessment_json
+from ..assessment import (
+    Assessment,
+    ProbabilityEstimate,
+    Recommendation,
+    ResponseCall,
+    case_record,
+    write_assessment_json,
+)
 from ..criteria.stage import CriteriaOutcome, run_criteria
 from ..errors import CannotAssessError, InputError
 from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
 from ..handoff import StageOutput
 from ..lesions.stage import reported, run_lesions
+from ..question import Question, run_question
 from .context import FlowContext
 from .scope import decide_scope
 
@@ -60,12 +68,22 @@ def stage_maps(ctx: FlowContext) -> StageOutput:
     return write_texture_table(ctx.results_of(TextureTable), ctx.out_dir)
 
 
+def _response(ctx: FlowContext) -> ResponseCall | None:
+    criteria = ctx.result(CriteriaOutcome)
+    return criteria.response if criteria else None
+
+
 def stage_advice(ctx: FlowContext) -> StageOutput:
     """Next step and management pathway (also the route for an out-of-scope case)."""
-    criteria, evidence = ctx.result(CriteriaOutcome), ctx.result(EvidenceOutcome)
-    response = criteria.response if criteria else None
+    evidence, response = ctx.result(EvidenceOutcome), _response(ctx)
     return run_advice(
-        ctx.case, ctx.scope, evidence=evidence, response=response, lesions=ctx.lesions(), markers=ctx.markers()
+        ctx.case,
+        ctx.scope,
+        evidence=evidence,
+        response=response,
+        lesions=ctx.lesions(),
+        markers=ctx.markers(),
+        question=ctx.result(Question),
     )
 
 
@@ -73,10 +91,16 @@ STAGES: list[tuple[str, Stage]] = [
     ("lesions", lambda ctx: run_lesions(ctx.case, ctx.lesions())),
     ("maps", stage_maps),
     ("criteria", lambda ctx: run_criteria(ctx.case, ctx.lesions())),
+    ("question", lambda ctx: run_question(ctx.case, ctx.lesions(), _response(ctx))),
     (
         "evidence",
         lambda ctx: run_evidence(
-            ctx.case, ctx.lesions(), ctx.markers(), profile=ctx.profile, known_warnings=ctx.warnings
+            ctx.case,
+            ctx.lesions(),
+            ctx.markers(),
+            profile=ctx.profile,
+            known_warnings=ctx.warnings,
+            question=ctx.result(Question),
         ),
     ),
     ("advice", stage_advice),
@@ -94,7 +118,9 @@ def build_assessment(ctx: FlowContext) -> Assessment:
         scope=ctx.scope,
         timepoints=ctx.timepoint_results(),
         response=criteria.response if criteria else None,
-        probability_true_progression=evidence.probability if evidence else ProbabilityEstimate(None, None),
+        probability_true_progression=(
+            evidence.probability if evidence else ctx.result(ProbabilityEstimate) or ProbabilityEstimate(None, None)
+        ),
         evidence=evidence.items if evidence else (),
         recommendation=ctx.result(Recommendation) or Recommendation(next_step=None, rating=None, management=None),
         not_assessed=tuple(ctx.not_assessed),

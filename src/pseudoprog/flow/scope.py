@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..assessment import Scope
 from ..case import Case, Indication, TreatmentType
+from ..question import age_scope
 
 _OUT_OF_SCOPE = {
     Indication.INITIAL_DIAGNOSIS: "initial diagnosis of a brain lesion is outside scope: use the pretreatment "
@@ -19,6 +20,8 @@ _OUT_OF_SCOPE = {
 
 def decide_scope(case: Case) -> Scope:
     """In scope: a previously treated brain tumour with a new or enlarging enhancing lesion on follow-up."""
+    if (paediatric := age_scope(case)) is not None:  # under 18: paediatric criteria (RAPNO) and priors differ
+        return paediatric
     if case.indication in _OUT_OF_SCOPE:
         return Scope(False, _OUT_OF_SCOPE[case.indication])
     treated = [t for t in case.treatments if t.type not in (TreatmentType.BIOPSY,)]

@@ -27,9 +27,9 @@ class IngestResult:
 def ingest_case(case_dir: str | Path, *, read_images: bool = True) -> IngestResult:
     """Read ``case.yaml``, then describe (headers only) every series of every timepoint's image folder."""
     case, overrides = read_case_yaml(Path(case_dir))
-    warnings: list[str] = []
+    warnings: list[str] = [t.end_assumed for t in case.treatments if t.end_assumed]  # assumed course ends
     if not read_images:
-        return IngestResult(case, ())
+        return IngestResult(case, tuple(warnings))
     timepoints = []
     for tp, tp_overrides in zip(case.timepoints, overrides, strict=True):
         if tp.image_dir is None:

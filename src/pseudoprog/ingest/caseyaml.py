@@ -8,6 +8,7 @@ extension, and a silently ignored field is a silent guess. Every error is an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping
@@ -39,7 +40,8 @@ from ..case import (
     TreatmentType,
 )
 from ..errors import InputError
-from ..markers import MARKERS, check_marker_value
+from ..files import load_table
+from ..markers import MARKERS, check_marker_set, check_marker_value
 
 CASE_FILE = "case.yaml"
 E = TypeVar("E", bound=StrEnum)
@@ -313,6 +315,9 @@ def _treatment(ctx: _Ctx, raw: Any, field: str) -> Treatment:
                 f"{field}.extent", f"{extent!r} is not recognised", "one of " + ", ".join(sorted(_SURGERY_EXTENTS))
             )
     iso = _opt(m, "isodose_percent", lambda v: _number(ctx, v, f"{field}.isodose_percent", lo=10, hi=100))
+    assumed = None
+    if end is None and ttype in _COURSES:
+        end, assumed = _assumed_end(ttype, start, fractions, field)
     return Treatment(
         type=ttype,
         start=start,
@@ -323,6 +328,36 @@ def _treatment(ctx: _Ctx, raw: Any, field: str) -> Treatment:
         extent=extent,
         isodose_percent=iso,
         target=_opt(m, "target", lambda v: _text(ctx, v, f"{field}.target")),
+        end_assumed=assumed,
+    )
+
+
+# Multi-day radiation courses: without an end date the end is assumed, never taken as the start (issue 12 item 5).
+_COURSES = {TreatmentType.CHEMORADIATION, TreatmentType.RADIOTHERAPY, TreatmentType.WBRT, TreatmentType.FSRT}
+
+
+def _assumed_end(ttype: TreatmentType, start: dt.date, fractions: int | None, field: str) -> tuple[dt.date, str]:
+    """The last treatment day of a course given without ``end``, and the warning that says so.
+
+    Why an assumption rather than an InputError: many referral letters give only the start of radiotherapy, and
+    refusing the case would leave the reader with nothing; the assumed end is the latest plausible one (the
+    given fractions, or the longest standard schedule, on consecutive weekdays), so the 12-week window after
+    radiotherapy can only be extended, never lost (data/courses.yaml).
+    """
+    table = load_table("ingest", "courses")
+    per_week = int(table["fractions_per_week"])
+    row = table["standard_fractions"][ttype.value]
+    n = fractions if fractions is not None else int(row["value"])
+    day, given = start, 1
+    while given < n:  # one fraction per weekday (Mon-Fri), from the start day
+        day += dt.timedelta(days=1)
+        if day.weekday() < per_week:
+            given += 1
+    basis = f"{n} fractions" + ("" if fractions is not None else f" assumed ({row['source']})")
+    return day, (
+        f"{field}.end: the {ttype.value} course has no end date; assumed end of radiotherapy {day.isoformat()} "
+        f"= start {start.isoformat()} + {basis} at {per_week} a week. This keeps the 12-week window after "
+        "radiotherapy conservative; give the real end date to replace the assumption"
     )
 
 
@@ -336,6 +371,10 @@ def _markers(ctx: _Ctx, raw: Any, field: str, lesion_id: str | None) -> dict[str
         out[name] = Marker(
             name=name, value=float(value), unit=MARKERS[name].unit, source="reported", lesion_id=lesion_id
         )
+    impossible = check_marker_set({k: v.value for k, v in out.items()})
+    if impossible is not None:  # issue 12 item 6: a set that cannot be true is refused here, before any stage
+        name, problem, expected = impossible
+        raise ctx.error(f"{field}.{name}", problem, expected)
     return out
 
 
@@ -546,6 +585,24 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
     return tp, overrides
 
 
+def _resolved_lesions(timepoints: tuple[Timepoint, ...], raw: list[Any]) -> tuple[Timepoint, ...]:
+    """An explicit ``lesions: []`` says "no enhancing lesion": earlier lesions are recorded as resolved.
+
+    Without this the criteria could not tell "no lesion left" (a complete response) from "not measured" (cannot
+    assess); a timepoint that omits ``lesions`` altogether stays "not reported".
+    """
+    out: list[Timepoint] = []
+    seen: dict[str, None] = {}
+    for tp, m in zip(timepoints, raw, strict=True):
+        explicit_none = isinstance(m, Mapping) and isinstance(m.get("lesions"), list) and not m["lesions"]
+        if explicit_none and seen:
+            tp = dataclasses.replace(tp, lesions=tuple(Lesion(id=lid, enhancing=False) for lid in seen))
+        for les in tp.lesions:
+            seen.setdefault(les.id, None)
+        out.append(tp)
+    return tuple(out)
+
+
 def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     """Validate the parsed YAML of a case; returns the case and the per-timepoint series overrides."""
     ctx = _Ctx(file)
@@ -571,7 +628,7 @@ def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[st
         dup = sorted({d.isoformat() for d in dates if dates.count(d) > 1})
         raise ctx.error("timepoints", f"two timepoints share the date(s) {dup}", "one timepoint per scan date")
     order = sorted(range(len(parsed)), key=lambda i: parsed[i][0].date)
-    timepoints = tuple(parsed[i][0] for i in order)
+    timepoints = _resolved_lesions(tuple(parsed[i][0] for i in order), [tps_raw[i] for i in order])
     overrides = [parsed[i][1] for i in order]
     global_overrides = _series_overrides(ctx, m["series"], "series") if m.get("series") is not None else {}
     overrides = [{**global_overrides, **o} for o in overrides]

@@ -6,6 +6,6 @@ modality modules (:mod:`.dsc`, :mod:`.dce`, :mod:`.asl`, :mod:`.adc`, :mod:`.tra
 and are imported by the map builders that need them.
 """
 
-from .registry import MARKERS, MarkerSpec, check_marker_value, make_marker
+from .registry import MARKERS, MarkerSpec, check_marker_set, check_marker_value, make_marker
 
-__all__ = ["MARKERS", "MarkerSpec", "check_marker_value", "make_marker"]
+__all__ = ["MARKERS", "MarkerSpec", "check_marker_set", "check_marker_value", "make_marker"]

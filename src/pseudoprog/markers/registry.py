@@ -9,6 +9,7 @@ stage's sourced data tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..case import Marker
@@ -101,6 +102,36 @@ def check_marker_value(name: str, value: float) -> str | None:
     lo, hi = spec.plausible
     if not lo <= value <= hi:
         return f"marker '{name}' = {value} is outside the plausible range {lo}–{hi} {spec.unit} (wrong unit?)"
+    return None
+
+
+# (maximum, mean) pairs of the same quantity: a maximum can never be below the mean of the same lesion.
+MAX_MEAN_PAIRS = (("rcbv_max", "rcbv_mean"), ("ktrans_max", "ktrans_mean"), ("pet_tbr_max", "pet_tbr_mean"))
+# Fractions of one lesion's voxels in disjoint classes (rCBV > 1.75 and rCBV < 1.0, FTB): they sum to at most 1.
+DISJOINT_FRACTIONS = (("ftb_high", "ftb_low"),)
+
+
+def check_marker_set(values: Mapping[str, float]) -> tuple[str, str, str] | None:
+    """A set of one lesion's (or one timepoint's) markers that cannot all be true: ``(field, problem, expected)``.
+
+    ``None`` when the set is possible. Single values are checked by :func:`check_marker_value`.
+    """
+    for hi_name, lo_name in MAX_MEAN_PAIRS:
+        if hi_name in values and lo_name in values and values[hi_name] < values[lo_name]:
+            return (
+                hi_name,
+                f"{hi_name} {values[hi_name]:g} is below {lo_name} {values[lo_name]:g}: a maximum cannot be lower "
+                "than the mean",
+                f"{hi_name} >= {lo_name}",
+            )
+    for a, b in DISJOINT_FRACTIONS:
+        if a in values and b in values and values[a] + values[b] > 1.0 + 1e-9:
+            return (
+                a,
+                f"{a} {values[a]:g} + {b} {values[b]:g} = {values[a] + values[b]:g} > 1: the two fractions of the "
+                "lesion are disjoint and cannot add up to more than the whole",
+                f"{a} + {b} <= 1",
+            )
     return None
 
 

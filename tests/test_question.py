@@ -1,0 +1,76 @@
+"""pseudoprog.question: the question 'true progression or treatment effect' exists only for a new or enlarging
+enhancing lesion after treatment, decided with the heading criterion's own numbers (issue 12 items 1 and 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pseudoprog.criteria import assess_all, to_response_call
+from pseudoprog.ingest import load_case
+from pseudoprog.question import age_scope, decide_question
+
+
+def _case(tmp_path: Path, sizes: list[tuple[float, float] | None], *, age: float = 60, new: bool = False, **tp):
+    """A glioblastoma 10 months after chemoradiation with one lesion measured at each scan (None: no lesion)."""
+    timepoints = []
+    for i, size in enumerate(sizes):
+        lesions = [] if size is None else [{"id": "L1", "long_mm": size[0], "perp_mm": size[1]}]
+        if new and i == len(sizes) - 1:
+            lesions.append({"id": "L2", "long_mm": 12, "perp_mm": 11, "new": True})
+        timepoints.append({"date": f"2025-{3 + 3 * i:02d}-02", "clinical_status": "stable", "lesions": lesions})
+    timepoints[-1].update(tp)
+    data = {
+        "patient": {"id": "Q", "age": age},
+        "diagnosis": {"type": "glioblastoma", "idh": "wildtype"},
+        "treatments": [
+            {"type": "surgery", "date": "2024-10-01"},
+            {"type": "chemoradiation", "start": "2024-11-04", "end": "2024-12-13", "dose_gy": 60, "fractions": 30},
+        ],
+        "timepoints": timepoints,
+    }
+    (tmp_path / "case.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_case(tmp_path)
+
+
+def _question(case):
+    chosen, why, results = assess_all(case, None)
+    return decide_question(case, response=to_response_call(results[chosen], selection_reason=why))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "asked", "finding"),
+    [
+        ([(20, 18), (20, 18), (20, 18)], False, "stable"),
+        ([(20, 18), (21, 18), (22, 18)], False, "stable"),  # +10 % vs the nadir 360 mm2: below +25 %
+        ([(20, 18), (12, 10), (10, 9)], False, "shrinking"),
+        ([(20, 18), (12, 10), None], False, "resolved"),
+        ([None, None, None], False, "no lesion"),
+        ([(20, 18), (16, 15), (22, 20)], True, "enlarging"),  # +83 % vs the nadir 240 mm²
+    ],
+)
+def test_the_question_follows_the_criteria_numbers(tmp_path, sizes, asked, finding):
+    q = _question(_case(tmp_path, sizes))
+    assert (q.asked, q.finding) == (asked, finding), q.reason
+
+
+def test_a_new_lesion_asks_the_question_even_when_the_target_is_stable(tmp_path):
+    q = _question(_case(tmp_path, [(20, 18), (20, 18)], new=True))
+    assert q.asked and q.finding == "new lesion" and "L2" in q.reason
+
+
+def test_clinical_worsening_and_steroids_with_stable_imaging_do_not_ask_it_but_are_said(tmp_path):
+    case = _case(tmp_path, [(20, 18), (20, 18)], clinical_status="worse", steroids_mg_dexamethasone=8)
+    q = _question(case)
+    assert not q.asked and q.finding == "stable"
+    assert any("clinically worse" in n for n in q.notes)
+
+
+@pytest.mark.parametrize(("age", "out"), [(9, True), (17.9, True), (18, False), (70, False)])
+def test_patients_under_18_are_out_of_scope_with_the_reason(tmp_path, age, out):
+    scope = age_scope(_case(tmp_path, [(20, 18), (30, 25)], age=age))
+    assert (scope is not None) == out
+    if scope is not None:
+        assert not scope.in_scope and "RAPNO" in scope.reason and "under 18" in scope.reason
