@@ -23,6 +23,7 @@ from ..errors import CannotAssessError, InputError
 from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
 from ..handoff import StageOutput
+from ..ingest.dicom import file_index
 from ..lesions.stage import reported, run_lesions
 from .context import FlowContext
 from .scope import decide_scope
@@ -118,6 +119,13 @@ def assess(
     ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     """
+    with file_index():  # every DICOM file of the case is parsed once in this run
+        return _assess(case_dir, out_dir, progress=progress, profile=profile)
+
+
+def _assess(
+    case_dir: str | Path, out_dir: str | Path | None, *, progress: Progress | None, profile: str | Path | None
+) -> Assessment:
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
     from ..report.stage import ReportInputs, run_report_stage
