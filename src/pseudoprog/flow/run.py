@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -133,7 +134,9 @@ def _assess(
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
     say("reading case.yaml and image headers")
+    started = time.perf_counter()
     ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
+    say(f"headers took {time.perf_counter() - started:.1f} s")
     if profile is not None:
         read_profile(profile)  # a bad profile is an InputError before any work
     case = ingested.case
@@ -144,11 +147,15 @@ def _assess(
         ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
     for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
         say(name)
+        started = time.perf_counter()
         guarded(ctx, name, fn, ctx)
+        say(f"{name} took {time.perf_counter() - started:.1f} s")
     assessment = build_assessment(ctx)
     say("writing report")
+    started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     outputs, missing = run_report_stage(ReportInputs(case, out, assessment, ctx.masks(), ctx.maps()))
+    say(f"report took {time.perf_counter() - started:.1f} s")
     # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
     outputs = {"assessment_json": "assessment.json", **outputs}
     assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
