@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..errors import CannotAssessError, InputError
 from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
 from ..handoff import StageOutput
+from ..ingest.dicom import file_index
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
 from .context import FlowContext
@@ -144,6 +146,13 @@ def assess(
     ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     """
+    with file_index():  # every DICOM file of the case is parsed once in this run
+        return _assess(case_dir, out_dir, progress=progress, profile=profile)
+
+
+def _assess(
+    case_dir: str | Path, out_dir: str | Path | None, *, progress: Progress | None, profile: str | Path | None
+) -> Assessment:
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
     from ..report.stage import ReportInputs, run_report_stage
@@ -151,7 +160,9 @@ def assess(
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
     say("reading case.yaml and image headers")
+    started = time.perf_counter()
     ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
+    say(f"headers took {time.perf_counter() - started:.1f} s")
     if profile is not None:
         read_profile(profile)  # a bad profile is an InputError before any work
     case = ingested.case
@@ -162,11 +173,15 @@ def assess(
         ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
     for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
         say(name)
+        started = time.perf_counter()
         guarded(ctx, name, fn, ctx)
+        say(f"{name} took {time.perf_counter() - started:.1f} s")
     assessment = build_assessment(ctx)
     say("writing report")
+    started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     outputs, missing = run_report_stage(ReportInputs(case, out, assessment, ctx.masks(), ctx.maps()))
+    say(f"report took {time.perf_counter() - started:.1f} s")
     # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
     outputs = {"assessment_json": "assessment.json", **outputs}
     assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))

@@ -19,8 +19,10 @@ import gzip
 import io
 import logging
 import math
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,50 @@ class DicomSeriesHeaders:
 
 
 # ---------------------------------------------------------------------------------------------
+# The run's file index: every file parsed once, every stack's pixels decoded once
+# ---------------------------------------------------------------------------------------------
+
+# Elements longer than this stay on disk until asked for (pydicom's deferred read: one seek, no second
+# header parse). Small pixel matrices (64×64 int16 = 8 KB) are read with the header; large ones are deferred.
+_DEFER_BYTES = 16 * 1024
+
+
+class FileIndex:
+    """What one run learnt about its files: headers (with deferred pixels), frame records and loaded stacks.
+
+    Active inside :func:`file_index` (``pseudoprog assess`` opens one per run). Without it every call
+    reads its files afresh, as before. Stages may share it from several threads: a lock guards the maps.
+    """
+
+    def __init__(self) -> None:
+        self.headers: dict[Path, Dataset | None] = {}
+        self.errors: dict[Path, InputError] = {}
+        self.frames: dict[Path, list[FrameRecord]] = {}
+        self.pixels: dict[Path, np.ndarray] = {}  # decoded, only while one multi-frame file is being unpacked
+        self.volumes: dict[tuple, Any] = {}  # stack key → (Volume, warnings), see ingest.series.load_series
+        self.lock = threading.RLock()
+
+
+_ACTIVE: FileIndex | None = None
+
+
+def active_index() -> FileIndex | None:
+    """The run's file index, ``None`` outside :func:`file_index`."""
+    return _ACTIVE
+
+
+@contextmanager
+def file_index() -> Iterator[FileIndex]:
+    """Within this block each DICOM file is parsed once and each stack's pixels decoded once (one run)."""
+    global _ACTIVE
+    previous, _ACTIVE = _ACTIVE, FileIndex()
+    try:
+        yield _ACTIVE
+    finally:
+        _ACTIVE = previous
+
+
+# ---------------------------------------------------------------------------------------------
 # Reading headers
 # ---------------------------------------------------------------------------------------------
 
@@ -161,7 +207,33 @@ def dcmread(path: Path, *, stop_before_pixels: bool = False, force: bool = False
 
 
 def read_header(path: Path) -> Dataset | None:
-    """Read a file's headers. ``None`` if it is not DICOM; :class:`InputError` if it is a broken DICOM."""
+    """Read a file's headers. ``None`` if it is not DICOM; :class:`InputError` if it is a broken DICOM.
+
+    Inside :func:`file_index` the answer (dataset, ``None`` or error) is kept for the run, and the dataset
+    keeps its pixel data deferred, so the pixels are read later without parsing the header again.
+    """
+    index = _ACTIVE
+    if index is None:
+        return _read_header(path, stop_before_pixels=True)
+    with index.lock:
+        if path in index.errors:
+            raise index.errors[path]
+        if path in index.headers:
+            return index.headers[path]
+    try:
+        ds = _read_header(path, stop_before_pixels=False)
+    except InputError as exc:
+        with index.lock:
+            index.errors[path] = exc
+        raise
+    with index.lock:
+        index.headers[path] = ds
+    return ds
+
+
+def _read_header(path: Path, *, stop_before_pixels: bool) -> Dataset | None:
+    # Headers only (stop_before_pixels) or everything with the large elements deferred (the run's index).
+    defer = None if stop_before_pixels else _DEFER_BYTES
     suffix = path.suffix.lower()
     if path.name.upper() == "DICOMDIR" or path.name.startswith("."):
         return None
@@ -169,19 +241,19 @@ def read_header(path: Path) -> Dataset | None:
         return None
     if suffix == ".gz":
         try:
-            ds = dcmread(path, stop_before_pixels=True, force=True)
+            ds = dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
         except InputError:
             return None
         except Exception:
             return None  # a gzip archive of something else
         return ds if ("SOPClassUID" in ds or "SeriesInstanceUID" in ds) else None
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, defer_size=defer)
     except InvalidDicomError:
         # No 128-byte preamble: older exports (e.g. the QIBA DRO) are still DICOM; accept them only
         # if, read without the preamble check, they carry the identifiers of a DICOM object.
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True, defer_size=defer)
         except Exception as exc:  # pydicom raises many kinds on garbage
             if suffix in _DICOM_SUFFIXES:
                 raise InputError(f"cannot be read as DICOM ({type(exc).__name__})", file=path) from exc
@@ -333,6 +405,20 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     return records
 
 
+def frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
+    """The frames of one object (described once per run inside :func:`file_index`)."""
+    index = _ACTIVE
+    if index is None:
+        return _frame_records(path, ds)
+    with index.lock:
+        cached = index.frames.get(path)
+    if cached is None:
+        cached = _frame_records(path, ds)
+        with index.lock:
+            index.frames[path] = cached
+    return list(cached)
+
+
 def _unit3(value: Any) -> tuple[float, float, float] | None:
     """A 3-vector as floats, ``None`` when absent, malformed or zero (b = 0 frames)."""
     try:
@@ -481,7 +567,7 @@ def scan_folder_files(
         entry.files.add(path)
         if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
             continue  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
-        entry.frames.extend(_frame_records(path, ds))
+        entry.frames.extend(frame_records(path, ds))
     if notes is not None:
         for why, count in sorted(not_images.items()):
             notes.append(f"{count} non-image DICOM object(s) skipped ({why})")
@@ -764,8 +850,7 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
             pixels = cache.get(fr.path)
             if pixels is None:
                 try:
-                    ds = dcmread(fr.path, force=True)
-                    pixels = ds.pixel_array
+                    pixels = _decode_pixels(fr.path)
                 except Exception as exc:
                     raise InputError(
                         f"pixel data cannot be decoded ({type(exc).__name__}: {exc})", file=fr.path
@@ -781,6 +866,19 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
             slope, intercept = fr.rescale
             out[:, :, k, n] = frame.T * slope + intercept
     return out if n_n > 1 else out[..., 0]
+
+
+def _decode_pixels(path: Path) -> np.ndarray:
+    """A file's pixel matrix (or frames): from the run's header dataset when there is one, else read whole."""
+    index = _ACTIVE
+    ds = None
+    if index is not None:
+        ds = read_header(path)
+    if ds is None or ("PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds):
+        return dcmread(path, force=True).pixel_array
+    pixels = ds.pixel_array
+    ds._pixel_array = None  # the run keeps the header, not a second copy of the decoded pixels
+    return pixels
 
 
 def load_stack(

@@ -233,8 +233,25 @@ def _describe_dicom(
 def load_series(series: Series) -> tuple[Volume, list[str]]:
     """Read the pixels of a series as a :class:`Volume` (float32, RAS+ affine, frame times when dynamic).
 
-    Returns the volume and any warnings about its timing or geometry.
+    Returns the volume and any warnings about its timing or geometry. Inside
+    :func:`pseudoprog.ingest.dicom.file_index` (one run) the pixels are read once per series and every
+    caller gets its own copy of the array.
     """
+    index = dicom.active_index()
+    if index is None:
+        return _load_series(series)
+    key = (series.uid, series.source_format, series.files)
+    with index.lock:
+        cached = index.volumes.get(key)
+    if cached is None:
+        cached = _load_series(series)
+        with index.lock:
+            index.volumes[key] = cached
+    volume, warnings = cached
+    return replace(volume, data=volume.data.copy()), list(warnings)
+
+
+def _load_series(series: Series) -> tuple[Volume, list[str]]:
     if vfa.is_vfa_set(series):
         return vfa.load_vfa_set(series)
     if series.source_format == "nifti":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -84,13 +85,20 @@ def load_source_stack(series: Series) -> SourceStack:
             f"series '{series.description}' is an enhanced multi-frame object: DICOM outputs are written only "
             "for classic single-frame source series"
         )
-    datasets = tuple(pydicom.dcmread(fr.path) for fr in firsts)
+    # The headers the run already read (pixels are not needed to reference a source image).
+    datasets = tuple(_source_dataset(fr.path) for fr in firsts)
     if not getattr(datasets[0], "FrameOfReferenceUID", None):
         raise CannotAssessError(f"series '{series.description}' has no FrameOfReferenceUID to reference")
     first = firsts[0]
     return SourceStack(
         series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts))
     )
+
+
+def _source_dataset(path: Path) -> Dataset:
+    """The file's dataset: the run's header (inside a file index), else read from disk."""
+    ds = dicom.read_header(path) if dicom.active_index() is not None else None
+    return ds if ds is not None else pydicom.dcmread(path)
 
 
 def encode_dataset(dataset: Dataset) -> bytes:

@@ -1,0 +1,122 @@
+"""`assess` on the synthetic DICOM patient against the read-once floor, in one run (issue 19).
+
+The floor is the time to read every file of the case once with pydicom, headers and pixels (``dcmread`` +
+``pixel_array``): no program that reads DICOM can assess the case faster. ``assess`` and the floor are timed
+alternately in the same process (best of ``--repeats``), so a machine shared with other jobs slows both alike;
+the ratio is what this benchmark reports. It also counts pydicom header parses per file during ``assess``.
+
+Run: ``PYTHONPATH=src:. python -m benchmarks.assess_bench [--case DIR] [--repeats R]`` (without ``--case`` it writes
+the pseudoprogression phantom as DICOM into a temporary folder first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pydicom
+
+from pseudoprog.flow import assess
+
+RESULTS = Path(__file__).parent / "results" / "assess.md"
+
+
+def read_once_floor(case_dir: Path) -> tuple[float, int]:
+    """Seconds to read every DICOM file of the case once (headers and pixels); and how many files."""
+    files = sorted(case_dir.rglob("*.dcm"))
+    started = time.perf_counter()
+    for path in files:
+        pydicom.dcmread(path).pixel_array  # noqa: B018 (decoding the pixels is the point)
+    return time.perf_counter() - started, len(files)
+
+
+def timed_assess(case_dir: Path, out: Path) -> tuple[float, list[tuple[str, float]], Counter[str]]:
+    """Wall seconds of one ``assess``, its per-stage times (from its progress lines) and header parses per file."""
+    shutil.rmtree(out, ignore_errors=True)
+    stages: list[tuple[str, float]] = []
+    parses: Counter[str] = Counter()
+    real = pydicom.dcmread
+
+    def counting(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(fp, (str, os.PathLike)):
+            parses[str(fp)] += 1
+        return real(fp, *args, **kwargs)
+
+    def progress(message: str) -> None:
+        if " took " in message:
+            name, rest = message.split(" took ")
+            stages.append((name, float(rest.split()[0])))
+
+    pydicom.dcmread = counting  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        assess(case_dir, out, progress=progress)
+        wall = time.perf_counter() - started
+    finally:
+        pydicom.dcmread = real  # type: ignore[assignment]
+    return wall, stages, parses
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", type=Path, default=None, help="a DICOM case folder (default: write the phantom)")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="assess-bench-"))
+    try:
+        case_dir = args.case
+        if case_dir is None:
+            from pseudoprog.phantoms.patient import write_synthetic_case
+
+            case_dir = write_synthetic_case(tmp / "case", scenario="pseudoprogression", fmt="dicom")
+        load_start = os.getloadavg()[0]
+        floors, runs = [], []
+        for _ in range(args.repeats):  # interleaved: floor, assess, floor, assess ...
+            floor, n_files = read_once_floor(case_dir)
+            floors.append(floor)
+            runs.append(timed_assess(case_dir, tmp / "out"))
+        floor = min(floors)
+        wall, stages, parses = min(runs, key=lambda r: r[0])
+        n_dicom = {str(p) for p in case_dir.rglob("*.dcm")}
+        per_file = Counter(parses[f] for f in n_dicom)
+        ratio = wall / floor
+        lines = [
+            "# `assess` vs the read-once floor (synthetic DICOM patient)",
+            "",
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, pydicom {pydicom.__version__}; load average {load_start:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at the end (other jobs share the cores).",
+            f"Case: {case_dir.name}, {n_files} DICOM files. Best of {args.repeats}, floor and assess interleaved.",
+            "",
+            "| what | wall (s) |",
+            "|---|---:|",
+            f"| read-once floor (pydicom `dcmread` + `pixel_array`, every file) | {floor:.2f} |",
+            f"| `assess` (whole case: ingest, lesions, maps, criteria, evidence, advice, report) | {wall:.2f} |",
+            *(f"| — {name} | {sec:.1f} |" for name, sec in stages),
+            "",
+            f"**Ratio assess / floor: {ratio:.1f}×** (target ≤ 3×, goal 2.5×). All floors: "
+            + ", ".join(f"{f:.2f}" for f in floors)
+            + "; all assess: "
+            + ", ".join(f"{r[0]:.2f}" for r in runs)
+            + ".",
+            "",
+            "pydicom `dcmread` calls per file during `assess`: "
+            + ", ".join(f"{k}× for {v} files" for k, v in sorted(per_file.items()))
+            + ".",
+        ]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(text)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
