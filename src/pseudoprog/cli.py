@@ -183,7 +183,13 @@ def maps_dsc(
     lesion_mask: Annotated[
         Path | None, typer.Option("--lesion-mask", help="NIfTI mask of the enhancing lesion: per-lesion summary.")
     ] = None,
-    leakage: Annotated[str, typer.Option("--leakage", help="bsw | bjornerud | none")] = "bsw",
+    leakage: Annotated[
+        str,
+        typer.Option(
+            "--leakage",
+            help="auto (chosen from the data per lesion/region) | bsw (consensus; FTB thresholds) | bjornerud | none",
+        ),
+    ] = "auto",
     deconvolution: Annotated[str, typer.Option("--deconvolution", help="osvd | csvd | ssvd")] = "osvd",
 ) -> None:
     """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
