@@ -22,7 +22,9 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
+from pseudoprog.case import SeriesKind
 from pseudoprog.cli import app
+from pseudoprog.perfusion.from_series import series_for_input
 from tests.conftest import shared_data
 from tests.validation.test_dce_qiba import _dicom_map, patch_table
 
@@ -37,8 +39,11 @@ def _spgr(flip_deg: float, tr_s: float, t1_s: np.ndarray) -> np.ndarray:
     return np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1)
 
 
-def build_folder(dst: Path) -> None:
-    """The dynamic series (linked, not copied) plus six single-flip-angle VFA series written here."""
+def build_folder(dst: Path, *, own_study: bool) -> None:
+    """The dynamic series (linked, not copied) plus six single-flip-angle VFA series written here.
+
+    ``own_study``: every VFA series in its own study (as the QIBA DRO v4 ships them), else the dynamic's study.
+    """
     src = shared_data("qiba-dce-dro-v6", "DICOM")
     dyn = dst / "dynamic"
     dyn.mkdir(parents=True)
@@ -58,6 +63,8 @@ def build_folder(dst: Path) -> None:
         ds["PixelData"].VR = "OW"
         ds.FlipAngle = str(flip)
         ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+        if own_study:
+            ds.StudyInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.SeriesDescription = ds.ProtocolName = f"T1 map FA{flip}"
         ds.SeriesNumber, ds.InstanceNumber = str(100 + n), "1"
@@ -69,12 +76,14 @@ def build_folder(dst: Path) -> None:
 
 def test_maps_dce_finds_the_separate_flip_angle_series_and_meets_the_osipi_tolerance(tmp_path: Path) -> None:
     folder, out = tmp_path / "session", tmp_path / "maps"
-    build_folder(folder)
+    build_folder(folder, own_study=True)
     result = CliRunner().invoke(app, ["maps", "dce", str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
     params = json.loads((out / "dce_parameters.json").read_text())
     assert params["t10"] == "map" and params["t1_method"].startswith("VFA")
     assert params["aif_source"] == "automatic"
+    assert len(params["vfa_series"]) == 1 and "6 series" in params["vfa_series"][0]
+    assert any("different StudyInstanceUIDs" in w for w in params["warnings"])
     t10 = nib.load(out / "dce_t10.nii.gz").get_fdata()[:, :, 0]
     assert np.nanmedian(t10[:, 10:70]) == pytest.approx(1.0, rel=0.01)
     maps = shared_data("qiba-dce-dro-v6-maps", "reference_data")
@@ -85,3 +94,12 @@ def test_maps_dce_finds_the_separate_flip_angle_series_and_meets_the_osipi_toler
     share = float(np.mean([r["ktrans_ok"] for r in rows]))
     print(f"\nseparate-series VFA, no options: Ktrans within tolerance {share:.0%}, median error {np.median(err):.1%}")
     assert share >= 0.9
+
+
+@pytest.mark.parametrize("own_study", [False, True], ids=["one-study", "study-per-series"])
+def test_the_six_series_are_one_vfa_set_beside_the_dynamic_series(tmp_path: Path, own_study: bool) -> None:
+    build_folder(tmp_path, own_study=own_study)
+    dce, others = series_for_input(tmp_path, SeriesKind.DCE, SeriesKind.VFA_T1)
+    (vfa,) = others[SeriesKind.VFA_T1]
+    assert vfa.params.flip_angles_deg == tuple(float(f) for f in FLIPS_DEG)
+    assert dce.n_frames == 1321
