@@ -17,7 +17,7 @@ def build(inputs: TimepointInputs) -> StageOutput:
     series = pick(inputs, out, SeriesKind.DCE, "DCE")
     if series is None:
         return out
-    vfa = inputs.timepoint.series_of(SeriesKind.VFA_T1)
+    vfa = list(inputs.timepoint.series_of(SeriesKind.VFA_T1))
     if not vfa:  # one series per flip angle, each in its own study (QIBA DRO v4 shape): still one session's set
         vfa = vfa_sets_across_studies(inputs.timepoint.series, series)[0]
     ms = dce_from_series(series, vfa)
