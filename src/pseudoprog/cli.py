@@ -368,10 +368,17 @@ def maps_dce(
     aif_mask: Annotated[
         Path | None, typer.Option("--aif-mask", help="NIfTI mask of arterial voxels (any grid of the session).")
     ] = None,
-    aif: Annotated[str, typer.Option("--aif", help="auto | population (when no --aif-mask)")] = "auto",
+    aif: Annotated[
+        str, typer.Option("--aif", help="auto (arterial voxels) | population (Parker 2006), when no --aif-mask")
+    ] = "auto",
     model: Annotated[str, typer.Option("--model", help="extended_tofts | tofts | patlak")] = "extended_tofts",
     t10_ms: Annotated[
-        float | None, typer.Option("--t10-ms", help="Native T1 (ms) to assume when no VFA series is found.")
+        float | None,
+        typer.Option(
+            "--t10-ms",
+            help="Native T1 (ms) to assume everywhere when no VFA series (one multi-angle series or one series per "
+            "flip angle) is beside the dynamic one; without it and without VFA: exit 3.",
+        ),
     ] = None,
 ) -> None:
     """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""

@@ -5,9 +5,8 @@ dynamic flip 20°, r1 4.5 /mM/s, a measured plasma AIF). The whole chain runs fr
 SPGR signal → concentration, model fit with the given AIF — and is checked for real noise: fit quality and
 physiologically plausible ranges. The lesion is the largest connected region enhancing by more than 100 % in the
 first minutes; "non-enhancing" tissue enhances by less than 10 %. Ranges: breast T1 (fat ≈ 0.3-0.4 s,
-fibroglandular ≈ 1.2-1.7 s at 1.5-3 T) and malignant-lesion Ktrans ≈ 0.1-0.5 /min, ve ≈ 0.2-0.5 in DCE breast
-studies (e.g. the QIBA/ACRIN 6698-era breast DCE literature); the bounds below are wider than those, to catch a
-broken chain rather than to grade the lesion.
+fibroglandular ≈ 1.2-1.7 s at 1.5-3 T) and the Ktrans of enhancing breast lesions (of the order of 0.1-0.5 /min);
+the bounds below are deliberately wide [DERIVED]: they catch a broken chain, they do not grade the lesion.
 """
 
 from __future__ import annotations
