@@ -183,7 +183,13 @@ def maps_dsc(
     lesion_mask: Annotated[
         Path | None, typer.Option("--lesion-mask", help="NIfTI mask of the enhancing lesion: per-lesion summary.")
     ] = None,
-    leakage: Annotated[str, typer.Option("--leakage", help="bsw | bjornerud | none")] = "bsw",
+    leakage: Annotated[
+        str,
+        typer.Option(
+            "--leakage",
+            help="auto (chosen from the data per lesion/region) | bsw (consensus; FTB thresholds) | bjornerud | none",
+        ),
+    ] = "auto",
     deconvolution: Annotated[str, typer.Option("--deconvolution", help="osvd | csvd | ssvd")] = "osvd",
 ) -> None:
     """DSC perfusion maps: leakage-corrected and uncorrected rCBV, CBF, MTT, K2 and FTB classes."""
@@ -362,10 +368,17 @@ def maps_dce(
     aif_mask: Annotated[
         Path | None, typer.Option("--aif-mask", help="NIfTI mask of arterial voxels (any grid of the session).")
     ] = None,
-    aif: Annotated[str, typer.Option("--aif", help="auto | population (when no --aif-mask)")] = "auto",
+    aif: Annotated[
+        str, typer.Option("--aif", help="auto (arterial voxels) | population (Parker 2006), when no --aif-mask")
+    ] = "auto",
     model: Annotated[str, typer.Option("--model", help="extended_tofts | tofts | patlak")] = "extended_tofts",
     t10_ms: Annotated[
-        float | None, typer.Option("--t10-ms", help="Native T1 (ms) to assume when no VFA series is found.")
+        float | None,
+        typer.Option(
+            "--t10-ms",
+            help="Native T1 (ms) to assume everywhere when no VFA series (one multi-angle series or one series per "
+            "flip angle) is beside the dynamic one; without it and without VFA: exit 3.",
+        ),
     ] = None,
 ) -> None:
     """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""

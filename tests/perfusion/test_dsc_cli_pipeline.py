@@ -58,7 +58,9 @@ def test_pipeline_stage_fills_markers_from_lesion_masks(case_dir, tmp_path) -> N
     markers = {m.name: m for m in out.at(tp.date).markers}
     assert {"rcbv_max", "rcbv_mean", "rcbf_max", "ftb_high", "ftb_low", "psr"} <= set(markers)
     assert markers["rcbv_max"].value > 2.0  # viable tumour: hypervascular
-    assert markers["rcbv_max"].quality["leakage_correction"] == "bsw"
+    # The default leakage model is now chosen from the data (issue 14); each lesion names the model it used.
+    assert markers["rcbv_max"].quality["leakage_correction"] == "auto"
+    assert markers["rcbv_max"].quality["leakage_model_used"] in ("bsw", "bjornerud")
     assert all(m.lesion_id == "L1" and m.source == "perfusion.dsc" for m in markers.values())
     assert any(m.name == "dsc_rcbv" for m in out.at(tp.date).maps)
     assert all((tmp_path / m.path).exists() for m in out.at(tp.date).maps)

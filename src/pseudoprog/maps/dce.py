@@ -11,13 +11,16 @@ from ._common import pick, publish
 
 def build(inputs: TimepointInputs) -> StageOutput:
     from ..perfusion.dce import FitStatus
-    from ..perfusion.from_series import dce_from_series
+    from ..perfusion.from_series import dce_from_series, vfa_sets_across_studies
 
     out = StageOutput()
     series = pick(inputs, out, SeriesKind.DCE, "DCE")
     if series is None:
         return out
-    ms = dce_from_series(series, inputs.timepoint.series_of(SeriesKind.VFA_T1))
+    vfa = list(inputs.timepoint.series_of(SeriesKind.VFA_T1))
+    if not vfa:  # one series per flip angle, each in its own study (QIBA DRO v4 shape): still one session's set
+        vfa = vfa_sets_across_studies(inputs.timepoint.series, series)[0]
+    ms = dce_from_series(series, vfa)
     maps = publish(ms, inputs, out, "DCE")
     values = dce_values(maps, ok_status=int(FitStatus.OK), fit=ms.parameters)
     per_lesion_markers(out, inputs.date, "perfusion.dce", inputs.lesion_masks, values)

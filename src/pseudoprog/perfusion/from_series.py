@@ -157,6 +157,9 @@ def dce_from_series(
     if vfa:
         t10: np.ndarray | float
         t10, t1_params = native_t1_from_vfa(vfa, vol)
+        t1_params["vfa_series"] = [s.description for s in vfa]
+        warnings += [f"{s.description}: {s.classification_reason.split(' — ', 1)[1]}" for s in vfa
+                     if "different StudyInstanceUIDs" in (s.classification_reason or "")]
     elif t10_s is not None:
         t10, t1_params = float(t10_s), {"t1_method": f"one value given: {t10_s} s"}
         warnings.append(f"no VFA series: native T1 taken as {t10_s} s everywhere (Ktrans is approximate)")
@@ -266,6 +269,49 @@ def tram_from_series(early: Series, delayed: Series, *, t1c_transform: Registrat
 # ---------------------------------------------------------------------------------------------
 
 
+# Kinds a lone flip angle of a VFA acquisition is classified as (ingest/vfa.py groups them within one study).
+_VFA_MEMBER_KINDS = (SeriesKind.T1, SeriesKind.OTHER)
+_VFA_MAX_TR_MS = 100.0
+
+
+def vfa_sets_across_studies(series: Sequence[Series], dynamic: Series) -> tuple[list[Series], list[str]]:
+    """VFA sets of single-flip-angle series that ingest kept apart only because each has its own StudyInstanceUID.
+
+    Some generators and exports (the QIBA DCE DRO v4: one study per flip angle) give every series its own study. In
+    the folder of one session, series beside the dynamic one that share its grid, TR and TE, carry no contrast and
+    differ only in flip angle are still one VFA set; ingest's own rule (grid, TR, TE, study) decides the rest. The
+    set is returned with a warning saying the studies differ.
+    """
+    from dataclasses import replace
+
+    from ..ingest import vfa as vfa_mod
+
+    candidates = [
+        s
+        for s in series
+        if s.kind in _VFA_MEMBER_KINDS
+        and s.n_frames == 1
+        and s.params.flip_angle_deg is not None
+        and not s.params.flip_angles_deg
+        and s.params.repetition_time_ms is not None
+        and s.params.repetition_time_ms <= _VFA_MAX_TR_MS
+        and not s.params.contrast_agent
+        and s.shape[:3] == dynamic.shape[:3]
+    ]
+    if len({s.params.flip_angle_deg for s in candidates}) < 2:
+        return [], []
+    affines = {s.uid: load_series(s)[0].affine for s in candidates}  # single images: cheap
+    same_study = [replace(s, study_instance_uid=dynamic.study_instance_uid) for s in candidates]
+    grouped, warnings = vfa_mod.group_vfa_sets(same_study, affines)
+    note = (
+        " — assembled although the series carry different StudyInstanceUIDs (same folder as the dynamic series, "
+        "same grid, TR and TE, no contrast)"
+    )
+    sets = [replace(s, classification_reason=s.classification_reason + note) for s in grouped if vfa_mod.is_vfa_set(s)]
+    warnings += [f"{v.description}{note}" for v in sets]
+    return sets, warnings
+
+
 def series_for_input(path: Path, kind: SeriesKind, *companions: SeriesKind) -> tuple[Series, dict[SeriesKind, list]]:
     """The series a ``pseudoprog maps`` command works on, and companion series found beside it.
 
@@ -297,6 +343,8 @@ def series_for_input(path: Path, kind: SeriesKind, *companions: SeriesKind) -> t
             raise InputError("not a readable image (NIfTI with JSON sidecar, or DICOM)", file=path)
         main = match[0] if match[0].kind is kind else with_kind(match[0], kind, "given on the command line")
     others = {k: [s for s in scan.series if s.kind is k and s.uid != main.uid] for k in companions}
+    if SeriesKind.VFA_T1 in others and not others[SeriesKind.VFA_T1]:
+        others[SeriesKind.VFA_T1] = vfa_sets_across_studies(scan.series, main)[0]
     return main, others
 
 

@@ -114,8 +114,8 @@ def compute_dce_maps(
     table = load_table("dce_constants")
     if relaxivity_per_mM_s is None:
         relaxivity_per_mM_s, r1_source = relaxivity_for(contrast_agent, field_strength_t)
-        if "not recognised" in r1_source:
-            warnings.append(f"contrast agent not recorded or not recognised: r1 = {relaxivity_per_mM_s} /mM/s assumed")
+        if "assumed" in r1_source:  # an unknown agent or field strength is a stated assumption, never silent
+            warnings.append(f"contrast agent relaxivity: r1 = {relaxivity_per_mM_s} /mM/s ({r1_source})")
     else:
         r1_source = "given by the user"
     hct = default_haematocrit() if haematocrit is None else float(haematocrit)

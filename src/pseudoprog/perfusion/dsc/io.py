@@ -171,15 +171,21 @@ def compute_dsc_maps(
     aif_mask: str | Path | None = None,
     reference_mask: str | Path | None = None,
     lesion_mask: str | Path | None = None,
-    leakage: str = "bsw",
+    leakage: str = "auto",
     deconvolution: str = "osvd",
 ) -> DSCRun:
     """The ``pseudoprog maps dsc`` command: read the input, fit, check the protocol, write maps and parameters."""
     from .model import DSCModel
-    from .protocol import check_dsc_protocol
+    from .protocol import check_dsc_protocol, preload_recorded
 
     inp = load_dsc_input(path)
-    model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=leakage, deconvolution=deconvolution)
+    model = DSCModel(
+        te_ms=inp.te_ms,
+        te2_ms=inp.te2_ms,
+        leakage=leakage,
+        deconvolution=deconvolution,
+        preload=preload_recorded(inp.params),
+    )
     masks = {
         "aif_mask": load_mask(aif_mask, inp.volume, what="the AIF mask") if aif_mask else None,
         "reference_mask": load_mask(reference_mask, inp.volume, what="the reference mask") if reference_mask else None,

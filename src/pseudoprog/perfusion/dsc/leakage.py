@@ -17,20 +17,37 @@ Two methods, both linear and solved for every voxel at once:
     from ``residue_tail_start_s`` after the arterial bolus and removed in the time domain:
     ``ΔR2*_corr = ΔR2* − a · ∫C_a − b · ∫∫C_a``. Its ``K2 = −a`` (per unit of AIF) keeps the BSW sign.
 
+``"auto"`` (the default) — chooses between the two from the data, per lesion (or per voxel, on an in-plane
+    median of its neighbours, outside lesions and when no lesion mask is given): BSW is fitted everywhere; where
+    its K2 is negative (T2*-dominant leakage, which BSW corrects) or its correction changes CBV by less than
+    ``auto_t1_min_bsw_correction`` (no leakage worth the change of model), BSW is kept — it is the consensus
+    method (Boxerman et al., Neuro-Oncol 2020;22:1262-75) and the one the FTB thresholds were derived with. Where BSW
+    finds T1-dominant leakage (K2 > 0) raising CBV by more than that fraction, the voxel's leakage is strong
+    enough for BSW's linear, same-transit-time assumptions to fail (Bjørnerud 2011: BSW under-corrects strong
+    T1 leakage) and the Bjørnerud correction is used. A recorded preload (which
+    suppresses T1 effects) raises the threshold (``auto_t1_min_bsw_correction_with_preload``). T2*-dominant
+    leakage strong enough for BSW to lower CBV by more than ``auto_t2_min_bsw_correction`` also goes to
+    Bjørnerud, whose residue tail does not assume the lesion's transit time equals the reference's.
+
 Both report K2 maps; the method used is recorded by the caller.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..tables import dsc_methods
 from .deconvolution import deconvolve
-from .signal import cumulative_integral
+from .signal import cumulative_integral, integral
 
-METHODS: tuple[str, ...] = ("bsw", "bjornerud", "none")
+METHODS: tuple[str, ...] = ("auto", "bsw", "bjornerud", "none")
+DEFAULT = "auto"
+# Codes of the per-voxel model map written by the "auto" choice.
+MODEL_CODES: dict[str, int] = {"bsw": 1, "bjornerud": 2}
 
 
 @dataclass(frozen=True)
@@ -155,3 +172,133 @@ def bjornerud_correct(
     leak = a[:, None] * i1[None, :] + b[:, None] * i2[None, :]
     corrected = (y - leak.astype(y.dtype)).astype(y.dtype)
     return LeakageFit(corrected=corrected, k2=-a, k1=None, method="bjornerud", k2_unit="1/(unit AIF)")
+
+
+@dataclass(frozen=True)
+class LeakageChoice:
+    """The ``"auto"`` choice: corrected curves, the model of every voxel, and why."""
+
+    corrected: np.ndarray  # (n, T)
+    model: np.ndarray  # (n,) uint8, MODEL_CODES
+    k2: np.ndarray  # (n,) BSW K2 (1/s): > 0 T1-dominant, < 0 T2*-dominant
+    k1: np.ndarray  # (n,) BSW K1
+    bsw_correction: np.ndarray  # (n,) relative CBV change made by BSW (> 0 raises CBV)
+    regions: list[dict[str, Any]] = field(default_factory=list)  # one entry per lesion decided as a whole
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _reason(model: str, k2: float, change: float, threshold: float, t2_threshold: float, preload: bool | None) -> str:
+    pre = {True: "preload recorded", False: "no preload", None: "preload not recorded"}[preload]
+    if model == "bjornerud" and k2 < 0:
+        return (
+            f"strong T2*-dominant leakage (BSW K2 {k2:+.2e}/s < 0, BSW lowers CBV by {-100 * change:.0f} % > "
+            f"{100 * t2_threshold:.0f} %): BSW's same-transit-time assumption matters at this size, Bjørnerud used"
+        )
+    if model == "bjornerud":
+        return (
+            f"T1-dominant leakage (BSW K2 {k2:+.2e}/s > 0) raising CBV by {100 * change:.0f} % under BSW, above "
+            f"{100 * threshold:.0f} % with {pre}: BSW under-corrects such leakage, Bjørnerud's residue-tail model used"
+        )
+    if k2 < 0:
+        return (
+            f"T2*-dominant leakage (BSW K2 {k2:+.2e}/s < 0, CBV change {100 * change:+.0f} %, within "
+            f"{100 * t2_threshold:.0f} %): BSW corrects it (consensus method)"
+        )
+    return (
+        f"little T1-dominant leakage (BSW changes CBV by {100 * change:.0f} % ≤ {100 * threshold:.0f} % with {pre}): "
+        "BSW kept (consensus method)"
+    )
+
+
+def auto_correct(
+    curves: np.ndarray,
+    reference: np.ndarray,
+    aif: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    start: int = 0,
+    regions: np.ndarray | None = None,
+    neighbourhood: np.ndarray | None = None,
+    preload: bool | None = None,
+) -> LeakageChoice:
+    """Choose BSW or Bjørnerud from the data (module docstring, ``"auto"``) and apply it.
+
+    ``regions`` (n,) int labels a lesion per voxel (0: none): each lesion gets one model, decided on its median
+    BSW correction and K2. ``neighbourhood`` (n,) of the BSW correction already smoothed over neighbouring voxels
+    (the caller knows the grid) decides the other voxels; without it, each voxel's own value.
+    """
+    y = np.asarray(curves)
+    t = np.asarray(times_s, dtype=np.float64)
+    table = dsc_methods()["leakage"]
+    key = "auto_t1_min_bsw_correction_with_preload" if preload else "auto_t1_min_bsw_correction"
+    threshold = float(table[key])
+    bsw = bsw_fit(y, reference, t, start=start)
+    bj = bjornerud_correct(y, aif, t)
+    area_u = integral(y, t, start=start).astype(np.float64)
+    area_b = integral(bsw.corrected, t, start=start).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(np.abs(area_u) > 0, (area_b - area_u) / np.abs(area_u), 0.0)
+    change = np.nan_to_num(change, nan=0.0, posinf=0.0, neginf=0.0)
+    k2 = np.asarray(bsw.k2, dtype=np.float64)
+    local = change if neighbourhood is None else np.asarray(neighbourhood, dtype=np.float64)
+    t2_threshold = float(table["auto_t2_min_bsw_correction"])
+
+    def pick(ch: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return ((ch > threshold) & (k > 0)) | ((ch < -t2_threshold) & (k < 0))
+
+    use_bj = pick(local, k2)
+    out_regions: list[dict[str, Any]] = []
+    if regions is not None:
+        lab = np.asarray(regions)
+        for r in np.unique(lab[lab > 0]):
+            sel = lab == r
+            k2_r, ch_r = float(np.median(k2[sel])), float(np.median(change[sel]))
+            choose_bj = bool(pick(np.array([ch_r]), np.array([k2_r]))[0])
+            use_bj[sel] = choose_bj
+            model = "bjornerud" if choose_bj else "bsw"
+            out_regions.append(
+                {
+                    "region": int(r),
+                    "n_voxels": int(sel.sum()),
+                    "model": model,
+                    "bsw_k2_median_per_s": k2_r,
+                    "bsw_cbv_change_median": ch_r,
+                    "reason": _reason(model, k2_r, ch_r, threshold, t2_threshold, preload),
+                }
+            )
+    corrected = np.where(use_bj[:, None], bj.corrected, bsw.corrected).astype(y.dtype)
+    model_codes = np.where(use_bj, MODEL_CODES["bjornerud"], MODEL_CODES["bsw"]).astype(np.uint8)
+    summary = {
+        "rule": (
+            "per lesion (else per voxel on the in-plane median of its neighbours): Bjørnerud where BSW finds "
+            f"T1-dominant leakage (K2 > 0) raising CBV by more than {100 * threshold:.0f} % or T2*-dominant "
+            f"leakage (K2 < 0) lowering it by more than {100 * t2_threshold:.0f} %, else BSW"
+        ),
+        "threshold_bsw_cbv_change": threshold,
+        "threshold_key": key,
+        "threshold_t2_bsw_cbv_change": t2_threshold,
+        "preload": preload,
+        "voxels_bsw": int((~use_bj).sum()),
+        "voxels_bjornerud": int(use_bj.sum()),
+        "source": table["auto_source"],
+    }
+    return LeakageChoice(
+        corrected=corrected,
+        model=model_codes,
+        k2=bsw.k2,
+        k1=bsw.k1 if bsw.k1 is not None else np.zeros_like(bsw.k2),
+        bsw_correction=change,
+        regions=out_regions,
+        summary=summary,
+    )
+
+
+def neighbourhood_median(values: np.ndarray, idx: np.ndarray, shape: tuple[int, ...], *, size: int = 3) -> np.ndarray:
+    """In-plane ``size`` × ``size`` median of per-voxel ``values`` at flat indices ``idx`` of ``shape``."""
+    vol = np.full(int(np.prod(shape)), np.nan)
+    vol[idx] = values
+    vol = vol.reshape(shape)
+    # Outside the brain counts as no leakage (0): a rim voxel needs most of its neighbours to agree.
+    filled = np.where(np.isfinite(vol), vol, 0.0)
+    med = ndimage.median_filter(filled, size=(size, size, 1), mode="nearest")
+    return med.ravel()[idx]

@@ -44,6 +44,12 @@ from .signal import (
     uniform_times,
 )
 
+# The FTB thresholds (Hu et al. 2012; Iv et al. 2019) were derived on BSW-corrected rCBV.
+FTB_NOTE = (
+    "FTB thresholds 1.0 / 1.75 were derived with BSW leakage correction (Hu et al., AJNR 2012; Iv et al., "
+    "AJNR 2019); --leakage bsw reproduces that method exactly"
+)
+
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
 _PLANE[:, :, 1] = True
 
@@ -187,8 +193,12 @@ class DSCModel:
     te2_ms
         Second echo time in ms for dual-echo data (then :meth:`fit` needs ``echo2``).
     leakage
-        ``"bsw"`` (Boxerman–Schmainda–Weisskoff, default), ``"bjornerud"`` (residue-tail, insensitive to
-        transit-time differences) or ``"none"``.
+        ``"auto"`` (default: BSW or Bjørnerud chosen from the data per lesion or region, see
+        :func:`leakage.auto_correct`), ``"bsw"`` (Boxerman–Schmainda–Weisskoff, the consensus method the FTB
+        thresholds were derived with), ``"bjornerud"`` (residue-tail, insensitive to transit-time differences)
+        or ``"none"``.
+    preload
+        Whether a preload bolus was given (``None``: not recorded); used by the ``"auto"`` choice.
     deconvolution
         ``"osvd"`` (default), ``"csvd"`` or ``"ssvd"``.
     svd_threshold
@@ -202,10 +212,11 @@ class DSCModel:
         *,
         te_ms: float,
         te2_ms: float | None = None,
-        leakage: str = "bsw",
+        leakage: str = lk.DEFAULT,
         deconvolution: str = "osvd",
         svd_threshold: float | None = None,
         brain_threshold: float = 0.2,
+        preload: bool | None = None,
     ) -> None:
         if not (isinstance(te_ms, (int, float)) and np.isfinite(te_ms) and 0 < te_ms < 200):
             raise ValueError(f"te_ms must be an echo time in ms (0-200), got {te_ms!r}")
@@ -222,6 +233,7 @@ class DSCModel:
         self.te_ms = float(te_ms)
         self.te2_ms = None if te2_ms is None else float(te2_ms)
         self.leakage = leakage
+        self.preload = preload
         self.deconvolution = deconvolution
         self.svd_threshold = svd_threshold
         self.brain_threshold = brain_threshold
@@ -314,7 +326,9 @@ class DSCModel:
             )
         return _Curves(drs=drs, s0=s0, min_frac=min_frac, baseline=baseline, grid=grid, regular=regular)
 
-    def _leakage(self, c: _Curves, aif: AIF, idx: np.ndarray, les_m: np.ndarray | None) -> _Leakage:
+    def _leakage(
+        self, c: _Curves, aif: AIF, idx: np.ndarray, les_m: np.ndarray | None, spatial: tuple[int, ...]
+    ) -> _Leakage:
         """Leakage-corrected ΔR2* and K2 (K1 for BSW); the lesion and AIF voxels stay out of the BSW reference."""
         start = c.baseline.start
         aif_flag = np.zeros(idx.size, dtype=bool)
@@ -324,9 +338,32 @@ class DSCModel:
             return _Leakage(c.drs, np.zeros(idx.size, dtype=np.float32), None, "1/s", None)
         wbne_idx: np.ndarray | None = None
         try:
-            if self.leakage == "bsw":
+            if self.leakage in ("bsw", "auto"):
                 exclude = aif_flag | lesion_flag
                 ref_curve, wbne_idx = lk.non_enhancing_reference(c.drs, c.grid, start=start, exclude=exclude)
+            if self.leakage == "auto":
+                regions = None
+                if les_m is not None:
+                    regions = ndimage.label(les_m)[0].ravel()[idx]
+                probe = lk.bsw_fit(c.drs, ref_curve, c.grid, start=start)
+                area_u = integral(c.drs, c.grid, start=start).astype(np.float64)
+                area_b = integral(probe.corrected, c.grid, start=start).astype(np.float64)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    change = np.nan_to_num((area_b - area_u) / np.abs(area_u), nan=0.0, posinf=0.0, neginf=0.0)
+                local = lk.neighbourhood_median(change, idx, spatial)
+                ch = lk.auto_correct(
+                    c.drs,
+                    ref_curve,
+                    aif.curve,
+                    c.grid,
+                    start=start,
+                    regions=regions,
+                    neighbourhood=local,
+                    preload=self.preload,
+                )
+                selection = {**ch.summary, "lesions": ch.regions}
+                return _Leakage(ch.corrected, ch.k2, ch.k1, "1/s", wbne_idx, ch.model, selection)
+            if self.leakage == "bsw":
                 fit_l = lk.bsw_fit(c.drs, ref_curve, c.grid, start=start)
             else:
                 fit_l = lk.bjornerud_correct(c.drs, aif.curve, c.grid)
@@ -381,7 +418,7 @@ class DSCModel:
         kh_rho = (1 - const["hct_large_vessel"]) / (1 - const["hct_small_vessel"]) / const["brain_density_g_per_ml"]
         area = integral(c.drs, c.grid, start=c.baseline.start)
         cbv_u = (kh_rho * 100.0 * area / aif_area).astype(np.float32)
-        leak = self._leakage(c, aif, idx, les_m)
+        leak = self._leakage(c, aif, idx, les_m, spatial)
         area_c = integral(leak.corrected, c.grid, start=c.baseline.start)
         cbv_c = (kh_rho * 100.0 * area_c / aif_area).astype(np.float32)
         dec = deconvolve(leak.corrected, aif.curve, dt, method=self.deconvolution, threshold=self.svd_threshold)  # type: ignore[arg-type]
@@ -413,6 +450,15 @@ class DSCModel:
         maps = self._maps(bm, cbv_u_v, cbv_c_v, cbf_v, vol(mtt), vol(leak.k2.astype(np.float32), 0.0), leak, medians)
         if leak.k1 is not None:
             maps["k1"] = DSCMap("k1", vol(leak.k1.astype(np.float32), 0.0), "ratio", "BSW K1 (scale of the reference)")
+        if leak.model is not None:
+            maps["leakage_model"] = DSCMap(
+                "leakage_model",
+                vol(leak.model.astype(np.float32), 0.0),
+                "class",
+                "leakage model chosen per voxel (auto): 1 BSW, 2 Bjørnerud (0 outside brain)",
+            )
+        if leak.selection is not None:
+            warnings.append(self.leakage_note(leak.selection))
         params = self._parameters(c, dec.threshold, idx, aif, ref, medians, leak, kh_rho)
         return DSCFit(
             maps=maps,
@@ -442,6 +488,10 @@ class DSCModel:
         """The named maps: absolute and NAWM-normalised CBV and CBF, MTT, K2 and the FTB classes."""
         rcbv = cbv_c / ref.cbv_corrected
         table = dsc_methods()["summaries"]
+        k2_from = "BSW, also where auto chose Bjørnerud" if self.leakage == "auto" else self.leakage
+        ftb_text = f"FTB class: 1 rCBV < 1.0, 2 1.0–1.75, 3 > 1.75 (0 outside brain); {FTB_NOTE}"
+        if self.leakage != "bsw":
+            ftb_text += f" — this map's rCBV used leakage '{self.leakage}'"
         ftb = np.zeros(bm.shape, dtype=np.float32)
         ftb[bm] = 1.0 + (rcbv[bm] >= float(table["ftb_low"])) + (rcbv[bm] > float(table["ftb_high"]))
         return {
@@ -453,8 +503,8 @@ class DSCModel:
             "cbf": DSCMap("cbf", cbf, "ml/100g/min", f"CBF by {self.deconvolution}, AIF-scaled (not calibrated)"),
             "rcbf": DSCMap("rcbf", cbf / ref.cbf, "ratio", "CBF / NAWM CBF"),
             "mtt": DSCMap("mtt", mtt, "s", "mean transit time CBV / CBF"),
-            "k2": DSCMap("k2", k2, leak.k2_unit, f"leakage K2 ({self.leakage}); > 0 T1-dominant"),
-            "ftb": DSCMap("ftb", ftb, "class", "FTB class: 1 rCBV < 1.0, 2 1.0–1.75, 3 > 1.75 (0 outside brain)"),
+            "k2": DSCMap("k2", k2, leak.k2_unit, f"leakage K2 ({k2_from}); > 0 T1-dominant"),
+            "ftb": DSCMap("ftb", ftb, "class", ftb_text),
         }
 
     def _parameters(
@@ -475,6 +525,8 @@ class DSCModel:
             "te2_ms": self.te2_ms,
             "dual_echo": self.te2_ms is not None,
             "leakage_correction": self.leakage,
+            "leakage_selection": leak.selection,
+            "preload": self.preload,
             "deconvolution": self.deconvolution,
             "svd_threshold": self.svd_threshold,
             "osvd_thresholds_used": sorted({float(x) for x in np.unique(svd_thresholds)}),
@@ -500,7 +552,17 @@ class DSCModel:
             "kh_over_rho": kh_rho,
             "integration": "trapezoid over all frames after the baseline start (first pass and recirculation)",
             "ftb_thresholds": [float(table["ftb_low"]), float(table["ftb_high"])],
+            "ftb_note": FTB_NOTE,
         }
+
+    @staticmethod
+    def leakage_note(selection: dict[str, Any]) -> str:
+        """One line saying which leakage model the automatic choice used and why (for warnings and the report)."""
+        parts = [f"leakage model chosen from the data ({selection['rule']})"]
+        for r in selection.get("lesions", []):
+            parts.append(f"lesion region {r['region']}: {r['model']} — {r['reason']}")
+        parts.append(f"BSW in {selection['voxels_bsw']} voxel(s), Bjørnerud in {selection['voxels_bjornerud']}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -522,6 +584,8 @@ class _Leakage:
     k1: np.ndarray | None
     k2_unit: str
     wbne_idx: np.ndarray | None  # voxels of the BSW whole-brain non-enhancing reference
+    model: np.ndarray | None = None  # (n,) leakage.MODEL_CODES of the "auto" choice
+    selection: dict[str, Any] | None = None  # the "auto" rule, counts and per-lesion reasons
 
 
 @dataclass(frozen=True)
