@@ -40,6 +40,7 @@ from ..case import (
 )
 from ..errors import InputError
 from ..markers import MARKERS, check_marker_value
+from .safe_yaml import load_user_yaml
 
 CASE_FILE = "case.yaml"
 E = TypeVar("E", bound=StrEnum)
@@ -630,7 +631,7 @@ def read_case_yaml(case_dir: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8 text", file=file) from exc
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = load_user_yaml(text, file=file, base=_Loader)  # aliases, depth, size, duplicate keys refused
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
