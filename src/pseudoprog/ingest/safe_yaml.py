@@ -56,14 +56,14 @@ def limited_loader(base: type[yaml.SafeLoader], *, file: Path) -> type[yaml.Safe
                         file=file,
                         expected="a case description a few levels deep",
                     )
-                return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                return super().compose_node(parent, index)
             finally:
                 self._depth -= 1
 
         def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
             seen: set[Any] = set()
             for key_node, _value in node.value:
-                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                key = self.construct_object(key_node, deep=True)
                 try:
                     duplicate = key in seen
                     seen.add(key)
@@ -76,7 +76,7 @@ def limited_loader(base: type[yaml.SafeLoader], *, file: Path) -> type[yaml.Safe
                         field=str(key),
                         expected="each key once (the second would silently replace the first)",
                     )
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+            return super().construct_mapping(node, deep=deep)
 
     return _Limited
 
