@@ -107,7 +107,8 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     if skipped:
         warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")
     for h in headers:
-        found.extend(_describe_dicom(h, overrides, affines=affines))
+        with dicom.bad_file(min(h.files) if h.files else folder, "describing its series"):
+            found.extend(_describe_dicom(h, overrides, affines=affines))
     if not found:
         raise InputError(
             "no images found (no DICOM, NIfTI or spectroscopy files)",
@@ -163,7 +164,7 @@ def _describe_dicom(
         sop_class_uid=h.sop_class_uid or None,
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
         study_instance_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
-        series_number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+        series_number=dicom.series_number(ds, file=next(iter(sorted(h.files)), None)),
         source_format="dicom",
     )
     number = str(base["series_number"]) if base["series_number"] is not None else None
@@ -241,8 +242,9 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
         return nifti.load_nifti(series.files[0], uid=series.uid)
     if series.source_format != "dicom":
         raise InputError(f"series of kind {series.kind} has no image volume to load", file=series.files[0])
-    h, frames, label = dicom_stack(series)
-    volume, _layout, warnings = dicom.load_stack(h, frames, label=label, uid=series.uid)
+    with dicom.bad_file(series.files[0], "reading the series' pixels"):
+        h, frames, label = dicom_stack(series)
+        volume, _layout, warnings = dicom.load_stack(h, frames, label=label, uid=series.uid)
     return volume, warnings
 
 
