@@ -55,6 +55,13 @@ class InputError(PseudoprogError, ValueError):
         return head
 
 
+class FileSystemError(InputError):
+    """A file or folder cannot be read or written (disk full, read-only, permission, a file where a folder goes).
+
+    An InputError (exit code 2): the path the user chose is what to fix. ``problem`` is the system's reason.
+    """
+
+
 class OutOfScopeError(PseudoprogError):
     """The case is not the question pseudoprog answers (e.g. initial diagnosis, screening)."""
 

@@ -25,6 +25,7 @@ from ..evidence.stage import run_evidence
 from ..handoff import StageOutput
 from ..lesions.stage import reported, run_lesions
 from .context import FlowContext
+from .publish import staged_folder
 from .scope import decide_scope
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,9 @@ def assess(
 ) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
-    ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
+    ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all: into a
+    staging folder beside ``out_dir``, swapped in by one rename at the end (see :mod:`pseudoprog.flow.publish`);
+    a second run on the same ``out_dir`` while this one holds its lock is refused.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     """
     from ..evidence.calibration import read_profile
@@ -124,25 +127,31 @@ def assess(
 
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
-    say("reading case.yaml and image headers")
-    ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
-    if profile is not None:
-        read_profile(profile)  # a bad profile is an InputError before any work
-    case = ingested.case
-    ctx = FlowContext(case, out, decide_scope(case), Path(profile) if profile else None, list(ingested.warnings))
-    say("reported values")
-    ctx.merge(reported(case))
-    if not ctx.scope.in_scope:
-        ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
-    for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
-        say(name)
-        guarded(ctx, name, fn, ctx)
-    assessment = build_assessment(ctx)
-    say("writing report")
-    out.mkdir(parents=True, exist_ok=True)
-    outputs, missing = run_report_stage(ReportInputs(case, out, assessment, ctx.masks(), ctx.maps()))
-    # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
-    outputs = {"assessment_json": "assessment.json", **outputs}
-    assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
-    write_assessment_json(assessment, out / "assessment.json")
+    if not Path(case_dir).exists():  # before the output folder (by default inside it) is created
+        raise InputError("case folder does not exist", file=case_dir, expected="a folder holding case.yaml")
+    # Everything is written into a staging folder beside ``out`` and published by one rename at the end; the
+    # lock is taken first, so a second run on the same folder is refused before it reads anything.
+    with staged_folder(out) as staging:
+        say("reading case.yaml and image headers")
+        ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
+        if profile is not None:
+            read_profile(profile)  # a bad profile is an InputError before any work
+        case = ingested.case
+        ctx = FlowContext(
+            case, staging, decide_scope(case), Path(profile) if profile else None, list(ingested.warnings)
+        )
+        say("reported values")
+        ctx.merge(reported(case))
+        if not ctx.scope.in_scope:
+            ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
+        for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
+            say(name)
+            guarded(ctx, name, fn, ctx)
+        assessment = build_assessment(ctx)
+        say("writing report")
+        outputs, missing = run_report_stage(ReportInputs(case, staging, assessment, ctx.masks(), ctx.maps()))
+        # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
+        outputs = {"assessment_json": "assessment.json", **outputs}
+        assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
+        write_assessment_json(assessment, staging / "assessment.json")
     return assessment
