@@ -7,6 +7,8 @@ image content: they name paths and fields only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -76,6 +78,21 @@ class CannotAssessError(PseudoprogError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+@contextmanager
+def malformed(path: str | Path, what: str) -> Iterator[None]:
+    """Turn any unexpected failure while ``what`` into an InputError naming ``path`` (our own errors pass through).
+
+    The last guard of the parsers (DICOM, NIfTI, spectroscopy): a malformed file whose oddity no specific check
+    foresaw still gives a one-line error naming the file, never a traceback (tests/hardening fuzzes this).
+    """
+    try:
+        yield
+    except PseudoprogError:
+        raise
+    except (Exception, RecursionError) as exc:
+        raise InputError(f"is malformed: {what} failed ({type(exc).__name__}: {exc})"[:400], file=path) from exc
 
 
 # The command line's exit codes, one table for every command (docs/exit-codes.md). First match wins, so a

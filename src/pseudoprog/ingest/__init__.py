@@ -15,6 +15,7 @@ from pathlib import Path
 from ..case import Case
 from .caseyaml import CASE_FILE, read_case_yaml
 from .classify import classify
+from .identity import check_one_patient
 from .series import ScanResult, load_series, scan_images
 
 
@@ -31,13 +32,16 @@ def ingest_case(case_dir: str | Path, *, read_images: bool = True) -> IngestResu
     if not read_images:
         return IngestResult(case, ())
     timepoints = []
+    scans = []
     for tp, tp_overrides in zip(case.timepoints, overrides, strict=True):
         if tp.image_dir is None:
             timepoints.append(tp)
             continue
         scan = scan_images(tp.image_dir, overrides=tp_overrides)
+        scans.append((tp, scan))
         warnings.extend(f"{tp.date}: {w}" for w in scan.warnings)
         timepoints.append(replace(tp, series=scan.series))
+    check_one_patient(case, scans, case_file=Path(case_dir) / CASE_FILE)  # another patient's images: refused
     return IngestResult(replace(case, timepoints=tuple(timepoints)), tuple(warnings))
 
 

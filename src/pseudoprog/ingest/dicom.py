@@ -20,8 +20,7 @@ import io
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from ..case import AcquisitionParams, Volume
-from ..errors import InputError, PseudoprogError
+from ..errors import InputError
+from ..errors import malformed as bad_file
 from .csa import csa_floats, image_csa
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class DicomSeriesHeaders:
     first: Dataset  # headers of one representative object (no pixel data)
     frames: list[FrameRecord] = field(default_factory=list)
     files: set[Path] = field(default_factory=set)
+    # (PatientID, PatientName, PatientBirthDate, StudyDate) → the first file that carries them (one-patient check)
+    identities: dict[tuple[str, str, str, str], Path] = field(default_factory=dict)
 
     @property
     def modality(self) -> str:
@@ -199,21 +201,6 @@ def read_header(path: Path) -> Dataset | None:
 # Memory budget for one image stack as float32 (the array read_pixels builds): 4 GiB. A declared matrix above
 # it (65535 x 65535 Rows/Columns) is refused from the header, before any pixel is read.
 MAX_STACK_BYTES = 4 * 1024**3
-
-
-@contextmanager
-def bad_file(path: Path | str, what: str) -> Iterator[None]:
-    """Turn any unexpected failure while ``what`` into an InputError naming ``path`` (our own errors pass through).
-
-    The last guard of the parsers: a malformed file whose oddity no specific check foresaw still gives a
-    one-line error naming the file, never a traceback (the fuzz harness in tests/hardening checks this).
-    """
-    try:
-        yield
-    except PseudoprogError:
-        raise
-    except (Exception, RecursionError) as exc:
-        raise InputError(f"is malformed: {what} failed ({type(exc).__name__}: {exc})"[:400], file=path) from exc
 
 
 def _vector(value: Any, n: int, *, path: Path, field: str) -> tuple[float, ...] | None:
@@ -615,6 +602,13 @@ def _convert_all(ds: Dataset, path: Path) -> None:
         ) from exc
 
 
+def identity(ds: Dataset) -> tuple[str, str, str, str]:
+    """(PatientID, PatientName, PatientBirthDate, StudyDate) as stripped text ('' when absent)."""
+    return tuple(  # type: ignore[return-value]
+        str(ds.get(key, "") or "").strip() for key in ("PatientID", "PatientName", "PatientBirthDate", "StudyDate")
+    )
+
+
 def series_of_file(path: Path, ds: Dataset, series: dict[str, DicomSeriesHeaders], not_images: dict[str, int]) -> None:
     """Add one object's frames to its series (or count it as a skipped non-image object)."""
     why = _skip_reason(ds)
@@ -628,6 +622,7 @@ def series_of_file(path: Path, ds: Dataset, series: dict[str, DicomSeriesHeaders
     if entry is None:
         entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
     entry.files.add(path)
+    entry.identities.setdefault(identity(ds), path)
     if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
         return  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
     entry.frames.extend(_frame_records(path, ds))

@@ -16,6 +16,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node
@@ -87,10 +88,24 @@ def load_user_yaml(text: str, *, file: Path, base: type[yaml.SafeLoader] = yaml.
     >>> load_user_yaml("a: 1", file=Path("case.yaml"))
     {'a': 1}
     """
-    size = len(text.encode("utf-8", errors="replace"))
+    # Characters never outnumber bytes: a text too long in characters is refused without encoding it.
+    size = len(text) if len(text) > MAX_YAML_BYTES else len(text.encode("utf-8", errors="replace"))
     if size > MAX_YAML_BYTES:
         raise InputError(
             f"is {size:,} bytes long", file=file, expected=f"a case description under {MAX_YAML_BYTES:,} bytes"
+        )
+    # Flow brackets are counted before parsing: PyYAML's scanner looks ahead for simple keys across every open
+    # '[' / '{', so 50,000 of them cost seconds before the composer's depth check is reached. Brackets inside
+    # quoted text are counted too: a case.yaml has no reason to hold 64 unclosed ones.
+    raw = np.frombuffer(text.encode("utf-8", errors="replace"), dtype=np.uint8)
+    opening = (raw == ord("[")) | (raw == ord("{"))
+    closing = (raw == ord("]")) | (raw == ord("}"))
+    depth = np.cumsum(opening.astype(np.int64) - closing.astype(np.int64))
+    if depth.size and int(depth.max()) > MAX_YAML_DEPTH:
+        raise InputError(
+            f"nests deeper than {MAX_YAML_DEPTH} levels of brackets",
+            file=file,
+            expected="a case description a few levels deep",
         )
     loader = limited_loader(base, file=file)(text)
     try:

@@ -88,9 +88,7 @@ def load_source_stack(series: Series) -> SourceStack:
     if not getattr(datasets[0], "FrameOfReferenceUID", None):
         raise CannotAssessError(f"series '{series.description}' has no FrameOfReferenceUID to reference")
     first = firsts[0]
-    return SourceStack(
-        series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts))
-    )
+    return SourceStack(series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts)))
 
 
 def encode_dataset(dataset: Dataset) -> bytes:

@@ -150,11 +150,19 @@ def render_panel(
     for ax, col in zip(axes, columns, strict=True):
         ax.imshow(base.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
         if col == "t1c":
-            ax.contour(enh[crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2,
-                       origin="lower", extent=ext)
+            ax.contour(
+                enh[crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2, origin="lower", extent=ext
+            )
             if cor[crop].any():
-                ax.contour(cor[crop].T.astype(float), levels=[0.5], colors=["#38c7ff"], linewidths=0.9,
-                           origin="lower", extent=ext, linestyles="dashed")
+                ax.contour(
+                    cor[crop].T.astype(float),
+                    levels=[0.5],
+                    colors=["#38c7ff"],
+                    linewidths=0.9,
+                    origin="lower",
+                    extent=ext,
+                    linestyles="dashed",
+                )
             ax.set_title("T1c + lesion outline", fontsize=8)
         elif col == "ftb":
             rcbv = on_t1c["rcbv"][crop]
@@ -164,8 +172,16 @@ def render_panel(
             classes[inside & (rcbv >= ftb["low_below"]) & (rcbv <= ftb["high_above"])] = 1
             classes[inside & (rcbv > ftb["high_above"])] = 2
             cmap = colors.ListedColormap(["#2f6bff", "#ffd400", "#ff2d2d"])
-            ax.imshow(np.ma.masked_invalid(classes).T, origin="lower", cmap=cmap, vmin=-0.5, vmax=2.5,
-                      extent=ext, interpolation="nearest", alpha=0.85)
+            ax.imshow(
+                np.ma.masked_invalid(classes).T,
+                origin="lower",
+                cmap=cmap,
+                vmin=-0.5,
+                vmax=2.5,
+                extent=ext,
+                interpolation="nearest",
+                alpha=0.85,
+            )
             ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
         else:
             label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
@@ -174,10 +190,19 @@ def render_panel(
                 finite = on_t1c[col][np.isfinite(on_t1c[col])]
                 dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
             windows[col] = (dmin, dmax)
-            shown = ax.imshow(np.ma.masked_invalid(values).T, origin="lower", cmap=cmap_name, vmin=dmin, vmax=dmax,
-                              extent=ext, interpolation="nearest", alpha=0.6 if col == "rcbv" else 1.0)
-            ax.contour(enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7,
-                       origin="lower", extent=ext)
+            shown = ax.imshow(
+                np.ma.masked_invalid(values).T,
+                origin="lower",
+                cmap=cmap_name,
+                vmin=dmin,
+                vmax=dmax,
+                extent=ext,
+                interpolation="nearest",
+                alpha=0.6 if col == "rcbv" else 1.0,
+            )
+            ax.contour(
+                enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7, origin="lower", extent=ext
+            )
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
             bar.ax.tick_params(labelsize=6)
             ax.set_title(f"{label} ({maps[col].unit})", fontsize=8)
