@@ -82,13 +82,17 @@ def assess(
     profile: Annotated[
         Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate` (local cut-offs).")
     ] = None,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option("--allow-root", help="A folder outside the case folder that case.yaml's paths may name."),
+    ] = None,
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .flow import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
     with _errors():
-        result = run(case_dir, out_dir, progress=_progress, profile=profile)
+        result = run(case_dir, out_dir, progress=_progress, profile=profile, allow_roots=allow_root or ())
     _summarise(result, out_dir)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,7 @@ def assess(
     *,
     progress: Progress | None = None,
     profile: str | Path | None = None,
+    allow_roots: Sequence[str | Path] = (),
 ) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
@@ -120,6 +121,7 @@ def assess(
     staging folder beside ``out_dir``, swapped in by one rename at the end (see :mod:`pseudoprog.flow.publish`);
     a second run on the same ``out_dir`` while this one holds its lock is refused.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
+    ``allow_roots`` are folders outside the case folder that case.yaml's paths may point into.
     """
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
@@ -133,7 +135,7 @@ def assess(
     # lock is taken first, so a second run on the same folder is refused before it reads anything.
     with staged_folder(out) as staging:
         say("reading case.yaml and image headers")
-        ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
+        ingested = ingest_case(Path(case_dir), allow_roots=allow_roots)  # a case-level input error stops here
         if profile is not None:
             read_profile(profile)  # a bad profile is an InputError before any work
         case = ingested.case

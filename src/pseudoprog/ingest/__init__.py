@@ -9,12 +9,14 @@ Usage (not run as a doctest: it needs a real case or file)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..case import Case
 from .caseyaml import CASE_FILE, read_case_yaml
 from .classify import classify
+from .confine import confine_paths
 from .identity import check_one_patient
 from .series import ScanResult, load_series, scan_images
 
@@ -25,9 +27,15 @@ class IngestResult:
     warnings: tuple[str, ...]
 
 
-def ingest_case(case_dir: str | Path, *, read_images: bool = True) -> IngestResult:
-    """Read ``case.yaml``, then describe (headers only) every series of every timepoint's image folder."""
+def ingest_case(
+    case_dir: str | Path, *, read_images: bool = True, allow_roots: Sequence[str | Path] = ()
+) -> IngestResult:
+    """Read ``case.yaml``, then describe (headers only) every series of every timepoint's image folder.
+
+    Every path case.yaml names must lie inside the case folder or one of ``allow_roots`` (symlinks followed).
+    """
     case, overrides = read_case_yaml(Path(case_dir))
+    confine_paths(case, case_file=Path(case_dir) / CASE_FILE, allow_roots=allow_roots)
     warnings: list[str] = []
     if not read_images:
         return IngestResult(case, ())
