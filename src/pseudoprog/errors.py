@@ -106,6 +106,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (OutOfScopeError, 4, "out of scope"),
     (PseudoprogError, 2, "error"),
     (ValueError, 2, "error"),
+    (OSError, 2, "error"),  # a file or folder cannot be read or written: the message names the path
 )
 
 
