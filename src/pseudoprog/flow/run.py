@@ -155,5 +155,5 @@ def assess(
         # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
         outputs = {"assessment_json": "assessment.json", **outputs}
         assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
-        write_assessment_json(assessment, staging / "assessment.json")
+        write_assessment_json(assessment, staging / "assessment.json", case_root=Path(case_dir))
     return assessment
