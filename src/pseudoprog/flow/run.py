@@ -44,7 +44,7 @@ def guarded(
     except InputError as exc:
         ctx.skip(stage, str(exc), timepoint=when)
     except (ValueError, RuntimeError) as exc:
-        log.exception("case %s: stage %s failed", ctx.case.id, stage)
+        log.exception("stage %s failed", stage)  # never the case id: it is the patient id
         ctx.skip(
             stage, f"failed unexpectedly ({type(exc).__name__}: {exc}); the rest of the case went on", timepoint=when
         )

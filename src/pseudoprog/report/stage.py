@@ -288,7 +288,7 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
         planned.pop("report_pdf")
         rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir, pdf=False)
     outputs.update(rendered.outputs)
-    log.info("report written for case %s: %d output(s)", ctx.case.id, len(outputs))
+    log.info("report written: %d output(s)", len(outputs))  # no case id: it is the patient id
     return outputs, list(ctx.not_assessed)
 
 
