@@ -116,13 +116,26 @@ def assess(
         list[Path] | None,
         typer.Option("--allow-root", help="A folder outside the case folder that case.yaml's paths may name."),
     ] = None,
+    deidentify: Annotated[
+        bool, typer.Option("--deidentify", help="PS3.15 Basic Profile on DICOM outputs; a pseudonym in the report.")
+    ] = False,
+    dates: Annotated[
+        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
+    ] = "shift",
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .flow import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
     with _errors():
-        result = run(case_dir, out_dir, progress=_progress, profile=profile, allow_roots=allow_root or ())
+        result = run(
+            case_dir,
+            out_dir,
+            progress=_progress,
+            profile=profile,
+            allow_roots=allow_root or (),
+            deidentify=dates if deidentify else None,
+        )
     _summarise(result, out_dir)
 
 

@@ -1,9 +1,12 @@
-"""Logs of a full run never carry the patient's identity; assessment.json stores paths relative to the case."""
+"""A full de-identified run: logs, JSON, HTML, PDF and DICOM outputs carry no identity of the patient; the DICOM
+objects pass dciodvfy; assessment.json stores paths relative to the case."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
 
 import pydicom
 import pytest
@@ -12,9 +15,11 @@ from pseudoprog.flow import assess
 
 
 @pytest.mark.e2e
-def test_logs_of_a_full_run_hold_no_patient_identity_and_paths_are_relative(light_dicom_case, tmp_path):
+def test_a_deidentified_run_keeps_no_identity_anywhere(light_dicom_case, tmp_path):
     ds = pydicom.dcmread(sorted(light_dicom_case.rglob("*.dcm"))[0])
     identity = [str(ds.PatientID), str(ds.PatientName), str(ds.PatientBirthDate)]
+    source_uids = [str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)]
+    source_uids.append(str(ds.FrameOfReferenceUID))
     assert all(identity)
     log_file = tmp_path / "run.log"
     handler = logging.FileHandler(log_file)
@@ -26,7 +31,7 @@ def test_logs_of_a_full_run_hold_no_patient_identity_and_paths_are_relative(ligh
     root.setLevel(logging.DEBUG)
     messages: list[str] = []
     try:
-        assess(light_dicom_case, tmp_path / "out", progress=messages.append)
+        assess(light_dicom_case, tmp_path / "out", progress=messages.append, deidentify="shift")
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -39,3 +44,24 @@ def test_logs_of_a_full_run_hold_no_patient_identity_and_paths_are_relative(ligh
     assert str(light_dicom_case.resolve()) not in doc
     files = json.loads(doc)["timepoints"][0]["series"][0]["files"]
     assert files and not files[0].startswith("/")
+    out = tmp_path / "out"
+    texts = {p.name: p.read_text(errors="replace") for p in out.rglob("*") if p.suffix in (".json", ".html")}
+    if shutil.which("pdftotext") and (out / "report.pdf").exists():
+        texts["report.pdf"] = subprocess.run(
+            ["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+        ).stdout
+    for name, text in texts.items():
+        assert str(ds.PatientID) not in text, f"{name} carries the patient id"
+    objects = sorted(out.rglob("*.dcm"))
+    assert objects, "the run wrote no DICOM object: nothing was checked"
+    for path in objects:
+        raw = path.read_bytes()
+        for value in identity + [str(ds.AccessionNumber), str(ds.InstitutionName)] + source_uids:
+            if value:
+                assert value.encode() not in raw, f"{path.name} keeps {value!r} of the source"
+        obj = pydicom.dcmread(path)
+        assert obj.PatientIdentityRemoved == "YES" and not obj.get("PatientBirthDate")
+        if shutil.which("dciodvfy"):
+            check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+            errors = [line for line in (check.stdout + check.stderr).splitlines() if line.startswith("Error")]
+            assert not errors, f"{path.name}: {errors[:3]}"

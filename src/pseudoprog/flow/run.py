@@ -24,6 +24,7 @@ from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
 from ..handoff import StageOutput
 from ..lesions.stage import reported, run_lesions
+from ..report.deidentify import Deidentifier, deidentifying
 from .context import FlowContext
 from .publish import staged_folder
 from .scope import decide_scope
@@ -114,6 +115,7 @@ def assess(
     progress: Progress | None = None,
     profile: str | Path | None = None,
     allow_roots: Sequence[str | Path] = (),
+    deidentify: str | None = None,
 ) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
@@ -122,6 +124,8 @@ def assess(
     a second run on the same ``out_dir`` while this one holds its lock is refused.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     ``allow_roots`` are folders outside the case folder that case.yaml's paths may point into.
+    ``deidentify`` (``"shift"`` or ``"remove"``: what happens to dates) applies the PS3.15 Basic Profile to every
+    DICOM object written and replaces the patient id by a pseudonym in assessment.json, the HTML and the PDF.
     """
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
@@ -129,6 +133,7 @@ def assess(
 
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
+    deid = Deidentifier(dates=deidentify) if deidentify is not None else None  # a bad option fails first
     if not Path(case_dir).exists():  # before the output folder (by default inside it) is created
         raise InputError("case folder does not exist", file=case_dir, expected="a folder holding case.yaml")
     # Everything is written into a staging folder beside ``out`` and published by one rename at the end; the
@@ -150,8 +155,11 @@ def assess(
             say(name)
             guarded(ctx, name, fn, ctx)
         assessment = build_assessment(ctx)
+        if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
+            assessment = replace(assessment, case_id=deid.pseudonym(case.id))
         say("writing report")
-        outputs, missing = run_report_stage(ReportInputs(case, staging, assessment, ctx.masks(), ctx.maps()))
+        with deidentifying(deid):
+            outputs, missing = run_report_stage(ReportInputs(case, staging, assessment, ctx.masks(), ctx.maps()))
         # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
         outputs = {"assessment_json": "assessment.json", **outputs}
         assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))

@@ -92,7 +92,15 @@ def load_source_stack(series: Series) -> SourceStack:
 
 
 def encode_dataset(dataset: Dataset) -> bytes:
-    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically)."""
+    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically), de-identified when asked.
+
+    Every DICOM output passes here, so ``--deidentify`` (report/deidentify.py) is applied at this one point.
+    """
+    from .deidentify import active
+
+    deid = active()
+    if deid is not None:
+        dataset = deid.apply(dataset)
     buf = BytesIO()
     dataset.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
