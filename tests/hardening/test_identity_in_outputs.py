@@ -56,7 +56,7 @@ def test_a_deidentified_run_keeps_no_identity_anywhere(light_dicom_case, tmp_pat
     assert objects, "the run wrote no DICOM object: nothing was checked"
     for path in objects:
         raw = path.read_bytes()
-        for value in identity + [str(ds.AccessionNumber), str(ds.InstitutionName)] + source_uids:
+        for value in [*identity, str(ds.AccessionNumber), str(ds.InstitutionName), *source_uids]:
             if value:
                 assert value.encode() not in raw, f"{path.name} keeps {value!r} of the source"
         obj = pydicom.dcmread(path)
