@@ -110,7 +110,11 @@ class Deidentifier:
         ds.remove_private_tags()
         for elem in list(ds.iterall()):
             vr, value = elem.VR, elem.value
-            if value in (None, "") or elem.keyword in ("SOPClassUID", "TransferSyntaxUID"):
+            if (
+                value is None
+                or (isinstance(value, str) and not value)
+                or elem.keyword in ("SOPClassUID", "TransferSyntaxUID")
+            ):
                 continue
             if vr == "UI":
                 values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]

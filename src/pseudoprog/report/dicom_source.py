@@ -99,8 +99,10 @@ def encode_dataset(dataset: Dataset) -> bytes:
     from .deidentify import active
 
     deid = active()
-    if deid is not None:
-        dataset = deid.apply(dataset)
+    if deid is not None:  # on a copy: the writer's object is still referenced (the SR points at the SEG)
+        import copy
+
+        dataset = deid.apply(copy.deepcopy(dataset))
     buf = BytesIO()
     dataset.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
