@@ -132,7 +132,7 @@ class Deidentifier:
                 for item in elem.value:
                     self._identity(item)
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = "DICOM PS3.15 Basic Application Level Confidentiality Profile (pseudoprog)"
+        ds.DeidentificationMethod = "PS3.15 Basic Application Confidentiality Profile"  # LO: at most 64
         code = Dataset()
         code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
             "113100",
