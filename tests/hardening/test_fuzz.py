@@ -37,9 +37,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def _report():
-    yield
+    yield  # the tallies so far, rewritten after every target (a long run can be read while it goes on)
     out = os.environ.get("PSEUDOPROG_FUZZ_REPORT")
     if out:
         Path(out).write_text(json.dumps(TALLY.summary(), indent=2) + "\n")
