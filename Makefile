@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Pytest workers: the machines have 2 cores.
 JOBS ?= 2
 
-.PHONY: install demo reading-room web test test-fast test-unit test-validation lint typecheck bench clean
+.PHONY: install demo reading-room web test test-fast test-unit test-validation lint typecheck bench fuzz clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# The long fuzz run of the parsers (tests/hardening/test_fuzz.py; `make test` runs it seeded and short).
+# Random inputs, FUZZ_EXAMPLES per target; the tallies (inputs, clean errors, crashes, hangs) go to fuzz-report.json.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	PSEUDOPROG_FUZZ_RANDOM=1 PSEUDOPROG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PSEUDOPROG_FUZZ_REPORT=fuzz-report.json \
+		$(PY) -m pytest -q tests/hardening/test_fuzz.py
+	@cat fuzz-report.json
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) demo-output reading-room-data web/dist web/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output reading-room-data web/dist web/node_modules fuzz-report.json .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,5 +171,26 @@ def case_record(case: Case) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]
     return {"type": d.type.value, "idh": d.idh.value, "mgmt": d.mgmt.value, "primary": d.primary}, treatments
 
 
-def write_assessment_json(assessment: Assessment, path: Path) -> None:
-    write_atomic(path, json.dumps(assessment.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
+def write_assessment_json(assessment: Assessment, path: Path, *, case_root: Path | None = None) -> None:
+    """Write assessment.json; with ``case_root``, input paths inside the case folder are stored relative to it.
+
+    Relative paths keep the file portable and keep the machine's folder names (which often carry a patient's
+    name or id) out of a document that is shared.
+    """
+    doc = assessment.to_json_dict()
+    if case_root is not None:
+        doc = _relative_paths(doc, str(Path(case_root).resolve()))
+    write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def _relative_paths(value: Any, root: str) -> Any:
+    """Every string that is an absolute path below ``root``, made relative to it (recursively)."""
+    if isinstance(value, str):
+        if value.startswith(root + os.sep):
+            return value[len(root) + 1 :]
+        return value
+    if isinstance(value, dict):
+        return {k: _relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_paths(v, root) for v in value]
+    return value

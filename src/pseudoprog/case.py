@@ -169,6 +169,7 @@ class Patient:
     id: str
     age_years: float | None = None
     sex: str | None = None  # "M" | "F" | "O" | None
+    dicom_ids: tuple[str, ...] = ()  # the scanner's PatientID(s) when they are not ``id`` (case.yaml patient.dicom_id)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import EXIT_UNEXPECTED, CannotAssessError, OutOfScopeError, exit_code
+from .errors import EXIT_UNEXPECTED, CannotAssessError, OutOfScopeError, PseudoprogError, exit_code
 
 app = typer.Typer(
     add_completion=False,
@@ -32,9 +32,33 @@ def _progress(message: str) -> None:
     console.print(f"[dim]•[/dim] {message}")
 
 
+_DEBUG = False  # --debug: print the traceback of an unexpected error
+
+
+def _traceback_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error to a log file (PSEUDOPROG_LOG_DIR, else the temp folder)."""
+    import datetime as dt
+    import os
+    import tempfile
+    import traceback
+
+    folder = Path(os.environ.get("PSEUDOPROG_LOG_DIR") or tempfile.gettempdir())
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"pseudoprog-error-{stamp}-{os.getpid()}.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        return None
+    return path
+
+
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Every command's exits, from the one table in :data:`pseudoprog.errors.EXIT_CODES`: one line on stderr."""
+    """Every command's exits, from the one table in :data:`pseudoprog.errors.EXIT_CODES`: one line on stderr.
+
+    An unexpected error (a bug) is one line too; its traceback goes to a log file, and to stderr with --debug.
+    """
     try:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -43,7 +67,13 @@ def _errors() -> Iterator[None]:
         code, label = exit_code(exc)
         if code == EXIT_UNEXPECTED:
             log.info("unexpected error", exc_info=True)  # the traceback, shown with --verbose
-            message = f"{type(exc).__name__}: {exc} (run with --verbose for the details, and please report it)"
+            where = _traceback_log(exc)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            message = f"{type(exc).__name__}: {first} (traceback in {where or 'no log file'}; please report it)"
+            if _DEBUG:
+                console.print_exception()
+        elif isinstance(exc, OSError) and not isinstance(exc, PseudoprogError):
+            message = f"{exc.filename or ''}: {exc.strerror or type(exc).__name__}".lstrip(": ")
         else:
             message = exc.reason if isinstance(exc, (CannotAssessError, OutOfScopeError)) else str(exc)
         console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
@@ -82,13 +112,30 @@ def assess(
     profile: Annotated[
         Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate` (local cut-offs).")
     ] = None,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option("--allow-root", help="A folder outside the case folder that case.yaml's paths may name."),
+    ] = None,
+    deidentify: Annotated[
+        bool, typer.Option("--deidentify", help="PS3.15 Basic Profile on DICOM outputs; a pseudonym in the report.")
+    ] = False,
+    dates: Annotated[
+        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
+    ] = "shift",
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .flow import assess as run
 
     out_dir = out or case_dir / "pseudoprog-output"
     with _errors():
-        result = run(case_dir, out_dir, progress=_progress, profile=profile)
+        result = run(
+            case_dir,
+            out_dir,
+            progress=_progress,
+            profile=profile,
+            allow_roots=allow_root or (),
+            deidentify=dates if deidentify else None,
+        )
     _summarise(result, out_dir)
 
 
@@ -224,11 +271,15 @@ def phantom(
     scenario: Annotated[str, typer.Option("--scenario")] = "pseudoprogression",
     fmt: Annotated[str, typer.Option("--format", help="dicom | nifti")] = "nifti",
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing phantom case folder.")] = False,
 ) -> None:
     """Write a synthetic case folder (case.yaml, images and truth.json) without assessing it."""
+    from .errors import FileSystemError
     from .phantoms.patient import write_synthetic_case
 
     with _errors():
+        if out.exists() and not force:
+            raise FileSystemError("exists already", file=out, expected="a new folder, or --force to replace a phantom")
         write_synthetic_case(out, scenario=scenario, fmt=fmt, seed=seed)
     console.print(f"wrote {out}")
 
@@ -254,7 +305,13 @@ def lesions(
 
     with _errors():
         case = ingest_case(case_dir).case
-        result = analyse_case(case, within_session=within_session, across_sessions=across_sessions, progress=_progress)
+        result = analyse_case(
+            case,
+            within_session=within_session,
+            across_sessions=across_sessions,
+            brain_method=brain,
+            progress=_progress,
+        )
         written = write_lesions(result, out)
     for date in sorted(result.timepoints):
         for les in result.lesion_objects(date):
@@ -519,7 +576,10 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True)] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
+    global _DEBUG
+    _DEBUG = debug
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -7,6 +7,8 @@ image content: they name paths and fields only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -55,6 +57,13 @@ class InputError(PseudoprogError, ValueError):
         return head
 
 
+class FileSystemError(InputError):
+    """A file or folder cannot be read or written (disk full, read-only, permission, a file where a folder goes).
+
+    An InputError (exit code 2): the path the user chose is what to fix. ``problem`` is the system's reason.
+    """
+
+
 class OutOfScopeError(PseudoprogError):
     """The case is not the question pseudoprog answers (e.g. initial diagnosis, screening)."""
 
@@ -71,6 +80,21 @@ class CannotAssessError(PseudoprogError):
         super().__init__(reason)
 
 
+@contextmanager
+def malformed(path: str | Path, what: str) -> Iterator[None]:
+    """Turn any unexpected failure while ``what`` into an InputError naming ``path`` (our own errors pass through).
+
+    The last guard of the parsers (DICOM, NIfTI, spectroscopy): a malformed file whose oddity no specific check
+    foresaw still gives a one-line error naming the file, never a traceback (tests/hardening fuzzes this).
+    """
+    try:
+        yield
+    except PseudoprogError:
+        raise
+    except (Exception, RecursionError) as exc:
+        raise InputError(f"is malformed: {what} failed ({type(exc).__name__}: {exc})"[:400], file=path) from exc
+
+
 # The command line's exit codes, one table for every command (docs/exit-codes.md). First match wins, so a
 # subclass comes before its base. A ValueError is a rejected option value (the library validates its
 # keyword options with ValueError), so it is a usage error like a bad input.
@@ -82,6 +106,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (OutOfScopeError, 4, "out of scope"),
     (PseudoprogError, 2, "error"),
     (ValueError, 2, "error"),
+    (OSError, 2, "error"),  # a file or folder cannot be read or written: the message names the path
 )
 
 

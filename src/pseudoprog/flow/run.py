@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,23 @@ from ..handoff import StageOutput
 from ..ingest.dicom import file_index
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
+from ..report.deidentify import Deidentifier, deidentifying
 from .context import FlowContext
+from .publish import staged_folder
 from .scope import decide_scope
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 Stage = Callable[[FlowContext], StageOutput]
+
+
+@contextmanager
+def _timed(say: Progress, name: str) -> Iterator[None]:
+    """Announce a step, then how long it took (the progress line a user watches)."""
+    say(name)
+    started = time.perf_counter()
+    yield
+    say(f"{name} took {time.perf_counter() - started:.1f} s")
 
 
 def guarded(
@@ -53,7 +65,7 @@ def guarded(
     except InputError as exc:
         ctx.skip(stage, str(exc), timepoint=when)
     except (ValueError, RuntimeError) as exc:
-        log.exception("case %s: stage %s failed", ctx.case.id, stage)
+        log.exception("stage %s failed", stage)  # never the case id: it is the patient id
         ctx.skip(
             stage, f"failed unexpectedly ({type(exc).__name__}: {exc}); the rest of the case went on", timepoint=when
         )
@@ -140,50 +152,53 @@ def assess(
     *,
     progress: Progress | None = None,
     profile: str | Path | None = None,
+    allow_roots: Sequence[str | Path] = (),
+    deidentify: str | None = None,
 ) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
-    ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all.
+    ``out_dir`` defaults to ``CASE_DIR/pseudoprog-output``. Outputs are written whole or not at all: into a
+    staging folder beside ``out_dir``, swapped in by one rename at the end (see :mod:`pseudoprog.flow.publish`);
+    a second run on the same ``out_dir`` while this one holds its lock is refused.
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
+    ``allow_roots`` are folders outside the case folder that case.yaml's paths may point into.
+    ``deidentify`` (``"shift"`` or ``"remove"``: what happens to dates) applies the PS3.15 Basic Profile to every
+    DICOM object written and replaces the patient id by a pseudonym in assessment.json, the HTML and the PDF.
     """
-    with file_index():  # every DICOM file of the case is parsed once in this run
-        return _assess(case_dir, out_dir, progress=progress, profile=profile)
-
-
-def _assess(
-    case_dir: str | Path, out_dir: str | Path | None, *, progress: Progress | None, profile: str | Path | None
-) -> Assessment:
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
     from ..report.stage import ReportInputs, run_report_stage
 
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
-    say("reading case.yaml and image headers")
-    started = time.perf_counter()
-    ingested = ingest_case(Path(case_dir))  # a case-level input error stops the run here
-    say(f"headers took {time.perf_counter() - started:.1f} s")
-    if profile is not None:
-        read_profile(profile)  # a bad profile is an InputError before any work
-    case = ingested.case
-    ctx = FlowContext(case, out, decide_scope(case), Path(profile) if profile else None, list(ingested.warnings))
-    say("reported values")
-    ctx.merge(reported(case))
-    if not ctx.scope.in_scope:
-        ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
-    for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
-        say(name)
-        started = time.perf_counter()
-        guarded(ctx, name, fn, ctx)
-        say(f"{name} took {time.perf_counter() - started:.1f} s")
-    assessment = build_assessment(ctx)
-    say("writing report")
-    started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    outputs, missing = run_report_stage(ReportInputs(case, out, assessment, ctx.masks(), ctx.maps()))
-    say(f"report took {time.perf_counter() - started:.1f} s")
-    # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
-    outputs = {"assessment_json": "assessment.json", **outputs}
-    assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
-    write_assessment_json(assessment, out / "assessment.json")
+    deid = Deidentifier(dates=deidentify) if deidentify is not None else None  # a bad option fails first
+    if not Path(case_dir).exists():  # before the output folder (by default inside it) is created
+        raise InputError("case folder does not exist", file=case_dir, expected="a folder holding case.yaml")
+    # Everything is written into a staging folder beside ``out`` and published by one rename at the end; the
+    # lock is taken first, so a second run on the same folder is refused before it reads anything. Every DICOM
+    # file of the case is parsed once in this run (the file index).
+    with staged_folder(out) as staging, file_index():
+        with _timed(say, "reading case.yaml and image headers"):
+            ingested = ingest_case(Path(case_dir), allow_roots=allow_roots)  # a case-level input error stops here
+        if profile is not None:
+            read_profile(profile)  # a bad profile is an InputError before any work
+        case = ingested.case
+        ctx = FlowContext(
+            case, staging, decide_scope(case), Path(profile) if profile else None, list(ingested.warnings)
+        )
+        ctx.merge(reported(case))
+        if not ctx.scope.in_scope:
+            ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
+        for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
+            with _timed(say, name):
+                guarded(ctx, name, fn, ctx)
+        assessment = build_assessment(ctx)
+        if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
+            assessment = replace(assessment, case_id=deid.pseudonym(case.id))
+        with _timed(say, "writing report"), deidentifying(deid):
+            outputs, missing = run_report_stage(ReportInputs(case, staging, assessment, ctx.masks(), ctx.maps()))
+        # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
+        outputs = {"assessment_json": "assessment.json", **outputs}
+        assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
+        write_assessment_json(assessment, staging / "assessment.json", case_root=Path(case_dir))
     return assessment

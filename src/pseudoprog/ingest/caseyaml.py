@@ -42,12 +42,13 @@ from ..case import (
 from ..errors import InputError
 from ..files import load_table
 from ..markers import MARKERS, check_marker_set, check_marker_value
+from .safe_yaml import load_user_yaml
 
 CASE_FILE = "case.yaml"
 E = TypeVar("E", bound=StrEnum)
 
 _TOP_KEYS = {"patient", "diagnosis", "treatments", "timepoints", "indication", "rtdose", "series", "notes"}
-_PATIENT_KEYS = {"id", "age", "sex"}
+_PATIENT_KEYS = {"id", "age", "sex", "dicom_id"}
 _DIAGNOSIS_KEYS = {"type", "idh", "mgmt", "codeletion_1p19q", "who_grade", "primary", "date"}
 _TREATMENT_KEYS = {
     "type",
@@ -225,7 +226,12 @@ def _patient(ctx: _Ctx, raw: Any) -> Patient:
     sex = _opt(m, "sex", lambda v: _text(ctx, v, "patient.sex").strip().upper())
     if sex is not None and sex not in {"M", "F", "O"}:
         raise ctx.error("patient.sex", f"{sex!r} is not recognised", "M, F or O")
-    return Patient(id=pid, age_years=age, sex=sex)
+    dicom = m.get("dicom_id")
+    dicom_ids = tuple(
+        _text(ctx, v, f"patient.dicom_id[{i}]").strip()
+        for i, v in enumerate(dicom if isinstance(dicom, list) else [] if dicom is None else [dicom])
+    )
+    return Patient(id=pid, age_years=age, sex=sex, dicom_ids=dicom_ids)
 
 
 def _marker_status(ctx: _Ctx, value: Any, field: str, allowed: set[MarkerStatus]) -> MarkerStatus:
@@ -687,7 +693,7 @@ def read_case_yaml(case_dir: Path) -> tuple[Case, list[dict[str, SeriesKind]]]:
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8 text", file=file) from exc
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = load_user_yaml(text, file=file, base=_Loader)  # aliases, depth, size, duplicate keys refused
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -34,6 +34,7 @@ from pydicom.errors import InvalidDicomError
 
 from ..case import AcquisitionParams, Volume
 from ..errors import InputError
+from ..errors import malformed as bad_file
 from .csa import csa_floats, image_csa
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class DicomSeriesHeaders:
     first: Dataset  # headers of one representative object (no pixel data)
     frames: list[FrameRecord] = field(default_factory=list)
     files: set[Path] = field(default_factory=set)
+    # (PatientID, PatientName, PatientBirthDate, StudyDate) → the first file that carries them (one-patient check)
+    identities: dict[tuple[str, str, str, str], Path] = field(default_factory=dict)
 
     @property
     def modality(self) -> str:
@@ -267,12 +270,106 @@ def _read_header(path: Path, *, stop_before_pixels: bool) -> Dataset | None:
         raise InputError(f"is a corrupt DICOM file ({type(exc).__name__}: {exc})", file=path) from exc
 
 
+# Memory budget for one image stack as float32 (the array read_pixels builds): 4 GiB. A declared matrix above
+# it (65535 x 65535 Rows/Columns) is refused from the header, before any pixel is read.
+MAX_STACK_BYTES = 4 * 1024**3
+
+
+def _vector(value: Any, n: int, *, path: Path, field: str) -> tuple[float, ...] | None:
+    """A multi-valued decimal attribute (ImagePositionPatient, PixelSpacing …) as ``n`` finite floats.
+
+    ``None`` when absent; InputError naming the file and field when it has the wrong number of values
+    (a single-valued ImagePositionPatient) or a value that is not a finite number.
+    """
+    if value is None or value == "":
+        return None
+    items = list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+    try:
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"holds a value that is not a number ({items!r:.80})", file=path, field=field) from None
+    if len(out) != n:
+        raise InputError(f"has {len(out)} value(s)", file=path, field=field, expected=f"{n} values") from None
+    if not all(math.isfinite(v) for v in out):
+        raise InputError("holds a value that is not finite", file=path, field=field, expected="finite numbers")
+    return out
+
+
+def _spacing(value: Any, *, path: Path, field: str) -> tuple[float, float] | None:
+    vec = _vector(value, 2, path=path, field=field)
+    if vec is None:
+        return None
+    if min(vec) <= 0:
+        raise InputError(f"is {vec[0]:g}\\{vec[1]:g} mm", file=path, field=field, expected="two positive spacings (mm)")
+    return (vec[0], vec[1])
+
+
+def _rescale(slope: Any, intercept: Any, *, path: Path) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept): 1 and 0 when absent; NaN or infinite values are named errors."""
+    s, i = _float(slope), _float(intercept)
+    if s is not None and not math.isfinite(s):
+        raise InputError(f"is {s}", file=path, field="RescaleSlope (0028,1053)", expected="a finite number")
+    if i is not None and not math.isfinite(i):
+        raise InputError(f"is {i}", file=path, field="RescaleIntercept (0028,1052)", expected="a finite number")
+    return (s or 1.0, i or 0.0)  # a zero slope is read as 1, as before (some exports write 0 for "none")
+
+
+def _check_matrix(path: Path, ds: Dataset, rows: int, cols: int, n_frames: int) -> None:
+    """Declared matrix size against the memory budget and, for uncompressed pixel data, against the file's size."""
+    if rows < 0 or cols < 0 or n_frames < 1:
+        raise InputError(f"declares a {rows}x{cols} matrix of {n_frames} frame(s)", file=path, field="Rows/Columns")
+    if rows * cols * n_frames * 4 > MAX_STACK_BYTES:
+        raise InputError(
+            f"declares {rows}x{cols} pixels x {n_frames} frame(s), above the memory budget of "
+            f"{MAX_STACK_BYTES // 1024**3} GiB",
+            file=path,
+            field="Rows/Columns (0028,0010-0011)",
+        )
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    compressed = syntax is not None and getattr(syntax, "is_compressed", False)
+    if compressed or is_gzip_dicom(path) or rows * cols == 0:
+        return
+    bits = _int(ds.get("BitsAllocated")) or 16
+    samples = _int(ds.get("SamplesPerPixel")) or 1
+    needed = rows * cols * n_frames * samples * max(bits, 1) // 8
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return
+    if needed > size:
+        raise InputError(
+            f"declares {rows}x{cols} pixels x {n_frames} frame(s) ({needed:,} bytes) but the file has {size:,} bytes",
+            file=path,
+            field="Rows/Columns (0028,0010-0011)",
+            expected="a matrix that fits the file (truncated or corrupt?)",
+        )
+
+
+def series_number(ds: Dataset, *, file: Path | None) -> int | None:
+    """SeriesNumber as one integer (``None`` when absent); several values or a non-integer are named errors."""
+    value = ds.get("SeriesNumber")
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        raise InputError(f"has {len(value)} values", file=file, field="SeriesNumber (0020,0011)", expected="one")
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(
+            f"is {value!r:.40}", file=file, field="SeriesNumber (0020,0011)", expected="an integer"
+        ) from None
+
+
 def _float(value: Any) -> float | None:
     try:
         if value is None or value == "":
             return None
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            value = value[0] if len(value) else None  # a multi-valued number where one is expected: the first
+            if value is None or value == "":
+                return None
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -280,8 +377,12 @@ def _int(value: Any) -> int | None:
     try:
         if value is None or value == "":
             return None
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            value = value[0] if len(value) else None
+            if value is None or value == "":
+                return None
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -337,7 +438,8 @@ def _b_value(ds: Dataset) -> float | None:
 def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     series_uid = str(ds.get("SeriesInstanceUID", "") or "")
     n_frames = _int(ds.get("NumberOfFrames")) or 1
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    rows, cols = _int(ds.get("Rows")) or 0, _int(ds.get("Columns")) or 0
+    _check_matrix(path, ds, rows, cols, n_frames)
     common = dict(
         path=path,
         series_uid=series_uid,
@@ -349,9 +451,11 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:
         record = FrameRecord(
             frame_index=None if n_frames == 1 else 0,
-            position=tuple(map(float, ds.ImagePositionPatient)) if "ImagePositionPatient" in ds else None,
-            orientation=tuple(map(float, ds.ImageOrientationPatient)) if "ImageOrientationPatient" in ds else None,
-            pixel_spacing=tuple(map(float, ds.PixelSpacing)) if "PixelSpacing" in ds else None,  # type: ignore[arg-type]
+            position=_vector(ds.get("ImagePositionPatient"), 3, path=path, field="ImagePositionPatient (0020,0032)"),
+            orientation=_vector(
+                ds.get("ImageOrientationPatient"), 6, path=path, field="ImageOrientationPatient (0020,0037)"
+            ),
+            pixel_spacing=_spacing(ds.get("PixelSpacing"), path=path, field="PixelSpacing (0028,0030)"),
             slice_thickness=_float(ds.get("SliceThickness")),
             temporal_position=_int(ds.get("TemporalPositionIdentifier")),
             trigger_time_ms=_float(ds.get("TriggerTime")),
@@ -360,7 +464,7 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
             flip_angle=_float(ds.get("FlipAngle")),
             echo_time=_float(ds.get("EchoTime")),
             echo_number=_int(ds.get("EchoNumbers")),
-            rescale=(_float(ds.get("RescaleSlope")) or 1.0, _float(ds.get("RescaleIntercept")) or 0.0),
+            rescale=_rescale(ds.get("RescaleSlope"), ds.get("RescaleIntercept"), path=path),
             gradient_lps=_classic_gradient(ds),
             **common,  # type: ignore[arg-type]
         )
@@ -377,14 +481,13 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
         position = pick("PlanePositionSequence", "ImagePositionPatient")
         orientation = pick("PlaneOrientationSequence", "ImageOrientationPatient")
         spacing = pick("PixelMeasuresSequence", "PixelSpacing")
-        slope = _float(pick("PixelValueTransformationSequence", "RescaleSlope"))
-        intercept = _float(pick("PixelValueTransformationSequence", "RescaleIntercept"))
+        where = f"PerFrameFunctionalGroupsSequence[{index}]."
         records.append(
             FrameRecord(
                 frame_index=index,
-                position=tuple(map(float, position)) if position is not None else None,
-                orientation=tuple(map(float, orientation)) if orientation is not None else None,
-                pixel_spacing=tuple(map(float, spacing)) if spacing is not None else None,  # type: ignore[arg-type]
+                position=_vector(position, 3, path=path, field=where + "ImagePositionPatient"),
+                orientation=_vector(orientation, 6, path=path, field=where + "ImageOrientationPatient"),
+                pixel_spacing=_spacing(spacing, path=path, field=where + "PixelSpacing"),
                 slice_thickness=_float(pick("PixelMeasuresSequence", "SliceThickness")),
                 temporal_position=_int(pick("FrameContentSequence", "TemporalPositionIndex")),
                 trigger_time_ms=_float(pick("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")),
@@ -398,7 +501,11 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
                 or _float(ds.get("FlipAngle")),
                 echo_time=_float(pick("MREchoSequence", "EffectiveEchoTime")) or _float(ds.get("EchoTime")),
                 echo_number=None,
-                rescale=(slope if slope is not None else 1.0, intercept or 0.0),
+                rescale=_rescale(
+                    pick("PixelValueTransformationSequence", "RescaleSlope"),
+                    pick("PixelValueTransformationSequence", "RescaleIntercept"),
+                    path=path,
+                ),
                 **common,  # type: ignore[arg-type]
             )
         )
@@ -554,24 +661,57 @@ def scan_folder_files(
         if ds is None:
             skipped.append(path)
             continue
-        why = _skip_reason(ds)
-        if why is not None:
-            not_images[why] += 1
-            continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid:
-            raise InputError("DICOM object has no SeriesInstanceUID", file=path, field="(0020,000E)")
-        entry = series.get(uid)
-        if entry is None:
-            entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
-        entry.files.add(path)
-        if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
-            continue  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
-        entry.frames.extend(frame_records(path, ds))
+        with bad_file(path, "reading its headers"):
+            _convert_all(ds, path)
+            series_of_file(path, ds, series, not_images)
+
     if notes is not None:
         for why, count in sorted(not_images.items()):
             notes.append(f"{count} non-image DICOM object(s) skipped ({why})")
     return list(series.values()), skipped
+
+
+def _convert_all(ds: Dataset, path: Path) -> None:
+    """Decode every element now (pydicom decodes lazily), so an unknown VR or a bad value is named here, once."""
+    current = ["(header)"]
+
+    def visit(_ds: Dataset, elem: Any) -> None:
+        current[0] = f"{elem.tag} {elem.keyword or ''}".strip()
+
+    try:
+        ds.walk(visit)
+    except (Exception, RecursionError) as exc:
+        raise InputError(
+            f"holds an element pydicom cannot decode ({type(exc).__name__}: {exc})"[:300],
+            file=path,
+            field=f"after {current[0]}",
+        ) from exc
+
+
+def identity(ds: Dataset) -> tuple[str, str, str, str]:
+    """(PatientID, PatientName, PatientBirthDate, StudyDate) as stripped text ('' when absent)."""
+    return tuple(  # type: ignore[return-value]
+        str(ds.get(key, "") or "").strip() for key in ("PatientID", "PatientName", "PatientBirthDate", "StudyDate")
+    )
+
+
+def series_of_file(path: Path, ds: Dataset, series: dict[str, DicomSeriesHeaders], not_images: dict[str, int]) -> None:
+    """Add one object's frames to its series (or count it as a skipped non-image object)."""
+    why = _skip_reason(ds)
+    if why is not None:
+        not_images[why] += 1
+        return
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    if not uid:
+        raise InputError("DICOM object has no SeriesInstanceUID", file=path, field="(0020,000E)")
+    entry = series.get(uid)
+    if entry is None:
+        entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
+    entry.files.add(path)
+    entry.identities.setdefault(identity(ds), path)
+    if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
+        return  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
+    entry.frames.extend(frame_records(path, ds))  # described once per run inside file_index()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,6 +797,12 @@ def layout_stack(frames: Sequence[FrameRecord], *, label: str) -> StackLayout:
         raise InputError("ImageOrientationPatient is not a pair of unit vectors", file=label)
     by_position: dict[tuple, list[FrameRecord]] = defaultdict(list)
     for fr in frames:
+        if fr.position is None or fr.orientation is None:
+            raise InputError(
+                "this frame lacks ImagePositionPatient or ImageOrientationPatient while others of its series have them",
+                file=fr.path,
+                field="ImagePositionPatient (0020,0032)",
+            )
         if (fr.rows, fr.columns) != (first.rows, first.columns):
             raise InputError(
                 f"frames of one series have different matrix sizes ({fr.rows}x{fr.columns} vs "
@@ -865,6 +1011,13 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
                 raise InputError(f"pixel matrix {frame.shape} does not match Rows/Columns", file=fr.path)
             slope, intercept = fr.rescale
             out[:, :, k, n] = frame.T * slope + intercept
+            if not np.isfinite(out[:, :, k, n]).all():
+                raise InputError(
+                    "pixel data holds NaN or infinite values (or overflow float32 after rescaling)",
+                    file=fr.path,
+                    field="PixelData (7FE0,0010)" if fr.frame_index is None else f"PixelData frame {fr.frame_index}",
+                    expected="finite pixel values",
+                )
     return out if n_n > 1 else out[..., 0]
 
 

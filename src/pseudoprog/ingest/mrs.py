@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from ..errors import InputError
+from ..errors import InputError, malformed
 from ..spectroscopy.geometry import VoxelGrid
 
 SOP_MR_SPECTROSCOPY = "1.2.840.10008.5.1.4.1.1.4.2"
@@ -285,6 +285,11 @@ def read_dicom_mrs(path: str | Path) -> Spectrum:
 def read_spectrum(path: str | Path) -> Spectrum:
     """Read any supported vendor spectroscopy file, judged by its content."""
     path = Path(path)
+    with malformed(path, "reading the spectrum"):  # a damaged file is named, never a traceback
+        return _read_spectrum(path)
+
+
+def _read_spectrum(path: Path) -> Spectrum:
     with path.open("rb") as handle:
         head = handle.read(len(_RDA_BEGIN))
     if head == _RDA_BEGIN:

@@ -42,6 +42,8 @@ def _is_mrs_file(path: Path) -> bool:
 class ScanResult:
     series: tuple[Series, ...]
     warnings: tuple[str, ...]
+    # (PatientID, PatientName, PatientBirthDate, StudyDate) of the DICOM objects → a file that carries them
+    identities: tuple[tuple[tuple[str, str, str, str], Path], ...] = ()
 
 
 def _override_for(overrides: Mapping[str, SeriesKind], *candidates: str | None) -> SeriesKind | None:
@@ -72,7 +74,8 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     affines: dict[str, np.ndarray] = {}  # header geometry, for assembling VFA sets
     nifti_files = sorted(p for p in folder.rglob("*") if p.is_file() and nifti.is_nifti(p))
     for path in nifti_files:
-        s = _describe_nifti(path, overrides)
+        with dicom.bad_file(path, "reading the NIfTI header and sidecar"):
+            s = _describe_nifti(path, overrides)
         found.append(s)
         if (affine := nifti.header_affine(path)) is not None:
             affines[s.uid] = affine
@@ -107,7 +110,8 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     if skipped:
         warnings.append(f"{len(skipped)} file(s) in {folder.name}/ are not DICOM or NIfTI and were ignored")
     for h in headers:
-        found.extend(_describe_dicom(h, overrides, affines=affines))
+        with dicom.bad_file(min(h.files) if h.files else folder, "describing its series"):
+            found.extend(_describe_dicom(h, overrides, affines=affines))
     if not found:
         raise InputError(
             "no images found (no DICOM, NIfTI or spectroscopy files)",
@@ -116,7 +120,8 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
         )
     found, vfa_warnings = vfa.group_vfa_sets(found, affines)
     warnings.extend(vfa_warnings)
-    return ScanResult(series=tuple(found), warnings=tuple(warnings))
+    identities = {key: path for h in headers for key, path in h.identities.items()}
+    return ScanResult(series=tuple(found), warnings=tuple(warnings), identities=tuple(identities.items()))
 
 
 def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
@@ -163,7 +168,7 @@ def _describe_dicom(
         sop_class_uid=h.sop_class_uid or None,
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
         study_instance_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
-        series_number=int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+        series_number=dicom.series_number(ds, file=next(iter(sorted(h.files)), None)),
         source_format="dicom",
     )
     number = str(base["series_number"]) if base["series_number"] is not None else None
@@ -255,11 +260,13 @@ def _load_series(series: Series) -> tuple[Volume, list[str]]:
     if vfa.is_vfa_set(series):
         return vfa.load_vfa_set(series)
     if series.source_format == "nifti":
-        return nifti.load_nifti(series.files[0], uid=series.uid)
+        with dicom.bad_file(series.files[0], "reading the NIfTI image"):
+            return nifti.load_nifti(series.files[0], uid=series.uid)
     if series.source_format != "dicom":
         raise InputError(f"series of kind {series.kind} has no image volume to load", file=series.files[0])
-    h, frames, label = dicom_stack(series)
-    volume, _layout, warnings = dicom.load_stack(h, frames, label=label, uid=series.uid)
+    with dicom.bad_file(series.files[0], "reading the series' pixels"):
+        h, frames, label = dicom_stack(series)
+        volume, _layout, warnings = dicom.load_stack(h, frames, label=label, uid=series.uid)
     return volume, warnings
 
 

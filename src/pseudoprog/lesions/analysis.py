@@ -28,7 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..align.bias import n4_bias_correct
-from ..align.brainmask import brain_mask
+from ..align.brainmask import METHODS as BRAIN_METHODS
+from ..align.brainmask import brain_mask, deepbet_available
 from ..align.registration import Registration, identity, register
 from ..align.warp import warp
 from ..case import (
@@ -448,6 +449,13 @@ def analyse_case(
     """
     if across_sessions not in ("rigid", "affine", "auto"):
         raise ValueError("across_sessions must be 'rigid', 'affine' or 'auto'")
+    # Options are checked here, once: inside the loop a ValueError would be one timepoint 'not assessed'.
+    if within_session not in ("rigid", "header"):
+        raise ValueError(f"within_session must be 'rigid' or 'header', got {within_session!r}")
+    if brain_method not in BRAIN_METHODS:
+        raise ValueError(f"brain_method must be one of {', '.join(BRAIN_METHODS)}, got {brain_method!r}")
+    if brain_method == "deepbet" and not deepbet_available():
+        raise ValueError("brain mask method 'deepbet' needs the optional extra: pip install pseudoprog[brainmask]")
     say = progress or (lambda _m: None)
     done: dict[dt.date, TimepointLesions] = {}
     skipped: list[tuple[dt.date | None, str]] = []

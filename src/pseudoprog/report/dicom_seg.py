@@ -157,4 +157,3 @@ def write_lesion_seg(
         segments=tuple(infos),
         dataset=seg,
     )
-

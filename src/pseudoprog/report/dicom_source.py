@@ -90,9 +90,7 @@ def load_source_stack(series: Series) -> SourceStack:
     if not getattr(datasets[0], "FrameOfReferenceUID", None):
         raise CannotAssessError(f"series '{series.description}' has no FrameOfReferenceUID to reference")
     first = firsts[0]
-    return SourceStack(
-        series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts))
-    )
+    return SourceStack(series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts)))
 
 
 def _source_dataset(path: Path) -> Dataset:
@@ -102,7 +100,17 @@ def _source_dataset(path: Path) -> Dataset:
 
 
 def encode_dataset(dataset: Dataset) -> bytes:
-    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically)."""
+    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically), de-identified when asked.
+
+    Every DICOM output passes here, so ``--deidentify`` (report/deidentify.py) is applied at this one point.
+    """
+    from .deidentify import active
+
+    deid = active()
+    if deid is not None:  # on a copy: the writer's object is still referenced (the SR points at the SEG)
+        import copy
+
+        dataset = deid.apply(copy.deepcopy(dataset))
     buf = BytesIO()
     dataset.save_as(buf, enforce_file_format=True)
     return buf.getvalue()

@@ -39,7 +39,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"
-        if abs(value) >= 10 ** digits:
+        if abs(value) >= 10**digits:
             return f"{value:.0f}"  # 1280, not 1.28e+03
         return f"{value:.{digits}g}"
     if isinstance(value, (list, tuple)):
@@ -189,8 +189,6 @@ def _reference_items(reference: Any) -> list[tuple[str, str]]:
         return []
     items = [(str(k).replace("_", " "), _brief(v)) for k, v in reference.items()]
     return [(k, v) for k, v in items if v not in ("", "—")]
-
-
 
 
 def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:

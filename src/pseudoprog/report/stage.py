@@ -125,8 +125,13 @@ def write_panels(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str
             continue
         rel = f"figures/panel-{tp.date.isoformat()}.png"
         write_atomic(ctx.out_dir / rel, panel.png)
-        entry.update(path=rel, caption=panel.caption, shown=list(panel.shown), missing=list(panel.missing),
-                     slice_index=panel.slice_index)
+        entry.update(
+            path=rel,
+            caption=panel.caption,
+            shown=list(panel.shown),
+            missing=list(panel.missing),
+            slice_index=panel.slice_index,
+        )
         outputs[f"figure_panel_{tp.date.isoformat()}"] = rel
     return entries, outputs
 
@@ -203,7 +208,11 @@ def _write_seg(
         return None
     try:
         seg = write_lesion_seg(
-            masks, source, ctx.out_dir / rel, case_id=ctx.case.id, software_version=__version__,
+            masks,
+            source,
+            ctx.out_dir / rel,
+            case_id=ctx.case.id,
+            software_version=__version__,
             series_number=SEG_SERIES_NUMBER,
         )
     except ValueError as exc:
@@ -237,8 +246,14 @@ def _write_maps(
             image = _image(m)
             source = source_of(series)
             write_parametric_map(
-                image.data, image.affine, source, ctx.out_dir / rel, name=quantity, unit=m.unit,
-                software_version=__version__, series_number=PM_SERIES_NUMBER + index,
+                image.data,
+                image.affine,
+                source,
+                ctx.out_dir / rel,
+                name=quantity,
+                unit=m.unit,
+                software_version=__version__,
+                series_number=PM_SERIES_NUMBER + index,
             )
         except (PseudoprogError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
@@ -273,7 +288,7 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
         planned.pop("report_pdf")
         rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir, pdf=False)
     outputs.update(rendered.outputs)
-    log.info("report written for case %s: %d output(s)", ctx.case.id, len(outputs))
+    log.info("report written: %d output(s)", len(outputs))  # no case id: it is the patient id
     return outputs, list(ctx.not_assessed)
 
 

@@ -92,8 +92,7 @@ def _treatment_marks(ax: Any, data: Mapping[str, Any], window_label: str) -> Non
         else:
             ax.axvline(start, color="#3a7ca5", ls=":", lw=1.2, label=f"{kind} start {start}")
     for first, last in response_windows(data):
-        ax.axvspan(first, last, facecolor="none", edgecolor="#b04a00", hatch="//", lw=0, alpha=0.35,
-                   label=window_label)
+        ax.axvspan(first, last, facecolor="none", edgecolor="#b04a00", hatch="//", lw=0, alpha=0.35, label=window_label)
 
 
 def timeline_png(data: Mapping[str, Any], *, dpi: int = 150) -> bytes | None:
@@ -129,8 +128,14 @@ def timeline_png(data: Mapping[str, Any], *, dpi: int = 150) -> bytes | None:
         ys = [v for _, v in series]
         ax.plot(xs, ys, "o-", color="#1b3a5c", lw=2, ms=6, label="SPD" if kind == "spd" else "enhancing volume")
         for x, y in zip(xs, ys, strict=True):
-            ax.annotate(f"{y:.0f}" if kind == "spd" else f"{y:.1f}", (x, y), xytext=(0, 7),
-                        textcoords="offset points", ha="center", fontsize=8)
+            ax.annotate(
+                f"{y:.0f}" if kind == "spd" else f"{y:.1f}",
+                (x, y),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
         ax.set_ylabel("SPD (mm²)" if kind == "spd" else "Enhancing volume (cm³)", fontsize=9)
         ax.set_ylim(bottom=0, top=max(ys) * 1.3 if max(ys) > 0 else 1.0)
         ax.grid(alpha=0.3)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, malformed
 
 # LCModel concentration-table row: "    0.115   2%   0.457 GPC+PCh"; the ratio column may be absent
 # (no reference metabolite) and a three-digit %SD can touch the next column.
@@ -270,15 +270,16 @@ def sniff_fit_result(path: str | Path) -> str | None:
 def read_fit_result(path: str | Path) -> list[FitResult]:
     """Read any supported fit-result file (format judged by content); one result per voxel."""
     path = Path(path)
-    kind = sniff_fit_result(path)
-    if kind == "lcmodel_table":
-        return [read_lcmodel_table(path)]
-    if kind == "lcmodel_coord":
-        return [read_lcmodel_coord(path)[0]]
-    if kind == "lcmodel_csv":
-        return read_lcmodel_csv(path)
-    if kind == "tarquin":
-        return [read_tarquin(path)]
+    with malformed(path, "reading the fit result"):  # a damaged table is named, never a traceback
+        kind = sniff_fit_result(path)
+        if kind == "lcmodel_table":
+            return [read_lcmodel_table(path)]
+        if kind == "lcmodel_coord":
+            return [read_lcmodel_coord(path)[0]]
+        if kind == "lcmodel_csv":
+            return read_lcmodel_csv(path)
+        if kind == "tarquin":
+            return [read_tarquin(path)]
     raise InputError(
         "not a recognised spectroscopy fit result",
         file=path,

@@ -237,9 +237,7 @@ def _user_aif_mask(aif: str | np.ndarray, spatial: tuple[int, ...], *, file: str
     return None
 
 
-def _baseline_frames(
-    signal: np.ndarray, t_s: np.ndarray, aif_mask: np.ndarray | None, tissue_mask: np.ndarray
-) -> int:
+def _baseline_frames(signal: np.ndarray, t_s: np.ndarray, aif_mask: np.ndarray | None, tissue_mask: np.ndarray) -> int:
     """Pre-contrast frames, from the bolus arrival on the arterial curve (else the most enhancing 1 % of tissue)."""
     if aif_mask is not None:
         probe = signal[aif_mask].mean(0)

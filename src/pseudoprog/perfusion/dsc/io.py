@@ -93,7 +93,9 @@ def load_dsc_input(path: str | Path) -> DSCInput:
         raise InputError("the image is not 4D", file=p, expected="a 4D DSC series (x, y, z, time)")
     if params.echo_times_ms:
         raise InputError(
-            "the sidecar lists several echo times for one NIfTI", file=side, field="EchoTime",
+            "the sidecar lists several echo times for one NIfTI",
+            file=side,
+            field="EchoTime",
             expected="one echo per file; give a folder with one NIfTI per echo for dual-echo data",
         )
     if params.echo_time_ms is None:
@@ -107,7 +109,8 @@ def load_mask(path: str | Path, like: Volume, *, what: str) -> np.ndarray:
     data, affine = read_nifti_array(p, what=what)
     if data.shape != like.spatial_shape:
         raise InputError(
-            f"{what} has shape {data.shape}, the DSC grid is {like.spatial_shape}", file=p,
+            f"{what} has shape {data.shape}, the DSC grid is {like.spatial_shape}",
+            file=p,
             expected="a mask drawn on the DSC series",
         )
     if not np.allclose(affine, like.affine, atol=0.1):
@@ -203,8 +206,10 @@ def compute_dsc_maps(
     extra: dict[str, Any] = {
         "input": {"source": str(path), "te_ms": inp.te_ms, "te2_ms": inp.te2_ms},
         "protocol_warnings": protocol,
-        "masks": {k: (str(v) if v else None) for k, v in
-                  (("aif_mask", aif_mask), ("reference_mask", reference_mask), ("lesion_mask", lesion_mask))},
+        "masks": {
+            k: (str(v) if v else None)
+            for k, v in (("aif_mask", aif_mask), ("reference_mask", reference_mask), ("lesion_mask", lesion_mask))
+        },
     }
     if summary is not None:
         extra["lesion_summary"] = summary

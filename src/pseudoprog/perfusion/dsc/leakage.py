@@ -61,9 +61,7 @@ class LeakageFit:
     k2_unit: str
 
 
-def bsw_fit(
-    curves: np.ndarray, reference: np.ndarray, times_s: np.ndarray, *, start: int = 0
-) -> LeakageFit:
+def bsw_fit(curves: np.ndarray, reference: np.ndarray, times_s: np.ndarray, *, start: int = 0) -> LeakageFit:
     """Boxerman–Schmainda–Weisskoff fit of every curve to a reference (frames from ``start`` on)."""
     y = np.asarray(curves)
     ref = np.asarray(reference, dtype=np.float64)

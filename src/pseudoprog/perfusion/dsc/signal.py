@@ -83,10 +83,10 @@ def detect_baseline(
     start = 0
     while start < max_skip and start < peak - need and g[start] > level * (1 + excess):
         start += 1
-    running = np.cumsum(g[start:peak + 1])
+    running = np.cumsum(g[start : peak + 1])
     counts = np.arange(1, running.size + 1)
     means_before = np.concatenate([[g[start]], running[:-1] / counts[:-1]])
-    below = g[start:peak + 1] < means_before * (1 - drop)
+    below = g[start : peak + 1] < means_before * (1 - drop)
     below[0] = False
     arrival = start + int(np.argmax(below)) if below.any() else peak
     # The 5 % criterion fires a frame or two after the true onset: end the baseline two frames earlier.
