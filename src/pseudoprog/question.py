@@ -82,7 +82,12 @@ def _criterion_growth(response: ResponseCall | None) -> tuple[bool | None, float
     ref = response.reference
     method = str(ref.get("method") or "")
     if ref.get("nadir_is_zero"):
-        return True, None, "enhancement has returned after a nadir of 0 (regrowth after a complete response)"
+        # Regrowth after a complete response only when something measurable is back; a burden of 0 at every
+        # scan (lesions too small to measure) says nothing about growth: fall back to the reported sizes.
+        burden = (ref.get("burden") or {}).get(method)
+        if burden is not None and float(burden) > 0:
+            return True, None, "enhancement has returned after a nadir of 0 (regrowth after a complete response)"
+        return None, None, ""
     pct = ref.get("pct_change_vs_nadir")
     if pct is None:
         return None, None, ""
