@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import EXIT_UNEXPECTED, CannotAssessError, OutOfScopeError, PseudoprogError, exit_code
+from .errors import (
+    EXIT_UNEXPECTED,
+    CannotAssessError,
+    OutOfScopeError,
+    PseudoprogError,
+    exit_code,
+    write_traceback_log,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -35,24 +42,6 @@ def _progress(message: str) -> None:
 _DEBUG = False  # --debug: print the traceback of an unexpected error
 
 
-def _traceback_log(exc: BaseException) -> Path | None:
-    """Write the traceback of an unexpected error to a log file (PSEUDOPROG_LOG_DIR, else the temp folder)."""
-    import datetime as dt
-    import os
-    import tempfile
-    import traceback
-
-    folder = Path(os.environ.get("PSEUDOPROG_LOG_DIR") or tempfile.gettempdir())
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"pseudoprog-error-{stamp}-{os.getpid()}.log"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(traceback.format_exception(exc)))
-    except OSError:
-        return None
-    return path
-
-
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """Every command's exits, from the one table in :data:`pseudoprog.errors.EXIT_CODES`: one line on stderr.
@@ -67,7 +56,7 @@ def _errors() -> Iterator[None]:
         code, label = exit_code(exc)
         if code == EXIT_UNEXPECTED:
             log.info("unexpected error", exc_info=True)  # the traceback, shown with --verbose
-            where = _traceback_log(exc)
+            where = write_traceback_log(exc)
             first = str(exc).splitlines()[0] if str(exc) else ""
             message = f"{type(exc).__name__}: {first} (traceback in {where or 'no log file'}; please report it)"
             if _DEBUG:

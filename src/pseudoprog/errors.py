@@ -122,3 +122,24 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
         if isinstance(exc, kind):
             return code, label
     return EXIT_UNEXPECTED, "unexpected error"
+
+
+def write_traceback_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error to a log file (PSEUDOPROG_LOG_DIR, else the temp folder).
+
+    Returns its path, or None when no log could be written (the one-line message still names the error).
+    """
+    import datetime as dt
+    import os
+    import tempfile
+    import traceback
+
+    folder = Path(os.environ.get("PSEUDOPROG_LOG_DIR") or tempfile.gettempdir())
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"pseudoprog-error-{stamp}-{os.getpid()}.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        return None
+    return path
