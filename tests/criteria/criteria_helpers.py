@@ -37,8 +37,11 @@ def scenario_doc(entry: dict[str, Any], templates: dict[str, Any]) -> dict[str, 
             "clinical_status": scan.get("clinical", "stable"),
             "steroids_mg_dexamethasone": scan.get("steroids", 0),
             "flair_change": scan.get("flair", "stable"),
-            "lesions": [_lesion(k, v) for k, v in (scan.get("lesions") or {}).items()],
         }
+        # A scan without a `lesions` entry was not measured; an explicit empty mapping means "no lesion seen"
+        # (case.yaml's `lesions: []` records earlier lesions as resolved).
+        if "lesions" in scan:
+            tp["lesions"] = [_lesion(k, v) for k, v in (scan.get("lesions") or {}).items()]
         if "histology_result" in scan:
             tp["histology_result"] = scan["histology_result"]
         timepoints.append(tp)
