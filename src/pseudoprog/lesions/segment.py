@@ -308,10 +308,11 @@ def detect_candidates(
                 )
                 continue
         keep[idx] = True
-    # Too many separate enhancing structures anywhere in the brain: noise or a coarse image, not disease.
-    everywhere, n_all = ndimage.label(
-        (enhancement > med + value("segmentation", "detection_robust_sd") * rsd) & brain, structure=STRUCT26
-    )
+    # Too many separate, clearly enhancing structures in the brain the detection looks at: noise or a coarse
+    # image, not disease. Counted on the unsmoothed map (smoothing would merge neighbours) inside the eroded brain
+    # (the brain's edge is partial volume) at the count's own bar, so faint partial-volume specks do not count.
+    bar = med + value("segmentation", "candidate_count_robust_sd") * rsd
+    everywhere, n_all = ndimage.label((enhancement > bar) & inner, structure=STRUCT26)
     considered = int(np.count_nonzero(np.bincount(everywhere.ravel())[1:] * voxel >= min_vol)) if n_all else 0
     limit = int(value("segmentation", "max_automatic_candidates"))
     if considered > limit:
