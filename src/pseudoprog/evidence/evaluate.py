@@ -22,8 +22,8 @@ from ..case import Case, HistologyResult, Lesion, Marker
 from ..errors import InputError
 from ..markers import check_marker_value
 from .fusion import Contribution, FusionResult, fuse
-from .likelihoods import LikelihoodTable, marker_evidence
-from .priors import CaseFacts, case_facts, compute_prior, fade_weight
+from .likelihoods import LikelihoodTable, MarkerEvidence, marker_evidence
+from .priors import CaseFacts, PriorResult, case_facts, compute_prior, fade_weight
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,262 @@ def growth_item(case: Case, lesions: Mapping[dt.date, Sequence[Lesion]]) -> Evid
     )
 
 
+def _latest_markers(case: Case, markers: Mapping[dt.date, Sequence[Marker]] | None) -> list[Marker]:
+    """The markers of the latest scan: those passed in, or (none passed) those reported in case.yaml."""
+    latest = case.latest
+    if markers is None:
+        return list(latest.markers.values()) + [m for x in latest.lesions for m in x.markers.values()]
+    return list(markers.get(latest.date, ()))
+
+
+@dataclass(frozen=True)
+class _MarkerStep:
+    evidence: MarkerEvidence
+    contributions: list[Contribution]  # applied markers, after the bevacizumab rule
+    bevacizumab_items: list[EvidenceItem]
+
+
+def _marker_step(
+    latest_markers: Sequence[Marker],
+    facts: CaseFacts,
+    tab: LikelihoodTable,
+    *,
+    rng: np.random.Generator,
+    n_draws: int,
+) -> _MarkerStep:
+    """Markers to likelihood ratios for the case's population and time window, then the bevacizumab rule."""
+    population = "metastasis" if facts.metastasis else "glioma"
+    fade = tab.constants["early_window_fade_weeks"]
+    early = fade_weight(facts.weeks_since_rt, float(fade[0]), float(fade[1]))
+    window = "early" if early >= 0.5 else "late"
+    me = marker_evidence(
+        latest_markers, population=population, window=window, rng=rng, n_draws=n_draws, table=tab, early_weight=early
+    )
+    marker_contribs: list[Contribution] = list(me.applied)
+    bev_items: list[EvidenceItem] = []
+    if facts.bevacizumab:
+        marker_contribs, bev_items = _bevacizumab_adjust(marker_contribs, tab.constants)
+    return _MarkerStep(evidence=me, contributions=marker_contribs, bevacizumab_items=bev_items)
+
+
+@dataclass(frozen=True)
+class _FusionStep:
+    contributions: list[Contribution]  # modifiers, then markers
+    result: FusionResult
+    rho: float
+    bounds: tuple[float, float]
+
+
+def _fusion_step(
+    pr: PriorResult,
+    marker_contribs: Sequence[Contribution],
+    tab: LikelihoodTable,
+    *,
+    rng: np.random.Generator,
+    naive: bool,
+) -> _FusionStep:
+    """The prior, its modifiers and the markers fused under the table's correlation and probability bounds."""
+    contributions = list(pr.modifiers) + list(marker_contribs)
+    rho = float(tab.constants["between_family_correlation"])
+    bounds = (float(tab.constants["probability_bounds"][0]), float(tab.constants["probability_bounds"][1]))
+    result = fuse(pr.prior, contributions, discount=tab.discount, naive=naive, rho=rho, bounds=bounds, rng=rng)
+    return _FusionStep(contributions=contributions, result=result, rho=rho, bounds=bounds)
+
+
+def _prior_item(pr: PriorResult, facts: CaseFacts) -> EvidenceItem:
+    """The base rate with its row and the time since radiotherapy."""
+    when = (
+        f"{facts.weeks_since_rt:.1f} weeks after {facts.rt_course.split(' ending')[0]}"
+        if facts.weeks_since_rt is not None and facts.rt_course
+        else "no radiation course before the scan"
+    )
+    return EvidenceItem(
+        name="prior",
+        value=round(pr.prior.value, 4),
+        unit="probability",
+        likelihood_ratio=None,
+        direction="prior",
+        source=pr.prior.source,
+        note=f"base rate {pr.prior.row_id} ({pr.base_row['population']}); {when}; "
+        f"95 % interval {pr.prior.interval[0]:.2f}-{pr.prior.interval[1]:.2f}",
+    )
+
+
+def _contribution_items(fused: _FusionStep) -> list[EvidenceItem]:
+    """Each applied modifier and marker with how the correlation rule weighted it."""
+    weight_of = {w.name: w for w in fused.result.weights}
+    items: list[EvidenceItem] = []
+    for c in fused.contributions:
+        w = weight_of[c.name]
+        items.append(
+            EvidenceItem(
+                name=c.name,
+                value=c.value,
+                unit=c.unit,
+                likelihood_ratio=round(math.exp(c.log_lr), 4),
+                direction=_direction(c.log_lr),
+                source=c.source,
+                note="; ".join(x for x in (c.note, w.reason, f"effective LR {math.exp(w.weight * c.log_lr):.3g}") if x),
+            )
+        )
+    return items
+
+
+def _not_applied_items(pr: PriorResult, me: MarkerEvidence) -> list[EvidenceItem]:
+    """Modifiers listed without a verified size, and markers reported without a likelihood ratio."""
+    items = [
+        EvidenceItem(
+            name=lm.id,
+            value=lm.finding,
+            unit=None,
+            likelihood_ratio=None,
+            direction=lm.direction,
+            source=lm.source,
+            note="listed, not applied: no verified size",
+        )
+        for lm in pr.listed
+    ]
+    items += [
+        EvidenceItem(
+            name=r.name,
+            value=r.value,
+            unit=r.unit,
+            likelihood_ratio=None,
+            direction="neutral",
+            source=r.source,
+            note=f"reported, not applied: {r.reason} (higher suggests {r.direction})",
+        )
+        for r in me.reported
+    ]
+    return items
+
+
+def _dependence_item(fused: _FusionStep, marker_contribs: Sequence[Contribution], *, discount: float) -> EvidenceItem:
+    """How the imaging families were combined (dependence divisor, heterogeneity, bounds)."""
+    result, rho, bounds = fused.result, fused.rho, fused.bounds
+    imaging_families = sorted({c.family for c in marker_contribs})
+    return EvidenceItem(
+        name="dependence_model",
+        value=round(result.dependence_divisor, 4),
+        unit="divisor of the summed imaging log LR",
+        likelihood_ratio=None,
+        direction="neutral",
+        source=(
+            "equicorrelated binormal model, rho "
+            f"{rho:g} [DERIVED] from the combination accuracies of the seed review [SEED: S2] "
+            "(likelihoods.yaml constants); within a family: strongest per group, later groups "
+            f"^{discount:g} (clinical_rules §3.6 rule 1)"
+        ),
+        note=(
+            f"imaging families {', '.join(imaging_families) or 'none'}: summed log LR / (1 + (k - 1) × {rho:g}), "
+            f"k = Σ|log LR| / max|log LR| (tests in units of the strongest) = / {result.dependence_divisor:.3g}; "
+            "clinical modifiers taken as independent of imaging"
+            + (
+                f"; families disagree: interval widened (log-odds SD {result.heterogeneity_sd:.2f})"
+                if result.heterogeneity_sd > 0
+                else ""
+            )
+            + (
+                f"; probability held within [{bounds[0]:g}, {bounds[1]:g}] without histology "
+                "(imperfect reference standards, clinical_rules §3.5, §6 C12)"
+                if result.bounded
+                else f"; probability bounded to [{bounds[0]:g}, {bounds[1]:g}] without histology"
+            )
+        ),
+    )
+
+
+def _growth_step(case: Case, lesions: Mapping[dt.date, Sequence[Lesion]]) -> tuple[list[EvidenceItem], list[str]]:
+    """The growth item, and a warning when the lesions are not larger than their nadir."""
+    g = growth_item(case, lesions)
+    if g is None:
+        return [], []
+    if isinstance(g.value, float) and g.value <= 0:
+        return [g], [
+            "the enhancing lesions are not larger than their nadir: the base rates assume a new or enlarging "
+            "lesion (clinical_rules §3.1), so the prior may overstate progression"
+        ]
+    return [g], []
+
+
+def _imaging_method(fused: _FusionStep, me: MarkerEvidence) -> str:
+    """How the imaging estimate was made: prior only, site cut-offs, then the fusion's method."""
+    only_prior = not fused.contributions
+    site = [c.name for c in me.applied if c.source.startswith("site profile")]
+    return (
+        ("prior only: no modifier or marker evidence beyond the base rate; " if only_prior else "")
+        + (f"site-calibrated cut-offs for {', '.join(site)}; " if site else "")
+        + fused.result.method
+    )
+
+
+def _posterior_item(result: FusionResult, *, label: str, only_prior: bool) -> EvidenceItem:
+    """The fused posterior with prior odds × combined LR."""
+    combined_lr = math.exp(result.log_odds_posterior - result.log_odds_prior)
+    return EvidenceItem(
+        name="posterior",
+        value=round(result.value, 4),
+        unit="probability",
+        likelihood_ratio=round(combined_lr, 4),
+        direction=label,
+        source="fusion (pseudoprog.evidence.fusion); clinical_rules §3.6",
+        note=f"95 % interval {result.interval[0]:.2f}-{result.interval[1]:.2f}; "
+        f"prior odds {math.exp(result.log_odds_prior):.3g} × combined LR {combined_lr:.3g} = posterior odds "
+        f"{math.exp(result.log_odds_posterior):.3g}" + ("; prior only" if only_prior else ""),
+    )
+
+
+def _histology_step(
+    case: Case,
+    facts: CaseFacts,
+    result: FusionResult,
+    *,
+    label: str,
+    method: str,
+    prior: float,
+    constants: Mapping[str, Any],
+) -> tuple[ProbabilityEstimate, list[EvidenceItem], list[str]]:
+    """The final estimate: coded histology replaces the imaging estimate; free-text histology only warns."""
+    value, interval = result.value, result.interval
+    items: list[EvidenceItem] = []
+    warnings: list[str] = []
+    hist = latest_histology(case)
+    if hist is not None:
+        key = f"histology_{hist[1].value}_probability"
+        v, lo, hi = (float(x) for x in constants[key])
+        value, interval = v, (lo, hi)
+        label = label_for(interval, {}, constants)
+        what = "viable tumour" if hist[1] is HistologyResult.TUMOUR else "treatment effect only"
+        method = (
+            f"histology on {hist[0]} showed {what}: the reference standard replaces the imaging estimate "
+            f"(imaging alone gave {result.value:.2f})"
+            + (
+                ""
+                if hist[1] is HistologyResult.TUMOUR
+                else "; not zero: a negative biopsy does not exclude progression (sampling error, mixed lesions, "
+                "clinical_rules §6 C12)"
+            )
+        )
+        items.append(
+            EvidenceItem(
+                name="histology",
+                value=hist[1].value,
+                unit=None,
+                likelihood_ratio=None,
+                direction="tumour" if hist[1] is HistologyResult.TUMOUR else "treatment_effect",
+                source="likelihoods.yaml constants " + key + " [DERIVED]; clinical_rules §6 C12 [SEED: S5]",
+                note=method,
+            )
+        )
+    elif facts.has_histology:
+        warnings.append(
+            "histology is reported as free text only: it is not folded into the probability; code it as "
+            "histology_result (tumour | treatment_effect) or weigh it directly (clinical_rules §6 C12)"
+        )
+    probability = ProbabilityEstimate(value=value, interval=interval, label=label, prior=prior, method=method)
+    return probability, items, warnings
+
+
 def evaluate_case(
     case: Case,
     *,
@@ -219,203 +475,48 @@ def evaluate_case(
     n = int(n_draws if n_draws is not None else tab.constants["monte_carlo_draws"])
     if n < 100:
         raise ValueError(f"n_draws must be at least 100 for a stable interval, got {n}")
+    # One generator, drawn in a fixed order (prior, markers, fusion): the same case gives the same interval.
     rng = np.random.default_rng(seed)
     latest = case.latest
-    les_latest = (lesions or {}).get(latest.date, latest.lesions)
-    facts = case_facts(case, lesions=les_latest)
+    facts = case_facts(case, lesions=(lesions or {}).get(latest.date, latest.lesions))
     pr = compute_prior(facts, rng=rng, n_draws=n)
-    latest_markers: list[Marker] = list((markers or {}).get(latest.date, ()))
-    if markers is None:
-        latest_markers = list(latest.markers.values()) + [m for x in latest.lesions for m in x.markers.values()]
+    latest_markers = _latest_markers(case, markers)
     check_plausible(case, latest_markers)
-    population = "metastasis" if facts.metastasis else "glioma"
-    fade = tab.constants["early_window_fade_weeks"]
-    early = fade_weight(facts.weeks_since_rt, float(fade[0]), float(fade[1]))
-    window = "early" if early >= 0.5 else "late"
-    me = marker_evidence(
-        latest_markers, population=population, window=window, rng=rng, n_draws=n, table=tab, early_weight=early
-    )
-    marker_contribs: list[Contribution] = list(me.applied)
-    bev_items: list[EvidenceItem] = []
-    if facts.bevacizumab:
-        marker_contribs, bev_items = _bevacizumab_adjust(marker_contribs, tab.constants)
-    contributions = list(pr.modifiers) + marker_contribs
-    rho = float(tab.constants["between_family_correlation"])
-    bounds = (float(tab.constants["probability_bounds"][0]), float(tab.constants["probability_bounds"][1]))
-    result = fuse(pr.prior, contributions, discount=tab.discount, naive=naive, rho=rho, bounds=bounds, rng=rng)
+    mk = _marker_step(latest_markers, facts, tab, rng=rng, n_draws=n)
+    fused = _fusion_step(pr, mk.contributions, tab, rng=rng, naive=naive)
+    result = fused.result
 
-    warnings: list[str] = list(me.warnings)
-    items: list[EvidenceItem] = []
-    when = (
-        f"{facts.weeks_since_rt:.1f} weeks after {facts.rt_course.split(' ending')[0]}"
-        if facts.weeks_since_rt is not None and facts.rt_course
-        else "no radiation course before the scan"
-    )
-    items.append(
-        EvidenceItem(
-            name="prior",
-            value=round(pr.prior.value, 4),
-            unit="probability",
-            likelihood_ratio=None,
-            direction="prior",
-            source=pr.prior.source,
-            note=f"base rate {pr.prior.row_id} ({pr.base_row['population']}); {when}; "
-            f"95 % interval {pr.prior.interval[0]:.2f}-{pr.prior.interval[1]:.2f}",
-        )
-    )
-    weight_of = {w.name: w for w in result.weights}
-    for c in contributions:
-        w = weight_of[c.name]
-        items.append(
-            EvidenceItem(
-                name=c.name,
-                value=c.value,
-                unit=c.unit,
-                likelihood_ratio=round(math.exp(c.log_lr), 4),
-                direction=_direction(c.log_lr),
-                source=c.source,
-                note="; ".join(x for x in (c.note, w.reason, f"effective LR {math.exp(w.weight * c.log_lr):.3g}") if x),
-            )
-        )
-    for lm in pr.listed:
-        items.append(
-            EvidenceItem(
-                name=lm.id,
-                value=lm.finding,
-                unit=None,
-                likelihood_ratio=None,
-                direction=lm.direction,
-                source=lm.source,
-                note="listed, not applied: no verified size",
-            )
-        )
-    for r in me.reported:
-        items.append(
-            EvidenceItem(
-                name=r.name,
-                value=r.value,
-                unit=r.unit,
-                likelihood_ratio=None,
-                direction="neutral",
-                source=r.source,
-                note=f"reported, not applied: {r.reason} (higher suggests {r.direction})",
-            )
-        )
-    items.extend(bev_items)
-    imaging_families = sorted({c.family for c in marker_contribs})
-    items.append(
-        EvidenceItem(
-            name="dependence_model",
-            value=round(result.dependence_divisor, 4),
-            unit="divisor of the summed imaging log LR",
-            likelihood_ratio=None,
-            direction="neutral",
-            source=(
-                "equicorrelated binormal model, rho "
-                f"{rho:g} [DERIVED] from the combination accuracies of the seed review [SEED: S2] "
-                "(likelihoods.yaml constants); within a family: strongest per group, later groups "
-                f"^{tab.discount:g} (clinical_rules §3.6 rule 1)"
-            ),
-            note=(
-                f"imaging families {', '.join(imaging_families) or 'none'}: summed log LR / (1 + (k - 1) × {rho:g}), "
-                f"k = Σ|log LR| / max|log LR| (tests in units of the strongest) = / {result.dependence_divisor:.3g}; "
-                "clinical modifiers taken as independent of imaging"
-                + (
-                    f"; families disagree: interval widened (log-odds SD {result.heterogeneity_sd:.2f})"
-                    if result.heterogeneity_sd > 0
-                    else ""
-                )
-                + (
-                    f"; probability held within [{bounds[0]:g}, {bounds[1]:g}] without histology "
-                    "(imperfect reference standards, clinical_rules §3.5, §6 C12)"
-                    if result.bounded
-                    else f"; probability bounded to [{bounds[0]:g}, {bounds[1]:g}] without histology"
-                )
-            ),
-        )
-    )
-    g = growth_item(case, lesions or {})
-    if g is not None:
-        items.append(g)
-        if isinstance(g.value, float) and g.value <= 0:
-            warnings.append(
-                "the enhancing lesions are not larger than their nadir: the base rates assume a new or enlarging "
-                "lesion (clinical_rules §3.1), so the prior may overstate progression"
-            )
+    growth_items, growth_warnings = _growth_step(case, lesions or {})
     label = label_for(result.interval, result.family_log_lr, tab.constants)
-    only_prior = not contributions
-    site = [c.name for c in me.applied if c.source.startswith("site profile")]
-    method = (
-        ("prior only: no modifier or marker evidence beyond the base rate; " if only_prior else "")
-        + (f"site-calibrated cut-offs for {', '.join(site)}; " if site else "")
-        + result.method
-    )
-    combined_lr = math.exp(result.log_odds_posterior - result.log_odds_prior)
-    items.append(
-        EvidenceItem(
-            name="posterior",
-            value=round(result.value, 4),
-            unit="probability",
-            likelihood_ratio=round(combined_lr, 4),
-            direction=label,
-            source="fusion (pseudoprog.evidence.fusion); clinical_rules §3.6",
-            note=f"95 % interval {result.interval[0]:.2f}-{result.interval[1]:.2f}; "
-            f"prior odds {math.exp(result.log_odds_prior):.3g} × combined LR {combined_lr:.3g} = posterior odds "
-            f"{math.exp(result.log_odds_posterior):.3g}" + ("; prior only" if only_prior else ""),
-        )
-    )
-    value, interval = result.value, result.interval
-    hist = latest_histology(case)
-    if hist is not None:
-        key = f"histology_{hist[1].value}_probability"
-        v, lo, hi = (float(x) for x in tab.constants[key])
-        value, interval = v, (lo, hi)
-        label = label_for(interval, {}, tab.constants)
-        what = "viable tumour" if hist[1] is HistologyResult.TUMOUR else "treatment effect only"
-        method = (
-            f"histology on {hist[0]} showed {what}: the reference standard replaces the imaging estimate "
-            f"(imaging alone gave {result.value:.2f})"
-            + (
-                ""
-                if hist[1] is HistologyResult.TUMOUR
-                else "; not zero: a negative biopsy does not exclude progression (sampling error, mixed lesions, "
-                "clinical_rules §6 C12)"
-            )
-        )
-        items.append(
-            EvidenceItem(
-                name="histology",
-                value=hist[1].value,
-                unit=None,
-                likelihood_ratio=None,
-                direction="tumour" if hist[1] is HistologyResult.TUMOUR else "treatment_effect",
-                source="likelihoods.yaml constants " + key + " [DERIVED]; clinical_rules §6 C12 [SEED: S5]",
-                note=method,
-            )
-        )
-    elif facts.has_histology:
-        warnings.append(
-            "histology is reported as free text only: it is not folded into the probability; code it as "
-            "histology_result (tumour | treatment_effect) or weigh it directly (clinical_rules §6 C12)"
-        )
-    probability = ProbabilityEstimate(
-        value=value,
-        interval=interval,
+    probability, hist_items, hist_warnings = _histology_step(
+        case,
+        facts,
+        result,
         label=label,
+        method=_imaging_method(fused, mk.evidence),
         prior=pr.prior.value,
-        method=method,
+        constants=tab.constants,
     )
-    marker_families = frozenset(c.family for c in me.applied)
-    reported_markers = frozenset(m.name for m in latest_markers)
+    items = [
+        _prior_item(pr, facts),
+        *_contribution_items(fused),
+        *_not_applied_items(pr, mk.evidence),
+        *mk.bevacizumab_items,
+        _dependence_item(fused, mk.contributions, discount=tab.discount),
+        *growth_items,
+        _posterior_item(result, label=label, only_prior=not fused.contributions),
+        *hist_items,
+    ]
+    warnings = [*mk.evidence.warnings, *growth_warnings, *hist_warnings]
     return EvidenceOutcome(
         probability=probability,
         items=tuple(items),
         warnings=tuple(dict.fromkeys(warnings)),
         facts=facts,
         fusion=result,
-        applied=tuple(contributions),
-        marker_families=marker_families,
-        reported_markers=reported_markers,
+        applied=tuple(fused.contributions),
+        marker_families=frozenset(c.family for c in mk.evidence.applied),
+        reported_markers=frozenset(m.name for m in latest_markers),
     )
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib import colors
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from nibabel import orientations
 
@@ -71,6 +73,151 @@ def _window(image: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi if hi > lo else lo + 1.0)
 
 
+def _masks_on_t1c(t1c: Volume, masks: Sequence[LesionMask]) -> tuple[np.ndarray, np.ndarray]:
+    """Enhancing and non-enhancing-core voxels of all lesions, on the T1c grid (stored orientation)."""
+    shape = t1c.spatial_shape
+    enhancing = np.zeros(shape, bool)
+    core = np.zeros(shape, bool)
+    for m in masks:
+        enhancing |= _on_grid(m.enhancing, m.affine, t1c.affine, shape)
+        if m.core is not None:
+            core |= _on_grid(m.core, m.affine, t1c.affine, shape)
+    if not enhancing.any():
+        raise ValueError("the lesion masks hold no enhancing voxel: nothing to centre the panel on")
+    return enhancing, core
+
+
+def _maps_on_t1c(t1c: Volume, maps: Mapping[str, MapImage]) -> dict[str, np.ndarray]:
+    """Each map carried to the T1c grid through the affines, then to RAS+ (NaN outside the map)."""
+    on_t1c: dict[str, np.ndarray] = {}
+    for name, mp in maps.items():
+        resampled = resample_to_grid(
+            np.nan_to_num(mp.data.astype(np.float32)), mp.affine, t1c.affine, t1c.spatial_shape, order=1, fill=np.nan
+        )
+        on_t1c[name] = _to_ras(resampled, t1c.affine)[0]
+    return on_t1c
+
+
+@dataclass(frozen=True)
+class _Zoom:
+    k: int  # axial slice (RAS+) with the largest enhancing area
+    lo: np.ndarray  # first in-plane voxel of the crop
+    hi: np.ndarray  # one past the last
+    crop: tuple[slice, slice, int]
+    ext: tuple[float, float, float, float]  # physical extent, mm from the crop corner
+    spacing: np.ndarray
+
+
+def _zoom(image: np.ndarray, enh: np.ndarray, ras_affine: np.ndarray) -> _Zoom:
+    """The crop round the enhancing lesion on its largest axial slice (at least 30 mm each side)."""
+    k = int(np.argmax(enh.sum(axis=(0, 1))))
+    spacing = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
+    ii, jj = np.nonzero(enh[:, :, k])
+    centre = np.array([(ii.min() + ii.max()) / 2, (jj.min() + jj.max()) / 2])
+    extent_mm = max((ii.max() - ii.min() + 1) * spacing[0], (jj.max() - jj.min() + 1) * spacing[1])
+    half_mm = max(30.0, 1.2 * extent_mm)
+    lo = np.maximum(np.floor(centre - half_mm / spacing[:2]).astype(int), 0)
+    hi = np.minimum(np.ceil(centre + half_mm / spacing[:2]).astype(int) + 1, np.array(image.shape[:2]))
+    crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), k)
+    # Physical extent (mm from the crop corner); x axis inverted: patient's right on the viewer's left.
+    ext = (0.0, (hi[0] - lo[0]) * spacing[0], 0.0, (hi[1] - lo[1]) * spacing[1])
+    return _Zoom(k=k, lo=lo, hi=hi, crop=crop, ext=ext, spacing=spacing)
+
+
+def _draw_t1c(ax: Axes, enh: np.ndarray, cor: np.ndarray, z: _Zoom) -> None:
+    """The enhancing outline (red) and the non-enhancing core (dashed blue) on the T1c."""
+    ax.contour(
+        enh[z.crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2, origin="lower", extent=z.ext
+    )
+    if cor[z.crop].any():
+        ax.contour(
+            cor[z.crop].T.astype(float),
+            levels=[0.5],
+            colors=["#38c7ff"],
+            linewidths=0.9,
+            origin="lower",
+            extent=z.ext,
+            linestyles="dashed",
+        )
+    ax.set_title("T1c + lesion outline", fontsize=8)
+
+
+def _draw_ftb(ax: Axes, rcbv_on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom, ftb: Mapping[str, Any]) -> None:
+    """Fractional tumour burden classes (low / mid / high rCBV) inside the enhancing lesion."""
+    rcbv = rcbv_on_t1c[z.crop]
+    inside = enh[z.crop]
+    classes = np.full(rcbv.shape, np.nan)
+    classes[inside & (rcbv < ftb["low_below"])] = 0
+    classes[inside & (rcbv >= ftb["low_below"]) & (rcbv <= ftb["high_above"])] = 1
+    classes[inside & (rcbv > ftb["high_above"])] = 2
+    cmap = colors.ListedColormap(["#2f6bff", "#ffd400", "#ff2d2d"])
+    ax.imshow(
+        np.ma.masked_invalid(classes).T,
+        origin="lower",
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=2.5,
+        extent=z.ext,
+        interpolation="nearest",
+        alpha=0.85,
+    )
+    ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
+
+
+def _draw_map(
+    fig: Figure, ax: Axes, col: str, unit: str, on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom
+) -> tuple[float, float]:
+    """A quantitative map over the T1c with the lesion outline and a colour bar; returns its display range."""
+    label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
+    values = on_t1c[z.crop]
+    if unit != range_unit:  # another unit: window on the map's own values
+        finite = on_t1c[np.isfinite(on_t1c)]
+        dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
+    shown = ax.imshow(
+        np.ma.masked_invalid(values).T,
+        origin="lower",
+        cmap=cmap_name,
+        vmin=dmin,
+        vmax=dmax,
+        extent=z.ext,
+        interpolation="nearest",
+        alpha=0.6 if col == "rcbv" else 1.0,
+    )
+    ax.contour(
+        enh[z.crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7, origin="lower", extent=z.ext
+    )
+    bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+    bar.ax.tick_params(labelsize=6)
+    ax.set_title(f"{label} ({unit})", fontsize=8)
+    return dmin, dmax
+
+
+def _radiological_axis(ax: Axes, z: _Zoom) -> None:
+    """Patient's right on the viewer's left, marked R and L; no ticks."""
+    ax.set_xlim(z.ext[1], z.ext[0])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.02, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
+    ax.text(0.95, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
+
+
+def _scale_bar(ax: Axes, z: _Zoom) -> None:
+    """A 10 mm bar in the lower corner of the zoomed view."""
+    scale_mm = 10.0
+    ax.plot([z.ext[1] - 3, z.ext[1] - 3 - scale_mm], [3, 3], color="white", lw=2)
+    ax.text(z.ext[1] - 3 - scale_mm / 2, 5, "10 mm", color="white", fontsize=6, ha="center")
+
+
+def _caption(stored_k: int, columns: Sequence[str], ftb: Mapping[str, Any]) -> str:
+    return (
+        f"Axial slice {stored_k + 1} of the T1c (largest enhancing area), radiological convention. "
+        "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
+        "views through the lesion (wide field) with the longest in-plane diameter in "
+        "yellow, and the whole axial slice with the zoomed region boxed."
+        + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
+    )
+
+
 def render_panel(
     t1c: Volume,
     masks: Sequence[LesionMask],
@@ -104,38 +251,13 @@ def render_panel(
     if t1c.data.ndim != 3:
         raise ValueError(f"the T1c must be a 3D volume, got shape {t1c.data.shape}")
     maps = dict(maps or {})
-    shape = t1c.spatial_shape
-    enhancing = np.zeros(shape, bool)
-    core = np.zeros(shape, bool)
-    for m in masks:
-        enhancing |= _on_grid(m.enhancing, m.affine, t1c.affine, shape)
-        if m.core is not None:
-            core |= _on_grid(m.core, m.affine, t1c.affine, shape)
-    if not enhancing.any():
-        raise ValueError("the lesion masks hold no enhancing voxel: nothing to centre the panel on")
+    enhancing, core = _masks_on_t1c(t1c, masks)
     stored_k = int(np.argmax(enhancing.sum(axis=(0, 1))))  # slice in the stored orientation (for the caption)
-
     image, ras_affine = _to_ras(t1c.data, t1c.affine)
     enh = _to_ras(enhancing, t1c.affine)[0]
     cor = _to_ras(core, t1c.affine)[0]
-    on_t1c: dict[str, np.ndarray] = {}
-    for name, mp in maps.items():
-        resampled = resample_to_grid(
-            np.nan_to_num(mp.data.astype(np.float32)), mp.affine, t1c.affine, shape, order=1, fill=np.nan
-        )
-        on_t1c[name] = _to_ras(resampled, t1c.affine)[0]
-
-    k = int(np.argmax(enh.sum(axis=(0, 1))))
-    spacing = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
-    ii, jj = np.nonzero(enh[:, :, k])
-    centre = np.array([(ii.min() + ii.max()) / 2, (jj.min() + jj.max()) / 2])
-    extent_mm = max((ii.max() - ii.min() + 1) * spacing[0], (jj.max() - jj.min() + 1) * spacing[1])
-    half_mm = max(30.0, 1.2 * extent_mm)
-    lo = np.maximum(np.floor(centre - half_mm / spacing[:2]).astype(int), 0)
-    hi = np.minimum(np.ceil(centre + half_mm / spacing[:2]).astype(int) + 1, np.array(image.shape[:2]))
-    crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), k)
-    # Physical extent (mm from the crop corner); x axis inverted: patient's right on the viewer's left.
-    ext = (0.0, (hi[0] - lo[0]) * spacing[0], 0.0, (hi[1] - lo[1]) * spacing[1])
+    on_t1c = _maps_on_t1c(t1c, maps)
+    z = _zoom(image, enh, ras_affine)
 
     columns = ["t1c"] + [n for n in PANEL_MAPS if n in on_t1c]
     if "rcbv" in on_t1c:
@@ -145,93 +267,33 @@ def render_panel(
     fig = Figure(figsize=(2.6 * n_cols, 2 * 2.9), dpi=dpi)
     grid = fig.add_gridspec(2, n_cols)
     axes = [fig.add_subplot(grid[0, c]) for c in range(len(columns))]
-    base = image[crop]
-    vmin, vmax = _window(image[:, :, k])
+    base = image[z.crop]
+    vmin, vmax = _window(image[:, :, z.k])
     ftb = display_settings()["ftb_classes"]
     windows: dict[str, tuple[float, float]] = {}
     for ax, col in zip(axes, columns, strict=True):
-        ax.imshow(base.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
+        ax.imshow(base.T, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=z.ext, interpolation="nearest")
         if col == "t1c":
-            ax.contour(
-                enh[crop].T.astype(float), levels=[0.5], colors=["#ff2d2d"], linewidths=1.2, origin="lower", extent=ext
-            )
-            if cor[crop].any():
-                ax.contour(
-                    cor[crop].T.astype(float),
-                    levels=[0.5],
-                    colors=["#38c7ff"],
-                    linewidths=0.9,
-                    origin="lower",
-                    extent=ext,
-                    linestyles="dashed",
-                )
-            ax.set_title("T1c + lesion outline", fontsize=8)
+            _draw_t1c(ax, enh, cor, z)
         elif col == "ftb":
-            rcbv = on_t1c["rcbv"][crop]
-            inside = enh[crop]
-            classes = np.full(rcbv.shape, np.nan)
-            classes[inside & (rcbv < ftb["low_below"])] = 0
-            classes[inside & (rcbv >= ftb["low_below"]) & (rcbv <= ftb["high_above"])] = 1
-            classes[inside & (rcbv > ftb["high_above"])] = 2
-            cmap = colors.ListedColormap(["#2f6bff", "#ffd400", "#ff2d2d"])
-            ax.imshow(
-                np.ma.masked_invalid(classes).T,
-                origin="lower",
-                cmap=cmap,
-                vmin=-0.5,
-                vmax=2.5,
-                extent=ext,
-                interpolation="nearest",
-                alpha=0.85,
-            )
-            ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
+            _draw_ftb(ax, on_t1c["rcbv"], enh, z, ftb)
         else:
-            label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
-            values = on_t1c[col][crop]
-            if maps[col].unit != range_unit:  # another unit: window on the map's own values
-                finite = on_t1c[col][np.isfinite(on_t1c[col])]
-                dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
-            windows[col] = (dmin, dmax)
-            shown = ax.imshow(
-                np.ma.masked_invalid(values).T,
-                origin="lower",
-                cmap=cmap_name,
-                vmin=dmin,
-                vmax=dmax,
-                extent=ext,
-                interpolation="nearest",
-                alpha=0.6 if col == "rcbv" else 1.0,
-            )
-            ax.contour(
-                enh[crop].T.astype(float), levels=[0.5], colors=["white"], linewidths=0.7, origin="lower", extent=ext
-            )
-            bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-            bar.ax.tick_params(labelsize=6)
-            ax.set_title(f"{label} ({maps[col].unit})", fontsize=8)
-        ax.set_xlim(ext[1], ext[0])
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.text(0.02, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
-        ax.text(0.95, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
-    _context_row(fig, [fig.add_subplot(grid[1, c]) for c in range(4)], image, enh, cor, spacing, (lo, hi, k))
-    scale_mm = 10.0
-    axes[0].plot([ext[1] - 3, ext[1] - 3 - scale_mm], [3, 3], color="white", lw=2)
-    axes[0].text(ext[1] - 3 - scale_mm / 2, 5, "10 mm", color="white", fontsize=6, ha="center")
+            windows[col] = _draw_map(fig, ax, col, maps[col].unit, on_t1c[col], enh, z)
+        _radiological_axis(ax, z)
+    _context_row(fig, [fig.add_subplot(grid[1, c]) for c in range(4)], image, enh, cor, z.spacing, (z.lo, z.hi, z.k))
+    _scale_bar(axes[0], z)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
-    shown_names = tuple(columns)
-    caption = (
-        f"Axial slice {stored_k + 1} of the T1c (largest enhancing area), radiological convention. "
-        "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
-        "views through the lesion (wide field) with the longest in-plane diameter in "
-        "yellow, and the whole axial slice with the zoomed region boxed."
-        + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
-    )
     return Panel(
-        png=buf.getvalue(), slice_index=stored_k, caption=caption, shown=shown_names, missing=missing, windows=windows
+        png=buf.getvalue(),
+        slice_index=stored_k,
+        caption=_caption(stored_k, columns, ftb),
+        shown=tuple(columns),
+        missing=missing,
+        windows=windows,
     )
 
 
