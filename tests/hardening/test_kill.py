@@ -104,16 +104,18 @@ def test_kill_9_at_random_moments_never_leaves_a_partial_or_mixed_folder(light_d
 
 @pytest.mark.e2e
 def test_two_concurrent_runs_one_is_refused(light_dicom_case, tmp_path):
+    from pseudoprog.flow.publish import locked
+
     dest = tmp_path / "dest"
-    first = _start(light_dicom_case, dest)
-    time.sleep(0.1)
-    deadline = time.time() + 60
-    while not (tmp_path / ".dest.lock").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    second = _start(light_dicom_case, dest)
-    code2 = second.wait(timeout=300)
-    err2 = second.stderr.read().decode() if second.stderr else ""
-    code1 = first.wait(timeout=600)
-    assert code1 == 0
+    # A run holding the destination's lock (taken here in-process, as a running `assess` holds it: a race
+    # between two real runs depends on how fast the first one finishes) refuses a second run at once.
+    with locked(dest.absolute()):
+        second = _start(light_dicom_case, dest)
+        code2 = second.wait(timeout=300)
+        err2 = second.stderr.read().decode() if second.stderr else ""
     assert code2 == 2 and "another pseudoprog run" in err2
+    assert not dest.exists()  # the refused run wrote nothing
+    # Once the lock is released, the next run goes ahead.
+    first = _start(light_dicom_case, dest)
+    assert first.wait(timeout=600) == 0
+    assert (dest / "assessment.json").is_file()

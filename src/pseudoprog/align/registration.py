@@ -100,8 +100,10 @@ class Registration:
         return float(np.linalg.norm(self.fixed_to_moving[:3, 3]))
 
     def to_dict(self) -> dict[str, Any]:
+        # Rounded to 9 decimals (nm, 1e-9 of a matrix entry): the last digits of an optimiser's result differ
+        # between processes with different thread counts, and a record should read the same wherever it was made.
         def num(v: float) -> float | None:
-            return None if math.isnan(v) else float(v)
+            return None if math.isnan(v) else round(float(v), 9)
 
         return {
             "fixed": self.fixed,
@@ -111,9 +113,9 @@ class Registration:
             "accepted": self.accepted,
             "optimised": self.optimised,
             "reason": self.reason,
-            "fixed_to_moving_ras": [[float(v) for v in row] for row in self.fixed_to_moving],
-            "rotation_deg": self.rotation_deg,
-            "translation_mm": [float(v) for v in self.translation_mm],
+            "fixed_to_moving_ras": [[num(v) for v in row] for row in self.fixed_to_moving],
+            "rotation_deg": num(self.rotation_deg),
+            "translation_mm": [num(v) for v in self.translation_mm],
             "metric": METRIC,
             "metric_before": num(self.metric_before),
             "metric_after": num(self.metric_after),
