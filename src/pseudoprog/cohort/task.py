@@ -96,8 +96,20 @@ def run_case(job: CaseJob) -> dict[str, Any]:
     peak, cpu = 0, 0.0
     status, reason = "ok", None
     env = {**os.environ, "PSEUDOPROG_COHORT_PARENT": str(os.getpid())}
-    # One BLAS/numba thread per case: the worker runs one case at a time on its core.
-    env.update({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    # One thread per case (BLAS, numba and ITK's filters): the worker runs one case at a time on its core, so N
+    # workers use N cores and do not contend for them.
+    env.update(
+        {
+            k: "1"
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
+            )
+        }
+    )
     cmd = [sys.executable, "-m", "pseudoprog.cohort.one", job.case_dir, str(tmp), job.profile or ""]
     with (tmp / LOG_FILE).open("wb") as log:
         popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
