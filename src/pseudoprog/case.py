@@ -456,6 +456,10 @@ class Timepoint:
     seeds: tuple[LesionSeed, ...] = ()  # semi-automatic segmentation (lesions stage)
     masks: tuple[MaskSource, ...] = ()  # imported lesion masks (lesions stage)
     histology_result: HistologyResult | None = None  # the same result, coded for the response criteria
+    # The session's contrast agent and field strength as case.yaml gives them: NIfTI sidecars often lack them, and
+    # the DCE relaxivity depends on both (perfusion/data/dce_constants.yaml).
+    contrast_agent: str | None = None
+    field_strength_t: float | None = None
 
     def series_of(self, kind: SeriesKind) -> tuple[Series, ...]:
         return tuple(s for s in self.series if s.kind is kind)

@@ -426,6 +426,18 @@ def maps_dce(
             "flip angle) is beside the dynamic one; without it and without VFA: exit 3.",
         ),
     ] = None,
+    contrast_agent: Annotated[
+        str | None,
+        typer.Option(
+            "--contrast-agent",
+            help="The agent given (gadobutrol, Dotarem, Gd-DTPA …): decides r1 with the field strength; overrides "
+            "the header's ContrastBolusAgent. Unknown or absent: r1 4.5 /mM/s, stated as an assumption.",
+        ),
+    ] = None,
+    field_strength_t: Annotated[
+        float | None,
+        typer.Option("--field-strength-t", min=0.2, max=11.7, help="Field strength (T) when the header lacks it."),
+    ] = None,
 ) -> None:
     """Ktrans, ve, vp and fit-quality maps (VFA series in the same folder give native T1)."""
     from .case import SeriesKind
@@ -441,6 +453,8 @@ def maps_dce(
             aif=aif,  # type: ignore[arg-type]
             model=model,  # type: ignore[arg-type]
             t10_s=None if t10_ms is None else t10_ms / 1000.0,
+            contrast_agent=contrast_agent,
+            field_strength_t=field_strength_t,
         )
         written = write_map_set(ms, out)
     _report_maps(written, ms.warnings)

@@ -250,3 +250,25 @@ def test_a_radiation_course_without_end_gets_a_warned_conservative_end(tmp_path,
     assert t.end == end and t.end > t.start
     warned = [w for w in result.warnings if "treatments[1].end" in w and "assumed end" in w]
     assert warned and end.isoformat() in warned[0]
+
+
+def test_contrast_agent_and_field_strength_per_session_with_a_case_default(tmp_path):
+    """NIfTI sidecars often lack ContrastBolusAgent and MagneticFieldStrength; the DCE relaxivity needs both."""
+    text = EXAMPLE.replace("patient:", "contrast_agent: Dotarem\npatient:", 1).replace(
+        "    clinical_status: worse\n",
+        "    clinical_status: worse\n    contrast_agent: gadobutrol\n    field_strength_t: 1.5\n",
+    )
+    case, _ = read_case_yaml(write_case(tmp_path, text))
+    first, second = case.timepoints
+    assert (first.contrast_agent, first.field_strength_t) == ("Dotarem", None)
+    assert (second.contrast_agent, second.field_strength_t) == ("gadobutrol", 1.5)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [("    field_strength_t: 30\n", "field_strength_t"), ("    contrast_agent: ''\n", "contrast_agent")],
+)
+def test_implausible_field_strength_or_empty_agent_is_named(tmp_path, line, field):
+    text = EXAMPLE.replace("    clinical_status: worse\n", "    clinical_status: worse\n" + line)
+    with pytest.raises(InputError, match=f"timepoints\\[1\\].{field}"):
+        read_case_yaml(write_case(tmp_path, text))

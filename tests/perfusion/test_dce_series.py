@@ -95,3 +95,55 @@ def test_missing_flip_angle_is_named(folder, tmp_path):
     series, _ = series_for_input(tmp_path / "dce.nii.gz", SeriesKind.DCE)
     with pytest.raises(InputError, match="FlipAngle"):
         dce_from_series(series, (), t10_s=1.2)
+
+
+def test_stated_contrast_agent_and_field_decide_the_relaxivity(folder):
+    """The sidecar names no agent: r1 is an assumption unless case.yaml or --contrast-agent states the agent."""
+    path, _ = folder
+    series, others = series_for_input(path / "dce.nii.gz", SeriesKind.DCE, SeriesKind.VFA_T1)
+    assumed = dce_from_series(series, others[SeriesKind.VFA_T1])
+    assert assumed.parameters["relaxivity_per_mM_s"] == 4.5
+    assert "agent not recorded" in assumed.parameters["relaxivity_source"]
+    stated = dce_from_series(series, others[SeriesKind.VFA_T1], contrast_agent="Dotarem", field_strength_t=1.5)
+    assert stated.parameters["relaxivity_per_mM_s"] == 3.6  # gadoterate in plasma at 1.5 T (Rohrer 2005)
+    assert stated.parameters["relaxivity_source"].startswith("gadoterate at 1.5 T")
+    assert any("field strength: 1.5 T as stated" in w for w in stated.warnings)  # the sidecar says 3 T
+
+
+def test_cli_contrast_agent_option(folder, tmp_path):
+    path, _ = folder
+    res = CliRunner().invoke(
+        app, ["maps", "dce", str(path / "dce.nii.gz"), "--out", str(tmp_path), "--contrast-agent", "Gadovist"]
+    )
+    assert res.exit_code == 0, res.output
+    params = json.loads((tmp_path / "dce_parameters.json").read_text())
+    assert params["relaxivity_per_mM_s"] == 5.0 and params["relaxivity_source"].startswith("gadobutrol at 3.0 T")
+
+
+def test_assess_passes_the_sessions_stated_agent_to_the_dce_maps(folder, tmp_path, monkeypatch):
+    """The maps stage hands case.yaml's contrast_agent and field_strength_t to the DCE engine."""
+    import datetime as dt
+
+    from pseudoprog.case import Timepoint
+    from pseudoprog.handoff import TimepointInputs
+    from pseudoprog.maps import dce as dce_maps
+    from pseudoprog.perfusion import from_series
+
+    path, _ = folder
+    series, others = series_for_input(path / "dce.nii.gz", SeriesKind.DCE, SeriesKind.VFA_T1)
+    seen: dict = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise InputError("stop here", field="spy")
+
+    monkeypatch.setattr(from_series, "dce_from_series", spy)
+    tp = Timepoint(
+        date=dt.date(2026, 3, 1),
+        series=(series, *others[SeriesKind.VFA_T1]),
+        contrast_agent="MultiHance",
+        field_strength_t=1.5,
+    )
+    with pytest.raises(InputError, match="stop here"):
+        dce_maps.build(TimepointInputs(timepoint=tp, out_dir=tmp_path))
+    assert (seen["contrast_agent"], seen["field_strength_t"]) == ("MultiHance", 1.5)

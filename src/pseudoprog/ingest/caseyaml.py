@@ -47,7 +47,17 @@ from .safe_yaml import load_user_yaml
 CASE_FILE = "case.yaml"
 E = TypeVar("E", bound=StrEnum)
 
-_TOP_KEYS = {"patient", "diagnosis", "treatments", "timepoints", "indication", "rtdose", "series", "notes"}
+_TOP_KEYS = {
+    "patient",
+    "diagnosis",
+    "treatments",
+    "timepoints",
+    "indication",
+    "rtdose",
+    "series",
+    "notes",
+    "contrast_agent",
+}
 _PATIENT_KEYS = {"id", "age", "sex", "dicom_id"}
 _DIAGNOSIS_KEYS = {"type", "idh", "mgmt", "codeletion_1p19q", "who_grade", "primary", "date"}
 _TREATMENT_KEYS = {
@@ -75,6 +85,8 @@ _TIMEPOINT_KEYS = {
     "notes",
     "series",
     "mask",
+    "contrast_agent",
+    "field_strength_t",
 }
 _LESION_KEYS = {
     "id",
@@ -587,8 +599,21 @@ def _timepoint(ctx: _Ctx, raw: Any, field: str, root: Path) -> tuple[Timepoint, 
         histology_result=_opt(
             m, "histology_result", lambda v: _enum(ctx, HistologyResult, v, f"{field}.histology_result")
         ),
+        contrast_agent=_opt(m, "contrast_agent", lambda v: _agent(ctx, v, f"{field}.contrast_agent")),
+        # Clinical MR runs from 0.2 T (open low-field) to 7 T; 11.7 T is the highest human scanner.
+        field_strength_t=_opt(
+            m, "field_strength_t", lambda v: _number(ctx, v, f"{field}.field_strength_t", lo=0.2, hi=11.7)
+        ),
     )
     return tp, overrides
+
+
+def _agent(ctx: _Ctx, value: Any, field: str) -> str:
+    """A contrast agent's name (generic, trade name or abbreviation); an unknown one is a stated assumption later."""
+    text = _text(ctx, value, field).strip()
+    if not text:
+        raise ctx.error(field, "is empty", "the agent's name, e.g. gadobutrol, Dotarem, Gd-DTPA")
+    return text
 
 
 def _resolved_lesions(timepoints: tuple[Timepoint, ...], raw: list[Any]) -> tuple[Timepoint, ...]:
@@ -635,6 +660,11 @@ def parse_case(data: Any, *, file: Path, root: Path) -> tuple[Case, list[dict[st
         raise ctx.error("timepoints", f"two timepoints share the date(s) {dup}", "one timepoint per scan date")
     order = sorted(range(len(parsed)), key=lambda i: parsed[i][0].date)
     timepoints = _resolved_lesions(tuple(parsed[i][0] for i in order), [tps_raw[i] for i in order])
+    case_agent = _opt(m, "contrast_agent", lambda v: _agent(ctx, v, "contrast_agent"))
+    if case_agent is not None:  # the case's agent is each session's unless the timepoint names its own
+        timepoints = tuple(
+            tp if tp.contrast_agent else dataclasses.replace(tp, contrast_agent=case_agent) for tp in timepoints
+        )
     overrides = [parsed[i][1] for i in order]
     global_overrides = _series_overrides(ctx, m["series"], "series") if m.get("series") is not None else {}
     overrides = [{**global_overrides, **o} for o in overrides]

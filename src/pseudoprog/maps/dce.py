@@ -20,7 +20,8 @@ def build(inputs: TimepointInputs) -> StageOutput:
     vfa = list(inputs.timepoint.series_of(SeriesKind.VFA_T1))
     if not vfa:  # one series per flip angle, each in its own study (QIBA DRO v4 shape): still one session's set
         vfa = vfa_sets_across_studies(inputs.timepoint.series, series)[0]
-    ms = dce_from_series(series, vfa)
+    tp = inputs.timepoint
+    ms = dce_from_series(series, vfa, contrast_agent=tp.contrast_agent, field_strength_t=tp.field_strength_t)
     maps = publish(ms, inputs, out, "DCE")
     values = dce_values(maps, ok_status=int(FitStatus.OK), fit=ms.parameters)
     per_lesion_markers(out, inputs.date, "perfusion.dce", inputs.lesion_masks, values)

@@ -23,6 +23,7 @@ from ..ingest import load_series
 from . import asl as asl_mod
 from . import dce as dce_mod
 from . import tram as tram_mod
+from .dce.constants import generic_agent
 from .dce.t1mapping import fit_vfa_t1
 from .tables import load_table
 
@@ -143,8 +144,15 @@ def dce_from_series(
     aif: Literal["auto", "population"] = "auto",
     model: dce_mod.Model = "extended_tofts",
     t10_s: float | None = None,
+    contrast_agent: str | None = None,
+    field_strength_t: float | None = None,
 ) -> MapSet:
-    """DCE maps of one dynamic series, with native T1 from the VFA series (or one given T10)."""
+    """DCE maps of one dynamic series, with native T1 from the VFA series (or one given T10).
+
+    ``contrast_agent`` and ``field_strength_t`` are what the user states (case.yaml or the command line): they
+    decide the relaxivity over the series' own header, which is often empty or free text typed at the console;
+    a disagreement with the header is a warning.
+    """
     vol, load_warnings = load_series(dce)
     name = _name(dce)
     dce_mod.validate_dynamic(vol.data, vol.frame_times_s, file=name)
@@ -168,10 +176,24 @@ def dce_from_series(
             "no variable-flip-angle (VFA) series for native T1: Ktrans, ve and vp need T1 before contrast "
             "(clinical_rules.md §4.6); give --t10-ms to assume one value"
         )
-    agent = dce.params.contrast_agent
+    header_agent = dce.params.contrast_agent
     extra_agent = dce.params.extra.get("ContrastBolusAgent") if dce.params.extra else None
     if extra_agent:
-        agent = str(extra_agent)
+        header_agent = str(extra_agent)
+    agent = header_agent
+    if contrast_agent:
+        agent = contrast_agent
+        stated = generic_agent(contrast_agent)
+        same = stated is not None and stated == generic_agent(header_agent)
+        if header_agent and not same and contrast_agent.strip().lower() != header_agent.strip().lower():
+            warnings.append(
+                f"contrast agent: {contrast_agent!r} as stated is used; the series header says {header_agent!r}"
+            )
+    field = dce.params.field_strength_t
+    if field_strength_t is not None:
+        if field is not None and abs(field - field_strength_t) > 0.2:
+            warnings.append(f"field strength: {field_strength_t:g} T as stated is used; the header says {field:g} T")
+        field = field_strength_t
     if aif_mask is not None and aif_mask.shape != vol.spatial_shape:
         raise InputError(
             f"AIF mask shape {aif_mask.shape} does not match the DCE grid {vol.spatial_shape}", field="aif mask"
@@ -182,7 +204,7 @@ def dce_from_series(
         flip_angle_deg=flip,
         tr_s=tr_ms / 1000.0,
         t10_s=t10,
-        field_strength_t=dce.params.field_strength_t,
+        field_strength_t=field,
         contrast_agent=agent,
         aif=aif_mask if aif_mask is not None else aif,
         model=model,

@@ -31,6 +31,11 @@ def relaxivity_for(agent: str | None, field_strength_t: float | None) -> tuple[f
     return float(table["default"]), f"{what}: default {table['default']} /mM/s assumed, {table['default_source']}"
 
 
+def generic_agent(agent: str | None) -> str | None:
+    """The generic name of a contrast agent as written anywhere (trade name, abbreviation), or None if unknown."""
+    return _generic_agent(agent, load_table("dce_constants")["relaxivity_per_mM_s"])
+
+
 def _generic_agent(agent: str | None, table: dict) -> str | None:
     if not agent:
         return None
