@@ -35,6 +35,7 @@ from pydicom.errors import InvalidDicomError
 from ..case import AcquisitionParams, Volume
 from ..errors import InputError
 from ..errors import malformed as bad_file
+from . import ge
 from .csa import csa_floats, image_csa
 
 log = logging.getLogger(__name__)
@@ -1060,9 +1061,10 @@ def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = No
     """Acquisition time of each slice k within a volume (ms from the first), ``None`` if the headers lack it.
 
     Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes); other objects give it when the
-    per-slice acquisition times of the first volume differ by less than one TR. GE's RTIA timer and
-    slice-order private tags are not read (GE series get ``None``). Times that span a TR or more are not the
-    slice times of one volume (some multiband releases write them so): ``None`` rather than a guess.
+    per-slice acquisition times of the first volume differ by less than one TR. GE series without them get the
+    continuous-acquisition estimate from the protocol block's slice order (``ge.py``; single-band only). Times
+    that span a TR or more are not the slice times of one volume (some multiband releases write them so):
+    ``None`` rather than a guess.
     """
     span_limit = min(_MAX_VOLUME_SPAN_MS, repetition_time_ms or _MAX_VOLUME_SPAN_MS)
     first = [group[0] for group in layout.slices]
@@ -1076,6 +1078,10 @@ def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = No
     acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in first], float)
     if len(first) > 1 and np.isfinite(acq).all() and 0 < np.ptp(acq) * 1000.0 < span_limit:
         return (acq - acq.min()) * 1000.0
+    if len(first) > 1 and all(f.position is not None for f in first):
+        # GE leaves per-slice times empty in many releases; its protocol block says the slice order.
+        positions = np.array([f.position for f in first], float)
+        return ge.slice_times_from_protocol(first[0].path, positions, repetition_time_ms=repetition_time_ms)
     return None
 
 
