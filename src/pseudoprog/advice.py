@@ -275,13 +275,7 @@ def recommend(
     ct_text, ct_rating = _procedure("not_appropriate")
     rationale.append(f"{ct_text}: {ct_rating}")
     rationale.append(str(table["rating_caveat"]))
-    return Recommendation(
-        next_step=step,
-        rating=rating,
-        management=management,
-        warnings=tuple(dict.fromkeys(warnings)),
-        rationale=tuple(rationale),
-    )
+    return _recommendation(step, rating, management, warnings, rationale)
 
 
 def run_advice(
@@ -303,6 +297,19 @@ def run_advice(
     return out
 
 
+def _recommendation(
+    step: str, rating: str | None, management: str | None, warnings: list[str], rationale: list[str]
+) -> Recommendation:
+    """The recommendation as returned: repeated warnings said once, in the order they arose."""
+    return Recommendation(
+        next_step=step,
+        rating=rating,
+        management=management,
+        warnings=tuple(dict.fromkeys(warnings)),
+        rationale=tuple(rationale),
+    )
+
+
 def _no_question(
     question: Question, response: ResponseCall | None, warnings: list[str], rationale: list[str]
 ) -> Recommendation:
@@ -322,10 +329,4 @@ def _no_question(
         management = table["management"]["surveillance"]
         if question.notes:
             management += " " + table["management"]["clinical_change_stable_imaging"]
-    return Recommendation(
-        next_step=step,
-        rating=rating,
-        management=management,
-        warnings=tuple(dict.fromkeys(warnings)),
-        rationale=tuple(rationale),
-    )
+    return _recommendation(step, rating, management, warnings, rationale)

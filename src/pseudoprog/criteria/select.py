@@ -116,18 +116,8 @@ def assess_all(
     --------
     Growth in the radiation field 8 weeks after chemoradiation for a glioblastoma:
 
-    >>> from pathlib import Path
-    >>> from pseudoprog.ingest.caseyaml import parse_case
-    >>> def scan(date, long_mm, perp_mm):
-    ...     lesion = {"id": "L1", "long_mm": long_mm, "perp_mm": perp_mm, "location_vs_rt": "in_field"}
-    ...     return {"date": date, "clinical_status": "stable", "steroids_mg_dexamethasone": 0,
-    ...             "flair_change": "stable", "lesions": [lesion]}
-    >>> chemoradiation = {"type": "chemoradiation", "start": "2025-02-03", "end": "2025-03-14",
-    ...                   "dose_gy": 60, "fractions": 30, "agent": "temozolomide"}
-    >>> doc = {"patient": {"id": "P1"}, "diagnosis": {"type": "glioblastoma", "date": "2025-01-06"},
-    ...        "treatments": [chemoradiation],
-    ...        "timepoints": [scan("2025-04-11", 20, 20), scan("2025-05-09", 30, 25)]}
-    >>> case, _ = parse_case(doc, file=Path("case.yaml"), root=Path("."))
+    >>> from pseudoprog.criteria.examples import early_in_field_growth
+    >>> case = early_in_field_growth()
     >>> chosen, why, results = assess_all(case)
     >>> chosen, results[chosen].latest.category.value
     ('RANO 2.0', 'PD (preliminary)')
