@@ -72,7 +72,8 @@ def _data(category: str | None, label: str | None, *, criteria: str = "RANO 2.0"
             {"name": "oedema_ratio", "value": 4.53, "unit": "ratio", "likelihood_ratio": None, "direction": "neutral",
              "source": "Leeman 2013 [V: R30]", "note": "reported, not applied"},
         ],
-        "recommendation": {"next_step": "short-interval MRI with perfusion in 4-8 weeks", "rating": "usually appropriate",
+        "recommendation": {"next_step": "short-interval MRI with perfusion in 4-8 weeks",
+                           "rating": "usually appropriate",
                            "management": "continue therapy and confirm [V: R1e] [V: R43]",
                            "warnings": ["the response criteria call progression from size [SEED: S1] [V: R1e]"]},
         "not_assessed": [],
@@ -101,7 +102,7 @@ def test_every_criteria_category_has_a_reconciling_sentence_group():
 
 
 @pytest.mark.parametrize("label", sorted(answer.LABELS))
-@pytest.mark.parametrize("category", sorted(answer.CATEGORIES) + [None])
+@pytest.mark.parametrize("category", [*sorted(answer.CATEGORIES), None])
 def test_every_pair_of_call_and_label_gets_one_sentence_built_from_the_state(category, label):
     sentence = answer.reconcile(_data(category, label))
     assert sentence and sentence.endswith(".")
