@@ -182,6 +182,7 @@ def test_cite_numbers_in_order_of_first_use_merges_neighbours_and_keeps_sections
     assert refs.cite("Rowe 2018 [V: R43] [SEED: S2]") == "Rowe 2018 [1, 2]"
     assert refs.cite("again [SEED: S2], rule (clinical_rules.md §1.3.3, §4.4)") == "again [2], rule [3 §1.3.3, §4.4]"
     assert refs.cite("a derived cap [DERIVED]; checked [V]") == "a derived cap (derived); checked"
+    assert refs.cite("no step (issue 12); issue 12: not at all times") == "no step; not at all times"
     assert refs.cite("cut-offs (L06) unverified") == f"cut-offs [{refs.number(citation_of('R9') or '')}] unverified"
     assert [n for n, _ in refs.entries] == [1, 2, 3, 4]
     assert refs.cite("RANO (Wen 2010) [V: R1a]") == refs.cite("RANO [V: R1c]").replace("RANO", "RANO (Wen 2010)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,17 @@ def percent(value: float | None) -> str:
 
 _ENV.filters["pct"] = percent
 _ENV.filters["name"] = display_name
+
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a source's reasoning, '…' marking the rest (kept whole in assessment.json)."""
+    m = _SENTENCE_END.search(text)
+    return text if m is None else text[: m.start()] + ". …"
+
+
+_ENV.filters["first_sentence"] = first_sentence
 
 
 def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
@@ -180,26 +192,42 @@ def _brief(value: Any) -> str:
     return _fmt(value)
 
 
-def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
-    """The maps computed ('clinical name (unit)') with the scans that have them and their distinct parameters.
+_NOT_PARAMETERS = frozenset({"description", "ftb_note", "parameters_file"})  # what a map is, not how it was made
 
-    Scans with the same maps are listed together, and each parameter once, so two scans do not double the
-    methods section.
+
+def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
+    """The maps computed with the scans that have them and their distinct parameters.
+
+    Scans with the same maps and parameters (the scan's date aside) are listed together, and each parameter
+    once, so two scans do not double the methods section. Map descriptions and the per-scan parameter files
+    are in assessment.json.
     """
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for tp in timepoints:
         maps = tp.get("maps") or []
         if not maps:
             continue
+        date = str(tp["date"])
         names = ", ".join(f"{m['name']} ({display_unit(m.get('unit'))[0] or 'ratio'})" for m in maps)
         params: list[str] = []
         for m in maps:
             for k, v in (m.get("parameters") or {}).items():
-                text = _short(f"{k}={_fmt(v)}")
+                if k in _NOT_PARAMETERS:
+                    continue
+                text = _short(f"{k}={_fmt(v)}".replace(date, "<scan date>"))
                 if text not in params:
                     params.append(text)
-        groups.setdefault((names, tuple(params)), []).append(str(tp["date"]))
+        groups.setdefault((names, tuple(params)), []).append(date)
     return [(", ".join(dates), names, list(params)) for (names, params), dates in groups.items()]
+
+
+def _timepoint_warnings(timepoints: Any) -> list[tuple[str, str]]:
+    """(dates, warning) with a warning repeated at several scans listed once, with all its dates."""
+    seen: dict[str, list[str]] = {}
+    for tp in timepoints:
+        for w in tp.get("warnings") or ():
+            seen.setdefault(str(w), []).append(str(tp["date"]))
+    return [(", ".join(dates), w) for w, dates in seen.items()]
 
 
 _LONGEST_PARAMETER = 80  # characters; a longer value is named only (it is in assessment.json)
@@ -297,6 +325,7 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         software=assets.get("software", {}),
         methods_maps=_methods_maps(timepoints),
         markers=_marker_table(timepoints),
+        timepoint_warnings=_timepoint_warnings(timepoints),
         lesion_text=_lesion_text,
         weighed=weighed,
         reported=reported,
