@@ -223,6 +223,7 @@ def test_markers_show_clinical_names_and_units_and_volumes_in_cm3_only():
     assert "rcbv_max" not in body and "adc_mean" not in body
     assert "mm³" not in body and "mm3" not in body and " mL" not in body
     assert "13.8 cm³" in body and "2.83 cm³" in body
+    assert "measured (rano bidimensional)" in body and "lesions.rano_bidimensional" not in body
 
 
 def test_display_helpers():
@@ -279,7 +280,11 @@ def test_rano_bm_timeline_plots_the_sum_of_longest_diameters_in_mm():
     assert [v for _, v in criterion_series(data)] == [26.6, 40.9]  # else the listed lesions' longest diameters
     assert timeline_png(data) is not None
     html = render_html(data)
-    assert "SLD: sum of longest diameters (mm)" in html
+    assert "SLD: sum of longest diameters (mm)" in html and "Dashed (right axis)" in html
+    for tp in data["timepoints"]:
+        for les in tp["lesions"]:
+            les["measurement"]["enhancing_volume_mm3"] = None
+    assert "Dashed (right axis)" not in render_html(data)  # the caption names only what is drawn
 
 
 def test_rano_timeline_plots_spd_and_a_volumetric_call_plots_cm3():

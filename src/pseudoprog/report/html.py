@@ -23,7 +23,7 @@ from .answer import headline, reconcile
 from .map_names import display_name, display_unit, humanise, shown, shown_text, volumes_in_cm3
 from .panels import ftb_legend
 from .references import References
-from .timeline import criterion_quantity, display_settings, png_data_uri, timeline_png
+from .timeline import criterion_quantity, display_settings, png_data_uri, size_series, timeline_png
 
 ASSETS_NAME = "report-assets.json"
 
@@ -80,6 +80,17 @@ def first_sentence(text: str) -> str:
 
 
 _ENV.filters["first_sentence"] = first_sentence
+
+
+def measured_by(source: Any) -> str:
+    """Where a lesion size came from, in words: 'lesions.rano_bidimensional' → 'measured (rano bidimensional)'."""
+    text = str(source or "")
+    if text.startswith("lesions."):
+        return f"measured ({text.removeprefix('lesions.').replace('_', ' ')})"
+    return text.replace("_", " ")
+
+
+_ENV.filters["measured_by"] = measured_by
 
 
 def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
@@ -316,6 +327,8 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         headline=headline(data),
         reconcile=reconcile(data),
         quantity=criterion_quantity(data),
+        volume_drawn=criterion_quantity(data).method != "volumetric"
+        and any(p.volume_cm3 is not None for p in size_series(timepoints)),
         timeline_uri=png_data_uri(timeline) if timeline else None,
         window=settings["response_window"],
         ftb=settings["ftb_classes"],
