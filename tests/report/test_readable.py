@@ -52,7 +52,8 @@ def _data(category: str | None, label: str | None, *, criteria: str = "RANO 2.0"
             "criteria": criteria if category else None,
             "category": category,
             "explanation": ["volumetric alongside: 13824 mm³, +387.6 % vs baseline (clinical_rules §1.4–1.5, §6 C17)"],
-            "reference": {},
+            "reference": {"burden": {"bidimensional": 1305.0, "volumetric": 13824.0}, "pct_change_vs_nadir": 122.0,
+                          "flags": ["within_rt_window"]},
             "per_timepoint": [
                 {"date": "2026-03-16", "role": "baseline", "category": "baseline",
                  "burden": {"bidimensional": 588.0, "volumetric": 2830.0},
@@ -223,6 +224,8 @@ def test_markers_show_clinical_names_and_units_and_volumes_in_cm3_only():
     assert "rcbv_max" not in body and "adc_mean" not in body
     assert "mm³" not in body and "mm3" not in body and " mL" not in body
     assert "13.8 cm³" in body and "2.83 cm³" in body
+    assert "burden bidimensional 1305 mm²; volumetric 13.8 cm³; pct change vs nadir +122 %; flags within rt window" \
+        in body
     assert "measured (rano bidimensional)" in body and "lesions.rano_bidimensional" not in body
 
 

@@ -199,8 +199,17 @@ def _brief(value: Any) -> str:
         if "value" in value:
             text = volumes_in_cm3(f"{_fmt(value.get('value'))} {value.get('unit') or ''}".strip())
             return f"{text} ({value['date']})" if value.get("date") else text
-        return "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items() if v not in (None, {}, []))
+        if value and set(value) <= set(_BURDEN_UNITS):  # a burden by method: each in its unit, volumes in cm³
+            return "; ".join(
+                f"{k} {shown(v, _BURDEN_UNITS[k]).text()}" for k, v in value.items() if isinstance(v, (int, float))
+            )
+        return "; ".join(f"{k.replace('_', ' ')} {_brief(v)}" for k, v in value.items() if v not in (None, {}, []))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v).replace("_", " ") for v in value)
     return _fmt(value)
+
+
+_BURDEN_UNITS = {"bidimensional": "mm2", "unidimensional": "mm", "volumetric": "mm3"}
 
 
 _NOT_PARAMETERS = frozenset({"description", "ftb_note", "parameters_file"})  # what a map is, not how it was made
@@ -291,7 +300,10 @@ def _reference_items(reference: Any) -> list[tuple[str, str]]:
     """The criteria reference (baseline, nadir, changes ...) as label/text pairs, empty ones left out."""
     if not isinstance(reference, Mapping):
         return []
-    items = [(str(k).replace("_", " "), _brief(v)) for k, v in reference.items()]
+    items = [
+        (str(k).replace("_", " "), f"{v:+.0f} %" if str(k).startswith("pct_") and isinstance(v, float) else _brief(v))
+        for k, v in reference.items()
+    ]
     return [(k, v) for k, v in items if v not in ("", "—")]
 
 
