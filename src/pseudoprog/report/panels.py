@@ -170,6 +170,8 @@ def _draw_ftb(ax: Axes, rcbv_on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom, ftb:
         loc="upper center",
         bbox_to_anchor=(0.5, -0.01),
         fontsize=6,
+        title="thresholds for BSW leakage-corrected rCBV",  # the correction the thresholds were derived with
+        title_fontsize=6,
         frameon=False,
         handlelength=1.0,
         borderaxespad=0.2,
