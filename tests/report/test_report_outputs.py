@@ -82,6 +82,50 @@ def test_pdf_converts_to_png_with_pdftoppm(dicom_assessed, tmp_path):
         assert ImageStat.Stat(img.convert("L")).stddev[0] > 10  # text and figures, not a blank page
 
 
+def pdf_pages(pdf) -> list[str]:
+    """The text of each page of a PDF (pdftotext -layout), form feeds split."""
+    exe = need_binary("pdftotext")
+    run = subprocess.run([exe, "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split("\f")[:-1]
+
+
+# Header lines of the report's tables: a page must not end on one (a header orphaned from its rows).
+_TABLE_HEADERS = (r"Date\s+Enhancing lesions", r"Marker\s+Unit", r"Item\s+Value\s+LR", r"Stage\s+Timepoint",
+                  r"Treatment\s+Start\s+End", r"Date\s+Role\s+Call")
+
+
+@pytest.mark.e2e
+def test_pdf_starts_with_answer_timeline_and_images_and_stays_short(dicom_assessed):
+    _, out = dicom_assessed
+    pages = pdf_pages(out / "report.pdf")
+    first = pages[0]
+    for heading in ("Probability of true progression", "95 % interval", "Response call", "Next step", "Timeline",
+                    "Images at the lesion", DATES[0]):
+        assert heading in first, heading
+    assert len(pages) <= 6, f"{len(pages)} pages for two scans"
+    for number, page in enumerate(pages, start=1):
+        lines = [ln for ln in page.splitlines() if ln.strip() and "decision support, not a diagnosis" not in ln]
+        if number < len(pages):  # no page holds only a row or two of a table
+            assert len(lines) >= 8, (number, lines)
+        assert not any(re.search(h, lines[-1]) for h in _TABLE_HEADERS), (number, lines[-3:])
+
+
+@pytest.mark.e2e
+def test_pdf_text_stays_inside_the_page_margins(dicom_assessed):
+    exe = need_binary("pdftotext")
+    _, out = dicom_assessed
+    run = subprocess.run([exe, "-bbox", str(out / "report.pdf"), "-"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    width = float(re.search(r'<page width="([\d.]+)"', run.stdout).group(1))
+    margin_pt = 11 / 25.4 * 72  # the @page side margins (11 mm)
+    words = [(float(a), float(b), w) for a, b, w in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)"'
+                                                               r' yMax="[\d.]+">([^<]*)</word>', run.stdout)]
+    assert words
+    outside = [w for lo, hi, w in words if lo < margin_pt - 1.0 or hi > width - margin_pt + 1.0]
+    assert not outside, outside[:10]
+
+
 @pytest.mark.e2e
 def test_pseudoprog_report_re_renders_the_same_page_from_the_output_folder(dicom_assessed, tmp_path):
     _, out = dicom_assessed

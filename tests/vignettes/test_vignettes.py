@@ -62,9 +62,15 @@ pytestmark = [pytest.mark.vignette]
 # Vignettes the program still gets wrong, with the reason (issue 12); run them with PSEUDOPROG_VIGNETTES=1.
 KNOWN_FAILING: dict[str, str] = {
     "18-met-wbrt-salvage-srs-equivocal-rcbv": (
-        "P 0.77 against the expected 0.20-0.75: rCBV 2.0 lies at the top of the metastasis cut-off range, so the "
-        "continuous LR is ~4.3, and prior WBRT raises necrosis risk only as a listed modifier without a verified "
-        "size (clinical_rules §3.3): the label (indeterminate) and next step are right, the point is 0.02 high"
+        "P 0.77 against the expected 0.20-0.75 (label indeterminate and next step MRS/PET are right). Neither side "
+        "can be changed with a source (re-checked for issue 12 item 8): (1) the only sized WBRT source, clinical_rules "
+        "§3.3 row 'Prior WBRT + salvage SRS' (R67b), is an incidence of radiation necrosis per patient (21.4 % when "
+        "salvage combined SRS and WBRT vs ~0 % otherwise) with no recurrence rate and a zero comparator: it gives no "
+        "likelihood ratio or odds ratio for an enlarging lesion, so the program lists WBRT without weighing it; "
+        "(2) the expected range was written from Patel 2017 glioma cut-offs (1.49-3.1, where rCBV 2.0 is mid-range) "
+        "while the metastasis sources the program uses (E1 LR+ 4.2, E3 cut-offs 1.54-2.1) make 2.0 a positive "
+        "result; re-deriving the range from them is for the vignette's author, and widening it without that "
+        "derivation is not allowed"
     ),
 }
 

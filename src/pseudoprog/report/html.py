@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,11 @@ import jinja2
 
 from ..assessment import Assessment
 from ..files import write_atomic
-from .timeline import display_settings, png_data_uri, timeline_png
+from .answer import headline, reconcile
+from .map_names import display_name, display_unit, humanise, shown, shown_text, volumes_in_cm3
+from .panels import ftb_legend
+from .references import References
+from .timeline import criterion_quantity, display_settings, png_data_uri, size_series, timeline_png
 
 ASSETS_NAME = "report-assets.json"
 
@@ -63,6 +68,29 @@ def percent(value: float | None) -> str:
 
 
 _ENV.filters["pct"] = percent
+_ENV.filters["name"] = display_name
+
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a source's reasoning, '…' marking the rest (kept whole in assessment.json)."""
+    m = _SENTENCE_END.search(text)
+    return text if m is None else text[: m.start()] + ". …"
+
+
+_ENV.filters["first_sentence"] = first_sentence
+
+
+def measured_by(source: Any) -> str:
+    """Where a lesion size came from, in words: 'lesions.rano_bidimensional' → 'measured (rano bidimensional)'."""
+    text = str(source or "")
+    if text.startswith("lesions."):
+        return f"measured ({text.removeprefix('lesions.').replace('_', ' ')})"
+    return text.replace("_", " ")
+
+
+_ENV.filters["measured_by"] = measured_by
 
 
 def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
@@ -118,8 +146,9 @@ _CRITERIA_COLUMNS = (
     ("Date", "date"),
     ("Role", "role"),
     ("Call", "category"),
+    ("SLD (mm)", "burden.unidimensional"),
     ("SPD (mm²)", "burden.bidimensional"),
-    ("Volumetric burden", "burden.volumetric"),
+    ("Volume (cm³)", "burden.volumetric"),
     ("vs baseline (%)", "pct_change_vs_baseline"),
     ("vs nadir (%)", "pct_change_vs_nadir"),
     ("In 12-week window", "within_pseudoprogression_window"),
@@ -151,43 +180,130 @@ def _criteria_table(rows: Any) -> tuple[list[str], list[list[str]]]:
             keys.extend(k for k, v in r.items() if k not in keys and not isinstance(v, (Mapping, list, tuple)))
         known = [(k.replace("_", " "), k) for k in keys]
     # Codes such as flag names read better with spaces (and can wrap in a narrow column).
-    cells = [[_fmt(_get(r, p)).replace("_", " ") if p == "flags" else _fmt(_get(r, p)) for _, p in known] for r in rows]
+    cells = [[_cell(r, p) for _, p in known] for r in rows]
     return [h for h, _ in known], cells
+
+
+def _cell(row: Mapping[str, Any], path: str) -> str:
+    value = _get(row, path)
+    if path == "flags":  # codes such as flag names read better with spaces (and can wrap in a narrow column)
+        return _fmt(value).replace("_", " ")
+    if path == "burden.volumetric":  # the criteria keep mm³; the report shows volumes in cm³ only
+        return shown(value, "mm3").text().removesuffix(" cm³")
+    return _fmt(value)
 
 
 def _brief(value: Any) -> str:
     """A reference value in words: {date, value, unit} → '572 mm² (2026-03-16)'; other mappings shallowly."""
     if isinstance(value, Mapping):
         if "value" in value:
-            text = f"{_fmt(value.get('value'))} {value.get('unit') or ''}".strip()
+            text = volumes_in_cm3(f"{_fmt(value.get('value'))} {value.get('unit') or ''}".strip())
             return f"{text} ({value['date']})" if value.get("date") else text
-        return "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items() if v not in (None, {}, []))
+        if value and set(value) <= set(_BURDEN_UNITS):  # a burden by method: each in its unit, volumes in cm³
+            return "; ".join(
+                f"{k} {shown(v, _BURDEN_UNITS[k]).text()}" for k, v in value.items() if isinstance(v, (int, float))
+            )
+        return "; ".join(f"{k.replace('_', ' ')} {_brief(v)}" for k, v in value.items() if v not in (None, {}, []))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v).replace("_", " ") for v in value)
     return _fmt(value)
 
 
+_BURDEN_UNITS = {"bidimensional": "mm2", "unidimensional": "mm", "volumetric": "mm3"}
+
+
+_NOT_PARAMETERS = frozenset({"description", "ftb_note", "parameters_file"})  # what a map is, not how it was made
+
+
 def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
-    """Per scan: the maps computed ('name (unit)', comma-joined) and their distinct parameters."""
-    out = []
+    """The maps computed with the scans that have them and their distinct parameters.
+
+    Scans with the same maps and parameters (the scan's date aside) are listed together, and each parameter
+    once, so two scans do not double the methods section. Map descriptions and the per-scan parameter files
+    are in assessment.json.
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for tp in timepoints:
         maps = tp.get("maps") or []
         if not maps:
             continue
-        names = ", ".join(f"{m['name']} ({m['unit']})" for m in maps)
+        date = str(tp["date"])
+        names = ", ".join(f"{m['name']} ({display_unit(m.get('unit'))[0] or 'ratio'})" for m in maps)
         params: list[str] = []
         for m in maps:
             for k, v in (m.get("parameters") or {}).items():
-                text = f"{k}={_fmt(v)}"
+                if k in _NOT_PARAMETERS:
+                    continue
+                text = _short(f"{k}={_fmt(v)}".replace(date, "<scan date>"))
                 if text not in params:
                     params.append(text)
-        out.append((str(tp["date"]), names, params))
-    return out
+        groups.setdefault((names, tuple(params)), []).append(date)
+    return [(", ".join(dates), names, list(params)) for (names, params), dates in groups.items()]
+
+
+def _timepoint_warnings(timepoints: Any) -> list[tuple[str, str]]:
+    """(dates, warning) with a warning repeated at several scans listed once, with all its dates."""
+    seen: dict[str, list[str]] = {}
+    for tp in timepoints:
+        for w in tp.get("warnings") or ():
+            seen.setdefault(str(w), []).append(str(tp["date"]))
+    return [(", ".join(dates), w) for w, dates in seen.items()]
+
+
+_LONGEST_PARAMETER = 80  # characters; a longer value is named only (it is in assessment.json)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _LONGEST_PARAMETER else text.split("=", 1)[0] + "=… (see assessment.json)"
+
+
+def _marker_table(timepoints: Any) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
+    """Markers as rows (clinical name, display unit) and scans as columns, values in the display unit."""
+    dates = [str(tp["date"]) for tp in timepoints]
+    rows: dict[str, tuple[str, list[str]]] = {}
+    for i, tp in enumerate(timepoints):
+        for m in tp.get("markers") or ():
+            name = str(m["name"])
+            if name not in rows:
+                rows[name] = (display_unit(m.get("unit"))[0], ["—"] * len(dates))
+            rows[name][1][i] = shown(m.get("value"), m.get("unit")).text().removesuffix(f" {rows[name][0]}").strip()
+    return dates, [(display_name(n), unit, values) for n, (unit, values) in rows.items()]
+
+
+def _lesion_text(lesion: Mapping[str, Any]) -> str:
+    m = lesion.get("measurement") or {}
+    text = f"{lesion.get('id')}: {_fmt(m.get('long_mm'))} × {_fmt(m.get('perp_mm'))} mm"
+    if m.get("enhancing_volume_mm3") is not None:
+        text += f"; {shown(m['enhancing_volume_mm3'], 'mm3').text()}"
+    if lesion.get("new"):
+        text += " (new)"
+    return text
+
+
+_NOT_WEIGHED_ALWAYS = frozenset({"dependence_model"})  # explained under Methods
+
+
+def _split_evidence(items: Any) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """(weighed items and the prior/posterior, items reported but not weighed, model notes for Methods)."""
+    weighed, reported, model = [], [], []
+    for e in items or ():
+        if e.get("name") in _NOT_WEIGHED_ALWAYS:
+            model.append(e)
+        elif e.get("likelihood_ratio") is not None or e.get("direction") == "prior":
+            weighed.append(e)
+        else:
+            reported.append(e)
+    return weighed, reported, model
 
 
 def _reference_items(reference: Any) -> list[tuple[str, str]]:
     """The criteria reference (baseline, nadir, changes ...) as label/text pairs, empty ones left out."""
     if not isinstance(reference, Mapping):
         return []
-    items = [(str(k).replace("_", " "), _brief(v)) for k, v in reference.items()]
+    items = [
+        (str(k).replace("_", " "), f"{v:+.0f} %" if str(k).startswith("pct_") and isinstance(v, float) else _brief(v))
+        for k, v in reference.items()
+    ]
     return [(k, v) for k, v in items if v not in ("", "—")]
 
 
@@ -206,16 +322,39 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
     assets = load_assets(folder) if folder is not None else {}
     timeline = timeline_png(data)
     settings = display_settings()
+    refs = References()
+
+    def cite(text: Any) -> str:
+        """Free text as the page shows it: numbered citations, clinical names, volumes in cm³."""
+        return volumes_in_cm3(humanise(refs.cite(text)))
+
+    weighed, reported, model = _split_evidence(data.get("evidence"))
+    timepoints = data.get("timepoints", ())
     return _ENV.get_template("report.html").render(
         a=data,
         why=_reasons(data),
+        cite=cite,
+        refs=refs,
+        shown=shown_text,
+        headline=headline(data),
+        reconcile=reconcile(data),
+        quantity=criterion_quantity(data),
+        volume_drawn=criterion_quantity(data).method != "volumetric"
+        and any(p.volume_cm3 is not None for p in size_series(timepoints)),
         timeline_uri=png_data_uri(timeline) if timeline else None,
         window=settings["response_window"],
         ftb=settings["ftb_classes"],
+        ftb_legend=ftb_legend(settings["ftb_classes"]),
         panels=_panels(assets, folder),
         panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
         software=assets.get("software", {}),
-        methods_maps=_methods_maps(data.get("timepoints", ())),
+        methods_maps=_methods_maps(timepoints),
+        markers=_marker_table(timepoints),
+        timepoint_warnings=_timepoint_warnings(timepoints),
+        lesion_text=_lesion_text,
+        weighed=weighed,
+        reported=reported,
+        model=model,
         criteria_reference=_reference_items((data.get("response") or {}).get("reference")),
         criteria_table=_criteria_table((data.get("response") or {}).get("per_timepoint") or ()),
     )

@@ -17,10 +17,12 @@ import numpy as np
 from matplotlib import colors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from nibabel import orientations
 
 from ..align.resample import resample_mask, resample_to_grid
 from ..case import LesionMask, Volume
+from .map_names import display_unit
 from .timeline import display_settings
 
 # Maps the panel row shows when present, in this order, with display ranges (in the map's unit).
@@ -150,7 +152,8 @@ def _draw_ftb(ax: Axes, rcbv_on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom, ftb:
     classes[inside & (rcbv < ftb["low_below"])] = 0
     classes[inside & (rcbv >= ftb["low_below"]) & (rcbv <= ftb["high_above"])] = 1
     classes[inside & (rcbv > ftb["high_above"])] = 2
-    cmap = colors.ListedColormap(["#2f6bff", "#ffd400", "#ff2d2d"])
+    palette = ftb["colours"]
+    cmap = colors.ListedColormap([palette["low"], palette["intermediate"], palette["high"]])
     ax.imshow(
         np.ma.masked_invalid(classes).T,
         origin="lower",
@@ -161,7 +164,28 @@ def _draw_ftb(ax: Axes, rcbv_on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom, ftb:
         interpolation="nearest",
         alpha=0.85,
     )
-    ax.set_title(f"FTB: <{ftb['low_below']:g} / mid / >{ftb['high_above']:g}", fontsize=8)
+    ax.set_title("FTB (rCBV classes)", fontsize=8)
+    ax.legend(
+        handles=[Patch(facecolor=palette[k], edgecolor="none", label=text) for k, text in ftb_legend(ftb)],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        fontsize=6,
+        title="thresholds for BSW leakage-corrected rCBV",  # the correction the thresholds were derived with
+        title_fontsize=6,
+        frameon=False,
+        handlelength=1.0,
+        borderaxespad=0.2,
+    )
+
+
+def ftb_legend(ftb: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(class, legend text) of the FTB overlay: 'low: rCBV < 1.0', 'intermediate: 1.0–1.75', 'high: > 1.75'."""
+    lo, hi = float(ftb["low_below"]), float(ftb["high_above"])
+    return [
+        ("low", f"low: rCBV < {lo:g}"),
+        ("intermediate", f"intermediate: {lo:g}–{hi:g}"),
+        ("high", f"high: rCBV > {hi:g}"),
+    ]
 
 
 def _draw_map(
@@ -169,16 +193,17 @@ def _draw_map(
 ) -> tuple[float, float]:
     """A quantitative map over the T1c with the lesion outline and a colour bar; returns its display range."""
     label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
-    values = on_t1c[z.crop]
     if unit != range_unit:  # another unit: window on the map's own values
         finite = on_t1c[np.isfinite(on_t1c)]
         dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
+    shown_unit, scale = display_unit(unit)  # ADC in ×10⁻³ mm²/s, as read clinically
+    values = on_t1c[z.crop] * scale
     shown = ax.imshow(
         np.ma.masked_invalid(values).T,
         origin="lower",
         cmap=cmap_name,
-        vmin=dmin,
-        vmax=dmax,
+        vmin=dmin * scale,
+        vmax=dmax * scale,
         extent=z.ext,
         interpolation="nearest",
         alpha=0.6 if col == "rcbv" else 1.0,
@@ -188,7 +213,7 @@ def _draw_map(
     )
     bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
     bar.ax.tick_params(labelsize=6)
-    ax.set_title(f"{label} ({unit})", fontsize=8)
+    ax.set_title(f"{label} ({shown_unit})" if shown_unit else label, fontsize=8)
     return dmin, dmax
 
 
@@ -214,7 +239,13 @@ def _caption(stored_k: int, columns: Sequence[str], ftb: Mapping[str, Any]) -> s
         "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
         "views through the lesion (wide field) with the longest in-plane diameter in "
         "yellow, and the whole axial slice with the zoomed region boxed."
-        + (f" FTB classes per {ftb['source']}." if "ftb" in columns else "")
+        + (
+            " FTB overlay (classes of the voxel rCBV inside the enhancing lesion): blue "
+            + "; yellow ".join(text for _, text in ftb_legend(ftb)[:2])
+            + f"; red {ftb_legend(ftb)[2][1]} ({ftb['source']}). {ftb['leakage_note']}."
+            if "ftb" in columns
+            else ""
+        )
     )
 
 
