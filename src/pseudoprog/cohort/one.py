@@ -1,9 +1,11 @@
-"""One case in its own process: ``python -m pseudoprog.cohort.one CASE_DIR OUT_DIR [PROFILE]``.
+"""One case in its own process: ``python -m pseudoprog.cohort.one CASE_DIR OUT_DIR [PROFILE [DATES]]``.
 
 The worker's task (:mod:`.task`) starts this process so that a crash, a hang or runaway memory in one
 case can be ended from outside without touching the worker. A bad input or a case that cannot be
 assessed leaves ``cohort-error.json`` (kind and message) and exits 2; any other exception exits 1 with
 its traceback in the log. The process ends itself when the worker that started it disappears.
+With DATES (``shift`` or ``remove``) the outputs are de-identified with the cohort's secret, which comes in the
+environment (:data:`SECRET_ENV`), never on the command line where ``ps`` shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import traceback
 from pathlib import Path
 
 ERROR_FILE = "cohort-error.json"
+SECRET_ENV = "PSEUDOPROG_DEIDENTIFY_SECRET"
 EXIT_INPUT = 2
 EXIT_CRASH = 1
 
@@ -36,12 +39,15 @@ def main(argv: list[str]) -> int:
     _exit_with_parent(int(os.environ.get("PSEUDOPROG_COHORT_PARENT", os.getppid())))
     case_dir, out_dir = Path(argv[0]), Path(argv[1])
     profile = Path(argv[2]) if len(argv) > 2 and argv[2] else None
+    dates = argv[3] if len(argv) > 3 and argv[3] else None
     from ..errors import PseudoprogError
     from ..files import write_json
     from ..flow import assess  # the single-case flow
+    from ..report.deidentify import Deidentifier
 
+    deid = Deidentifier(dates=dates, secret=os.environ.pop(SECRET_ENV)) if dates else None
     try:
-        assess(case_dir, out_dir, profile=profile)
+        assess(case_dir, out_dir, profile=profile, deidentify=deid)
     except PseudoprogError as exc:
         write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": str(exc)})
         return EXIT_INPUT
