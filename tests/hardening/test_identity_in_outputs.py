@@ -13,7 +13,7 @@ import pytest
 
 from pseudoprog.flow import assess
 
-from .deid_check import assert_dciodvfy_clean, assert_no_identity, source_identity
+from .deid_check import assert_no_identity, source_identity
 
 
 @pytest.mark.e2e
