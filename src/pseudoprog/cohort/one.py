@@ -46,14 +46,22 @@ def main(argv: list[str]) -> int:
     from ..report.deidentify import Deidentifier
 
     deid = Deidentifier(dates=dates, secret=os.environ.pop(SECRET_ENV)) if dates else None
+
+    def clean(text: str) -> str:
+        """An error as the case's marker and log keep it: de-identified, the case folder not named."""
+        if deid is None:
+            return text
+        deid.forget(case_dir.name)
+        return deid.text(text.replace(str(case_dir.resolve()), "CASE_DIR").replace(str(case_dir), "CASE_DIR"))
+
     try:
         assess(case_dir, out_dir, profile=profile, deidentify=deid)
     except PseudoprogError as exc:
-        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": str(exc)})
+        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": clean(str(exc))})
         return EXIT_INPUT
     except Exception as exc:  # a crash: reported as the case's error, never as a finished case
-        traceback.print_exc()
-        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": f"crashed: {exc!r}"})
+        print(clean(traceback.format_exc()), file=sys.stderr)
+        write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": clean(f"crashed: {exc!r}")})
         return EXIT_CRASH
     return 0
 
