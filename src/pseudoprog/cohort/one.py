@@ -19,6 +19,9 @@ from pathlib import Path
 
 ERROR_FILE = "cohort-error.json"
 SECRET_ENV = "PSEUDOPROG_DEIDENTIFY_SECRET"
+# Tests only: "NAME=MiB" makes the case whose folder is NAME hold MiB of touched memory while it runs, so that
+# the memory bound can be shown to stop a case (see tests/cohort); unset, nothing happens.
+TEST_ALLOCATE_ENV = "PSEUDOPROG_TEST_ALLOCATE"
 EXIT_INPUT = 2
 EXIT_CRASH = 1
 
@@ -33,6 +36,16 @@ def _exit_with_parent(parent: int) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _test_allocation(case_dir: Path) -> object:
+    spec = os.environ.get(TEST_ALLOCATE_ENV, "")
+    name, _, mib = spec.partition("=")
+    if not spec or name != case_dir.name:
+        return None
+    import numpy as np
+
+    return np.ones(int(mib) << 20, dtype=np.uint8)  # every page written: resident, not merely reserved
 
 
 def main(argv: list[str]) -> int:
@@ -54,8 +67,10 @@ def main(argv: list[str]) -> int:
         deid.forget(case_dir.name)
         return deid.text(text.replace(str(case_dir.resolve()), "CASE_DIR").replace(str(case_dir), "CASE_DIR"))
 
+    held = _test_allocation(case_dir)
     try:
         assess(case_dir, out_dir, profile=profile, deidentify=deid)
+        del held
     except PseudoprogError as exc:
         write_json(out_dir / ERROR_FILE, {"kind": type(exc).__name__, "message": clean(str(exc))})
         return EXIT_INPUT
