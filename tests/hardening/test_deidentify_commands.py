@@ -4,8 +4,10 @@ a finished, identified output folder copied with no identity left, dates removed
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pydicom
+import pytest
 from typer.testing import CliRunner
 
 from pseudoprog.cli import app
@@ -49,3 +51,30 @@ def test_report_deidentify_needs_a_folder_of_its_own(light_assessed):
     result = runner.invoke(app, ["report", str(light_assessed / "assessment.json"), "--deidentify",
                                  "--deidentify-dates", "blur", "--out", "/tmp/never-written"])
     assert result.exit_code == 2 and "shift or remove" in result.output
+
+
+def test_an_encapsulated_pdf_carries_the_deidentified_report(light_assessed, light_dicom_case, tmp_path):
+    """The service's report-as-DICOM (Encapsulated PDF) holds the PDF: its copy carries the de-identified one."""
+    import shutil
+
+    from pseudoprog.report.deidentify import Deidentifier, deidentify_folder
+    from pseudoprog.service.pacs import encapsulated_pdf
+
+    folder = Path(shutil.copytree(light_assessed, tmp_path / "src"))
+    if not (folder / "report.pdf").is_file():
+        pytest.skip("no PDF renderer here: nothing to encapsulate")
+    seg = next(folder.rglob("seg-lesions.dcm"))
+    identified_pdf = (folder / "report.pdf").read_bytes()
+    encapsulated_pdf(identified_pdf, like=pydicom.dcmread(seg), title="report").save_as(
+        seg.parent / "report-pdf.dcm", enforce_file_format=True
+    )
+    out = tmp_path / "out"
+    written = deidentify_folder(folder, out, Deidentifier(dates="shift"))
+    doc = next(p for p in out.rglob("report-pdf.dcm"))
+    assert doc.relative_to(out).as_posix() in written
+    ds = pydicom.dcmread(doc)
+    new_pdf = (out / "report.pdf").read_bytes()
+    assert bytes(ds.EncapsulatedDocument).rstrip(b"\0") == new_pdf.rstrip(b"\0") != identified_pdf
+    assert ds.EncapsulatedDocumentLength == len(new_pdf)
+    assert assert_no_identity(out, source_identity(light_dicom_case)) >= 8
+    assert assert_dciodvfy_clean(out) in (0, len(list(out.rglob("*.dcm"))))
