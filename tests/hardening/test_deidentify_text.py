@@ -18,7 +18,8 @@ def test_text_shifts_iso_and_dicom_dates_by_the_same_days() -> None:
     assert deid.text("scan 2025-04-20, seen 20250420.") == "scan 2024-03-16, seen 20240316."
     assert deid.text("dicom/2025-04-20/sr.dcm") == "dicom/2024-03-16/sr.dcm"
     # Not dates: an impossible month, a year out of range, a longer number, a probability.
-    for text in ("2025-13-40", "12345678", "202504201", "0.83", "version 1.26.4", "127.0.0.1"):
+    for text in ("2025-13-40", "12345678", "202504201", "0.83", "version 1.26.4", "127.0.0.1", "0.20250420",
+                 "20250420.5", "rcbv,1.20250420,2"):
         assert deid.text(text) == text
 
 

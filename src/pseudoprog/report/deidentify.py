@@ -86,7 +86,8 @@ _TEXT_VRS = ("LO", "SH", "ST", "LT", "UT", "UC")  # free text that may hold a da
 # A UID inside text (a path, a reason): at least five numeric components, so versions and IPs are left alone.
 _UID_IN_TEXT = re.compile(r"(?<![\d.])(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){4,}(?![\d.])")
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_DICOM_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+# Not inside a number: 0.20250101 or 20250101.5 in a CSV of values is a value, not a date.
+_DICOM_DATE = re.compile(r"(?<!\d)(?<!\d\.)(\d{4})(\d{2})(\d{2})(?!\d)(?!\.\d)")
 _YEARS = range(1850, 2200)  # an 8-digit number outside these years is not read as a date
 _PSEUDONYM_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 REMOVED_ORIGIN = dt.date(1900, 1, 1)  # dates="remove": the first scan's day in text

@@ -143,13 +143,16 @@ def export_labels(
     out: Annotated[Path, typer.Option("--out", help="CSV to write (the format `pseudoprog calibrate` reads).")],
     db: DbOpt = None,
     data: DataOpt = Path("pseudoprog-data"),
+    deidentify: Annotated[
+        bool, typer.Option("--deidentify", help="case_id as the patient's pseudonym in the service's exports.")
+    ] = False,
 ) -> None:
     """Write the cases with a recorded outcome as a labelled CSV for `pseudoprog calibrate`."""
     from ..store import Store
     from .labels import export_labels as run
 
     try:
-        n = run(Store(_settings(data, db).url), out)
+        n = run(Store(_settings(data, db).url), out, deidentify=deidentify)
     except PseudoprogError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {n} labelled case(s) to {out}")
