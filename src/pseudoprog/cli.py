@@ -135,10 +135,25 @@ def report(
         Path | None, typer.Option("--out", help="Folder for report.html and report.pdf (default: beside the JSON).")
     ] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also write the PDF.")] = True,
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify", help="Write a de-identified copy of the whole output folder into --out (a new folder)."
+        ),
+    ] = False,
+    dates: Annotated[
+        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
+    ] = "shift",
 ) -> None:
     """Re-render the HTML (and PDF) report from an assessment.json and the files beside it."""
     from .report.render import rerender
 
+    if deidentify:
+        with _errors():
+            written = _deidentified_report(assessment_json, out, pdf=pdf, dates=dates)
+        for rel in written:
+            console.print(f"wrote {out / rel if out else rel}")
+        return
     with _errors():
         rendered = rerender(assessment_json, out_dir=out, pdf=pdf)
     target = out or assessment_json.parent
@@ -146,6 +161,26 @@ def report(
         console.print(f"wrote {name}: {target / rel}")
     if rendered.pdf_error:
         console.print(f"[yellow]PDF not written:[/yellow] {rendered.pdf_error}")
+
+
+def _deidentified_report(assessment_json: Path, out: Path | None, *, pdf: bool, dates: str) -> list[str]:
+    """``report --deidentify``: the folder of ``assessment_json``, de-identified, into a new folder ``out``."""
+    from .errors import InputError
+    from .report.deidentify import Deidentifier, deidentify_folder
+
+    deid = Deidentifier(dates=dates) if dates in ("shift", "remove") else None
+    if deid is None:
+        raise InputError(f"unknown value {dates!r}", field="--deidentify-dates", expected="shift or remove")
+    source = assessment_json.parent
+    if out is None or out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
+        raise InputError(
+            "a de-identified copy needs its own folder", field="--out", expected="a folder outside the source's"
+        )
+    if not assessment_json.is_file():
+        raise InputError("assessment file does not exist", file=assessment_json)
+    if out.exists() and any(out.iterdir()):
+        raise InputError("exists already and is not empty", file=out, expected="a new or empty folder")
+    return sorted(deidentify_folder(source, out, deid, pdf=None if pdf else False))
 
 
 @app.command()

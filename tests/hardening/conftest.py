@@ -23,3 +23,13 @@ def light_dicom_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def light_case_copy(light_dicom_case: Path, tmp_path: Path) -> Path:
     """A private copy of the light case that a test may change."""
     return Path(shutil.copytree(light_dicom_case, tmp_path / "case"))
+
+
+@pytest.fixture(scope="session")
+def light_assessed(light_dicom_case: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The light case assessed without de-identification (its output folder, not to be changed)."""
+    from pseudoprog.flow import assess
+
+    out = tmp_path_factory.mktemp("light-assessed") / "out"
+    assess(light_dicom_case, out)
+    return out

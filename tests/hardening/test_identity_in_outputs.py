@@ -13,6 +13,8 @@ import pytest
 
 from pseudoprog.flow import assess
 
+from .deid_check import assert_no_identity, source_identity
+
 
 @pytest.mark.e2e
 def test_a_deidentified_run_keeps_no_identity_anywhere(light_dicom_case, tmp_path):
@@ -67,3 +69,32 @@ def test_a_deidentified_run_keeps_no_identity_anywhere(light_dicom_case, tmp_pat
             check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
             errors = [line for line in (check.stdout + check.stderr).splitlines() if line.startswith("Error")]
             assert not errors, f"{path.name}: {errors[:3]}"
+    # Every file's bytes (and the PDF's text, and every file name): no identity, no original date, no source UID.
+    assert assert_no_identity(out, source_identity(light_dicom_case)) >= len(objects) + 3
+    check_dicom_references(out)
+
+
+def check_dicom_references(out):
+    """The SRs' references (SEG, source series) point at objects of the same de-identified run; the SR's time
+    point text is the shifted date of the folder it sits in."""
+    objects = {p: pydicom.dcmread(p) for p in sorted(out.rglob("*.dcm"))}
+    segs = {str(ds.SOPInstanceUID) for ds in objects.values() if ds.Modality == "SEG"}
+    seg_series = {
+        str(ds.ReferencedSeriesSequence[0].SeriesInstanceUID) for ds in objects.values() if ds.Modality == "SEG"
+    }
+    srs = [(p, ds) for p, ds in objects.items() if ds.Modality == "SR"]
+    assert srs and segs
+    for path, sr in srs:
+        refs = {str(item.ReferencedSOPInstanceUID) for item in _walk(sr, "ReferencedSOPSequence")}
+        assert refs & segs, f"{path.name} references no SEG of this run"
+        evidence_series = {str(s.SeriesInstanceUID) for s in sr.CurrentRequestedProcedureEvidenceSequence[0]
+                           .ReferencedSeriesSequence}
+        assert evidence_series & seg_series, f"{path.name}: its evidence is not the SEG's source series"
+        time_points = {str(item.TextValue) for item in _walk(sr, "ContentSequence") if "TextValue" in item}
+        assert path.parent.name in time_points, (path.parent.name, time_points)
+
+
+def _walk(ds, keyword):
+    for elem in ds.iterall():
+        if elem.keyword == keyword:
+            yield from elem.value

@@ -139,6 +139,14 @@ def test_patient_json_signoff_outcome_audit_and_export_labels(service, tmp_path:
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(csv_path.open()))
     assert rows == [{"case_id": "P-1", "label": "1", "rcbv_max": "2.4"}]  # non-numeric evidence is not a marker
+    # De-identified: the patient's pseudonym of the deployment's exports, not the PatientID.
+    res = CliRunner().invoke(cli_app, ["export-labels", "--db", settings.url, "--out", str(csv_path), "--deidentify"])
+    assert res.exit_code == 0, res.output
+    from pseudoprog.service.export import deployment_deidentifier
+
+    pseudonym = deployment_deidentifier(store, "shift").pseudonym("P-1")
+    assert list(csv.DictReader(csv_path.open())) == [{"case_id": pseudonym, "label": "1", "rcbv_max": "2.4"}]
+    assert "P-1" not in csv_path.read_text()
 
 
 def test_users_add_reads_the_password_from_stdin(tmp_path: Path) -> None:

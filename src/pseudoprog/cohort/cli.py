@@ -29,6 +29,15 @@ def cohort(
     labels: Annotated[Path | None, typer.Option("--labels", help="labels.csv: case_id, date, outcome.")] = None,
     profile: Annotated[Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate`.")] = None,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Run error rows again.")] = False,
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify", help="De-identify every case's outputs and the cohort tables (one pseudonym per case)."
+        ),
+    ] = False,
+    dates: Annotated[
+        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
+    ] = "shift",
 ) -> None:
     """Assess many cases in parallel on dask.distributed; one table, trial plots, criteria agreement."""
     from rich.console import Console
@@ -61,6 +70,7 @@ def cohort(
                 profile=profile,
                 retry_errors=retry_errors,
                 progress=bar.update,
+                deidentify=dates if deidentify else None,
             )
     except (PseudoprogError, ValueError) as exc:
         console.print(f"[bold red]error:[/bold red] {exc}")

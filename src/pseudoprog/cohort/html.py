@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..files import write_atomic
+from ..report.deidentify import Deidentifier
 from .agreement import BROAD, broad_class, kappa_with_interval, roc_curve
 from .table import CRITERIA, calibration_csv, join_labels, load_rows, marker_columns, read_labels, slug
 
@@ -41,16 +43,28 @@ def chosen_criteria(requested: Sequence[str] | None) -> list[str]:
 
 
 def write_cohort_outputs(
-    run: CohortRun, *, criteria: Sequence[str] | None = None, labels: Path | None = None
+    run: CohortRun,
+    *,
+    criteria: Sequence[str] | None = None,
+    labels: Path | None = None,
+    deidentify: Deidentifier | None = None,
 ) -> dict[str, Path]:
-    """Build the table from the published case folders and write the cohort files; returns name → path."""
+    """Build the table from the published case folders and write the cohort files; returns name → path.
+
+    With ``deidentify`` (the cohort's), the labels' case ids and dates are mapped the way the cases' were.
+    """
     import pandas as pd
 
     from .run import CASES_FOLDER
 
     chosen = chosen_criteria(criteria)
     rows = load_rows(run.out_dir / CASES_FOLDER, run.done)
-    unmatched = join_labels(rows, read_labels(labels)) if labels is not None else []
+    unmatched = []
+    if labels is not None:
+        given = read_labels(labels)
+        if deidentify is not None:
+            given = deidentified_labels(given, deidentify, source=labels)
+        unmatched = join_labels(rows, given)
     suffixes = ("call", "pct_vs_baseline", "pct_vs_nadir")
     dropped = {f"{slug(c)}_{s}" for c in CRITERIA if c not in chosen for s in suffixes}
     rows = [{k: v for k, v in r.items() if k not in dropped} for r in rows]
@@ -74,6 +88,24 @@ def write_cohort_outputs(
         write_atomic(paths["calibrate_csv"], calibration_csv(rows))
     write_atomic(paths["html"], render_html(rows, chosen, run=run, unmatched=unmatched))
     return paths
+
+
+def deidentified_labels(
+    labels: Sequence[dict[str, Any]], deid: Deidentifier, *, source: Path
+) -> list[dict[str, Any]]:
+    """Labels keyed as de-identified rows are: case (folder name or case id) → pseudonym, date → shifted."""
+    out = []
+    for lab in labels:
+        date = lab["date"]
+        if date and deid.dates == "remove":
+            raise InputError(
+                "a label's date cannot be matched once dates are removed",
+                file=source,
+                field="date",
+                expected="labels without dates (the latest scan), or --deidentify-dates shift",
+            )
+        out.append({**lab, "case": deid.pseudonym(lab["case"]), "date": deid.text(date) if date else None})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- figures

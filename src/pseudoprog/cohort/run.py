@@ -9,6 +9,8 @@ taken as finished only when their done-marker's input hash equals the current on
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +20,7 @@ from typing import Any
 
 from .. import __version__
 from ..files import write_json
+from ..report.deidentify import Deidentifier
 from .cases import CaseEntry, case_hash, find_cases, software_fingerprint
 from .task import CaseJob, read_done, run_case
 
@@ -74,6 +77,7 @@ def run_cohort(
     labels: Path | None = None,
     progress: ProgressFn | None = None,
     write_report: bool = True,
+    deidentify: str | None = None,
 ) -> CohortRun:
     """Assess every case on dask.distributed and write cohort.parquet, cohort.csv and cohort.html in ``out_dir``.
 
@@ -81,6 +85,10 @@ def run_cohort(
     folders at the same paths; otherwise a LocalCluster of ``workers`` processes on 127.0.0.1 is started
     and stopped. ``memory_limit`` bounds each case's process tree (and each local worker process).
     A case whose done-marker has the current input hash is not run again; ``retry_errors`` reruns error rows.
+    ``deidentify`` (``"shift"`` or ``"remove"``) de-identifies every case's outputs as ``assess --deidentify``
+    does, with one secret for the cohort (kept in ``OUT/.deidentify-secret``, readable by its owner only: never
+    share it), so each case has one pseudonym — its folder, its rows — across reruns; the tables and the page
+    then carry pseudonyms and shifted dates only.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -102,6 +110,13 @@ def run_cohort(
     _clear_partials(root)
     say = progress or (lambda _k, _d: None)
     extra = Path(profile).read_bytes() if profile is not None else b""
+    secret, deid = "", None
+    if deidentify is not None:
+        secret = cohort_secret(out_dir)
+        deid = Deidentifier(dates=deidentify, secret=secret)  # a bad option fails here
+        entries = [CaseEntry(name=deid.pseudonym(e.name), path=e.path) for e in entries]
+        # Another mode or secret gives other outputs: those cases are redone.
+        extra += f"\0deidentify={deidentify}:{hashlib.sha256(secret.encode()).hexdigest()}".encode()
     run = CohortRun(out_dir=out_dir, cases=entries)
     jobs: list[CaseJob] = []
     software = software_fingerprint()
@@ -122,6 +137,8 @@ def run_cohort(
                 timeout_s=float(timeout_s),
                 memory_limit_bytes=mem,
                 profile=str(Path(profile).resolve()) if profile is not None else None,
+                deidentify=deidentify,
+                secret=secret,
             )
         )
     if jobs:
@@ -130,7 +147,7 @@ def run_cohort(
     if write_report:
         from .html import write_cohort_outputs
 
-        run.outputs = write_cohort_outputs(run, criteria=criteria, labels=labels)
+        run.outputs = write_cohort_outputs(run, criteria=criteria, labels=labels, deidentify=deid)
     write_json(
         out_dir / "cohort-run.json",
         {
@@ -144,9 +161,29 @@ def run_cohort(
             "cluster": run.cluster,
             "timeout_s": timeout_s,
             "memory_limit_bytes_per_case": mem,
+            "deidentified": deidentify,
         },
     )
     return run
+
+
+SECRET_FILE = ".deidentify-secret"
+
+
+def cohort_secret(out_dir: Path) -> str:
+    """The cohort's de-identification secret: read from ``OUT/.deidentify-secret``, or made and kept there (0600)."""
+    import secrets
+
+    path = Path(out_dir) / SECRET_FILE
+    if path.is_file():
+        text = path.read_text(encoding="ascii").strip()
+        if len(text) >= 32:
+            return text
+    text = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")
+    return text
 
 
 def _clear_partials(root: Path) -> None:
@@ -209,7 +246,7 @@ def _failed_marker(job: CaseJob, reason: str) -> dict[str, Any]:
 
     marker = {
         "case": job.name,
-        "case_dir": job.case_dir,
+        "case_dir": None if job.deidentify else job.case_dir,
         "input_hash": job.input_hash,
         "status": "error",
         "error": reason,

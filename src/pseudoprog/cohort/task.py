@@ -36,6 +36,8 @@ class CaseJob:
     timeout_s: float
     memory_limit_bytes: int
     profile: str | None = None
+    deidentify: str | None = None  # "shift" | "remove": the case's outputs de-identified (see report.deidentify)
+    secret: str = ""  # the cohort's de-identification secret (same pseudonyms and shift for every case)
 
 
 def read_done(folder: Path) -> dict[str, Any] | None:
@@ -111,6 +113,11 @@ def run_case(job: CaseJob) -> dict[str, Any]:
         }
     )
     cmd = [sys.executable, "-m", "pseudoprog.cohort.one", job.case_dir, str(tmp), job.profile or ""]
+    if job.deidentify:
+        from .one import SECRET_ENV
+
+        cmd.append(job.deidentify)
+        env[SECRET_ENV] = job.secret
     with (tmp / LOG_FILE).open("wb") as log:
         popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         proc = psutil.Process(popen.pid)
@@ -134,9 +141,15 @@ def run_case(job: CaseJob) -> dict[str, Any]:
         status, reason = "error", _reason(tmp, popen.returncode)
     if status == "ok" and not (tmp / "assessment.json").is_file():
         status, reason = "error", "the case's process ended without writing assessment.json"
+    if job.deidentify and reason:  # an error names files of the case folder: not its name, dates or ids
+        from ..report.deidentify import Deidentifier
+
+        deid = Deidentifier(dates=job.deidentify, secret=job.secret)
+        deid.forget(Path(job.case_dir).name)
+        reason = deid.text(reason.replace(job.case_dir, "CASE_DIR"))
     done = {
         "case": job.name,
-        "case_dir": job.case_dir,
+        "case_dir": None if job.deidentify else job.case_dir,  # a folder name often carries the patient's
         "input_hash": job.input_hash,
         "status": status,
         "error": reason,

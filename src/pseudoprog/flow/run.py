@@ -35,7 +35,7 @@ from ..handoff import StageOutput
 from ..ingest.dicom import file_index
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
-from ..report.deidentify import Deidentifier, deidentifying
+from ..report.deidentify import Deidentifier, deidentify_folder
 from .context import FlowContext
 from .publish import staged_folder
 from .scope import decide_scope
@@ -153,7 +153,7 @@ def assess(
     progress: Progress | None = None,
     profile: str | Path | None = None,
     allow_roots: Sequence[str | Path] = (),
-    deidentify: str | None = None,
+    deidentify: str | Deidentifier | None = None,
 ) -> Assessment:
     """Assess one case folder; writes ``assessment.json``, the report, figures and DICOM objects into ``out_dir``.
 
@@ -163,7 +163,9 @@ def assess(
     ``profile`` is a site profile from ``pseudoprog calibrate``: its thresholds replace the literature's.
     ``allow_roots`` are folders outside the case folder that case.yaml's paths may point into.
     ``deidentify`` (``"shift"`` or ``"remove"``: what happens to dates) applies the PS3.15 Basic Profile to every
-    DICOM object written and replaces the patient id by a pseudonym in assessment.json, the HTML and the PDF.
+    DICOM object written and replaces the patient id by a pseudonym in assessment.json, the HTML and the PDF;
+    dates in text and file names are shifted alike. A :class:`Deidentifier` may be given instead (a cohort's
+    shared secret: the same pseudonyms and shift for every case).
     """
     from ..evidence.calibration import read_profile
     from ..ingest import ingest_case
@@ -171,7 +173,8 @@ def assess(
 
     say = progress or (lambda _msg: None)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
-    deid = Deidentifier(dates=deidentify) if deidentify is not None else None  # a bad option fails first
+    # A bad option fails first.
+    deid = Deidentifier(dates=deidentify) if isinstance(deidentify, str) else deidentify
     if not Path(case_dir).exists():  # before the output folder (by default inside it) is created
         raise InputError("case folder does not exist", file=case_dir, expected="a folder holding case.yaml")
     # Everything is written into a staging folder beside ``out`` and published by one rename at the end; the
@@ -195,10 +198,17 @@ def assess(
         assessment = build_assessment(ctx)
         if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
             assessment = replace(assessment, case_id=deid.pseudonym(case.id))
-        with _timed(say, "writing report"), deidentifying(deid):
+            deid.anchor(case.timepoints[0].date)
+            for known in (case.id, *case.patient.dicom_ids):
+                deid.forget(known)
+        with _timed(say, "writing report"):
             outputs, missing = run_report_stage(ReportInputs(case, staging, assessment, ctx.masks(), ctx.maps()))
         # The report stage may add 'not assessed' items (e.g. no DICOM outputs for NIfTI input).
         outputs = {"assessment_json": "assessment.json", **outputs}
         assessment = replace(assessment, outputs=outputs, not_assessed=assessment.not_assessed + tuple(missing))
         write_assessment_json(assessment, staging / "assessment.json", case_root=Path(case_dir))
+        if deid is not None:  # every file of the staging folder, before it is published: nothing identified leaves
+            with _timed(say, "de-identifying the outputs"):
+                deidentify_folder(staging, staging, deid)
+            assessment = replace(assessment, outputs=deid.json(assessment.outputs))
     return assessment

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -309,6 +309,24 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
             if path.endswith((".pdf", ".html")):
                 audit(s, user=user.name, action="view_report", patient_id=patient_id, detail=path)
         return FileResponse(target)
+
+    @app.get("/api/patients/{patient_id}/export")
+    def export(patient_id: str, user: Reader) -> Response:
+        """The latest assessment's output folder as a ZIP, de-identified unless the deployment says otherwise."""
+        from .export import deployment_deidentifier, export_zip
+
+        with store.session() as s:
+            a = _latest(s, _patient(s, patient_id))
+            if a is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no assessment")
+            result_dir = Path(a.result_dir)
+            mode = f"de-identified, dates {settings.export_dates}" if settings.export_deidentified else "identified"
+            audit(s, user=user.name, action="export", patient_id=patient_id, detail=mode)
+        deid = deployment_deidentifier(store, settings.export_dates) if settings.export_deidentified else None
+        body, name = export_zip(result_dir, deid=deid)
+        return Response(
+            body, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
     web = settings.web_dir or WEB_DIR
     if (web / "dist").is_dir():

@@ -44,6 +44,12 @@ def serve(
     data: DataOpt = Path("pseudoprog-data"),
     workers: Annotated[int, typer.Option("--workers", help="Worker processes running assessments.")] = 1,
     lease: Annotated[float, typer.Option("--lease", help="Seconds before a silent worker's job is re-run.")] = 60.0,
+    export_identified: Annotated[
+        bool, typer.Option("--export-identified", help="The export endpoint keeps identity (default: de-identified).")
+    ] = False,
+    export_dates: Annotated[
+        str, typer.Option("--export-dates", help="De-identified export: shift (whole days) | remove (dummy dates)")
+    ] = "shift",
 ) -> None:
     """Run the reading-room service: API, web page, Orthanc change-feed follower and worker processes."""
     import multiprocessing as mp
@@ -60,7 +66,11 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_logs()
     try:
-        settings = _settings(data, db, orthanc, lease_s=lease)
+        if export_dates not in ("shift", "remove"):
+            raise PseudoprogError(f"--export-dates must be shift or remove, not {export_dates!r}")
+        settings = _settings(
+            data, db, orthanc, lease_s=lease, export_deidentified=not export_identified, export_dates=export_dates
+        )
         store = Store(settings.url)
     except PseudoprogError as exc:
         raise _fail(exc) from None
@@ -133,13 +143,16 @@ def export_labels(
     out: Annotated[Path, typer.Option("--out", help="CSV to write (the format `pseudoprog calibrate` reads).")],
     db: DbOpt = None,
     data: DataOpt = Path("pseudoprog-data"),
+    deidentify: Annotated[
+        bool, typer.Option("--deidentify", help="case_id as the patient's pseudonym in the service's exports.")
+    ] = False,
 ) -> None:
     """Write the cases with a recorded outcome as a labelled CSV for `pseudoprog calibrate`."""
     from ..store import Store
     from .labels import export_labels as run
 
     try:
-        n = run(Store(_settings(data, db).url), out)
+        n = run(Store(_settings(data, db).url), out, deidentify=deidentify)
     except PseudoprogError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {n} labelled case(s) to {out}")

@@ -14,12 +14,18 @@ from ..markers import MARKERS
 from ..store import AssessmentRecord, Outcome, Patient, Store
 
 
-def export_labels(store: Store, out: Path) -> int:
+def export_labels(store: Store, out: Path, *, deidentify: bool = False) -> int:
     """Write ``case_id, label, <marker> …`` (label 1 = true progression, 0 = treatment effect); returns the rows.
+
+    With ``deidentify``, ``case_id`` is the patient's pseudonym of the deployment's exports (service/export.py),
+    so labels and de-identified exports of one patient still match.
 
     Each outcome is paired with the assessment it was recorded against (else the patient's latest); the marker
     values are those the assessment weighed as evidence. A marker that was not measured is left empty.
     """
+    from .export import deployment_deidentifier
+
+    deid = deployment_deidentifier(store, "shift") if deidentify else None
     rows: list[dict[str, str]] = []
     with store.session() as s:
         for outcome, patient in s.execute(
@@ -35,7 +41,8 @@ def export_labels(store: Store, out: Path) -> int:
                     .order_by(AssessmentRecord.id.desc())
                     .limit(1)
                 )
-            row = {"case_id": patient.patient_id, "label": "1" if outcome.result == "progression" else "0"}
+            case_id = deid.pseudonym(patient.patient_id) if deid is not None else patient.patient_id
+            row = {"case_id": case_id, "label": "1" if outcome.result == "progression" else "0"}
             if a is not None:
                 for item in json.loads(a.assessment_json).get("evidence") or []:
                     value = item.get("value")

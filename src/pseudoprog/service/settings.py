@@ -22,6 +22,9 @@ class ServiceSettings:
     backoff_max_s: float = 300.0
     max_attempts: int = 5  # an assessment that crashes its worker this often is failed, not retried for ever
     web_dir: Path | None = None
+    # The export endpoint: de-identified (PS3.15 Basic Profile, pseudonyms) unless False; dates shifted or removed.
+    export_deidentified: bool = True
+    export_dates: str = "shift"
 
     @property
     def url(self) -> str:
