@@ -304,7 +304,7 @@ def lesions(
         written = write_lesions(result, out)
     from .lesions.stage import event_warning
 
-    events = {}
+    events: dict[object, list[str]] = {}
     for event in result.events:
         events.setdefault(event.date, []).append(event_warning(event))
     for date in sorted(result.timepoints):
