@@ -9,12 +9,14 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
 2. **Candidates** (automatic detection): brain voxels with ``E`` more than ``detection_robust_sd``
    robust SDs above the brain median, split into 26-connected components; components smaller than
    ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped.
-   Semi-automatic mode looks only inside the seed's region (a point with a radius, or a box): the
-   voxels above half-way between the brain background and the region's peak, without the size and
-   shape filters (the reader has said there is a lesion there).
-3. **Refinement** at half maximum: per lesion, the enhancing voxels are those above
-   ``background + 0.5 × (peak − background)`` (peak = 95th percentile of ``E`` in the candidate),
-   connected to the candidate, within 10 mm of it.
+   Each candidate is then grown like a reader's click at its centroid (step 3), within
+   ``automatic_growth_mm`` of it, so a target is the whole lesion and not its brightest fragment.
+3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
+   ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
+   the bright part is the voxels above half-way between the local background and the peak, connected
+   to the region; when the peak is faint (< ``rim_max_contrast_sd``) the dimmer rim is added by
+   hysteresis (``rim_local_sd`` above the normal-appearing brain around it, within
+   ``rim_extension_mm``). A box confines the lesion; a point lets it extend ``point_extension_mm``.
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
@@ -492,8 +494,9 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
 
     Inside the seed region (a point's ball, or a box) the peak enhancement (98th percentile) must
     stand ``seed_min_contrast_sd`` local robust SDs above the brain around the region; the lesion is
-    then the voxels above half-way between that local background and the peak, connected to the
-    region. A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
+    then the voxels above half-way between that local background and the peak, connected to a ball
+    twice the seed's radius (or to the box), plus the dimmer rim when the peak is faint
+    (:func:`grow_lesion`). A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
     beyond its ball (a reader clicks inside a lesion, not round it). A point whose ball holds no
     clear enhancement (a click in a large necrotic core) is searched again in a ball twice as large.
     Returns the mask (None when refused) and what was seen.
