@@ -337,7 +337,18 @@ def lesions(
             progress=_progress,
         )
         written = write_lesions(result, out)
+    from .lesions.stage import event_warning
+
+    events: dict[object, list[str]] = {}
+    for event in result.events:
+        events.setdefault(event.date, []).append(event_warning(event))
     for date in sorted(result.timepoints):
+        if not result.lesion_objects(date):
+            console.print(f"[yellow]{date}: no enhancing lesion found in the images[/yellow]")
+            for note in result.timepoints[date].notes:
+                console.print(f"  {note}")
+        for warning in events.get(date, []):
+            console.print(f"[yellow]{date}: {warning}[/yellow]")
         for les in result.lesion_objects(date):
             m = les.measurement
             ml = (m.enhancing_volume_mm3 or 0) / 1000

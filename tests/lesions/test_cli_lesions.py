@@ -37,3 +37,42 @@ def test_lesions_command_bad_option_is_a_clear_error(phantom_cases, tmp_path):
     case = phantom_cases("radiation_necrosis_after_srs", "nifti")
     result = runner.invoke(app, ["lesions", str(case), "--out", str(tmp_path / "o"), "--across-sessions", "bspline"])
     assert result.exit_code == 2 and "across_sessions" in result.output
+
+
+def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypatch, tmp_path):
+    """Zero lesions at a timepoint prints so (with what segmentation saw); a tracked lesion not found at a later
+    timepoint is a warning in the CLI output and in the stage output (hence the report)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import pseudoprog.ingest as ingest
+    import pseudoprog.lesions.analysis as analysis
+    import pseudoprog.lesions.output as output
+    from pseudoprog.lesions.stage import run_lesions
+    from pseudoprog.lesions.tracking import TrackEvent
+
+    d0, d1 = dt.date(2025, 1, 1), dt.date(2025, 4, 1)
+    tl = SimpleNamespace(
+        notes=["automatic detection found no enhancing lesion"], lesions=[], to_baseline=None, registrations={}
+    )
+    fake = SimpleNamespace(
+        timepoints={d0: tl, d1: tl},
+        events=[TrackEvent(d1, "disappeared", "L1")],
+        skipped=[],
+        dose_note=None,
+        lesion_objects=lambda date: [],
+        lesion_masks=lambda date: {},
+    )
+    case = SimpleNamespace(timepoints=[SimpleNamespace(series=("t1c",), date=d0)])
+    monkeypatch.setattr(ingest, "ingest_case", lambda path: SimpleNamespace(case=case))
+    monkeypatch.setattr(analysis, "analyse_case", lambda *a, **k: fake)
+    monkeypatch.setattr(output, "write_lesions", lambda result, out: {})
+    result = runner.invoke(app, ["lesions", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "2025-01-01: no enhancing lesion found in the images" in text
+    assert "automatic detection found no enhancing lesion" in text
+    assert "2025-04-01: lesion L1: disappeared — not found at this timepoint" in text
+    stage = run_lesions(case, {})  # type: ignore[arg-type]
+    assert any("L1: disappeared — not found" in w for w in stage.at(d1).warnings)
+    assert "no enhancing lesion found in the images" in stage.at(d0).warnings

@@ -153,3 +153,33 @@ def test_too_many_automatic_candidates_is_cannot_assess_not_a_guess():
         t1c[x : x + 4, y : y + 4, 8:11] = 1150.0
     with pytest.raises(CannotAssessError, match="give a seed"):
         segment_lesions(t1c, s["brain"], s["affine"])
+
+
+def test_a_faint_rim_lesion_gets_its_dim_rim_and_core_but_not_a_nearby_vessel():
+    """Issue 13: a faint, heterogeneous rim (one bright arc, the rest dim) is found whole from one click at its
+    centre, its necrotic core filled, and a vessel 8 mm away (as bright as the dim rim) is not grown into."""
+    from pseudoprog.lesions.segment import core_of, seed_from_voxels, segment_lesions
+
+    from .helpers import ellipsoid_mask
+
+    shape, spacing = (80, 80, 48), (1.0, 1.0, 1.0)
+    outer, affine = ellipsoid_mask(shape, spacing, (40, 40, 24), (14, 14, 12))
+    inner, _ = ellipsoid_mask(shape, spacing, (40, 40, 24), (9, 9, 7))
+    rim = outer & ~inner
+    rng = np.random.default_rng(3)
+    t1c = 1.0 + 0.03 * rng.standard_normal(shape)
+    i = np.arange(shape[0])[:, None, None]
+    bright = rim & (i < 40)
+    t1c[rim] += 0.10  # dim half: ~3 noise SDs
+    t1c[bright] += 0.12  # bright arc: ~7 noise SDs, so the whole lesion is faint (< 12 local SDs)
+    t1c[inner] -= 0.05  # necrosis, darker than brain
+    vessel = np.zeros(shape, dtype=bool)
+    vessel[62:65, 10:70, 22:25] = True  # a tube 8 mm outside the rim, as bright as the dim half
+    t1c[vessel] += 0.10
+    brain = np.ones(shape, dtype=bool)
+    seed = seed_from_voxels("L1", affine, point=(40.0, 40.0, 24.0))
+    (les,), notes = segment_lesions(t1c.astype(np.float32), brain, affine, seeds=(seed,))
+    dice = 2 * np.count_nonzero(les.enhancing & rim) / (les.enhancing.sum() + rim.sum())
+    assert dice >= 0.75, notes  # half maximum alone (no dimmer-rim step) gives 0.72 here
+    assert not (les.enhancing & vessel).any()
+    assert core_of(les.enhancing).sum() >= 0.8 * inner.sum()

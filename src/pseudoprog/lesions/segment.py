@@ -9,12 +9,14 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
 2. **Candidates** (automatic detection): brain voxels with ``E`` more than ``detection_robust_sd``
    robust SDs above the brain median, split into 26-connected components; components smaller than
    ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped.
-   Semi-automatic mode looks only inside the seed's region (a point with a radius, or a box): the
-   voxels above half-way between the brain background and the region's peak, without the size and
-   shape filters (the reader has said there is a lesion there).
-3. **Refinement** at half maximum: per lesion, the enhancing voxels are those above
-   ``background + 0.5 × (peak − background)`` (peak = 95th percentile of ``E`` in the candidate),
-   connected to the candidate, within 10 mm of it.
+   Each candidate is then grown like a reader's click at its centroid (step 3), within
+   ``automatic_growth_mm`` of it, so a target is the whole lesion and not its brightest fragment.
+3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
+   ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
+   the bright part is the voxels above half-way between the local background and the peak, connected
+   to the region; when the peak is faint (< ``rim_max_contrast_sd``) the dimmer rim is added by
+   hysteresis (``rim_local_sd`` above the normal-appearing brain around it, within
+   ``rim_extension_mm``). A box confines the lesion; a point lets it extend ``point_extension_mm``.
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
@@ -60,16 +62,31 @@ class Seed:
             raise ValueError("seed radius_mm must be > 0")
 
     def region(self, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-        """The seed's search region as a boolean mask on a grid."""
-        ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
-        world = (affine[:3, :3] @ ijk + affine[:3, 3:4]).reshape(3, *shape)
+        """The seed's search region as a boolean mask on a grid (computed only inside its voxel bounding box)."""
+        if self.point_mm is not None:
+            lo = np.asarray(self.point_mm) - self.radius_mm
+            hi = np.asarray(self.point_mm) + self.radius_mm
+        else:
+            assert self.box_mm is not None
+            lo = np.minimum(self.box_mm[0], self.box_mm[1])
+            hi = np.maximum(self.box_mm[0], self.box_mm[1])
+        corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        vox = (np.linalg.inv(affine) @ corners.T)[:3]
+        start = np.clip(np.floor(vox.min(axis=1)).astype(int) - 1, 0, shape)
+        stop = np.clip(np.ceil(vox.max(axis=1)).astype(int) + 2, 0, shape)
+        out = np.zeros(shape, dtype=bool)
+        if np.any(stop <= start):
+            return out
+        sub = tuple(int(b - a) for a, b in zip(start, stop, strict=True))
+        ijk = (np.indices(sub, dtype=np.float64).reshape(3, -1) + start[:, None]).astype(np.float64)
+        world = (affine[:3, :3] @ ijk + affine[:3, 3:4]).reshape(3, *sub)
         if self.point_mm is not None:
             d2 = sum((world[a] - self.point_mm[a]) ** 2 for a in range(3))
-            return d2 <= self.radius_mm**2
-        assert self.box_mm is not None
-        lo = np.minimum(self.box_mm[0], self.box_mm[1])
-        hi = np.maximum(self.box_mm[0], self.box_mm[1])
-        return np.all([(world[a] >= lo[a]) & (world[a] <= hi[a]) for a in range(3)], axis=0)
+            inside = d2 <= self.radius_mm**2
+        else:
+            inside = np.all([(world[a] >= lo[a]) & (world[a] <= hi[a]) for a in range(3)], axis=0)
+        out[tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))] = inside
+        return out
 
 
 def seed_from_voxels(
@@ -330,41 +347,116 @@ def detect_candidates(
 NOT_RELIABLE = "automatic detection not reliable here — give a seed or a mask"
 
 
+def _upper_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
+    """Median and upper-half robust SD of the enhancement in the brain 3–15 mm around a region.
+
+    The SD comes from the upper half only ((75th − 50th percentile) / 0.674): CSF, necrosis and
+    oedema darken the lower half of a shell next to a tumour, while whether a voxel enhances is a
+    question about the bright tail of the normal-appearing brain.
+    """
+    sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
+    d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
+    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    vals = e[sl][shell] if shell.sum() >= 20 else e[brain]
+    p50, p75 = (float(v) for v in np.percentile(vals, [50, 75]))
+    return p50, max((p75 - p50) / 0.6745, 1e-6)
+
+
+def grow_lesion(
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    *,
+    core: np.ndarray,
+    threshold: float,
+    rim: bool,
+    allowed: np.ndarray,
+) -> np.ndarray:
+    """The enhancing lesion around ``core`` (voxels the reader or the detection pointed at).
+
+    1. Bright part: voxels above ``threshold`` (half-way from the local background to the peak)
+       inside ``allowed``, connected to ``core``; pieces under 10 % of the largest are dropped.
+    2. Dimmer rim: voxels that stand ``rim_local_sd`` upper-half SDs above the normal-appearing
+       brain 3–15 mm around the filled bright part, within ``rim_extension_mm`` of it and connected
+       to it (hysteresis): half maximum alone misses the fainter parts of a heterogeneous rim. Only when ``rim``:
+       the caller asks for it when the peak is faint (below ``rim_max_contrast_sd`` local SDs); a
+       bright lesion's half-maximum edge already holds all visible enhancement, and what lies
+       beyond it is the partial-volume fringe.
+    """
+    spacing = _spacing(affine)
+    hot = (e > threshold) & brain & allowed
+    labels, _ = ndimage.label(hot, structure=STRUCT26)
+    touching = np.unique(labels[core & hot])
+    touching = touching[touching > 0]
+    if touching.size == 0:
+        return np.zeros(e.shape, dtype=bool)
+    sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=touching)
+    bright = np.isin(labels, touching[sizes >= 0.1 * sizes.max()])
+    if not rim:
+        return bright
+    filled = fill_holes_3d_and_axial(bright)
+    bg, spread = _upper_background(e, brain, filled, spacing)
+    reach = value("segmentation", "rim_extension_mm")
+    sl = _bbox(filled, pad=int(np.ceil((reach + 1.0) / spacing.min())))
+    near = ndimage.distance_transform_edt(~filled[sl], sampling=spacing) <= reach
+    above = e[sl] > bg + value("segmentation", "rim_local_sd") * spread
+    dim = (above & brain[sl] & near & allowed[sl]) | bright[sl]
+    lab2, _ = ndimage.label(dim, structure=STRUCT26)
+    keep = np.unique(lab2[bright[sl]])
+    out = np.zeros(e.shape, dtype=bool)
+    out[sl] = np.isin(lab2, keep[keep > 0])
+    return out
+
+
 def refine_enhancing(
     enhancement: np.ndarray, brain: np.ndarray, candidate: np.ndarray, affine: np.ndarray
 ) -> np.ndarray:
-    """Half-maximum enhancing mask of one lesion against its local background, connected to its
-    candidate, within 10 mm of it."""
+    """An automatic candidate grown like a seed: half maximum against its local background, connected to the
+    candidate within 10 mm of it, then the dimmer rim (:func:`grow_lesion`)."""
     spacing = _spacing(affine)
-    bg, _ = _shell_background(enhancement, brain, candidate, spacing)
+    bg, spread = _shell_background(enhancement, brain, candidate, spacing)
     peak = float(np.percentile(enhancement[candidate], 95))
     if peak <= bg:
         return candidate.copy()
     thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
     sl = _bbox(candidate, pad=int(np.ceil(11.0 / spacing.min())))
-    cand = candidate[sl]
-    roi = ndimage.distance_transform_edt(~cand, sampling=spacing) <= 10.0
-    above = (enhancement[sl] > thr) & brain[sl] & roi
-    labels, _ = ndimage.label(above, structure=STRUCT26)
-    keep = np.unique(labels[cand & above])
-    keep = keep[keep > 0]
-    out = np.zeros(candidate.shape, dtype=bool)
-    out[sl] = np.isin(labels, keep) if keep.size else cand & above
-    return out
+    allowed = np.zeros(candidate.shape, dtype=bool)
+    allowed[sl] = ndimage.distance_transform_edt(~candidate[sl], sampling=spacing) <= 10.0
+    faint = (peak - bg) / spread < value("segmentation", "rim_max_contrast_sd")
+    out = grow_lesion(enhancement, brain, affine, core=candidate, threshold=thr, rim=faint, allowed=allowed)
+    return out if out.any() else candidate & (enhancement > thr)
 
 
 def core_of(enhancing: np.ndarray) -> np.ndarray:
     """The non-enhancing core: holes of the enhancing mask (3D, and per axial slice)."""
-    return fill_holes_3d_and_axial(enhancing) & ~enhancing
+    out = np.zeros(enhancing.shape, dtype=bool)
+    if not enhancing.any():
+        return out
+    sl = _bbox(enhancing, pad=1)
+    out[sl] = fill_holes_3d_and_axial(enhancing[sl]) & ~enhancing[sl]
+    return out
 
 
 def flair_abnormality(flair: np.ndarray, brain: np.ndarray, lesion: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """FLAIR/T2-bright brain tissue connected to a lesion (the lesion itself included)."""
     if flair.shape != brain.shape:
         raise ValueError(f"FLAIR shape {flair.shape} does not match the brain mask {brain.shape}")
+    if not lesion.any():
+        return np.zeros(lesion.shape, dtype=bool)
     f = np.nan_to_num(np.asarray(flair, dtype=np.float32))
     med, rsd = _robust(f[brain])
     spacing = _spacing(affine)
+    # Only the lesion's surroundings can be connected to it within the margin: work in that crop.
+    sl = _bbox(lesion, pad=int(np.ceil(value("segmentation", "flair_margin_mm") / spacing.min())) + 3)
+    out = np.zeros(lesion.shape, dtype=bool)
+    out[sl] = _flair_near(f[sl], brain[sl], lesion[sl], spacing, med, rsd)
+    return out
+
+
+def _flair_near(
+    f: np.ndarray, brain: np.ndarray, lesion: np.ndarray, spacing: np.ndarray, med: float, rsd: float
+) -> np.ndarray:
+    """:func:`flair_abnormality` inside a crop (brain-wide median and robust SD given)."""
     near = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= value("segmentation", "flair_margin_mm")
     hot = (f > med + value("segmentation", "flair_robust_sd") * rsd) & brain & near
     if hot.any():
@@ -378,12 +470,33 @@ def flair_abnormality(flair: np.ndarray, brain: np.ndarray, lesion: np.ndarray, 
 
 
 def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
+    """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed."""
+    reach = value("segmentation", "point_extension_mm") if seed.point_mm is not None else 0.0
+    big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm) if seed.point_mm else seed
+    region = big.region(affine, e.shape)
+    if not (region & brain).any():
+        return None, "the seed region holds no brain voxel"
+    # Room for the point's extension, the rim band and the 15 mm background shell.
+    room = reach + value("segmentation", "rim_extension_mm") + 17.0
+    sl = _bbox(region, pad=int(np.ceil(room / _spacing(affine).min())))
+    shifted = affine.copy()
+    shifted[:3, 3] = affine[:3, :3] @ np.array([s.start for s in sl], dtype=float) + affine[:3, 3]
+    mask, said = _seeded_in(e[sl], brain[sl], shifted, seed)
+    if mask is None:
+        return None, said
+    out = np.zeros(e.shape, dtype=bool)
+    out[sl] = mask
+    return out, said
+
+
+def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at, judged against its local background.
 
     Inside the seed region (a point's ball, or a box) the peak enhancement (98th percentile) must
     stand ``seed_min_contrast_sd`` local robust SDs above the brain around the region; the lesion is
-    then the voxels above half-way between that local background and the peak, connected to the
-    region. A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
+    then the voxels above half-way between that local background and the peak, connected to a ball
+    twice the seed's radius (or to the box), plus the dimmer rim when the peak is faint
+    (:func:`grow_lesion`). A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
     beyond its ball (a reader clicks inside a lesion, not round it). A point whose ball holds no
     clear enhancement (a click in a large necrotic core) is searched again in a ball twice as large.
     Returns the mask (None when refused) and what was seen.
@@ -413,17 +526,18 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
         allowed = ndimage.distance_transform_edt(~region, sampling=spacing) <= value(
             "segmentation", "point_extension_mm"
         )
+        # Pieces of one lesion may meet only outside the clicked ball (an irregular or multilobular rim):
+        # those touching the ball twice as large belong to it.
+        core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm).region(affine, e.shape)
+        core &= brain
     else:
         allowed = region
-    hot = (e > thr) & brain & allowed
-    labels, _ = ndimage.label(hot, structure=STRUCT26)
-    touching = np.unique(labels[region & hot])
-    touching = touching[touching > 0]
-    if touching.size == 0:
+        core = region
+    faint = contrast < value("segmentation", "rim_max_contrast_sd")
+    mask = grow_lesion(e, brain, affine, core=core, threshold=thr, rim=faint, allowed=allowed)
+    if not mask.any():
         return None, said
-    sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=touching)
-    keep = touching[sizes >= 0.1 * sizes.max()]
-    return np.isin(labels, keep), f"{said}; threshold half-way to the peak"
+    return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
 
 
 def segment_lesions(
@@ -473,13 +587,15 @@ def segment_lesions(
         # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
         labels, n, dropped = detect_candidates(e, brain, affine, flair=flair if t1 is None else None)
         notes.extend(dropped[:5])
-        for idx in range(1, n + 1):
-            found.append(("", labels == idx, "automatic"))
-        if n == 0 and NOT_RELIABLE not in notes:
+        grown, why = _grow_candidates(e, brain, affine, labels, n)
+        if why:
+            notes[:0] = [NOT_RELIABLE, *why]
+        found.extend(("", mask, "automatic") for mask in grown)
+        if not grown and NOT_RELIABLE not in notes:
             notes.insert(0, "automatic detection found no enhancing lesion")
     out: list[SegmentedLesion] = []
     for lid, candidate, method in found:
-        enh = refine_enhancing(e, brain, candidate, affine) if method == "automatic" else candidate
+        enh = candidate
         core = core_of(enh)
         fl = flair_abnormality(flair, brain, enh | core, affine) if flair is not None else None
         out.append(SegmentedLesion(lid, enh, core, fl, method))
@@ -487,6 +603,49 @@ def segment_lesions(
         out.sort(key=lambda s: -int(s.enhancing.sum()))
         out = [SegmentedLesion(f"A{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
     return _resolve_overlaps(out), notes
+
+
+def _grow_candidates(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, labels: np.ndarray, n: int
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each automatic candidate grown exactly like a reader's click at its centroid, so a target is the whole
+    lesion and never its brightest fragment; candidates that grow into one lesion are merged.
+
+    When a grown lesion is not plausible as a lesion (too long, spanning most slices, tube- or sheet-like)
+    the growth has leaked into anatomy: nothing is returned, with the reason (:data:`NOT_RELIABLE`).
+    """
+    spacing = _spacing(affine)
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
+    reach = value("segmentation", "automatic_growth_mm")
+    grown: list[np.ndarray] = []
+    for idx in range(1, n + 1):
+        cand = labels == idx
+        fallback = refine_enhancing(e, brain, cand, affine)
+        centre = affine @ np.array([*ndimage.center_of_mass(cand), 1.0])
+        mask, _ = seeded_lesion(e, brain, affine, Seed("auto", point_mm=(centre[0], centre[1], centre[2])))
+        if mask is not None:
+            # Confined near its candidate and connected to it, so a neighbouring lesion or vessel is not taken in.
+            sl = _bbox(cand, pad=int(np.ceil((reach + 1.0) / spacing.min())))
+            near = np.zeros(cand.shape, dtype=bool)
+            near[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= reach
+            pieces, _ = ndimage.label(mask & near, structure=STRUCT26)
+            keep = np.unique(pieces[cand | fallback])
+            mask = np.isin(pieces, keep[keep > 0]) | fallback
+            # A growth that became implausible has leaked into anatomy: the candidate's own half-maximum mask.
+            if shape_of(mask, spacing).problem(brain_slices) is not None:
+                mask = fallback
+        else:
+            mask = fallback
+        # One lesion reached from two candidates (two bright parts of one rim) is one target.
+        for other in [g for g in grown if (g & mask).any()]:
+            mask = mask | other
+            grown = [g for g in grown if g is not other]
+        grown.append(mask)
+    for mask in grown:
+        why = shape_of(mask, spacing).problem(brain_slices)
+        if why is not None:
+            return [], [f"an automatic candidate grown to its full extent is not a plausible lesion: {why}"]
+    return grown, []
 
 
 def _resolve_overlaps(lesions: list[SegmentedLesion]) -> list[SegmentedLesion]:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from ..case import Case, Lesion, LocationVsRT
 from ..handoff import StageOutput, Transforms
 from ..markers.structural import lesion_markers
+from .tracking import TrackEvent
 
 # Reported and measured bidimensional products further apart than this fraction get a warning.
 PRODUCT_MISMATCH = 0.25
@@ -47,9 +48,7 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
     if result.dose_note:
         out.warnings.append(f"lesions: {result.dose_note}")
     for event in result.events:
-        out.at(event.date).warnings.append(
-            f"lesion {event.lesion_id}: {event.kind}" + (f" ({', '.join(event.related)})" if event.related else "")
-        )
+        out.at(event.date).warnings.append(event_warning(event))
     for date, tl in result.timepoints.items():
         at = out.at(date)
         at.lesion_masks = result.lesion_masks(date)
@@ -71,6 +70,13 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         combined.extend(by_id.values())
         at.lesions = tuple(combined)
     return out
+
+
+def event_warning(event: TrackEvent) -> str:
+    """A tracking event as a reader's warning; a tracked lesion that is not found says so plainly."""
+    if event.kind == "disappeared":
+        return f"lesion {event.lesion_id}: disappeared — not found at this timepoint (check the images)"
+    return f"lesion {event.lesion_id}: {event.kind}" + (f" ({', '.join(event.related)})" if event.related else "")
 
 
 def _merge_reported(measured: Lesion, reported: Lesion, notes: list[str]) -> Lesion:
