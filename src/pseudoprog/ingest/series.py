@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -120,8 +120,37 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
         )
     found, vfa_warnings = vfa.group_vfa_sets(found, affines)
     warnings.extend(vfa_warnings)
+    warnings.extend(classification_warnings(found))
     identities = {key: path for h in headers for key, path in h.identities.items()}
     return ScanResult(series=tuple(found), warnings=tuple(warnings), identities=tuple(identities.items()))
+
+
+_ANATOMICAL = {SeriesKind.T1, SeriesKind.T2, SeriesKind.FLAIR, SeriesKind.OTHER}
+_POST_CONTRAST = {SeriesKind.T1C, SeriesKind.T1C_DELAYED}
+
+
+def classification_warnings(series: Sequence[Series]) -> list[str]:
+    """What a reader must know about the classification: an anatomical exam with no identifiable
+    post-contrast T1, and every uncertain call with its alternatives.
+
+    >>> from pseudoprog.case import Series, SeriesKind
+    >>> classification_warnings([Series(uid="a", kind=SeriesKind.T1, description="Pre_Scan_T1", source_format="nifti",
+    ...                                 files=())])[0][:56]
+    'no post-contrast T1 (T1c) identified among 1 series (T1:'
+    """
+    out: list[str] = []
+    kinds = [s.kind for s in series]
+    if any(k in _ANATOMICAL for k in kinds) and not any(k in _POST_CONTRAST for k in kinds):
+        listed = ", ".join(f"{s.kind.value}: {s.description[:60]!r}" for s in series)
+        out.append(
+            f"no post-contrast T1 (T1c) identified among {len(series)} series ({listed}): enhancing lesions cannot "
+            "be measured; if one of them is post-contrast, say so in case.yaml (series: {<description or file "
+            "name>: T1c})"
+        )
+    for s in series:
+        if "uncertain" in s.classification_reason and not s.kind_from_user:
+            out.append(f"series {s.description[:60]!r} taken as {s.kind.value}: {s.classification_reason}")
+    return out
 
 
 def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
