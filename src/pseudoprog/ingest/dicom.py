@@ -165,6 +165,8 @@ class FileIndex:
         self.pixels: dict[Path, np.ndarray] = {}  # decoded, only while one multi-frame file is being unpacked
         self.volumes: dict[tuple, Any] = {}  # stack key → (Volume, warnings), see ingest.series.load_series
         self.converted: dict[tuple, Any] = {}  # raw element key → pydicom's decoded value (see _raw_key)
+        self.checked: set[Path] = set()  # files whose every element decoded (see _convert_all)
+        self.stacks: dict[tuple, Any] = {}  # series key → (headers, frames, label), see ingest.series.dicom_stack
         self.lock = threading.RLock()
 
 
@@ -701,13 +703,27 @@ def scan_folder_files(
             skipped.append(path)
             continue
         with bad_file(path, "reading its headers"):
-            _convert_all(ds, path)
+            _check_once(ds, path)
             series_of_file(path, ds, series, not_images)
 
     if notes is not None:
         for why, count in sorted(not_images.items()):
             notes.append(f"{count} non-image DICOM object(s) skipped ({why})")
     return list(series.values()), skipped
+
+
+def _check_once(ds: Dataset, path: Path) -> None:
+    """:func:`_convert_all`, once per file and run (a series scanned again later is not decoded again)."""
+    index = _ACTIVE
+    if index is None:
+        _convert_all(ds, path)
+        return
+    with index.lock:
+        if path in index.checked:
+            return
+    _convert_all(ds, path)
+    with index.lock:
+        index.checked.add(path)
 
 
 def _convert_all(ds: Dataset, path: Path) -> None:

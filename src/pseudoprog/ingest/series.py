@@ -280,6 +280,21 @@ def dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.Fr
             "a VFA set assembled from several series has no single DICOM stack (load it with load_series)",
             file=series.files[0],
         )
+    index = dicom.active_index()
+    if index is None:
+        return _dicom_stack(series)
+    key = (series.uid, series.files, series.description)
+    with index.lock:
+        cached = index.stacks.get(key)
+    if cached is None:  # once per run: the pixels loader and the DICOM writers ask for the same stack
+        cached = _dicom_stack(series)
+        with index.lock:
+            index.stacks[key] = cached
+    h, frames, label = cached
+    return h, list(frames), label
+
+
+def _dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.FrameRecord], str]:
     headers, _ = dicom.scan_folder_files(series.files)
     h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
     if h is None or not h.frames:
