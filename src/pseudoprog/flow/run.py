@@ -35,6 +35,7 @@ from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
 from ..handoff import StageOutput, TimepointOutput
 from ..ingest.dicom import file_index
+from ..ingest.series import prefetch_dynamic
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentifying
@@ -246,9 +247,15 @@ def assess(
         ctx.merge(reported(case))
         if not ctx.scope.in_scope:
             ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
-        for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
-            with _timed(say, name):
-                guarded(ctx, name, fn, ctx)
+        # The dynamic series' pixels (most of the files) are read while the lesions stage computes.
+        reading = prefetch_dynamic(case) if ctx.scope.in_scope else None
+        try:
+            for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
+                with _timed(say, name):
+                    guarded(ctx, name, fn, ctx)
+        finally:
+            if reading is not None:
+                reading.join()  # never left running past the run's index
         assessment = build_assessment(ctx)
         if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
             assessment = replace(assessment, case_id=deid.pseudonym(case.id))

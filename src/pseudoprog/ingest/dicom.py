@@ -22,6 +22,7 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,6 +165,7 @@ class FileIndex:
         self.frames: dict[Path, list[FrameRecord]] = {}
         self.pixels: dict[Path, np.ndarray] = {}  # decoded, only while one multi-frame file is being unpacked
         self.volumes: dict[tuple, Any] = {}  # stack key → (Volume, warnings), see ingest.series.load_series
+        self.loading: dict[tuple, Future] = {}  # stack key → the volume another thread is reading now
         self.converted: dict[tuple, Any] = {}  # raw element key → pydicom's decoded value (see _raw_key)
         self.checked: set[Path] = set()  # files whose every element decoded (see _convert_all)
         self.stacks: dict[tuple, Any] = {}  # series key → (headers, frames, label), see ingest.series.dicom_stack
