@@ -99,3 +99,28 @@ def test_a_bad_value_is_named_in_its_file_even_when_its_neighbours_decode(tmp_pa
         dicom.scan_folder_files(files)
     assert err.value.file is not None and Path(err.value.file) == bad
     assert "0008,103E" in (err.value.field or "")
+
+
+def test_readers_outside_the_scan_reuse_the_runs_parse(tmp_path, monkeypatch):
+    """Masks, RTDOSE, PET and spectroscopy readers take their datasets from the run's index: no second parse."""
+    import pydicom
+
+    rng = np.random.default_rng(1)
+    series = SyntheticSeries(
+        name="AX T1",
+        kind=SeriesKind.T1,
+        data=rng.uniform(10, 1000, size=(8, 6, 3)).astype(np.float32),
+        affine=np.eye(4),
+    )
+    write_dicom(series, tmp_path, INFO, series_number=4)
+    files = _files(tmp_path)
+    outside = dicom.read_dataset(files[0], stop_before_pixels=True)  # no run: read from disk, as dcmread does
+    assert outside.SOPInstanceUID == pydicom.dcmread(files[0]).SOPInstanceUID
+    with dicom.file_index() as index:
+        dicom.scan_folder_files(files)
+        parses: list[str] = []
+        real = pydicom.dcmread
+        monkeypatch.setattr(pydicom, "dcmread", lambda fp, *a, **k: parses.append(str(fp)) or real(fp, *a, **k))
+        for path in files:
+            assert dicom.read_dataset(path, stop_before_pixels=True) is index.headers[path]
+        assert parses == []

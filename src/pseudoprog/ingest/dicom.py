@@ -219,6 +219,29 @@ def dcmread(path: Path, *, stop_before_pixels: bool = False, force: bool = False
     return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=force)
 
 
+def read_dataset(
+    path: str | Path, *, force: bool = False, stop_before_pixels: bool = False, specific_tags: list[str] | None = None
+) -> Dataset:
+    """A DICOM file's dataset for the readers outside the series scan (masks, RTDOSE, PET, spectroscopy).
+
+    Inside :func:`file_index` it is the run's dataset (parsed once, pixels read when asked; treat it as
+    read-only), so a file the scan already parsed is not parsed again. Otherwise, or when the run cannot
+    read it, ``dcmread`` with the options given (``specific_tags`` only applies there), raising what
+    pydicom raises, as before.
+    """
+    path = Path(path)
+    if _ACTIVE is not None:
+        try:
+            ds = read_header(path)
+        except InputError:
+            ds = None  # read below, so the caller sees pydicom's error as it always did
+        if ds is not None:
+            return ds
+    if specific_tags is not None:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=force, specific_tags=specific_tags)
+    return dcmread(path, stop_before_pixels=stop_before_pixels, force=force)
+
+
 def read_header(path: Path) -> Dataset | None:
     """Read a file's headers. ``None`` if it is not DICOM; :class:`InputError` if it is a broken DICOM.
 
