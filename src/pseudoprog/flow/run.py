@@ -13,8 +13,9 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,14 @@ from ..assessment import (
     case_record,
     write_assessment_json,
 )
+from ..case import Timepoint
 from ..criteria.stage import CriteriaOutcome, run_criteria
 from ..errors import CannotAssessError, InputError
 from ..evidence.evaluate import EvidenceOutcome
 from ..evidence.stage import run_evidence
-from ..handoff import StageOutput
+from ..handoff import StageOutput, TimepointOutput
 from ..ingest.dicom import file_index
+from ..ingest.series import prefetch_dynamic
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentify_folder
@@ -71,14 +74,69 @@ def guarded(
         )
 
 
+@dataclass
+class _Recording(FlowContext):
+    """A view of the run's context for one timepoint's map builders that records what they merge or skip.
+
+    The builders of one timepoint see only that timepoint's inputs (its masks, transforms and the maps made
+    so far), so timepoints can be built side by side; replaying the records in timepoint order afterwards
+    gives the run's context exactly what building them one after the other would have given.
+    """
+
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, ctx: FlowContext, tp: Timepoint) -> _Recording:
+        rec = cls(ctx.case, ctx.out_dir, ctx.scope, ctx.profile)
+        rec.timepoints[tp.date] = at = TimepointOutput()
+        at.extend(ctx.at(tp.date))  # a copy: the builders add to this one, not to the run's
+        return rec
+
+    def merge(self, out: StageOutput) -> None:
+        self.events.append(("merge", out))
+        super().merge(out)
+
+    def skip(self, stage: str, reason: str, **kw: Any) -> None:
+        self.events.append(("skip", (stage, reason, kw)))
+        super().skip(stage, reason, **kw)
+
+    def replay(self, ctx: FlowContext) -> None:
+        for what, item in self.events:
+            if what == "merge":
+                ctx.merge(item)
+            else:
+                stage, reason, kw = item
+                ctx.skip(stage, reason, **kw)
+
+
+# Timepoints whose maps are built at the same time: the fits release the GIL (numpy, SimpleITK), and the
+# machine's two cores are the design's target (DESIGN.md); more threads would only hold more series in memory.
+MAP_THREADS = 2
+
+
 def stage_maps(ctx: FlowContext) -> StageOutput:
-    """Every map builder on every timepoint, each guarded alone; then the case's texture table."""
+    """Every map builder on every timepoint, each guarded alone; then the case's texture table.
+
+    Timepoints are built side by side (``MAP_THREADS``), each from its own inputs; their outputs enter the
+    context in timepoint order, as if built one after the other.
+    """
     from ..maps import BUILDERS
     from ..markers.texture import TextureTable, write_texture_table
 
-    for tp in ctx.case.timepoints:
+    def build_timepoint(tp: Timepoint) -> _Recording:
+        rec = _Recording.of(ctx, tp)
         for name, build in BUILDERS:
-            guarded(ctx, name, build, ctx.inputs(tp), when=tp.date)
+            guarded(rec, name, build, rec.inputs(tp), when=tp.date)
+        return rec
+
+    timepoints = list(ctx.case.timepoints)
+    if len(timepoints) > 1 and MAP_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=MAP_THREADS, thread_name_prefix="maps") as pool:
+            records = list(pool.map(build_timepoint, timepoints))
+    else:
+        records = [build_timepoint(tp) for tp in timepoints]
+    for rec in records:
+        rec.replay(ctx)
     return write_texture_table(ctx.results_of(TextureTable), ctx.out_dir)
 
 
@@ -192,9 +250,15 @@ def assess(
         ctx.merge(reported(case))
         if not ctx.scope.in_scope:
             ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
-        for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
-            with _timed(say, name):
-                guarded(ctx, name, fn, ctx)
+        # The dynamic series' pixels (most of the files) are read while the lesions stage computes.
+        reading = prefetch_dynamic(case) if ctx.scope.in_scope else None
+        try:
+            for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
+                with _timed(say, name):
+                    guarded(ctx, name, fn, ctx)
+        finally:
+            if reading is not None:
+                reading.join()  # never left running past the run's index
         assessment = build_assessment(ctx)
         if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
             assessment = replace(assessment, case_id=deid.pseudonym(case.id))

@@ -21,7 +21,8 @@ import logging
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,8 +30,13 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.charset import default_encoding
+from pydicom.datadict import DicomDictionary, dictionary_keyword, dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.valuerep import AMBIGUOUS_VR
 
 from ..case import AcquisitionParams, Volume
 from ..errors import InputError
@@ -160,6 +166,10 @@ class FileIndex:
         self.frames: dict[Path, list[FrameRecord]] = {}
         self.pixels: dict[Path, np.ndarray] = {}  # decoded, only while one multi-frame file is being unpacked
         self.volumes: dict[tuple, Any] = {}  # stack key → (Volume, warnings), see ingest.series.load_series
+        self.loading: dict[tuple, Future] = {}  # stack key → the volume another thread is reading now
+        self.converted: dict[tuple, Any] = {}  # raw element key → pydicom's decoded value (see _raw_key)
+        self.checked: set[Path] = set()  # files whose every element decoded (see _convert_all)
+        self.stacks: dict[tuple, Any] = {}  # series key → (headers, frames, label), see ingest.series.dicom_stack
         self.lock = threading.RLock()
 
 
@@ -208,6 +218,29 @@ def dcmread(path: Path, *, stop_before_pixels: bool = False, force: bool = False
             raise InputError(f"gzip file cannot be decompressed ({exc})", file=path) from exc
         return pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=stop_before_pixels, force=force)
     return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=force)
+
+
+def read_dataset(
+    path: str | Path, *, force: bool = False, stop_before_pixels: bool = False, specific_tags: list[str] | None = None
+) -> Dataset:
+    """A DICOM file's dataset for the readers outside the series scan (masks, RTDOSE, PET, spectroscopy).
+
+    Inside :func:`file_index` it is the run's dataset (parsed once, pixels read when asked; treat it as
+    read-only), so a file the scan already parsed is not parsed again. Otherwise, or when the run cannot
+    read it, ``dcmread`` with the options given (``specific_tags`` only applies there), raising what
+    pydicom raises, as before.
+    """
+    path = Path(path)
+    if _ACTIVE is not None:
+        try:
+            ds = read_header(path)
+        except InputError:
+            ds = None  # read below, so the caller sees pydicom's error as it always did
+        if ds is not None:
+            return ds
+    if specific_tags is not None:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=force, specific_tags=specific_tags)
+    return dcmread(path, stop_before_pixels=stop_before_pixels, force=force)
 
 
 def read_header(path: Path) -> Dataset | None:
@@ -315,7 +348,9 @@ def _rescale(slope: Any, intercept: Any, *, path: Path) -> tuple[float, float]:
     return (s or 1.0, i or 0.0)  # a zero slope is read as 1, as before (some exports write 0 for "none")
 
 
-def _check_matrix(path: Path, ds: Dataset, rows: int, cols: int, n_frames: int) -> None:
+def _check_matrix(
+    path: Path, ds: Dataset, rows: int, cols: int, n_frames: int, *, get: Callable[..., Any] | None = None
+) -> None:
     """Declared matrix size against the memory budget and, for uncompressed pixel data, against the file's size."""
     if rows < 0 or cols < 0 or n_frames < 1:
         raise InputError(f"declares a {rows}x{cols} matrix of {n_frames} frame(s)", file=path, field="Rows/Columns")
@@ -330,8 +365,9 @@ def _check_matrix(path: Path, ds: Dataset, rows: int, cols: int, n_frames: int) 
     compressed = syntax is not None and getattr(syntax, "is_compressed", False)
     if compressed or is_gzip_dicom(path) or rows * cols == 0:
         return
-    bits = _int(ds.get("BitsAllocated")) or 16
-    samples = _int(ds.get("SamplesPerPixel")) or 1
+    get = get or ds.get
+    bits = _int(get("BitsAllocated")) or 16
+    samples = _int(get("SamplesPerPixel")) or 1
     needed = rows * cols * n_frames * samples * max(bits, 1) // 8
     try:
         size = path.stat().st_size
@@ -418,8 +454,8 @@ def _nested(ds: Dataset, *path: str) -> Any:
     return cur
 
 
-def _b_value(ds: Dataset) -> float | None:
-    b = _float(ds.get("DiffusionBValue"))
+def _b_value(ds: Dataset, *, get: Callable[..., Any]) -> float | None:
+    b = _float(get("DiffusionBValue"))
     if b is not None:
         return b
     # Vendor private tags still common in classic DWI (GE (0043,1039), Siemens (0019,100C)).
@@ -436,40 +472,69 @@ def _b_value(ds: Dataset) -> float | None:
     return None
 
 
-def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
-    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
-    n_frames = _int(ds.get("NumberOfFrames")) or 1
-    rows, cols = _int(ds.get("Rows")) or 0, _int(ds.get("Columns")) or 0
-    _check_matrix(path, ds, rows, cols, n_frames)
+def _getter(ds: Dataset) -> Callable[..., Any]:
+    """``ds.get(keyword)`` that reuses the run's decoded value of identical bytes (the same value, decoded once)."""
+    index = _ACTIVE
+    if index is None:
+        return ds.get
+    memo, encoding = index.converted, _encoding_key(ds)
+
+    def get(keyword: str, default: Any = None) -> Any:
+        value = _value(ds, _TAGS[keyword], memo, encoding)
+        return default if value is _MISSING else value
+
+    return get
+
+
+class _TagsByKeyword(dict[str, int]):
+    """Keyword → tag, looked up once (pydicom's keyword lookup on every attribute access is the slow part)."""
+
+    def __missing__(self, keyword: str) -> int:
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            raise KeyError(keyword)
+        self[keyword] = tag
+        return tag
+
+
+_TAGS = _TagsByKeyword()
+
+
+def _frame_records(path: Path, ds: Dataset, *, get: Callable[..., Any] | None = None) -> list[FrameRecord]:
+    get = get or _getter(ds)
+    series_uid = str(get("SeriesInstanceUID") or "")
+    n_frames = _int(get("NumberOfFrames")) or 1
+    rows, cols = _int(get("Rows")) or 0, _int(get("Columns")) or 0
+    _check_matrix(path, ds, rows, cols, n_frames, get=get)
     common = dict(
         path=path,
         series_uid=series_uid,
         rows=rows,
         columns=cols,
-        instance_number=_int(ds.get("InstanceNumber")),
+        instance_number=_int(get("InstanceNumber")),
     )
-    acq_seconds = _seconds_of_day(ds.get("AcquisitionDateTime")) or _seconds_of_day(ds.get("AcquisitionTime"))
+    acq_seconds = _seconds_of_day(get("AcquisitionDateTime")) or _seconds_of_day(get("AcquisitionTime"))
     if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:
         record = FrameRecord(
             frame_index=None if n_frames == 1 else 0,
-            position=_vector(ds.get("ImagePositionPatient"), 3, path=path, field="ImagePositionPatient (0020,0032)"),
+            position=_vector(get("ImagePositionPatient"), 3, path=path, field="ImagePositionPatient (0020,0032)"),
             orientation=_vector(
-                ds.get("ImageOrientationPatient"), 6, path=path, field="ImageOrientationPatient (0020,0037)"
+                get("ImageOrientationPatient"), 6, path=path, field="ImageOrientationPatient (0020,0037)"
             ),
-            pixel_spacing=_spacing(ds.get("PixelSpacing"), path=path, field="PixelSpacing (0028,0030)"),
-            slice_thickness=_float(ds.get("SliceThickness")),
-            temporal_position=_int(ds.get("TemporalPositionIdentifier")),
-            trigger_time_ms=_float(ds.get("TriggerTime")),
+            pixel_spacing=_spacing(get("PixelSpacing"), path=path, field="PixelSpacing (0028,0030)"),
+            slice_thickness=_float(get("SliceThickness")),
+            temporal_position=_int(get("TemporalPositionIdentifier")),
+            trigger_time_ms=_float(get("TriggerTime")),
             acquisition_seconds=acq_seconds,
-            b_value=_b_value(ds),
-            flip_angle=_float(ds.get("FlipAngle")),
-            echo_time=_float(ds.get("EchoTime")),
-            echo_number=_int(ds.get("EchoNumbers")),
-            rescale=_rescale(ds.get("RescaleSlope"), ds.get("RescaleIntercept"), path=path),
-            gradient_lps=_classic_gradient(ds),
+            b_value=_b_value(ds, get=get),
+            flip_angle=_float(get("FlipAngle")),
+            echo_time=_float(get("EchoTime")),
+            echo_number=_int(get("EchoNumbers")),
+            rescale=_rescale(get("RescaleSlope"), get("RescaleIntercept"), path=path),
+            gradient_lps=_classic_gradient(ds, get=get),
             **common,  # type: ignore[arg-type]
         )
-        return _unpack_mosaic(record, ds)
+        return _unpack_mosaic(record, ds, get=get)
     # Enhanced multi-frame: per-frame values override the shared functional groups.
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else Dataset()
     records = []
@@ -513,15 +578,15 @@ def _frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
     return records
 
 
-def frame_records(path: Path, ds: Dataset) -> list[FrameRecord]:
+def frame_records(path: Path, ds: Dataset, *, get: Callable[..., Any] | None = None) -> list[FrameRecord]:
     """The frames of one object (described once per run inside :func:`file_index`)."""
     index = _ACTIVE
     if index is None:
-        return _frame_records(path, ds)
+        return _frame_records(path, ds, get=get)
     with index.lock:
         cached = index.frames.get(path)
     if cached is None:
-        cached = _frame_records(path, ds)
+        cached = _frame_records(path, ds, get=get)
         with index.lock:
             index.frames[path] = cached
     return list(cached)
@@ -538,17 +603,17 @@ def _unit3(value: Any) -> tuple[float, float, float] | None:
     return (vec[0], vec[1], vec[2])
 
 
-def _classic_gradient(ds: Dataset) -> tuple[float, float, float] | None:
+def _classic_gradient(ds: Dataset, *, get: Callable[..., Any]) -> tuple[float, float, float] | None:
     """Diffusion gradient direction of a classic object in patient LPS: standard tag, then Siemens CSA.
 
     GE writes its gradient in private tags (0019,10BB-BD) in the image frame: along the row, the column and
     against the slice normal (checked against dcm2niix on the GE DWI of real-dicom-multivendor). Philips'
     private (2005,10B0-B2) duplicate the standard tag there and are not needed.
     """
-    vec = _unit3(ds.get("DiffusionGradientOrientation"))
+    vec = _unit3(get("DiffusionGradientOrientation"))
     if vec is not None:
         return vec
-    maker = str(ds.get("Manufacturer", "")).upper()
+    maker = str(get("Manufacturer") or "").upper()
     if maker.startswith("SIEMENS"):
         return _unit3(csa_floats(image_csa(ds), "DiffusionGradientDirection") or None)
     if maker.startswith("GE") and "ImageOrientationPatient" in ds:
@@ -573,14 +638,14 @@ def _private_float(ds: Dataset, tag: tuple[int, int]) -> float | None:
     return _float(value)
 
 
-def _unpack_mosaic(record: FrameRecord, ds: Dataset) -> list[FrameRecord]:
+def _unpack_mosaic(record: FrameRecord, ds: Dataset, *, get: Callable[..., Any]) -> list[FrameRecord]:
     """A Siemens mosaic (ImageType MOSAIC) holds all slices of a volume as tiles of one image: one record each.
 
     NumberOfImagesInMosaic and SliceNormalVector come from the CSA image header; ImagePositionPatient of a
     mosaic is the corner of the whole mosaic, so the first tile's centre is shifted by half the unused matrix
     (as nibabel and dcm2niix do). Slice k sits at k slice spacings along the CSA normal.
     """
-    image_type = [str(v).upper() for v in (ds.get("ImageType") or ())]
+    image_type = [str(v).upper() for v in (get("ImageType") or ())]
     if "MOSAIC" not in image_type:
         return [record]
     csa = image_csa(ds)
@@ -632,10 +697,11 @@ def scan_folder(folder: Path, *, notes: list[str] | None = None) -> tuple[list[D
     return scan_folder_files(sorted(p for p in folder.rglob("*") if p.is_file()), notes=notes)
 
 
-def _skip_reason(ds: Dataset) -> str | None:
+def _skip_reason(ds: Dataset, *, get: Callable[..., Any] | None = None) -> str | None:
     """Why a DICOM object is not part of any image series we read (``None``: it is)."""
-    sop = str(ds.get("SOPClassUID", "") or ds.get("MediaStorageSOPClassUID", "") or "")
-    modality = str(ds.get("Modality", "") or "").upper()
+    get = get or ds.get
+    sop = str(get("SOPClassUID", "") or ds.get("MediaStorageSOPClassUID", "") or "")
+    modality = str(get("Modality", "") or "").upper()
     if sop.startswith(_SKIPPED_SOP_PREFIXES):
         return f"SOP class {sop}"
     if modality in _SKIPPED_MODALITIES:
@@ -663,7 +729,7 @@ def scan_folder_files(
             skipped.append(path)
             continue
         with bad_file(path, "reading its headers"):
-            _convert_all(ds, path)
+            _check_once(ds, path)
             series_of_file(path, ds, series, not_images)
 
     if notes is not None:
@@ -672,47 +738,155 @@ def scan_folder_files(
     return list(series.values()), skipped
 
 
-def _convert_all(ds: Dataset, path: Path) -> None:
-    """Decode every element now (pydicom decodes lazily), so an unknown VR or a bad value is named here, once."""
-    current = ["(header)"]
+def _check_once(ds: Dataset, path: Path) -> None:
+    """:func:`_convert_all`, once per file and run (a series scanned again later is not decoded again)."""
+    index = _ACTIVE
+    if index is None:
+        _convert_all(ds, path)
+        return
+    with index.lock:
+        if path in index.checked:
+            return
+    _convert_all(ds, path)
+    with index.lock:
+        index.checked.add(path)
 
-    def visit(_ds: Dataset, elem: Any) -> None:
-        current[0] = f"{elem.tag} {elem.keyword or ''}".strip()
+
+def _convert_all(ds: Dataset, path: Path) -> None:
+    """Decode every element now (pydicom decodes lazily), so an unknown VR or a bad value is named here, once.
+
+    Inside the run's index an element whose bytes were decoded before (in this file or another: most of a
+    series' header is the same in every file) is not decoded again: pydicom's conversion is a function of the
+    key (:func:`_raw_key`), so it would succeed again; its value is kept in the index for the frame records.
+    Large bulk values left on disk (pixel data above the deferral size) are not read here: their decoding is
+    checked when the pixels are read, with the file named (:func:`read_pixels`).
+    """
+    index = _ACTIVE
+    memo: dict[tuple, Any] = index.converted if index is not None else {}
+    current = "(header)"
+
+    def visit(d: Dataset) -> None:
+        nonlocal current
+        encoding = _encoding_key(d)
+        # The element map itself (pydicom's Dataset._dict): get_item would read deferred values, and its tag
+        # normalisation costs more than the memo lookup. Read datasets hold their elements in file order.
+        for tag, elem in list(d._dict.items()):
+            if isinstance(elem, RawDataElement):
+                if elem.value is None and elem.length and elem.VR in _BULK_VRS:
+                    continue  # deferred pixel data: decoded (or named as broken) when the pixels are read
+                key = _raw_key(d, elem, encoding)
+                if key is not None and key in memo:
+                    continue
+                current = f"{tag} {dictionary_keyword(tag) if tag in DicomDictionary else ''}".strip()
+                converted = d[tag]
+                if converted.VR == "SQ":
+                    for item in converted.value:
+                        visit(item)
+                if key is not None:  # remembered once its whole subtree decoded
+                    memo[key] = _SEQUENCE if converted.VR == "SQ" else converted.value
+            elif elem.VR == "SQ":
+                for item in elem.value:
+                    visit(item)
 
     try:
-        ds.walk(visit)
+        visit(ds)
     except (Exception, RecursionError) as exc:
         raise InputError(
             f"holds an element pydicom cannot decode ({type(exc).__name__}: {exc})"[:300],
             file=path,
-            field=f"after {current[0]}",
+            field=current,
         ) from exc
 
 
-def identity(ds: Dataset) -> tuple[str, str, str, str]:
+# Values whose conversion is a pass-through of the bytes (no check to make, nothing to decode).
+_BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV"})
+_SEQUENCE = object()  # memo marker: a sequence whose every nested element decoded
+_MISSING = object()
+_TAG_CHARSET = 0x00080005
+_TAG_PIXREP = 0x00280103
+
+
+def _encoding_key(d: Dataset) -> Any:
+    """The character set pydicom decodes ``d``'s text with (as ``Dataset.__getitem__`` picks it), hashable."""
+    encoding = d.original_character_set or d._character_set
+    return tuple(encoding) if isinstance(encoding, list | MultiValue) else encoding
+
+
+def _raw_key(d: Dataset, raw: RawDataElement, encoding: Any) -> tuple | None:
+    """What pydicom's conversion of ``raw`` depends on, or ``None`` when it may depend on more of the dataset.
+
+    The conversion reads the tag, the VR (written, or the dictionary's for a public tag), the bytes, the byte
+    order and VR encoding, and the character set. Private tags (their VR comes from the private creator),
+    tags with an ambiguous VR (US or SS: PixelRepresentation decides), bulk values and deferred values are not
+    keyed. A sequence also carries the pixel representation its items inherit.
+    """
+    tag, vr, value = int(raw.tag), raw.VR, raw.value  # keys hold plain ints: BaseTag compares in Python
+    if value is None or (tag >> 16) & 1 or vr in _BULK_VRS:
+        return None
+    if vr is None or vr == "UN":
+        try:
+            vr_dict = dictionary_VR(tag)
+        except KeyError:
+            return None
+        if vr_dict in AMBIGUOUS_VR or vr_dict in _BULK_VRS:
+            return None
+        is_sequence = vr_dict == "SQ"
+    elif vr in AMBIGUOUS_VR:
+        return None
+    else:
+        is_sequence = vr == "SQ"
+    charset = default_encoding if tag == _TAG_CHARSET else encoding
+    key: tuple = (tag, vr, value, raw.is_little_endian, raw.is_implicit_VR, charset)
+    if is_sequence:  # the items' US/SS elements follow the nearest PixelRepresentation (as pydicom passes it down)
+        key += (d[_TAG_PIXREP].value if _TAG_PIXREP in d else getattr(d, "_pixel_rep", None),)
+    return key
+
+
+def _value(ds: Dataset, tag: int, memo: dict[tuple, Any], encoding: Any) -> Any:
+    """``ds[tag].value`` (``_MISSING`` when absent), reusing the run's decoded value of identical bytes."""
+    # pydicom's element map itself: no deferred read, no tag normalisation
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return _MISSING
+    if not isinstance(elem, RawDataElement):
+        return elem.value
+    key = _raw_key(ds, elem, encoding)
+    if key is not None:
+        hit = memo.get(key, _MISSING)
+        if hit is not _MISSING and hit is not _SEQUENCE:
+            return hit
+    converted = ds[tag]
+    if key is not None and converted.VR != "SQ":  # a sequence's items belong to their dataset: never shared
+        memo[key] = converted.value
+    return converted.value
+
+
+def identity(ds: Dataset, *, get: Callable[..., Any] | None = None) -> tuple[str, str, str, str]:
     """(PatientID, PatientName, PatientBirthDate, StudyDate) as stripped text ('' when absent)."""
+    get = get or ds.get
     return tuple(  # type: ignore[return-value]
-        str(ds.get(key, "") or "").strip() for key in ("PatientID", "PatientName", "PatientBirthDate", "StudyDate")
+        str(get(key, "") or "").strip() for key in ("PatientID", "PatientName", "PatientBirthDate", "StudyDate")
     )
 
 
 def series_of_file(path: Path, ds: Dataset, series: dict[str, DicomSeriesHeaders], not_images: dict[str, int]) -> None:
     """Add one object's frames to its series (or count it as a skipped non-image object)."""
-    why = _skip_reason(ds)
+    get = _getter(ds)
+    why = _skip_reason(ds, get=get)
     if why is not None:
         not_images[why] += 1
         return
-    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    uid = str(get("SeriesInstanceUID", "") or "")
     if not uid:
         raise InputError("DICOM object has no SeriesInstanceUID", file=path, field="(0020,000E)")
     entry = series.get(uid)
     if entry is None:
         entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
     entry.files.add(path)
-    entry.identities.setdefault(identity(ds), path)
+    entry.identities.setdefault(identity(ds, get=get), path)
     if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
         return  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
-    entry.frames.extend(frame_records(path, ds))  # described once per run inside file_index()
+    entry.frames.extend(frame_records(path, ds, get=get))  # described once per run inside file_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
-import pydicom
 from matplotlib.path import Path as PolygonPath
 
 from ..align.itk import LPS_FROM_RAS
 from ..align.resample import resample_mask
 from ..errors import InputError
+from .dicom import read_dataset
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
@@ -32,7 +32,7 @@ def mask_format(path: Path) -> str:
     if name.endswith((".nii", ".nii.gz")):
         return "nifti"
     try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        ds = read_dataset(path, stop_before_pixels=True)
     except Exception as exc:  # pydicom raises several types for non-DICOM files
         raise InputError(
             "is neither NIfTI nor readable DICOM", file=path, expected="a .nii/.nii.gz, DICOM SEG or RTSTRUCT file"
@@ -124,7 +124,7 @@ def read_seg_mask(
 
 
 def rtstruct_roi_names(path: Path) -> list[str]:
-    ds = pydicom.dcmread(str(path))
+    ds = read_dataset(path)
     return [str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])]
 
 
@@ -138,7 +138,7 @@ def read_rtstruct_mask(
     """
     _check_grid(ref_affine, ref_shape)
     try:
-        ds = pydicom.dcmread(str(path))
+        ds = read_dataset(path)
     except Exception as exc:
         raise InputError("cannot be read as DICOM", file=path) from exc
     rois = {int(r.ROINumber): str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])}

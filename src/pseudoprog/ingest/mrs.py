@@ -25,6 +25,7 @@ import pydicom
 
 from ..errors import InputError, malformed
 from ..spectroscopy.geometry import VoxelGrid
+from .dicom import read_dataset
 
 SOP_MR_SPECTROSCOPY = "1.2.840.10008.5.1.4.1.1.4.2"
 SOP_SIEMENS_CSA_NON_IMAGE = "1.3.12.2.1107.5.9.1"
@@ -151,7 +152,7 @@ def _csa_value(tags: dict[str, list[Any]], key: str, *, path: Path, n: int = 1) 
 def read_siemens_csa(path: str | Path) -> Spectrum:
     """Read Siemens spectroscopy stored as CSA non-image DICOM (``.IMA``; FID in private tag (7FE1,1010))."""
     path = Path(path)
-    ds = pydicom.dcmread(path, force=True)
+    ds = read_dataset(path, force=True)
     tags = _csa_tags(ds, path=path)
     n_points = int(_csa_value(tags, "DataPointColumns", path=path)[0])
     cols = int(_csa_value(tags, "Columns", path=path)[0])
@@ -217,7 +218,7 @@ def _first(ds: pydicom.Dataset, *path: str) -> Any:
 def read_dicom_mrs(path: str | Path) -> Spectrum:
     """Read a DICOM MR Spectroscopy object (SOP class 1.2.840.10008.5.1.4.1.1.4.2)."""
     path = Path(path)
-    ds = pydicom.dcmread(path)
+    ds = read_dataset(path)
     if str(ds.get("SOPClassUID", "")) != SOP_MR_SPECTROSCOPY:
         raise InputError("not a DICOM MR Spectroscopy object", file=path, field="SOPClassUID")
     if "SpectroscopyData" not in ds:
@@ -295,7 +296,7 @@ def _read_spectrum(path: Path) -> Spectrum:
     if head == _RDA_BEGIN:
         return read_rda(path)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["SOPClassUID"])
+        ds = read_dataset(path, stop_before_pixels=True, force=True, specific_tags=["SOPClassUID"])
     except Exception as exc:  # pydicom raises many kinds on garbage
         raise InputError(f"not a spectroscopy file ({type(exc).__name__})", file=path) from exc
     sop = str(ds.get("SOPClassUID", ""))

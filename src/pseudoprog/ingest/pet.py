@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydicom
-
 from ..errors import InputError
 from ..files import load_table
+from .dicom import read_dataset
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def suv_parameters(files: Sequence[Path]) -> SuvParameters:
     if not files:
         raise ValueError("files must list the PET series' DICOM files")
     first = Path(files[0])
-    ds = pydicom.dcmread(first, stop_before_pixels=True)
+    ds = read_dataset(first, stop_before_pixels=True)
     warnings: list[str] = []
     if str(ds.get("Modality", "")) != "PT":
         raise InputError(f"modality is {ds.get('Modality')!r}, not PET", file=first, field="Modality", expected="PT")
@@ -185,7 +184,7 @@ def suv_parameters(files: Sequence[Path]) -> SuvParameters:
         series_time = _datetime(ds.get("SeriesDate"), ds.get("SeriesTime"))
         acq_times = []
         for path in files:
-            h = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["AcquisitionDate", "AcquisitionTime"])
+            h = read_dataset(path, stop_before_pixels=True, specific_tags=["AcquisitionDate", "AcquisitionTime"])
             t = _datetime(h.get("AcquisitionDate") or ds.get("SeriesDate"), h.get("AcquisitionTime"))
             if t is not None:
                 acq_times.append(t)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from ..align.itk import LPS_FROM_RAS
 from ..case import Volume
 from ..errors import InputError
+from .dicom import read_dataset
 
 RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
 
@@ -33,7 +33,7 @@ def _find_rtdose(path: Path) -> Path:
         if not f.is_file():
             continue
         try:
-            ds = pydicom.dcmread(str(f), stop_before_pixels=True)
+            ds = read_dataset(f, stop_before_pixels=True)
         except Exception:  # not DICOM: skip
             continue
         if str(getattr(ds, "SOPClassUID", "")) == RTDOSE_SOP_CLASS:
@@ -44,7 +44,7 @@ def _find_rtdose(path: Path) -> Path:
 def read_rtdose(path: str | Path) -> DoseGrid:
     """Read a DICOM RTDOSE (file, or folder holding one) as a dose volume in Gy with a RAS affine."""
     path = _find_rtdose(Path(path))
-    ds = pydicom.dcmread(str(path))
+    ds = read_dataset(path)
     if str(getattr(ds, "SOPClassUID", "")) != RTDOSE_SOP_CLASS:
         raise InputError("is not a DICOM RTDOSE object", file=path)
     units = str(getattr(ds, "DoseUnits", "")).upper()

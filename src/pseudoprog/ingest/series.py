@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..case import AcquisitionParams, Series, SeriesKind, Volume
+from ..case import AcquisitionParams, Case, Series, SeriesKind, Volume
 from ..errors import InputError
 from . import dicom, nifti, vfa
 from .classify import classify, classify_by_words
@@ -277,12 +279,67 @@ def load_series(series: Series) -> tuple[Volume, list[str]]:
     key = (series.uid, series.source_format, series.files)
     with index.lock:
         cached = index.volumes.get(key)
-    if cached is None:
-        cached = _load_series(series)
+        pending = index.loading.get(key) if cached is None else None
+        loader = cached is None and pending is None
+        if loader:  # this thread reads it; another asking meanwhile waits for it rather than reading it again
+            pending = index.loading[key] = Future()
+    if loader:
+        assert pending is not None
+        try:
+            cached = _load_series(series)
+        except BaseException as exc:
+            with index.lock:
+                del index.loading[key]
+            pending.set_exception(exc)
+            raise
         with index.lock:
             index.volumes[key] = cached
+            del index.loading[key]
+        pending.set_result(cached)
+    elif cached is None:
+        assert pending is not None
+        cached = pending.result()
     volume, warnings = cached
     return replace(volume, data=volume.data.copy()), list(warnings)
+
+
+# Kinds whose pixels are most of a case's files, and which the map builders read in full: worth reading
+# while the lesions stage (registration, N4: outside the GIL) keeps the other core busy.
+_PREFETCH_KINDS = (SeriesKind.DSC, SeriesKind.DCE)
+
+
+def prefetch_dynamic(case: Case) -> threading.Thread | None:
+    """Start reading the pixels of each timepoint's dynamic series (DSC, DCE) in a background thread.
+
+    Only inside :func:`pseudoprog.ingest.dicom.file_index`: the volumes land in the run's index, where
+    :func:`load_series` finds them (or waits for the one being read). Only series the map builders read
+    (one DSC acquisition of at most two echoes, the first DCE series); a failure is left for the builder
+    that reads the series to report. Returns the thread (join it before the index closes), or ``None``.
+    """
+    if dicom.active_index() is None:
+        return None
+    wanted: list[Series] = []
+    for tp in case.timepoints:
+        dsc = tp.series_of(SeriesKind.DSC)
+        if 1 <= len(dsc) <= 2:
+            wanted.extend(dsc)
+        dce = tp.series_of(SeriesKind.DCE)
+        if dce:
+            wanted.append(dce[0])
+    wanted = [s for s in wanted if s.source_format == "dicom" and not vfa.is_vfa_set(s)]
+    if not wanted:
+        return None
+
+    def run() -> None:  # the run's index is process-wide: this thread fills the same one
+        for s in wanted:
+            try:
+                load_series(s)
+            except Exception:  # the builder reading this series reports it, with its context
+                log.debug("prefetch of a %s series failed; left to its map builder", s.kind.value)
+
+    thread = threading.Thread(target=run, name="prefetch-dynamic", daemon=True)
+    thread.start()
+    return thread
 
 
 def _load_series(series: Series) -> tuple[Volume, list[str]]:
@@ -309,6 +366,21 @@ def dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.Fr
             "a VFA set assembled from several series has no single DICOM stack (load it with load_series)",
             file=series.files[0],
         )
+    index = dicom.active_index()
+    if index is None:
+        return _dicom_stack(series)
+    key = (series.uid, series.files, series.description)
+    with index.lock:
+        cached = index.stacks.get(key)
+    if cached is None:  # once per run: the pixels loader and the DICOM writers ask for the same stack
+        cached = _dicom_stack(series)
+        with index.lock:
+            index.stacks[key] = cached
+    h, frames, label = cached
+    return h, list(frames), label
+
+
+def _dicom_stack(series: Series) -> tuple[dicom.DicomSeriesHeaders, list[dicom.FrameRecord], str]:
     headers, _ = dicom.scan_folder_files(series.files)
     h = next((x for x in headers if series.uid.startswith(x.series_uid)), None)
     if h is None or not h.frames:
