@@ -24,13 +24,10 @@ finished output folder (``pseudoprog report --deidentify``, the cohort and the s
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,24 +252,6 @@ class Deidentifier:
             ds.PatientID = self.pseudonym(str(ds.PatientID))
         if "PatientName" in ds:
             ds.PatientName = "ANONYMOUS"
-
-
-_ACTIVE: contextvars.ContextVar[Deidentifier | None] = contextvars.ContextVar("pseudoprog_deidentify", default=None)
-
-
-def active() -> Deidentifier | None:
-    """The de-identification in force for DICOM outputs written now (``None``: outputs keep identity)."""
-    return _ACTIVE.get()
-
-
-@contextmanager
-def deidentifying(deid: Deidentifier | None) -> Iterator[None]:
-    """Apply ``deid`` to every DICOM object encoded inside the block."""
-    token = _ACTIVE.set(deid)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
 
 
 # -------------------------------------------------------------------------------------- whole output folders

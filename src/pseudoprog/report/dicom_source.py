@@ -100,17 +100,11 @@ def _source_dataset(path: Path) -> Dataset:
 
 
 def encode_dataset(dataset: Dataset) -> bytes:
-    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically), de-identified when asked.
+    """A dataset as the bytes of a DICOM Part 10 file (to be written atomically).
 
-    Every DICOM output passes here, so ``--deidentify`` (report/deidentify.py) is applied at this one point.
+    De-identification (``--deidentify``) is applied to the finished output folder (report/deidentify.py
+    ``deidentify_folder``), not here.
     """
-    from .deidentify import active
-
-    deid = active()
-    if deid is not None:  # on a copy: the writer's object is still referenced (the SR points at the SEG)
-        import copy
-
-        dataset = deid.apply(copy.deepcopy(dataset))
     buf = BytesIO()
     dataset.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
