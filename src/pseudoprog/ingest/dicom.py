@@ -1234,7 +1234,8 @@ _MAX_VOLUME_SPAN_MS = 60_000.0  # no volume takes a minute between its first and
 def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = None) -> np.ndarray | None:
     """Acquisition time of each slice k within a volume (ms from the first), ``None`` if the headers lack it.
 
-    Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes); other objects give it when the
+    Siemens mosaics carry it in the CSA header (MosaicRefAcqTimes, from the second volume where there is one);
+    other objects give it when the
     per-slice acquisition times of the first volume differ by less than one TR. GE series without them get the
     continuous-acquisition estimate from the protocol block's slice order (``ge.py``; single-band only). Times
     that span a TR or more are not the slice times of one volume (some multiband releases write them so):
@@ -1242,13 +1243,21 @@ def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = No
     """
     span_limit = min(_MAX_VOLUME_SPAN_MS, repetition_time_ms or _MAX_VOLUME_SPAN_MS)
     first = [group[0] for group in layout.slices]
+    # Multiband mosaics record the true (simultaneous-slice) times from the second volume on; the first volume
+    # carries the single-band times of the reference scan (CMRR MB, some releases wrapped past midnight at
+    # 86 397 492 ms). So the second volume's times are taken where there is one, as dcm2niix does.
+    for volume in (1, 0):
+        if any(len(group) <= volume for group in layout.slices):
+            continue
+        frames = [group[volume] for group in layout.slices]
+        if not all(f.slice_time_ms is not None for f in frames):
+            continue
+        times = np.array([f.slice_time_ms for f in frames], float)
+        # Slices of one volume span at most a TR: values that do not are not slice times.
+        if np.ptp(times) < span_limit:
+            return times - times.min()
     if all(f.slice_time_ms is not None for f in first):
-        times = np.array([f.slice_time_ms for f in first], float)
-        # Some multiband releases write every second MosaicRefAcqTimes wrapped past midnight (86 397 492 ms):
-        # slices of one volume span at most a TR, so such values are not slice times; say none rather than guess.
-        if np.ptp(times) >= span_limit:
-            return None
-        return times - times.min()
+        return None  # recorded, but not the slice times of one volume: none rather than a guess
     acq = np.array([f.acquisition_seconds if f.acquisition_seconds is not None else np.nan for f in first], float)
     if len(first) > 1 and np.isfinite(acq).all() and 0 < np.ptp(acq) * 1000.0 < span_limit:
         return (acq - acq.min()) * 1000.0
