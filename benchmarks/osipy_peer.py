@@ -51,13 +51,14 @@ def vfa(d: dict) -> dict:
     from osipy.dce.t1_mapping import compute_t1_vfa
 
     s, fa, tr_ms = d["signal"], d["flip_deg"], float(d["tr_ms"])
+    s = s.reshape(-1, 1, s.shape[-1])  # osipy wants an image: (x, y, angles)
     out: dict = {}
     for method in ("linear", "nonlinear"):
         compute_t1_vfa(signal=s[:4], flip_angles=fa, tr=tr_ms, method=method)
         t0 = time.perf_counter()
         res = compute_t1_vfa(signal=s, flip_angles=fa, tr=tr_ms, method=method)
         out[f"{method}_wall_s"] = time.perf_counter() - t0
-        out[f"{method}_t1_ms"] = np.asarray(res.t1_map.values)
+        out[f"{method}_t1_ms"] = np.asarray(res.t1_map.values).reshape(-1)
     return out
 
 

@@ -189,14 +189,23 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         ktrans, kep, vp = _linear_start(c, t_min, cp, cp_int, with_vp)
         ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
         g_kt, g_kep, g_vp = _grid_start(c, t_min, cp, with_vp, bounds)
-        use_grid = _sse(c, t_min, cp, g_kt, g_kep, g_vp, with_vp) < _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+        # The residual of each start comes with its normal equations: the better start's seed the LM.
+        eq_lin = _equations(c, t_min, cp, ktrans, kep, vp, with_vp)
+        eq_grid = _equations(c, t_min, cp, g_kt, g_kep, g_vp, with_vp)
+        use_grid = eq_grid[0] < eq_lin[0]
         ktrans = np.where(use_grid, g_kt, ktrans)
         kep = np.where(use_grid, g_kep, kep)
         vp = np.where(use_grid, g_vp, vp)
+        sse = np.where(use_grid, eq_grid[0], eq_lin[0])
         if method == "nonlinear" and iterations:
-            ktrans, kep, vp, sse = _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations)
-        else:
-            sse = _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+            start = (
+                sse,
+                np.where(use_grid[:, None, None], eq_grid[1], eq_lin[1]),
+                np.where(use_grid[:, None], eq_grid[2], eq_lin[2]),
+            )
+            ktrans, kep, vp, sse = _levenberg_marquardt(
+                c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=start
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = ktrans / kep
         at_bound = (
@@ -238,25 +247,28 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
 
     Tofts:   C = Ktrans·∫C_p − kep·∫C
     ETofts:  C = (Ktrans + kep·vp)·∫C_p − kep·∫C + vp·C_p
+
+    The sums of the normal equations that involve the voxel's own running integral ∫C are accumulated in one
+    compiled pass over time (no (voxels × frames) integral is stored).
     """
-    c_int = cumtrapz(c, t_min)  # (n, T)
-    cols_shared = [cp_int] + ([cp] if with_vp else [])
     p = 2 + int(with_vp)
     n = c.shape[0]
+    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = _murase_sums(
+        np.ascontiguousarray(c, dtype=float), np.diff(np.asarray(t_min, dtype=float)), cp_int, cp
+    )
     xtx = np.empty((n, p, p))
     xty = np.empty((n, p))
     # Column order: [∫Cp, −∫C, (Cp)]
     xtx[:, 0, 0] = cp_int @ cp_int
-    xtx[:, 0, 1] = xtx[:, 1, 0] = -(c_int @ cp_int)
-    xtx[:, 1, 1] = (c_int * c_int).sum(1)
-    xty[:, 0] = c @ cp_int
-    xty[:, 1] = -(c * c_int).sum(1)
+    xtx[:, 0, 1] = xtx[:, 1, 0] = -s_ip
+    xtx[:, 1, 1] = s_ii
+    xty[:, 0] = s_cp
+    xty[:, 1] = -s_ci
     if with_vp:
         xtx[:, 0, 2] = xtx[:, 2, 0] = cp_int @ cp
-        xtx[:, 1, 2] = xtx[:, 2, 1] = -(c_int @ cp)
+        xtx[:, 1, 2] = xtx[:, 2, 1] = -s_ia
         xtx[:, 2, 2] = cp @ cp
-        xty[:, 2] = c @ cp
-    del cols_shared
+        xty[:, 2] = s_ca
     ridge = 1e-12 * np.trace(xtx, axis1=1, axis2=2)[:, None, None] * np.eye(p)
     try:
         coef = np.linalg.solve(xtx + ridge, xty[..., None])[..., 0]
@@ -266,6 +278,33 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
     vp = coef[:, 2] if with_vp else np.zeros(n)
     ktrans = coef[:, 0] - kep * vp
     return ktrans, kep, vp
+
+
+@numba.njit(cache=True, nogil=True)
+def _murase_sums(c, dt, cp_int, cp):  # pragma: no cover - compiled
+    """Per voxel: Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp, with ∫C the running trapezoid integral."""
+    n_v, n_t = c.shape
+    out = np.zeros((6, n_v))
+    for v in range(n_v):
+        ci = 0.0
+        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = 0.0
+        for n in range(n_t):
+            if n > 0:
+                ci += 0.5 * (c[v, n] + c[v, n - 1]) * dt[n - 1]
+            x = c[v, n]
+            s_ip += ci * cp_int[n]
+            s_ii += ci * ci
+            s_cp += x * cp_int[n]
+            s_ci += x * ci
+            s_ia += ci * cp[n]
+            s_ca += x * cp[n]
+        out[0, v] = s_ip
+        out[1, v] = s_ii
+        out[2, v] = s_cp
+        out[3, v] = s_ci
+        out[4, v] = s_ia
+        out[5, v] = s_ca
+    return out[0], out[1], out[2], out[3], out[4], out[5]
 
 
 def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
@@ -296,7 +335,7 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
 
 
-def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations):
+def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=None):
     """Projected Levenberg–Marquardt on (Ktrans, kep[, vp]) for every voxel at once.
 
     Each voxel keeps its own damping factor; a step is accepted only where it lowers that voxel's
@@ -310,7 +349,10 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     deltas = _deltas(t_min)
     cp = np.ascontiguousarray(cp, dtype=float)
     ktrans, kep, vp = (np.array(a, dtype=float) for a in (ktrans, kep, vp))
-    cost, jtj, jtr = _normal_equations(c, deltas, cp, ktrans, kep, vp, p)
+    if start is None:
+        cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
+    else:  # the caller already has them at this start
+        cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
     lam = np.full(c.shape[0], 1e-2)
     active = np.ones(c.shape[0], dtype=bool)
     for _ in range(iterations):
@@ -331,7 +373,7 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
             bounds,
             with_vp,
         )
-        n_cost, n_jtj, n_jtr = _normal_equations(c[ids], deltas, cp, n_kt, n_kep, n_vp, p)
+        n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
         better = n_cost < cost[ids]
         acc = ids[better]
         rel_change = (cost[acc] - n_cost[better]) / np.maximum(cost[acc], 1e-30)
@@ -354,10 +396,12 @@ def _deltas(t_min: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(d[:1] if np.allclose(d, d[0], rtol=1e-6, atol=0.0) else d)
 
 
-def _sse(c, t_min, cp, ktrans, kep, vp, with_vp) -> np.ndarray:
-    """Sum of squared residuals of the (extended) Tofts model per voxel (no curves stored)."""
-    cost, _, _ = _normal_equations(
-        np.ascontiguousarray(c, dtype=float),
+def _equations(c, t_min, cp, ktrans, kep, vp, with_vp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model per voxel (no curves stored)."""
+    c = np.ascontiguousarray(c, dtype=float)
+    return _normal_equations(
+        c,
+        np.arange(c.shape[0]),
         _deltas(t_min),
         np.ascontiguousarray(cp, dtype=float),
         np.asarray(ktrans, dtype=float),
@@ -365,7 +409,6 @@ def _sse(c, t_min, cp, ktrans, kep, vp, with_vp) -> np.ndarray:
         np.asarray(vp, dtype=float),
         3 if with_vp else 2,
     )
-    return cost
 
 
 @numba.njit(cache=True, nogil=True)
@@ -386,17 +429,20 @@ def _phi_scalar(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
-    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for every voxel, in one pass over time.
+def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
+    time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
 
     ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
     """
-    n_v, n_t = c.shape
+    n_t = c.shape[1]
+    n_v = rows.shape[0]
     uniform = deltas.shape[0] == 1
     cost = np.zeros(n_v)
     jtj = np.zeros((n_v, p, p))
     jtr = np.zeros((n_v, p))
     for v in range(n_v):
+        row = rows[v]
         k = kep[v]
         kt = ktrans[v]
         vpv = vp[v]
@@ -404,7 +450,7 @@ def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - 
         df = 0.0
         e = a = b = de = da = db = 0.0
         # frame 0: F = 0
-        r = c[v, 0] - vpv * cp[0]
+        r = c[row, 0] - vpv * cp[0]
         cost[v] += r * r
         if p == 3:
             jtj[v, 2, 2] += cp[0] * cp[0]
@@ -424,7 +470,7 @@ def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - 
             c1 = cp[n]
             df = de * f + e * df + da * c0 + db * c1
             f = e * f + a * c0 + b * c1
-            r = c[v, n] - (kt * f + vpv * c1)
+            r = c[row, n] - (kt * f + vpv * c1)
             cost[v] += r * r
             j0 = f
             j1 = kt * df
