@@ -123,7 +123,7 @@ def fit_vfa_t1(
 
 
 @numba.njit(cache=True, nogil=True)
-def _vfa_kernel(s, sin_a, cos_a, bad, nonlinear, iterations):  # type: ignore[no-untyped-def]
+def _vfa_kernel(s, sin_a, cos_a, bad, nonlinear, iterations):
     """Per voxel: the DESPOT1 start, then the NOVIFAST fixed-point iteration on (c1, c2) = (M0 (1 − E1), E1).
 
     Returns (M0, E1, the start was physical, the iteration converged to a residual no larger than the start's).
