@@ -38,13 +38,15 @@ def dce(d: dict) -> dict:
     from osipy.dce import fit_model
 
     conc, cp, t = d["conc"], d["cp"], d["times_s"]
+    shape = conc.shape[:-1]
+    conc = conc.reshape(*shape, *(1,) * (4 - conc.ndim), conc.shape[-1])  # osipy wants (x, y, z, t)
     fit_model("extended_tofts", conc[:2, :2], cp, t)
     t0 = time.perf_counter()
     res = fit_model("extended_tofts", conc, cp, t)
     wall = time.perf_counter() - t0
     maps = res.parameter_maps
     key = next(k for k in maps if k.lower() == "ktrans")
-    return {"wall_s": wall, "ktrans": np.asarray(maps[key].values), "keys": np.array(sorted(maps))}
+    return {"wall_s": wall, "ktrans": np.asarray(maps[key].values).reshape(shape), "keys": np.array(sorted(maps))}
 
 
 def vfa(d: dict) -> dict:
