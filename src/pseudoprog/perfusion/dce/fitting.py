@@ -138,7 +138,8 @@ def fit_dce(
         res: dict[str, np.ndarray] = {}
         for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
             cp_d = np.interp(t_s - d, t_s, cp, left=0.0) if d > 0 else cp
-            trial = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp_d, model, method, iterations, bounds)
+            c_ok = c if valid.all() else np.where(valid[:, None], c, 0.0)  # copy only when some curve is bad
+            trial = _fit_chunk(c_ok, t_min, cp_d, model, method, iterations, bounds)
             trial["delay_s"] = np.full(c.shape[0], d)
             if not res:
                 res = trial
@@ -220,7 +221,8 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
             vp = np.full(n, np.nan)
         ve = np.clip(ve, ve_lo, ve_hi)
     rmse = np.sqrt(sse / c.shape[1])
-    ss_tot = ((c - c.mean(axis=1, keepdims=True)) ** 2).sum(1)
+    centred = c - c.mean(axis=1, keepdims=True)
+    ss_tot = np.einsum("nt,nt->n", centred, centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)
     finite = np.isfinite(ktrans) & (np.isfinite(ve) | (model == "patlak")) & np.isfinite(rmse)
@@ -314,7 +316,7 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     f, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
     cf = c @ f  # (n, G)
     ff = (f * f).sum(0)  # (G,)
-    cc = (c * c).sum(1)  # (n,)
+    cc = np.einsum("nt,nt->n", c, c)  # (n,), without a (voxels × frames) temporary
     if with_vp:
         fc = cp @ f  # (G,)
         pp = cp @ cp
@@ -449,12 +451,15 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
         f = 0.0
         df = 0.0
         e = a = b = de = da = db = 0.0
+        # The sums are kept in local scalars (registers) during the pass and stored once per voxel.
+        s00 = s01 = s11 = s02 = s12 = s22 = 0.0
+        g0 = g1 = g2 = 0.0
         # frame 0: F = 0
         r = c[row, 0] - vpv * cp[0]
-        cost[v] += r * r
+        sse = r * r
         if p == 3:
-            jtj[v, 2, 2] += cp[0] * cp[0]
-            jtr[v, 2] += cp[0] * r
+            s22 += cp[0] * cp[0]
+            g2 += cp[0] * r
         for n in range(1, n_t):
             if n == 1 or not uniform:
                 delta = deltas[0] if uniform else deltas[n - 1]
@@ -471,21 +476,28 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
             df = de * f + e * df + da * c0 + db * c1
             f = e * f + a * c0 + b * c1
             r = c[row, n] - (kt * f + vpv * c1)
-            cost[v] += r * r
+            sse += r * r
             j0 = f
             j1 = kt * df
-            jtj[v, 0, 0] += j0 * j0
-            jtj[v, 0, 1] += j0 * j1
-            jtj[v, 1, 1] += j1 * j1
-            jtr[v, 0] += j0 * r
-            jtr[v, 1] += j1 * r
+            s00 += j0 * j0
+            s01 += j0 * j1
+            s11 += j1 * j1
+            g0 += j0 * r
+            g1 += j1 * r
             if p == 3:
-                jtj[v, 0, 2] += j0 * c1
-                jtj[v, 1, 2] += j1 * c1
-                jtj[v, 2, 2] += c1 * c1
-                jtr[v, 2] += c1 * r
-        jtj[v, 1, 0] = jtj[v, 0, 1]
+                s02 += j0 * c1
+                s12 += j1 * c1
+                s22 += c1 * c1
+                g2 += c1 * r
+        cost[v] = sse
+        jtj[v, 0, 0] = s00
+        jtj[v, 0, 1] = jtj[v, 1, 0] = s01
+        jtj[v, 1, 1] = s11
+        jtr[v, 0] = g0
+        jtr[v, 1] = g1
         if p == 3:
-            jtj[v, 2, 0] = jtj[v, 0, 2]
-            jtj[v, 2, 1] = jtj[v, 1, 2]
+            jtj[v, 0, 2] = jtj[v, 2, 0] = s02
+            jtj[v, 1, 2] = jtj[v, 2, 1] = s12
+            jtj[v, 2, 2] = s22
+            jtr[v, 2] = g2
     return cost, jtj, jtr
