@@ -81,14 +81,21 @@ def _etofts_fft(t_min: np.ndarray, cp: np.ndarray):
 def murase_linear(conc: np.ndarray, t_min: np.ndarray, cp: np.ndarray) -> np.ndarray:
     """Vectorised linear least squares of the integrated extended Tofts model (Murase 2004); Ktrans (1/min).
 
-    C(t) = (Ktrans + kep·vp)·∫Cp − kep·∫C + vp·Cp, solved for every voxel at once by its 3×3 normal equations.
+    C(t) = (Ktrans + kep·vp)·∫Cp − kep·∫C + vp·Cp with the design [∫Cp, −∫C, Cp]: the 3×3 normal equations of
+    every voxel are built from row-wise dot products (no (voxels × frames × 3) design is stored) and solved at once.
     """
     c = conc.reshape(-1, t_min.size)
     c_int = cumulative_trapezoid(c, t_min, axis=1, initial=0.0)
     cp_int = cumulative_trapezoid(cp, t_min, initial=0.0)
-    x = np.stack([np.broadcast_to(cp_int, c.shape), -c_int, np.broadcast_to(cp, c.shape)], axis=2)  # (n, T, 3)
-    xtx = np.einsum("ntp,ntq->npq", x, x)
-    xty = np.einsum("ntp,nt->np", x, c)
+    n = c.shape[0]
+    xtx = np.empty((n, 3, 3))
+    xtx[:, 0, 0] = cp_int @ cp_int
+    xtx[:, 0, 1] = xtx[:, 1, 0] = -(c_int @ cp_int)
+    xtx[:, 0, 2] = xtx[:, 2, 0] = cp_int @ cp
+    xtx[:, 1, 1] = np.einsum("nt,nt->n", c_int, c_int)
+    xtx[:, 1, 2] = xtx[:, 2, 1] = -(c_int @ cp)
+    xtx[:, 2, 2] = cp @ cp
+    xty = np.stack([c @ cp_int, -np.einsum("nt,nt->n", c, c_int), c @ cp], axis=1)
     coef = np.linalg.solve(xtx, xty[..., None])[..., 0]
     kep, vp = coef[:, 1], coef[:, 2]
     return (coef[:, 0] - kep * vp).reshape(conc.shape[:-1])

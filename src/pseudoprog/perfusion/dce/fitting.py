@@ -89,7 +89,7 @@ def fit_dce(
     Examples
     --------
     >>> import numpy as np
-    >>> from pseudoprog.perfusion.dce.models import model_curves
+    >>> from .models import model_curves
     >>> from pseudoprog.perfusion.dce.population_aif import parker_aif
     >>> t = np.arange(0, 300, 2.0); cp = parker_aif(t, delay_s=20) / (1 - 0.42)
     >>> c = model_curves("extended_tofts", t, cp, ktrans=np.array([0.2]), ve=np.array([0.3]), vp=np.array([0.05]))
@@ -337,6 +337,9 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
 
 
+_STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
+
+
 def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=None):
     """Projected Levenberg–Marquardt on (Ktrans, kep[, vp]) for every voxel at once.
 
@@ -344,9 +347,13 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     sum of squares. The Jacobian is analytic (∂C/∂Ktrans = F, ∂C/∂kep = Ktrans·∂F/∂kep,
     ∂C/∂vp = C_p) and is reduced to the normal equations inside one compiled pass over time per
     voxel, so no (voxels × frames) array is ever stored.
+
+    A parameter held at a bound by its gradient (Ktrans or vp at its limit, the descent direction
+    pointing outside) is kept fixed in the step, so the other parameters converge instead of
+    crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
+    below the convergence tolerance keeps its start (the linear solution was the answer).
     """
     p = 3 if with_vp else 2
-    eye = np.eye(p)
     c = np.ascontiguousarray(c, dtype=float)
     deltas = _deltas(t_min)
     cp = np.ascontiguousarray(cp, dtype=float)
@@ -356,18 +363,15 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     else:  # the caller already has them at this start
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
     lam = np.full(c.shape[0], 1e-2)
-    active = np.ones(c.shape[0], dtype=bool)
+    all_ids = np.arange(c.shape[0])
+    # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
+    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
+    active = ~_small(gn, ktrans, kep, vp, p)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
-        diag = np.einsum("npp->np", jtj[ids])
-        damped = jtj[ids] + (lam[ids, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
-        try:
-            step = np.linalg.solve(damped, jtr[ids][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.zeros((ids.size, p))
-        step = np.nan_to_num(step)
+        step = _bounded_step(jtj[ids], jtr[ids], lam[ids], ktrans, vp, ids, bounds, p)
         n_kt, n_kep, n_vp = _clip(
             ktrans[ids] + step[:, 0],
             kep[ids] + step[:, 1],
@@ -384,12 +388,41 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
         rej = ids[~better]
         lam[rej] = lam[rej] * 10.0
-        small_step = np.all(
-            np.abs(step[better]) <= 1e-5 * (np.abs(np.stack([n_kt, n_kep, n_vp], 1)[better, :p]) + 1e-3), 1
-        )
+        small_step = _small(step[better], n_kt[better], n_kep[better], n_vp[better], p)
         active[acc[(rel_change < 1e-7) | small_step]] = False
         active[rej[lam[rej] > 1e6]] = False
     return ktrans, kep, vp, cost
+
+
+def _small(step, ktrans, kep, vp, p) -> np.ndarray:
+    """Whether every parameter's step is below the convergence tolerance."""
+    params = np.stack([ktrans, kep, vp], 1)[:, :p]
+    return np.all(np.isfinite(step), 1) & np.all(np.abs(step) <= _STEP_TOL * (np.abs(params) + 1e-3), 1)
+
+
+def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
+    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
+    eye = np.eye(p)
+    diag = np.einsum("npp->np", jtj)
+    damped = jtj + (lam[:, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
+    rhs = jtr.copy()
+    kt_lo, kt_hi = bounds["ktrans_per_min"]
+    held = [(0, ktrans[ids], kt_lo, kt_hi)]
+    if p == 3:
+        held.append((2, vp[ids], *bounds["vp"]))
+    for k, value, lo, hi in held:  # Jᵀr > 0: the cost falls as the parameter grows
+        fix = ((value <= lo) & (rhs[:, k] <= 0)) | ((value >= hi) & (rhs[:, k] >= 0))
+        if fix.any():
+            damped[fix, k, :] = 0.0
+            damped[fix, :, k] = 0.0
+            damped[fix, k, k] = 1.0
+            rhs[fix, k] = 0.0
+    with np.errstate(all="ignore"):
+        try:
+            step = np.linalg.solve(damped, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.full_like(rhs, failed)
+    return np.where(np.isfinite(step), step, failed)
 
 
 def _deltas(t_min: np.ndarray) -> np.ndarray:
