@@ -324,7 +324,7 @@ def osvd_memory(curves: np.ndarray, aif: np.ndarray, dt: float) -> tuple[float, 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline-voxels", type=int, default=3000, help="brain voxels run by the per-voxel baseline")
-    ap.add_argument("--repeats", type=int, default=3, help="repeats of our pipeline (median reported)")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of our pipeline (median and best reported)")
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/dsc.md")
     ap.add_argument("--no-osipy", action="store_true", help="do not run osipy (in its own virtualenv)")
     args = ap.parse_args(argv)
@@ -417,6 +417,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Load average at the end of the run {load_end:.1f} (the machine's 2 cores are shared with other jobs: only"
         " the same-run ratios below mean anything, absolute times are those of a loaded machine).",
         "",
+        "The bound's rates are the best of 5 short measurements (moments when the cores were free), so it is"
+        " compared with our best wall time and with our CPU time (which does not count waiting for a core).",
+        "",
         "Arithmetic bound, measured in this run: read the series once "
         f"({vol.data.nbytes / 1e6:.0f} MB at {bound['bandwidth'] / 1e9:.1f} GB/s copy bandwidth = "
         f"{1000 * bound['read_s']:.0f} ms) + oSVD's products ({bound['flops'] / 1e9:.2f} GFLOP for {idx_all.size}"
@@ -427,7 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|---:|---|",
         f"| pseudoprog `DSCModel(leakage='bsw', deconvolution='osvd').fit` | {ours_s:.2f} | {ours_cpu_s:.2f} | "
         f"median of {len(ours)} (wall {', '.join(f'{x:.2f}' for x in ours)}); brain mask, AIF, WBNE, NAWM, all maps;"
-        f" **{ours_s / bound['bound_s']:.1f}× the arithmetic bound** |",
+        f" **{min(ours) / bound['bound_s']:.1f}× the arithmetic bound (best wall),"
+        f" {min(ours_cpu) / bound['bound_s']:.1f}× in CPU time** |",
         f"| pseudoprog oSVD step alone (`deconvolve(..., keep_residue=False)`) | {osvd_s:.3f} | – | "
         f"{osvd_s / bound['flop_s']:.1f}× its FLOP time; peak memory beyond its input {mem_ratio:.2f}× the input "
         f"({corrected.nbytes / 1e6:.0f} MB, tracemalloc) |",

@@ -53,7 +53,7 @@ def vfa(d: dict) -> dict:
     from osipy.dce.t1_mapping import compute_t1_vfa
 
     s, fa, tr_ms = d["signal"], d["flip_deg"], float(d["tr_ms"])
-    s = s.reshape(-1, 1, s.shape[-1])  # osipy wants an image: (x, y, angles)
+    s = s.reshape(-1, 1, 1, s.shape[-1])  # osipy wants a 4D image: (x, y, z, angles)
     out: dict = {}
     for method in ("linear", "nonlinear"):
         compute_t1_vfa(signal=s[:4], flip_angles=fa, tr=tr_ms, method=method)
