@@ -80,8 +80,10 @@ def main() -> None:
         cases = build(root)
         results = [run(cases, root / f"out-{n}", n) for n in (1, 2)]
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}")
-    print("| workers | wall (s) | cases/hour | median case wall (s) | median case CPU (s) | peak MiB per worker "
-          "| load avg before |")
+    print(
+        "| workers | wall (s) | cases/hour | median case wall (s) | median case CPU (s) | peak MiB per worker "
+        "| load avg before |"
+    )
     print("|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         peaks = ", ".join(f"{p:.0f}" for p in r["peak_mib_per_worker"])

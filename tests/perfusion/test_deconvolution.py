@@ -70,3 +70,57 @@ def test_bad_inputs_are_refused() -> None:
         deconvolve(np.ones((1, 80)), np.zeros(80), DT)
     with pytest.raises(ValueError, match="threshold"):
         deconvolve(np.ones((1, 80)), _aif(), DT, method="csvd", threshold=1.5)
+
+
+def _osvd_one_voxel(c: np.ndarray, aif: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
+    """oSVD for one curve, written out plainly (the rule of Wu et al. 2003, one threshold after another)."""
+    from pseudoprog.perfusion.tables import dsc_methods
+
+    table = dsc_methods()["svd"]
+    a = convolution_matrix(aif, dt, circulant=True)
+    u, s, vt = np.linalg.svd(a)
+    padded = np.zeros(a.shape[0])
+    padded[: c.size] = c
+    chosen = None
+    for p in sorted(table["osvd_thresholds"], reverse=True):
+        b = vt.T @ (np.where(s >= p * s[0], 1 / s, 0) * (u.T @ padded))
+        ok = oscillation_index(b[None, : c.size])[0] <= table["osvd_oi_max"]
+        if chosen is None or ok:
+            chosen = (b, p)
+        if not ok:
+            break
+    assert chosen is not None
+    return chosen
+
+
+def test_osvd_blocks_match_the_plain_rule_and_the_residue_is_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pseudoprog.perfusion.dsc import deconvolution as dec
+
+    monkeypatch.setattr(dec, "_BLOCK", 7)  # many blocks, the last one partial
+    rng = np.random.default_rng(5)
+    clean = np.stack([_tissue(cbf, mtt) for cbf in (0.005, 0.01, 0.02) for mtt in (2.0, 4.0, 8.0)] * 5)
+    curves = clean + rng.normal(0, 0.01, clean.shape) * rng.uniform(0, 3, (clean.shape[0], 1))
+    full = deconvolve(curves, _aif(), DT, method="osvd")
+    lean = deconvolve(curves, _aif(), DT, method="osvd", keep_residue=False)
+    assert lean.residue is None and full.residue is not None
+    assert np.array_equal(lean.flow, full.flow) and np.array_equal(lean.threshold, full.threshold)
+    for i, c in enumerate(curves):
+        b, p = _osvd_one_voxel(c, _aif(), DT)
+        assert full.threshold[i] == p
+        assert np.allclose(full.residue[i], b, atol=1e-9, rtol=1e-6)
+        assert full.flow[i] == pytest.approx(b.max(), rel=1e-9)
+
+
+def test_osvd_memory_stays_within_twice_its_input() -> None:
+    import tracemalloc
+
+    curves = np.tile(_tissue(0.01, 4.0).astype(np.float32), (40000, 1))
+    deconvolve(curves[:10], _aif(), DT)  # compile first
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        deconvolve(curves, _aif(), DT, method="osvd", keep_residue=False)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2 * curves.nbytes

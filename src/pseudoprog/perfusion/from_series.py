@@ -166,8 +166,11 @@ def dce_from_series(
         t10: np.ndarray | float
         t10, t1_params = native_t1_from_vfa(vfa, vol)
         t1_params["vfa_series"] = [s.description for s in vfa]
-        warnings += [f"{s.description}: {s.classification_reason.split(' — ', 1)[1]}" for s in vfa
-                     if "different StudyInstanceUIDs" in (s.classification_reason or "")]
+        warnings += [
+            f"{s.description}: {s.classification_reason.split(' — ', 1)[1]}"
+            for s in vfa
+            if "different StudyInstanceUIDs" in (s.classification_reason or "")
+        ]
     elif t10_s is not None:
         t10, t1_params = float(t10_s), {"t1_method": f"one value given: {t10_s} s"}
         warnings.append(f"no VFA series: native T1 taken as {t10_s} s everywhere (Ktrans is approximate)")

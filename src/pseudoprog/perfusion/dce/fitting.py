@@ -89,7 +89,7 @@ def fit_dce(
     Examples
     --------
     >>> import numpy as np
-    >>> from pseudoprog.perfusion.dce.models import model_curves
+    >>> from .models import model_curves
     >>> from pseudoprog.perfusion.dce.population_aif import parker_aif
     >>> t = np.arange(0, 300, 2.0); cp = parker_aif(t, delay_s=20) / (1 - 0.42)
     >>> c = model_curves("extended_tofts", t, cp, ktrans=np.array([0.2]), ve=np.array([0.3]), vp=np.array([0.05]))
@@ -138,7 +138,8 @@ def fit_dce(
         res: dict[str, np.ndarray] = {}
         for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
             cp_d = np.interp(t_s - d, t_s, cp, left=0.0) if d > 0 else cp
-            trial = _fit_chunk(np.where(valid[:, None], c, 0.0), t_min, cp_d, model, method, iterations, bounds)
+            c_ok = c if valid.all() else np.where(valid[:, None], c, 0.0)  # copy only when some curve is bad
+            trial = _fit_chunk(c_ok, t_min, cp_d, model, method, iterations, bounds)
             trial["delay_s"] = np.full(c.shape[0], d)
             if not res:
                 res = trial
@@ -189,14 +190,23 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         ktrans, kep, vp = _linear_start(c, t_min, cp, cp_int, with_vp)
         ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
         g_kt, g_kep, g_vp = _grid_start(c, t_min, cp, with_vp, bounds)
-        use_grid = _sse(c, t_min, cp, g_kt, g_kep, g_vp, with_vp) < _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+        # The residual of each start comes with its normal equations: the better start's seed the LM.
+        eq_lin = _equations(c, t_min, cp, ktrans, kep, vp, with_vp)
+        eq_grid = _equations(c, t_min, cp, g_kt, g_kep, g_vp, with_vp)
+        use_grid = eq_grid[0] < eq_lin[0]
         ktrans = np.where(use_grid, g_kt, ktrans)
         kep = np.where(use_grid, g_kep, kep)
         vp = np.where(use_grid, g_vp, vp)
+        sse = np.where(use_grid, eq_grid[0], eq_lin[0])
         if method == "nonlinear" and iterations:
-            ktrans, kep, vp, sse = _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations)
-        else:
-            sse = _sse(c, t_min, cp, ktrans, kep, vp, with_vp)
+            start = (
+                sse,
+                np.where(use_grid[:, None, None], eq_grid[1], eq_lin[1]),
+                np.where(use_grid[:, None], eq_grid[2], eq_lin[2]),
+            )
+            ktrans, kep, vp, sse = _levenberg_marquardt(
+                c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=start
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = ktrans / kep
         at_bound = (
@@ -211,7 +221,8 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
             vp = np.full(n, np.nan)
         ve = np.clip(ve, ve_lo, ve_hi)
     rmse = np.sqrt(sse / c.shape[1])
-    ss_tot = ((c - c.mean(axis=1, keepdims=True)) ** 2).sum(1)
+    centred = c - c.mean(axis=1, keepdims=True)
+    ss_tot = np.einsum("nt,nt->n", centred, centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)
     finite = np.isfinite(ktrans) & (np.isfinite(ve) | (model == "patlak")) & np.isfinite(rmse)
@@ -238,25 +249,28 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
 
     Tofts:   C = Ktrans·∫C_p − kep·∫C
     ETofts:  C = (Ktrans + kep·vp)·∫C_p − kep·∫C + vp·C_p
+
+    The sums of the normal equations that involve the voxel's own running integral ∫C are accumulated in one
+    compiled pass over time (no (voxels × frames) integral is stored).
     """
-    c_int = cumtrapz(c, t_min)  # (n, T)
-    cols_shared = [cp_int] + ([cp] if with_vp else [])
     p = 2 + int(with_vp)
     n = c.shape[0]
+    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = _murase_sums(
+        np.ascontiguousarray(c, dtype=float), np.diff(np.asarray(t_min, dtype=float)), cp_int, cp
+    )
     xtx = np.empty((n, p, p))
     xty = np.empty((n, p))
     # Column order: [∫Cp, −∫C, (Cp)]
     xtx[:, 0, 0] = cp_int @ cp_int
-    xtx[:, 0, 1] = xtx[:, 1, 0] = -(c_int @ cp_int)
-    xtx[:, 1, 1] = (c_int * c_int).sum(1)
-    xty[:, 0] = c @ cp_int
-    xty[:, 1] = -(c * c_int).sum(1)
+    xtx[:, 0, 1] = xtx[:, 1, 0] = -s_ip
+    xtx[:, 1, 1] = s_ii
+    xty[:, 0] = s_cp
+    xty[:, 1] = -s_ci
     if with_vp:
         xtx[:, 0, 2] = xtx[:, 2, 0] = cp_int @ cp
-        xtx[:, 1, 2] = xtx[:, 2, 1] = -(c_int @ cp)
+        xtx[:, 1, 2] = xtx[:, 2, 1] = -s_ia
         xtx[:, 2, 2] = cp @ cp
-        xty[:, 2] = c @ cp
-    del cols_shared
+        xty[:, 2] = s_ca
     ridge = 1e-12 * np.trace(xtx, axis1=1, axis2=2)[:, None, None] * np.eye(p)
     try:
         coef = np.linalg.solve(xtx + ridge, xty[..., None])[..., 0]
@@ -268,6 +282,33 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
     return ktrans, kep, vp
 
 
+@numba.njit(cache=True, nogil=True)
+def _murase_sums(c, dt, cp_int, cp):  # pragma: no cover - compiled
+    """Per voxel: Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp, with ∫C the running trapezoid integral."""
+    n_v, n_t = c.shape
+    out = np.zeros((6, n_v))
+    for v in range(n_v):
+        ci = 0.0
+        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = 0.0
+        for n in range(n_t):
+            if n > 0:
+                ci += 0.5 * (c[v, n] + c[v, n - 1]) * dt[n - 1]
+            x = c[v, n]
+            s_ip += ci * cp_int[n]
+            s_ii += ci * ci
+            s_cp += x * cp_int[n]
+            s_ci += x * ci
+            s_ia += ci * cp[n]
+            s_ca += x * cp[n]
+        out[0, v] = s_ip
+        out[1, v] = s_ii
+        out[2, v] = s_cp
+        out[3, v] = s_ci
+        out[4, v] = s_ia
+        out[5, v] = s_ca
+    return out[0], out[1], out[2], out[3], out[4], out[5]
+
+
 def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value."""
     kep_lo, kep_hi = bounds["kep_per_min"]
@@ -275,7 +316,7 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     f, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
     cf = c @ f  # (n, G)
     ff = (f * f).sum(0)  # (G,)
-    cc = (c * c).sum(1)  # (n,)
+    cc = np.einsum("nt,nt->n", c, c)  # (n,), without a (voxels × frames) temporary
     if with_vp:
         fc = cp @ f  # (G,)
         pp = cp @ cp
@@ -296,34 +337,41 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
     return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
 
 
-def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations):
+_STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
+
+
+def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=None):
     """Projected Levenberg–Marquardt on (Ktrans, kep[, vp]) for every voxel at once.
 
     Each voxel keeps its own damping factor; a step is accepted only where it lowers that voxel's
     sum of squares. The Jacobian is analytic (∂C/∂Ktrans = F, ∂C/∂kep = Ktrans·∂F/∂kep,
     ∂C/∂vp = C_p) and is reduced to the normal equations inside one compiled pass over time per
     voxel, so no (voxels × frames) array is ever stored.
+
+    A parameter held at a bound by its gradient (Ktrans or vp at its limit, the descent direction
+    pointing outside) is kept fixed in the step, so the other parameters converge instead of
+    crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
+    below the convergence tolerance keeps its start (the linear solution was the answer).
     """
     p = 3 if with_vp else 2
-    eye = np.eye(p)
     c = np.ascontiguousarray(c, dtype=float)
     deltas = _deltas(t_min)
     cp = np.ascontiguousarray(cp, dtype=float)
     ktrans, kep, vp = (np.array(a, dtype=float) for a in (ktrans, kep, vp))
-    cost, jtj, jtr = _normal_equations(c, deltas, cp, ktrans, kep, vp, p)
+    if start is None:
+        cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
+    else:  # the caller already has them at this start
+        cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
     lam = np.full(c.shape[0], 1e-2)
-    active = np.ones(c.shape[0], dtype=bool)
+    all_ids = np.arange(c.shape[0])
+    # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
+    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
+    active = ~_small(gn, ktrans, kep, vp, p)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
-        diag = np.einsum("npp->np", jtj[ids])
-        damped = jtj[ids] + (lam[ids, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
-        try:
-            step = np.linalg.solve(damped, jtr[ids][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.zeros((ids.size, p))
-        step = np.nan_to_num(step)
+        step = _bounded_step(jtj[ids], jtr[ids], lam[ids], ktrans, vp, ids, bounds, p)
         n_kt, n_kep, n_vp = _clip(
             ktrans[ids] + step[:, 0],
             kep[ids] + step[:, 1],
@@ -331,7 +379,7 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
             bounds,
             with_vp,
         )
-        n_cost, n_jtj, n_jtr = _normal_equations(c[ids], deltas, cp, n_kt, n_kep, n_vp, p)
+        n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
         better = n_cost < cost[ids]
         acc = ids[better]
         rel_change = (cost[acc] - n_cost[better]) / np.maximum(cost[acc], 1e-30)
@@ -340,12 +388,41 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
         rej = ids[~better]
         lam[rej] = lam[rej] * 10.0
-        small_step = np.all(
-            np.abs(step[better]) <= 1e-5 * (np.abs(np.stack([n_kt, n_kep, n_vp], 1)[better, :p]) + 1e-3), 1
-        )
+        small_step = _small(step[better], n_kt[better], n_kep[better], n_vp[better], p)
         active[acc[(rel_change < 1e-7) | small_step]] = False
         active[rej[lam[rej] > 1e6]] = False
     return ktrans, kep, vp, cost
+
+
+def _small(step, ktrans, kep, vp, p) -> np.ndarray:
+    """Whether every parameter's step is below the convergence tolerance."""
+    params = np.stack([ktrans, kep, vp], 1)[:, :p]
+    return np.all(np.isfinite(step), 1) & np.all(np.abs(step) <= _STEP_TOL * (np.abs(params) + 1e-3), 1)
+
+
+def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
+    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
+    eye = np.eye(p)
+    diag = np.einsum("npp->np", jtj)
+    damped = jtj + (lam[:, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
+    rhs = jtr.copy()
+    kt_lo, kt_hi = bounds["ktrans_per_min"]
+    held = [(0, ktrans[ids], kt_lo, kt_hi)]
+    if p == 3:
+        held.append((2, vp[ids], *bounds["vp"]))
+    for k, value, lo, hi in held:  # Jᵀr > 0: the cost falls as the parameter grows
+        fix = ((value <= lo) & (rhs[:, k] <= 0)) | ((value >= hi) & (rhs[:, k] >= 0))
+        if fix.any():
+            damped[fix, k, :] = 0.0
+            damped[fix, :, k] = 0.0
+            damped[fix, k, k] = 1.0
+            rhs[fix, k] = 0.0
+    with np.errstate(all="ignore"):
+        try:
+            step = np.linalg.solve(damped, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.full_like(rhs, failed)
+    return np.where(np.isfinite(step), step, failed)
 
 
 def _deltas(t_min: np.ndarray) -> np.ndarray:
@@ -354,10 +431,12 @@ def _deltas(t_min: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(d[:1] if np.allclose(d, d[0], rtol=1e-6, atol=0.0) else d)
 
 
-def _sse(c, t_min, cp, ktrans, kep, vp, with_vp) -> np.ndarray:
-    """Sum of squared residuals of the (extended) Tofts model per voxel (no curves stored)."""
-    cost, _, _ = _normal_equations(
-        np.ascontiguousarray(c, dtype=float),
+def _equations(c, t_min, cp, ktrans, kep, vp, with_vp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model per voxel (no curves stored)."""
+    c = np.ascontiguousarray(c, dtype=float)
+    return _normal_equations(
+        c,
+        np.arange(c.shape[0]),
         _deltas(t_min),
         np.ascontiguousarray(cp, dtype=float),
         np.asarray(ktrans, dtype=float),
@@ -365,7 +444,6 @@ def _sse(c, t_min, cp, ktrans, kep, vp, with_vp) -> np.ndarray:
         np.asarray(vp, dtype=float),
         3 if with_vp else 2,
     )
-    return cost
 
 
 @numba.njit(cache=True, nogil=True)
@@ -386,29 +464,35 @@ def _phi_scalar(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
-    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for every voxel, in one pass over time.
+def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
+    time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
 
     ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
     """
-    n_v, n_t = c.shape
+    n_t = c.shape[1]
+    n_v = rows.shape[0]
     uniform = deltas.shape[0] == 1
     cost = np.zeros(n_v)
     jtj = np.zeros((n_v, p, p))
     jtr = np.zeros((n_v, p))
     for v in range(n_v):
+        row = rows[v]
         k = kep[v]
         kt = ktrans[v]
         vpv = vp[v]
         f = 0.0
         df = 0.0
         e = a = b = de = da = db = 0.0
+        # The sums are kept in local scalars (registers) during the pass and stored once per voxel.
+        s00 = s01 = s11 = s02 = s12 = s22 = 0.0
+        g0 = g1 = g2 = 0.0
         # frame 0: F = 0
-        r = c[v, 0] - vpv * cp[0]
-        cost[v] += r * r
+        r = c[row, 0] - vpv * cp[0]
+        sse = r * r
         if p == 3:
-            jtj[v, 2, 2] += cp[0] * cp[0]
-            jtr[v, 2] += cp[0] * r
+            s22 += cp[0] * cp[0]
+            g2 += cp[0] * r
         for n in range(1, n_t):
             if n == 1 or not uniform:
                 delta = deltas[0] if uniform else deltas[n - 1]
@@ -424,22 +508,29 @@ def _normal_equations(c, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - 
             c1 = cp[n]
             df = de * f + e * df + da * c0 + db * c1
             f = e * f + a * c0 + b * c1
-            r = c[v, n] - (kt * f + vpv * c1)
-            cost[v] += r * r
+            r = c[row, n] - (kt * f + vpv * c1)
+            sse += r * r
             j0 = f
             j1 = kt * df
-            jtj[v, 0, 0] += j0 * j0
-            jtj[v, 0, 1] += j0 * j1
-            jtj[v, 1, 1] += j1 * j1
-            jtr[v, 0] += j0 * r
-            jtr[v, 1] += j1 * r
+            s00 += j0 * j0
+            s01 += j0 * j1
+            s11 += j1 * j1
+            g0 += j0 * r
+            g1 += j1 * r
             if p == 3:
-                jtj[v, 0, 2] += j0 * c1
-                jtj[v, 1, 2] += j1 * c1
-                jtj[v, 2, 2] += c1 * c1
-                jtr[v, 2] += c1 * r
-        jtj[v, 1, 0] = jtj[v, 0, 1]
+                s02 += j0 * c1
+                s12 += j1 * c1
+                s22 += c1 * c1
+                g2 += c1 * r
+        cost[v] = sse
+        jtj[v, 0, 0] = s00
+        jtj[v, 0, 1] = jtj[v, 1, 0] = s01
+        jtj[v, 1, 1] = s11
+        jtr[v, 0] = g0
+        jtr[v, 1] = g1
         if p == 3:
-            jtj[v, 2, 0] = jtj[v, 0, 2]
-            jtj[v, 2, 1] = jtj[v, 1, 2]
+            jtj[v, 0, 2] = jtj[v, 2, 0] = s02
+            jtj[v, 1, 2] = jtj[v, 2, 1] = s12
+            jtj[v, 2, 2] = s22
+            jtr[v, 2] = g2
     return cost, jtj, jtr

@@ -5,11 +5,19 @@ The SPGR steady state (clinical_rules.md §5.2.1) is
     S(α) = M0 · sin α · (1 − E1) / (1 − cos α · E1),   E1 = exp(−TR / T1).
 
 Dividing by sin α makes it linear in S/tan α with slope E1 (Deoni, Rutt & Peters, MRM 2003;49:515–526),
-which gives a closed-form start for every voxel at once; a vectorised Levenberg–Marquardt on
-(M0, E1) then fits the signal itself, which weights the flip angles as the noise does (the linear
-form over-weights low-signal angles). No B1 correction: flip angles are taken as nominal.
+which gives a closed-form start for every voxel. The nonlinear least-squares fit of the signal itself (which
+weights the flip angles as the noise does; the linear form over-weights low-signal angles) is then solved as in
+NOVIFAST (Ramos-Llordén et al., IEEE Trans Med Imaging 2018;37:2414–2427): with ``c1 = M0 (1 − E1)`` and
+``c2 = E1`` the model is ``c1 sin α / (1 − c2 cos α)``, and its two stationarity conditions become linear in
+(c1, c2) once the weights that depend on c2 are taken from the previous iterate, so each iteration is one 2×2
+linear solve per voxel. Started from the linear solution it converges in a few iterations; a voxel whose
+iteration does not converge or ends with a larger residual than its start is refitted by Levenberg–Marquardt on
+(M0, E1). One compiled pass over the voxels does the start, the iteration and the residual. No B1 correction:
+flip angles are taken as nominal.
 
->>> import numpy as np
+>>> import numba
+import numba
+import numpy as np
 >>> fa = np.array([2.0, 10.0, 20.0]); e1 = np.exp(-0.005 / 1.2)
 >>> a = np.deg2rad(fa); s = 1000 * np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1)
 >>> fit = fit_vfa_t1(s, flip_angles_deg=fa, tr_s=0.005)
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 
@@ -61,9 +70,9 @@ def fit_vfa_t1(
     tr_s
         Repetition time in seconds.
     nonlinear
-        Refine the linear (DESPOT1) solution by Levenberg–Marquardt on the signal equation.
+        Refine the linear (DESPOT1) solution by nonlinear least squares on the signal equation.
     iterations
-        Maximum Levenberg–Marquardt iterations.
+        Maximum iterations of the fixed-point solve (and of Levenberg–Marquardt where it is needed).
     mask
         Voxels to fit (spatial shape); the others are returned as failed. All when None.
 
@@ -93,20 +102,12 @@ def fit_vfa_t1(
             raise ValueError(f"mask shape {np.shape(mask)} does not match the signal's spatial shape {shape}")
         bad_input |= ~np.asarray(mask, bool).reshape(-1)
     s_safe = np.where(bad_input[:, None], 1.0, s)
-    # DESPOT1: y = S/sin α = E1 · (S/tan α) + M0 (1 − E1)
-    y = s_safe / sin_a
-    x = s_safe / np.tan(a)
-    xm, ym = x.mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)
-    sxx = ((x - xm) ** 2).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e1 = ((x - xm) * (y - ym)).sum(axis=1) / sxx
-        m0 = (ym[:, 0] - e1 * xm[:, 0]) / (1.0 - e1)
-    ok = np.isfinite(e1) & (e1 > 0) & (e1 < 1) & np.isfinite(m0) & (m0 > 0) & ~bad_input
-    e1 = np.where(ok, e1, 0.5)
-    m0 = np.where(ok, m0, s_safe.max(axis=1))
+    m0, e1, ok, done = _vfa_kernel(s_safe, sin_a, cos_a, bad_input, nonlinear, iterations)
     if nonlinear and iterations:
-        fit_ids = np.flatnonzero(~bad_input)
-        m0[fit_ids], e1[fit_ids] = _lm_spgr(s_safe[fit_ids], sin_a, cos_a, m0[fit_ids], e1[fit_ids], iterations)
+        # The rare voxels where the fixed point did not converge or did not lower the residual: LM from the start.
+        redo = np.flatnonzero(~done & ~bad_input)
+        if redo.size:
+            m0[redo], e1[redo] = _lm_spgr(s_safe[redo], sin_a, cos_a, m0[redo], e1[redo], iterations)
         ok = ok | ((e1 > 0) & (e1 < 1) & (m0 > 0) & ~bad_input)
     model = m0[:, None] * sin_a * (1 - e1[:, None]) / (1 - cos_a * e1[:, None])
     rmse = np.sqrt(np.mean((model - s_safe) ** 2, axis=1))
@@ -119,6 +120,95 @@ def fit_vfa_t1(
         failed=(~ok).reshape(shape),
         rmse=np.where(ok, rmse, np.nan).reshape(shape),
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _vfa_kernel(s, sin_a, cos_a, bad, nonlinear, iterations):
+    """Per voxel: the DESPOT1 start, then the NOVIFAST fixed-point iteration on (c1, c2) = (M0 (1 − E1), E1).
+
+    Returns (M0, E1, the start was physical, the iteration converged to a residual no larger than the start's).
+    """
+    n, k = s.shape
+    m0_out = np.empty(n)
+    e1_out = np.empty(n)
+    ok_out = np.zeros(n, dtype=np.bool_)
+    done = np.zeros(n, dtype=np.bool_)
+    tan_a = sin_a / cos_a
+    for v in range(n):
+        sig = s[v]
+        # DESPOT1: y = S/sin α = E1 · (S/tan α) + M0 (1 − E1)
+        xm = 0.0
+        ym = 0.0
+        for j in range(k):
+            xm += sig[j] / tan_a[j]
+            ym += sig[j] / sin_a[j]
+        xm /= k
+        ym /= k
+        sxx = 0.0
+        sxy = 0.0
+        for j in range(k):
+            dx = sig[j] / tan_a[j] - xm
+            sxx += dx * dx
+            sxy += dx * (sig[j] / sin_a[j] - ym)
+        e1 = sxy / sxx if sxx > 0 else np.nan
+        m0 = (ym - e1 * xm) / (1.0 - e1) if np.isfinite(e1) else np.nan
+        ok = np.isfinite(e1) and 0 < e1 < 1 and np.isfinite(m0) and m0 > 0 and not bad[v]
+        if not ok:
+            e1 = 0.5
+            m0 = sig.max()
+        ok_out[v] = ok
+        if nonlinear and iterations > 0 and not bad[v]:
+            cost0 = 0.0
+            for j in range(k):
+                r = sig[j] - m0 * sin_a[j] * (1.0 - e1) / (1.0 - cos_a[j] * e1)
+                cost0 += r * r
+            c2 = e1
+            c1 = m0 * (1.0 - e1)
+            converged = False
+            for _ in range(iterations):
+                a11 = 0.0
+                a12 = 0.0
+                a21 = 0.0
+                a22 = 0.0
+                b1 = 0.0
+                b2 = 0.0
+                for j in range(k):
+                    beta = 1.0 - c2 * cos_a[j]
+                    w = sin_a[j] / (beta * beta)  # (∂f/∂c1) / β, frozen at the current c2
+                    u = w * cos_a[j] / beta  # (∂f/∂c2) / (c1 β)
+                    sc = sig[j] * cos_a[j]
+                    a11 += w * sin_a[j]
+                    a12 += w * sc
+                    b1 += w * sig[j]
+                    a21 += u * sin_a[j]
+                    a22 += u * sc
+                    b2 += u * sig[j]
+                det = a11 * a22 - a12 * a21
+                if not det != 0.0:
+                    break
+                new_c1 = (b1 * a22 - a12 * b2) / det
+                new_c2 = (a11 * b2 - a21 * b1) / det
+                if not (np.isfinite(new_c1) and np.isfinite(new_c2)):
+                    break
+                step = abs(new_c2 - c2)
+                c1 = new_c1
+                c2 = new_c2
+                if step <= 1e-12 * max(abs(c2), 1e-12):
+                    converged = True
+                    break
+            if converged and 0 < c2 < 1:
+                new_m0 = c1 / (1.0 - c2)
+                cost = 0.0
+                for j in range(k):
+                    r = sig[j] - c1 * sin_a[j] / (1.0 - cos_a[j] * c2)
+                    cost += r * r
+                if new_m0 > 0 and cost <= cost0:
+                    m0 = new_m0
+                    e1 = c2
+                    done[v] = True
+        m0_out[v] = m0
+        e1_out[v] = e1
+    return m0_out, e1_out, ok_out, done
 
 
 def _lm_spgr(s, sin_a, cos_a, m0, e1, iterations):

@@ -14,9 +14,10 @@ convolution matrix of the AIF; ``b`` is found with a truncated singular-value ps
   ``oi_max`` (Wu et al. 2003), evaluated over the N sampled points of the residue.
 
 All voxels are solved at once: one SVD of the AIF matrix, then matrix products over the
-``(n_voxels, n_frames)`` curves. oSVD adds the singular components in order and evaluates the
-oscillation index only at the candidate thresholds, so its cost is one product plus a few
-passes over the residues.
+``(n_voxels, n_frames)`` curves. oSVD works on cache-sized blocks of voxels: it projects a block
+on the singular vectors once, adds the singular components threshold after threshold (each once),
+evaluates the oscillation index at every candidate threshold and keeps each voxel's choice, so its
+cost is about one product of the block with the basis and its memory a few blocks.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
+from scipy.linalg import get_blas_funcs
 from threadpoolctl import threadpool_limits
 
 from ..tables import dsc_methods
@@ -43,7 +46,7 @@ class Deconvolution:
     ----------
     residue
         ``(n, L)`` scaled residue functions ``CBF · R(t)`` in (tissue units) / (AIF units · s); ``L`` is
-        ``N`` for sSVD and ``2N`` for the circulant methods.
+        ``N`` for sSVD and ``2N`` for the circulant methods (None when not kept).
     flow
         ``(n,)`` maximum of the residue: CBF in the same units (× 6000 for ml/100 ml/min when the
         curves are concentrations and the AIF is in the same unit).
@@ -51,7 +54,7 @@ class Deconvolution:
         ``(n,)`` truncation threshold used (fraction of the largest singular value).
     """
 
-    residue: np.ndarray
+    residue: np.ndarray | None
     flow: np.ndarray
     threshold: np.ndarray
     method: str
@@ -113,6 +116,7 @@ def deconvolve(
     threshold: float | None = None,
     oi_max: float | None = None,
     thresholds: tuple[float, ...] | None = None,
+    keep_residue: bool = True,
 ) -> Deconvolution:
     """Deconvolve tissue curves by the AIF with a truncated SVD.
 
@@ -130,6 +134,9 @@ def deconvolve(
         Truncation for sSVD/cSVD as a fraction of the largest singular value (defaults from the data table).
     oi_max, thresholds
         oSVD oscillation-index limit and candidate thresholds (defaults from the data table).
+    keep_residue
+        Return the residue functions; ``False`` returns only flow and threshold (``residue`` is None), so
+        oSVD's memory beyond its input stays a few blocks of voxels.
 
     Examples
     --------
@@ -149,10 +156,10 @@ def deconvolve(
     a = convolution_matrix(aif, dt_s, circulant=circulant)
     with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: threads only add overhead
         u, s, vt = np.linalg.svd(a)
-    data = tissue.astype(work, copy=False)
-    if not np.isfinite(data).all():
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if method in ("ssvd", "csvd"):
+        data = tissue.astype(work, copy=False)
+        if not np.isfinite(data).all():
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
         c = np.zeros((n_vox, a.shape[0]), dtype=work)
         c[:, :n] = data
         p = float(threshold if threshold is not None else table[f"{method}_threshold"])
@@ -162,7 +169,7 @@ def deconvolve(
         pinv = (vt.T * w) @ u.T  # b = pinv @ c
         residue = c @ pinv.T.astype(work)
         return Deconvolution(
-            residue=residue,
+            residue=residue if keep_residue else None,
             flow=residue.max(axis=1),
             threshold=np.full(n_vox, p),
             method=method,
@@ -176,81 +183,107 @@ def deconvolve(
         raise ValueError(f"oi_max must be positive, got {limit}")
     n_comp = [int(np.count_nonzero(s >= p * s[0])) for p in cands]
     m_max = max(n_comp)
+    # Coefficients on the singular vectors are c·U/σ; only the first N rows of U meet a zero-padded curve.
+    vt_n = vt[:m_max, :n]
     basis = _OSVDBasis(
-        u_n=np.ascontiguousarray(u[:n, :m_max]).astype(work),
-        s=s[:m_max].astype(work),
-        vt=np.ascontiguousarray(vt[:m_max]).astype(work),
+        u_n=np.ascontiguousarray(u[:n, :m_max] / s[:m_max]).astype(work),
+        g=np.ascontiguousarray(np.hstack([vt[:m_max], vt_n[:, 2:] - 2 * vt_n[:, 1:-1] + vt_n[:, :-2]]).astype(work)),
         n_comp=n_comp,
         limit=limit,
     )
-    # Voxels are independent: large sets are split into chunks solved on all cores (numpy releases the GIL;
-    # BLAS runs one thread per chunk so the threads do not compete).
-    chunks = np.array_split(np.arange(n_vox), max(1, min(os.cpu_count() or 1, n_vox // _CHUNK_MIN)))
-    chosen = np.empty((n_vox, a.shape[0]), dtype=work)
+    flow = np.empty(n_vox, dtype=work)
     best = np.empty(n_vox, dtype=np.int64)
+    residue = np.empty((n_vox, a.shape[0]), dtype=work) if keep_residue else None
+    # Blocks of voxels small enough to stay in cache; voxels are independent, so the blocks are shared
+    # between the cores (numpy releases the GIL; BLAS runs one thread per block so the threads do not compete).
+    blocks = [slice(i, min(i + _BLOCK, n_vox)) for i in range(0, n_vox, _BLOCK)]
+    n_workers = max(1, min(os.cpu_count() or 1, n_vox // _CHUNK_MIN))
 
-    def run(rows: np.ndarray) -> None:
+    def run(group: list[slice]) -> None:
         with threadpool_limits(limits=1, user_api="blas"):
-            chosen[rows], best[rows] = _osvd_rows(data[rows], basis)
+            for rows in group:
+                x = np.asarray(tissue[rows], dtype=work)
+                if not np.isfinite(x).all():
+                    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+                best[rows] = _osvd_rows(x, basis, flow[rows], None if residue is None else residue[rows])
 
-    if len(chunks) == 1:
-        run(chunks[0])
+    if n_workers == 1:
+        run(blocks)
     else:
-        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            list(pool.map(run, chunks))
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            list(pool.map(run, [blocks[i::n_workers] for i in range(n_workers)]))
     chosen_p = np.asarray(cands, dtype=np.float64)[best]
-    return Deconvolution(residue=chosen, flow=chosen.max(axis=1), threshold=chosen_p, method="osvd", dt_s=dt_s)
+    return Deconvolution(residue=residue, flow=flow, threshold=chosen_p, method="osvd", dt_s=dt_s)
 
 
+_BLOCK = 2048  # voxels per block: the block's candidate residues (2048 × 2N float32) stay in cache
 _CHUNK_MIN = 20000  # voxels per thread at least (below that, threads cost more than they save)
 
 
 @dataclass(frozen=True)
 class _OSVDBasis:
-    u_n: np.ndarray  # (N, m_max) left singular vectors on the sampled span
-    s: np.ndarray  # (m_max,)
-    vt: np.ndarray  # (m_max, 2N)
+    u_n: np.ndarray  # (N, m_max) left singular vectors on the sampled span, divided by sigma
+    g: np.ndarray  # (m_max, 3N - 2): right singular vectors (2N) then their second differences on the N samples
     n_comp: list[int]  # components kept at each candidate threshold, most regularised first
     limit: float
 
 
-def _osvd_rows(data: np.ndarray, b: _OSVDBasis) -> tuple[np.ndarray, np.ndarray]:
-    """oSVD for a block of voxels: (residues at the chosen thresholds, index of the chosen threshold)."""
+def _osvd_rows(data: np.ndarray, b: _OSVDBasis, flow: np.ndarray, residue: np.ndarray | None) -> np.ndarray:
+    """oSVD for a block of voxels: fills ``flow`` (and ``residue``), returns the index of the chosen threshold.
+
+    The residue at a threshold keeping ``m`` components is ``coef[:, :m] @ vt[:m]``, and its second
+    differences ``coef[:, :m] @ d2(vt[:m])``: both are accumulated in place one threshold after the other
+    (each singular component is added once, never recomputed), and each voxel keeps the residue of its least
+    regularised threshold whose oscillation index respects the limit, every more regularised one having
+    passed too (a voxel is settled at its first failure).
+    """
     n_vox, n = data.shape
-    # Coefficients on the singular vectors scaled by 1/sigma (the zero-padded half of the curve adds nothing).
-    coef = (data @ b.u_n) / b.s
-    # The oscillation index is evaluated on the N sampled points (the padded half only holds the circular
-    # wrap-around). Second differences are linear, so they accumulate like the residue.
-    vt_n = np.ascontiguousarray(b.vt[:, :n])
-    d2_vt = np.ascontiguousarray(vt_n[:, 2:] - 2 * vt_n[:, 1:-1] + vt_n[:, :-2])
-    # Pass 1: each voxel's least regularised threshold whose OI respects the limit, every more regularised one
-    # having passed too (the OI grows as the threshold falls; a voxel is settled at its first failure).
+    coef = data @ b.u_n
+    # ext.T is Fortran-ordered: BLAS accumulates ext += coef[:, a:m] @ g[a:m] in place (beta = 1).
+    ext = np.zeros((n_vox, b.g.shape[1]), dtype=data.dtype)
+    gemm = get_blas_funcs("gemm", (ext,))
     best = np.zeros(n_vox, dtype=np.int64)
-    active = np.arange(n_vox)  # rows of res_a / d2_a
-    alive = np.ones(n_vox, dtype=bool)  # per row: has passed every threshold so far
-    res_a = np.zeros((n_vox, n), dtype=data.dtype)
-    d2_a = np.zeros((n_vox, n - 2), dtype=data.dtype)
+    alive = np.ones(n_vox, dtype=np.bool_)
+    keep = residue if residue is not None else np.empty((0, 0), dtype=data.dtype)
+    scale = b.limit * n
     used = 0
     for i, m in enumerate(b.n_comp):  # a loop over thresholds, not voxels
         if m == used and i > 0:
-            best[active[alive]] = i  # same components as the previous threshold: same residue, same verdict
+            best[alive] = i  # same components as the previous threshold: same residue, same verdict
             continue
-        block = coef[active, used:m] if active.size < n_vox else coef[:, used:m]
-        res_a += block @ vt_n[used:m]
-        d2_a += block @ d2_vt[used:m]
+        gemm(1.0, b.g[used:m].T, coef[:, used:m].T, beta=1.0, c=ext.T, overwrite_c=True)
         used = m
-        peak = res_a.max(axis=1)
-        ok = alive & (peak > 0) & (np.abs(d2_a).sum(axis=1) <= b.limit * n * peak)
-        best[active[ok]] = i
-        alive = ok
-        if not alive.any():
+        if not _settle(ext, n, scale, i, alive, best, flow, keep, residue is not None):
             break
-        if alive.mean() < 0.7:  # drop settled rows only when it pays for the copy
-            active, res_a, d2_a, alive = active[alive], res_a[alive], d2_a[alive], alive[alive]
-    # Pass 2: rebuild every voxel's residue at its chosen threshold (one product per threshold group).
-    chosen = np.empty((n_vox, b.vt.shape[1]), dtype=data.dtype)
-    for i, m in enumerate(b.n_comp):
-        rows = np.flatnonzero(best == i)
-        if rows.size:
-            chosen[rows] = coef[rows, :m] @ b.vt[:m]
-    return chosen, best
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _settle(ext, n, scale, i, alive, best, flow, keep, keep_residue):
+    """One candidate threshold for every voxel still alive: its oscillation index (on the N sampled points;
+    the padded half only holds the circular wrap-around) against the limit; a voxel that passes, or any voxel
+    at the first threshold, takes this residue. Returns whether any voxel is still alive."""
+    any_alive = False
+    for r in range(ext.shape[0]):
+        if not alive[r]:
+            continue
+        peak = ext[r, 0]
+        for k in range(1, n):
+            peak = max(peak, ext[r, k])
+        osc = 0.0
+        for k in range(2 * n, 3 * n - 2):
+            osc += abs(ext[r, k])
+        ok = peak > 0 and osc <= scale * peak
+        if ok or i == 0:
+            top = peak
+            for k in range(n, 2 * n):
+                top = max(top, ext[r, k])
+            flow[r] = top
+            if keep_residue:
+                keep[r, :] = ext[r, : 2 * n]
+        if ok:
+            best[r] = i
+            any_alive = True
+        else:
+            alive[r] = False
+    return any_alive

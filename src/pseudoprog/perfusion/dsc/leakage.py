@@ -153,6 +153,7 @@ def bjornerud_correct(
     # Residues are relative to the AIF's own timing: shift the window by the AIF bolus arrival.
     onset = int(np.argmax(ca >= 0.1 * ca.max()))
     dec = deconvolve(y[:, onset:], ca[onset:], dt, method="ssvd", threshold=p)
+    assert dec.residue is not None  # kept by default
     res = dec.residue.astype(np.float64)
     m = res.shape[1]
     tau = np.arange(m) * dt

@@ -183,6 +183,16 @@ def brain_mask(mean_image: np.ndarray, *, threshold_fraction: float = 0.2) -> np
     return filled
 
 
+def _all_finite(series: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per voxel, whether every frame is finite, given the mean over frames: a NaN or infinite frame makes
+    the mean non-finite, so only the voxels whose mean is not finite (possibly an overflow) are checked frame
+    by frame."""
+    finite = np.isfinite(mean)
+    if not finite.all():
+        finite[~finite] = np.isfinite(series[~finite]).all(axis=-1)
+    return finite
+
+
 class DSCModel:
     """DSC analysis options (keyword-only, validated); :meth:`fit` runs it on a series.
 
@@ -281,13 +291,16 @@ class DSCModel:
     ) -> np.ndarray:
         """Brain voxels with finite signal in every frame (the user's mask, else a threshold of the mean image)."""
         spatial = data.shape[:3]
-        finite = np.all(np.isfinite(t2w), axis=3) & np.all(np.isfinite(data), axis=3)
+        with np.errstate(invalid="ignore", over="ignore"):
+            t2w_mean = t2w.mean(axis=3)
+            finite = _all_finite(t2w, t2w_mean)
+            if data is not t2w:
+                finite &= _all_finite(data, data.mean(axis=3))
         n_bad = int((~finite).sum())
         if not finite.any():
             raise CannotAssessError("every voxel of the DSC series has NaN or infinite values")
         if user_brain is None:
-            with np.errstate(invalid="ignore", over="ignore"):
-                mean_img = np.where(finite, t2w.mean(axis=3), 0.0)
+            mean_img = np.where(finite, t2w_mean, 0.0)
             bm = brain_mask(mean_img, threshold_fraction=self.brain_threshold)
         else:
             bm = user_brain
@@ -303,7 +316,7 @@ class DSCModel:
     ) -> _Curves:
         """ΔR2*(t) of the brain voxels on a uniform time grid, with the baseline, S0 and the signal drop."""
         s2w = t2w.reshape(-1, t2w.shape[3])[idx]
-        baseline = detect_baseline(s2w.astype(np.float64).mean(axis=0))
+        baseline = detect_baseline(s2w.mean(axis=0, dtype=np.float64))
         times = np.asarray(frame_times_s, dtype=np.float64)
         if self.te2_ms is not None:
             s1 = data.reshape(-1, data.shape[3])[idx]
@@ -421,7 +434,14 @@ class DSCModel:
         leak = self._leakage(c, aif, idx, les_m, spatial)
         area_c = integral(leak.corrected, c.grid, start=c.baseline.start)
         cbv_c = (kh_rho * 100.0 * area_c / aif_area).astype(np.float32)
-        dec = deconvolve(leak.corrected, aif.curve, dt, method=self.deconvolution, threshold=self.svd_threshold)  # type: ignore[arg-type]
+        dec = deconvolve(
+            leak.corrected,
+            aif.curve,
+            dt,
+            method=self.deconvolution,  # type: ignore[arg-type]
+            threshold=self.svd_threshold,
+            keep_residue=False,
+        )
         cbf = (kh_rho * 6000.0 * dec.flow).astype(np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             mtt = np.where(cbf > 0, 60.0 * cbv_c / cbf, np.nan).astype(np.float32)

@@ -123,9 +123,13 @@ def delta_r2s(signal: np.ndarray, baseline: Baseline, *, te_ms: float) -> np.nda
     s = _check_signal(signal, "signal").astype(np.float32, copy=False)
     s0 = baseline_signal(s, baseline).astype(np.float32)
     ok = s0 > 0
-    ratio = np.ones_like(s)
-    ratio[ok] = np.maximum(s[ok], 1e-3 * s0[ok, None]) / s0[ok, None]
-    return (-np.log(ratio) / np.float32(te_ms / 1000.0)).astype(np.float32)
+    # One output array, updated in place (no boolean-indexed copies of the whole series).
+    out = np.maximum(s, (np.float32(1e-3) * s0)[:, None])
+    out /= np.where(ok, s0, np.float32(1.0))[:, None]
+    out[~ok] = 1.0
+    np.log(out, out=out)
+    out /= np.float32(-te_ms / 1000.0)
+    return out
 
 
 def delta_r2s_dual(
