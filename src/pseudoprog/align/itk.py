@@ -15,6 +15,12 @@ from ..case import Volume
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+# ITK filters run single-threaded in this process: several of them (the registration metric, N4's B-spline fit)
+# add partial sums per thread, so their last digits would depend on the machine's core count, and the same case
+# would give other numbers on a cohort worker, a laptop and a server. The cores are used one level up instead
+# (timepoints side by side in the lesions and maps stages, one case per cohort worker).
+sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
 
 def to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
     """A SimpleITK image of a 3D array with its RAS affine (any rotation; shear is refused)."""

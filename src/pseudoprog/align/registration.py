@@ -283,6 +283,11 @@ class _Working:
 
     def _method(self) -> sitk.ImageRegistrationMethod:
         reg = sitk.ImageRegistrationMethod()
+        # One thread and one work unit: the metric's partial sums then add up in one order, so the same images
+        # give the same metric and transform on every run and every machine, whatever its core count (with
+        # several threads the result varied in the 4th digit of PET TBR and between a cohort worker and assess).
+        reg.SetNumberOfThreads(1)
+        reg.SetNumberOfWorkUnits(1)
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=self.bins)
         if self.mask is not None:
             reg.SetMetricFixedMask(self.mask)
@@ -344,9 +349,6 @@ def _affine_from(rigid: sitk.Transform) -> sitk.AffineTransform:
 
 def _optimise(work: _Working, initial: sitk.Transform, p: dict[str, Any], *, learning: float) -> sitk.Transform:
     reg = work._method()
-    # One thread: the metric's partial sums then add up in one order, so the same images give the same
-    # transform on every run (with several threads the result varied in the 4th digit of PET TBR).
-    reg.SetNumberOfThreads(1)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(float(p["sampling_fraction"]), int(p["seed"]))
     reg.SetOptimizerAsRegularStepGradientDescent(
