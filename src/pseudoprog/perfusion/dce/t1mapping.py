@@ -15,9 +15,7 @@ iteration does not converge or ends with a larger residual than its start is ref
 (M0, E1). One compiled pass over the voxels does the start, the iteration and the residual. No B1 correction:
 flip angles are taken as nominal.
 
->>> import numba
-import numba
-import numpy as np
+>>> import numpy as np
 >>> fa = np.array([2.0, 10.0, 20.0]); e1 = np.exp(-0.005 / 1.2)
 >>> a = np.deg2rad(fa); s = 1000 * np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1)
 >>> fit = fit_vfa_t1(s, flip_angles_deg=fa, tr_s=0.005)
