@@ -109,6 +109,7 @@ def run_case(job: CaseJob) -> dict[str, Any]:
                 "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS",
                 "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
+                "PSEUDOPROG_CASE_THREADS",
             )
         }
     )

@@ -39,6 +39,7 @@ from ..ingest.series import prefetch_dynamic
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentify_folder
+from ..threads import case_threads
 from .context import FlowContext
 from .publish import staged_folder
 from .scope import decide_scope
@@ -109,15 +110,14 @@ class _Recording(FlowContext):
                 ctx.skip(stage, reason, **kw)
 
 
-# Timepoints whose maps are built at the same time: the fits release the GIL (numpy, SimpleITK), and the
-# machine's two cores are the design's target (DESIGN.md); more threads would only hold more series in memory.
-MAP_THREADS = 2
+# Timepoints whose maps are built at the same time (``threads.case_threads()``, 2 by default): the fits release
+# the GIL (numpy, SimpleITK); more threads would only hold more series in memory.
 
 
 def stage_maps(ctx: FlowContext) -> StageOutput:
     """Every map builder on every timepoint, each guarded alone; then the case's texture table.
 
-    Timepoints are built side by side (``MAP_THREADS``), each from its own inputs; their outputs enter the
+    Timepoints are built side by side (``case_threads()``), each from its own inputs; their outputs enter the
     context in timepoint order, as if built one after the other.
     """
     from ..maps import BUILDERS
@@ -130,8 +130,9 @@ def stage_maps(ctx: FlowContext) -> StageOutput:
         return rec
 
     timepoints = list(ctx.case.timepoints)
-    if len(timepoints) > 1 and MAP_THREADS > 1:
-        with ThreadPoolExecutor(max_workers=MAP_THREADS, thread_name_prefix="maps") as pool:
+    threads = case_threads()
+    if len(timepoints) > 1 and threads > 1:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="maps") as pool:
             records = list(pool.map(build_timepoint, timepoints))
     else:
         records = [build_timepoint(tp) for tp in timepoints]
@@ -251,7 +252,7 @@ def assess(
         if not ctx.scope.in_scope:
             ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
         # The dynamic series' pixels (most of the files) are read while the lesions stage computes.
-        reading = prefetch_dynamic(case) if ctx.scope.in_scope else None
+        reading = prefetch_dynamic(case) if ctx.scope.in_scope and case_threads() > 1 else None
         try:
             for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
                 with _timed(say, name):

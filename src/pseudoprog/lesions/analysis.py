@@ -53,6 +53,7 @@ from ..ingest.masks import read_mask, read_nifti_mask, read_rtstruct_mask, read_
 from ..ingest.rtdose import DoseGrid, read_rtdose
 from ..ingest.series import load_series
 from ..markers import make_marker
+from ..threads import case_threads
 from .measure import Bidimensional, measure_lesion
 from .radiation import FieldLocation, classify_location, reference_dose_gy
 from .segment import (
@@ -422,8 +423,6 @@ def _dose_for_case(case: Case) -> tuple[DoseGrid | None, float | None, str | Non
     return dose, reference_dose_gy(float(course.dose_gy or 0), course.isodose_percent), None
 
 
-# Timepoints analysed at the same time (the two cores the design targets; each holds its series in memory).
-TIMEPOINT_THREADS = 2
 
 
 def analyse_case(
@@ -480,7 +479,8 @@ def analyse_case(
     # release the GIL); their results and failures are taken in timepoint order, as one after the other.
     # A user's model is called from one thread only (it need not be thread-safe).
     with_images = [tp for tp in case.timepoints if tp.series]
-    threads = TIMEPOINT_THREADS if segmenter is None else 1
+    # (``case_threads()``: 2 by default, 1 on a cohort worker; each thread holds its timepoint's series in memory)
+    threads = case_threads() if segmenter is None else 1
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(with_images)))) as pool:
         futures = []
         for tp in with_images:
