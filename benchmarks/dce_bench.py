@@ -45,7 +45,7 @@ from scipy.signal import fftconvolve
 from pseudoprog.ingest import load_series, scan_images
 from pseudoprog.perfusion import dce
 
-from .peers import run_osipy
+from .peers import best_of, run_osipy
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TISSUE_T10, BLOOD_T10, HCT, R1 = 1.0, 1.44, 0.45, 4.5
@@ -154,15 +154,6 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {load:.1f} at start"
 
 
-def _best(fn, repeats: int):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
 def run(
     peer_voxels: int = 10,
     seed: int = 0,
@@ -198,16 +189,16 @@ def run(
     t0 = time.perf_counter()
     dce.fit_dce(conc[:2, :2], t_s=t, cp_mM=cp, model="extended_tofts")
     out["ours_warmup_s"] = time.perf_counter() - t0
-    out["ours_s"], ours = _best(lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts"), repeats)
+    out["ours_s"], ours = best_of(lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts"), repeats)
     out["ours_per_voxel_ms"] = 1000 * out["ours_s"] / out["voxels_image"]
     out["ours_ok"], out["ours_median_rel_err"] = _patch_score(ours.ktrans, truth)
-    out["ours_linear_s"], lin = _best(
+    out["ours_linear_s"], lin = best_of(
         lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts", method="linear"), repeats
     )
     out["ours_linear_ok"], out["ours_linear_median_rel_err"] = _patch_score(lin.ktrans, truth)
 
     # the vectorised linear peer (Murase 2004), all voxels
-    out["murase_s"], kt_m = _best(lambda: murase_linear(conc, t_min, cp), repeats)
+    out["murase_s"], kt_m = best_of(lambda: murase_linear(conc, t_min, cp), repeats)
     out["murase_ok"], out["murase_median_rel_err"] = _patch_score(kt_m, truth)
 
     # the CodeCollection's linear least-squares contribution, on the 30 patches (3000 voxels)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import pandas as pd
 
 from pseudoprog.perfusion.dce.t1mapping import fit_vfa_t1
 
-from .peers import run_osipy
+from .peers import best_of, run_osipy
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osipi-dce-dsc" / "t1_mapping"
 SETS = (
@@ -85,15 +84,6 @@ def _score(t1_s: np.ndarray, r1_ref: np.ndarray) -> tuple[int, float]:
     return int((err < 1).sum()), float(err.max())
 
 
-def _best_of(fn, repeats: int) -> tuple[float, np.ndarray]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
 def run(n_voxels: int, repeats: int, osipy: bool) -> str:
     load0 = os.getloadavg()[0]
     lines = [
@@ -117,7 +107,7 @@ def run(n_voxels: int, repeats: int, osipy: bool) -> str:
         }
         times = {}
         for label_f, fn in fitters.items():
-            el, _ = _best_of(lambda fn=fn, big=big: fn(big), repeats)
+            el, _ = best_of(lambda fn=fn, big=big: fn(big), repeats)
             ok, worst = _score(fn(s), r1_ref)
             times[label_f] = el
             rows.append((label_f, el, ok, worst))

@@ -166,11 +166,11 @@ def report(
 def _deidentified_report(assessment_json: Path, out: Path | None, *, pdf: bool, dates: str) -> list[str]:
     """``report --deidentify``: the folder of ``assessment_json``, de-identified, into a new folder ``out``."""
     from .errors import InputError
-    from .report.deidentify import Deidentifier, deidentify_folder
+    from .report.deidentify import DATE_OPTIONS, Deidentifier, deidentify_folder
 
-    deid = Deidentifier(dates=dates) if dates in ("shift", "remove") else None
-    if deid is None:
+    if dates not in DATE_OPTIONS:
         raise InputError(f"unknown value {dates!r}", field="--deidentify-dates", expected="shift or remove")
+    deid = Deidentifier(dates=dates)
     source = assessment_json.parent
     if out is None or out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
         raise InputError(

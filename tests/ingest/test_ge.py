@@ -32,9 +32,7 @@ def _file(tmp_path, *, order: str, first: str, last: str, manufacturer: str = "G
     ds.add_new((0x0025, 0x101B), "OB", _block(f'TR "2000.0"\nSLICEORDER "{order}"\nNOSLC "5"\n'))
     ds.add_new((0x0043, 0x0010), "LO", "GEMS_PARM_01")
     ds.add_new((0x0043, 0x10B6), "LO", f"{mb}\\4\\19")
-    path = tmp_path / "ge.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return ds
 
 
 Z = np.array([[0.0, 0.0, z] for z in (-20.0, -10.0, 0.0, 10.0, 20.0)])  # slices k = 0..4, inferior to superior

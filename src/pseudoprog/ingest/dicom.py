@@ -1264,7 +1264,11 @@ def slice_times_ms(layout: StackLayout, *, repetition_time_ms: float | None = No
     if len(first) > 1 and all(f.position is not None for f in first):
         # GE leaves per-slice times empty in many releases; its protocol block says the slice order.
         positions = np.array([f.position for f in first], float)
-        return ge.slice_times_from_protocol(first[0].path, positions, repetition_time_ms=repetition_time_ms)
+        try:  # the run's header of the file (parsed once), with GE's private protocol block
+            header = read_dataset(first[0].path, stop_before_pixels=True)
+        except (OSError, pydicom.errors.InvalidDicomError, InputError, ValueError, TypeError):
+            return None
+        return ge.slice_times_from_protocol(header, positions, repetition_time_ms=repetition_time_ms)
     return None
 
 

@@ -15,10 +15,8 @@ import gzip
 import re
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -26,7 +24,6 @@ PROTOCOL_BLOCK = (0x0025, 0x101B)
 FIRST_SCAN_SIDE = (0x0019, 0x1018)
 LAST_SCAN_SIDE = (0x0019, 0x101A)
 HYPERBAND = (0x0043, 0x10B6)
-_TAGS = [PROTOCOL_BLOCK, FIRST_SCAN_SIDE, LAST_SCAN_SIDE, HYPERBAND, (0x0008, 0x0070)]
 _MAX_BLOCK_BYTES = 1 << 20  # a protocol block is a few kB compressed; refuse anything that inflates beyond 1 MB
 
 # The LPS axis and its sign that each side letter points along (DICOM patient coordinates: +x L, +y P, +z S).
@@ -65,18 +62,15 @@ def _text(ds: Dataset, tag: tuple[int, int]) -> str:
 
 
 def slice_times_from_protocol(
-    path: Path, positions_lps: np.ndarray, *, repetition_time_ms: float | None
+    ds: Dataset, positions_lps: np.ndarray, *, repetition_time_ms: float | None
 ) -> np.ndarray | None:
     """Estimated acquisition time (ms) of each slice k of a GE 2-D series, or ``None`` when it cannot be said.
 
-    ``positions_lps`` (k × 3) are the slices' ImagePositionPatient in the layout's order. ``None`` for other
-    vendors, a missing or unreadable protocol block, an unknown slice order, multiband, or no TR.
+    ``ds`` is the header of one of the series' files; ``positions_lps`` (k × 3) are the slices'
+    ImagePositionPatient in the layout's order. ``None`` for other vendors, a missing or unreadable protocol
+    block, an unknown slice order, multiband, or no TR.
     """
     if repetition_time_ms is None or not repetition_time_ms > 0 or len(positions_lps) < 2:
-        return None
-    try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=_TAGS)
-    except (OSError, pydicom.errors.InvalidDicomError, ValueError, TypeError, struct.error):
         return None
     if "GE" not in _text(ds, (0x0008, 0x0070)).upper():
         return None

@@ -66,7 +66,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_logs()
     try:
-        if export_dates not in ("shift", "remove"):
+        from ..report.deidentify import DATE_OPTIONS
+
+        if export_dates not in DATE_OPTIONS:
             raise PseudoprogError(f"--export-dates must be shift or remove, not {export_dates!r}")
         settings = _settings(
             data, db, orthanc, lease_s=lease, export_deidentified=not export_identified, export_dates=export_dates
