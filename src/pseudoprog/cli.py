@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
+from .cli_options import DeidentifyDates
 from .errors import (
     EXIT_UNEXPECTED,
     CannotAssessError,
@@ -108,9 +109,7 @@ def assess(
     deidentify: Annotated[
         bool, typer.Option("--deidentify", help="PS3.15 Basic Profile on DICOM outputs; a pseudonym in the report.")
     ] = False,
-    dates: Annotated[
-        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
-    ] = "shift",
+    dates: DeidentifyDates = "shift",
 ) -> None:
     """Assess one case: every built stage, then assessment.json and report.html."""
     from .flow import assess as run
@@ -141,9 +140,7 @@ def report(
             "--deidentify", help="Write a de-identified copy of the whole output folder into --out (a new folder)."
         ),
     ] = False,
-    dates: Annotated[
-        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
-    ] = "shift",
+    dates: DeidentifyDates = "shift",
 ) -> None:
     """Re-render the HTML (and PDF) report from an assessment.json and the files beside it."""
     from .report.render import rerender

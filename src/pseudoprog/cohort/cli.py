@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..cli_options import DeidentifyDates
 from .run import DEFAULT_MEMORY, DEFAULT_TIMEOUT_S
 
 
@@ -35,9 +36,7 @@ def cohort(
             "--deidentify", help="De-identify every case's outputs and the cohort tables (one pseudonym per case)."
         ),
     ] = False,
-    dates: Annotated[
-        str, typer.Option("--deidentify-dates", help="shift (whole days, intervals kept) | remove (dummy dates)")
-    ] = "shift",
+    dates: DeidentifyDates = "shift",
 ) -> None:
     """Assess many cases in parallel on dask.distributed; one table, trial plots, criteria agreement."""
     from rich.console import Console
