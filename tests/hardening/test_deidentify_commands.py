@@ -58,7 +58,7 @@ def test_an_encapsulated_pdf_carries_the_deidentified_report(light_assessed, lig
     import shutil
 
     from pseudoprog.report.deidentify import Deidentifier, deidentify_folder
-    from pseudoprog.service.pacs import encapsulated_pdf
+    from pseudoprog.report.dicom_pdf import encapsulated_pdf
 
     folder = Path(shutil.copytree(light_assessed, tmp_path / "src"))
     if not (folder / "report.pdf").is_file():

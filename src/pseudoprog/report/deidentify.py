@@ -315,6 +315,7 @@ def deidentify_folder(source: Any, dest: Any, deid: Deidentifier, *, pdf: bool |
 
     from ..errors import InputError
     from ..files import write_atomic
+    from .dicom_pdf import set_document
     from .render import render_report_files
 
     src, dst = Path(source), Path(dest)
@@ -391,9 +392,7 @@ def deidentify_folder(source: Any, dest: Any, deid: Deidentifier, *, pdf: bool |
     for target in encapsulated:
         ds = pydicom.dcmread(target)
         if (dst / "report.pdf").is_file():
-            body = (dst / "report.pdf").read_bytes()
-            ds.EncapsulatedDocument = body + (b"\0" if len(body) % 2 else b"")
-            ds.EncapsulatedDocumentLength = len(body)
+            set_document(ds, (dst / "report.pdf").read_bytes())
             write_atomic(target, encode(ds))
         else:  # no de-identified PDF to carry: the object would carry the identified one
             target.unlink()

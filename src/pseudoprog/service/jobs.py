@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session, aliased
 from ..errors import PseudoprogError
 from ..files import write_atomic, write_json
 from ..flow import assess
+from ..report.dicom_pdf import encapsulated_pdf
 from ..store import AssessmentRecord, Job, Patient, PushedObject, Setting, Store, Study, utcnow
 from .context import parse_context, write_case_yaml
-from .pacs import OrthancClient, PacsUnavailable, encapsulated_pdf, read_header
+from .pacs import OrthancClient, PacsUnavailable, read_header
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,11 @@ from typing import Any
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
 from ..errors import PseudoprogError
 
 SOURCE_MODALITIES = frozenset({"MR", "PT", "CT"})
-ENCAPSULATED_PDF = UID("1.2.840.10008.5.1.4.1.1.104.1")
 
 
 class PacsUnavailable(PseudoprogError):
@@ -177,54 +175,6 @@ class OrthancClient:
         r = self._session.get(f"{self.url}/instances/{orthanc_id}/file", timeout=self.timeout_s)
         r.raise_for_status()
         return r.content
-
-
-def encapsulated_pdf(pdf: bytes, *, like: Dataset, title: str) -> Dataset:
-    """The report as an Encapsulated PDF instance in the study of ``like`` (a SEG/SR/image of the latest study)."""
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENCAPSULATED_PDF
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    for keyword in (
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "StudyID",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-    ):
-        ds.__setattr__(keyword, getattr(like, keyword, "") or "")
-    now = dt.datetime.now(dt.UTC)
-    ds.SOPClassUID = ENCAPSULATED_PDF
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DOC"
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 950
-    ds.SeriesDescription = "pseudoprog report"
-    ds.InstanceNumber = 1
-    ds.Manufacturer = "pseudoprog"
-    ds.ConversionType = "WSD"
-    ds.ContentDate = now.strftime("%Y%m%d")
-    ds.ContentTime = now.strftime("%H%M%S")
-    ds.AcquisitionDateTime = now.strftime("%Y%m%d%H%M%S")
-    ds.BurnedInAnnotation = "YES"
-    ds.DocumentTitle = title
-    ds.ConceptNameCodeSequence = []
-    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
-    ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
-    ds.EncapsulatedDocumentLength = len(pdf)
-    if "SOPInstanceUID" in like and "SOPClassUID" in like:
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = like.SOPClassUID
-        ref.ReferencedSOPInstanceUID = like.SOPInstanceUID
-        ds.SourceInstanceSequence = [ref]
-    return ds
 
 
 def read_header(path: Path) -> Dataset:
