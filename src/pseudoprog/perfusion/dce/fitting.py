@@ -133,7 +133,8 @@ def fit_dce(
     chunk = chunk_voxels or max(1000, 5_000_000 // t_s.size)
     for start in range(0, idx.size, chunk):
         sel = idx[start : start + chunk]
-        c = flat[sel]
+        # a run of consecutive voxels (the whole image, a box) is read in place instead of copied
+        c = flat[sel[0] : sel[-1] + 1] if sel[-1] - sel[0] + 1 == sel.size else flat[sel]
         valid = np.all(np.isfinite(c), axis=1)
         res: dict[str, np.ndarray] = {}
         for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
@@ -187,23 +188,37 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         sse = ((c - ktrans[:, None] * cp_int[None, :] - vp[:, None] * cp[None, :]) ** 2).sum(1)
     else:
         with_vp = model == "extended_tofts"
-        ktrans, kep, vp = _linear_start(c, t_min, cp, cp_int, with_vp)
+        # One compiled pass over every curve gives the sums of both closed-form starts and of R².
+        grid = _kep_grid(bounds)
+        f_grid, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
+        sums = _first_pass(c, np.diff(np.asarray(t_min, dtype=float)), cp_int, cp, np.ascontiguousarray(f_grid))
+        murase, cc, ss_tot, cf = sums[:6], sums[6], sums[7], sums[8:].T
+        ktrans, kep, vp = _linear_start(murase, cp_int, cp, with_vp)
         ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
-        g_kt, g_kep, g_vp = _grid_start(c, t_min, cp, with_vp, bounds)
-        # The residual of each start comes with its normal equations: the better start's seed the LM.
-        eq_lin = _equations(c, t_min, cp, ktrans, kep, vp, with_vp)
-        eq_grid = _equations(c, t_min, cp, g_kt, g_kep, g_vp, with_vp)
-        use_grid = eq_grid[0] < eq_lin[0]
-        ktrans = np.where(use_grid, g_kt, ktrans)
-        kep = np.where(use_grid, g_kep, kep)
-        vp = np.where(use_grid, g_vp, vp)
-        sse = np.where(use_grid, eq_grid[0], eq_lin[0])
-        if method == "nonlinear" and iterations:
-            start = (
-                sse,
-                np.where(use_grid[:, None, None], eq_grid[1], eq_lin[1]),
-                np.where(use_grid[:, None], eq_grid[2], eq_lin[2]),
+        g_kt, g_kep, g_vp, g_sse = _grid_start(cf, cc, murase[5], f_grid, grid, cp, with_vp, bounds)
+        # The residual of each start comes with its normal equations: the better start's seed the LM. The grid
+        # start's residual is known in closed form, so its equations are evaluated only where it may win.
+        eq = list(_equations(c, t_min, cp, ktrans, kep, vp, with_vp))
+        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc))  # NaN: not known, evaluated
+        if maybe.size:
+            g_eq = _normal_equations(
+                c,
+                maybe,
+                _deltas(t_min),
+                np.ascontiguousarray(cp, dtype=float),
+                g_kt[maybe],
+                g_kep[maybe],
+                g_vp[maybe],
+                3 if with_vp else 2,
             )
+            win = g_eq[0] < eq[0][maybe]
+            use = maybe[win]
+            ktrans[use], kep[use], vp[use] = g_kt[use], g_kep[use], g_vp[use]
+            for k in range(3):
+                eq[k][use] = g_eq[k][win]
+        sse = eq[0]
+        if method == "nonlinear" and iterations:
+            start = (sse, eq[1], eq[2])
             ktrans, kep, vp, sse = _levenberg_marquardt(
                 c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=start
             )
@@ -221,8 +236,9 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
             vp = np.full(n, np.nan)
         ve = np.clip(ve, ve_lo, ve_hi)
     rmse = np.sqrt(sse / c.shape[1])
-    centred = c - c.mean(axis=1, keepdims=True)
-    ss_tot = np.einsum("nt,nt->n", centred, centred)
+    if model == "patlak":
+        centred = c - c.mean(axis=1, keepdims=True)
+        ss_tot = np.einsum("nt,nt->n", centred, centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)
     finite = np.isfinite(ktrans) & (np.isfinite(ve) | (model == "patlak")) & np.isfinite(rmse)
@@ -244,20 +260,18 @@ def _clip(ktrans, kep, vp, bounds, with_vp):
     return ktrans, kep, vp
 
 
-def _linear_start(c, t_min, cp, cp_int, with_vp):
+def _linear_start(sums, cp_int, cp, with_vp):
     """Murase's integrated linear form, solved per voxel with batched normal equations.
 
     Tofts:   C = Ktrans·∫C_p − kep·∫C
     ETofts:  C = (Ktrans + kep·vp)·∫C_p − kep·∫C + vp·C_p
 
-    The sums of the normal equations that involve the voxel's own running integral ∫C are accumulated in one
-    compiled pass over time (no (voxels × frames) integral is stored).
+    ``sums`` are the six per-voxel sums of :func:`_first_pass` (the voxel's own running integral ∫C is
+    accumulated there, so no (voxels × frames) integral is stored).
     """
     p = 2 + int(with_vp)
-    n = c.shape[0]
-    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = _murase_sums(
-        np.ascontiguousarray(c, dtype=float), np.diff(np.asarray(t_min, dtype=float)), cp_int, cp
-    )
+    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = sums
+    n = s_ip.shape[0]
     xtx = np.empty((n, p, p))
     xty = np.empty((n, p))
     # Column order: [∫Cp, −∫C, (Cp)]
@@ -283,44 +297,66 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _murase_sums(c, dt, cp_int, cp):  # pragma: no cover - compiled
-    """Per voxel: Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp, with ∫C the running trapezoid integral."""
+def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
+    """One pass over each voxel's curve. Rows of the result (n_v columns):
+
+    0–5  Murase's sums Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp (∫C the running trapezoid integral);
+    6–7  ΣC², and Σ(C − C₀)² − (Σ(C − C₀))²/T = Σ(C − mean)² (shifted by the first sample: no cancellation);
+    8–   ΣC·F_g for every kep of the grid (the columns of ``f_grid``).
+    """
     n_v, n_t = c.shape
-    out = np.zeros((6, n_v))
+    n_g = f_grid.shape[1]
+    out = np.zeros((8 + n_g, n_v))
+    cf = np.zeros(n_g)
     for v in range(n_v):
         ci = 0.0
-        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = 0.0
+        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = s_cc = s_d = s_dd = 0.0
+        x0 = c[v, 0]
+        cf[:] = 0.0
         for n in range(n_t):
-            if n > 0:
-                ci += 0.5 * (c[v, n] + c[v, n - 1]) * dt[n - 1]
             x = c[v, n]
+            if n > 0:
+                ci += 0.5 * (x + c[v, n - 1]) * dt[n - 1]
             s_ip += ci * cp_int[n]
             s_ii += ci * ci
             s_cp += x * cp_int[n]
             s_ci += x * ci
             s_ia += ci * cp[n]
             s_ca += x * cp[n]
+            s_cc += x * x
+            d = x - x0
+            s_d += d
+            s_dd += d * d
+            for g in range(n_g):
+                cf[g] += x * f_grid[n, g]
         out[0, v] = s_ip
         out[1, v] = s_ii
         out[2, v] = s_cp
         out[3, v] = s_ci
         out[4, v] = s_ia
         out[5, v] = s_ca
-    return out[0], out[1], out[2], out[3], out[4], out[5]
+        out[6, v] = s_cc
+        out[7, v] = s_dd - s_d * s_d / n_t
+        for g in range(n_g):
+            out[8 + g, v] = cf[g]
+    return out
 
 
-def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
-    """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value."""
+def _kep_grid(bounds, n_grid: int = 24) -> np.ndarray:
     kep_lo, kep_hi = bounds["kep_per_min"]
-    grid = np.geomspace(max(kep_lo, 1e-3), kep_hi, n_grid)
-    f, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
-    cf = c @ f  # (n, G)
+    return np.geomspace(max(kep_lo, 1e-3), kep_hi, n_grid)
+
+
+def _grid_start(cf, cc, cpc, f, grid, cp, with_vp, bounds):
+    """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value.
+
+    ``cf`` (n, G) = ΣC·F_g, ``cc`` = ΣC², ``cpc`` = ΣC·Cp per voxel. Returns the clipped start and its sum of
+    squares in closed form (NaN where clipping moved kep off the grid value: not known in closed form).
+    """
     ff = (f * f).sum(0)  # (G,)
-    cc = np.einsum("nt,nt->n", c, c)  # (n,), without a (voxels × frames) temporary
     if with_vp:
         fc = cp @ f  # (G,)
         pp = cp @ cp
-        cpc = c @ cp  # (n,)
         det = ff * pp - fc**2  # (G,)
         with np.errstate(divide="ignore", invalid="ignore"):
             kt = (pp * cf - fc[None, :] * cpc[:, None]) / det
@@ -329,14 +365,20 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
         vp = np.maximum(np.nan_to_num(vp), 0.0)
         sse = cc[:, None] - 2 * kt * cf - 2 * vp * cpc[:, None] + kt**2 * ff + 2 * kt * vp * fc + vp**2 * pp
     else:
+        fc = np.zeros_like(ff)
+        pp = 0.0
         kt = np.maximum(cf / ff, 0.0)
         vp = np.zeros_like(kt)
         sse = cc[:, None] - 2 * kt * cf + kt**2 * ff
     best = np.argmin(sse, axis=1)
-    rows = np.arange(c.shape[0])
-    return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
+    rows = np.arange(cf.shape[0])
+    g_kt, g_kep, g_vp = _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
+    b_cf, b_ff, b_fc = cf[rows, best], ff[best], fc[best]
+    g_sse = cc - 2 * g_kt * b_cf - 2 * g_vp * cpc + g_kt**2 * b_ff + 2 * g_kt * g_vp * b_fc + g_vp**2 * pp
+    return g_kt, g_kep, g_vp, np.where(g_kep == grid[best], g_sse, np.nan)
 
 
+_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ
 _STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
 
 
@@ -351,7 +393,8 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     A parameter held at a bound by its gradient (Ktrans or vp at its limit, the descent direction
     pointing outside) is kept fixed in the step, so the other parameters converge instead of
     crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
-    below the convergence tolerance keeps its start (the linear solution was the answer).
+    below the convergence tolerance keeps its start (the linear solution was the answer); likewise a voxel
+    stops once the undamped step from its accepted point is below the tolerance, without another pass.
     """
     p = 3 if with_vp else 2
     c = np.ascontiguousarray(c, dtype=float)
@@ -362,7 +405,7 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
     else:  # the caller already has them at this start
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
-    lam = np.full(c.shape[0], 1e-2)
+    lam = np.full(c.shape[0], _LAM0)
     all_ids = np.arange(c.shape[0])
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
     gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
@@ -389,7 +432,11 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         rej = ids[~better]
         lam[rej] = lam[rej] * 10.0
         small_step = _small(step[better], n_kt[better], n_kep[better], n_vp[better], p)
-        active[acc[(rel_change < 1e-7) | small_step]] = False
+        # The next undamped step is a 3×3 solve on the equations just evaluated: when it is already below the
+        # tolerance the voxel has converged, without spending another pass over its curve to take it.
+        nxt = _bounded_step(jtj[acc], jtr[acc], np.full(acc.size, 1e-12), ktrans, vp, acc, bounds, p, failed=np.inf)
+        small_next = _small(nxt, ktrans[acc], kep[acc], vp[acc], p)
+        active[acc[(rel_change < 1e-7) | small_step | small_next]] = False
         active[rej[lam[rej] > 1e6]] = False
     return ktrans, kep, vp, cost
 
