@@ -79,8 +79,8 @@ def fit_dce(
     iterations
         Maximum Levenberg–Marquardt iterations.
     chunk_voxels
-        Voxels processed together (bounds memory: a few arrays of T × chunk doubles); by default about
-        5 million samples per chunk.
+        Voxels processed together (bounds memory: no T × chunk array is made beyond the input's rows); by default
+        about 8 million samples per chunk.
     delays_s
         Candidate arterial-to-tissue delays (s, ≥ 0). When given, the whole fit is repeated with the input
         delayed by each value (linear interpolation, zero before the start) and every voxel keeps the delay with
@@ -130,7 +130,7 @@ def fit_dce(
     status = np.full(n_all, FitStatus.OUTSIDE_MASK, dtype=np.uint8)
     bounds = load_table("dce_constants")["fit_bounds"]
     t_min = t_s / 60.0
-    chunk = chunk_voxels or max(1000, 5_000_000 // t_s.size)
+    chunk = chunk_voxels or max(1000, 8_000_000 // t_s.size)
     for start in range(0, idx.size, chunk):
         sel = idx[start : start + chunk]
         # a run of consecutive voxels (the whole image, a box) is read in place instead of copied
@@ -449,27 +449,79 @@ def _small(step, ktrans, kep, vp, p) -> np.ndarray:
 
 def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
     """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
-    eye = np.eye(p)
-    diag = np.einsum("npp->np", jtj)
-    damped = jtj + (lam[:, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
-    rhs = jtr.copy()
     kt_lo, kt_hi = bounds["ktrans_per_min"]
-    held = [(0, ktrans[ids], kt_lo, kt_hi)]
-    if p == 3:
-        held.append((2, vp[ids], *bounds["vp"]))
-    for k, value, lo, hi in held:  # Jᵀr > 0: the cost falls as the parameter grows
-        fix = ((value <= lo) & (rhs[:, k] <= 0)) | ((value >= hi) & (rhs[:, k] >= 0))
-        if fix.any():
-            damped[fix, k, :] = 0.0
-            damped[fix, :, k] = 0.0
-            damped[fix, k, k] = 1.0
-            rhs[fix, k] = 0.0
-    with np.errstate(all="ignore"):
-        try:
-            step = np.linalg.solve(damped, rhs[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.full_like(rhs, failed)
-    return np.where(np.isfinite(step), step, failed)
+    vp_lo, vp_hi = bounds["vp"]
+    return _solve_steps(
+        np.ascontiguousarray(jtj, dtype=float),
+        np.ascontiguousarray(jtr, dtype=float),
+        np.ascontiguousarray(lam, dtype=float),
+        np.ascontiguousarray(ktrans[ids], dtype=float),
+        np.ascontiguousarray(vp[ids], dtype=float),
+        float(kt_lo),
+        float(kt_hi),
+        float(vp_lo),
+        float(vp_hi),
+        float(failed),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # pragma: no cover - compiled
+    """Per voxel: (JᵀJ + λ·diag(JᵀJ)) s = Jᵀr for a 2×2 or 3×3 system, a parameter on a bound the gradient pushes
+    against (Jᵀr > 0: the cost falls as it grows) held fixed; Gaussian elimination with partial pivoting. A
+    singular or non-finite system gives ``failed`` for that voxel."""
+    m, p = jtr.shape
+    out = np.empty((m, p))
+    a = np.empty((p, p))
+    b = np.empty(p)
+    for v in range(m):
+        for i in range(p):
+            for j in range(p):
+                a[i, j] = jtj[v, i, j]
+            a[i, i] += lam[v] * max(jtj[v, i, i], 1e-12)
+            b[i] = jtr[v, i]
+        for k in range(0, p, 2):  # 0: Ktrans, 2: vp
+            if k == 0:
+                value, lo, hi = kt[v], kt_lo, kt_hi
+            else:
+                value, lo, hi = vp[v], vp_lo, vp_hi
+            if (value <= lo and b[k] <= 0) or (value >= hi and b[k] >= 0):
+                for j in range(p):
+                    a[k, j] = 0.0
+                    a[j, k] = 0.0
+                a[k, k] = 1.0
+                b[k] = 0.0
+        ok = True
+        for col in range(p):
+            piv = col
+            for r in range(col + 1, p):
+                if abs(a[r, col]) > abs(a[piv, col]):
+                    piv = r
+            if not a[piv, col] != 0.0:  # zero or NaN pivot
+                ok = False
+                break
+            if piv != col:
+                for j in range(p):
+                    a[col, j], a[piv, j] = a[piv, j], a[col, j]
+                b[col], b[piv] = b[piv], b[col]
+            for r in range(col + 1, p):
+                fct = a[r, col] / a[col, col]
+                for j in range(col, p):
+                    a[r, j] -= fct * a[col, j]
+                b[r] -= fct * b[col]
+        if ok:
+            for i in range(p - 1, -1, -1):
+                acc = b[i]
+                for j in range(i + 1, p):
+                    acc -= a[i, j] * out[v, j]
+                out[v, i] = acc / a[i, i]
+            for i in range(p):
+                if not np.isfinite(out[v, i]):
+                    ok = False
+        if not ok:
+            for i in range(p):
+                out[v, i] = failed
+    return out
 
 
 def _deltas(t_min: np.ndarray) -> np.ndarray:
