@@ -285,7 +285,8 @@ def test_closed_form_grid_residual_and_step_solver_match_the_direct_computation(
     step = fit_mod._bounded_step(jtj, jtr, lam, np.full(n, 0.2), mid, np.arange(n), bounds, 3)
     damped = jtj + (lam[:, None] * np.einsum("npp->np", jtj))[:, :, None] * np.eye(3)
     np.testing.assert_allclose(step, np.linalg.solve(damped, jtr[..., None])[..., 0], rtol=1e-9, atol=1e-14)
+    # a system that cannot be solved (non-finite equations) fails that voxel only
     singular = fit_mod._bounded_step(
-        np.zeros((1, 3, 3)), np.ones((1, 3)), lam[:1], mid, mid, np.arange(1), bounds, 3, failed=np.inf
+        np.full((1, 3, 3), np.nan), np.ones((1, 3)), lam[:1], mid, mid, np.arange(1), bounds, 3, failed=np.inf
     )
     assert np.all(singular == np.inf)

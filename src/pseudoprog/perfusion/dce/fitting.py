@@ -497,7 +497,7 @@ def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # 
             for r in range(col + 1, p):
                 if abs(a[r, col]) > abs(a[piv, col]):
                     piv = r
-            if not a[piv, col] != 0.0:  # zero or NaN pivot
+            if not abs(a[piv, col]) > 0.0:  # zero or NaN pivot
                 ok = False
                 break
             if piv != col:
