@@ -569,6 +569,122 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
 
     ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
     """
+    if deltas.shape[0] == 1:
+        return _normal_equations_blocked(c, rows, deltas[0], cp, ktrans, kep, vp, p)
+    return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+
+
+_BLOCK = 16  # voxels advanced together through time (a compile-time constant: the inner loop is vectorised)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """:func:`_normal_equations` for uniform sampling, ``_BLOCK`` voxels at a time with time outermost.
+
+    One voxel's recursion is a serial chain over time; advancing a block of voxels together lets each time step
+    run as vector arithmetic across the block (every voxel's sums are formed in the same order as the one-voxel
+    loop, so the results are the same).
+    """
+    n_t = c.shape[1]
+    n_v = rows.shape[0]
+    nb = _BLOCK
+    cost = np.zeros(n_v)
+    jtj = np.zeros((n_v, p, p))
+    jtr = np.zeros((n_v, p))
+    s22_all = 0.0
+    for n in range(n_t):
+        s22_all += cp[n] * cp[n]
+    ct = np.zeros((n_t, nb))
+    coef = np.zeros((8, nb))  # e, a, b, de, da, db, Ktrans, vp
+    st = np.zeros((11, nb))  # f, df, sse, s00, s01, s11, s02, s12, g0, g1, g2
+    for start in range(0, n_v, nb):
+        m = min(nb, n_v - start)
+        coef[:] = 0.0
+        st[:] = 0.0
+        for b in range(nb):
+            if b < m:
+                row = rows[start + b]
+                x = kep[start + b] * delta
+                p1, p2, d1, d2 = _phi_scalar(x)
+                coef[0, b] = np.exp(-x)
+                coef[1, b] = delta * (p1 - p2)
+                coef[2, b] = delta * p2
+                coef[3, b] = -delta * coef[0, b]
+                coef[4, b] = delta * delta * (d1 - d2)
+                coef[5, b] = delta * delta * d2
+                coef[6, b] = ktrans[start + b]
+                coef[7, b] = vp[start + b]
+                for n in range(n_t):
+                    ct[n, b] = c[row, n]
+            else:
+                for n in range(n_t):
+                    ct[n, b] = 0.0
+            r = ct[0, b] - coef[7, b] * cp[0]
+            st[2, b] = r * r
+            st[10, b] = cp[0] * r
+        e_ = coef[0]
+        a_ = coef[1]
+        b_ = coef[2]
+        de_ = coef[3]
+        da_ = coef[4]
+        db_ = coef[5]
+        kt_ = coef[6]
+        vp_ = coef[7]
+        f_ = st[0]
+        df_ = st[1]
+        sse_ = st[2]
+        s00 = st[3]
+        s01 = st[4]
+        s11 = st[5]
+        s02 = st[6]
+        s12 = st[7]
+        g0 = st[8]
+        g1 = st[9]
+        g2 = st[10]
+        for n in range(1, n_t):
+            c0 = cp[n - 1]
+            c1 = cp[n]
+            cn = ct[n]
+            for b in range(nb):
+                fo = f_[b]
+                dfn = de_[b] * fo + e_[b] * df_[b] + da_[b] * c0 + db_[b] * c1
+                fn = e_[b] * fo + a_[b] * c0 + b_[b] * c1
+                f_[b] = fn
+                df_[b] = dfn
+                r = cn[b] - (kt_[b] * fn + vp_[b] * c1)
+                j1 = kt_[b] * dfn
+                sse_[b] += r * r
+                s00[b] += fn * fn
+                s01[b] += fn * j1
+                s11[b] += j1 * j1
+                g0[b] += fn * r
+                g1[b] += j1 * r
+                s02[b] += fn * c1
+                s12[b] += j1 * c1
+                g2[b] += c1 * r
+        for b in range(m):
+            v = start + b
+            cost[v] = sse_[b]
+            jtj[v, 0, 0] = s00[b]
+            jtj[v, 0, 1] = jtj[v, 1, 0] = s01[b]
+            jtj[v, 1, 1] = s11[b]
+            jtr[v, 0] = g0[b]
+            jtr[v, 1] = g1[b]
+            if p == 3:
+                jtj[v, 0, 2] = jtj[v, 2, 0] = s02[b]
+                jtj[v, 1, 2] = jtj[v, 2, 1] = s12[b]
+                jtj[v, 2, 2] = s22_all
+                jtr[v, 2] = g2[b]
+    return cost, jtj, jtr
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
+    time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
+
+    ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
+    """
     n_t = c.shape[1]
     n_v = rows.shape[0]
     uniform = deltas.shape[0] == 1
