@@ -410,35 +410,87 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
     gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
     active = ~_small(gn, ktrans, kep, vp, p)
+    kt_b, kep_b, ve_b, vp_b = (bounds[k] for k in ("ktrans_per_min", "kep_per_min", "ve", "vp"))
+    bnd = np.array([*kt_b, *kep_b, *ve_b, *vp_b], dtype=float)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
-        step = _bounded_step(jtj[ids], jtr[ids], lam[ids], ktrans, vp, ids, bounds, p)
-        n_kt, n_kep, n_vp = _clip(
-            ktrans[ids] + step[:, 0],
-            kep[ids] + step[:, 1],
-            (vp[ids] + step[:, 2]) if with_vp else vp[ids],
-            bounds,
-            with_vp,
-        )
-        n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
-        better = n_cost < cost[ids]
-        acc = ids[better]
-        rel_change = (cost[acc] - n_cost[better]) / np.maximum(cost[acc], 1e-30)
-        ktrans[acc], kep[acc], vp[acc] = n_kt[better], n_kep[better], n_vp[better]
-        cost[acc], jtj[acc], jtr[acc] = n_cost[better], n_jtj[better], n_jtr[better]
-        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
-        rej = ids[~better]
-        lam[rej] = lam[rej] * 10.0
-        small_step = _small(step[better], n_kt[better], n_kep[better], n_vp[better], p)
-        # The next undamped step is a 3×3 solve on the equations just evaluated: when it is already below the
-        # tolerance the voxel has converged, without spending another pass over its curve to take it.
-        nxt = _bounded_step(jtj[acc], jtr[acc], np.full(acc.size, 1e-12), ktrans, vp, acc, bounds, p, failed=np.inf)
-        small_next = _small(nxt, ktrans[acc], kep[acc], vp[acc], p)
-        active[acc[(rel_change < 1e-7) | small_step | small_next]] = False
-        active[rej[lam[rej] > 1e6]] = False
+        _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p)
     return ktrans, kep, vp, cost
+
+
+@numba.njit(cache=True, nogil=True)
+def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p):  # pragma: no cover
+    """One Levenberg–Marquardt iteration for the voxels ``ids``, updating the per-voxel arrays in place.
+
+    ``bnd``: Ktrans, kep, ve and vp bounds as [lo, hi] pairs. A step is accepted where it lowers the voxel's sum
+    of squares (damping / 5, at least 1e-9), else the damping × 10; a voxel stops when the accepted step or the
+    next undamped one is below the tolerance, when the cost falls by less than 1e-7 of itself, or when its
+    damping exceeds 1e6. The same arithmetic as numpy over all voxels, without its per-call overhead (most
+    iterations serve a few slow voxels).
+    """
+    m = ids.shape[0]
+    step = _solve_steps(jtj[ids], jtr[ids], lam[ids], ktrans[ids], vp[ids], bnd[0], bnd[1], bnd[6], bnd[7], 0.0)
+    n_kt = np.empty(m)
+    n_kep = np.empty(m)
+    n_vp = np.zeros(m)
+    for i in range(m):
+        v = ids[i]
+        kt = ktrans[v] + step[i, 0]
+        kt = min(max(0.01 if np.isnan(kt) else kt, bnd[0]), bnd[1])
+        kp = kep[v] + step[i, 1]
+        kp = min(max(0.5 if np.isnan(kp) else kp, bnd[2]), bnd[3])
+        kp = min(max(kp, max(kt / bnd[5], bnd[2])), max(kt / bnd[4], bnd[2]))  # ve = Ktrans / kep in bounds
+        n_kt[i] = kt
+        n_kep[i] = min(kp, bnd[3])
+        if p == 3:
+            w = vp[v] + step[i, 2]
+            n_vp[i] = min(max(0.0 if np.isnan(w) else w, bnd[6]), bnd[7])
+    n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
+    tiny = np.full(1, 1e-12)
+    for i in range(m):
+        v = ids[i]
+        if n_cost[i] < cost[v]:
+            rel_change = (cost[v] - n_cost[i]) / max(cost[v], 1e-30)
+            ktrans[v] = n_kt[i]
+            kep[v] = n_kep[i]
+            vp[v] = n_vp[i]
+            cost[v] = n_cost[i]
+            jtj[v] = n_jtj[i]
+            jtr[v] = n_jtr[i]
+            lam[v] = max(lam[v] / 5.0, 1e-9)
+            small_step = _small_one(step[i], ktrans[v], kep[v], vp[v], p)
+            # the next undamped step, a 3×3 solve on the equations just evaluated: below the tolerance, the voxel
+            # has converged without another pass over its curve to take it
+            nxt = _solve_steps(
+                jtj[v : v + 1],
+                jtr[v : v + 1],
+                tiny,
+                ktrans[v : v + 1],
+                vp[v : v + 1],
+                bnd[0],
+                bnd[1],
+                bnd[6],
+                bnd[7],
+                np.inf,
+            )
+            if rel_change < 1e-7 or small_step or _small_one(nxt[0], ktrans[v], kep[v], vp[v], p):
+                active[v] = False
+        else:
+            lam[v] = lam[v] * 10.0
+            if lam[v] > 1e6:
+                active[v] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _small_one(step, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """:func:`_small` for one voxel."""
+    for i in range(p):
+        value = ktrans if i == 0 else (kep if i == 1 else vp)
+        if not (np.isfinite(step[i]) and abs(step[i]) <= _STEP_TOL * (abs(value) + 1e-3)):
+            return False
+    return True
 
 
 def _small(step, ktrans, kep, vp, p) -> np.ndarray:
