@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +75,19 @@ def best_of(fn, repeats: int):
         out = fn()
         times.append(time.perf_counter() - t0)
     return min(times), out
+
+
+def best_of_interleaved(fns: dict[str, Any], repeats: int) -> dict[str, tuple[float, float, Any]]:
+    """Each function called once per round, round after round (a load that comes and goes on a shared machine
+    then slows all of them alike): name → (fastest wall seconds, fastest CPU seconds of this process, last
+    result)."""
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    out: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            out[name] = fn()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {k: (min(wall[k]), min(cpu[k]), out[k]) for k in fns}

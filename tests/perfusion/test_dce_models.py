@@ -245,3 +245,48 @@ def test_fit_converges_when_vp_sits_on_its_bound():
     np.testing.assert_allclose(short.ktrans, long.ktrans, rtol=1e-9)
     np.testing.assert_allclose(short.rmse, long.rmse, rtol=1e-9)
     np.testing.assert_allclose(long.ktrans, kt, rtol=0.01)
+
+
+def test_closed_form_grid_residual_and_step_solver_match_the_direct_computation():
+    """The grid start's closed-form sum of squares equals the model's residual (so skipping its equations where
+    the linear start is better changes nothing), and the compiled 3×3 step solver matches numpy's solve."""
+    from pseudoprog.perfusion.dce import fitting as fit_mod
+    from pseudoprog.perfusion.dce.models import cumtrapz, exp_convolution, model_curves
+
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 300, 2.0)
+    t_min = t / 60
+    cp = parker_aif(t, delay_s=20) / (1 - 0.42)
+    n = 40
+    c = model_curves(
+        "extended_tofts",
+        t,
+        cp,
+        ktrans=rng.uniform(0.01, 0.5, n),
+        ve=rng.uniform(0.05, 0.6, n),
+        vp=rng.uniform(0, 0.1, n),
+    )
+    c = c + rng.normal(0, 0.01, c.shape)
+    bounds = fit_mod.load_table("dce_constants")["fit_bounds"]
+    grid = fit_mod._kep_grid(bounds)
+    f, _ = exp_convolution(t_min, cp, grid, derivative=False)
+    sums = fit_mod._first_pass(c, np.diff(t_min), cumtrapz(cp, t_min), cp, np.ascontiguousarray(f))
+    np.testing.assert_allclose(sums[8:].T, c @ f, rtol=1e-10)
+    centred = c - c.mean(1, keepdims=True)
+    np.testing.assert_allclose(sums[7], (centred**2).sum(1), rtol=1e-10)
+    kt, kep, vp, sse = fit_mod._grid_start(sums[8:].T, sums[6], sums[5], f, grid, cp, True, bounds)
+    direct = fit_mod._equations(c, t_min, cp, kt, kep, vp, True)[0]
+    known = np.isfinite(sse)
+    assert known.sum() > n // 2
+    np.testing.assert_allclose(sse[known], direct[known], rtol=1e-8)
+    _, jtj, jtr = fit_mod._equations(c, t_min, cp, kt, kep, vp, True)
+    lam = np.full(n, 1e-3)
+    mid = np.full(n, 0.05)  # off every bound: nothing held
+    step = fit_mod._bounded_step(jtj, jtr, lam, np.full(n, 0.2), mid, np.arange(n), bounds, 3)
+    damped = jtj + (lam[:, None] * np.einsum("npp->np", jtj))[:, :, None] * np.eye(3)
+    np.testing.assert_allclose(step, np.linalg.solve(damped, jtr[..., None])[..., 0], rtol=1e-9, atol=1e-14)
+    # a system that cannot be solved (non-finite equations) fails that voxel only
+    singular = fit_mod._bounded_step(
+        np.full((1, 3, 3), np.nan), np.ones((1, 3)), lam[:1], mid, mid, np.arange(1), bounds, 3, failed=np.inf
+    )
+    assert np.all(singular == np.inf)

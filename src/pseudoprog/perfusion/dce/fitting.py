@@ -79,8 +79,8 @@ def fit_dce(
     iterations
         Maximum Levenberg–Marquardt iterations.
     chunk_voxels
-        Voxels processed together (bounds memory: a few arrays of T × chunk doubles); by default about
-        5 million samples per chunk.
+        Voxels processed together (bounds memory: no T × chunk array is made beyond the input's rows); by default
+        about 8 million samples per chunk.
     delays_s
         Candidate arterial-to-tissue delays (s, ≥ 0). When given, the whole fit is repeated with the input
         delayed by each value (linear interpolation, zero before the start) and every voxel keeps the delay with
@@ -130,10 +130,11 @@ def fit_dce(
     status = np.full(n_all, FitStatus.OUTSIDE_MASK, dtype=np.uint8)
     bounds = load_table("dce_constants")["fit_bounds"]
     t_min = t_s / 60.0
-    chunk = chunk_voxels or max(1000, 5_000_000 // t_s.size)
+    chunk = chunk_voxels or max(1000, 8_000_000 // t_s.size)
     for start in range(0, idx.size, chunk):
         sel = idx[start : start + chunk]
-        c = flat[sel]
+        # a run of consecutive voxels (the whole image, a box) is read in place instead of copied
+        c = flat[sel[0] : sel[-1] + 1] if sel[-1] - sel[0] + 1 == sel.size else flat[sel]
         valid = np.all(np.isfinite(c), axis=1)
         res: dict[str, np.ndarray] = {}
         for d in delays:  # a handful of candidate delays, each fitted over all voxels at once
@@ -187,23 +188,37 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         sse = ((c - ktrans[:, None] * cp_int[None, :] - vp[:, None] * cp[None, :]) ** 2).sum(1)
     else:
         with_vp = model == "extended_tofts"
-        ktrans, kep, vp = _linear_start(c, t_min, cp, cp_int, with_vp)
+        # One compiled pass over every curve gives the sums of both closed-form starts and of R².
+        grid = _kep_grid(bounds)
+        f_grid, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
+        sums = _first_pass(c, np.diff(np.asarray(t_min, dtype=float)), cp_int, cp, np.ascontiguousarray(f_grid))
+        murase, cc, ss_tot, cf = sums[:6], sums[6], sums[7], sums[8:].T
+        ktrans, kep, vp = _linear_start(murase, cp_int, cp, with_vp)
         ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
-        g_kt, g_kep, g_vp = _grid_start(c, t_min, cp, with_vp, bounds)
-        # The residual of each start comes with its normal equations: the better start's seed the LM.
-        eq_lin = _equations(c, t_min, cp, ktrans, kep, vp, with_vp)
-        eq_grid = _equations(c, t_min, cp, g_kt, g_kep, g_vp, with_vp)
-        use_grid = eq_grid[0] < eq_lin[0]
-        ktrans = np.where(use_grid, g_kt, ktrans)
-        kep = np.where(use_grid, g_kep, kep)
-        vp = np.where(use_grid, g_vp, vp)
-        sse = np.where(use_grid, eq_grid[0], eq_lin[0])
-        if method == "nonlinear" and iterations:
-            start = (
-                sse,
-                np.where(use_grid[:, None, None], eq_grid[1], eq_lin[1]),
-                np.where(use_grid[:, None], eq_grid[2], eq_lin[2]),
+        g_kt, g_kep, g_vp, g_sse = _grid_start(cf, cc, murase[5], f_grid, grid, cp, with_vp, bounds)
+        # The residual of each start comes with its normal equations: the better start's seed the LM. The grid
+        # start's residual is known in closed form, so its equations are evaluated only where it may win.
+        eq = list(_equations(c, t_min, cp, ktrans, kep, vp, with_vp))
+        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc))  # NaN: not known, evaluated
+        if maybe.size:
+            g_eq = _normal_equations(
+                c,
+                maybe,
+                _deltas(t_min),
+                np.ascontiguousarray(cp, dtype=float),
+                g_kt[maybe],
+                g_kep[maybe],
+                g_vp[maybe],
+                3 if with_vp else 2,
             )
+            win = g_eq[0] < eq[0][maybe]
+            use = maybe[win]
+            ktrans[use], kep[use], vp[use] = g_kt[use], g_kep[use], g_vp[use]
+            for k in range(3):
+                eq[k][use] = g_eq[k][win]
+        sse = eq[0]
+        if method == "nonlinear" and iterations:
+            start = (sse, eq[1], eq[2])
             ktrans, kep, vp, sse = _levenberg_marquardt(
                 c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterations, start=start
             )
@@ -221,8 +236,9 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
             vp = np.full(n, np.nan)
         ve = np.clip(ve, ve_lo, ve_hi)
     rmse = np.sqrt(sse / c.shape[1])
-    centred = c - c.mean(axis=1, keepdims=True)
-    ss_tot = np.einsum("nt,nt->n", centred, centred)
+    if model == "patlak":
+        centred = c - c.mean(axis=1, keepdims=True)
+        ss_tot = np.einsum("nt,nt->n", centred, centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)
     finite = np.isfinite(ktrans) & (np.isfinite(ve) | (model == "patlak")) & np.isfinite(rmse)
@@ -244,20 +260,18 @@ def _clip(ktrans, kep, vp, bounds, with_vp):
     return ktrans, kep, vp
 
 
-def _linear_start(c, t_min, cp, cp_int, with_vp):
+def _linear_start(sums, cp_int, cp, with_vp):
     """Murase's integrated linear form, solved per voxel with batched normal equations.
 
     Tofts:   C = Ktrans·∫C_p − kep·∫C
     ETofts:  C = (Ktrans + kep·vp)·∫C_p − kep·∫C + vp·C_p
 
-    The sums of the normal equations that involve the voxel's own running integral ∫C are accumulated in one
-    compiled pass over time (no (voxels × frames) integral is stored).
+    ``sums`` are the six per-voxel sums of :func:`_first_pass` (the voxel's own running integral ∫C is
+    accumulated there, so no (voxels × frames) integral is stored).
     """
     p = 2 + int(with_vp)
-    n = c.shape[0]
-    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = _murase_sums(
-        np.ascontiguousarray(c, dtype=float), np.diff(np.asarray(t_min, dtype=float)), cp_int, cp
-    )
+    s_ip, s_ii, s_cp, s_ci, s_ia, s_ca = sums
+    n = s_ip.shape[0]
     xtx = np.empty((n, p, p))
     xty = np.empty((n, p))
     # Column order: [∫Cp, −∫C, (Cp)]
@@ -283,44 +297,66 @@ def _linear_start(c, t_min, cp, cp_int, with_vp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _murase_sums(c, dt, cp_int, cp):  # pragma: no cover - compiled
-    """Per voxel: Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp, with ∫C the running trapezoid integral."""
+def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
+    """One pass over each voxel's curve. Rows of the result (n_v columns):
+
+    0–5  Murase's sums Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp (∫C the running trapezoid integral);
+    6–7  ΣC², and Σ(C − C₀)² − (Σ(C − C₀))²/T = Σ(C − mean)² (shifted by the first sample: no cancellation);
+    8–   ΣC·F_g for every kep of the grid (the columns of ``f_grid``).
+    """
     n_v, n_t = c.shape
-    out = np.zeros((6, n_v))
+    n_g = f_grid.shape[1]
+    out = np.zeros((8 + n_g, n_v))
+    cf = np.zeros(n_g)
     for v in range(n_v):
         ci = 0.0
-        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = 0.0
+        s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = s_cc = s_d = s_dd = 0.0
+        x0 = c[v, 0]
+        cf[:] = 0.0
         for n in range(n_t):
-            if n > 0:
-                ci += 0.5 * (c[v, n] + c[v, n - 1]) * dt[n - 1]
             x = c[v, n]
+            if n > 0:
+                ci += 0.5 * (x + c[v, n - 1]) * dt[n - 1]
             s_ip += ci * cp_int[n]
             s_ii += ci * ci
             s_cp += x * cp_int[n]
             s_ci += x * ci
             s_ia += ci * cp[n]
             s_ca += x * cp[n]
+            s_cc += x * x
+            d = x - x0
+            s_d += d
+            s_dd += d * d
+            for g in range(n_g):
+                cf[g] += x * f_grid[n, g]
         out[0, v] = s_ip
         out[1, v] = s_ii
         out[2, v] = s_cp
         out[3, v] = s_ci
         out[4, v] = s_ia
         out[5, v] = s_ca
-    return out[0], out[1], out[2], out[3], out[4], out[5]
+        out[6, v] = s_cc
+        out[7, v] = s_dd - s_d * s_d / n_t
+        for g in range(n_g):
+            out[8 + g, v] = cf[g]
+    return out
 
 
-def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
-    """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value."""
+def _kep_grid(bounds, n_grid: int = 24) -> np.ndarray:
     kep_lo, kep_hi = bounds["kep_per_min"]
-    grid = np.geomspace(max(kep_lo, 1e-3), kep_hi, n_grid)
-    f, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
-    cf = c @ f  # (n, G)
+    return np.geomspace(max(kep_lo, 1e-3), kep_hi, n_grid)
+
+
+def _grid_start(cf, cc, cpc, f, grid, cp, with_vp, bounds):
+    """Best kep on a log grid, with Ktrans (and vp) solved in closed form for each grid value.
+
+    ``cf`` (n, G) = ΣC·F_g, ``cc`` = ΣC², ``cpc`` = ΣC·Cp per voxel. Returns the clipped start and its sum of
+    squares in closed form (NaN where clipping moved kep off the grid value: not known in closed form).
+    """
     ff = (f * f).sum(0)  # (G,)
-    cc = np.einsum("nt,nt->n", c, c)  # (n,), without a (voxels × frames) temporary
     if with_vp:
         fc = cp @ f  # (G,)
         pp = cp @ cp
-        cpc = c @ cp  # (n,)
         det = ff * pp - fc**2  # (G,)
         with np.errstate(divide="ignore", invalid="ignore"):
             kt = (pp * cf - fc[None, :] * cpc[:, None]) / det
@@ -329,14 +365,20 @@ def _grid_start(c, t_min, cp, with_vp, bounds, n_grid: int = 24):
         vp = np.maximum(np.nan_to_num(vp), 0.0)
         sse = cc[:, None] - 2 * kt * cf - 2 * vp * cpc[:, None] + kt**2 * ff + 2 * kt * vp * fc + vp**2 * pp
     else:
+        fc = np.zeros_like(ff)
+        pp = 0.0
         kt = np.maximum(cf / ff, 0.0)
         vp = np.zeros_like(kt)
         sse = cc[:, None] - 2 * kt * cf + kt**2 * ff
     best = np.argmin(sse, axis=1)
-    rows = np.arange(c.shape[0])
-    return _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
+    rows = np.arange(cf.shape[0])
+    g_kt, g_kep, g_vp = _clip(kt[rows, best], grid[best], vp[rows, best], bounds, with_vp)
+    b_cf, b_ff, b_fc = cf[rows, best], ff[best], fc[best]
+    g_sse = cc - 2 * g_kt * b_cf - 2 * g_vp * cpc + g_kt**2 * b_ff + 2 * g_kt * g_vp * b_fc + g_vp**2 * pp
+    return g_kt, g_kep, g_vp, np.where(g_kep == grid[best], g_sse, np.nan)
 
 
+_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ
 _STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
 
 
@@ -351,7 +393,8 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     A parameter held at a bound by its gradient (Ktrans or vp at its limit, the descent direction
     pointing outside) is kept fixed in the step, so the other parameters converge instead of
     crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
-    below the convergence tolerance keeps its start (the linear solution was the answer).
+    below the convergence tolerance keeps its start (the linear solution was the answer); likewise a voxel
+    stops once the undamped step from its accepted point is below the tolerance, without another pass.
     """
     p = 3 if with_vp else 2
     c = np.ascontiguousarray(c, dtype=float)
@@ -362,36 +405,92 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
     else:  # the caller already has them at this start
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
-    lam = np.full(c.shape[0], 1e-2)
+    lam = np.full(c.shape[0], _LAM0)
     all_ids = np.arange(c.shape[0])
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
     gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
     active = ~_small(gn, ktrans, kep, vp, p)
+    kt_b, kep_b, ve_b, vp_b = (bounds[k] for k in ("ktrans_per_min", "kep_per_min", "ve", "vp"))
+    bnd = np.array([*kt_b, *kep_b, *ve_b, *vp_b], dtype=float)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
-        step = _bounded_step(jtj[ids], jtr[ids], lam[ids], ktrans, vp, ids, bounds, p)
-        n_kt, n_kep, n_vp = _clip(
-            ktrans[ids] + step[:, 0],
-            kep[ids] + step[:, 1],
-            (vp[ids] + step[:, 2]) if with_vp else vp[ids],
-            bounds,
-            with_vp,
-        )
-        n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
-        better = n_cost < cost[ids]
-        acc = ids[better]
-        rel_change = (cost[acc] - n_cost[better]) / np.maximum(cost[acc], 1e-30)
-        ktrans[acc], kep[acc], vp[acc] = n_kt[better], n_kep[better], n_vp[better]
-        cost[acc], jtj[acc], jtr[acc] = n_cost[better], n_jtj[better], n_jtr[better]
-        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-9)
-        rej = ids[~better]
-        lam[rej] = lam[rej] * 10.0
-        small_step = _small(step[better], n_kt[better], n_kep[better], n_vp[better], p)
-        active[acc[(rel_change < 1e-7) | small_step]] = False
-        active[rej[lam[rej] > 1e6]] = False
+        _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p)
     return ktrans, kep, vp, cost
+
+
+@numba.njit(cache=True, nogil=True)
+def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p):  # pragma: no cover
+    """One Levenberg–Marquardt iteration for the voxels ``ids``, updating the per-voxel arrays in place.
+
+    ``bnd``: Ktrans, kep, ve and vp bounds as [lo, hi] pairs. A step is accepted where it lowers the voxel's sum
+    of squares (damping / 5, at least 1e-9), else the damping × 10; a voxel stops when the accepted step or the
+    next undamped one is below the tolerance, when the cost falls by less than 1e-7 of itself, or when its
+    damping exceeds 1e6. The same arithmetic as numpy over all voxels, without its per-call overhead (most
+    iterations serve a few slow voxels).
+    """
+    m = ids.shape[0]
+    step = _solve_steps(jtj[ids], jtr[ids], lam[ids], ktrans[ids], vp[ids], bnd[0], bnd[1], bnd[6], bnd[7], 0.0)
+    n_kt = np.empty(m)
+    n_kep = np.empty(m)
+    n_vp = np.zeros(m)
+    for i in range(m):
+        v = ids[i]
+        kt = ktrans[v] + step[i, 0]
+        kt = min(max(0.01 if np.isnan(kt) else kt, bnd[0]), bnd[1])
+        kp = kep[v] + step[i, 1]
+        kp = min(max(0.5 if np.isnan(kp) else kp, bnd[2]), bnd[3])
+        kp = min(max(kp, max(kt / bnd[5], bnd[2])), max(kt / bnd[4], bnd[2]))  # ve = Ktrans / kep in bounds
+        n_kt[i] = kt
+        n_kep[i] = min(kp, bnd[3])
+        if p == 3:
+            w = vp[v] + step[i, 2]
+            n_vp[i] = min(max(0.0 if np.isnan(w) else w, bnd[6]), bnd[7])
+    n_cost, n_jtj, n_jtr = _normal_equations(c, ids, deltas, cp, n_kt, n_kep, n_vp, p)
+    tiny = np.full(1, 1e-12)
+    for i in range(m):
+        v = ids[i]
+        if n_cost[i] < cost[v]:
+            rel_change = (cost[v] - n_cost[i]) / max(cost[v], 1e-30)
+            ktrans[v] = n_kt[i]
+            kep[v] = n_kep[i]
+            vp[v] = n_vp[i]
+            cost[v] = n_cost[i]
+            jtj[v] = n_jtj[i]
+            jtr[v] = n_jtr[i]
+            lam[v] = max(lam[v] / 5.0, 1e-9)
+            small_step = _small_one(step[i], ktrans[v], kep[v], vp[v], p)
+            # the next undamped step, a 3×3 solve on the equations just evaluated: below the tolerance, the voxel
+            # has converged without another pass over its curve to take it
+            nxt = _solve_steps(
+                jtj[v : v + 1],
+                jtr[v : v + 1],
+                tiny,
+                ktrans[v : v + 1],
+                vp[v : v + 1],
+                bnd[0],
+                bnd[1],
+                bnd[6],
+                bnd[7],
+                np.inf,
+            )
+            if rel_change < 1e-7 or small_step or _small_one(nxt[0], ktrans[v], kep[v], vp[v], p):
+                active[v] = False
+        else:
+            lam[v] = lam[v] * 10.0
+            if lam[v] > 1e6:
+                active[v] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _small_one(step, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """:func:`_small` for one voxel."""
+    for i in range(p):
+        value = ktrans if i == 0 else (kep if i == 1 else vp)
+        if not (np.isfinite(step[i]) and abs(step[i]) <= _STEP_TOL * (abs(value) + 1e-3)):
+            return False
+    return True
 
 
 def _small(step, ktrans, kep, vp, p) -> np.ndarray:
@@ -402,27 +501,79 @@ def _small(step, ktrans, kep, vp, p) -> np.ndarray:
 
 def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
     """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
-    eye = np.eye(p)
-    diag = np.einsum("npp->np", jtj)
-    damped = jtj + (lam[:, None] * np.maximum(diag, 1e-12))[:, :, None] * eye
-    rhs = jtr.copy()
     kt_lo, kt_hi = bounds["ktrans_per_min"]
-    held = [(0, ktrans[ids], kt_lo, kt_hi)]
-    if p == 3:
-        held.append((2, vp[ids], *bounds["vp"]))
-    for k, value, lo, hi in held:  # Jᵀr > 0: the cost falls as the parameter grows
-        fix = ((value <= lo) & (rhs[:, k] <= 0)) | ((value >= hi) & (rhs[:, k] >= 0))
-        if fix.any():
-            damped[fix, k, :] = 0.0
-            damped[fix, :, k] = 0.0
-            damped[fix, k, k] = 1.0
-            rhs[fix, k] = 0.0
-    with np.errstate(all="ignore"):
-        try:
-            step = np.linalg.solve(damped, rhs[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.full_like(rhs, failed)
-    return np.where(np.isfinite(step), step, failed)
+    vp_lo, vp_hi = bounds["vp"]
+    return _solve_steps(
+        np.ascontiguousarray(jtj, dtype=float),
+        np.ascontiguousarray(jtr, dtype=float),
+        np.ascontiguousarray(lam, dtype=float),
+        np.ascontiguousarray(ktrans[ids], dtype=float),
+        np.ascontiguousarray(vp[ids], dtype=float),
+        float(kt_lo),
+        float(kt_hi),
+        float(vp_lo),
+        float(vp_hi),
+        float(failed),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # pragma: no cover - compiled
+    """Per voxel: (JᵀJ + λ·diag(JᵀJ)) s = Jᵀr for a 2×2 or 3×3 system, a parameter on a bound the gradient pushes
+    against (Jᵀr > 0: the cost falls as it grows) held fixed; Gaussian elimination with partial pivoting. A
+    singular or non-finite system gives ``failed`` for that voxel."""
+    m, p = jtr.shape
+    out = np.empty((m, p))
+    a = np.empty((p, p))
+    b = np.empty(p)
+    for v in range(m):
+        for i in range(p):
+            for j in range(p):
+                a[i, j] = jtj[v, i, j]
+            a[i, i] += lam[v] * max(jtj[v, i, i], 1e-12)
+            b[i] = jtr[v, i]
+        for k in range(0, p, 2):  # 0: Ktrans, 2: vp
+            if k == 0:
+                value, lo, hi = kt[v], kt_lo, kt_hi
+            else:
+                value, lo, hi = vp[v], vp_lo, vp_hi
+            if (value <= lo and b[k] <= 0) or (value >= hi and b[k] >= 0):
+                for j in range(p):
+                    a[k, j] = 0.0
+                    a[j, k] = 0.0
+                a[k, k] = 1.0
+                b[k] = 0.0
+        ok = True
+        for col in range(p):
+            piv = col
+            for r in range(col + 1, p):
+                if abs(a[r, col]) > abs(a[piv, col]):
+                    piv = r
+            if not abs(a[piv, col]) > 0.0:  # zero or NaN pivot
+                ok = False
+                break
+            if piv != col:
+                for j in range(p):
+                    a[col, j], a[piv, j] = a[piv, j], a[col, j]
+                b[col], b[piv] = b[piv], b[col]
+            for r in range(col + 1, p):
+                fct = a[r, col] / a[col, col]
+                for j in range(col, p):
+                    a[r, j] -= fct * a[col, j]
+                b[r] -= fct * b[col]
+        if ok:
+            for i in range(p - 1, -1, -1):
+                acc = b[i]
+                for j in range(i + 1, p):
+                    acc -= a[i, j] * out[v, j]
+                out[v, i] = acc / a[i, i]
+            for i in range(p):
+                if not np.isfinite(out[v, i]):
+                    ok = False
+        if not ok:
+            for i in range(p):
+                out[v, i] = failed
+    return out
 
 
 def _deltas(t_min: np.ndarray) -> np.ndarray:
@@ -465,6 +616,122 @@ def _phi_scalar(x):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
+    time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
+
+    ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
+    """
+    if deltas.shape[0] == 1:
+        return _normal_equations_blocked(c, rows, deltas[0], cp, ktrans, kep, vp, p)
+    return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+
+
+_BLOCK = 16  # voxels advanced together through time (a compile-time constant: the inner loop is vectorised)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
+    """:func:`_normal_equations` for uniform sampling, ``_BLOCK`` voxels at a time with time outermost.
+
+    One voxel's recursion is a serial chain over time; advancing a block of voxels together lets each time step
+    run as vector arithmetic across the block (every voxel's sums are formed in the same order as the one-voxel
+    loop, so the results are the same).
+    """
+    n_t = c.shape[1]
+    n_v = rows.shape[0]
+    nb = _BLOCK
+    cost = np.zeros(n_v)
+    jtj = np.zeros((n_v, p, p))
+    jtr = np.zeros((n_v, p))
+    s22_all = 0.0
+    for n in range(n_t):
+        s22_all += cp[n] * cp[n]
+    ct = np.zeros((n_t, nb))
+    coef = np.zeros((8, nb))  # e, a, b, de, da, db, Ktrans, vp
+    st = np.zeros((11, nb))  # f, df, sse, s00, s01, s11, s02, s12, g0, g1, g2
+    for start in range(0, n_v, nb):
+        m = min(nb, n_v - start)
+        coef[:] = 0.0
+        st[:] = 0.0
+        for b in range(nb):
+            if b < m:
+                row = rows[start + b]
+                x = kep[start + b] * delta
+                p1, p2, d1, d2 = _phi_scalar(x)
+                coef[0, b] = np.exp(-x)
+                coef[1, b] = delta * (p1 - p2)
+                coef[2, b] = delta * p2
+                coef[3, b] = -delta * coef[0, b]
+                coef[4, b] = delta * delta * (d1 - d2)
+                coef[5, b] = delta * delta * d2
+                coef[6, b] = ktrans[start + b]
+                coef[7, b] = vp[start + b]
+                for n in range(n_t):
+                    ct[n, b] = c[row, n]
+            else:
+                for n in range(n_t):
+                    ct[n, b] = 0.0
+            r = ct[0, b] - coef[7, b] * cp[0]
+            st[2, b] = r * r
+            st[10, b] = cp[0] * r
+        e_ = coef[0]
+        a_ = coef[1]
+        b_ = coef[2]
+        de_ = coef[3]
+        da_ = coef[4]
+        db_ = coef[5]
+        kt_ = coef[6]
+        vp_ = coef[7]
+        f_ = st[0]
+        df_ = st[1]
+        sse_ = st[2]
+        s00 = st[3]
+        s01 = st[4]
+        s11 = st[5]
+        s02 = st[6]
+        s12 = st[7]
+        g0 = st[8]
+        g1 = st[9]
+        g2 = st[10]
+        for n in range(1, n_t):
+            c0 = cp[n - 1]
+            c1 = cp[n]
+            cn = ct[n]
+            for b in range(nb):
+                fo = f_[b]
+                dfn = de_[b] * fo + e_[b] * df_[b] + da_[b] * c0 + db_[b] * c1
+                fn = e_[b] * fo + a_[b] * c0 + b_[b] * c1
+                f_[b] = fn
+                df_[b] = dfn
+                r = cn[b] - (kt_[b] * fn + vp_[b] * c1)
+                j1 = kt_[b] * dfn
+                sse_[b] += r * r
+                s00[b] += fn * fn
+                s01[b] += fn * j1
+                s11[b] += j1 * j1
+                g0[b] += fn * r
+                g1[b] += j1 * r
+                s02[b] += fn * c1
+                s12[b] += j1 * c1
+                g2[b] += c1 * r
+        for b in range(m):
+            v = start + b
+            cost[v] = sse_[b]
+            jtj[v, 0, 0] = s00[b]
+            jtj[v, 0, 1] = jtj[v, 1, 0] = s01[b]
+            jtj[v, 1, 1] = s11[b]
+            jtr[v, 0] = g0[b]
+            jtr[v, 1] = g1[b]
+            if p == 3:
+                jtj[v, 0, 2] = jtj[v, 2, 0] = s02[b]
+                jtj[v, 1, 2] = jtj[v, 2, 1] = s12[b]
+                jtj[v, 2, 2] = s22_all
+                jtr[v, 2] = g2[b]
+    return cost, jtj, jtr
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
     """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
     time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
 
