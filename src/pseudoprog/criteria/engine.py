@@ -157,8 +157,10 @@ def _volumes_only(scans: Sequence[tuple[Any, Sequence[Lesion]]], method: str) ->
     if method == "volumetric":
         return False
     missing = [les for _, ls in scans for les in ls if les.id in unmeasured_enhancing([les], method)]
-    return bool(missing) and all(lesion_size(les, "volumetric") is not None for les in missing) and not any(
-        lesion_size(les, method) is not None for _, ls in scans for les in ls
+    return (
+        bool(missing)
+        and all(lesion_size(les, "volumetric") is not None for les in missing)
+        and not any(lesion_size(les, method) is not None for _, ls in scans for les in ls)
     )
 
 
