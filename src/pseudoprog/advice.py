@@ -277,6 +277,7 @@ def recommend(
         # problem solver), then MRS and/or PET, then tissue; never a study the case already reports.
         if not perfusion_reported:
             step, rating = _procedure("mri_perfusion")
+            management = mgmt["awaiting_perfusion"]  # the options by the perfusion result, as when nothing is weighed
         elif not names & _MRS_MARKERS and not names & _PET_MARKERS:
             step, rating = _procedure("mrs")
             pet_text, _ = _procedure("pet")
