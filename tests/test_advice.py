@@ -326,3 +326,47 @@ def test_under_18_is_out_of_scope_with_the_rapno_route(tmp_path):
     result, _ = _run(tmp_path, doc, "child")
     assert not result.scope.in_scope and "RAPNO" in result.scope.reason
     assert result.probability_true_progression.value is None
+
+
+def _s5_with_new_out_of_field_lesion() -> dict:
+    doc = json.loads(json.dumps(S5))
+    doc["timepoints"][-1]["clinical_status"] = "stable"
+    doc["timepoints"][-1]["steroids_mg_dexamethasone"] = 0
+    doc["timepoints"][-2]["steroids_mg_dexamethasone"] = 0
+    doc["timepoints"][-1]["lesions"] = [
+        {"id": "L1", "long_mm": 14, "perp_mm": 12, "location_vs_rt": "in_field"},
+        {"id": "L2", "long_mm": 13, "perp_mm": 11, "new": True, "location_vs_rt": "out_of_field"},
+    ]
+    doc["timepoints"][-2]["lesions"] = [{"id": "L1", "long_mm": 15, "perp_mm": 13, "location_vs_rt": "in_field"}]
+    return doc
+
+
+@pytest.mark.e2e
+def test_a_new_lesion_outside_every_field_goes_to_the_tumour_board_without_waiting_for_perfusion(tmp_path):
+    """Issue 12 review: RANO-BM PD by a new out-of-field lesion cannot be necrosis; perfusion changes nothing."""
+    result, _ = _run(tmp_path, _s5_with_new_out_of_field_lesion(), "oof")
+    prob = result.probability_true_progression
+    assert result.response is not None and result.response.category == "PD"
+    assert prob.label == "progression favoured" and prob.interval is not None and prob.interval[0] > 0.5
+    assert "tumour board" in (result.recommendation.next_step or "")
+    # the same lesion inside the field is a necrosis question: perfusion first
+    doc = _s5_with_new_out_of_field_lesion()
+    doc["timepoints"][-1]["lesions"][1]["location_vs_rt"] = "in_field"
+    inside, _ = _run(tmp_path, doc, "inf")
+    assert "tumour board" not in (inside.recommendation.next_step or "")
+
+
+@pytest.mark.e2e
+def test_an_indeterminate_answer_never_orders_a_study_already_reported(tmp_path):
+    """Issue 12 review: PET done, no perfusion -> perfusion MRI (first line, [SEED: S1]), not PET again."""
+    doc = _with_markers(S5, {"pet_fet_tbr_max": 2.6})
+    doc["timepoints"][-1]["clinical_status"] = "stable"
+    result, _ = _run(tmp_path, doc, "pet-only")
+    step = result.recommendation.next_step or ""
+    assert result.probability_true_progression.label == "indeterminate"
+    assert "perfusion" in step and "PET" not in step
+    # with perfusion and PET reported (discordant) but no MRS, the indeterminate answer offers MRS alone
+    both, _ = _run(tmp_path, _with_markers(S5, {"pet_fet_tbr_max": 1.6, "rcbv_max": 3.5}), "pet-rcbv")
+    assert both.probability_true_progression.label in ("indeterminate", "mixed / indeterminate")
+    assert "spectroscopy" in (both.recommendation.next_step or "")
+    assert "PET" not in (both.recommendation.next_step or "")

@@ -241,6 +241,16 @@ def recommend(
             f"an equivocal or non-measurable new lesion is not progression under {under} yet: continue and "
             "re-image; progression is back-dated if it is confirmed (Lin 2015)"
         )
+    elif out_of_field and label == "progression favoured" and category.startswith("PD"):
+        # Issue 12 review (vignettes 69, 85): new enhancement outside every radiation field cannot be radiation
+        # necrosis, the criteria already call it PD (RANO 2010 [V: R1e]; RANO-BM new lesion, Lin 2015) and the
+        # whole interval is on the progression side: perfusion would not change the question, the team decides.
+        step, rating = _procedure("tumour_board")
+        management = mgmt["progression"]
+        rationale.append(
+            "new enhancement outside every radiation field: the criteria call PD and radiation necrosis cannot "
+            "explain it; the whole 95 % interval lies on the progression side: tumour board"
+        )
     elif not weighed and not perfusion_reported:
         step, rating = _procedure("mri_perfusion")
         management = mgmt["awaiting_perfusion"]
@@ -263,10 +273,17 @@ def recommend(
                 "perfusion is reported but carries no applicable likelihood ratio (no portable cut-off or no "
                 "evidence result): treated as non-diagnostic"
             )
-        if not names & _MRS_MARKERS:
+        # The next study is one not yet done (issue 12 review, vignette 82): perfusion first ([SEED: S1] first-line
+        # problem solver), then MRS and/or PET, then tissue; never a study the case already reports.
+        if not perfusion_reported:
+            step, rating = _procedure("mri_perfusion")
+            management = mgmt["awaiting_perfusion"]  # the options by the perfusion result, as when nothing is weighed
+        elif not names & _MRS_MARKERS and not names & _PET_MARKERS:
             step, rating = _procedure("mrs")
             pet_text, _ = _procedure("pet")
             step = f"{step} (or {pet_text})"
+        elif not names & _MRS_MARKERS:
+            step, rating = _procedure("mrs")
         elif not names & _PET_MARKERS:
             step, rating = _procedure("pet")
         else:

@@ -232,3 +232,22 @@ def test_measured_lesions_from_the_lesions_stage_are_used_and_a_source_change_is
     ok, why = measurability(thick, "bidimensional", min_diameter_mm=10)
     assert not ok and "slices 6 mm" in why
     assert measurability(thick, "unidimensional", min_diameter_mm=10, min_perpendicular_mm=5)[0]
+
+
+def test_only_volumes_reported_are_called_with_the_volumetric_thresholds() -> None:
+    """Issue 12 review (vignette 93): 4.0 -> 6.0 mL (+50 %) is RANO 2.0 volumetric PD (>= +40 %)."""
+    scans = [
+        {"date": "2025-04-18", "lesions": {"L1": {"volume_ml": 4.0, "location_vs_rt": "in_field"}}},
+        {"date": "2025-10-17", "lesions": {"L1": {"volume_ml": 6.0, "location_vs_rt": "in_field"}}},
+    ]
+    result = assess_rano2(_case(scans))
+    assert result.method == "volumetric"
+    assert result.calls[-1].category is Category.PD
+    assert any("only enhancing volumes" in n for n in result.notes)
+    # +30 % volume is below the +40 % threshold: not PD
+    scans[1]["lesions"]["L1"]["volume_ml"] = 5.2
+    assert assess_rano2(_case(scans)).calls[-1].category is not Category.PD
+    # with a bidimensional size the criterion's own method still drives the call
+    scans[0]["lesions"]["L1"] |= {"long_mm": 20, "perp_mm": 18}
+    scans[1]["lesions"]["L1"] |= {"long_mm": 21, "perp_mm": 18}
+    assert assess_rano2(_case(scans)).method == "bidimensional"

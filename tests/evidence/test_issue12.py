@@ -372,3 +372,14 @@ def test_vignette_cho_cr_has_no_cut_off_of_its_own_and_is_reported():
     row = next(i for i in out.items if i.name == "cho_cr")
     assert row.likelihood_ratio is None and "not applied" in row.note
     assert math.isclose(out.probability.value, out.probability.prior)
+
+
+def test_a_fet_tbr_max_below_half_the_background_is_refused_naming_the_marker():
+    """Issue 12 review (vignette 81, end to end an InputError): 0.3 x the normal-brain mean cannot be a TBRmax."""
+    from pseudoprog.markers import check_marker_value
+
+    problem = check_marker_value("pet_fet_tbr_max", 0.3)
+    assert problem is not None and "pet_fet_tbr_max" in problem and "plausible" in problem
+    assert check_marker_value("pet_fet_tbr_max", 1.2) is None
+    out = evaluate_case(glioma_case(weeks_after_rt=30, markers={"pet_fet_tbr_max": 1.2}))
+    assert any(i.name == "pet_fet_tbr_max" for i in out.items)

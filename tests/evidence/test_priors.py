@@ -73,7 +73,7 @@ def test_out_of_field_enhancement_raises_the_probability_strongly():
 
 def test_metastasis_prior_depends_on_months_since_radiosurgery():
     facts = case_facts(glioma_case())
-    early = dict(vars(facts), metastasis=True, glioma_grade="", weeks_since_rt=4.0 * 4.35)
+    early = dict(vars(facts), metastasis=True, glioma_grade="", srs=True, weeks_since_rt=4.0 * 4.35)
     late = dict(early, weeks_since_rt=14 * 4.35)
     cls = type(facts)
     e, lt = choose_base_rate(cls(**early)), choose_base_rate(cls(**late))
@@ -145,6 +145,10 @@ def test_metastasis_modifiers_dual_ici_fractionation_and_prior_wbrt():
     after_wbrt = _prior(_metastasis_case(wbrt, srs1))
     assert "prior_wbrt_then_srs" in [m.id for m in after_wbrt.listed]
     assert after_wbrt.prior.row_id == "metastasis_after_srs"
+    # issue 12 review (vignette 96): whole-brain RT without radiosurgery is not the near-equipoise post-SRS curve
+    wbrt_only = _prior(_metastasis_case(wbrt))
+    assert wbrt_only.prior.row_id == "metastasis_after_wbrt_only"
+    assert wbrt_only.prior.value > after_wbrt.prior.value
 
 
 def test_glioma_steroid_escalation_flair_decrease_and_bevacizumab():

@@ -42,7 +42,8 @@ def _lesions() -> tuple[np.ndarray, np.ndarray]:
 
 def _metastasis_prior(months: float):
     base = case_facts(glioma_case())
-    facts = type(base)(**dict(vars(base), metastasis=True, glioma_grade="", weeks_since_rt=months * WEEKS_PER_MONTH))
+    after_srs = dict(vars(base), metastasis=True, glioma_grade="", srs=True)  # Gamma Knife: radiosurgery
+    facts = type(base)(**dict(after_srs, weeks_since_rt=months * WEEKS_PER_MONTH))
     return choose_base_rate(facts)
 
 

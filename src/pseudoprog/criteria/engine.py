@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..case import Case, Lesion, Timepoint
 from .baseline import Line, choose_baseline, current_line
@@ -40,7 +41,16 @@ from .response import response_call
 from .rules import CriterionTable, criteria_table
 from .state import Run, Scan, Trigger, WalkState
 from .targets import choose_targets, unmeasured_enhancing
-from .timeline import METHODS, Burden, Category, CriterionResult, TimepointCall, burden, immunotherapy_start
+from .timeline import (
+    METHODS,
+    Burden,
+    Category,
+    CriterionResult,
+    TimepointCall,
+    burden,
+    immunotherapy_start,
+    lesion_size,
+)
 from .windows import in_window, window_info
 
 
@@ -72,9 +82,21 @@ def evaluate(
     """
     tab = criteria_table()
     crit = tab[policy.table]
-    method = _driving_method(policy, crit, method)
     scans = [(tp, tuple((lesions or {}).get(tp.date, tp.lesions))) for tp in case.timepoints]
+    chosen = _driving_method(policy, crit, method)
+    fallback = method is None and _volumes_only(scans, chosen) and "volumetric" in crit.thresholds
+    method = "volumetric" if fallback else chosen
     header = [f"{policy.name}: {crit.title} ({tab.cite(crit.source)}); call driven by {method} measurement"]
+    if fallback:
+        # Issue 12 review (vignette 93): a report giving only enhancing volumes is assessable with the criterion's
+        # volumetric thresholds (RANO 2.0 / mRANO define them; RANO 2010 / RANO-BM by sphere equivalence,
+        # clinical_rules §1.8) rather than "cannot assess".
+        vol = crit.thresholds["volumetric"]
+        header.append(
+            f"only enhancing volumes were reported (no {chosen} size at any scan): the criterion's volumetric "
+            f"thresholds drive the call (PD +{vol.pd_pct:g} %, PR {vol.pr_pct:g} %; {tab.cite(vol.source)} "
+            f"[{vol.status}]; clinical_rules §1.8)"
+        )
     if policy.unverified:
         header.append("rules implemented from [UNVERIFIED] text (clinical_rules §1): " + "; ".join(policy.unverified))
 
@@ -128,6 +150,18 @@ def evaluate(
         reason = f"only the baseline scan ({dates[b]}): no follow-up to assess yet"
         calls[b] = replace(calls[b], explanation=(*calls[b].explanation, reason), reason=reason)
     return CriterionResult(policy.name, crit.title, method, tuple(calls), tuple(header), reason)
+
+
+def _volumes_only(scans: Sequence[tuple[Any, Sequence[Lesion]]], method: str) -> bool:
+    """No enhancing lesion at any scan has a size by ``method``, and every one that lacks it has a volume."""
+    if method == "volumetric":
+        return False
+    missing = [les for _, ls in scans for les in ls if les.id in unmeasured_enhancing([les], method)]
+    return (
+        bool(missing)
+        and all(lesion_size(les, "volumetric") is not None for les in missing)
+        and not any(lesion_size(les, method) is not None for _, ls in scans for les in ls)
+    )
 
 
 def _driving_method(policy: Policy, crit: CriterionTable, method: str | None) -> str:

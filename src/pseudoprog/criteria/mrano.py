@@ -37,7 +37,7 @@ def assess_mrano(
     case: Case,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None = None,
     *,
-    method: str = "bidimensional",
+    method: str | None = None,
 ) -> CriterionResult:
     """mRANO over the whole timeline (``method="volumetric"`` for the volumetric variant)."""
     return evaluate(case, lesions, POLICY, method=method)

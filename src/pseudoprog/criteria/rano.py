@@ -31,7 +31,7 @@ def assess_rano(
     case: Case,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None = None,
     *,
-    method: str = "bidimensional",
+    method: str | None = None,
     marginal_counts_as_outside: bool = True,
 ) -> CriterionResult:
     """RANO 2010 over the whole timeline.

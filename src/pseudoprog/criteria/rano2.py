@@ -41,7 +41,7 @@ def assess_rano2(
     case: Case,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None = None,
     *,
-    method: str = "bidimensional",
+    method: str | None = None,
     confirm_after_window: bool = False,
 ) -> CriterionResult:
     """RANO 2.0 over the whole timeline (enhancing track).

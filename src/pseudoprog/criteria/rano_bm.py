@@ -40,7 +40,7 @@ def assess_rano_bm(
     case: Case,
     lesions: Mapping[dt.date, Sequence[Lesion]] | None = None,
     *,
-    method: str = "unidimensional",
+    method: str | None = None,
 ) -> CriterionResult:
     """RANO-BM over the whole timeline (``method="volumetric"``: −66 % / +73 %, RECIST sphere equivalents)."""
     return evaluate(case, lesions, POLICY, method=method)

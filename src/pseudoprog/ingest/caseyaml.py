@@ -481,7 +481,9 @@ def _lesion(ctx: _Ctx, raw: Any, field: str) -> Lesion:
     lid = _text(ctx, _required(ctx, m, "id", field), f"{field}.id").strip()
 
     def mm(key: str) -> float | None:
-        return _opt(m, key, lambda v: _number(ctx, v, f"{field}.{key}", lo=0, hi=250))
+        # An adult intracranial cavity is at most ~180 mm long: a lesion diameter above 200 mm cannot be true (cm,
+        # or a typo); it was 250, which let a 250 mm "lesion" through as a huge PD (issue 12 review, vignette 99).
+        return _opt(m, key, lambda v: _number(ctx, v, f"{field}.{key}", lo=0, hi=200))
 
     def ml_to_mm3(key: str) -> float | None:
         v = _opt(m, key, lambda v: _number(ctx, v, f"{field}.{key}", lo=0, hi=2000))

@@ -81,7 +81,10 @@ _SPECS = [
     MarkerSpec("pet_suv_max", "g/ml", "PET SUVmax (body weight)", (0.0, 100.0), "tumour"),
     # PET accuracy depends on the tracer (§2.7): a PET stage sets Marker.quality["tracer"]; a value reported in
     # case.yaml, which cannot carry quality, names the tracer in the marker name.
-    MarkerSpec("pet_fet_tbr_max", "ratio", "18F-FET PET tumour-to-background ratio, maximum", (0.0, 50.0), "tumour"),
+    # TBR divides by the mean uptake of normal brain (1 by construction); the hottest voxel of an enhancing lesion
+    # below half of that mean cannot be a lesion maximum (a TBRmean, a swapped ratio or a typo): the lower bound
+    # 0.5 is [DERIVED] (issue 12 review, vignette 81). Reported values only, so no image-derived value is refused.
+    MarkerSpec("pet_fet_tbr_max", "ratio", "18F-FET PET tumour-to-background ratio, maximum", (0.5, 50.0), "tumour"),
     # Structural (§2.8, §3.5)
     MarkerSpec("lesion_quotient", "ratio", "T2 nodule area / T1c enhancing area (SRS lesions)", (0.0, 10.0), "tumour"),
     MarkerSpec("oedema_ratio", "ratio", "FLAIR abnormality volume / enhancing volume", (0.0, 1000.0), "neither"),
