@@ -590,6 +590,15 @@ def segment_lesions(
         grown, why = _grow_candidates(e, brain, affine, labels, n)
         if why:
             notes[:0] = [NOT_RELIABLE, *why]
+        kept = []
+        for mask in grown:
+            sinus = midline_surface_structure(mask, brain, affine)
+            if sinus is None:
+                kept.append(mask)
+            else:
+                mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
+                notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
+        grown = kept
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             notes.insert(0, "automatic detection found no enhancing lesion")
@@ -646,6 +655,38 @@ def _grow_candidates(
         if why is not None:
             return [], [f"an automatic candidate grown to its full extent is not a plausible lesion: {why}"]
     return grown, []
+
+
+def midline_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
+    """Why an automatic target is a midline dural structure (sinus or falx), or None.
+
+    A raw-image brain mask keeps the superior sagittal sinus, the torcula and the falx at its surface (compact
+    bright tissue between the hemispheres), and their enhancement passes every shape test. Such a structure
+    reaches the mask's outer ``detection_erosion_mm``, straddles the mid-sagittal plane (the middle of the
+    brain's left-right extent) and has its centre within ``midline_surface_mm`` of it; a lesion at the medial
+    cortex lies in one hemisphere, on one side of the falx.
+    """
+    spacing = _spacing(affine)
+    lr = int(np.argmax(np.abs(affine[0, :3])))  # the voxel axis closest to left-right
+    others = tuple(a for a in range(3) if a != lr)
+    span = np.flatnonzero(brain.any(axis=others))
+    own = np.flatnonzero(mask.any(axis=others))
+    if span.size == 0 or own.size == 0:
+        return None
+    mid = 0.5 * (span[0] + span[-1])
+    if not own[0] <= mid <= own[-1]:
+        return None
+    off_mm = abs(float(ndimage.center_of_mass(mask)[lr]) - mid) * float(spacing[lr])
+    if off_mm > value("segmentation", "midline_surface_mm"):
+        return None
+    # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    if float(depth[mask].min()) > value("segmentation", "detection_erosion_mm"):
+        return None
+    return (
+        f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
+        "plane): the superior sagittal sinus, torcula or falx"
+    )
 
 
 def _resolve_overlaps(lesions: list[SegmentedLesion]) -> list[SegmentedLesion]:
