@@ -77,7 +77,11 @@ def lesions() -> None:
 
 def _lesion_row(name: str, t1c: np.ndarray, aff: np.ndarray, ref: np.ndarray, flair: np.ndarray | None) -> None:
     t0 = time.perf_counter()
-    brain, _ = brain_mask(Volume(t1c, aff))
+    try:
+        brain, _ = brain_mask(Volume(t1c, aff))
+    except CannotAssessError as exc:  # e.g. a header that lost the voxel size: no adult brain has that volume
+        print(f"| {name} | brain mask refused: {exc} | — | — | — | — | {time.perf_counter() - t0:.0f} / — / — |")
+        return
     tb = time.perf_counter() - t0
     t0 = time.perf_counter()
     try:

@@ -84,3 +84,27 @@ def test_an_automatic_run_that_finds_nothing_says_so():
     lesions, notes = segment_lesions(plain, s["brain"], s["affine"])
     assert lesions == []
     assert notes and "found no enhancing lesion" in notes[0]
+
+
+def _with_blob(centre_mm: tuple[float, float, float]):
+    s = _scene()
+    t1c = s["t1c"].copy()
+    blob = ellipsoid_mask(SHAPE, SPACING, centre_mm, (6.0, 6.0, 6.0))[0] & s["brain"]
+    t1c[blob] = 1300.0
+    lesions, notes = segment_lesions(t1c, s["brain"], s["affine"], t1=s["t1"])
+    return s, blob, lesions, notes
+
+
+def test_a_torcula_like_blob_on_the_midline_surface_is_never_a_target():
+    # A compact enhancing confluence of sinuses at the back of the brain, on the mid-sagittal plane, that a
+    # raw-image brain mask kept (TCIA Brain-Tumor-Progression 01 and 05): it passes every shape test.
+    s, blob, lesions, notes = _with_blob((32.0, 56.0, 30.0))
+    assert not any((les.enhancing & blob).any() for les in lesions)
+    assert any("midline" in n and "sinus" in n for n in notes)
+    assert any(_dice(les.enhancing, s["rim"]) > 0.9 for les in lesions), "the real lesion is still found"
+
+
+def test_the_same_blob_at_the_lateral_cortex_is_still_a_target():
+    # The midline rule must not reject a cortical lesion at the brain's surface in one hemisphere.
+    _, blob, lesions, _ = _with_blob((56.0, 32.0, 30.0))
+    assert any(_dice(les.enhancing, blob) > 0.7 for les in lesions)

@@ -39,7 +39,6 @@ TCIA = ["01", "03", "05", "07", "09"]
 TCIA_SEED_FAILS = {
     "01": "seeded Dice 0.55",
     "03": "seeded Dice 0.74",
-    "05": "seeded Dice 0.46",
     "07": "seeded Dice 0.00 (a 310-voxel reference mask; cause not investigated)",
     "09": "seed refused: peak 2.5 local SDs (needs 3)",
 }

@@ -1,26 +1,36 @@
 """Brain mask without downloaded weights.
 
-``"classical"``: Otsu threshold of the head, erosion to cut the brain from the scalp through the dark skull,
-    the largest component nearest the head centre, dilation back, and hole filling (3D and slice
-    by slice) so ventricles, a resection cavity or a necrotic core — dark on T1 — stay inside.
-    This is the morphological skull-stripping idea of Brummer et al. (IEEE TMI 1993;12:153-66).
+``"classical"`` first decides which kind of input it has (:func:`is_skull_stripped`):
+
+- **Raw images with scalp and skull** (clinical T1c, T1, T2, FLAIR): a head mask (BET's background threshold,
+  Smith SM, Hum Brain Mapp 2002;17:143-155), the depth of every voxel below the head surface in mm, the
+  brain-tissue intensity band learnt from the deep head, an erosion that cuts the brain from scalp, muscle and
+  orbit through the dark skull, the component that holds the deep head, dilation back inside the band,
+  closing, and hole filling so ventricles, a resection cavity or a necrotic core stay inside (the
+  morphological skull-stripping idea of Brummer et al., IEEE TMI 1993;12:153-66). Numbers and their sources:
+  ``align/data/brainmask.yaml``.
+- **Skull-stripped images** (background exactly zero, or a constant such as the z-score of 0): the non-zero
+  support, opened and with holes filled.
+
+:func:`check_brain_mask` then says whether the mask is plausible for an adult brain (volume range, field of
+view cut) and :func:`brain_mask` refuses a mask that would mislead ("brain mask not plausible: ...").
 
 ``"deepbet"`` (optional extra ``pseudoprog[brainmask]``: torch + deepbet, weights inside the
 wheel, nothing downloaded): a CNN brain extraction. It is not the default because torch adds
-hundreds of MB and minutes to a fresh install and ~8 s per volume on 2 cores; it is the better
-choice for raw, unstripped clinical images, where the classical method can fail (see the
-validation tests and the lesions report).
-
-On images that are already skull-stripped (background exactly zero) the classical method reduces
-to the non-zero support with holes filled.
+hundreds of MB and minutes to a fresh install and ~8 s per volume on 2 cores.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from ..case import Volume
+from ..errors import CannotAssessError
+from ..files import load_table
 from .resample import resample_mask
 
 METHODS = ("classical", "deepbet", "auto")
@@ -77,27 +87,56 @@ def fill_holes_3d_and_axial(mask: np.ndarray) -> np.ndarray:
     return filled | holes
 
 
+def _table() -> dict[str, Any]:
+    return load_table("align", "brainmask")
+
+
+def is_skull_stripped(data: np.ndarray) -> bool:
+    """Whether an image is already skull-stripped: one constant background over much of the volume and
+    almost no voxel just above it (raw images have air noise there). Thresholds: ``brainmask.yaml``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> brain = np.zeros((20, 20, 20)); brain[5:15, 5:15, 5:15] = 100 + rng.normal(0, 5, (10, 10, 10))
+    >>> is_skull_stripped(brain), is_skull_stripped(brain + np.abs(rng.normal(0, 3, brain.shape)).round())
+    (True, False)
+    """
+    t = _table()["stripped"]
+    values = np.asarray(data, dtype=np.float32)
+    values = values[np.isfinite(values)].ravel()
+    sample = values[:: max(1, values.size // 400_000)]
+    if sample.size == 0:
+        return False
+    vals, counts = np.unique(sample, return_counts=True)
+    mode = float(vals[int(np.argmax(counts))])
+    background = counts.max() / sample.size
+    span = float(np.percentile(sample, 99)) - mode
+    if background < float(t["min_background_fraction"]) or span <= 0:
+        return False
+    near = np.mean((sample != mode) & (np.abs(sample - mode) < float(t["near_fraction_of_range"]) * span))
+    return bool(near < float(t["max_near_to_background_ratio"]) * background)
+
+
 def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: float = 2.0) -> np.ndarray:
     """Classical (morphological) brain mask of a structural image; see the module docstring.
 
-    Images finer than ``working_mm`` in-plane are block-averaged to about that size first (the
-    morphology costs grow with the cube of the structuring element), and the mask is expanded back.
+    Raw images (scalp and skull present) go through :func:`_raw_brain_mask`; skull-stripped ones keep their
+    non-zero support. ``erode_mm`` and ``working_mm`` apply to skull-stripped input (the raw path's numbers are in
+    ``brainmask.yaml``). Images finer than ``working_mm`` in-plane are block-averaged to about that size first
+    (the morphology costs grow with the cube of the structuring element), and the mask is expanded back.
     """
     if volume.is_dynamic:
         raise ValueError("brain_mask takes a 3D volume")
     if erode_mm <= 0 or working_mm <= 0:
         raise ValueError("erode_mm and working_mm must be > 0")
+    if not np.isfinite(np.asarray(volume.data)).any():
+        raise ValueError("image has no finite voxel")
+    if not is_skull_stripped(volume.data):
+        return _raw_brain_mask(volume)
     volume = _constant_background_to_zero(volume)
     factors = [max(1, int(working_mm / s)) for s in volume.spacing_mm]
     if any(f > 1 for f in factors):
         shape = volume.spatial_shape
-        crop = [n - n % f for n, f in zip(shape, factors, strict=True)]
-        data = np.nan_to_num(np.asarray(volume.data, dtype=np.float32))[: crop[0], : crop[1], : crop[2]]
-        coarse = data.reshape(
-            crop[0] // factors[0], factors[0], crop[1] // factors[1], factors[1], crop[2] // factors[2], factors[2]
-        ).mean(axis=(1, 3, 5))
-        affine = volume.affine @ np.diag([*factors, 1.0])
-        affine[:3, 3] = volume.affine[:3, :3] @ ((np.array(factors) - 1) / 2.0) + volume.affine[:3, 3]
+        coarse, affine = _block_mean(np.nan_to_num(np.asarray(volume.data, dtype=np.float32)), volume.affine, factors)
         small = _classical(Volume(coarse, affine), erode_mm)
         full = resample_mask(small, affine, volume.affine, shape)
         raw = np.nan_to_num(np.asarray(volume.data))
@@ -105,6 +144,112 @@ def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: f
             full &= raw != 0
         return full
     return _classical(volume, erode_mm)
+
+
+def _block_mean(data: np.ndarray, affine: np.ndarray, factors: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Block-average by whole factors; the affine of the coarse grid (voxel centres kept in place)."""
+    crop = [n - n % f for n, f in zip(data.shape, factors, strict=True)]
+    d = data[: crop[0], : crop[1], : crop[2]]
+    coarse = d.reshape(
+        crop[0] // factors[0], factors[0], crop[1] // factors[1], factors[1], crop[2] // factors[2], factors[2]
+    ).mean(axis=(1, 3, 5))
+    out = affine @ np.diag([*factors, 1.0])
+    out[:3, 3] = affine[:3, :3] @ ((np.array(factors) - 1) / 2.0) + affine[:3, 3]
+    return coarse, out
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    return np.asarray(labels == 1 + int(np.argmax(sizes)))
+
+
+def _padded(op: Any, mask: np.ndarray, ball: np.ndarray) -> np.ndarray:
+    """A morphological ``op`` with the image continued (edge-replicated) past its borders, so a brain cut by
+    the field of view is not eroded away at the cut."""
+    pad = [(r, r) for r in (np.array(ball.shape) // 2)]
+    out = op(np.pad(mask, pad, mode="edge"), structure=ball)
+    return np.asarray(out[tuple(slice(r, -r if r else None) for r, _ in pad)])
+
+
+def _raw_brain_mask(volume: Volume) -> np.ndarray:
+    """Brain mask of a raw image with scalp and skull (see the module docstring; numbers in brainmask.yaml)."""
+    t = _table()["raw"]
+    data = np.nan_to_num(np.asarray(volume.data, dtype=np.float32))
+    factors = [max(1, int(float(t["working_mm"]) / s)) for s in volume.spacing_mm]
+    affine = volume.affine
+    if any(f > 1 for f in factors):
+        data, affine = _block_mean(data, volume.affine, factors)
+    small = _raw_on_grid(data, Volume(data, affine).spacing_mm, t)
+    if small.shape == volume.spatial_shape:
+        return small
+    return resample_mask(small, affine, volume.affine, volume.spatial_shape)
+
+
+def _depth_below_surface(head: np.ndarray, sp: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    """Depth of every head voxel below the head surface, in mm.
+
+    Where the field of view cuts the head (its cross-section on a border plane is at least ``cut_fraction`` of
+    its largest one: the neck, or a brain cut by too few slices) the head is taken to continue past the border
+    instead of ending in a surface there; where the head tapers inside the image (the vertex) it does not.
+    """
+    n = np.ceil(float(t["fov_continuation_mm"]) / sp).astype(int)
+    padded = np.pad(head, [(k, k) for k in n], mode="edge")
+    for axis in range(3):
+        areas = head.sum(axis=tuple(a for a in range(3) if a != axis))
+        for end, index in ((0, 0), (1, -1)):
+            if areas[index] < float(t["cut_fraction"]) * areas.max():
+                where = [slice(None)] * 3
+                where[axis] = slice(0, n[axis]) if end == 0 else slice(padded.shape[axis] - n[axis], None)
+                padded[tuple(where)] = False
+    depth = ndimage.distance_transform_edt(padded, sampling=sp)
+    return np.asarray(depth[tuple(slice(k, -k if k else None) for k in n)])
+
+
+def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[str, Any]) -> np.ndarray:
+    sp = np.array(spacing, dtype=float)
+    data = ndimage.gaussian_filter(data, 1.2 / sp)  # ~1 mm of smoothing against noise, whatever the grid
+    p2, p98 = np.percentile(data, [2, 98])
+    background = float(p2 + float(t["background_fraction"]) * (p98 - p2))
+    head = _largest(data > background)
+    if not head.any():
+        raise ValueError("no head found: nothing stands above the background")
+    head = fill_holes_3d_and_axial(head)
+    depth = _depth_below_surface(head, sp, t)
+    deep = depth >= float(t["deep_mm"])
+    if deep.sum() < 100:  # a small head or a thin slab: the deepest part of what is there
+        deep = depth >= 0.6 * float(depth.max())
+    median = float(np.median(data[deep]))
+    lo = median - float(t["band_below"]) * (median - background)
+    hi = median + float(t["band_above"]) * (median - background)
+    candidate = (data > lo) & (data < hi) & (depth > float(t["scalp_mm"]))
+    ball = _ball(float(t["erode_mm"]), spacing)
+    core = _padded(ndimage.binary_erosion, candidate, ball)
+    labels, n = ndimage.label(core)
+    if n == 0:
+        raise ValueError("no brain found: no brain-intensity region survives the erosion that cuts the skull")
+    overlap = ndimage.sum_labels(deep, labels, index=np.arange(1, n + 1))
+    brain = labels == 1 + int(np.argmax(overlap))
+    brain = ndimage.binary_dilation(brain, structure=ball) & candidate
+    # Enhancing tumour, vessels and fat are all brighter than the band. Bright tissue is brain when it is compact
+    # (survives an opening: not a thin shell of marrow or a vessel) and mostly surrounded by brain: a tumour at the
+    # surface, not the fat of the face or neck that touches the brain at the skull base.
+    bright = (data >= hi) & (depth > float(t["scalp_mm"]))
+    bright = ndimage.binary_opening(bright, structure=_ball(float(t["bright_open_mm"]), spacing))
+    labels, n = ndimage.label(bright)
+    if n:
+        # The shell one ball-radius around each bright piece: how much of it is brain.
+        shell = ndimage.grey_dilation(labels, footprint=_ball(float(t["bright_open_mm"]), spacing))
+        shell[bright] = 0
+        index = np.arange(1, n + 1)
+        around = ndimage.sum_labels(brain, shell, index=index) / np.maximum(
+            ndimage.sum_labels(np.ones_like(shell), shell, index=index), 1
+        )
+        brain |= np.isin(labels, index[around >= float(t["bright_surrounded"])])
+    brain = _padded(ndimage.binary_closing, brain, _ball(float(t["close_mm"]), spacing))
+    return fill_holes_3d_and_axial(brain)
 
 
 def _constant_background_to_zero(volume: Volume) -> Volume:
@@ -164,19 +309,105 @@ def deepbet_available() -> bool:
     return importlib.util.find_spec("deepbet") is not None
 
 
+@dataclass(frozen=True)
+class BrainMaskCheck:
+    """Whether a brain mask is plausible for an adult head (numbers and source: ``brainmask.yaml``).
+
+    ``volume_ml``: the mask's volume; ``cut``: the image borders the mask reaches (the field of view cuts the
+    brain there, so its volume is partial); ``warnings``: what a reader should know; ``refusal``: why the mask
+    would mislead (``""`` when it is usable).
+    """
+
+    volume_ml: float
+    cut: tuple[str, ...]
+    warnings: tuple[str, ...]
+    refusal: str = ""
+
+
+_AXIS_ENDS = ("first", "last")
+
+
+def check_brain_mask(volume: Volume, mask: np.ndarray) -> BrainMaskCheck:
+    """Plausibility of ``mask`` as an adult brain on ``volume``'s grid: volume range and field-of-view cut.
+
+    >>> v = Volume(np.zeros((10, 10, 10)), np.diag([12.0, 12.0, 12.0, 1.0]))
+    >>> m = np.zeros((10, 10, 10), dtype=bool); m[2:8, 2:8, 2:8] = True
+    >>> check_brain_mask(v, m).volume_ml, check_brain_mask(v, m).refusal
+    (373.248, '')
+    """
+    if mask.shape != volume.spatial_shape:
+        raise ValueError(f"mask shape {mask.shape} does not match the image {volume.spatial_shape}")
+    t = _table()["plausibility"]
+    volume_ml = round(volume.volume_mm3(mask) / 1000.0, 3)
+    cut: list[str] = []
+    if mask.any():
+        for axis in range(3):
+            areas = mask.sum(axis=tuple(a for a in range(3) if a != axis))
+            for end, index in zip(_AXIS_ENDS, (0, -1), strict=True):
+                if areas[index] > float(t["end_slice_head_fraction"]) * areas.max():
+                    cut.append(f"{end} plane of image axis {axis}")
+    low, high = float(t["min_ml"]), float(t["max_ml"])
+    source = "adult range, Matsumae et al. 1996"
+    warnings: list[str] = []
+    refusal = ""
+    if cut:
+        warnings.append(
+            "the brain mask reaches the image border (" + ", ".join(cut) + "): the field of view cuts the brain, "
+            "so its volume is partial"
+        )
+    if volume_ml > float(t["refuse_above_ml"]):
+        refusal = (
+            f"brain mask not plausible: {volume_ml:.0f} mL is beyond any adult brain ({low:.0f}-{high:.0f} mL, "
+            f"{source}); it must hold scalp, face or neck"
+        )
+    elif volume_ml < float(t["refuse_below_ml"]) and not cut:
+        refusal = (
+            f"brain mask not plausible: {volume_ml:.0f} mL is far below any adult brain ({low:.0f}-{high:.0f} mL, "
+            f"{source}) and the field of view does not cut it: check the voxel size in the header"
+        )
+    elif not low <= volume_ml <= high:
+        side = "above" if volume_ml > high else "below"
+        why = " (the field of view cuts it)" if cut and volume_ml < low else ""
+        warnings.append(
+            f"brain mask volume {volume_ml:.0f} mL is {side} the adult range {low:.0f}-{high:.0f} mL ({source}){why}: "
+            "check the mask"
+        )
+    return BrainMaskCheck(volume_ml, tuple(cut), tuple(warnings), refusal)
+
+
 def brain_mask(volume: Volume, *, method: str = "classical") -> tuple[np.ndarray, str]:
     """Brain mask of a structural volume; returns the mask and the method used.
 
     ``method``: ``"classical"`` (default, always available), ``"deepbet"`` (needs the optional
-    extra) or ``"auto"`` (deepbet when installed, else classical).
+    extra) or ``"auto"`` (deepbet when installed, else classical). For the plausibility warnings as well, use
+    :func:`brain_mask_checked`.
+
+    Raises
+    ------
+    CannotAssessError
+        The mask would mislead ("brain mask not plausible: ..."; see :func:`check_brain_mask`).
+    """
+    mask, used, _ = brain_mask_checked(volume, method=method)
+    return mask, used
+
+
+def brain_mask_checked(volume: Volume, *, method: str = "classical") -> tuple[np.ndarray, str, BrainMaskCheck]:
+    """:func:`brain_mask` with its :class:`BrainMaskCheck` (warnings to show with the output).
+
+    Raises :class:`~pseudoprog.errors.CannotAssessError` when the check refuses the mask.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "deepbet" and not deepbet_available():
         raise ValueError("brain mask method 'deepbet' needs the optional extra: pip install pseudoprog[brainmask]")
     if method == "deepbet" or (method == "auto" and deepbet_available()):
-        return deepbet_mask(volume), "deepbet"
-    return classical_brain_mask(volume), "classical"
+        mask, used = deepbet_mask(volume), "deepbet"
+    else:
+        mask, used = classical_brain_mask(volume), "classical"
+    check = check_brain_mask(volume, mask)
+    if check.refusal:
+        raise CannotAssessError(f"{check.refusal} ({used} method)")
+    return mask, used, check
 
 
 def deepbet_mask(volume: Volume) -> np.ndarray:

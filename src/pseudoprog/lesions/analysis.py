@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from ..align.bias import n4_bias_correct
 from ..align.brainmask import METHODS as BRAIN_METHODS
-from ..align.brainmask import brain_mask, deepbet_available
+from ..align.brainmask import BrainMaskCheck, brain_mask_checked, deepbet_available
 from ..align.registration import Registration, identity, register
 from ..align.warp import warp
 from ..case import (
@@ -95,6 +95,7 @@ class TimepointLesions:
     notes: list[str] = field(default_factory=list)
     to_baseline: Registration | None = None
     images: dict[SeriesKind, np.ndarray] = field(default_factory=dict)  # on the T1c grid
+    brain_check: BrainMaskCheck | None = None  # plausibility of the brain mask (volume, field-of-view cut)
 
 
 @dataclass
@@ -287,7 +288,10 @@ def analyse_timepoint(
     notes: list[str] = []
     t1c, w = _load3d(t1c_series)
     notes.extend(w)
-    brain, used_method = brain_mask(t1c, method=brain_method)
+    brain, used_method, check = brain_mask_checked(t1c, method=brain_method)
+    # A mask that is usable but not what an adult brain should look like (volume outside the adult range, cut by
+    # the field of view) is said with every output of this timepoint, so the report carries it.
+    notes.extend(f"brain mask ({used_method} method, {check.volume_ml:.0f} mL): {w}" for w in check.warnings)
     registrations: dict[str, Registration] = {}
     images: dict[SeriesKind, np.ndarray] = {}
     for kind in STRUCTURAL:
@@ -339,6 +343,7 @@ def analyse_timepoint(
         reference=ref,
         brain=brain,
         brain_method=used_method,
+        brain_check=check,
         registrations=registrations,
         lesions=lesions,
         notes=notes,

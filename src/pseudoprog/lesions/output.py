@@ -59,6 +59,9 @@ def lesions_document(result: CaseLesions) -> dict[str, Any]:
                 "brain_mask": {
                     "method": tl.brain_method,
                     "volume_ml": float(tl.brain.sum()) * tl.reference.voxel_volume_mm3 / 1000,
+                    # Plausibility (align.brainmask.check_brain_mask): image borders that cut it, and what to check.
+                    "cut_by_field_of_view": [] if tl.brain_check is None else list(tl.brain_check.cut),
+                    "warnings": [] if tl.brain_check is None else list(tl.brain_check.warnings),
                 },
                 "registration_to_baseline": None if tl.to_baseline is None else tl.to_baseline.to_dict(),
                 "registrations_to_t1c": {k: v.to_dict() for k, v in tl.registrations.items()},

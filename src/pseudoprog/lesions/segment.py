@@ -255,7 +255,7 @@ def detect_candidates(
     *,
     filter_shapes: bool = True,
     flair: np.ndarray | None = None,
-) -> tuple[np.ndarray, int, list[str]]:
+) -> tuple[np.ndarray, int, list[str], list[Implausible]]:
     """Compact, clearly enhancing structures inside the eroded brain.
 
     When a FLAIR (or T2) is given (the caller does so when there is no pre-contrast T1), a candidate
@@ -263,29 +263,30 @@ def detect_candidates(
     ``flair_min_shell_sd`` robust SDs above the brain): enhancing tumours are surrounded by oedema
     or infiltrated tissue, while vessels, sinuses and the choroid plexus are not.
 
-    Returns labels, their count and notes. When an enhancing structure that no lesion can be (longer
-    than a lesion, spanning most slices) lies inside the eroded brain, nothing is returned and the
-    notes say that automatic detection is not reliable here: the image (sinuses, dura, scalp left in
-    the mask) would make any choice a guess.
+    Returns labels, their count, notes, and the enhancing structures inside the eroded brain that no lesion
+    can be (longer than a lesion, spanning most slices): they are never candidates, and
+    :func:`judge_implausible` decides, once the targets are grown, whether they only need setting aside or make
+    the whole detection unreliable.
     """
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
     inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
     if not inner.any():
-        return np.zeros(brain.shape, dtype=np.int32), 0, ["the brain mask is too thin to erode: no automatic detection"]
+        too_thin = "the brain mask is too thin to erode: no automatic detection"
+        return np.zeros(brain.shape, dtype=np.int32), 0, [too_thin], []
     smooth = ndimage.gaussian_filter(enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
     # Robust SD of the unsmoothed map: smoothing only removes isolated voxels, it must not lower the bar.
     med, rsd = _robust(enhancement[brain])
     hot = (smooth > med + value("segmentation", "detection_robust_sd") * rsd) & inner
     labels, n = ndimage.label(hot, structure=STRUCT26)
     if n == 0 or not filter_shapes:
-        return labels, n, []
+        return labels, n, [], []
     min_vol = value("segmentation", "min_candidate_volume_mm3")
     sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=np.arange(1, n + 1)) * voxel
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
     keep = np.zeros(n + 1, dtype=bool)
     dropped: list[str] = []
-    implausible: list[str] = []
+    implausible: list[Implausible] = []
     objects = ndimage.find_objects(labels)
     min_contrast = value("segmentation", "automatic_min_contrast_sd")
     min_flair = value("segmentation", "flair_min_shell_sd")
@@ -301,7 +302,7 @@ def detect_candidates(
         if why is not None:
             text = f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: {why}"
             if shp.extent_mm > value("segmentation", "max_lesion_extent_mm") or "spans" in why:
-                implausible.append(text)
+                implausible.append(Implausible(sl, comp, text))
             else:
                 dropped.append(text)
             continue
@@ -337,11 +338,89 @@ def detect_candidates(
             f"automatic detection found {considered} separate enhancing candidates (more than {limit}): the image "
             "is too coarse or noisy for unsupervised detection; give a seed per lesion in case.yaml"
         )
-    if implausible:
-        return np.zeros(brain.shape, dtype=np.int32), 0, [NOT_RELIABLE, *implausible[:3]]
     labels = np.where(keep[labels], labels, 0)
     relabelled, n = ndimage.label(labels > 0, structure=STRUCT26)
-    return relabelled, n, dropped
+    return relabelled, n, dropped, implausible
+
+
+@dataclass(frozen=True, eq=False)
+class Implausible:
+    """An enhancing structure inside the eroded brain that no lesion can be (longer than a lesion, or spanning
+    most of the brain's slices): ``mask`` inside the box ``where`` of the grid; ``text`` says what it is and why."""
+
+    where: tuple[slice, ...]
+    mask: np.ndarray
+    text: str
+
+
+def thickness_mm(mask: np.ndarray, spacing: np.ndarray) -> float:
+    """How thick a structure (holes filled) is at its thickest: the largest, over its voxels, of the shortest
+    run of the structure through the voxel along the three grid axes (mm).
+
+    A tube or a sheet is thin everywhere, a lesion is thick at its centre. Runs along the grid axes overstate the
+    thickness of an oblique sheet (up to √3 for a sheet at 45° to all three axes), never understate it.
+
+    >>> slab = np.zeros((20, 20, 9), dtype=bool); slab[2:18, 2:18, 4] = True
+    >>> thickness_mm(slab, np.array([1.0, 1.0, 3.0]))
+    3.0
+    """
+    if not mask.any():
+        return 0.0
+    filled = fill_holes_3d_and_axial(mask[_bbox(mask, pad=1)])
+    thinnest = np.full(filled.shape, np.inf)
+    for axis in range(3):
+        line = np.zeros((3, 3, 3), dtype=bool)
+        line[tuple(slice(None) if a == axis else 1 for a in range(3))] = True
+        runs, _ = ndimage.label(filled, structure=line)
+        length = np.bincount(runs.ravel()).astype(float) * float(spacing[axis])
+        thinnest = np.minimum(thinnest, length[runs])
+    return float(thinnest[filled].max())
+
+
+def _gap_mm(structure: Implausible, targets: list[np.ndarray], spacing: np.ndarray, *, reach: float) -> float:
+    """Distance (mm) from a structure to the nearest target voxel; ``inf`` when none lies within ``reach``."""
+    if not targets:
+        return float("inf")
+    full = np.zeros(targets[0].shape, dtype=bool)
+    full[structure.where] = structure.mask
+    # Only the structure's box padded by the reach can hold a target voxel within the reach.
+    box = _bbox(full, pad=int(np.ceil(reach / spacing.min())) + 1)
+    near = np.zeros(full[box].shape, dtype=bool)
+    for t in targets:
+        near |= t[box]
+    if not near.any():
+        return float("inf")
+    return float(ndimage.distance_transform_edt(~full[box], sampling=spacing)[near].min())
+
+
+def judge_implausible(
+    structures: list[Implausible], targets: list[np.ndarray], affine: np.ndarray
+) -> tuple[list[str], list[str]]:
+    """Whether implausible structures (:class:`Implausible`) make automatic detection unreliable.
+
+    Such a structure is never a target. It is only set aside, with its reason, when it is clearly not a lesion
+    and clearly not part of one: thin everywhere (thinner than ``implausible_max_thickness_mm``: a vessel, a
+    sinus or the dura, not a lesion merged with them) and at least ``implausible_clearance_mm`` from every
+    target (not a dural tail or spread of that lesion). Otherwise the detection is not reliable here.
+    Returns (reasons the detection is unreliable, notes of structures set aside).
+    """
+    spacing = _spacing(affine)
+    max_thick = value("segmentation", "implausible_max_thickness_mm")
+    clearance = value("segmentation", "implausible_clearance_mm")
+    unsafe: list[str] = []
+    set_aside: list[str] = []
+    for s in structures:
+        thick = thickness_mm(s.mask, spacing)
+        if thick >= max_thick:
+            unsafe.append(f"{s.text}; it is {thick:.0f} mm thick in places, so a lesion may be merged with it")
+            continue
+        gap = _gap_mm(s, targets, spacing, reach=clearance)
+        if gap < clearance:
+            unsafe.append(f"{s.text}; it lies {gap:.0f} mm from an automatic target, so it may be part of that lesion")
+            continue
+        where = f"more than {clearance:.0f} mm from every target" if targets else "no automatic target near it"
+        set_aside.append(f"{s.text}; set aside: at most {thick:.0f} mm thick (a vessel, sinus or dura) and {where}")
+    return unsafe, set_aside
 
 
 NOT_RELIABLE = "automatic detection not reliable here — give a seed or a mask"
@@ -585,11 +664,27 @@ def segment_lesions(
     else:
         # Without a pre-contrast T1 the map cannot tell enhancement from other bright signal (flowing or
         # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
-        labels, n, dropped = detect_candidates(e, brain, affine, flair=flair if t1 is None else None)
+        labels, n, dropped, implausible = detect_candidates(e, brain, affine, flair=flair if t1 is None else None)
         notes.extend(dropped[:5])
         grown, why = _grow_candidates(e, brain, affine, labels, n)
         if why:
             notes[:0] = [NOT_RELIABLE, *why]
+        kept = []
+        for mask in grown:
+            sinus = midline_surface_structure(mask, brain, affine)
+            if sinus is None:
+                kept.append(mask)
+            else:
+                mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
+                notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
+        grown = kept
+        # A structure no lesion can be is never a target; whether it also makes the detection unreliable depends
+        # on whether it could hold or belong to a lesion (judge_implausible).
+        unsafe, set_aside = judge_implausible(implausible, grown, affine) if not why else ([], [])
+        if unsafe:
+            grown = []
+            notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
+        notes.extend(set_aside[:3])
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             notes.insert(0, "automatic detection found no enhancing lesion")
@@ -646,6 +741,38 @@ def _grow_candidates(
         if why is not None:
             return [], [f"an automatic candidate grown to its full extent is not a plausible lesion: {why}"]
     return grown, []
+
+
+def midline_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
+    """Why an automatic target is a midline dural structure (sinus or falx), or None.
+
+    A raw-image brain mask keeps the superior sagittal sinus, the torcula and the falx at its surface (compact
+    bright tissue between the hemispheres), and their enhancement passes every shape test. Such a structure
+    reaches the mask's outer ``detection_erosion_mm``, straddles the mid-sagittal plane (the middle of the
+    brain's left-right extent) and has its centre within ``midline_surface_mm`` of it; a lesion at the medial
+    cortex lies in one hemisphere, on one side of the falx.
+    """
+    spacing = _spacing(affine)
+    lr = int(np.argmax(np.abs(affine[0, :3])))  # the voxel axis closest to left-right
+    others = tuple(a for a in range(3) if a != lr)
+    span = np.flatnonzero(brain.any(axis=others))
+    own = np.flatnonzero(mask.any(axis=others))
+    if span.size == 0 or own.size == 0:
+        return None
+    mid = 0.5 * (span[0] + span[-1])
+    if not own[0] <= mid <= own[-1]:
+        return None
+    off_mm = abs(float(ndimage.center_of_mass(mask)[lr]) - mid) * float(spacing[lr])
+    if off_mm > value("segmentation", "midline_surface_mm"):
+        return None
+    # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    if float(depth[mask].min()) > value("segmentation", "detection_erosion_mm"):
+        return None
+    return (
+        f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
+        "plane): the superior sagittal sinus, torcula or falx"
+    )
 
 
 def _resolve_overlaps(lesions: list[SegmentedLesion]) -> list[SegmentedLesion]:
