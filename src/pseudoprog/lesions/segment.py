@@ -472,7 +472,7 @@ def _flair_near(
 def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed."""
     reach = value("segmentation", "point_extension_mm") if seed.point_mm is not None else 0.0
-    big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm) if seed.point_mm else seed
+    big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=3.0 * seed.radius_mm) if seed.point_mm else seed
     region = big.region(affine, e.shape)
     if not (region & brain).any():
         return None, "the seed region holds no brain voxel"
@@ -498,23 +498,27 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
     twice the seed's radius (or to the box), plus the dimmer rim when the peak is faint
     (:func:`grow_lesion`). A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
     beyond its ball (a reader clicks inside a lesion, not round it). A point whose ball holds no
-    clear enhancement (a click in a large necrotic core) is searched again in a ball twice as large.
+    clear enhancement (a click in a large necrotic core) is searched again in balls twice and three times as large.
     Returns the mask (None when refused) and what was seen.
     """
     spacing = _spacing(affine)
-    radii = [seed.radius_mm, 2.0 * seed.radius_mm] if seed.point_mm is not None else [0.0]
+    # A click in a necrotic core or cavity: its ball may hold no enhancement, so the search widens until the
+    # rim around it is inside (a glioblastoma's core can be 40-60 mm across, its rim 20-30 mm from the click).
+    radii = [f * seed.radius_mm for f in (1.0, 2.0, 3.0)] if seed.point_mm is not None else [0.0]
     min_contrast = value("segmentation", "seed_min_contrast_sd")
     said = ""
     for radius in radii:
         s = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=radius) if seed.point_mm is not None else seed
         region = s.region(affine, e.shape) & brain
         if not region.any():
-            return None, "the seed region holds no brain voxel"
+            said = f"the seed region ({radius:.0f} mm) holds no brain voxel"
+            continue
         bg, spread = _shell_background(e, brain, region, spacing)
         peak = float(np.percentile(e[region], 98))
         contrast = (peak - bg) / spread
+        where = f" (searched {radius:.0f} mm round the click)" if seed.point_mm is not None else ""
         said = (
-            f"peak enhancement in the seed region {contrast:.1f} local SDs above the surrounding brain "
+            f"peak enhancement in the seed region{where} {contrast:.1f} local SDs above the surrounding brain "
             f"(needs ≥ {min_contrast:.1f})"
         )
         if contrast >= min_contrast:
@@ -528,7 +532,9 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
         )
         # Pieces of one lesion may meet only outside the clicked ball (an irregular or multilobular rim):
         # those touching the ball twice as large belong to it.
-        core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm).region(affine, e.shape)
+        core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=max(2.0 * seed.radius_mm, radius)).region(
+            affine, e.shape
+        )
         core &= brain
     else:
         allowed = region
