@@ -52,23 +52,25 @@ TCIA = ["01/Pre", "03/Pre", "05/Pre", "07/Pre", "09/Pre"]
 TCIA_ALL = [f"{p}/{tp}" for tp in ("Pre", "Post") for p in (f"{i:02d}" for i in range(1, 12))]
 _WHOLE = "the reference is a whole-tumour mask, wider than the enhancing margin we draw"
 TCIA_SEED_FAILS = {
-    "01/Pre": "seeded Dice 0.34: the brain mask cuts off the posterior half of the lesion (17 % of the reference "
+    "01/Pre": "seeded Dice 0.33: the brain mask cuts off the posterior half of the lesion (17 % of the reference "
     "outside it), so the growth stops at the mask",
-    "02/Pre": "seeded Dice 0.32: a temporal lesion at the skull base, 45 % of the reference outside the brain mask",
+    "02/Pre": "seeded Dice 0.24: a thin temporal rim at the skull base, 45 % of the reference outside the brain mask "
+    "(0.32 before thin parts at the brain surface were cut as dura)",
     "03/Pre": f"seeded Dice 0.74 (enhancing + core 0.75): {_WHOLE}",
     "06/Pre": "seeded Dice 0.58: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
     "reference piece: 0.72)",
-    "07/Pre": "seeded Dice 0.05: the 310-voxel reference marks small bits beside a bright 3-slice mass we segment, "
-    "and our mask leaks along the enhancing dura",
-    "08/Pre": f"seeded Dice 0.70: {_WHOLE}; its rim is open laterally so the core is not filled",
+    "07/Pre": "seeded Dice 0.10: the 310-voxel reference marks small bits round a bright 3-slice mass we segment "
+    "(2000 voxels, 42 x 33 mm); the reference is not this enhancing lesion",
+    "08/Pre": f"seeded Dice 0.69: {_WHOLE}; its rim is open laterally so the core is not filled",
     "11/Pre": f"seeded Dice 0.67: {_WHOLE}",
-    "01/Post": "seeded Dice 0.61: the reference spans 87 mm (two lobes); the seeded growth takes the 52 mm near "
+    "01/Post": "seeded Dice 0.60: the reference spans 87 mm (two lobes); the seeded growth takes the 52 mm near "
     "the click",
-    "02/Post": f"seeded Dice 0.71: {_WHOLE}",
+    "02/Post": f"seeded Dice 0.70: {_WHOLE}",
     "03/Post": f"seeded Dice 0.72: {_WHOLE}",
     "06/Post": "seeded Dice 0.57: the reference has two pieces (one seed per piece: 0.64)",
-    "07/Post": "seeded Dice 0.52: our mask leaks along the enhancing dura",
-    "09/Post": "seeded Dice 0.37: the brain mask leaves out 65 % of the reference (the lesion and its cavity)",
+    "07/Post": "seeded Dice 0.54: the reference (1221 voxels) leaves out the bright lateral half of the mass "
+    "we segment (2724 voxels) and adds a separate piece 15 mm below",
+    "09/Post": "seeded Dice 0.36: the brain mask leaves out 65 % of the reference (the lesion and its cavity)",
     "10/Post": "seed refused, 0.9 local SDs within 30 mm: a 160-voxel patch that barely enhances",
     "11/Post": "seed refused, 2.1 local SDs: the reference is two lesions in opposite frontal lobes and its centroid "
     "lies in normal brain between them (one seed per piece: 0.60)",
@@ -224,6 +226,15 @@ def test_tcia_a_click_in_a_necrotic_core_finds_the_rim_around_it():
     (les,) = r["seeded"]
     assert _dice(les.enhancing, r["ref"]) >= 0.8
     assert les.core.sum() > 0.1 * les.enhancing.sum()
+
+
+def test_tcia_a_seed_at_a_lesion_on_the_dura_does_not_follow_the_dura():
+    """07/Pre: a bright frontal mass touches the enhancing dura; the seeded mask must not run along it over the
+    convexity (it did: 3958 voxels over 9 slices, 44 mm); the mass is about 2000 voxels on slices 10-14."""
+    r = _run("07/Pre")
+    (les,) = r["seeded"]
+    assert les.enhancing.sum() < 2500
+    assert np.flatnonzero(les.enhancing.any(axis=(0, 1))).min() >= 9
 
 
 def test_remind_the_labelled_tumour_barely_enhances():

@@ -541,9 +541,42 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
         core = region
     faint = contrast < value("segmentation", "rim_max_contrast_sd")
     mask = grow_lesion(e, brain, affine, core=core, threshold=thr, rim=faint, allowed=allowed)
+    mask = _without_dural_sheet(mask, brain, core, spacing)
     if not mask.any():
         return None, said
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
+
+
+def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """The lesion without the thin enhancing sheet it reached along the brain's surface (dura, meninges).
+
+    The dura and the meninges enhance and a raw-image brain mask keeps them at its surface; a lesion touching
+    them would be grown along them. Parts of the mask thinner than ``dural_sheet_mm`` in the axial plane
+    (removed by an in-plane opening) and lying within ``detection_erosion_mm`` of the mask's surface are cut;
+    the lesion is what stays connected to the seed. Thin parts deep in the brain (a rim's thin wall) are kept.
+    """
+    if not mask.any():
+        return mask
+    sl = _bbox(mask, pad=2)
+    m = mask[sl]
+    r = np.maximum(np.rint(0.5 * value("segmentation", "dural_sheet_mm") / spacing[:2]).astype(int), 1)
+    disk = np.zeros((2 * r[0] + 1, 2 * r[1] + 1, 1), dtype=bool)
+    ii, jj = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
+    disk[..., 0] = (ii / r[0]) ** 2 + (jj / r[1]) ** 2 <= 1.0
+    thin = m & ~ndimage.binary_opening(m, structure=disk)
+    if not thin.any():
+        return mask
+    # Depth below the brain mask's surface; the image's border counts as outside.
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1][sl]
+    kept = m & ~(thin & (depth <= value("segmentation", "detection_erosion_mm")))
+    labels, _ = ndimage.label(kept, structure=STRUCT26)
+    keep = np.unique(labels[kept & core[sl]])
+    keep = keep[keep > 0]
+    if keep.size == 0:
+        return mask
+    out = np.zeros(mask.shape, dtype=bool)
+    out[sl] = np.isin(labels, keep)
+    return out
 
 
 def segment_lesions(
