@@ -17,6 +17,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    to the region; when the peak is faint (< ``rim_max_contrast_sd``) the dimmer rim is added by
    hysteresis (``rim_local_sd`` above the normal-appearing brain around it, within
    ``rim_extension_mm``). A box confines the lesion; a point lets it extend ``point_extension_mm``.
+   A point whose ball holds no clear enhancement (a click in a necrotic core) is searched again at
+   twice and three times its radius. Thin parts (< ``dural_sheet_mm`` in-plane) at the brain mask's
+   surface are cut, so the mask does not run along the enhancing dura.
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
