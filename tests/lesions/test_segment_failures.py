@@ -5,6 +5,7 @@ nothing, and an automatic run that finds nothing."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from pseudoprog.lesions.segment import NOT_RELIABLE, seed_from_voxels, segment_lesions
 
@@ -108,3 +109,39 @@ def test_the_same_blob_at_the_lateral_cortex_is_still_a_target():
     # The midline rule must not reject a cortical lesion at the brain's surface in one hemisphere.
     _, blob, lesions, _ = _with_blob((56.0, 32.0, 30.0))
     assert any(_dice(les.enhancing, blob) > 0.7 for les in lesions)
+
+
+def test_a_click_in_a_large_necrotic_core_finds_the_rim_around_it():
+    # A glioblastoma-like ring 50 mm across whose necrotic core reaches 22 mm from the click: the 10 and 20 mm
+    # search balls hold only necrosis (TCIA Brain-Tumor-Progression 09, refused at 2.5 SDs); 30 mm holds the rim.
+    shape, spacing = (100, 100, 50), (1.0, 1.0, 2.0)
+    rng = np.random.default_rng(5)
+    brain, affine = ellipsoid_mask(shape, spacing, (50.0, 50.0, 50.0), (46.0, 46.0, 46.0))
+    outer, _ = ellipsoid_mask(shape, spacing, (50.0, 50.0, 50.0), (27.0, 27.0, 27.0))
+    inner, _ = ellipsoid_mask(shape, spacing, (50.0, 50.0, 50.0), (22.5, 22.5, 22.5))
+    t1c = np.where(brain, 700.0, 0.0)
+    t1c[outer & ~inner] = 1100.0
+    t1c[inner] = 300.0
+    t1c += rng.normal(0, 10, shape)
+    seed = seed_from_voxels("L1", affine, point=(50.0, 50.0, 25.0))
+    lesions, notes = segment_lesions(t1c, brain, affine, seeds=(seed,))
+    assert lesions, notes
+    (les,) = lesions
+    assert _dice(les.enhancing, outer & ~inner) > 0.9
+    assert _dice(les.core, inner) > 0.9
+
+
+def test_a_seeded_lesion_touching_the_enhancing_dura_does_not_run_along_it():
+    # A lesion at the brain's surface touching a thin (1-2 mm) enhancing sheet that the brain mask kept along
+    # its edge (dura, meninges; TCIA Brain-Tumor-Progression 07): the mask is the lesion, not the sheet.
+    brain, affine = ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (30.0, 30.0, 30.0))
+    sheet = brain & ~ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (28.5, 28.5, 28.5))[0]
+    sheet &= (np.arange(SHAPE[1]) < 30)[None, :, None]  # one side of the convexity
+    lesion = ellipsoid_mask(SHAPE, SPACING, (32.0, 9.0, 32.0), (6.0, 6.0, 6.0))[0] & brain
+    t1c = np.where(brain, 700.0, 0.0) + np.random.default_rng(6).normal(0, 10, SHAPE)
+    t1c[sheet | lesion] += 400.0
+    seed = seed_from_voxels("L1", affine, point=(32.0, 9.0, 16.0))
+    (les,), _ = segment_lesions(t1c, brain, affine, seeds=(seed,))
+    far = ndimage.distance_transform_edt(~lesion, sampling=SPACING) > 4.0
+    assert not (les.enhancing & sheet & far).any()
+    assert _dice(les.enhancing, lesion) > 0.8

@@ -6,11 +6,14 @@
 - ../shared/data/tcia-brain-tumor-progression-t1c: post-contrast T1 with tumour masks; the voxel size was
   lost (stored as 1 mm). We assume 1 x 1 x 5 mm (in-plane as stored, 5 mm slices, typical of the
   DSC-matched T1post of that collection); Dice is in voxels and does not depend on it, only the seed's
-  search ball does. Pre-treatment-response scans of five patients (01, 03, 05, 07, 09) keep the test short.
+  search ball does. Automatic detection is checked on the "Pre" scans of five patients (01, 03, 05, 07, 09);
+  the seed on all 11 patients, "Pre" and "Post". The reference is a whole-tumour mask made on T1w (Imaging
+  Biometrics), so it can hold non-enhancing tumour, distant pieces and necrosis our enhancing mask does not.
 
 Checks: automatic detection never puts a target outside the reference (≥ 90 % of an automatic lesion inside
 the reference dilated by 5 mm) or refuses / finds nothing and says so; a seed at the reference centroid gives
-Dice ≥ 0.75 (strict xfail with the measured value where not met) or a refusal that states the contrast it saw.
+Dice ≥ 0.75 and RANO diameters within 15 % (or 3 mm) of the reference's (strict xfail with the measured value
+and the cause seen on the slices where not met) or a refusal that states the contrast it saw.
 """
 
 from __future__ import annotations
@@ -24,23 +27,58 @@ from scipy import ndimage
 from pseudoprog.align.brainmask import brain_mask
 from pseudoprog.case import Volume
 from pseudoprog.errors import CannotAssessError
-from pseudoprog.lesions.segment import NOT_RELIABLE, seed_from_voxels, segment_lesions
+from pseudoprog.lesions.measure import measure_lesion
+from pseudoprog.lesions.segment import (
+    NOT_RELIABLE,
+    _shell_background,
+    _spacing,
+    core_of,
+    enhancement_map,
+    seed_from_voxels,
+    segment_lesions,
+)
 
 from ..conftest import shared_data
 
 pytestmark = pytest.mark.validation
 
-# Measured on this branch (benchmarks/RESULTS.md, "Lesions on real scans").
+# Measured on this branch (benchmarks/RESULTS.md, "Lesions on real scans"); causes from PNG slices of each case.
 REMIND_SEED = (
-    "seed refused: the peak in the seed region stands 0.8 local SDs above the surrounding brain (needs 3): "
-    "this glioma barely enhances (PROVENANCE: mean T1c 156 inside vs ~170 for bright brain)"
+    "seed refused: the peak stands 0.8-1.2 local SDs above the surrounding brain within 10-30 mm of the click "
+    "(needs 3); the labelled tumour is not an enhancing lesion (its median stands 0.6 local SDs above the brain "
+    "3-15 mm around it, test_remind_the_labelled_tumour_barely_enhances)"
 )
-TCIA = ["01", "03", "05", "07", "09"]
+TCIA = ["01/Pre", "03/Pre", "05/Pre", "07/Pre", "09/Pre"]
+TCIA_ALL = [f"{p}/{tp}" for tp in ("Pre", "Post") for p in (f"{i:02d}" for i in range(1, 12))]
+_WHOLE = "the reference is a whole-tumour mask, wider than the enhancing margin we draw"
 TCIA_SEED_FAILS = {
-    "01": "seeded Dice 0.55",
-    "03": "seeded Dice 0.74",
-    "07": "seeded Dice 0.00 (a 310-voxel reference mask; cause not investigated)",
-    "09": "seed refused: peak 2.5 local SDs (needs 3)",
+    "01/Pre": "seeded Dice 0.33: the brain mask cuts off the posterior half of the lesion (17 % of the reference "
+    "outside it), so the growth stops at the mask",
+    "02/Pre": "seeded Dice 0.24: a thin temporal rim at the skull base, 45 % of the reference outside the brain mask "
+    "(0.32 before thin parts at the brain surface were cut as dura)",
+    "03/Pre": f"seeded Dice 0.74 (enhancing + core 0.75): {_WHOLE}",
+    "06/Pre": "seeded Dice 0.58: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
+    "reference piece: 0.73)",
+    "07/Pre": "seeded Dice 0.10: the 310-voxel reference marks small bits round a bright 3-slice mass we segment "
+    "(2000 voxels, 42 x 33 mm); the reference is not this enhancing lesion",
+    "08/Pre": f"seeded Dice 0.69: {_WHOLE}; its rim is open laterally so the core is not filled",
+    "11/Pre": f"seeded Dice 0.67: {_WHOLE}",
+    "01/Post": "seeded Dice 0.60: the reference spans 87 mm (two lobes); the seeded growth takes the 52 mm near "
+    "the click",
+    "02/Post": f"seeded Dice 0.70: {_WHOLE}",
+    "03/Post": f"seeded Dice 0.72: {_WHOLE}",
+    "06/Post": "seeded Dice 0.57: the reference has two pieces (one seed per piece: 0.64)",
+    "07/Post": "seeded Dice 0.54: the reference (1221 voxels) leaves out the bright lateral half of the mass "
+    "we segment (2724 voxels) and adds a separate piece 15 mm below",
+    "09/Post": "seeded Dice 0.36: the brain mask leaves out 65 % of the reference (the lesion and its cavity)",
+    "10/Post": "seed refused, 0.9 local SDs within 30 mm: a 160-voxel patch that barely enhances",
+    "11/Post": "seed refused, 2.1 local SDs: the reference is two lesions in opposite frontal lobes and its centroid "
+    "lies in normal brain between them (one seed per piece: 0.60)",
+}
+# Cases meeting the Dice goal whose diameters still differ from the reference's by more than 15 % / 3 mm.
+TCIA_DIAMETER_FAILS = {
+    "04/Post": "perpendicular 15.0 vs 30.8 mm: our rim is open on the largest slice, the reference is solid",
+    "05/Post": "perpendicular 40.0 vs 47.2 mm (limit 7.1): the reference is a whole-tumour mask",
 }
 
 
@@ -78,26 +116,40 @@ def _load_remind() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def _run(name: str) -> dict:
+def _load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """T1c, affine, reference and brain mask of ``remind`` or a TCIA ``NN`` / ``NN/Pre`` / ``NN/Post``."""
     if name == "remind":
         t1c, affine, ref = _load_remind()
     else:
         import nibabel as nib
 
-        root = shared_data("tcia-brain-tumor-progression-t1c", name)
-        img = nib.load(str(root / "Pre_Scan_T1.nii.gz"))
+        pid, _, tp = name.partition("/")
+        root = shared_data("tcia-brain-tumor-progression-t1c", pid)
+        img = nib.load(str(root / f"{tp or 'Pre'}_Scan_T1.nii.gz"))
         t1c = np.asarray(img.dataobj, dtype=np.float32)
-        ref = np.asarray(nib.load(str(root / "Pre_Mask.nii.gz")).dataobj) > 0
+        ref = np.asarray(nib.load(str(root / f"{tp or 'Pre'}_Mask.nii.gz")).dataobj) > 0
         affine = img.affine.copy()
         affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices (module docstring)
     brain, _ = brain_mask(Volume(t1c, affine))
+    return t1c, affine, ref, brain
+
+
+@functools.cache
+def _run(name: str) -> dict:
+    t1c, affine, ref, brain = _load(name)
+    centroid = tuple(float(v) for v in ndimage.center_of_mass(ref))
+    seeded, seed_notes = segment_lesions(t1c, brain, affine, seeds=(seed_from_voxels("L1", affine, point=centroid),))
+    return {"ref": ref, "affine": affine, "seeded": seeded, "seed_notes": seed_notes}
+
+
+@functools.cache
+def _auto(name: str) -> dict:
+    t1c, affine, ref, brain = _load(name)
     try:
         auto, auto_notes = segment_lesions(t1c, brain, affine)
     except CannotAssessError as exc:
         auto, auto_notes = [], [str(exc)]
-    centroid = tuple(float(v) for v in ndimage.center_of_mass(ref))
-    seeded, seed_notes = segment_lesions(t1c, brain, affine, seeds=(seed_from_voxels("L1", affine, point=centroid),))
-    return {"ref": ref, "auto": auto, "auto_notes": auto_notes, "seeded": seeded, "seed_notes": seed_notes}
+    return {"ref": ref, "auto": auto, "auto_notes": auto_notes}
 
 
 def test_the_remind_seg_maps_onto_the_t1c_voxel_for_voxel():
@@ -122,7 +174,7 @@ def _seed_goal(r: dict) -> None:
 
 
 def test_remind_automatic_detection_never_targets_outside_the_tumour():
-    _never_outside(_run("remind"))
+    _never_outside(_auto("remind"))
 
 
 @pytest.mark.xfail(strict=True, reason=REMIND_SEED)
@@ -137,15 +189,62 @@ def test_remind_a_refused_seed_says_what_it_saw():
 
 @pytest.mark.parametrize("pid", TCIA)
 def test_tcia_automatic_detection_never_targets_outside_the_tumour(pid):
-    _never_outside(_run(pid))
+    _never_outside(_auto(pid))
 
 
-@pytest.mark.parametrize(
-    "pid",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=TCIA_SEED_FAILS[p])) if p in TCIA_SEED_FAILS else p
-        for p in TCIA
-    ],
-)
-def test_tcia_a_seed_at_the_centroid_gives_the_tumour(pid):
-    _seed_goal(_run(pid))
+def _marked(cases: list[str], fails: dict[str, str]) -> list:
+    return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
+
+
+@pytest.mark.parametrize("case", _marked(TCIA_ALL, TCIA_SEED_FAILS))
+def test_tcia_a_seed_at_the_centroid_gives_the_tumour(case):
+    _seed_goal(_run(case))
+
+
+@pytest.mark.parametrize("case", _marked([c for c in TCIA_ALL if c not in TCIA_SEED_FAILS], TCIA_DIAMETER_FAILS))
+def test_tcia_seeded_diameters_match_the_reference_mask(case):
+    r = _run(case)
+    (les,) = r["seeded"]
+    ours, _ = measure_lesion(les.enhancing, r["affine"], core=les.core)
+    ref, _ = measure_lesion(r["ref"], r["affine"], core=core_of(r["ref"]))
+    assert ours.long_mm is not None and ref.long_mm is not None
+    assert ours.perp_mm is not None and ref.perp_mm is not None
+    assert abs(ours.long_mm - ref.long_mm) <= max(3.0, 0.15 * ref.long_mm)
+    assert abs(ours.perp_mm - ref.perp_mm) <= max(3.0, 0.15 * ref.perp_mm)
+
+
+@pytest.mark.parametrize("case", TCIA_ALL)
+def test_tcia_a_refused_seed_says_what_it_saw(case):
+    r = _run(case)
+    assert r["seeded"] or any("local SDs" in n and "needs" in n and "mm round the click" in n for n in r["seed_notes"])
+
+
+def test_tcia_a_click_in_a_necrotic_core_finds_the_rim_around_it():
+    """09/Pre: the centroid of a 70-80 mm rim-enhancing glioblastoma lies in its necrotic core, 20-30 mm from the
+    rim; the search widens from 10 to 30 mm and the rim (with the enclosed core) is found (was refused at 2.5 SDs)."""
+    r = _run("09/Pre")
+    (les,) = r["seeded"]
+    assert _dice(les.enhancing, r["ref"]) >= 0.8
+    assert les.core.sum() > 0.1 * les.enhancing.sum()
+
+
+def test_tcia_a_seed_at_a_lesion_on_the_dura_does_not_follow_the_dura():
+    """07/Pre: a bright frontal mass touches the enhancing dura; the seeded mask must not run along it over the
+    convexity (it did: 3958 voxels over 9 slices, 44 mm); the mass is about 2000 voxels on slices 10-14."""
+    r = _run("07/Pre")
+    (les,) = r["seeded"]
+    assert les.enhancing.sum() < 2500
+    assert np.flatnonzero(les.enhancing.any(axis=(0, 1))).min() >= 9
+
+
+def test_remind_the_labelled_tumour_barely_enhances():
+    """The evidence behind ReMIND's refusal: the labelled glioma's median enhancement stands < 1 local robust SD
+    above the brain 3-15 mm around it (measured 0.6), far below the 3 SDs a seed needs: it is not an enhancing
+    lesion, and refusing the seed is the correct answer."""
+    t1c, affine, ref, brain = _load("remind")
+    e = enhancement_map(t1c, brain)
+    bg, spread = _shell_background(e, brain, ref, _spacing(affine))
+    assert (float(np.median(e[ref])) - bg) / spread < 1.0
+    r = _run("remind")
+    assert not r["seeded"]
+    assert any("local SDs" in n and "needs ≥ 3.0" in n for n in r["seed_notes"])

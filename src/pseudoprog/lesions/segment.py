@@ -17,6 +17,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    to the region; when the peak is faint (< ``rim_max_contrast_sd``) the dimmer rim is added by
    hysteresis (``rim_local_sd`` above the normal-appearing brain around it, within
    ``rim_extension_mm``). A box confines the lesion; a point lets it extend ``point_extension_mm``.
+   A point whose ball holds no clear enhancement (a click in a necrotic core) is searched again at
+   twice and three times its radius. Thin parts (< ``dural_sheet_mm`` in-plane) at the brain mask's
+   surface are cut, so the mask does not run along the enhancing dura.
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
@@ -551,7 +554,7 @@ def _flair_near(
 def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed."""
     reach = value("segmentation", "point_extension_mm") if seed.point_mm is not None else 0.0
-    big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm) if seed.point_mm else seed
+    big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=3.0 * seed.radius_mm) if seed.point_mm else seed
     region = big.region(affine, e.shape)
     if not (region & brain).any():
         return None, "the seed region holds no brain voxel"
@@ -577,23 +580,27 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
     twice the seed's radius (or to the box), plus the dimmer rim when the peak is faint
     (:func:`grow_lesion`). A box confines the lesion to the box; a point's lesion may extend ``point_extension_mm``
     beyond its ball (a reader clicks inside a lesion, not round it). A point whose ball holds no
-    clear enhancement (a click in a large necrotic core) is searched again in a ball twice as large.
+    clear enhancement (a click in a large necrotic core) is searched again in balls twice and three times as large.
     Returns the mask (None when refused) and what was seen.
     """
     spacing = _spacing(affine)
-    radii = [seed.radius_mm, 2.0 * seed.radius_mm] if seed.point_mm is not None else [0.0]
+    # A click in a necrotic core or cavity: its ball may hold no enhancement, so the search widens until the
+    # rim around it is inside (a glioblastoma's core can be 40-60 mm across, its rim 20-30 mm from the click).
+    radii = [f * seed.radius_mm for f in (1.0, 2.0, 3.0)] if seed.point_mm is not None else [0.0]
     min_contrast = value("segmentation", "seed_min_contrast_sd")
     said = ""
     for radius in radii:
         s = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=radius) if seed.point_mm is not None else seed
         region = s.region(affine, e.shape) & brain
         if not region.any():
-            return None, "the seed region holds no brain voxel"
+            said = f"the seed region ({radius:.0f} mm) holds no brain voxel"
+            continue
         bg, spread = _shell_background(e, brain, region, spacing)
         peak = float(np.percentile(e[region], 98))
         contrast = (peak - bg) / spread
+        where = f" (searched {radius:.0f} mm round the click)" if seed.point_mm is not None else ""
         said = (
-            f"peak enhancement in the seed region {contrast:.1f} local SDs above the surrounding brain "
+            f"peak enhancement in the seed region{where} {contrast:.1f} local SDs above the surrounding brain "
             f"(needs ≥ {min_contrast:.1f})"
         )
         if contrast >= min_contrast:
@@ -607,16 +614,51 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
         )
         # Pieces of one lesion may meet only outside the clicked ball (an irregular or multilobular rim):
         # those touching the ball twice as large belong to it.
-        core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=2.0 * seed.radius_mm).region(affine, e.shape)
+        core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=max(2.0 * seed.radius_mm, radius)).region(
+            affine, e.shape
+        )
         core &= brain
     else:
         allowed = region
         core = region
     faint = contrast < value("segmentation", "rim_max_contrast_sd")
     mask = grow_lesion(e, brain, affine, core=core, threshold=thr, rim=faint, allowed=allowed)
+    mask = _without_dural_sheet(mask, brain, core, spacing)
     if not mask.any():
         return None, said
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
+
+
+def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """The lesion without the thin enhancing sheet it reached along the brain's surface (dura, meninges).
+
+    The dura and the meninges enhance and a raw-image brain mask keeps them at its surface; a lesion touching
+    them would be grown along them. Parts of the mask thinner than ``dural_sheet_mm`` in the axial plane
+    (removed by an in-plane opening) and lying within ``detection_erosion_mm`` of the mask's surface are cut;
+    the lesion is what stays connected to the seed. Thin parts deep in the brain (a rim's thin wall) are kept.
+    """
+    if not mask.any():
+        return mask
+    sl = _bbox(mask, pad=2)
+    m = mask[sl]
+    r = np.maximum(np.rint(0.5 * value("segmentation", "dural_sheet_mm") / spacing[:2]).astype(int), 1)
+    disk = np.zeros((2 * r[0] + 1, 2 * r[1] + 1, 1), dtype=bool)
+    ii, jj = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
+    disk[..., 0] = (ii / r[0]) ** 2 + (jj / r[1]) ** 2 <= 1.0
+    thin = m & ~ndimage.binary_opening(m, structure=disk)
+    if not thin.any():
+        return mask
+    # Depth below the brain mask's surface; the image's border counts as outside.
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1][sl]
+    kept = m & ~(thin & (depth <= value("segmentation", "detection_erosion_mm")))
+    labels, _ = ndimage.label(kept, structure=STRUCT26)
+    keep = np.unique(labels[kept & core[sl]])
+    keep = keep[keep > 0]
+    if keep.size == 0:
+        return mask
+    out = np.zeros(mask.shape, dtype=bool)
+    out[sl] = np.isin(labels, keep)
+    return out
 
 
 def segment_lesions(
