@@ -257,3 +257,21 @@ def test_rendering_leaves_the_stored_ids_in_the_assessment():
     before = copy.deepcopy(data)
     render_html(data)
     assert data == before and "glioma_hgg_after_rt" in json.dumps(data)  # assessment.json keeps its ids
+
+
+def test_references_say_what_was_checked_and_mark_the_rest():
+    from pseudoprog.files import load_table
+    from pseudoprog.report.references import is_checked
+
+    table = load_table("report", "references")["sources"]
+    for key, entry in table.items():
+        checked = str(entry.get("checked") or "")
+        assert not checked or checked.startswith(("seen in full", "partly")), key
+        if checked.startswith("partly") and "not retrieved" not in entry["citation"]:
+            assert not is_checked(entry["citation"]), key  # a partly checked text that claims more is marked
+    assert is_checked(table["R43"]["citation"]) and not is_checked(table["R53"]["citation"])
+    # corrected from the retrieved record: Zakhari 2018 is about high-grade gliomas, not metastases
+    assert "high-grade gliomas" in table["R16"]["citation"] and "title not retrieved" not in table["R16"]["citation"]
+    html = render_html(_data("PD (preliminary)", "treatment effect favoured"))
+    refs = html[html.index('id="references"'):]
+    assert "Rowe LS et al." in refs and "J Neurooncol 2018;139:145–152</li>" in refs  # checked: no mark

@@ -33,7 +33,7 @@ from .compact import (
 )
 from .map_names import display_name, display_unit, humanise, shown, shown_text, volumes_in_cm3
 from .panels import ftb_legend
-from .references import References
+from .references import References, is_checked
 from .timeline import criterion_quantity, display_settings, png_data_uri, size_series, timeline_png
 
 ASSETS_NAME = "report-assets.json"
@@ -386,6 +386,8 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         why=_reasons(data),
         cite=cite,
         refs=refs,
+        checked=is_checked,
+        unchecked=lambda entries: [text for _, text in entries if not is_checked(text)],
         shown=shown_text,
         short_source=short_source,
         headline=headline(data),
