@@ -166,11 +166,13 @@ def test_quality_warnings_are_grouped_by_map_with_counts_in_the_appendix(tmp_pat
 def test_warnings_that_change_the_reading_stay_beside_the_answer(tmp_path):
     data = _demo()
     data["timepoints"][-1]["warnings"].append("DSC: the rCBV map is unreliable: the bolus was not found")
-    data["not_assessed"] = [{"stage": "perfusion.dce", "timepoint": "2026-04-27", "reason": "no DCE series"}]
+    data["not_assessed"] = [{"stage": "perfusion.dce", "timepoint": "2026-04-27", "reason": "no DCE series"},
+                            {"stage": "report.dicom", "timepoint": "2026-04-27", "reason": "NIfTI input: no SEG"}]
     html = render_html(data, folder=_demo_folder(tmp_path, data))
     answer = _text(html[html.index('id="answer"'):html.index("<h2>Timeline")])
     assert "2026-04-27: DSC: the rCBV map is unreliable" in answer
     assert "not assessed — perfusion (DCE) (2026-04-27): no DCE series" in answer
+    assert "NIfTI input" not in answer  # an output not written leaves the answer as it is (appendix E)
     appendix = _text(html[html.index('id="appendix"'):])
     assert "unreliable" not in appendix.split("D. Quality warnings by map")[1].split("E. Not assessed")[0]
 

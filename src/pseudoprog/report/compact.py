@@ -60,6 +60,16 @@ def changes_the_reading(text: str) -> bool:
     return bool(_READING.search(text))
 
 
+# Stages whose absence leaves the answer as it is (the report's own outputs, texture features): listed in the
+# appendix only.
+_OUTPUT_STAGES = ("report", "texture")
+
+
+def stage_changes_the_reading(stage: str) -> bool:
+    """Whether a stage that could not run bears on the answer (lesions, maps, criteria …) rather than on an output."""
+    return stage.split(".", 1)[0] not in _OUTPUT_STAGES
+
+
 def merge_named(lines: Iterable[str]) -> list[str]:
     """Warnings that say the same of several items, merged into one line naming them all.
 

@@ -29,6 +29,7 @@ from .compact import (
     parameter_text,
     short_source,
     split_captions,
+    stage_changes_the_reading,
     stage_text,
 )
 from .map_names import display_name, display_unit, humanise, shown, shown_text, volumes_in_cm3
@@ -409,6 +410,7 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         methods_maps=_methods_maps(timepoints),
         markers=_marker_table(timepoints),
         alerts=alerts,
+        missing_stages=[n for n in data.get("not_assessed") or () if stage_changes_the_reading(str(n.get("stage")))],
         cautions=lambda: merge_named([cite(w) for w in cautions_raw]),
         quality=group_quality_warnings(quality),
         outputs_words=outputs_summary(data.get("outputs") or {}),
