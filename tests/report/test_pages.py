@@ -209,6 +209,7 @@ def test_short_source_keeps_the_lead_or_the_citations():
     assert short_source(f"{lead}. No pooled cut-off") == lead
     assert short_source("[3 §3.1] cohorts [7, 8], late [11]; smooth (derived)") == "[3 §3.1, 7, 8, 11]"
     assert short_source("fusion; [3 §3.6]") == "fusion"
+    assert short_source("Patel P et al. 2017 [9]: pooled rCBV max") == "Patel P et al. 2017 [9]"
 
 
 def test_merge_named_joins_the_same_warning_about_several_items():

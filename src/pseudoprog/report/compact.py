@@ -41,8 +41,8 @@ def short_source(text: str) -> str:
     '[3 §3.1, 7, 8, 11]'
     """
     text = text.strip()
-    m = _HEAD.match(text)
-    head = (m.group(1) if m else text).strip()
+    m = _HEAD.match(text.replace("et al. ", "et al.\x01"))  # 'et al.' does not end the lead
+    head = (m.group(1) if m else text).replace("\x01", " ").strip()
     if head and len(head) <= _LONGEST_SOURCE and not head.startswith("["):
         return head
     items: list[str] = []
@@ -183,7 +183,7 @@ def maps_by_acquisition(names: Iterable[str]) -> list[tuple[str, list[str]]]:
     """
     out: dict[str, list[str]] = {}
     for name in names:
-        label = next((lab for prefix, lab in _ACQUISITIONS if name.startswith(prefix)), "Other")
+        label = next((lab for prefix, lab in _ACQUISITIONS if name.startswith(prefix)), "")
         shown = display_name(name)
         if shown not in out.setdefault(label, []):
             out[label].append(shown)
