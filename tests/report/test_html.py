@@ -85,7 +85,7 @@ def test_every_section_the_later_stages_fill_is_shown():
     assert "mRANO: preliminary PD" in html
     for warning in ("DSC bolus arrived late", "steroid dose changed"):
         assert warning in html
-    assert "no DCE series" in html and "leakage=BSW" in html
+    assert "no DCE series" in html and "leakage: BSW" in html  # parameters in words (Methods)
     assert "9.1 cm³" in html and "Decision support, not a diagnosis" in html
 
 

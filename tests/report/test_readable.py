@@ -93,7 +93,7 @@ def _answer_box(html: str) -> str:
 
 def _body(html: str) -> str:
     """The page without its reference list."""
-    return html[:html.index("<h2>References")]
+    return html[:html.index("<h3>G. References")]
 
 
 # -- 1. the answer reconciles the criteria call and the probability label ----------------------------------------
@@ -261,10 +261,10 @@ def test_ftb_panel_has_a_legend_with_the_thresholds_and_the_bsw_note(tmp_path):
     (tmp_path / "report-assets.json").write_text(json.dumps({"panels": [
         {"date": "2026-04-27", "path": "figures/p.png", "shown": list(panel.shown), "caption": panel.caption}]}))
     html = render_html(_data("PD (preliminary)", "treatment effect favoured"), folder=tmp_path)
-    legend = html[html.index('id="ftb-legend-1"'):]
-    legend = legend[:legend.index("</figcaption>")]
+    legend = html[html.index('id="ftb-legend"'):]  # one legend under the panels, shared by all of them
+    legend = legend[:legend.index("</p>")]
     assert legend.count('class="swatch"') == 3 and "high: rCBV &gt; 1.75" in legend
-    assert "[V:" not in html[:html.index("<h2>References")]
+    assert "[V:" not in html[:html.index("<h3>G. References")]
 
 
 # -- 5. the timeline plots the criterion's quantity ---------------------------------------------------------------

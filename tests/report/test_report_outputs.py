@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -173,3 +174,17 @@ def test_every_demo_scenario_renders(small_case, tmp_path, monkeypatch, scenario
     else:
         n_scans = len(result.timepoints)
         assert html.count('class="panel"') == n_scans
+
+
+@pytest.mark.e2e
+def test_assessment_json_names_files_relative_to_the_case_and_output_folders(dicom_assessed):
+    """No absolute path in assessment.json: series files relative to the case folder, outputs to the output folder."""
+    _, out = dicom_assessed
+    text = (out / "assessment.json").read_text(encoding="utf-8")
+    doc = json.loads(text)
+    assert str(out.resolve()) not in text and str(out) not in text
+    strings = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
+    assert not [s for s in strings if s.startswith("/")], [s for s in strings if s.startswith("/")][:5]
+    files = [f for tp in doc["timepoints"] for s in tp["series"] for f in s.get("files", ())]
+    assert files and not any(Path(f).is_absolute() for f in files)
+    assert all((out / p).exists() for p in doc["outputs"].values())  # each output resolves beside assessment.json

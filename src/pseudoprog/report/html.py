@@ -20,9 +20,21 @@ import jinja2
 from ..assessment import Assessment
 from ..files import write_atomic
 from .answer import headline, reconcile
+from .compact import (
+    changes_the_reading,
+    group_quality_warnings,
+    maps_by_acquisition,
+    merge_named,
+    outputs_summary,
+    parameter_text,
+    short_source,
+    split_captions,
+    stage_changes_the_reading,
+    stage_text,
+)
 from .map_names import display_name, display_unit, humanise, shown, shown_text, volumes_in_cm3
 from .panels import ftb_legend
-from .references import References
+from .references import References, is_checked
 from .timeline import criterion_quantity, display_settings, png_data_uri, size_series, timeline_png
 
 ASSETS_NAME = "report-assets.json"
@@ -91,6 +103,7 @@ def measured_by(source: Any) -> str:
 
 
 _ENV.filters["measured_by"] = measured_by
+_ENV.filters["stage"] = stage_text
 
 
 def _reasons(data: Mapping[str, Any]) -> defaultdict[str, str]:
@@ -215,46 +228,50 @@ _BURDEN_UNITS = {"bidimensional": "mm2", "unidimensional": "mm", "volumetric": "
 _NOT_PARAMETERS = frozenset({"description", "ftb_note", "parameters_file"})  # what a map is, not how it was made
 
 
-def _methods_maps(timepoints: Any) -> list[tuple[str, str, list[str]]]:
-    """The maps computed with the scans that have them and their distinct parameters.
+def _methods_maps(timepoints: Any) -> list[tuple[str, list[tuple[str, list[str]]], list[str]]]:
+    """The maps computed, by acquisition and clinical name, with the scans that have them and their distinct
+    parameters in words.
 
     Scans with the same maps and parameters (the scan's date aside) are listed together, and each parameter
-    once, so two scans do not double the methods section. Map descriptions and the per-scan parameter files
-    are in assessment.json.
+    once, so two scans do not double the methods section. Map descriptions, units and the per-scan
+    parameter files are in assessment.json.
     """
-    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
     for tp in timepoints:
         maps = tp.get("maps") or []
         if not maps:
             continue
         date = str(tp["date"])
-        names = ", ".join(f"{m['name']} ({display_unit(m.get('unit'))[0] or 'ratio'})" for m in maps)
         params: list[str] = []
         for m in maps:
             for k, v in (m.get("parameters") or {}).items():
                 if k in _NOT_PARAMETERS:
                     continue
-                text = _short(f"{k}={_fmt(v)}".replace(date, "<scan date>"))
+                text = _short(parameter_text(str(k), _fmt(v)).replace(date, "<scan date>"))
                 if text not in params:
                     params.append(text)
+        names = tuple(str(m["name"]) for m in maps)
         groups.setdefault((names, tuple(params)), []).append(date)
-    return [(", ".join(dates), names, list(params)) for (names, params), dates in groups.items()]
+    return [(", ".join(dates), maps_by_acquisition(names), list(params)) for (names, params), dates in groups.items()]
 
 
-def _timepoint_warnings(timepoints: Any) -> list[tuple[str, str]]:
-    """(dates, warning) with a warning repeated at several scans listed once, with all its dates."""
-    seen: dict[str, list[str]] = {}
+def _timepoint_warnings(timepoints: Any) -> list[tuple[str, list[str]]]:
+    """(date, its distinct warnings) per scan."""
+    out = []
     for tp in timepoints:
+        seen: list[str] = []
         for w in tp.get("warnings") or ():
-            seen.setdefault(str(w), []).append(str(tp["date"]))
-    return [(", ".join(dates), w) for w, dates in seen.items()]
+            if str(w) not in seen:
+                seen.append(str(w))
+        out.append((str(tp["date"]), seen))
+    return out
 
 
 _LONGEST_PARAMETER = 80  # characters; a longer value is named only (it is in assessment.json)
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _LONGEST_PARAMETER else text.split("=", 1)[0] + "=… (see assessment.json)"
+    return text if len(text) <= _LONGEST_PARAMETER else text.split(": ", 1)[0] + ": … (see assessment.json)"
 
 
 def _marker_table(timepoints: Any) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
@@ -307,6 +324,29 @@ def _reference_items(reference: Any) -> list[tuple[str, str]]:
     return [(k, v) for k, v in items if v not in ("", "—")]
 
 
+_INTERVAL = re.compile(r"95 % interval (\d*\.?\d+)\s*[-–]\s*(\d*\.?\d+)")
+
+
+def _interval_of(item: Mapping[str, Any]) -> str:
+    """The 95 % interval a prior or posterior note states, as percentages ('36–68 %'); '' if it states none."""
+    m = _INTERVAL.search(str(item.get("note") or ""))
+    if not m:
+        return ""
+    return f"{percent(float(m.group(1)))}–{percent(float(m.group(2)))} %"
+
+
+_REPORTED = re.compile(r"^\s*reported, not applied:\s*no likelihood ratio applied\s*", re.IGNORECASE)
+
+
+def _reported_reason(note: Any) -> str:
+    """The note of an item reported but not weighed, without the clause the list heading already says.
+
+    'reported, not applied: no likelihood ratio applied (higher suggests tumour)' → 'higher suggests tumour'.
+    """
+    text = _REPORTED.sub("", str(note or "")).strip()
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+
+
 def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | None = None) -> str:
     """The report as one HTML string.
 
@@ -330,12 +370,27 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
 
     weighed, reported, model = _split_evidence(data.get("evidence"))
     timepoints = data.get("timepoints", ())
+    panels = _panels(assets, folder)
+    own_captions, shared_caption = split_captions([str(p["caption"]) for p in panels if p["uri"]])
+    for panel, own in zip((p for p in panels if p["uri"]), own_captions, strict=True):
+        panel["own_caption"] = own
+    per_scan = _timepoint_warnings(timepoints)
+    # Warnings that change how the answer is read stay beside it; the rest is quality detail (appendix).
+    alerts = [f"{date}: {w}" for date, ws in per_scan for w in ws if changes_the_reading(w)]
+    alerts += [str(w) for w in data.get("warnings") or () if changes_the_reading(str(w))]
+    quality = [(date, [w for w in ws if not changes_the_reading(w)]) for date, ws in per_scan]
+    cautions_raw = list((data.get("recommendation") or {}).get("warnings") or ())
+    cautions_raw += [w for w in data.get("warnings") or () if not changes_the_reading(str(w))]
+    # The body is rendered first, so the numbers of the references follow the order a reader meets them.
     return _ENV.get_template("report.html").render(
         a=data,
         why=_reasons(data),
         cite=cite,
         refs=refs,
+        checked=is_checked,
+        unchecked=lambda entries: [text for _, text in entries if not is_checked(text)],
         shown=shown_text,
+        short_source=short_source,
         headline=headline(data),
         reconcile=reconcile(data),
         quantity=criterion_quantity(data),
@@ -345,12 +400,20 @@ def render_html(assessment: Assessment | Mapping[str, Any], *, folder: Path | No
         window=settings["response_window"],
         ftb=settings["ftb_classes"],
         ftb_legend=ftb_legend(settings["ftb_classes"]),
-        panels=_panels(assets, folder),
+        panels=panels,
+        shared_caption=shared_caption,
+        ftb_shown=any(p["uri"] and "ftb" in p["shown"] for p in panels),
+        interval_of=_interval_of,
+        reported_reason=_reported_reason,
         panels_reason=assets.get("panels_reason", "the report stage recorded no panels" if folder else ""),
         software=assets.get("software", {}),
         methods_maps=_methods_maps(timepoints),
         markers=_marker_table(timepoints),
-        timepoint_warnings=_timepoint_warnings(timepoints),
+        alerts=alerts,
+        missing_stages=[n for n in data.get("not_assessed") or () if stage_changes_the_reading(str(n.get("stage")))],
+        cautions=lambda: merge_named([cite(w) for w in cautions_raw]),
+        quality=group_quality_warnings(quality),
+        outputs_words=outputs_summary(data.get("outputs") or {}),
         lesion_text=_lesion_text,
         weighed=weighed,
         reported=reported,

@@ -120,15 +120,40 @@ def volumes_in_cm3(text: str) -> str:
     return _MM3.sub(sub, text)
 
 
-@cache
-def _code_names() -> re.Pattern[str]:
-    codes = sorted((k for k in _display()["names"] if "_" in k), key=len, reverse=True)
-    return re.compile(r"(?<![\w.])(" + "|".join(re.escape(c) for c in codes) + r")(?![\w.])")
+# A code written in snake case (``glioma_hgg_after_rt``, ``dsc_cbv``, ``rcbv_max``), optionally followed by a
+# parenthesised gloss. Codes inside dotted names or paths (``pseudoprog.evidence``, ``maps/x_y.nii``) are not codes.
+_SNAKE = re.compile(
+    r"(?<![\w.\-/`])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w\-/`]|\.\w)"
+    r"(\s\(((?:[^()]|\([^()]*\))*)\))?"
+)
+# A lesion measurement named by its field ('lesions.rano_bidimensional') → in words.
+_FIELD = re.compile(r"\blesions\.([a-z][a-z0-9_]*)")
 
 
 def humanise(text: str) -> str:
-    """Marker codes inside a sentence in their clinical names ('rcbv_max: literature cut-offs …' → 'rCBV max: …').
+    """Codes inside a sentence in their clinical names: 'rcbv_max: literature cut-offs …' → 'rCBV max: …'.
 
-    Only codes with an underscore are replaced, so that ordinary words ('psr', 'adc' in a file name) stay.
+    Every snake-case code is shown by its name in the display table, or with spaces for underscores if the
+    table lacks it, so that no internal id reaches the page. A code followed by a gloss that starts with its
+    name keeps the gloss only ('glioma_hgg_after_rt (high-grade glioma after …, new lesion)' → 'high-grade
+    glioma after …, new lesion'). Plain words ('psr', 'adc') are left as they are.
+
+    Examples
+    --------
+    >>> humanise("a stronger measurement (dsc_cbv) was used; rcbv_max 2.1")
+    'a stronger measurement (CBV) was used; rCBV max 2.1'
+    >>> humanise("measurable per lesions.rano_bidimensional")
+    'measurable per the rano bidimensional measurement'
     """
-    return _code_names().sub(lambda m: display_name(m.group(1)), text)
+
+    def sub(m: re.Match[str]) -> str:
+        name = display_name(m.group(1))
+        gloss = m.group(3)
+        if gloss is None:
+            return name
+        if gloss.lower().startswith(name.lower()):
+            return gloss
+        return f"{name} ({gloss})"
+
+    text = _FIELD.sub(lambda m: f"the {m.group(1).replace('_', ' ')} measurement", text)
+    return _SNAKE.sub(sub, text)

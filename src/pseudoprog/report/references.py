@@ -46,6 +46,23 @@ def citation_of(key: str) -> str | None:
 
 
 @cache
+def _checked_citations() -> frozenset[str]:
+    """Citations confirmed against a retrieved record: in full, or in part with the gaps said in the text."""
+    out = {str(_table()[_PROJECT]["citation"])}  # the project's own reference
+    for entry in _table()["sources"].values():
+        checked = str(entry.get("checked") or "")
+        text = str(entry["citation"])
+        if checked.startswith("seen in full") or (checked.startswith("partly") and "not retrieved" in text):
+            out.add(text)
+    return frozenset(out)
+
+
+def is_checked(citation: str) -> bool:
+    """Whether a citation of the list was re-checked against a record of the publication (else the page marks it †)."""
+    return citation in _checked_citations()
+
+
+@cache
 def _row_sources() -> dict[str, tuple[str, ...]]:
     """Evidence-table row id → the source keys its ``source`` text cites (ids written with a capital letter
     and a digit only, so that lower-case ids such as ``asl`` are never matched inside ordinary words)."""
