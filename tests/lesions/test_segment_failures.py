@@ -145,3 +145,36 @@ def test_a_seeded_lesion_touching_the_enhancing_dura_does_not_run_along_it():
     far = ndimage.distance_transform_edt(~lesion, sampling=SPACING) > 4.0
     assert not (les.enhancing & sheet & far).any()
     assert _dice(les.enhancing, lesion) > 0.8
+
+
+def test_on_a_head_turned_in_the_scanner_a_midline_sinus_is_dropped_and_a_paramedian_lesion_kept():
+    # TCIA Brain-Tumor-Progression 11 Post: the head is turned in the axial plane, so the middle of the mask's
+    # left-right extent lies 10 mm off the falx at the back of the head and the straight sinus was kept as a
+    # target. Here a brain wide in front and narrow behind is turned by 18 degrees: the extent's middle is
+    # 9-20 mm off the sinus, which lies on the true mid-sagittal plane; a lesion 11 mm beside it is a lesion.
+    shape, spacing, turn = (100, 112, 32), (1.0, 1.0, 2.0), np.radians(18.0)
+
+    def at(across: float, along: float) -> tuple[float, float, float]:
+        # Head coordinates (mm right of the mid-sagittal plane, mm anterior of the centre) → image mm.
+        return (
+            50.0 + across * np.cos(turn) - along * np.sin(turn),
+            58.0 + across * np.sin(turn) + along * np.cos(turn),
+            36.0,
+        )
+
+    front, affine = ellipsoid_mask(shape, spacing, at(0, 6), (34, 30, 26), angle_deg=18.0)
+    brain = front | ellipsoid_mask(shape, spacing, at(0, -10), (22, 36, 26), angle_deg=18.0)[0]
+    sinus = ellipsoid_mask(shape, spacing, at(0, -40), (6, 6, 6))[0] & brain
+    lesion = ellipsoid_mask(shape, spacing, at(11, -28), (5, 5, 5))[0] & brain
+    span = np.flatnonzero(brain.any(axis=(1, 2)))
+    own = np.flatnonzero(sinus.any(axis=(1, 2)))
+    assert not own[0] <= 0.5 * (span[0] + span[-1]) <= own[-1], "the extent's middle misses the sinus"
+    rng = np.random.default_rng(0)
+    t1 = np.where(brain, 700.0, 0.0)
+    t1c = t1.copy()
+    t1c[sinus] = 1300.0
+    t1c[lesion] = 1200.0
+    lesions, notes = segment_lesions(t1c + rng.normal(0, 10, shape), brain, affine, t1=t1 + rng.normal(0, 10, shape))
+    assert not any((les.enhancing & sinus).any() for les in lesions)
+    assert any("midline" in n and "sinus" in n for n in notes)
+    assert any(_dice(les.enhancing, lesion) > 0.8 for les in lesions), notes
