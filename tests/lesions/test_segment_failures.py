@@ -178,3 +178,29 @@ def test_on_a_head_turned_in_the_scanner_a_midline_sinus_is_dropped_and_a_parame
     assert not any((les.enhancing & sinus).any() for les in lesions)
     assert any("midline" in n and "sinus" in n for n in notes)
     assert any(_dice(les.enhancing, lesion) > 0.8 for les in lesions), notes
+
+
+def _with_pair(*centres_mm: tuple[float, float, float]):
+    s = _scene()
+    t1c = s["t1c"].copy()
+    blobs = [ellipsoid_mask(SHAPE, SPACING, c, (4.0, 4.0, 4.0))[0] & s["brain"] for c in centres_mm]
+    for b in blobs:
+        t1c[b] = 1250.0
+    lesions, notes = segment_lesions(t1c, s["brain"], s["affine"], t1=s["t1"])
+    return s, blobs, lesions, notes
+
+
+def test_a_mirror_symmetric_pair_of_deep_enhancing_structures_is_never_a_target():
+    # The choroid plexus beside both frontal horns (TCIA Brain-Tumor-Progression 11 Pre and Post): each half
+    # passes every shape test, but the other hemisphere holds its mirror image; a lesion's mirror is brain.
+    s, blobs, lesions, notes = _with_pair((21.0, 20.0, 16.0), (43.0, 20.0, 16.0))
+    for b in blobs:
+        assert not any((les.enhancing & b).any() for les in lesions)
+    assert sum("mirror image" in n for n in notes) == 2, notes
+    assert any(_dice(les.enhancing, s["rim"]) > 0.9 for les in lesions), "the real lesion is still found"
+    assert any(_dice(les.enhancing, s["small"]) > 0.8 for les in lesions)
+
+
+def test_the_same_structure_in_one_hemisphere_only_is_a_target():
+    _, (blob,), lesions, notes = _with_pair((21.0, 20.0, 16.0))
+    assert any(_dice(les.enhancing, blob) > 0.7 for les in lesions), notes

@@ -715,6 +715,8 @@ def segment_lesions(
         plane = mid_sagittal_plane(brain, affine) if grown else None
         for mask in grown:
             sinus = midline_surface_structure(mask, brain, affine, plane=plane)
+            if sinus is None and plane is not None:
+                sinus = paired_structure(mask, e, brain, affine, plane=plane)
             if sinus is None:
                 kept.append(mask)
             else:
@@ -856,9 +858,9 @@ def midline_surface_structure(
     normal, offset = plane if plane is not None else mid_sagittal_plane(brain, affine)
     idx = np.argwhere(mask).astype(float)
     signed = (idx @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
-    # Straddling: voxels on both sides, or one whose extent across the plane holds it.
-    half = 0.5 * float(np.abs(affine[:3, :3].T @ normal).sum())
-    if not (signed.min() < half and signed.max() > -half):
+    # Straddling: voxels on both sides of the plane, to within the plane's own resolution.
+    tol = value("segmentation", "midline_plane_tolerance_mm")
+    if not (signed.min() <= tol and signed.max() >= -tol):
         return None
     off_mm = abs(float(signed.mean()))
     if off_mm > value("segmentation", "midline_surface_mm"):
@@ -870,6 +872,46 @@ def midline_surface_structure(
     return (
         f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
         "plane): the superior sagittal sinus, torcula, straight sinus or falx"
+    )
+
+
+def paired_structure(
+    mask: np.ndarray, e: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float]
+) -> str | None:
+    """Why an automatic target is one of a symmetric pair of normal structures, or None.
+
+    The choroid plexus and the deep veins beside the ventricles enhance as much as a lesion and pass every shape
+    test, but the other hemisphere holds their mirror image (TCIA Brain-Tumor-Progression 11, on both sides of the
+    frontal horns and third ventricle); a lesion's mirror image is normal brain. A target is such a structure when
+    at least ``paired_share`` of its voxels have, within ``paired_window_mm`` of their mirror image across the
+    mid-sagittal plane (``plane``, from ``mid_sagittal_plane``), enhancement at least the target's median. The
+    target's own voxels do not count, so a lesion crossing the midline is not its own pair.
+    """
+    spacing = _spacing(affine)
+    normal, offset = plane
+    pts = np.argwhere(mask).astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    mirrored = pts - 2.0 * (pts @ normal - offset)[:, None] * normal
+    inv = np.linalg.inv(affine)
+    vox = np.rint(mirrored @ inv[:3, :3].T + inv[:3, 3]).astype(np.intp)
+    shape = np.asarray(mask.shape)
+    inside = np.all((vox >= 0) & (vox < shape), axis=1)
+    if not inside.any():
+        return None
+    half = np.rint(value("segmentation", "paired_window_mm") / spacing).astype(np.intp)
+    lo = np.maximum(vox[inside].min(axis=0) - half, 0)
+    hi = np.minimum(vox[inside].max(axis=0) + half + 1, shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    other = np.where(brain[box] & ~mask[box], e[box], -np.inf)
+    local = ndimage.maximum_filter(other, size=tuple(int(v) for v in 2 * half + 1), mode="constant", cval=-np.inf)
+    at = np.clip(vox - lo, 0, np.asarray(local.shape) - 1)
+    own = float(np.median(e[mask]))
+    share = float(np.mean(inside & (local[at[:, 0], at[:, 1], at[:, 2]] >= own)))
+    if share < value("segmentation", "paired_share"):
+        return None
+    return (
+        f"the other hemisphere holds its mirror image ({share:.0%} of it enhances as much within "
+        f"{value('segmentation', 'paired_window_mm'):.0f} mm of the mirror across the mid-sagittal plane): a paired "
+        "normal structure such as the choroid plexus or a deep vein"
     )
 
 
