@@ -204,3 +204,18 @@ def test_a_mirror_symmetric_pair_of_deep_enhancing_structures_is_never_a_target(
 def test_the_same_structure_in_one_hemisphere_only_is_a_target():
     _, (blob,), lesions, notes = _with_pair((21.0, 20.0, 16.0))
     assert any(_dice(les.enhancing, blob) > 0.7 for les in lesions), notes
+
+
+def test_a_surface_structure_within_the_planes_resolution_of_the_midline_straddles_it():
+    # TCIA Brain-Tumor-Progression 02 Pre: the anterior superior sagittal sinus lay 1.4-12 mm to one side of the
+    # estimated plane (placed to within about 2 mm, midline_plane_tolerance_mm); a lesion 3 mm off does not.
+    from pseudoprog.lesions.segment import midline_surface_structure
+
+    brain, affine = ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (30.0, 30.0, 30.0))
+    plane = (np.array([1.0, 0.0, 0.0]), 32.0)
+    x = np.arange(SHAPE[0])[:, None, None]
+    front = brain & (np.arange(SHAPE[1]) >= 54)[None, :, None] & (np.abs(np.arange(SHAPE[2]) - 16) <= 2)[None, None, :]
+    near = front & (x >= 33) & (x <= 43)  # 1-11 mm right of the plane
+    off = front & (x >= 35) & (x <= 45)  # 3-13 mm right of it
+    assert midline_surface_structure(near, brain, affine, plane=plane) is not None
+    assert midline_surface_structure(off, brain, affine, plane=plane) is None
