@@ -712,8 +712,11 @@ def segment_lesions(
         if why:
             notes[:0] = [NOT_RELIABLE, *why]
         kept = []
+        plane = mid_sagittal_plane(brain, affine) if grown else None
         for mask in grown:
-            sinus = midline_surface_structure(mask, brain, affine)
+            sinus = midline_surface_structure(mask, brain, affine, plane=plane)
+            if sinus is None and plane is not None:
+                sinus = paired_structure(mask, e, brain, affine, plane=plane)
             if sinus is None:
                 kept.append(mask)
             else:
@@ -785,26 +788,81 @@ def _grow_candidates(
     return grown, []
 
 
-def midline_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
+def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
+    """The brain mask's left-right symmetry plane as (unit normal, offset) in mm: ``normal @ x == offset``.
+
+    A head turned or tilted in the scanner has its mid-sagittal plane oblique to the image axes, so the middle
+    of the mask's left-right extent can lie 10 mm or more off the falx at the back of the head (TCIA
+    Brain-Tumor-Progression 11). The plane is the one, within 20 degrees of yaw and 10 of roll of the scanner's
+    left-right axis, whose mirror image of the mask overlaps the mask most (a coarse grid, then a finer one around
+    the best), scored on a fixed subsample of the mask's voxels.
+    """
+    idx = np.argwhere(brain)
+    if idx.shape[0] == 0:
+        return np.array([1.0, 0.0, 0.0]), 0.0
+    # A fixed subsample keeps the search well under a second on any mask; the overlap is an average.
+    step = max(1, idx.shape[0] // 5000)
+    pts = idx[::step].astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    inv = np.linalg.inv(affine)
+    centre = pts.mean(axis=0)
+    shape = np.asarray(brain.shape)
+
+    def overlap(yaw: np.ndarray, roll: np.ndarray, off: np.ndarray) -> np.ndarray:
+        # Normals from the left-right axis turned by yaw (about superior) and roll (about anterior).
+        n = np.stack([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)], axis=-1)
+        d = n @ centre + off
+        signed = pts @ n.T - d  # (points, candidates)
+        mirrored = pts[:, None, :] - 2.0 * signed[..., None] * n[None, :, :]
+        vox = np.rint(mirrored @ inv[:3, :3].T + inv[:3, 3]).astype(np.intp)
+        inside = np.all((vox >= 0) & (vox < shape), axis=-1)
+        vox = np.where(inside[..., None], vox, 0)
+        return (inside & brain[vox[..., 0], vox[..., 1], vox[..., 2]]).mean(axis=0)
+
+    best = (0.0, 0.0, 0.0)
+    for yaw_step, roll_step, off_step in (
+        (np.radians(4.0), np.radians(5.0), 4.0),
+        (np.radians(1.0), np.radians(2.0), 1.0),
+    ):
+        g = np.arange(-2, 3) if off_step < 4.0 else np.arange(-5, 6)
+        yaw, roll, off = np.meshgrid(
+            best[0] + yaw_step * g, best[1] + roll_step * np.arange(-2, 3), best[2] + off_step * g, indexing="ij"
+        )
+        yaw, roll, off = yaw.ravel(), roll.ravel(), off.ravel()
+        ok = (np.abs(yaw) <= np.radians(20.0)) & (np.abs(roll) <= np.radians(10.0)) & (np.abs(off) <= 20.0)
+        # In chunks of candidates, so the mirrored points stay a few tens of MB.
+        scores = np.concatenate(
+            [overlap(yaw[i : i + 64], roll[i : i + 64], off[i : i + 64]) for i in range(0, yaw.size, 64)]
+        )
+        scores = np.where(ok, scores, -1.0)
+        k = int(np.argmax(scores))
+        best = (float(yaw[k]), float(roll[k]), float(off[k]))
+    n = np.array([np.cos(best[0]) * np.cos(best[1]), np.sin(best[0]) * np.cos(best[1]), np.sin(best[1])])
+    return n, float(n @ centre + best[2])
+
+
+def midline_surface_structure(
+    mask: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float] | None = None
+) -> str | None:
     """Why an automatic target is a midline dural structure (sinus or falx), or None.
 
-    A raw-image brain mask keeps the superior sagittal sinus, the torcula and the falx at its surface (compact
-    bright tissue between the hemispheres), and their enhancement passes every shape test. Such a structure
-    reaches the mask's outer ``detection_erosion_mm``, straddles the mid-sagittal plane (the middle of the
-    brain's left-right extent) and has its centre within ``midline_surface_mm`` of it; a lesion at the medial
-    cortex lies in one hemisphere, on one side of the falx.
+    A raw-image brain mask keeps the superior sagittal sinus, the torcula, the straight sinus and the falx at its
+    surface (compact bright tissue between the hemispheres), and their enhancement passes every shape test. Such a
+    structure reaches the mask's outer ``detection_erosion_mm`` (somewhere: the straight sinus runs from the deep
+    midline to the surface), straddles the mid-sagittal plane (``mid_sagittal_plane``, the mask's symmetry plane)
+    and has its centre within ``midline_surface_mm`` of it; a lesion at the medial cortex lies in one hemisphere,
+    on one side of the falx. ``plane`` is that plane if already estimated for this brain mask.
     """
     spacing = _spacing(affine)
-    lr = int(np.argmax(np.abs(affine[0, :3])))  # the voxel axis closest to left-right
-    others = tuple(a for a in range(3) if a != lr)
-    span = np.flatnonzero(brain.any(axis=others))
-    own = np.flatnonzero(mask.any(axis=others))
-    if span.size == 0 or own.size == 0:
+    if not mask.any() or not brain.any():
         return None
-    mid = 0.5 * (span[0] + span[-1])
-    if not own[0] <= mid <= own[-1]:
+    normal, offset = plane if plane is not None else mid_sagittal_plane(brain, affine)
+    idx = np.argwhere(mask).astype(float)
+    signed = (idx @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+    # Straddling: voxels on both sides of the plane, to within the plane's own resolution.
+    tol = value("segmentation", "midline_plane_tolerance_mm")
+    if not (signed.min() <= tol and signed.max() >= -tol):
         return None
-    off_mm = abs(float(ndimage.center_of_mass(mask)[lr]) - mid) * float(spacing[lr])
+    off_mm = abs(float(signed.mean()))
     if off_mm > value("segmentation", "midline_surface_mm"):
         return None
     # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
@@ -813,7 +871,47 @@ def midline_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.nd
         return None
     return (
         f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
-        "plane): the superior sagittal sinus, torcula or falx"
+        "plane): the superior sagittal sinus, torcula, straight sinus or falx"
+    )
+
+
+def paired_structure(
+    mask: np.ndarray, e: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float]
+) -> str | None:
+    """Why an automatic target is one of a symmetric pair of normal structures, or None.
+
+    The choroid plexus and the deep veins beside the ventricles enhance as much as a lesion and pass every shape
+    test, but the other hemisphere holds their mirror image (TCIA Brain-Tumor-Progression 11, on both sides of the
+    frontal horns and third ventricle); a lesion's mirror image is normal brain. A target is such a structure when
+    at least ``paired_share`` of its voxels have, within ``paired_window_mm`` of their mirror image across the
+    mid-sagittal plane (``plane``, from ``mid_sagittal_plane``), enhancement at least the target's median. The
+    target's own voxels do not count, so a lesion crossing the midline is not its own pair.
+    """
+    spacing = _spacing(affine)
+    normal, offset = plane
+    pts = np.argwhere(mask).astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    mirrored = pts - 2.0 * (pts @ normal - offset)[:, None] * normal
+    inv = np.linalg.inv(affine)
+    vox = np.rint(mirrored @ inv[:3, :3].T + inv[:3, 3]).astype(np.intp)
+    shape = np.asarray(mask.shape)
+    inside = np.all((vox >= 0) & (vox < shape), axis=1)
+    if not inside.any():
+        return None
+    half = np.rint(value("segmentation", "paired_window_mm") / spacing).astype(np.intp)
+    lo = np.maximum(vox[inside].min(axis=0) - half, 0)
+    hi = np.minimum(vox[inside].max(axis=0) + half + 1, shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    other = np.where(brain[box] & ~mask[box], e[box], -np.inf)
+    local = ndimage.maximum_filter(other, size=tuple(int(v) for v in 2 * half + 1), mode="constant", cval=-np.inf)
+    at = np.clip(vox - lo, 0, np.asarray(local.shape) - 1)
+    own = float(np.median(e[mask]))
+    share = float(np.mean(inside & (local[at[:, 0], at[:, 1], at[:, 2]] >= own)))
+    if share < value("segmentation", "paired_share"):
+        return None
+    return (
+        f"the other hemisphere holds its mirror image ({share:.0%} of it enhances as much within "
+        f"{value('segmentation', 'paired_window_mm'):.0f} mm of the mirror across the mid-sagittal plane): a paired "
+        "normal structure such as the choroid plexus or a deep vein"
     )
 
 
