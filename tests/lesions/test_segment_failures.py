@@ -219,3 +219,39 @@ def test_a_surface_structure_within_the_planes_resolution_of_the_midline_straddl
     off = front & (x >= 35) & (x <= 45)  # 3-13 mm right of it
     assert midline_surface_structure(near, brain, affine, plane=plane) is not None
     assert midline_surface_structure(off, brain, affine, plane=plane) is None
+
+
+def _ring_with_a_bright_side(cap: float, rest: float, core: float):
+    """A 32 mm ring-enhancing lesion whose rim is brighter on one side (real-glioma-labelled pat0001): only that
+    side stands out of the brain as a hollow, faint fragment; the rest of the rim is dimmer; no FLAIR, no T1."""
+    shape, spacing = (90, 90, 45), (1.0, 1.0, 2.0)
+    rng = np.random.default_rng(7)
+    brain, affine = ellipsoid_mask(shape, spacing, (45.0, 45.0, 45.0), (42.0, 42.0, 42.0))
+    outer = ellipsoid_mask(shape, spacing, (45.0, 45.0, 45.0), (16.0, 16.0, 16.0))[0]
+    inner = ellipsoid_mask(shape, spacing, (45.0, 45.0, 45.0), (12.0, 12.0, 12.0))[0]
+    rim = outer & ~inner
+    side = rim & (np.arange(shape[0])[:, None, None] > 49)
+    t1c = np.where(brain, 700.0, 0.0)
+    t1c[rim], t1c[side], t1c[inner] = rest, cap, core
+    t1c += rng.normal(0, 30, shape) * brain
+    return t1c, brain, affine, rim
+
+
+def test_a_ring_whose_bright_side_alone_stands_out_is_found_whole():
+    # The bright side stands 5 local SDs above its surroundings (< 6: rejected as faint on its own); grown like a
+    # click it is a ring round a necrotic core, which no vessel, sinus or plexus makes.
+    t1c, brain, affine, rim = _ring_with_a_bright_side(cap=880.0, rest=805.0, core=300.0)
+    lesions, notes = segment_lesions(t1c, brain, affine)
+    assert len(lesions) == 1, notes
+    assert _dice(lesions[0].enhancing, rim) > 0.85
+    assert any("at first not taken" in n and "ring" in n for n in notes)
+    assert not any("found no enhancing lesion" in n for n in notes)
+
+
+def test_a_faint_curved_sheet_that_grows_into_no_ring_is_still_not_a_target():
+    # The same bright side alone (no dimmer rim, no core): a faint curved sheet stays a rejected structure.
+    t1c, brain, affine, _ = _ring_with_a_bright_side(cap=860.0, rest=700.0, core=700.0)
+    lesions, notes = segment_lesions(t1c, brain, affine)
+    assert lesions == []
+    assert "found no enhancing lesion" in notes[0]
+    assert any("local SDs above its surroundings" in n for n in notes)

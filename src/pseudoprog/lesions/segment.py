@@ -11,6 +11,10 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped.
    Each candidate is then grown like a reader's click at its centroid (step 3), within
    ``automatic_growth_mm`` of it, so a target is the whole lesion and not its brightest fragment.
+   Structures rejected only as hollow or faint (the bright side of a heterogeneous rim) get a second
+   look: the ``second_look_max`` largest are grown the same way and taken when the result is a
+   plausible lesion with an enhancing ring round a non-enhancing core (``ring_min_core_fraction``)
+   or, where a FLAIR confirms candidates, FLAIR-abnormal surroundings.
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -258,7 +262,7 @@ def detect_candidates(
     *,
     filter_shapes: bool = True,
     flair: np.ndarray | None = None,
-) -> tuple[np.ndarray, int, list[str], list[Implausible]]:
+) -> tuple[np.ndarray, int, list[str], list[Implausible], list[Implausible]]:
     """Compact, clearly enhancing structures inside the eroded brain.
 
     When a FLAIR (or T2) is given (the caller does so when there is no pre-contrast T1), a candidate
@@ -266,30 +270,32 @@ def detect_candidates(
     ``flair_min_shell_sd`` robust SDs above the brain): enhancing tumours are surrounded by oedema
     or infiltrated tissue, while vessels, sinuses and the choroid plexus are not.
 
-    Returns labels, their count, notes, and the enhancing structures inside the eroded brain that no lesion
+    Returns labels, their count, notes, the enhancing structures inside the eroded brain that no lesion
     can be (longer than a lesion, spanning most slices): they are never candidates, and
     :func:`judge_implausible` decides, once the targets are grown, whether they only need setting aside or make
-    the whole detection unreliable.
+    the whole detection unreliable; and the structures rejected only as hollow (a fragment of an open rim is a
+    curved sheet) or as faint against their surroundings, which :func:`_second_look` may still take once grown.
     """
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
     inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
     if not inner.any():
         too_thin = "the brain mask is too thin to erode: no automatic detection"
-        return np.zeros(brain.shape, dtype=np.int32), 0, [too_thin], []
+        return np.zeros(brain.shape, dtype=np.int32), 0, [too_thin], [], []
     smooth = ndimage.gaussian_filter(enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
     # Robust SD of the unsmoothed map: smoothing only removes isolated voxels, it must not lower the bar.
     med, rsd = _robust(enhancement[brain])
     hot = (smooth > med + value("segmentation", "detection_robust_sd") * rsd) & inner
     labels, n = ndimage.label(hot, structure=STRUCT26)
     if n == 0 or not filter_shapes:
-        return labels, n, [], []
+        return labels, n, [], [], []
     min_vol = value("segmentation", "min_candidate_volume_mm3")
     sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=np.arange(1, n + 1)) * voxel
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
     keep = np.zeros(n + 1, dtype=bool)
     dropped: list[str] = []
     implausible: list[Implausible] = []
+    weak: list[Implausible] = []
     objects = ndimage.find_objects(labels)
     min_contrast = value("segmentation", "automatic_min_contrast_sd")
     min_flair = value("segmentation", "flair_min_shell_sd")
@@ -308,6 +314,8 @@ def detect_candidates(
                 implausible.append(Implausible(sl, comp, text))
             else:
                 dropped.append(text)
+                if shp.solidity < value("segmentation", "min_solidity") and why.startswith("not compact"):
+                    weak.append(Implausible(sl, comp, text))
             continue
         full = np.zeros(brain.shape, dtype=bool)
         full[sl] = comp
@@ -318,6 +326,7 @@ def detect_candidates(
                 f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: it stands only "
                 f"{contrast:.1f} local SDs above its surroundings (< {min_contrast:.0f})"
             )
+            weak.append(Implausible(sl, comp, dropped[-1]))
             continue
         if fz is not None:
             f_sd = (_shell_upper_quartile(fz, brain, fill_holes_3d_and_axial(full), spacing) - fz_med) / fz_rsd
@@ -343,7 +352,7 @@ def detect_candidates(
         )
     labels = np.where(keep[labels], labels, 0)
     relabelled, n = ndimage.label(labels > 0, structure=STRUCT26)
-    return relabelled, n, dropped, implausible
+    return relabelled, n, dropped, implausible, weak
 
 
 @dataclass(frozen=True, eq=False)
@@ -501,12 +510,21 @@ def refine_enhancing(
     if peak <= bg:
         return candidate.copy()
     thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
-    sl = _bbox(candidate, pad=int(np.ceil(11.0 / spacing.min())))
-    allowed = np.zeros(candidate.shape, dtype=bool)
-    allowed[sl] = ndimage.distance_transform_edt(~candidate[sl], sampling=spacing) <= 10.0
+    # The growth stays within 10 mm of the candidate plus the rim band, and its background shell within 16 mm of
+    # that: a crop holding all of it gives the same mask as the whole grid, in a fraction of the time.
+    room = 11.0 + value("segmentation", "rim_extension_mm") + 17.0
+    box = _bbox(candidate, pad=int(np.ceil(room / spacing.min())))
+    cand, e = candidate[box], enhancement[box]
+    sl = _bbox(cand, pad=int(np.ceil(11.0 / spacing.min())))
+    allowed = np.zeros(cand.shape, dtype=bool)
+    allowed[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= 10.0
     faint = (peak - bg) / spread < value("segmentation", "rim_max_contrast_sd")
-    out = grow_lesion(enhancement, brain, affine, core=candidate, threshold=thr, rim=faint, allowed=allowed)
-    return out if out.any() else candidate & (enhancement > thr)
+    shifted = affine.copy()
+    shifted[:3, 3] = affine[:3, :3] @ np.array([b.start for b in box], dtype=float) + affine[:3, 3]
+    grown = grow_lesion(e, brain[box], shifted, core=cand, threshold=thr, rim=faint, allowed=allowed)
+    out = np.zeros(candidate.shape, dtype=bool)
+    out[box] = grown if grown.any() else cand & (e > thr)
+    return out
 
 
 def core_of(enhancing: np.ndarray) -> np.ndarray:
@@ -706,9 +724,17 @@ def segment_lesions(
     else:
         # Without a pre-contrast T1 the map cannot tell enhancement from other bright signal (flowing or
         # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
-        labels, n, dropped, implausible = detect_candidates(e, brain, affine, flair=flair if t1 is None else None)
-        notes.extend(dropped[:5])
+        confirm = flair if t1 is None else None
+        labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm)
         grown, why = _grow_candidates(e, brain, affine, labels, n)
+        # Hollow or faint structures that grow into a ring (or sit in FLAIR-abnormal tissue) are lesions too.
+        second = [] if why else _second_look(e, brain, affine, weak, grown, flair=confirm)
+        grown = grown + [mask for mask, _, _ in second]
+        # A rejected fragment that lies inside a target is part of that lesion, not a structure left out.
+        taken = {rejected for _, _, rejected in second}
+        taken |= {w.text for w in weak if any((g[w.where] & w.mask).any() for g in grown)}
+        notes.extend([d for d in dropped if d not in taken][:5])
+        notes.extend(said for _, said, _ in second)
         if why:
             notes[:0] = [NOT_RELIABLE, *why]
         kept = []
@@ -756,36 +782,106 @@ def _grow_candidates(
     """
     spacing = _spacing(affine)
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
-    reach = value("segmentation", "automatic_growth_mm")
     grown: list[np.ndarray] = []
     for idx in range(1, n + 1):
         cand = labels == idx
         fallback = refine_enhancing(e, brain, cand, affine)
-        centre = affine @ np.array([*ndimage.center_of_mass(cand), 1.0])
-        mask, _ = seeded_lesion(e, brain, affine, Seed("auto", point_mm=(centre[0], centre[1], centre[2])))
-        if mask is not None:
-            # Confined near its candidate and connected to it, so a neighbouring lesion or vessel is not taken in.
-            sl = _bbox(cand, pad=int(np.ceil((reach + 1.0) / spacing.min())))
-            near = np.zeros(cand.shape, dtype=bool)
-            near[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= reach
-            pieces, _ = ndimage.label(mask & near, structure=STRUCT26)
-            keep = np.unique(pieces[cand | fallback])
-            mask = np.isin(pieces, keep[keep > 0]) | fallback
-            # A growth that became implausible has leaked into anatomy: the candidate's own half-maximum mask.
-            if shape_of(mask, spacing).problem(brain_slices) is not None:
-                mask = fallback
-        else:
+        mask = _grown_from(e, brain, affine, cand, fallback)
+        # A growth that became implausible has leaked into anatomy: the candidate's own half-maximum mask.
+        if mask is None or shape_of(mask, spacing).problem(brain_slices) is not None:
             mask = fallback
         # One lesion reached from two candidates (two bright parts of one rim) is one target.
-        for other in [g for g in grown if (g & mask).any()]:
+        joined = [g for g in grown if (g & mask).any()]
+        for other in joined:
             mask = mask | other
-            grown = [g for g in grown if g is not other]
-        grown.append(mask)
+        grown = [g for g in grown if not any(g is other for other in joined)] + [mask]
     for mask in grown:
         why = shape_of(mask, spacing).problem(brain_slices)
         if why is not None:
             return [], [f"an automatic candidate grown to its full extent is not a plausible lesion: {why}"]
     return grown, []
+
+
+def _grown_from(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, cand: np.ndarray, fallback: np.ndarray
+) -> np.ndarray | None:
+    """An automatic candidate grown like a reader's click at its centroid, within ``automatic_growth_mm`` of the
+    candidate and connected to it or to its own half-maximum mask ``fallback``; None when the click finds nothing."""
+    spacing = _spacing(affine)
+    reach = value("segmentation", "automatic_growth_mm")
+    centre = affine @ np.array([*ndimage.center_of_mass(cand), 1.0])
+    mask, _ = seeded_lesion(e, brain, affine, Seed("auto", point_mm=(centre[0], centre[1], centre[2])))
+    if mask is None:
+        return None
+    # Confined near its candidate and connected to it, so a neighbouring lesion or vessel is not taken in.
+    sl = _bbox(cand, pad=int(np.ceil((reach + 1.0) / spacing.min())))
+    near = np.zeros(cand.shape, dtype=bool)
+    near[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= reach
+    pieces, _ = ndimage.label(mask & near, structure=STRUCT26)
+    keep = np.unique(pieces[cand | fallback])
+    return np.isin(pieces, keep[keep > 0]) | fallback
+
+
+def _second_look(
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    weak: list[Implausible],
+    targets: list[np.ndarray],
+    *,
+    flair: np.ndarray | None,
+) -> list[tuple[np.ndarray, str, str]]:
+    """Structures first rejected as hollow or faint (:func:`detect_candidates`) that are lesions once grown.
+
+    A fragment of an open or heterogeneous rim is, on its own, a curved sheet that stands little above its
+    surroundings; only its growth (like a click at its centroid) shows the whole lesion. It is taken when the grown
+    structure is a plausible lesion (:meth:`Shape.problem`) and shows what vessels, sinuses, dura and choroid
+    plexus never do: an enhancing rim round a non-enhancing core making up at least ``ring_min_core_fraction`` of
+    its volume (the ring enhancement of glioblastoma, metastasis and radiation necrosis), or — where a FLAIR
+    confirms automatic candidates (no pre-contrast T1) — FLAIR-abnormal surroundings. A structure whose growth
+    reaches a target already found is left to that target. Returns (mask, note, the rejection it overrides).
+    """
+    spacing = _spacing(affine)
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
+    min_core = value("segmentation", "ring_min_core_fraction")
+    min_flair = value("segmentation", "flair_min_shell_sd")
+    fz = enhancement_map(flair, brain) if flair is not None else None
+    fz_med, fz_rsd = _robust(fz[brain]) if fz is not None else (0.0, 1.0)
+
+    def sign_of_lesion(mask: np.ndarray) -> str | None:
+        core = core_of(mask)
+        share = float(core.sum()) / max(float(mask.sum()), 1.0)
+        if share >= min_core:
+            return f"an enhancing ring round a non-enhancing core ({share:.0%} of its volume)"
+        if fz is not None:
+            f_sd = (_shell_upper_quartile(fz, brain, mask | core, spacing) - fz_med) / fz_rsd
+            if f_sd >= min_flair:
+                return f"FLAIR-abnormal surroundings ({f_sd:.1f} robust SDs above the brain median)"
+        return None
+
+    taken: list[tuple[np.ndarray, str, str]] = []
+    # Each look is a full growth (seconds on a 1 mm grid): the largest structures first, at most a few of them —
+    # a rim's fragments are the largest hollow or faint structures, specks of normal enhancement the smallest.
+    largest = sorted(weak, key=lambda w: -int(w.mask.sum()))[: int(value("segmentation", "second_look_max"))]
+    for structure in largest:
+        cand = np.zeros(brain.shape, dtype=bool)
+        cand[structure.where] = structure.mask
+        found = targets + [mask for mask, _, _ in taken]
+        if any((t & cand).any() for t in found):
+            continue
+        mask = _grown_from(e, brain, affine, cand, refine_enhancing(e, brain, cand, affine))
+        if mask is None or any((t & mask).any() for t in found):
+            continue
+        if shape_of(mask, spacing).problem(brain_slices) is not None:
+            continue
+        why = sign_of_lesion(mask)
+        if why is None:
+            continue
+        mm3 = float(mask.sum()) * float(np.prod(spacing))
+        first, _, reason = structure.text.partition(" was not taken as a lesion: ")
+        said = f"{first}, at first not taken as a lesion ({reason}), grown to {mm3:.0f} mm³ is one: {why}"
+        taken.append((mask, said, structure.text))
+    return taken
 
 
 def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
