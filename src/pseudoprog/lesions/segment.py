@@ -565,8 +565,13 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
     sl = _bbox(region, pad=int(np.ceil(room / _spacing(affine).min())))
     shifted = affine.copy()
     shifted[:3, 3] = affine[:3, :3] @ np.array([s.start for s in sl], dtype=float) + affine[:3, 3]
-    # The brain's envelope is a property of whole slices, so it is computed before cropping.
-    envelope = axial_hull(brain, window=sl)[sl]
+
+    def envelope(where: np.ndarray) -> np.ndarray:
+        # The brain's hull is a property of whole slices: computed on the full grid, tested where asked in the crop.
+        at = np.zeros(brain.shape, dtype=bool)
+        at[sl] = where
+        return axial_hull(brain, at=at)[sl]
+
     mask, said = _seeded_in(e[sl], brain[sl], shifted, seed, envelope=envelope)
     if mask is None:
         return None, said
@@ -576,7 +581,12 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
 
 
 def _seeded_in(
-    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed, *, envelope: np.ndarray | None = None
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    seed: Seed,
+    *,
+    envelope: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at, judged against its local background.
 
@@ -637,36 +647,35 @@ def _seeded_in(
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
 
 
-def axial_hull(mask: np.ndarray, *, window: tuple[slice, ...] | None = None) -> np.ndarray:
-    """Per axial slice, the convex hull of a mask's pixels (pixel centres), the mask included; filled in only
-    inside ``window`` (a box of the grid; the whole grid when None), while the hull is that of the whole slice.
+def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
+    """Per axial slice, the convex hull of a mask's pixels (pixel centres), the mask included. ``at``: the voxels
+    (a boolean array of the grid) where the hull is tested, the rest being the mask alone; every pixel of each
+    slice's bounding box when None.
 
     >>> m = np.zeros((7, 7, 1), dtype=bool); m[1:6, 1, 0] = m[1, 1:6, 0] = m[5, 1:6, 0] = True
     >>> int(axial_hull(m).sum()), int(m.sum())
     (25, 13)
     """
-    box = window if window is not None else tuple(slice(0, n) for n in mask.shape)
-    (i0, i1, _), (j0, j1, _) = box[0].indices(mask.shape[0]), box[1].indices(mask.shape[1])
-    out = np.zeros(mask.shape, dtype=bool)
-    for k in range(*box[2].indices(mask.shape[2])):
+    out = np.array(mask, dtype=bool)
+    ks = range(mask.shape[2]) if at is None else np.flatnonzero(at.any(axis=(0, 1)))
+    for k in ks:
         plane = mask[:, :, k]
-        out[i0:i1, j0:j1, k] = plane[i0:i1, j0:j1]
         # The hull of a slice is that of its edge pixels.
         pts = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(float)
         if pts.shape[0] < 3:
-            continue
-        lo = np.maximum(pts.min(axis=0).astype(int), [i0, j0])
-        hi = np.minimum(pts.max(axis=0).astype(int) + 1, [i1, j1])
-        if np.any(hi <= lo):
             continue
         try:
             hull = ConvexHull(pts)
         except QhullError:  # a line
             continue
-        ii, jj = np.mgrid[lo[0] : hi[0], lo[1] : hi[1]]
-        grid = np.stack([ii.ravel(), jj.ravel()], axis=1).astype(float)
+        if at is None:
+            lo, hi = pts.min(axis=0).astype(int), pts.max(axis=0).astype(int) + 1
+            ii, jj = (g.ravel() for g in np.mgrid[lo[0] : hi[0], lo[1] : hi[1]])
+        else:
+            ii, jj = np.nonzero(at[:, :, k])
+        grid = np.stack([ii, jj], axis=1).astype(float)
         inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-6, axis=1)
-        out[lo[0] : hi[0], lo[1] : hi[1], k] |= inside.reshape(ii.shape)
+        out[ii[inside], jj[inside], k] = True
     return out
 
 
@@ -701,7 +710,7 @@ def beyond_brain_mask(
 def _with_tissue_beyond(
     e: np.ndarray,
     brain: np.ndarray,
-    envelope: np.ndarray,
+    envelope: Callable[[np.ndarray], np.ndarray],
     lesion: np.ndarray,
     threshold: float,
     allowed: np.ndarray,
@@ -712,8 +721,20 @@ def _with_tissue_beyond(
 
     Only pieces touching the lesion grown inside the mask are taken, never a chain of pieces outside the mask
     reached through another: outside tissue is joined to the lesion as a whole, not grown through.
+    ``envelope`` gives the brain mask's per-slice hull, tested at the voxels asked for: the bright tissue outside
+    the mask on the slices where some of it touches the lesion (none on a skull-stripped image).
     """
-    beyond = beyond_brain_mask(e, brain, envelope, threshold, spacing) & allowed
+    if not ((e > threshold) & ~brain & allowed).any():  # what is taken must itself be above the threshold
+        return lesion
+    fwhm = value("segmentation", "detection_smoothing_mm")
+    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    outside = (smooth > threshold) & ~brain & allowed
+    pieces, _ = ndimage.label(outside, structure=STRUCT26)
+    near = np.unique(pieces[ndimage.binary_dilation(lesion, structure=STRUCT26) & outside])
+    slices = np.asarray(np.isin(pieces, near[near > 0]).any(axis=(0, 1)))
+    if not slices.any():
+        return lesion
+    beyond = beyond_brain_mask(e, brain, envelope(outside & slices[None, None, :]), threshold, spacing) & allowed
     if not beyond.any():
         return lesion
     labels, _ = ndimage.label(beyond, structure=STRUCT26)
