@@ -23,7 +23,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    ``rim_extension_mm``). A box confines the lesion; a point lets it extend ``point_extension_mm``.
    A point whose ball holds no clear enhancement (a click in a necrotic core) is searched again at
    twice and three times its radius. Thin parts (< ``dural_sheet_mm`` in-plane) at the brain mask's
-   surface are cut, so the mask does not run along the enhancing dura.
+   surface are cut, so the mask does not run along the enhancing dura. Compact enhancing tissue just
+   outside the brain mask but inside its per-slice convex hull (a tumour at the cortex the mask left
+   out) is added where it touches the lesion (:func:`beyond_brain_mask`).
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
@@ -581,7 +583,14 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
     sl = _bbox(region, pad=int(np.ceil(room / _spacing(affine).min())))
     shifted = affine.copy()
     shifted[:3, 3] = affine[:3, :3] @ np.array([s.start for s in sl], dtype=float) + affine[:3, 3]
-    mask, said = _seeded_in(e[sl], brain[sl], shifted, seed)
+
+    def envelope(where: np.ndarray) -> np.ndarray:
+        # The brain's hull is a property of whole slices: computed on the full grid, tested where asked in the crop.
+        at = np.zeros(brain.shape, dtype=bool)
+        at[sl] = where
+        return axial_hull(brain, at=at)[sl]
+
+    mask, said = _seeded_in(e[sl], brain[sl], shifted, seed, envelope=envelope)
     if mask is None:
         return None, said
     out = np.zeros(e.shape, dtype=bool)
@@ -589,7 +598,14 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
     return out, said
 
 
-def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
+def _seeded_in(
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    seed: Seed,
+    *,
+    envelope: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at, judged against its local background.
 
     Inside the seed region (a point's ball, or a box) the peak enhancement (98th percentile) must
@@ -642,9 +658,116 @@ def _seeded_in(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed)
     faint = contrast < value("segmentation", "rim_max_contrast_sd")
     mask = grow_lesion(e, brain, affine, core=core, threshold=thr, rim=faint, allowed=allowed)
     mask = _without_dural_sheet(mask, brain, core, spacing)
+    if envelope is not None and mask.any():
+        mask = _with_tissue_beyond(e, brain, envelope, mask, thr, allowed, spacing)
     if not mask.any():
         return None, said
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
+
+
+def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
+    """Per axial slice, the convex hull of a mask's pixels (pixel centres), the mask included. ``at``: the voxels
+    (a boolean array of the grid) where the hull is tested, the rest being the mask alone; every pixel of each
+    slice's bounding box when None.
+
+    >>> m = np.zeros((7, 7, 1), dtype=bool); m[1:6, 1, 0] = m[1, 1:6, 0] = m[5, 1:6, 0] = True
+    >>> int(axial_hull(m).sum()), int(m.sum())
+    (25, 13)
+    """
+    out = np.array(mask, dtype=bool)
+    ks = range(mask.shape[2]) if at is None else np.flatnonzero(at.any(axis=(0, 1)))
+    for k in ks:
+        plane = mask[:, :, k]
+        # The hull of a slice is that of its edge pixels.
+        pts = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(float)
+        if pts.shape[0] < 3:
+            continue
+        try:
+            hull = ConvexHull(pts)
+        except QhullError:  # a line
+            continue
+        if at is None:
+            lo, hi = pts.min(axis=0).astype(int), pts.max(axis=0).astype(int) + 1
+            ii, jj = (g.ravel() for g in np.mgrid[lo[0] : hi[0], lo[1] : hi[1]])
+        else:
+            ii, jj = np.nonzero(at[:, :, k])
+        grid = np.stack([ii, jj], axis=1).astype(float)
+        inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-6, axis=1)
+        out[ii[inside], jj[inside], k] = True
+    return out
+
+
+def beyond_brain_mask(
+    e: np.ndarray, brain: np.ndarray, envelope: np.ndarray, threshold: float, spacing: np.ndarray
+) -> np.ndarray:
+    """Enhancing tissue outside the brain mask that a seeded lesion may still take: a tumour at the cortex.
+
+    A raw-image brain mask leaves out enhancing tumour that reaches the brain's surface (bright, above the
+    mask's intensity band, and less than half surrounded by brain), and with it the necrotic core or cavity open
+    to the surface (TCIA Brain-Tumor-Progression 09 Post keeps 35 % of its tumour). Such tissue still lies inside
+    the skull, which is near convex: inside ``envelope`` (per axial slice, the convex hull of the brain mask,
+    :func:`axial_hull`), while the scalp lies outside it. It is taken only where the enhancement, smoothed
+    in-plane at ``detection_smoothing_mm`` (a rim is speckled), is above the lesion's bright threshold and
+    compact: with the bright tissue inside the mask it survives an in-plane opening with a disk
+    ``beyond_mask_compact_mm`` across, so neither the 1-2 mm enhancing dura, a cortical vessel nor the diploe
+    of the skull is taken. Of this, the caller keeps only
+    what touches the lesion grown inside the brain mask (:func:`_with_tissue_beyond`).
+    """
+    fwhm = value("segmentation", "detection_smoothing_mm")
+    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    # Compactness is judged with the enhancing tissue inside the mask: a tumour cut by the mask's edge is thick
+    # as a whole even where the part outside is thin, while the dura is thin everywhere.
+    hot = (smooth > threshold) & envelope
+    if not (hot & ~brain).any():
+        return np.zeros(e.shape, dtype=bool)
+    disk = _axial_disk(value("segmentation", "beyond_mask_compact_mm"), spacing)
+    compact = ndimage.binary_opening(hot, structure=disk)
+    return np.asarray(compact) & ~brain & (e > threshold)
+
+
+def _with_tissue_beyond(
+    e: np.ndarray,
+    brain: np.ndarray,
+    envelope: Callable[[np.ndarray], np.ndarray],
+    lesion: np.ndarray,
+    threshold: float,
+    allowed: np.ndarray,
+    spacing: np.ndarray,
+) -> np.ndarray:
+    """The lesion grown inside the brain mask plus the tissue beyond the mask (:func:`beyond_brain_mask`) that
+    touches it, within the seed's allowed region.
+
+    Only pieces touching the lesion grown inside the mask are taken, never a chain of pieces outside the mask
+    reached through another: outside tissue is joined to the lesion as a whole, not grown through.
+    ``envelope`` gives the brain mask's per-slice hull, tested at the voxels asked for: the bright tissue outside
+    the mask on the slices where some of it touches the lesion (none on a skull-stripped image).
+    """
+    if not ((e > threshold) & ~brain & allowed).any():  # what is taken must itself be above the threshold
+        return lesion
+    fwhm = value("segmentation", "detection_smoothing_mm")
+    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    outside = (smooth > threshold) & ~brain & allowed
+    pieces, _ = ndimage.label(outside, structure=STRUCT26)
+    near = np.unique(pieces[ndimage.binary_dilation(lesion, structure=STRUCT26) & outside])
+    slices = np.asarray(np.isin(pieces, near[near > 0]).any(axis=(0, 1)))
+    if not slices.any():
+        return lesion
+    beyond = beyond_brain_mask(e, brain, envelope(outside & slices[None, None, :]), threshold, spacing) & allowed
+    if not beyond.any():
+        return lesion
+    labels, _ = ndimage.label(beyond, structure=STRUCT26)
+    touching = ndimage.binary_dilation(lesion, structure=STRUCT26) & beyond
+    keep = np.unique(labels[touching])
+    return lesion | np.isin(labels, keep[keep > 0])
+
+
+def _axial_disk(diameter_mm: float, spacing: np.ndarray) -> np.ndarray:
+    """An in-plane disk ``diameter_mm`` across (radius at least one voxel), as a one-slice 3D structuring element."""
+    r = np.maximum(np.rint(0.5 * diameter_mm / spacing[:2]).astype(int), 1)
+    disk = np.zeros((2 * r[0] + 1, 2 * r[1] + 1, 1), dtype=bool)
+    ii, jj = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
+    disk[..., 0] = (ii / r[0]) ** 2 + (jj / r[1]) ** 2 <= 1.0
+    return disk
 
 
 def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -659,11 +782,7 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
         return mask
     sl = _bbox(mask, pad=2)
     m = mask[sl]
-    r = np.maximum(np.rint(0.5 * value("segmentation", "dural_sheet_mm") / spacing[:2]).astype(int), 1)
-    disk = np.zeros((2 * r[0] + 1, 2 * r[1] + 1, 1), dtype=bool)
-    ii, jj = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
-    disk[..., 0] = (ii / r[0]) ** 2 + (jj / r[1]) ** 2 <= 1.0
-    thin = m & ~ndimage.binary_opening(m, structure=disk)
+    thin = m & ~ndimage.binary_opening(m, structure=_axial_disk(value("segmentation", "dural_sheet_mm"), spacing))
     if not thin.any():
         return mask
     # Depth below the brain mask's surface; the image's border counts as outside.

@@ -370,7 +370,7 @@ def _context_row(
                 extent=ext,
             )
         if name == "axial" and outline.any():
-            d = slice_diameters(_one_piece(outline), sa, sb, slice_index=k)
+            d = slice_diameters(_one_piece(outline, sa, sb), sa, sb, slice_index=k)
             (i1, j1), (i2, j2) = d.long_ends_ij
             xs = [(i1 - lo[0] + 0.5) * sa, (i2 - lo[0] + 0.5) * sa]
             ys = [(j1 - lo[1] + 0.5) * sb, (j2 - lo[1] + 0.5) * sb]
