@@ -96,7 +96,18 @@ def warp(
     order = INTERPOLATION_ORDER[interpolation]
     data = moving.data if order == 0 else np.asarray(moving.data, dtype=np.float32)
     voxel_map = np.linalg.inv(moving.affine) @ _matrix(transform) @ grid.affine
-    out = _resample(data, voxel_map, grid.shape, order=order, fill=fill)
+    if (
+        order <= 1
+        and grid.shape == moving.spatial_shape
+        and np.array_equal(voxel_map, np.eye(4))
+        and (order == 0 or bool(np.isfinite(data).all()))
+    ):
+        # Every target voxel centre is exactly a moving voxel centre (a series onto its own grid, the identity):
+        # nearest and linear interpolation there return the voxel's value as it is (weights exactly 1 and 0; a
+        # non-finite neighbour would spread through its weight 0, so the copy is taken only for finite data).
+        out = np.array(data, order="C", copy=True)
+    else:
+        out = _resample(data, voxel_map, grid.shape, order=order, fill=fill)
     return Volume(data=out, affine=grid.affine.copy(), series_uid=moving.series_uid)
 
 

@@ -1020,7 +1020,8 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
     pts = idx[::step].astype(float) @ affine[:3, :3].T + affine[:3, 3]
     inv = np.linalg.inv(affine)
     centre = pts.mean(axis=0)
-    shape = np.asarray(brain.shape)
+    shape = np.asarray(brain.shape, dtype=np.uintp)
+    flat_brain = np.ascontiguousarray(brain).ravel()
 
     def overlap(yaw: np.ndarray, roll: np.ndarray, off: np.ndarray) -> np.ndarray:
         # Normals from the left-right axis turned by yaw (about superior) and roll (about anterior).
@@ -1028,10 +1029,15 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
         d = n @ centre + off
         signed = pts @ n.T - d  # (points, candidates)
         mirrored = pts[:, None, :] - 2.0 * signed[..., None] * n[None, :, :]
-        vox = np.rint(mirrored @ inv[:3, :3].T + inv[:3, 3]).astype(np.intp)
-        inside = np.all((vox >= 0) & (vox < shape), axis=-1)
-        vox = np.where(inside[..., None], vox, 0)
-        return (inside & brain[vox[..., 0], vox[..., 1], vox[..., 2]]).mean(axis=0)
+        vox_f = mirrored @ inv[:3, :3].T
+        vox_f += inv[:3, 3]
+        vox = np.rint(vox_f, out=vox_f).astype(np.intp)
+        # Inside the grid on every axis (a negative index, read unsigned, is beyond any axis), then the mask's
+        # value there, read through the flat index (clipped: points outside count as outside whatever it reads).
+        ok = vox.view(np.uintp) < shape
+        inside = ok[..., 0] & ok[..., 1] & ok[..., 2]
+        flat = np.ravel_multi_index((vox[..., 0], vox[..., 1], vox[..., 2]), brain.shape, mode="clip")
+        return (inside & flat_brain[flat]).mean(axis=0)
 
     best = (0.0, 0.0, 0.0)
     for yaw_step, roll_step, off_step in (
