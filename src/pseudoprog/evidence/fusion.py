@@ -4,9 +4,11 @@ Correlated evidence (clinical_rules.md §3.6 rule 1). Contributions carry a ``gr
 same thing: DSC max rCBV, mean rCBV and FTB are one measurement) and a ``family`` (modalities that are
 correlated: DSC, DCE and ASL are all perfusion). Within a group only the strongest contribution (largest
 |log LR|) is used; within a family the groups are ranked by strength and every group after the first is
-raised to the power ``family_discount`` (0.5 by default); families multiply as independent evidence.
-This is the §3.6 engineering rule; it keeps the strongest signal whole and stops three views of the same
-blood volume from counting three times. ``naive=True`` multiplies everything (for comparison only).
+raised to the power ``family_discount`` (0.5 by default). This is the §3.6 engineering rule; it keeps the
+strongest signal whole and stops three views of the same blood volume from counting three times. Imaging
+families are not independent either: with ``rho`` > 0 their summed log LR is divided by ``1 + (k - 1) rho``
+(:func:`dependence_divisor`, an equicorrelated binormal model). ``naive=True`` multiplies everything (for
+comparison only).
 
 Interval: every input is drawn ``n_draws`` times (the prior from its Beta, each sensitivity and specificity
 from Betas matched to its published interval, each modifier from its counts or log-normal interval, one of
