@@ -316,7 +316,7 @@ def detect_candidates(
                 implausible.append(Implausible(sl, comp, text))
             else:
                 dropped.append(text)
-                if shp.solidity < value("segmentation", "min_solidity") and why.startswith("not compact"):
+                if why.startswith("not compact"):  # hollow only (every other shape test passed)
                     weak.append(Implausible(sl, comp, text))
             continue
         full = np.zeros(brain.shape, dtype=bool)
@@ -698,7 +698,7 @@ def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
 
 
 def beyond_brain_mask(
-    e: np.ndarray, brain: np.ndarray, envelope: np.ndarray, threshold: float, spacing: np.ndarray
+    e: np.ndarray, smooth: np.ndarray, brain: np.ndarray, envelope: np.ndarray, threshold: float, spacing: np.ndarray
 ) -> np.ndarray:
     """Enhancing tissue outside the brain mask that a seeded lesion may still take: a tumour at the cortex.
 
@@ -707,14 +707,12 @@ def beyond_brain_mask(
     to the surface (TCIA Brain-Tumor-Progression 09 Post keeps 35 % of its tumour). Such tissue still lies inside
     the skull, which is near convex: inside ``envelope`` (per axial slice, the convex hull of the brain mask,
     :func:`axial_hull`), while the scalp lies outside it. It is taken only where the enhancement, smoothed
-    in-plane at ``detection_smoothing_mm`` (a rim is speckled), is above the lesion's bright threshold and
+    in-plane at ``detection_smoothing_mm`` (``smooth``: a rim is speckled), is above the lesion's bright threshold and
     compact: with the bright tissue inside the mask it survives an in-plane opening with a disk
     ``beyond_mask_compact_mm`` across, so neither the 1-2 mm enhancing dura, a cortical vessel nor the diploe
     of the skull is taken. Of this, the caller keeps only
     what touches the lesion grown inside the brain mask (:func:`_with_tissue_beyond`).
     """
-    fwhm = value("segmentation", "detection_smoothing_mm")
-    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
     # Compactness is judged with the enhancing tissue inside the mask: a tumour cut by the mask's edge is thick
     # as a whole even where the part outside is thin, while the dura is thin everywhere.
     hot = (smooth > threshold) & envelope
@@ -746,17 +744,19 @@ def _with_tissue_beyond(
         return lesion
     fwhm = value("segmentation", "detection_smoothing_mm")
     smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    around = ndimage.binary_dilation(lesion, structure=STRUCT26)
     outside = (smooth > threshold) & ~brain & allowed
     pieces, _ = ndimage.label(outside, structure=STRUCT26)
-    near = np.unique(pieces[ndimage.binary_dilation(lesion, structure=STRUCT26) & outside])
+    near = np.unique(pieces[around & outside])
     slices = np.asarray(np.isin(pieces, near[near > 0]).any(axis=(0, 1)))
     if not slices.any():
         return lesion
-    beyond = beyond_brain_mask(e, brain, envelope(outside & slices[None, None, :]), threshold, spacing) & allowed
+    hull = envelope(outside & slices[None, None, :])
+    beyond = beyond_brain_mask(e, smooth, brain, hull, threshold, spacing) & allowed
     if not beyond.any():
         return lesion
     labels, _ = ndimage.label(beyond, structure=STRUCT26)
-    touching = ndimage.binary_dilation(lesion, structure=STRUCT26) & beyond
+    touching = around & beyond
     keep = np.unique(labels[touching])
     return lesion | np.isin(labels, keep[keep > 0])
 
