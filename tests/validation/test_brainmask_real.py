@@ -53,3 +53,26 @@ def test_raw_clinical_image_gives_an_adult_brain_below_the_scalp(suffix):
     assert not (mask[:, :, mid] & (depth[:, :, mid] < 5.0)).any()  # no scalp
     deep = depth[:, :, mid] > 40.0
     assert mask[:, :, mid][deep].mean() > 0.95  # the deep brain is kept (T1c 0.97+, FLAIR 0.966)
+
+
+def _tcia(case: str) -> tuple[Volume, np.ndarray]:
+    """A TCIA Brain-Tumor-Progression T1c at the assumed 1 x 1 x 5 mm (its header lost the voxel size) and its
+    reference tumour mask."""
+    pid, _, tp = case.partition("/")
+    root = shared_data("tcia-brain-tumor-progression-t1c", pid)
+    img = nib.load(str(root / f"{tp}_Scan_T1.nii.gz"))
+    affine = img.affine.copy()
+    affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])
+    ref = np.asarray(nib.load(str(root / f"{tp}_Mask.nii.gz")).dataobj) > 0
+    return Volume(np.asarray(img.dataobj, dtype=np.float32), affine), ref
+
+
+def test_a_rim_enhancing_tumour_at_the_cortex_is_inside_the_raw_brain_mask():
+    """TCIA 09 Post: a large rim-enhancing tumour reaching the skull through a craniotomy. The mask held 35 % of the
+    reference before the bright-mass-in-the-hull rule (branch l13-mask), 98 % after; it still stays below the scalp
+    (nothing within 5 mm of the head surface) and has an adult volume (1500 -> 1594 mL)."""
+    vol, ref = _tcia("09/Post")
+    mask, _, check = brain_mask_checked(vol)
+    assert float(mask[ref].mean()) >= 0.95
+    assert check.refusal == "" and 800 <= check.volume_ml <= 1800, check
+    assert not (mask & (_head_depth_mm(vol) < 5.0)).any()

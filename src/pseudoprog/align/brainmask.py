@@ -5,9 +5,11 @@
 - **Raw images with scalp and skull** (clinical T1c, T1, T2, FLAIR): a head mask (BET's background threshold,
   Smith SM, Hum Brain Mapp 2002;17:143-155), the depth of every voxel below the head surface in mm, the
   brain-tissue intensity band learnt from the deep head, an erosion that cuts the brain from scalp, muscle and
-  orbit through the dark skull, the component that holds the deep head, dilation back inside the band,
-  closing, and hole filling so ventricles, a resection cavity or a necrotic core stay inside (the
-  morphological skull-stripping idea of Brummer et al., IEEE TMI 1993;12:153-66). Numbers and their sources:
+  orbit through the dark skull, the component that holds the deep head, dilation back inside the band, bright
+  compact tissue mostly surrounded by brain or filling a notch of the brain's per-slice convex hull (an enhancing
+  tumour, also one at the cortex whose shell is half skull), closing, and hole filling so ventricles, a resection
+  cavity or a necrotic core stay inside (the morphological skull-stripping idea of Brummer et al., IEEE TMI
+  1993;12:153-66). Numbers and their sources:
   ``align/data/brainmask.yaml``.
 - **Skull-stripped images** (background exactly zero, or a constant such as the z-score of 0): the non-zero
   support, opened and with holes filled.
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
 from ..case import Volume
 from ..errors import CannotAssessError
@@ -247,9 +250,125 @@ def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[
         around = ndimage.sum_labels(brain, shell, index=index) / np.maximum(
             ndimage.sum_labels(np.ones_like(shell), shell, index=index), 1
         )
-        brain |= np.isin(labels, index[around >= float(t["bright_surrounded"])])
+        taken = around >= float(t["bright_surrounded"])
+        brain_before = brain.copy()
+        brain |= np.isin(labels, index[taken])
+        brain |= _at_the_cortex(labels, shell, index[~taken], brain_before, (data <= lo) & head, spacing, t)
     brain = _padded(ndimage.binary_closing, brain, _ball(float(t["close_mm"]), spacing))
     return fill_holes_3d_and_axial(brain)
+
+
+def _slice_hull(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Whether each voxel of ``at`` lies inside the convex hull of ``mask``'s pixels on its own slice (image axis 2).
+
+    >>> m = np.zeros((7, 7, 1), dtype=bool); m[1:6, 1, 0] = m[1, 1:6, 0] = m[5, 1:6, 0] = True
+    >>> a = np.zeros_like(m); a[3, 3, 0] = a[3, 6, 0] = True
+    >>> np.argwhere(_slice_hull(m, a)).tolist()
+    [[3, 3, 0]]
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    for k in np.flatnonzero(at.any(axis=(0, 1))):
+        plane = mask[:, :, k]
+        pts = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(float)
+        if pts.shape[0] < 3:
+            continue
+        try:
+            hull = ConvexHull(pts)
+        except QhullError:  # the slice's mask is a line
+            continue
+        ii, jj = np.nonzero(at[:, :, k])
+        grid = np.stack([ii, jj], axis=1).astype(float)
+        inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-6, axis=1)
+        out[ii[inside], jj[inside], k] = True
+    return out
+
+
+def _at_the_cortex(
+    labels: np.ndarray,
+    shell: np.ndarray,
+    index: np.ndarray,
+    brain: np.ndarray,
+    dark: np.ndarray,
+    spacing: tuple[float, float, float],
+    t: dict[str, Any],
+) -> np.ndarray:
+    """Bright masses that fill a notch in the brain's surface: a tumour at the cortex, whose shell is partly skull and
+    scalp, so it fails the surrounded test. ``labels``: the compact bright pieces, ``shell`` the ring around each,
+    ``index`` the pieces that test left out; ``brain`` the brain so far; ``dark`` the head darker than the brain
+    band.
+
+    A piece is taken, as far as it lies inside the brain's per-slice convex hull (the skull is near convex: the hull
+    holds the notch but not the scalp, temporal muscle or face), when at least ``cortex_in_hull`` of it lies inside
+    the hull, at least ``bright_surrounded`` of its shell inside the hull is brain, and it is a mass: with the core it
+    encloses on a slice, a disk of radius ``cortex_mass_mm`` fits in it (not a venous sinus, dural fold or a sheet of
+    CSF). Of it, only the in-plane pieces a disk of ``cortex_piece_mm`` fits in are taken, with the core they enclose
+    together with the hull's edge (a rim the skull cuts).
+
+    >>> n = 60; ii, jj, kk = np.indices((n, n, 5)); r = np.hypot(ii - 30, jj - 30)
+    >>> brain = (r < 28) & (np.hypot(ii - 30, jj - 6) > 14)  # a notch at the surface
+    >>> rim = (np.hypot(ii - 30, jj - 8) <= 14) & (np.hypot(ii - 30, jj - 8) > 9) & (r < 28)
+    >>> labels = rim.astype(int); shell = ndimage.binary_dilation(rim, iterations=2) & ~rim
+    >>> t = {"cortex_in_hull": 0.5, "bright_surrounded": 0.5, "cortex_mass_mm": 2.0, "cortex_piece_mm": 3.0}
+    >>> core = (np.hypot(ii - 30, jj - 8) <= 9) & (r < 28)
+    >>> add = _at_the_cortex(labels, shell.astype(int), np.array([1]), brain & ~rim & ~core, core, (1.0, 1.0, 1.0), t)
+    >>> bool(add[30, 8, 2]), bool(add[30, 0, 2])  # the core in, nothing beyond the hull
+    (True, False)
+    """
+    out = np.zeros(brain.shape, dtype=bool)
+    if index.size == 0:
+        return out
+    hull = _slice_hull(brain, np.isin(labels, index) | np.isin(shell, index))
+    counts = np.maximum(ndimage.sum_labels(np.ones_like(labels), labels, index=index), 1)
+    in_hull = ndimage.sum_labels(hull, labels, index=index) / counts
+    ring = np.where(hull, shell, 0)
+    around = ndimage.sum_labels(brain, ring, index=index) / np.maximum(
+        ndimage.sum_labels(np.ones_like(ring), ring, index=index), 1
+    )
+    boxes = ndimage.find_objects(labels)
+    piece_mm = float(t["cortex_piece_mm"])
+    disk = _ball(piece_mm, (spacing[0], spacing[1], 1e9))[:, :, 1]
+    margin = disk.shape[0] // 2 + 2  # in-plane, so that a gap between a rim and the hull's edge lies inside the box
+    for lab in index[(in_hull >= float(t["cortex_in_hull"])) & (around >= float(t["bright_surrounded"]))]:
+        found = boxes[lab - 1]
+        if found is None:
+            continue
+        box = tuple(
+            slice(max(0, b.start - (margin if axis < 2 else 0)), b.stop + (margin if axis < 2 else 0))
+            for axis, b in enumerate(found)
+        )
+        part = (labels[box] == lab) & hull[box]
+        # The hull over the whole box: a core the piece leaves open towards the skull is closed by the hull's edge.
+        region = np.zeros(brain.shape, dtype=bool)
+        region[box] = True
+        inside = _slice_hull(brain, region)[box]
+        kept = np.zeros_like(part)
+        widest = 0.0
+        for k in np.flatnonzero(part.any(axis=(0, 1))):
+            # The piece with the core it encloses together with the hull's edge (a rim the skull cuts), its in-plane
+            # gaps narrower than 2 x cortex_piece_mm closed.
+            wall = _padded(ndimage.binary_closing, part[:, :, k] | ~inside[:, :, k], disk)
+            closed = ndimage.binary_fill_holes(wall) & inside[:, :, k]
+            # A mass: the piece with the core it encloses on its own, or with the dark core (below the brain band) it
+            # encloses against the hull's edge; not the brain or CSF a sheet of CSF holds against the skull on a T2.
+            mass = ndimage.binary_fill_holes(part[:, :, k]) | (closed & dark[box][:, :, k])
+            widest = max(widest, _widest_disk(mass, spacing))
+            pieces, n = ndimage.label(closed)
+            if n == 0:
+                continue
+            depth = ndimage.distance_transform_edt(np.pad(pieces > 0, 1), sampling=spacing[:2])[1:-1, 1:-1]
+            radius = np.asarray(ndimage.maximum(depth, pieces, index=np.arange(1, n + 1)))
+            kept[:, :, k] = np.isin(pieces, 1 + np.flatnonzero(radius >= piece_mm))
+        if widest < float(t["cortex_mass_mm"]):
+            continue
+        out[box] |= kept
+    return out
+
+
+def _widest_disk(plane: np.ndarray, spacing: tuple[float, float, float]) -> float:
+    """Radius in mm of the largest disk that fits in a 2D mask."""
+    if not plane.any():
+        return 0.0
+    return float(ndimage.distance_transform_edt(np.pad(plane, 1), sampling=spacing[:2]).max())
 
 
 def _constant_background_to_zero(volume: Volume) -> Volume:
