@@ -52,22 +52,19 @@ TCIA = ["01/Pre", "03/Pre", "05/Pre", "07/Pre", "09/Pre"]
 TCIA_ALL = [f"{p}/{tp}" for tp in ("Pre", "Post") for p in (f"{i:02d}" for i in range(1, 12))]
 _WHOLE = "the reference is a whole-tumour mask, wider than the enhancing margin we draw"
 TCIA_SEED_FAILS = {
-    "01/Pre": "seeded Dice 0.33: the brain mask leaves out 17 % of the reference (a rim round a cavity open to the "
-    "posterior surface), and most of the reference inside the mask is dimmer than the lesion's half maximum; the "
-    "tissue beyond the mask that touches the lesion adds nothing here",
-    "02/Pre": "seeded Dice 0.38 (0.24 before compact tissue beyond the brain mask was taken): a thin temporal rim at "
+    "01/Pre": "seeded Dice 0.47 (0.33 before clearly enhancing tissue connected to the lesion was taken): the brain "
+    "mask leaves out 17 % of the reference (a rim round a cavity open to the posterior surface), and much of the "
+    "reference inside the mask stands less than 3 local SDs above the brain (the reference is a whole-tumour mask)",
+    "02/Pre": "seeded Dice 0.39 (0.24 before compact tissue beyond the brain mask was taken): a thin temporal rim at "
     "the skull base, 45 % of the reference outside the brain mask, much of it too thin or too dim to be taken",
-    "03/Pre": f"seeded Dice 0.74 (enhancing + core 0.75): {_WHOLE}",
-    "06/Pre": "seeded Dice 0.58: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
+    "06/Pre": "seeded Dice 0.63: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
     "reference piece: 0.73)",
     "07/Pre": "seeded Dice 0.10: the 310-voxel reference marks small bits round a bright 3-slice mass we segment "
     "(2000 voxels, 42 x 33 mm); the reference is not this enhancing lesion",
-    "08/Pre": f"seeded Dice 0.70: {_WHOLE}; its rim is open laterally so the core is not filled",
+    "08/Pre": f"seeded Dice 0.71: {_WHOLE}; its rim is open laterally so the core is not filled",
     "11/Pre": f"seeded Dice 0.67: {_WHOLE}",
     "01/Post": "seeded Dice 0.61: the reference spans 87 mm (two lobes); the seeded growth takes the 52 mm near "
     "the click",
-    "02/Post": f"seeded Dice 0.70: {_WHOLE}",
-    "03/Post": f"seeded Dice 0.72: {_WHOLE}",
     "06/Post": "seeded Dice 0.57: the reference has two pieces (one seed per piece: 0.64)",
     "07/Post": "seeded Dice 0.54: the reference (1221 voxels) leaves out the bright lateral half of the mass "
     "we segment (2724 voxels) and adds a separate piece 15 mm below",
@@ -77,7 +74,8 @@ TCIA_SEED_FAILS = {
 }
 # Cases meeting the Dice goal whose diameters still differ from the reference's by more than 15 % / 3 mm.
 TCIA_DIAMETER_FAILS = {
-    "05/Post": "perpendicular 40.0 vs 47.2 mm (limit 7.1): the reference is a whole-tumour mask",
+    "03/Post": "perpendicular 24.0 vs 30.2 mm (limit 4.5): on its largest slices the reference adds a grey lobe of "
+    "non-enhancing tissue lateral to the ring (a whole-tumour mask)",
     "08/Post": "perpendicular 33.8 vs 47.2 mm: on slice 8 the reference's rim, open by less than rim_gap_mm at the "
     "skull, is sealed and measured across its core (38.8 before the seal); ours is open there by more than 10 mm",
 }
@@ -248,6 +246,18 @@ def test_tcia_a_seed_at_a_lesion_on_the_dura_does_not_follow_the_dura():
     (les,) = r["seeded"]
     assert les.enhancing.sum() < 2500
     assert np.flatnonzero(les.enhancing.any(axis=(0, 1))).min() >= 9
+
+
+def test_tcia_clearly_enhancing_tissue_connected_to_the_lesion_is_taken():
+    """01/Pre: much of the reference we missed stood a median 2.7 local SDs above the brain, below the lesion's own
+    half maximum and further than the dimmer rim's 3 mm band (11 mm from our mask; on 5 mm slices the band never
+    reaches the next slice). Tissue 3 local SDs above the brain and connected to the lesion is now taken: 1742 ->
+    2681 voxels, 96 % inside the reference (936 of the 939 added voxels in it), Dice 0.33 -> 0.47."""
+    r = _run("01/Pre")
+    (les,) = r["seeded"]
+    assert les.enhancing.sum() > 2400
+    assert float(r["ref"][les.enhancing].mean()) >= 0.93
+    assert _dice(les.enhancing, r["ref"]) >= 0.45
 
 
 def test_remind_the_labelled_tumour_barely_enhances():

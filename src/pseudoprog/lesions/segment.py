@@ -475,6 +475,7 @@ def grow_lesion(
        the caller asks for it when the peak is faint (below ``rim_max_contrast_sd`` local SDs); a
        bright lesion's half-maximum edge already holds all visible enhancement, and what lies
        beyond it is the partial-volume fringe.
+    3. Clearly enhancing tissue connected to it (:func:`_with_clear_enhancement`), also only when ``rim``.
     """
     spacing = _spacing(affine)
     hot = (e > threshold) & brain & allowed
@@ -498,6 +499,40 @@ def grow_lesion(
     keep = np.unique(lab2[bright[sl]])
     out = np.zeros(e.shape, dtype=bool)
     out[sl] = np.isin(lab2, keep[keep > 0])
+    return _with_clear_enhancement(e, brain, out, allowed, spacing)
+
+
+def _with_clear_enhancement(
+    e: np.ndarray, brain: np.ndarray, lesion: np.ndarray, allowed: np.ndarray, spacing: np.ndarray
+) -> np.ndarray:
+    """The lesion plus the tissue connected to it that clearly enhances against the brain around it.
+
+    Half maximum is judged against the lesion's own peak, so the dimmer parts of a heterogeneous rim (still well
+    above the brain around them) fall below it, and the 3 mm band of the dimmer rim cannot reach them when they
+    lie further away, or on the next of thick slices. Voxels standing ``rim_connected_sd`` upper-half robust SDs
+    above the normal-appearing brain 3-15 mm around the lesion (as much as a seed's peak must stand) and connected
+    to it inside ``allowed`` are added (hysteresis with no distance limit), but only through tissue that survives
+    an in-plane opening with a ``strand_mm`` disk, so the growth never runs along a line one or two voxels wide
+    (the falx, the dura, a vessel) that touches the lesion.
+    """
+    if not lesion.any():
+        return lesion
+    bg, spread = _upper_background(e, brain, fill_holes_3d_and_axial(lesion), spacing)
+    clear = ((e > bg + value("segmentation", "rim_connected_sd") * spread) & brain & allowed) | lesion
+    labels, _ = ndimage.label(clear, structure=STRUCT26)
+    keep = np.unique(labels[lesion])
+    grown = np.isin(labels, keep[keep > 0])
+    # Only tissue thicker than a strand: a line one or two voxels wide in the axial plane (the falx, the dura, a
+    # vessel) is not followed.
+    sl = _bbox(grown, pad=2)
+    disk = _axial_disk(value("segmentation", "strand_mm"), spacing)
+    # Closed first, so a speckled rim (noise leaves single voxels under the bar) is not opened away with the lines.
+    closed = ndimage.binary_closing(grown[sl], structure=disk)
+    body = (ndimage.binary_opening(closed, structure=disk) & grown[sl]) | lesion[sl]
+    labels, _ = ndimage.label(body, structure=STRUCT26)
+    keep = np.unique(labels[lesion[sl]])
+    out = np.zeros(lesion.shape, dtype=bool)
+    out[sl] = np.isin(labels, keep[keep > 0])
     return out
 
 
