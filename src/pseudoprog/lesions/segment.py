@@ -341,11 +341,15 @@ def detect_candidates(
                 continue
         keep[idx] = True
     # Too many separate, clearly enhancing structures in the brain the detection looks at: noise or a coarse
-    # image, not disease. Counted on the unsmoothed map (smoothing would merge neighbours) inside the eroded brain
-    # (the brain's edge is partial volume) at the count's own bar, so faint partial-volume specks do not count.
-    bar = med + value("segmentation", "candidate_count_robust_sd") * rsd
-    everywhere, n_all = ndimage.label((enhancement > bar) & inner, structure=STRUCT26)
-    considered = int(np.count_nonzero(np.bincount(everywhere.ravel())[1:] * voxel >= min_vol)) if n_all else 0
+    # image, not disease (fragments joined by enhancing tissue into one lesion-shaped structure count once).
+    considered = _separate_structures(
+        enhancement,
+        inner,
+        spacing,
+        bar=med + value("segmentation", "candidate_count_robust_sd") * rsd,
+        join_bar=med + value("segmentation", "detection_robust_sd") * rsd,
+        brain_slices=brain_slices,
+    )
     limit = int(value("segmentation", "max_automatic_candidates"))
     if considered > limit:
         raise CannotAssessError(
@@ -355,6 +359,48 @@ def detect_candidates(
     labels = np.where(keep[labels], labels, 0)
     relabelled, n = ndimage.label(labels > 0, structure=STRUCT26)
     return relabelled, n, dropped, implausible, weak
+
+
+def _separate_structures(
+    enhancement: np.ndarray,
+    inner: np.ndarray,
+    spacing: np.ndarray,
+    *,
+    bar: float,
+    join_bar: float,
+    brain_slices: int,
+) -> int:
+    """How many separate, clearly enhancing structures the eroded brain ``inner`` holds (the noise guard's count).
+
+    Fragments are the pieces of at least ``min_candidate_volume_mm3`` above ``bar`` on the unsmoothed map (the
+    brain's edge is partial volume, and faint partial-volume specks stay below the count's own bar). Fragments
+    joined by enhancing tissue — one connected structure above ``join_bar`` (the detection bar) on the same
+    unsmoothed map — count once when that structure has the shape of one lesion (:meth:`Shape.problem`, holes
+    filled): the speckled rim of one tumour breaks at the count's bar into dozens of pieces 2-8 mm apart that its
+    dimmer enhancing tissue joins into one ring (TCIA Brain-Tumor-Progression 09 Post: 21 pieces, one structure).
+    Specks with normal brain between them stay separate, and fragments of a structure no lesion can be (a row or
+    web of specks: tube-like, sheet-like, hollow, longer than a lesion) count one by one.
+    """
+    voxel = float(np.prod(spacing))
+    pieces, n = ndimage.label((enhancement > bar) & inner, structure=STRUCT26)
+    if n == 0:
+        return 0
+    sizes = np.bincount(pieces.ravel())[1:] * voxel
+    big = np.flatnonzero(sizes >= value("segmentation", "min_candidate_volume_mm3")) + 1
+    if len(big) == 0:
+        return 0
+    # Every fragment lies inside one structure above the (lower) joining bar.
+    joins, _ = ndimage.label((enhancement > join_bar) & inner, structure=STRUCT26)
+    boxes = ndimage.find_objects(pieces)
+    owner = {int(i): int(joins[boxes[i - 1]][pieces[boxes[i - 1]] == i][0]) for i in big}
+    join_boxes = ndimage.find_objects(joins)
+    lesion_shaped = {
+        lab
+        for lab in set(owner.values())
+        if shape_of(joins[join_boxes[lab - 1]] == lab, spacing).problem(brain_slices) is None
+    }
+    alone = sum(1 for i in big if owner[int(i)] not in lesion_shaped)
+    return len(lesion_shaped) + alone
 
 
 @dataclass(frozen=True, eq=False)
@@ -903,6 +949,10 @@ def segment_lesions(
                 mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
                 notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
         grown = kept
+        surface = [why for why in (surface_structure(mask, brain, affine) for mask in grown) if why is not None]
+        if surface:
+            grown = []
+            notes[:0] = [NOT_RELIABLE, *(f"an automatic target was not taken: {why}" for why in surface[:3])]
         # A structure no lesion can be is never a target; whether it also makes the detection unreliable depends
         # on whether it could hold or belong to a lesion (judge_implausible).
         unsafe, set_aside = judge_implausible(implausible, grown, affine) if not why else ([], [])
@@ -1094,6 +1144,31 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
         best = (float(yaw[k]), float(roll[k]), float(off[k]))
     n = np.array([np.cos(best[0]) * np.cos(best[1]), np.sin(best[0]) * np.cos(best[1]), np.sin(best[1])])
     return n, float(n @ centre + best[2])
+
+
+def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
+    """Why an automatic target is mostly surface tissue (dura, a sinus, skull-base marrow or fat), or None.
+
+    Detection looks for candidates deeper than ``detection_erosion_mm`` inside the brain mask, because the mask's
+    outer mm hold the dura, the sinuses and whatever skull or fat it kept; a candidate's growth may then reach the
+    surface. When at least ``surface_max_share`` of the grown target lies in that outer shell the target is more
+    surface than brain: it may be a lesion at the cortex, or the anatomy the erosion was meant to keep out, so it
+    is not a target and the detection is not reliable here. The shell is measured as the candidates' erosion is
+    (the image's border counts as brain), so a field of view cut through a lesion does not move it into the shell.
+    """
+    if not mask.any():
+        return None
+    spacing = _spacing(affine)
+    box = _bbox(mask, pad=int(np.ceil(value("segmentation", "detection_erosion_mm") / spacing.min())) + 1)
+    # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box).
+    depth = ndimage.distance_transform_edt(brain[box], sampling=spacing)
+    share = float((depth[mask[box]] <= value("segmentation", "detection_erosion_mm")).mean())
+    if share < value("segmentation", "surface_max_share"):
+        return None
+    return (
+        f"{share:.0%} of it lies in the brain mask's outer {value('segmentation', 'detection_erosion_mm'):.0f} mm "
+        "(dura, a sinus, or skull-base marrow or fat the mask kept; or a lesion at the cortex)"
+    )
 
 
 def midline_surface_structure(
