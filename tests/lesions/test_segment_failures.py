@@ -85,6 +85,8 @@ def test_an_automatic_run_that_finds_nothing_says_so():
     lesions, notes = segment_lesions(plain, s["brain"], s["affine"])
     assert lesions == []
     assert notes and "found no enhancing lesion" in notes[0]
+    # never read as a negative finding: it says what it misses and what to do
+    assert "not proof that there is none" in notes[0] and "give a seed or a mask" in notes[0]
 
 
 def _with_blob(centre_mm: tuple[float, float, float]):

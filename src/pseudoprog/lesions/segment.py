@@ -962,7 +962,12 @@ def segment_lesions(
         notes.extend(set_aside[:3])
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
-            notes.insert(0, "automatic detection found no enhancing lesion")
+            # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
+            notes.insert(
+                0,
+                "automatic detection found no enhancing lesion it could take as one — not proof that there is none "
+                "(faint, small or cortical tumours are missed): give a seed or a mask to measure one",
+            )
     out: list[SegmentedLesion] = []
     for lid, candidate, method in found:
         enh = candidate
