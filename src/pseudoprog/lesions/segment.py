@@ -14,7 +14,11 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    Structures rejected only as hollow or faint (the bright side of a heterogeneous rim) get a second
    look: the ``second_look_max`` largest are grown the same way and taken when the result is a
    plausible lesion with an enhancing ring round a non-enhancing core (``ring_min_core_fraction``)
-   or, where a FLAIR confirms candidates, FLAIR-abnormal surroundings.
+   or, where a FLAIR confirms candidates, FLAIR-abnormal surroundings. When a FLAIR (or T2) is given and
+   nothing was taken, a second, FLAIR-backed pass (:func:`_flair_backed_pass`) looks at structures peaking
+   between ``flair_pass_robust_sd`` and ``detection_robust_sd``: one is taken only when it passes every
+   shape test, lies mostly in FLAIR-abnormal tissue (``flair_pass_min_share``) and is the only such
+   structure or clearly the largest (``flair_pass_dominance``); its note says how it was found.
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -960,6 +964,12 @@ def segment_lesions(
             grown = []
             notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
         notes.extend(set_aside[:3])
+        if not grown and NOT_RELIABLE not in notes and flair is not None:
+            # Enhancement just under the detection bar, taken only inside FLAIR-abnormal tissue.
+            faint, faint_notes = _flair_backed_pass(e, brain, affine, flair)
+            if faint is not None:
+                grown = [faint]
+            notes.extend(faint_notes)
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
@@ -1091,6 +1101,80 @@ def _second_look(
         said = f"{first}, at first not taken as a lesion ({reason}), grown to {mm3:.0f} mm³ is one: {why}"
         taken.append((mask, said, structure.text))
     return taken
+
+
+def _flair_backed_pass(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, flair: np.ndarray
+) -> tuple[np.ndarray | None, list[str]]:
+    """A second, FLAIR-backed pass for enhancement just under the detection bar (first pass found no target).
+
+    Structures of the smoothed enhancement map above ``flair_pass_robust_sd`` but nowhere above
+    ``detection_robust_sd`` inside the eroded brain (those the first pass already judged), of at least
+    ``min_candidate_volume_mm3``, are candidates when they pass every shape test (:meth:`Shape.problem`) and at
+    least ``flair_pass_min_share`` of their voxels lie in FLAIR-abnormal tissue (the FLAIR standing
+    ``flair_min_shell_sd`` robust SDs above the brain): a tumour's enhancement sits inside its FLAIR signal,
+    vessels, sinuses, dura and plexus do not. A candidate is grown like a click at its centroid; the grown lesion
+    must again be plausible, mostly FLAIR-abnormal, not a midline, paired or surface structure. It is taken only
+    when it is the only such lesion or ``flair_pass_dominance`` times larger than the next; otherwise nothing.
+    Returns (the lesion or None, notes).
+    """
+    spacing = _spacing(affine)
+    voxel = float(np.prod(spacing))
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
+    inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
+    smooth = ndimage.gaussian_filter(e, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
+    med, rsd = _robust(e[brain])
+    low = med + value("segmentation", "flair_pass_robust_sd") * rsd
+    high = med + value("segmentation", "detection_robust_sd") * rsd
+    labels, n = ndimage.label((smooth > low) & inner, structure=STRUCT26)
+    if n == 0:
+        return None, []
+    fz = enhancement_map(flair, brain)
+    fz_med, fz_rsd = _robust(fz[brain])
+    abnormal = (fz > fz_med + value("segmentation", "flair_min_shell_sd") * fz_rsd) & brain
+    min_share = value("segmentation", "flair_pass_min_share")
+    min_vol = value("segmentation", "min_candidate_volume_mm3")
+    plane = None
+    lesions: list[tuple[np.ndarray, float]] = []
+    for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
+        comp = labels[sl] == idx
+        if float(comp.sum()) * voxel < min_vol or (smooth[sl][comp] > high).any():
+            continue
+        if float(abnormal[sl][comp].mean()) < min_share or shape_of(comp, spacing).problem(brain_slices):
+            continue
+        cand = np.zeros(brain.shape, dtype=bool)
+        cand[sl] = comp
+        mask = _grown_from(e, brain, affine, cand, refine_enhancing(e, brain, cand, affine))
+        if mask is None or shape_of(mask, spacing).problem(brain_slices) is not None:
+            continue
+        if float(abnormal[mask].mean()) < min_share:
+            continue
+        plane = plane if plane is not None else mid_sagittal_plane(brain, affine)
+        if midline_surface_structure(mask, brain, affine, plane=plane) is not None:
+            continue
+        if paired_structure(mask, e, brain, affine, plane=plane) is not None:
+            continue
+        if surface_structure(mask, brain, affine) is not None:
+            continue
+        if any((m & mask).any() for m, _ in lesions):
+            continue
+        lesions.append((mask, float((smooth[sl][comp].max() - med) / rsd)))
+    if not lesions:
+        return None, []
+    lesions.sort(key=lambda m: -int(m[0].sum()))
+    mask, peak = lesions[0]
+    if len(lesions) > 1 and mask.sum() < value("segmentation", "flair_pass_dominance") * lesions[1][0].sum():
+        return None, [
+            f"the FLAIR-backed second pass found {len(lesions)} faint enhancing structures of comparable size inside "
+            "FLAIR-abnormal tissue and took none: give a seed or a mask"
+        ]
+    mm3 = float(mask.sum()) * voxel
+    return mask, [
+        f"an enhancing lesion of {mm3:.0f} mm³ was found on the second, FLAIR-backed pass: its enhancement peaks at "
+        f"{peak:.1f} robust SDs of the brain, under the {value('segmentation', 'detection_robust_sd'):.0f} SD "
+        f"detection bar, and {abnormal[mask].mean():.0%} of it lies in FLAIR-abnormal tissue — lower confidence "
+        "than a first-pass target: check it"
+    ]
 
 
 def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
