@@ -258,17 +258,19 @@ def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[
     return fill_holes_3d_and_axial(brain)
 
 
-def _slice_hull(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
+def slice_hull(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Whether each voxel of ``at`` lies inside the convex hull of ``mask``'s pixels on its own slice (image axis 2).
+    Also the per-slice hull of the lesions' segmentation (:func:`pseudoprog.lesions.segment.axial_hull`).
 
     >>> m = np.zeros((7, 7, 1), dtype=bool); m[1:6, 1, 0] = m[1, 1:6, 0] = m[5, 1:6, 0] = True
     >>> a = np.zeros_like(m); a[3, 3, 0] = a[3, 6, 0] = True
-    >>> np.argwhere(_slice_hull(m, a)).tolist()
+    >>> np.argwhere(slice_hull(m, a)).tolist()
     [[3, 3, 0]]
     """
     out = np.zeros(mask.shape, dtype=bool)
     for k in np.flatnonzero(at.any(axis=(0, 1))):
         plane = mask[:, :, k]
+        # The hull of a slice is that of its edge pixels.
         pts = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(float)
         if pts.shape[0] < 3:
             continue
@@ -317,7 +319,7 @@ def _at_the_cortex(
     out = np.zeros(brain.shape, dtype=bool)
     if index.size == 0:
         return out
-    hull = _slice_hull(brain, np.isin(labels, index) | np.isin(shell, index))
+    hull = slice_hull(brain, np.isin(labels, index) | np.isin(shell, index))
     counts = np.maximum(ndimage.sum_labels(np.ones_like(labels), labels, index=index), 1)
     in_hull = ndimage.sum_labels(hull, labels, index=index) / counts
     ring = np.where(hull, shell, 0)
@@ -340,7 +342,7 @@ def _at_the_cortex(
         # The hull over the whole box: a core the piece leaves open towards the skull is closed by the hull's edge.
         region = np.zeros(brain.shape, dtype=bool)
         region[box] = True
-        inside = _slice_hull(brain, region)[box]
+        inside = slice_hull(brain, region)[box]
         kept = np.zeros_like(part)
         widest = 0.0
         for k in np.flatnonzero(part.any(axis=(0, 1))):

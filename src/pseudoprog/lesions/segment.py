@@ -47,7 +47,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from ..align.brainmask import fill_holes_3d_and_axial
+from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
 from ..case import SeriesKind
 from ..errors import CannotAssessError
 from .rules import value
@@ -759,27 +759,13 @@ def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
     >>> int(axial_hull(m).sum()), int(m.sum())
     (25, 13)
     """
-    out = np.array(mask, dtype=bool)
-    ks = range(mask.shape[2]) if at is None else np.flatnonzero(at.any(axis=(0, 1)))
-    for k in ks:
-        plane = mask[:, :, k]
-        # The hull of a slice is that of its edge pixels.
-        pts = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(float)
-        if pts.shape[0] < 3:
-            continue
-        try:
-            hull = ConvexHull(pts)
-        except QhullError:  # a line
-            continue
-        if at is None:
-            lo, hi = pts.min(axis=0).astype(int), pts.max(axis=0).astype(int) + 1
-            ii, jj = (g.ravel() for g in np.mgrid[lo[0] : hi[0], lo[1] : hi[1]])
-        else:
-            ii, jj = np.nonzero(at[:, :, k])
-        grid = np.stack([ii, jj], axis=1).astype(float)
-        inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-6, axis=1)
-        out[ii[inside], jj[inside], k] = True
-    return out
+    mask = np.asarray(mask, dtype=bool)
+    if at is None:
+        at = np.zeros_like(mask)
+        for k in np.flatnonzero(mask.any(axis=(0, 1))):
+            ii, jj = np.nonzero(mask[:, :, k])
+            at[ii.min() : ii.max() + 1, jj.min() : jj.max() + 1, k] = True
+    return mask | slice_hull(mask, at)
 
 
 def beyond_brain_mask(
