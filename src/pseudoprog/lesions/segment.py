@@ -261,6 +261,31 @@ def _bbox(mask: np.ndarray, *, pad: int) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
+@dataclass(frozen=True, eq=False)
+class DetectionMap:
+    """What automatic detection judges enhancement on: the brain eroded by ``detection_erosion_mm``, the
+    enhancement smoothed over ``detection_smoothing_mm`` (FWHM) and the brain's robust level of the unsmoothed map
+    (smoothing only removes isolated voxels, it must not lower the bar). Made once per image, used by both passes."""
+
+    inner: np.ndarray
+    smooth: np.ndarray
+    median: float
+    sd: float
+
+    @classmethod
+    def of(cls, enhancement: np.ndarray, brain: np.ndarray, spacing: np.ndarray) -> DetectionMap:
+        inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
+        smooth = ndimage.gaussian_filter(
+            enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing
+        )
+        med, rsd = _robust(enhancement[brain])
+        return cls(inner, smooth, med, rsd)
+
+    def bar(self, robust_sd: float) -> float:
+        """The smoothed-map level ``robust_sd`` robust SDs above the brain."""
+        return self.median + robust_sd * self.sd
+
+
 def detect_candidates(
     enhancement: np.ndarray,
     brain: np.ndarray,
@@ -268,8 +293,10 @@ def detect_candidates(
     *,
     filter_shapes: bool = True,
     flair: np.ndarray | None = None,
+    view: DetectionMap | None = None,
 ) -> tuple[np.ndarray, int, list[str], list[Implausible], list[Implausible]]:
-    """Compact, clearly enhancing structures inside the eroded brain.
+    """Compact, clearly enhancing structures inside the eroded brain (``view``: the image's :class:`DetectionMap`,
+    made here when not given).
 
     When a FLAIR (or T2) is given (the caller does so when there is no pre-contrast T1), a candidate
     must also sit in FLAIR-abnormal tissue (the upper quartile of its 3–15 mm surroundings
@@ -284,14 +311,12 @@ def detect_candidates(
     """
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
-    inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
+    view = view if view is not None else DetectionMap.of(enhancement, brain, spacing)
+    inner, smooth = view.inner, view.smooth
     if not inner.any():
         too_thin = "the brain mask is too thin to erode: no automatic detection"
         return np.zeros(brain.shape, dtype=np.int32), 0, [too_thin], [], []
-    smooth = ndimage.gaussian_filter(enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
-    # Robust SD of the unsmoothed map: smoothing only removes isolated voxels, it must not lower the bar.
-    med, rsd = _robust(enhancement[brain])
-    hot = (smooth > med + value("segmentation", "detection_robust_sd") * rsd) & inner
+    hot = (smooth > view.bar(value("segmentation", "detection_robust_sd"))) & inner
     labels, n = ndimage.label(hot, structure=STRUCT26)
     if n == 0 or not filter_shapes:
         return labels, n, [], [], []
@@ -350,8 +375,8 @@ def detect_candidates(
         enhancement,
         inner,
         spacing,
-        bar=med + value("segmentation", "candidate_count_robust_sd") * rsd,
-        join_bar=med + value("segmentation", "detection_robust_sd") * rsd,
+        bar=view.bar(value("segmentation", "candidate_count_robust_sd")),
+        join_bar=view.bar(value("segmentation", "detection_robust_sd")),
         brain_slices=brain_slices,
     )
     limit = int(value("segmentation", "max_automatic_candidates"))
@@ -915,7 +940,8 @@ def segment_lesions(
         # Without a pre-contrast T1 the map cannot tell enhancement from other bright signal (flowing or
         # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
         confirm = flair if t1 is None else None
-        labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm)
+        view = DetectionMap.of(e, brain, _spacing(affine))
+        labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm, view=view)
         grown, why = _grow_candidates(e, brain, affine, labels, n)
         # Hollow or faint structures that grow into a ring (or sit in FLAIR-abnormal tissue) are lesions too.
         second = [] if why else _second_look(e, brain, affine, weak, grown, flair=confirm)
@@ -952,7 +978,7 @@ def segment_lesions(
         notes.extend(set_aside[:3])
         if not grown and NOT_RELIABLE not in notes and flair is not None:
             # Enhancement just under the detection bar, taken only inside FLAIR-abnormal tissue.
-            faint, faint_notes = _flair_backed_pass(e, brain, affine, flair)
+            faint, faint_notes = _flair_backed_pass(e, brain, affine, flair, view)
             if faint is not None:
                 grown = [faint]
             notes.extend(faint_notes)
@@ -1090,7 +1116,7 @@ def _second_look(
 
 
 def _flair_backed_pass(
-    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, flair: np.ndarray
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, flair: np.ndarray, view: DetectionMap
 ) -> tuple[np.ndarray | None, list[str]]:
     """A second, FLAIR-backed pass for enhancement just under the detection bar (first pass found no target).
 
@@ -1107,11 +1133,9 @@ def _flair_backed_pass(
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
-    inner = ndimage.distance_transform_edt(brain, sampling=spacing) > value("segmentation", "detection_erosion_mm")
-    smooth = ndimage.gaussian_filter(e, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing)
-    med, rsd = _robust(e[brain])
-    low = med + value("segmentation", "flair_pass_robust_sd") * rsd
-    high = med + value("segmentation", "detection_robust_sd") * rsd
+    inner, smooth, med, rsd = view.inner, view.smooth, view.median, view.sd
+    low = view.bar(value("segmentation", "flair_pass_robust_sd"))
+    high = view.bar(value("segmentation", "detection_robust_sd"))
     labels, n = ndimage.label((smooth > low) & inner, structure=STRUCT26)
     if n == 0:
         return None, []
