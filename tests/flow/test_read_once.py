@@ -1,20 +1,23 @@
 """``assess`` parses every DICOM file once and reads its pixels at most once (issue 19).
 
 pydicom.dcmread is counted per file (a header parse; one that also reads the pixels counts as both) and so is
-pydicom's deferred read of an element left on disk (a pixel read without a second header parse).
+pydicom's deferred read of an element left on disk (a pixel read without a second header parse). The run is
+checked twice: parsing every file itself (one thread per case, as a cohort worker runs), and with the worker
+processes that parse large folders (ingest.parse_workers), whose parses the run's index counts.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
 import pydicom.filereader
 import pytest
 
-from pseudoprog.flow import assess
+from pseudoprog.flow import assess, run
 from pseudoprog.ingest import dicom
 from pseudoprog.phantoms.anatomy import Grid
 
@@ -28,14 +31,17 @@ def _key(fp: object) -> str:
 
 
 @pytest.fixture(scope="module")
-def counted(tmp_path_factory):
+def case_dir(tmp_path_factory):
     from pseudoprog.phantoms.patient import write_synthetic_case
 
-    folder = tmp_path_factory.mktemp("read-once")
-    case_dir = write_synthetic_case(
+    folder = tmp_path_factory.mktemp("read-once-case")
+    return write_synthetic_case(
         folder / "case", scenario="true_progression", fmt="dicom", seed=7, grid=SMALL_GRID,
         sequences=("structural", "dsc", "dce"),
     )
+
+
+def _counted_run(case_dir, folder, *, threads: str):
     headers: Counter[str] = Counter()
     pixels: Counter[str] = Counter()
     real_dcmread = pydicom.dcmread
@@ -52,8 +58,19 @@ def counted(tmp_path_factory):
             pixels[_key(filename_or_obj)] += 1
         return real_deferred(fileobj_type, filename_or_obj, timestamp, raw_data_elem)
 
+    indexes: list[dicom.FileIndex] = []
+    real_index = run.file_index
+
+    @contextmanager
+    def capturing_index(*args, **kwargs):
+        with real_index(*args, **kwargs) as index:
+            indexes.append(index)
+            yield index
+
     mp = pytest.MonkeyPatch()
     try:
+        mp.setenv("PSEUDOPROG_CASE_THREADS", threads)
+        mp.setattr(run, "file_index", capturing_index)
         mp.setattr(pydicom, "dcmread", dcmread)
         # The small grid's slices (9 KB) would be read with their headers; defer them to count their reads.
         mp.setattr(dicom, "_DEFER_BYTES", 1024)
@@ -62,26 +79,64 @@ def counted(tmp_path_factory):
     finally:
         mp.undo()
     files = {str(p.resolve()) for p in case_dir.rglob("*.dcm")}
-    return result, files, headers, pixels, folder / "out"
+    by_workers = {str(p.resolve()) for p in indexes[0].parsed}
+    return result, files, headers, pixels, folder / "out", by_workers
+
+
+@pytest.fixture(scope="module")
+def counted(case_dir, tmp_path_factory):
+    """One thread per case: this process parses every file."""
+    return _counted_run(case_dir, tmp_path_factory.mktemp("read-once"), threads="1")
+
+
+@pytest.fixture(scope="module")
+def counted_with_workers(case_dir, tmp_path_factory):
+    """Two threads per case: worker processes parse the large folders (when this process runs one thread)."""
+    return _counted_run(case_dir, tmp_path_factory.mktemp("read-once-workers"), threads="2")
 
 
 def test_every_dicom_file_is_parsed_once(counted):
-    _result, files, headers, _pixels, _out = counted
+    _result, files, headers, _pixels, _out, by_workers = counted
+    assert not by_workers
     seen = {k: v for k, v in headers.items() if k in files}
     assert set(seen) == files  # every file of the case was looked at ...
     assert max(seen.values()) == 1, Counter(seen.values())  # ... and parsed once
 
 
 def test_pixels_are_read_at_most_once_per_file(counted):
-    _result, files, _headers, pixels, _out = counted
+    _result, files, _headers, pixels, _out, _by_workers = counted
     seen = {k: v for k, v in pixels.items() if k in files}
     assert seen, "the dynamic series' pixels were read"
     assert max(seen.values()) == 1, Counter(seen.values())
 
 
 def test_the_dicom_outputs_were_written_from_the_loaded_headers(counted):
-    result, _files, _headers, _pixels, out = counted
+    result, _files, _headers, _pixels, out, _by_workers = counted
     assert any(rel.endswith(".dcm") for rel in result.outputs.values()) or list(out.rglob("*.dcm"))
+
+
+def test_with_workers_each_file_is_parsed_by_one_process_but_the_outputs_source_images(counted_with_workers):
+    _result, files, headers, pixels, _out, by_workers = counted_with_workers
+    assert by_workers, "the DSC and DCE folders were parsed by the worker processes"
+    assert by_workers <= files
+    here = {k: v for k, v in headers.items() if k in files}
+    assert max(here.values()) == 1, Counter(here.values())
+    assert set(here) | by_workers == files  # every file parsed, in one process or the other
+    twice = set(here) & by_workers
+    # ... except the dynamic series' first frame at each slice position, which the Parametric Maps reference:
+    # their dataset is read again here (24 slices × DSC and DCE at most, of the case's thousands of files)
+    assert len(twice) <= 2 * 2 * SMALL_GRID.shape[2], len(twice)
+    assert all(("DSC" in k or "DCE" in k) for k in twice)
+    # pixels the workers decoded are not read again here
+    assert not {k for k, v in pixels.items() if v} & by_workers
+
+
+def test_with_workers_the_outputs_are_those_of_one_process(counted, counted_with_workers):
+    alone, with_workers = counted[0], counted_with_workers[0]
+    assert with_workers.probability_true_progression == alone.probability_true_progression
+    assert with_workers.response == alone.response
+    assert sorted(with_workers.outputs) == sorted(alone.outputs)
+    assert [t.lesions for t in with_workers.timepoints] == [t.lesions for t in alone.timepoints]
 
 
 def test_the_index_is_closed_after_the_run(counted):

@@ -238,10 +238,12 @@ def assess(
         raise InputError("case folder does not exist", file=case_dir, expected="a folder holding case.yaml")
     # Everything is written into a staging folder beside ``out`` and published by one rename at the end; the
     # lock is taken first, so a second run on the same folder is refused before it reads anything. Every DICOM
-    # file of the case is parsed once in this run (the file index).
-    with staged_folder(out) as staging, file_index():
+    # file of the case is parsed once in this run (the file index), large folders by worker processes.
+    workers = case_threads()
+    with staged_folder(out) as staging, file_index(workers=workers if workers > 1 else 0) as index:
         with _timed(say, "reading case.yaml and image headers"):
             ingested = ingest_case(Path(case_dir), allow_roots=allow_roots)  # a case-level input error stops here
+        index.stop_workers()  # every header is read: the parsing workers are done
         if profile is not None:
             read_profile(profile)  # a bad profile is an InputError before any work
         case = ingested.case

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..case import Case
+from . import dicom
 from .caseyaml import CASE_FILE, read_case_yaml
 from .classify import classify
 from .confine import confine_paths
@@ -41,6 +42,8 @@ def ingest_case(
         return IngestResult(case, tuple(warnings))
     timepoints = []
     scans = []
+    # The run's worker processes (if any) start on every timepoint's perfusion folders at once.
+    dicom.parse_ahead(tp.image_dir for tp in case.timepoints if tp.image_dir is not None)
     for tp, tp_overrides in zip(case.timepoints, overrides, strict=True):
         if tp.image_dir is None:
             timepoints.append(tp)

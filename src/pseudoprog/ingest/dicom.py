@@ -19,12 +19,15 @@ import gzip
 import io
 import logging
 import math
+import pickle
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from ..errors import InputError
 from ..errors import malformed as bad_file
 from . import ge
 from .csa import csa_floats, image_csa
+from .parse_workers import CHUNK, Parsed, ParseWorkers, big_folder_files
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +164,7 @@ class FileIndex:
     reads its files afresh, as before. Stages may share it from several threads: a lock guards the maps.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 0) -> None:
         self.headers: dict[Path, Dataset | None] = {}
         self.errors: dict[Path, InputError] = {}
         self.frames: dict[Path, list[FrameRecord]] = {}
@@ -170,7 +174,20 @@ class FileIndex:
         self.converted: dict[tuple, Any] = {}  # raw element key → pydicom's decoded value (see _raw_key)
         self.checked: set[Path] = set()  # files whose every element decoded (see _convert_all)
         self.stacks: dict[tuple, Any] = {}  # series key → (headers, frames, label), see ingest.series.dicom_stack
+        self.decoded: dict[Path, np.ndarray] = {}  # pixels a worker process decoded, taken once by read_pixels
+        self.parsed: dict[Path, Parsed] = {}  # what a worker process learnt of a file (see ingest.parse_workers)
+        self.parsed_by_workers = 0  # how many files the workers parsed
+        self.pending: dict[Path, Callable[[], Parsed | None]] = {}  # files on their way from a worker
+        self.listings: dict[Path, list[Path]] = {}  # folder → its files (see _listing)
         self.lock = threading.RLock()
+        self.workers: ParseWorkers | None = ParseWorkers(workers) if workers > 1 else None
+
+    def stop_workers(self) -> None:
+        """Stop the parsing workers (the headers are read; later reads, if any, happen in this process)."""
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
+            self.pending.clear()
 
 
 _ACTIVE: FileIndex | None = None
@@ -182,14 +199,20 @@ def active_index() -> FileIndex | None:
 
 
 @contextmanager
-def file_index() -> Iterator[FileIndex]:
-    """Within this block each DICOM file is parsed once and each stack's pixels decoded once (one run)."""
+def file_index(workers: int = 0) -> Iterator[FileIndex]:
+    """Within this block each DICOM file is parsed once and each stack's pixels decoded once (one run).
+
+    ``workers`` > 1: the files of large folders are parsed by that many worker processes while this one parses
+    the rest (:mod:`pseudoprog.ingest.parse_workers`); they are stopped when the block ends.
+    """
     global _ACTIVE
-    previous, _ACTIVE = _ACTIVE, FileIndex()
+    index = FileIndex(workers)
+    previous, _ACTIVE = _ACTIVE, index
     try:
-        yield _ACTIVE
+        yield index
     finally:
         _ACTIVE = previous
+        index.stop_workers()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -694,7 +717,7 @@ def scan_folder(folder: Path, *, notes: list[str] | None = None) -> tuple[list[D
     """
     if not folder.is_dir():
         raise InputError("image folder does not exist", file=folder)
-    return scan_folder_files(sorted(p for p in folder.rglob("*") if p.is_file()), notes=notes)
+    return scan_folder_files(_listing(folder), notes=notes)
 
 
 def _skip_reason(ds: Dataset, *, get: Callable[..., Any] | None = None) -> str | None:
@@ -716,15 +739,38 @@ def scan_folder_files(
 
     DICOMDIR files and non-image objects (presentation states, reports, vendor private objects) are
     skipped; when ``notes`` is given, one line per kind of skipped object is appended to it.
+    Inside a file index with workers, the files of large folders are parsed by the workers while this process
+    parses the others; the files are then grouped in the given order either way, so the series, their
+    representative headers and the first error met are the same as parsing them one after the other.
     """
+    paths = list(paths)
     series: dict[str, DicomSeriesHeaders] = {}
     skipped: list[Path] = []
     not_images: dict[str, int] = defaultdict(int)
+    remote = _parse_in_workers(paths)
+    local: dict[Path, Dataset | InputError | None] = {}
+    if remote:  # this process parses its share now, while the workers parse theirs; errors wait for their turn
+        for path in paths:
+            if path not in remote and path.name.upper() != "DICOMDIR":
+                try:
+                    ds = local[path] = read_header(path)
+                    if ds is not None:
+                        with bad_file(path, "reading its headers"):
+                            _check_once(ds, path)
+                except InputError as exc:
+                    local[path] = exc
     for path in paths:
         if path.name.upper() == "DICOMDIR":
             not_images["DICOMDIR (media directory)"] += 1
             continue
-        ds = read_header(path)
+        parsed = remote[path]() if path in remote else None
+        if parsed is not None:
+            _group_parsed(parsed, series, skipped, not_images)
+            continue
+        known = local[path] if path in local else read_header(path)
+        if isinstance(known, InputError):
+            raise known
+        ds = known
         if ds is None:
             skipped.append(path)
             continue
@@ -736,6 +782,111 @@ def scan_folder_files(
         for why, count in sorted(not_images.items()):
             notes.append(f"{count} non-image DICOM object(s) skipped ({why})")
     return list(series.values()), skipped
+
+
+def parse_ahead(folders: Iterable[Path]) -> None:
+    """Start the run's workers on the large folders of all these folders now (a case's timepoints), so they
+    parse the next timepoint's perfusion series while this process groups the current one. No-op without workers."""
+    index = _ACTIVE
+    if index is None or index.workers is None:
+        return
+    for folder in folders:
+        if folder.is_dir():
+            _submit(index, _listing(folder))
+
+
+def _listing(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted (listed once per run inside a file index)."""
+    index = _ACTIVE
+    if index is not None and folder in index.listings:
+        return index.listings[folder]
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if index is not None:
+        index.listings[folder] = files
+    return files
+
+
+def _submit(index: FileIndex, paths: Sequence[Path]) -> None:
+    """Give the files of ``paths``' large folders, not yet parsed or on their way, to the workers (index.pending)."""
+    assert index.workers is not None
+    big = big_folder_files(paths)
+    with index.lock:
+        mine = [
+            p
+            for p in paths
+            if p in big and p not in index.parsed and p not in index.pending and p not in index.headers
+            and p not in index.errors
+        ]
+    for start in range(0, len(mine), CHUNK):
+        chunk = mine[start : start + CHUNK]
+        future = index.workers.submit([str(p) for p in chunk])
+        if future is None:
+            return
+        with index.lock:
+            for offset, path in enumerate(chunk):
+                index.pending[path] = partial(_worker_result, index.workers, future, offset)
+
+
+def _parse_in_workers(paths: Sequence[Path]) -> dict[Path, Callable[[], Parsed | None]]:
+    """Hand the files of large folders to the run's workers: path → a call that waits for its :class:`Parsed`
+    (``None`` if its worker failed: this process then parses the file itself)."""
+    index = _ACTIVE
+    if index is None:
+        return {}
+    if index.workers is not None:
+        _submit(index, paths)
+    out: dict[Path, Callable[[], Parsed | None]] = {}
+    with index.lock:  # files a worker parsed before in this run (a series' stack is scanned again to load it)
+        for path in paths:
+            known = index.parsed.get(path)
+            if known is not None:
+                out[path] = partial(replace, known, first=index.headers.get(path))
+            elif path in index.pending:
+                out[path] = index.pending.pop(path)
+    return out
+
+
+def _worker_result(workers: ParseWorkers, future: Future, offset: int) -> Parsed | None:
+    try:
+        return future.result()[offset]
+    except (BrokenProcessPool, CancelledError, OSError, pickle.PickleError, EOFError):
+        log.warning("a DICOM parsing worker failed; this run parses the remaining files itself")
+        workers.broken = True
+        return None
+
+
+def _group_parsed(
+    parsed: Parsed, series: dict[str, DicomSeriesHeaders], skipped: list[Path], not_images: dict[str, int]
+) -> None:
+    """:func:`series_of_file` for a file a worker parsed (its frames and pixels enter the run's index)."""
+    path = parsed.path
+    parsed.raise_error()
+    if not parsed.is_dicom:
+        skipped.append(path)
+        return
+    index = _ACTIVE
+    assert index is not None
+    with index.lock:
+        if path not in index.parsed:
+            index.parsed_by_workers += 1
+        index.checked.add(path)
+        index.parsed[path] = replace(parsed, pixels=None, first=None)
+        if parsed.first is not None:
+            index.headers.setdefault(path, parsed.first)
+        if parsed.frames is not None:
+            index.frames[path] = parsed.frames
+        if parsed.pixels is not None:
+            index.decoded[path] = parsed.pixels
+    _group(
+        path,
+        series,
+        not_images,
+        why=parsed.skip_reason,
+        uid=parsed.series_uid,
+        ident=parsed.identity,
+        first=parsed.first,
+        frames=lambda: None if parsed.frames is None else list(parsed.frames),
+    )
 
 
 def _check_once(ds: Dataset, path: Path) -> None:
@@ -872,21 +1023,47 @@ def identity(ds: Dataset, *, get: Callable[..., Any] | None = None) -> tuple[str
 def series_of_file(path: Path, ds: Dataset, series: dict[str, DicomSeriesHeaders], not_images: dict[str, int]) -> None:
     """Add one object's frames to its series (or count it as a skipped non-image object)."""
     get = _getter(ds)
-    why = _skip_reason(ds, get=get)
+    _group(
+        path,
+        series,
+        not_images,
+        why=_skip_reason(ds, get=get),
+        uid=str(get("SeriesInstanceUID", "") or ""),
+        ident=identity(ds, get=get),
+        first=ds,
+        # described once per run inside file_index(); no image frames (RTSTRUCT, SR, spectroscopy): none
+        frames=lambda: frame_records(path, ds, get=get) if "Rows" in ds else None,
+    )
+
+
+def _group(
+    path: Path,
+    series: dict[str, DicomSeriesHeaders],
+    not_images: dict[str, int],
+    *,
+    why: str | None,
+    uid: str,
+    ident: tuple[str, str, str, str],
+    first: Dataset | None,
+    frames: Callable[[], list[FrameRecord] | None],
+) -> None:
     if why is not None:
         not_images[why] += 1
         return
-    uid = str(get("SeriesInstanceUID", "") or "")
     if not uid:
         raise InputError("DICOM object has no SeriesInstanceUID", file=path, field="(0020,000E)")
     entry = series.get(uid)
     if entry is None:
-        entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=ds)
+        representative = first if first is not None else read_header(path)
+        assert representative is not None
+        entry = series[uid] = DicomSeriesHeaders(series_uid=uid, first=representative)
     entry.files.add(path)
-    entry.identities.setdefault(identity(ds, get=get), path)
-    if entry.modality in _NON_VOLUME_MODALITIES or "Rows" not in ds:
-        return  # no image frames (RTSTRUCT, SR, spectroscopy): the files are the series
-    entry.frames.extend(frame_records(path, ds, get=get))  # described once per run inside file_index()
+    entry.identities.setdefault(ident, path)
+    if entry.modality in _NON_VOLUME_MODALITIES:
+        return  # the files are the series
+    records = frames()
+    if records is not None:
+        entry.frames.extend(records)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1201,6 +1378,10 @@ def _decode_pixels(path: Path) -> np.ndarray:
     index = _ACTIVE
     ds = None
     if index is not None:
+        with index.lock:
+            decoded = index.decoded.pop(path, None)
+        if decoded is not None:
+            return decoded
         ds = read_header(path)
     if ds is None or ("PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds):
         return dcmread(path, force=True).pixel_array
