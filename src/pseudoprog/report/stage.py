@@ -21,6 +21,7 @@ import logging
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from ..assessment import Assessment, NotAssessed, TimepointResult
 from ..case import Case, LesionMask, Series, Timepoint
 from ..errors import CannotAssessError, PseudoprogError
 from ..files import write_atomic
+from ..forked import beside
 from ..handoff import TypedMap
 from ..ingest import load_series
 from .dicom_pmap import QUANTITIES, write_parametric_map
@@ -134,6 +136,13 @@ def write_panels(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str
         )
         outputs[f"figure_panel_{tp.date.isoformat()}"] = rel
     return entries, outputs
+
+
+def _panels_alone(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str], list[NotAssessed]]:
+    """:func:`write_panels` with what it could not draw returned, not recorded (it may run in a child process)."""
+    own = dataclasses.replace(ctx, not_assessed=[])
+    entries, outputs = write_panels(own)
+    return entries, outputs, own.not_assessed
 
 
 def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
@@ -271,9 +280,16 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
     if ctx.assessment.scope.in_scope:
-        panels, panel_outputs = write_panels(ctx)
+        # The panels (matplotlib) are drawn in a child process while this one writes the DICOM objects
+        # (highdicom): both are Python, so in one process they would take turns. Their outputs and reasons
+        # are listed in the same order as drawing them first would list them.
+        before = len(ctx.not_assessed)
+        drawing = beside(partial(_panels_alone, ctx))
+        dicom_outputs = write_dicom_outputs(ctx)
+        panels, panel_outputs, panel_skips = drawing()
+        ctx.not_assessed[before:before] = panel_skips
         outputs.update(panel_outputs)
-        outputs.update(write_dicom_outputs(ctx))
+        outputs.update(dicom_outputs)
         panels_reason = ""
     else:
         panels, panels_reason = [], "the case is out of scope"
