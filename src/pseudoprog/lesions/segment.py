@@ -29,7 +29,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    twice and three times its radius. Thin parts (< ``dural_sheet_mm`` in-plane) at the brain mask's
    surface are cut, so the mask does not run along the enhancing dura. Compact enhancing tissue just
    outside the brain mask but inside its per-slice convex hull (a tumour at the cortex the mask left
-   out) is added where it touches the lesion (:func:`beyond_brain_mask`).
+   out) is added where it touches the lesion (:func:`beyond_brain_mask`). For a reader's seed, separate compact
+   pieces of the same lesion (a broken rim, a second lobe) within ``piece_gap_mm`` of it are added too
+   (:func:`_with_pieces`).
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
@@ -681,8 +683,14 @@ def _flair_near(
     return np.isin(labels, keep) | lesion
 
 
-def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed) -> tuple[np.ndarray | None, str]:
-    """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed."""
+def seeded_lesion(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Seed, *, pieces: bool = False
+) -> tuple[np.ndarray | None, str]:
+    """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed.
+
+    ``pieces``: also take the separate pieces of the lesion near it (:func:`_with_pieces`); a reader's seed does,
+    the growth of automatic candidates does not (their results are unchanged by it).
+    """
     reach = value("segmentation", "point_extension_mm") if seed.point_mm is not None else 0.0
     big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=3.0 * seed.radius_mm) if seed.point_mm else seed
     region = big.region(affine, e.shape)
@@ -700,7 +708,7 @@ def seeded_lesion(e: np.ndarray, brain: np.ndarray, affine: np.ndarray, seed: Se
         at[sl] = where
         return axial_hull(brain, at=at)[sl]
 
-    mask, said = _seeded_in(e[sl], brain[sl], shifted, seed, envelope=envelope)
+    mask, said = _seeded_in(e[sl], brain[sl], shifted, seed, envelope=envelope, pieces=pieces)
     if mask is None:
         return None, said
     out = np.zeros(e.shape, dtype=bool)
@@ -715,6 +723,7 @@ def _seeded_in(
     seed: Seed,
     *,
     envelope: Callable[[np.ndarray], np.ndarray] | None = None,
+    pieces: bool = False,
 ) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at, judged against its local background.
 
@@ -770,9 +779,47 @@ def _seeded_in(
     mask = _without_dural_sheet(mask, brain, core, spacing)
     if envelope is not None and mask.any():
         mask = _with_tissue_beyond(e, brain, envelope, mask, thr, allowed, spacing)
+    if pieces and mask.any():
+        mask = _with_pieces(e, brain, mask, allowed, spacing)
     if not mask.any():
         return None, said
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
+
+
+def _with_pieces(
+    e: np.ndarray, brain: np.ndarray, lesion: np.ndarray, allowed: np.ndarray, spacing: np.ndarray
+) -> np.ndarray:
+    """The lesion plus the separate enhancing pieces of it that lie within ``piece_gap_mm`` (reader seeds only).
+
+    A tumour's rim is often broken (a gap on some slices, lobes joined by non-enhancing tissue), and its dimmer
+    pieces are speckled by noise: below the lesion's half maximum, and standing ``rim_connected_sd`` local SDs above
+    the brain only in places, so neither the growth nor :func:`_with_clear_enhancement` reaches them. A piece is
+    taken when, in-plane smoothed at ``detection_smoothing_mm`` (as automatic detection sees a rim), it stands
+    ``rim_connected_sd`` upper-half robust SDs above the normal-appearing brain 3-15 mm around the lesion (what a seed
+    must show), is compact (it survives an in-plane opening with a ``dural_sheet_mm`` disk, which no vessel, dura or
+    falx 1-2 mm wide does), holds at least ``piece_min_volume_mm3``, lies outside the lesion's filled outline (the
+    core is not enhancing tissue), inside the seed's reach (``allowed``: the point's extension, or the box) and
+    within ``piece_gap_mm`` of the lesion. One pass only: a piece is never reached through another piece.
+    """
+    if not lesion.any():
+        return lesion
+    filled = fill_holes_3d_and_axial(lesion)
+    bg, spread = _upper_background(e, brain, filled, spacing)
+    fwhm = value("segmentation", "detection_smoothing_mm")
+    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    bar = bg + value("segmentation", "rim_connected_sd") * spread
+    candidate = (smooth > bar) & brain & allowed & ~filled
+    disk = _axial_disk(value("segmentation", "dural_sheet_mm"), spacing)
+    compact = ndimage.binary_opening(candidate, structure=disk)
+    labels, n = ndimage.label(compact, structure=STRUCT26)
+    if n == 0:
+        return lesion
+    near = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= value("segmentation", "piece_gap_mm")
+    ids = np.unique(labels[near & compact])
+    ids = ids[ids > 0]
+    volume = ndimage.sum_labels(compact, labels, index=ids) * float(np.prod(spacing))
+    ids = ids[volume >= value("segmentation", "piece_min_volume_mm3")]
+    return lesion | np.isin(labels, ids)
 
 
 def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
@@ -931,7 +978,7 @@ def segment_lesions(
     found: list[tuple[str, np.ndarray, str]] = []
     if seeds:
         for seed in seeds:
-            mask, said = seeded_lesion(e, brain, affine, seed)
+            mask, said = seeded_lesion(e, brain, affine, seed, pieces=True)
             if mask is None:
                 notes.append(f"seed of lesion {seed.lesion_id}: no enhancing tissue found in the seed region ({said})")
                 continue
