@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -275,8 +275,12 @@ def analyse_timepoint(
     within_session: str = "rigid",
     bias_correction: bool = True,
     brain_method: str = "classical",
+    on_reference: Callable[[Volume, np.ndarray], None] | None = None,
 ) -> TimepointLesions:
     """Register, mask, segment and measure one timepoint (see the module docstring).
+
+    ``on_reference`` is called with the reference image (the bias-corrected T1c) and the brain mask as soon as
+    they exist, before the rest of the timepoint's work (the case registers them onto the baseline meanwhile).
 
     Raises :class:`~pseudoprog.errors.CannotAssessError` when the timepoint has no post-contrast T1.
     """
@@ -292,6 +296,11 @@ def analyse_timepoint(
     # A mask that is usable but not what an adult brain should look like (volume outside the adult range, cut by
     # the field of view) is said with every output of this timepoint, so the report carries it.
     notes.extend(f"brain mask ({used_method} method, {check.volume_ml:.0f} mL): {w}" for w in check.warnings)
+    ref = t1c
+    if bias_correction:
+        ref, _ = n4_bias_correct(t1c, mask=brain)
+    if on_reference is not None:
+        on_reference(ref, brain)
     registrations: dict[str, Registration] = {}
     images: dict[SeriesKind, np.ndarray] = {}
     for kind in STRUCTURAL:
@@ -317,9 +326,7 @@ def analyse_timepoint(
             reg = identity(*label, reason="within_session='header': the scanner geometry is trusted")
         registrations[kind.value] = reg
         images[kind] = warp(vol, reg, t1c).data
-    ref = t1c
     if bias_correction:
-        ref, _ = n4_bias_correct(t1c, mask=brain)
         if SeriesKind.T1 in images:
             images[SeriesKind.T1] = n4_bias_correct(Volume(images[SeriesKind.T1], t1c.affine), mask=brain)[0].data
     flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
@@ -469,28 +476,62 @@ def analyse_case(
     done: dict[dt.date, TimepointLesions] = {}
     skipped: list[tuple[dt.date | None, str]] = []
 
+    with_images = [tp for tp in case.timepoints if tp.series]
+    # Each timepoint's reference image and brain mask, as soon as its analysis has made them (None if it failed).
+    references: dict[dt.date, Future[tuple[Volume, np.ndarray] | None]] = {tp.date: Future() for tp in with_images}
+
     def one(tp: Timepoint) -> TimepointLesions:
-        return analyse_timepoint(
-            case,
-            tp,
-            segmenter=segmenter,
-            segmenter_name=segmenter_name,
-            within_session=within_session,
-            bias_correction=bias_correction,
-            brain_method=brain_method,
+        ready = references[tp.date]
+        try:
+            return analyse_timepoint(
+                case,
+                tp,
+                segmenter=segmenter,
+                segmenter_name=segmenter_name,
+                within_session=within_session,
+                bias_correction=bias_correction,
+                brain_method=brain_method,
+                on_reference=lambda ref, brain: ready.set_result((ref, brain)),
+            )
+        finally:
+            if not ready.done():
+                ready.set_result(None)
+
+    def onto_baseline(base: tuple[Volume, np.ndarray], base_date: dt.date, tl: Volume, d: dt.date) -> Registration:
+        return register(
+            base[0],
+            tl,
+            kind="rigid" if across_sessions == "rigid" else "affine",
+            preset="structural",
+            fixed_mask=base[1],
+            labels=(f"{base_date}/T1c", f"{d}/T1c"),
         )
+
+    def early_onto_baseline(tp: Timepoint) -> Registration | None:
+        first = with_images[0].date
+        base, tl = references[first].result(), references[tp.date].result()
+        if base is None or tl is None:
+            return None
+        return onto_baseline(base, first, tl[0], tp.date)
 
     # Timepoints are analysed side by side (each from its own images; registration, N4 and the filters
     # release the GIL); their results and failures are taken in timepoint order, as one after the other.
     # A user's model is called from one thread only (it need not be thread-safe).
-    with_images = [tp for tp in case.timepoints if tp.series]
     # (``case_threads()``: 2 by default, 1 on a cohort worker; each thread holds its timepoint's series in memory)
     threads = case_threads() if segmenter is None else 1
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(with_images)))) as pool:
+    early: dict[dt.date, Future[Registration | None]] = {}
+    with (
+        ThreadPoolExecutor(max_workers=max(1, min(threads, len(with_images)))) as pool,
+        # Each later timepoint is registered onto the baseline while the timepoints' analyses go on (their
+        # within-session registrations, segmentation and measurement), not after them.
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="onto-baseline") as beside,
+    ):
         futures = []
         for tp in with_images:
             say(f"lesions: timepoint {tp.date}")
             futures.append((tp, pool.submit(one, tp)))
+        if threads > 1:
+            early = {tp.date: beside.submit(early_onto_baseline, tp) for tp in with_images[1:]}
         for tp, future in futures:
             try:
                 done[tp.date] = future.result()
@@ -510,14 +551,11 @@ def analyse_case(
             tl = done[d]
             if d != dates[0]:
                 try:
-                    tl.to_baseline = register(
-                        base.reference,
-                        tl.reference,
-                        kind="rigid" if across_sessions == "rigid" else "affine",
-                        preset="structural",
-                        fixed_mask=base.brain,
-                        labels=(f"{dates[0]}/T1c", f"{d}/T1c"),
-                    )
+                    # made beside the analyses when the first timepoint is the baseline, else here
+                    made = early[d].result() if d in early and dates[0] == with_images[0].date else None
+                    if made is None:
+                        made = onto_baseline((base.reference, base.brain), dates[0], tl.reference, d)
+                    tl.to_baseline = made
                     if not tl.to_baseline.accepted:
                         tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
                 except (ValueError, CannotAssessError) as exc:
