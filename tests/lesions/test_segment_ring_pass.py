@@ -41,7 +41,12 @@ def _head(kind: str = "ring", *, centres: tuple = (CENTRE,), core: float = CORE,
     t1c = np.where(brain, layers, 0.0) + rng.normal(0, 4, SHAPE)
     t1c[bright] = 720.0 + AMP + rng.normal(0, 4, int(bright.sum()))
     t1c[dark] = core + rng.normal(0, 4, int(dark.sum()))
-    return {"t1c": t1c, "brain": brain, "affine": affine, "bright": bright}
+    # A pre-contrast T1 without the layers (so the subtraction keeps the brain's spread) and with the core about as
+    # dark as on the T1c (it gains a tenth of a robust SD of contrast): on the subtraction the core is then no darker
+    # than the brain.
+    t1 = np.where(brain, 720.0, 0.0) + rng.normal(0, 4, SHAPE)
+    t1[dark] = core - 6.0 + rng.normal(0, 4, int(dark.sum()))
+    return {"t1c": t1c, "t1": t1, "brain": brain, "affine": affine, "bright": bright}
 
 
 def _smoothed_peak_sd(h: dict) -> float:
@@ -65,6 +70,18 @@ def test_a_faint_ring_round_a_dark_core_is_found_on_the_ring_backed_pass():
     said = [n for n in notes if "second, ring-backed pass" in n]
     assert said and "robust SDs" in said[0] and "non-enhancing core" in said[0] and "lower confidence" in said[0]
     assert "found no enhancing lesion" not in notes[0]
+
+
+def test_with_a_pre_contrast_t1_the_core_is_judged_dark_on_the_t1c():
+    # On T1c − T1 a non-enhancing core is as dark as the brain; whether it is darker is asked of the T1c itself.
+    h = _head()
+    lesions, notes = segment_lesions(h["t1c"], h["brain"], h["affine"], t1=h["t1"])
+    assert len(lesions) == 1 and _dice(lesions[0].enhancing, h["bright"]) >= 0.7
+    assert any("second, ring-backed pass" in n for n in notes)
+    # A ring round normal brain is still not taken with a T1.
+    h = _head(core=760.0)
+    lesions, notes = segment_lesions(h["t1c"], h["brain"], h["affine"], t1=h["t1"])
+    assert lesions == []
 
 
 def test_a_faint_solid_blob_at_the_same_contrast_is_not_taken():

@@ -988,7 +988,8 @@ def segment_lesions(
             notes.extend(faint_notes)
         if not grown and NOT_RELIABLE not in notes:
             # A faint ring round a non-enhancing core, taken on its shape alone (no FLAIR needed).
-            ring, ring_notes = _ring_backed_pass(e, brain, affine, view)
+            plain = enhancement_map(t1c, brain) if t1 is not None else None
+            ring, ring_notes = _ring_backed_pass(e, brain, affine, view, plain=plain)
             if ring is not None:
                 grown = [ring]
             notes.extend(ring_notes)
@@ -1409,7 +1410,7 @@ def _enclosed_core(structure: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 
 
 def _ring_backed_pass(
-    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, view: DetectionMap
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, view: DetectionMap, *, plain: np.ndarray | None = None
 ) -> tuple[np.ndarray | None, list[str]]:
     """A second, shape-backed pass for a faint rim-enhancing lesion (first pass found no target and did not refuse).
 
@@ -1418,8 +1419,10 @@ def _ring_backed_pass(
     ring round a non-enhancing core. Structures of the smoothed enhancement map above ``ring_pass_robust_sd`` inside
     the eroded brain, of at least ``min_candidate_volume_mm3``, are candidates when they enclose, in the axial plane
     (:func:`_enclosed_core`), a core of at least ``ring_min_core_fraction`` of their own volume and
-    ``min_candidate_volume_mm3``, darker than the normal brain (its median enhancement below the brain's median:
-    necrosis or a cyst, not enhancing tissue), and the ring with its core passes every shape test
+    ``min_candidate_volume_mm3``, darker than the normal brain on the T1c (its median below the brain's median on
+    ``plain``, the T1c over its brain median − 1, or on ``e`` when None: necrosis or a cyst, not tissue; on a map
+    subtracting a pre-contrast T1 a non-enhancing core is as dark as the brain, so the T1c itself is asked), and
+    the ring with its core passes every shape test
     (:meth:`Shape.problem`) and is not a midline, paired or surface structure. One is taken only when it is the
     only such ring or ``ring_pass_dominance`` times larger than the next; otherwise nothing. Returns (the lesion or
     None, notes).
@@ -1434,6 +1437,8 @@ def _ring_backed_pass(
     min_vol = value("segmentation", "min_candidate_volume_mm3")
     min_core = value("segmentation", "ring_min_core_fraction")
     sizes = np.bincount(labels.ravel())
+    dark = plain if plain is not None else e
+    dark_median = float(np.median(dark[brain])) if plain is not None else view.median
     pad = int(np.ceil(value("segmentation", "ring_gap_mm") / spacing[:2].min())) + 1
     plane = None
     rings: list[tuple[np.ndarray, float, float]] = []
@@ -1448,7 +1453,7 @@ def _ring_backed_pass(
         share = float(core.sum()) / float(ring.sum())
         if share < min_core or float(core.sum()) * voxel < min_vol:
             continue
-        if float(np.median(e[box][core])) >= view.median:
+        if float(np.median(dark[box][core])) >= dark_median:
             continue
         if shape_of(ring | core, spacing).problem(brain_slices) is not None:
             continue
