@@ -1422,10 +1422,9 @@ def _ring_backed_pass(
     ``min_candidate_volume_mm3``, darker than the normal brain on the T1c (its median below the brain's median on
     ``plain``, the T1c over its brain median − 1, or on ``e`` when None: necrosis or a cyst, not tissue; on a map
     subtracting a pre-contrast T1 a non-enhancing core is as dark as the brain, so the T1c itself is asked), and
-    the ring with its core passes every shape test
-    (:meth:`Shape.problem`) and is not a midline, paired or surface structure. One is taken only when it is the
-    only such ring or ``ring_pass_dominance`` times larger than the next; otherwise nothing. Returns (the lesion or
-    None, notes).
+    the ring with its core passes every shape test (:meth:`Shape.problem`) and is not a midline, paired or surface
+    structure. One is taken only when it is the only such ring or ``ring_pass_dominance`` times larger than the
+    next; otherwise nothing. The target is the ring itself. Returns (the lesion or None, notes).
     """
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
