@@ -18,7 +18,11 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    nothing was taken, a second, FLAIR-backed pass (:func:`_flair_backed_pass`) looks at structures peaking
    between ``flair_pass_robust_sd`` and ``detection_robust_sd``: one is taken only when it passes every
    shape test, lies mostly in FLAIR-abnormal tissue (``flair_pass_min_share``) and is the only such
-   structure or clearly the largest (``flair_pass_dominance``); its note says how it was found.
+   structure or clearly the largest (``flair_pass_dominance``); its note says how it was found. When still
+   nothing was taken (and detection did not refuse), a ring-backed pass (:func:`_ring_backed_pass`) takes a faint
+   structure (above ``ring_pass_robust_sd``) on its shape alone: an enhancing ring round a darker core
+   (``ring_min_core_fraction``, gaps up to ``ring_gap_mm`` closed in-plane) that passes every shape test and is
+   the only or clearly the largest such ring (``ring_pass_dominance``).
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -1029,6 +1033,13 @@ def segment_lesions(
             if faint is not None:
                 grown = [faint]
             notes.extend(faint_notes)
+        if not grown and NOT_RELIABLE not in notes:
+            # A faint ring round a non-enhancing core, taken on its shape alone (no FLAIR needed).
+            plain = enhancement_map(t1c, brain) if t1 is not None else None
+            ring, ring_notes = _ring_backed_pass(e, brain, affine, view, plain=plain)
+            if ring is not None:
+                grown = [ring]
+            notes.extend(ring_notes)
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
@@ -1428,3 +1439,94 @@ def run_segmenter(segmenter: Segmenter, inp: SegmentationInput, *, name: str = "
         out.append(SegmentedLesion("", enh, region & core_all, np.isin(fl_lab, keep[keep > 0]), f"model:{name}"))
     out.sort(key=lambda s: -int(s.enhancing.sum()))
     return [SegmentedLesion(f"A{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
+
+
+def _enclosed_core(structure: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """What an enhancing structure encloses in the axial plane: per slice, the holes of the structure after an
+    in-plane closing with a ``ring_gap_mm`` disk (a faint, heterogeneous rim breaks at a low bar into pieces a few mm
+    apart, which the closing joins), without the structure and the tissue the closing added."""
+    disk = _axial_disk(value("segmentation", "ring_gap_mm"), spacing)
+    pad = [(disk.shape[0], disk.shape[0]), (disk.shape[1], disk.shape[1]), (0, 0)]
+    padded = np.pad(structure, pad)
+    closed = ndimage.binary_closing(padded, structure=disk)[pad[0][0] : -pad[0][1], pad[1][0] : -pad[1][1]]
+    closed |= structure
+    core = np.zeros(structure.shape, dtype=bool)
+    for k in np.flatnonzero(closed.any(axis=(0, 1))):
+        core[:, :, k] = ndimage.binary_fill_holes(closed[:, :, k]) & ~closed[:, :, k]
+    return core
+
+
+def _ring_backed_pass(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, view: DetectionMap, *, plain: np.ndarray | None = None
+) -> tuple[np.ndarray | None, list[str]]:
+    """A second, shape-backed pass for a faint rim-enhancing lesion (first pass found no target and did not refuse).
+
+    The rim of a glioblastoma or a treated metastasis can stand only 1-3 robust SDs above the brain, under the
+    detection bar, while its shape is one that vessels, sinuses, dura and choroid plexus never make: an enhancing
+    ring round a non-enhancing core. Structures of the smoothed enhancement map above ``ring_pass_robust_sd`` inside
+    the eroded brain, of at least ``min_candidate_volume_mm3``, are candidates when they enclose, in the axial plane
+    (:func:`_enclosed_core`), a core of at least ``ring_min_core_fraction`` of their own volume and
+    ``min_candidate_volume_mm3``, darker than the normal brain on the T1c (its median below the brain's median on
+    ``plain``, the T1c over its brain median − 1, or on ``e`` when None: necrosis or a cyst, not tissue; on a map
+    subtracting a pre-contrast T1 a non-enhancing core is as dark as the brain, so the T1c itself is asked), and
+    the ring with its core passes every shape test (:meth:`Shape.problem`) and is not a midline, paired or surface
+    structure. One is taken only when it is the only such ring or ``ring_pass_dominance`` times larger than the
+    next; otherwise nothing. The target is the ring itself. Returns (the lesion or None, notes).
+    """
+    spacing = _spacing(affine)
+    voxel = float(np.prod(spacing))
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
+    bar_sd = value("segmentation", "ring_pass_robust_sd")
+    labels, n = ndimage.label((view.smooth > view.bar(bar_sd)) & view.inner, structure=STRUCT26)
+    if n == 0:
+        return None, []
+    min_vol = value("segmentation", "min_candidate_volume_mm3")
+    min_core = value("segmentation", "ring_min_core_fraction")
+    sizes = np.bincount(labels.ravel())
+    dark = plain if plain is not None else e
+    dark_median = float(np.median(dark[brain])) if plain is not None else view.median
+    pad = int(np.ceil(value("segmentation", "ring_gap_mm") / spacing[:2].min())) + 1
+    plane = None
+    rings: list[tuple[np.ndarray, float, float]] = []
+    for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or float(sizes[idx]) * voxel < min_vol:
+            continue
+        box = tuple(
+            slice(max(s.start - pad, 0), min(s.stop + pad, brain.shape[a])) if a < 2 else s for a, s in enumerate(sl)
+        )
+        ring = labels[box] == idx
+        core = _enclosed_core(ring, spacing)
+        share = float(core.sum()) / float(ring.sum())
+        if share < min_core or float(core.sum()) * voxel < min_vol:
+            continue
+        if float(np.median(dark[box][core])) >= dark_median:
+            continue
+        if shape_of(ring | core, spacing).problem(brain_slices) is not None:
+            continue
+        mask = np.zeros(brain.shape, dtype=bool)
+        mask[box] = ring
+        plane = plane if plane is not None else mid_sagittal_plane(brain, affine)
+        if midline_surface_structure(mask, brain, affine, plane=plane) is not None:
+            continue
+        if paired_structure(mask, e, brain, affine, plane=plane) is not None:
+            continue
+        if surface_structure(mask, brain, affine) is not None:
+            continue
+        rings.append((mask, share, float((np.median(view.smooth[mask]) - view.median) / view.sd)))
+    if not rings:
+        return None, []
+    rings.sort(key=lambda r: -int(r[0].sum()))
+    mask, share, level = rings[0]
+    if len(rings) > 1 and mask.sum() < value("segmentation", "ring_pass_dominance") * rings[1][0].sum():
+        return None, [
+            f"the ring-backed second pass found {len(rings)} faint enhancing rings of comparable size round "
+            "non-enhancing cores and took none: give a seed or a mask"
+        ]
+    mm3 = float(mask.sum()) * voxel
+    return mask, [
+        f"an enhancing lesion of {mm3:.0f} mm³ was found on the second, ring-backed pass: a faint enhancing ring "
+        f"(its median {level:.1f} robust SDs above the brain on the smoothed map, taken from "
+        f"{value('segmentation', 'ring_pass_robust_sd'):.1f} SDs where the first pass needs "
+        f"{value('segmentation', 'detection_robust_sd'):.0f}) round a darker, non-enhancing core of {share:.0%} of "
+        "its volume, found by its shape alone — lower confidence than a first-pass target: check it"
+    ]
