@@ -44,8 +44,14 @@ def beside(work: Callable[[], T]) -> Callable[[], T]:
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(work, send), name="pseudoprog-beside", daemon=True)
-    with frozen_heap():  # the child's garbage collector leaves the inherited objects (and their pages) alone
-        child.start()
+    try:
+        with frozen_heap():  # the child's garbage collector leaves the inherited objects (and their pages) alone
+            child.start()
+    except OSError:  # no process to be had (limits, memory): the work is done here
+        send.close()
+        receive.close()
+        value = work()
+        return lambda: value
     send.close()
 
     def result() -> T:

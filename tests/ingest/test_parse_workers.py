@@ -151,3 +151,15 @@ def test_work_beside_runs_inline_with_one_thread_per_case(monkeypatch):
     monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "1")
     pid, _ = beside(lambda: _pid_and(None))()
     assert pid == os.getpid()
+
+
+def test_a_refused_fork_leaves_the_work_to_this_process(tmp_path, small_thresholds, monkeypatch):
+    def no_fork():
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    folder = _case(tmp_path / "case")
+    _result, volumes, by_workers = _scan(folder, 2)
+    assert by_workers == 0 and volumes
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    assert beside(lambda: 42)() == 42

@@ -143,7 +143,7 @@ class ParseWorkers:
             try:
                 with frozen_heap():
                     return self._pool.submit(parse_chunk, list(names))
-            except RuntimeError:  # BrokenProcessPool, or shutting down
+            except (RuntimeError, OSError):  # BrokenProcessPool, shutting down, or the fork itself refused
                 self.broken = True
                 return None
 
