@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from pseudoprog.lesions.segment import _robust, enhancement_map, segment_lesions
+from pseudoprog.lesions.segment import segment_lesions
 
-from .helpers import ellipsoid_mask
+from .helpers import dice, ellipsoid_mask, smoothed_peak_sd
 
 SHAPE = (64, 64, 32)
 SPACING = (1.0, 1.0, 2.0)
@@ -50,14 +50,7 @@ def _head(kind: str = "ring", *, centres: tuple = (CENTRE,), core: float = CORE,
 
 
 def _smoothed_peak_sd(h: dict) -> float:
-    e = enhancement_map(h["t1c"], h["brain"])
-    med, rsd = _robust(e[h["brain"]])
-    smooth = ndimage.gaussian_filter(e, 2.0 / 2.3548 / np.array(SPACING))
-    return float((smooth[h["bright"]].max() - med) / rsd)
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2 * np.count_nonzero(a & b) / (a.sum() + b.sum())
+    return smoothed_peak_sd(h["t1c"], h["brain"], h["bright"], SPACING)
 
 
 def test_a_faint_ring_round_a_dark_core_is_found_on_the_ring_backed_pass():
@@ -65,7 +58,7 @@ def test_a_faint_ring_round_a_dark_core_is_found_on_the_ring_backed_pass():
     assert 1.5 < _smoothed_peak_sd(h) < 4.0  # under the first pass's bar
     lesions, notes = segment_lesions(h["t1c"], h["brain"], h["affine"])
     assert len(lesions) == 1 and lesions[0].method == "automatic"
-    assert _dice(lesions[0].enhancing, h["bright"]) >= 0.7
+    assert dice(lesions[0].enhancing, h["bright"]) >= 0.7
     assert lesions[0].core.any()  # its core is reported
     said = [n for n in notes if "second, ring-backed pass" in n]
     assert said and "robust SDs" in said[0] and "non-enhancing core" in said[0] and "lower confidence" in said[0]
@@ -76,7 +69,7 @@ def test_with_a_pre_contrast_t1_the_core_is_judged_dark_on_the_t1c():
     # On T1c − T1 a non-enhancing core is as dark as the brain; whether it is darker is asked of the T1c itself.
     h = _head()
     lesions, notes = segment_lesions(h["t1c"], h["brain"], h["affine"], t1=h["t1"])
-    assert len(lesions) == 1 and _dice(lesions[0].enhancing, h["bright"]) >= 0.7
+    assert len(lesions) == 1 and dice(lesions[0].enhancing, h["bright"]) >= 0.7
     assert any("second, ring-backed pass" in n for n in notes)
     # A ring round normal brain is still not taken with a T1.
     h = _head(core=760.0)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -1173,6 +1174,37 @@ def _second_look(
     return taken
 
 
+class _NormalAnatomy:
+    """The second passes' last tests of a found structure: a midline surface structure (falx, sinus), a paired one
+    (plexus) or one mostly at the brain's surface is normal anatomy, not a target. The mid-sagittal plane is found
+    once per image, when a structure first gets that far."""
+
+    def __init__(self, e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> None:
+        self.e, self.brain, self.affine = e, brain, affine
+        self._plane: tuple[np.ndarray, float] | None = None
+
+    def explains(self, mask: np.ndarray) -> bool:
+        if self._plane is None:
+            self._plane = mid_sagittal_plane(self.brain, self.affine)
+        return (
+            midline_surface_structure(mask, self.brain, self.affine, plane=self._plane) is not None
+            or paired_structure(mask, self.e, self.brain, self.affine, plane=self._plane) is not None
+            or surface_structure(mask, self.brain, self.affine) is not None
+        )
+
+
+_Found = TypeVar("_Found", bound=tuple)
+
+
+def _dominant(found: list[_Found], dominance: str) -> _Found | None:
+    """The largest of a second pass' finds (each with its mask first), or None when the next is within the setting
+    ``dominance`` times its size (the choice is then a reader's)."""
+    ranked = sorted(found, key=lambda f: -int(f[0].sum()))
+    if len(ranked) > 1 and ranked[0][0].sum() < value("segmentation", dominance) * ranked[1][0].sum():
+        return None
+    return ranked[0]
+
+
 def _flair_backed_pass(
     e: np.ndarray, brain: np.ndarray, affine: np.ndarray, flair: np.ndarray, view: DetectionMap
 ) -> tuple[np.ndarray | None, list[str]]:
@@ -1202,7 +1234,7 @@ def _flair_backed_pass(
     abnormal = (fz > fz_med + value("segmentation", "flair_min_shell_sd") * fz_rsd) & brain
     min_share = value("segmentation", "flair_pass_min_share")
     min_vol = value("segmentation", "min_candidate_volume_mm3")
-    plane = None
+    anatomy = _NormalAnatomy(e, brain, affine)
     lesions: list[tuple[np.ndarray, float]] = []
     for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
         comp = labels[sl] == idx
@@ -1217,25 +1249,20 @@ def _flair_backed_pass(
             continue
         if float(abnormal[mask].mean()) < min_share:
             continue
-        plane = plane if plane is not None else mid_sagittal_plane(brain, affine)
-        if midline_surface_structure(mask, brain, affine, plane=plane) is not None:
-            continue
-        if paired_structure(mask, e, brain, affine, plane=plane) is not None:
-            continue
-        if surface_structure(mask, brain, affine) is not None:
+        if anatomy.explains(mask):
             continue
         if any((m & mask).any() for m, _ in lesions):
             continue
         lesions.append((mask, float((smooth[sl][comp].max() - med) / rsd)))
     if not lesions:
         return None, []
-    lesions.sort(key=lambda m: -int(m[0].sum()))
-    mask, peak = lesions[0]
-    if len(lesions) > 1 and mask.sum() < value("segmentation", "flair_pass_dominance") * lesions[1][0].sum():
+    best = _dominant(lesions, "flair_pass_dominance")
+    if best is None:
         return None, [
             f"the FLAIR-backed second pass found {len(lesions)} faint enhancing structures of comparable size inside "
             "FLAIR-abnormal tissue and took none: give a seed or a mask"
         ]
+    mask, peak = best
     mm3 = float(mask.sum()) * voxel
     return mask, [
         f"an enhancing lesion of {mm3:.0f} mm³ was found on the second, FLAIR-backed pass: its enhancement peaks at "
@@ -1486,7 +1513,7 @@ def _ring_backed_pass(
     dark = plain if plain is not None else e
     dark_median = float(np.median(dark[brain])) if plain is not None else view.median
     pad = int(np.ceil(value("segmentation", "ring_gap_mm") / spacing[:2].min())) + 1
-    plane = None
+    anatomy = _NormalAnatomy(e, brain, affine)
     rings: list[tuple[np.ndarray, float, float]] = []
     for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None or float(sizes[idx]) * voxel < min_vol:
@@ -1505,23 +1532,18 @@ def _ring_backed_pass(
             continue
         mask = np.zeros(brain.shape, dtype=bool)
         mask[box] = ring
-        plane = plane if plane is not None else mid_sagittal_plane(brain, affine)
-        if midline_surface_structure(mask, brain, affine, plane=plane) is not None:
-            continue
-        if paired_structure(mask, e, brain, affine, plane=plane) is not None:
-            continue
-        if surface_structure(mask, brain, affine) is not None:
+        if anatomy.explains(mask):
             continue
         rings.append((mask, share, float((np.median(view.smooth[mask]) - view.median) / view.sd)))
     if not rings:
         return None, []
-    rings.sort(key=lambda r: -int(r[0].sum()))
-    mask, share, level = rings[0]
-    if len(rings) > 1 and mask.sum() < value("segmentation", "ring_pass_dominance") * rings[1][0].sum():
+    best = _dominant(rings, "ring_pass_dominance")
+    if best is None:
         return None, [
             f"the ring-backed second pass found {len(rings)} faint enhancing rings of comparable size round "
             "non-enhancing cores and took none: give a seed or a mask"
         ]
+    mask, share, level = best
     mm3 = float(mask.sum()) * voxel
     return mask, [
         f"an enhancing lesion of {mm3:.0f} mm³ was found on the second, ring-backed pass: a faint enhancing ring "
