@@ -1373,6 +1373,11 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
     return out if n_n > 1 else out[..., 0]
 
 
+def has_pixels(ds: Dataset) -> bool:
+    """Whether the object holds pixel data (integer, float or double)."""
+    return "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+
+
 def _decode_pixels(path: Path) -> np.ndarray:
     """A file's pixel matrix (or frames): from the run's header dataset when there is one, else read whole."""
     index = _ACTIVE
@@ -1383,7 +1388,7 @@ def _decode_pixels(path: Path) -> np.ndarray:
         if decoded is not None:
             return decoded
         ds = read_header(path)
-    if ds is None or ("PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds):
+    if ds is None or not has_pixels(ds):
         return dcmread(path, force=True).pixel_array
     pixels = ds.pixel_array
     ds._pixel_array = None  # the run keeps the header, not a second copy of the decoded pixels

@@ -99,7 +99,7 @@ def _parse_one(path: Path, seen: set[str], dicom: Any) -> Parsed:
                     parsed.frames = dicom._frame_records(path, ds, get=get)
     except InputError as exc:
         return Parsed(path, error=_error(exc))
-    if parsed.frames and any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+    if parsed.frames and dicom.has_pixels(ds):
         try:
             parsed.pixels = ds.pixel_array
         except Exception:  # the run decodes it again and reports the failure with its context
