@@ -873,8 +873,6 @@ def _group_parsed(
         index.parsed[path] = replace(parsed, pixels=None, first=None)
         if parsed.first is not None:
             index.headers.setdefault(path, parsed.first)
-        if parsed.frames is not None:
-            index.frames[path] = parsed.frames
         if parsed.pixels is not None:
             index.decoded[path] = parsed.pixels
     _group(
