@@ -1,10 +1,11 @@
-"""The motion check of two series on one grid (issue 19: the same decision, faster).
+"""The motion check of two series on one grid (issue 19: the same decisions, faster).
 
 ``register`` compares series of one session that share their frame of reference and grid at the identity and at
-one-voxel shifts (``_shows_motion``). The metric there is evaluated without ITK's gradient images and on the fixed
-image cut to its mask's bounding box; both must leave the value unchanged bit for bit, so the decision (and the
-metric recorded with it) is the one of the full evaluation: a series moved by one or two working voxels is still
-registered, an identical or aligned one is still left alone.
+one-voxel shifts (``_shows_motion``). The Mattes metric recorded there is evaluated without ITK's gradient images
+and on the fixed image cut to its mask's bounding box, both leaving its value unchanged bit for bit. The shifts
+themselves are compared by the exact mutual information of the voxel pairs on the one lattice (``_LatticeMI``:
+no interpolation, no Parzen smoothing); it makes the Mattes metric's decisions: a series moved by one or two
+working voxels is registered, an identical, aligned or sub-voxel-moved one is left alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 import pseudoprog.align.registration as registration_module
 from pseudoprog.align import register
@@ -109,3 +111,50 @@ def test_a_series_moved_by_one_or_two_working_voxels_is_registered(session, voxe
     reg = register(t1c, moved, fixed_mask=brain, same_frame_of_reference=True)
     assert reg.optimised and reg.accepted and reg.metric_after < reg.metric_before == before
     assert reg.translation_mm[1] == pytest.approx(2.0 * voxels, abs=1.0)
+
+
+def _mi_of_pairs(f: np.ndarray, m: np.ndarray, bins: int) -> float:
+    joint, _, _ = np.histogram2d(f, m, bins=bins, range=[[0, bins], [0, bins]])
+    p = joint / joint.sum()
+    pf, pm = p.sum(axis=1, keepdims=True), p.sum(axis=0, keepdims=True)
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log(p[nz] / (pf @ pm)[nz])))
+
+
+def test_the_lattice_mutual_information_is_that_of_the_voxel_pairs(session) -> None:
+    """Built voxel by voxel from index arithmetic: fixed voxel (k, j, i) of the cut image pairs with the moving
+    voxel at its position in the moving image plus the shift, when that lies inside the moving image."""
+    t1c, flair, brain = session
+    probe = _Working.prepare(t1c, flair, brain, presets()["structural"]).cropped_to_mask()
+    lattice = registration_module._LatticeMI.of(probe)
+    assert lattice is not None
+    fb, mb, mask = lattice.fixed_bins, lattice.moving_bins, lattice.mask
+    kk, jj, ii = np.nonzero(mask)
+    for shift in [None, (0, 1), (0, -1), (1, 1), (1, -1), (2, 1), (2, -1)]:
+        delta = np.zeros(3, dtype=int)
+        if shift is not None:
+            delta[2 - shift[0]] = shift[1]
+        at = np.stack([kk, jj, ii], axis=1) + np.array(lattice.offset) + delta
+        inside = np.all((at >= 0) & (at < np.array(mb.shape)), axis=1)
+        f = fb[kk[inside], jj[inside], ii[inside]]
+        m = mb[at[inside, 0], at[inside, 1], at[inside, 2]]
+        assert lattice.mutual_information(shift) == pytest.approx(_mi_of_pairs(f, m, lattice.bins), abs=1e-12)
+
+
+@pytest.mark.parametrize("move", ["none", "sub_voxel", "one", "two", "minus_one"])
+def test_the_lattice_check_makes_the_mattes_metrics_decision(session, move) -> None:
+    t1c, flair, brain = session
+    data = {
+        "none": flair.data,
+        # 0.6 mm, under half a working voxel (at exactly half, the identity and the next voxel tie)
+        "sub_voxel": ndimage.shift(flair.data, (0.0, 0.3, 0.0), order=1),
+        "one": np.roll(flair.data, 1, axis=0),
+        "two": np.roll(flair.data, 2, axis=2),
+        "minus_one": np.roll(flair.data, -1, axis=1),
+    }[move]
+    work = _Working.prepare(t1c, Volume(data.astype(np.float32), flair.affine.copy()), brain, presets()["structural"])
+    probe = work.cropped_to_mask()
+    before = probe.metric(None)
+    mattes_sees_motion = any(probe.metric(s) < before for s in _shifts(probe, 1))
+    assert mattes_sees_motion == (move in ("one", "two", "minus_one"))
+    assert (registration_module._shows_motion(probe, before) is not None) == mattes_sees_motion

@@ -10,8 +10,9 @@ is ever stranded in a resampled space.
 Do no harm (issue 13): a result is kept only when it improves the metric over the identity (the header
 geometry); otherwise the identity is kept and the reason noted. Series of one session that share their frame
 of reference and grid are not registered unless a similarity check shows motion (:func:`_shows_motion`).
-Both comparisons evaluate the metric on every voxel of the working images, not on the optimiser's random
-sample, so a registration cannot "improve" by fitting its own sample.
+Both comparisons use every voxel of the working images, not the optimiser's random sample, so a registration
+cannot "improve" by fitting its own sample (the motion check compares the exact mutual information of the voxel
+pairs at whole-voxel shifts; the result's check, the Mattes metric before and after).
 
 The presets (``align/data/registration.yaml``) name the settings validated for each use: ``"structural"``
 (MR within and between sessions), ``"pet"`` (PET onto the T1c), ``"tram"`` (delayed onto early T1c).
@@ -177,8 +178,8 @@ def register(
         Boolean mask on the fixed grid limiting where the metric is sampled (e.g. the brain).
     same_frame_of_reference
         The caller knows both series share a frame of reference (one session: same FrameOfReferenceUID).
-        If their grids are also identical they are not registered unless moving them by one voxel improves
-        the metric (:func:`_shows_motion`).
+        If their grids are also identical they are not registered unless moving them by one voxel raises
+        their mutual information (:func:`_shows_motion`).
     labels
         ``(fixed, moving)`` names for the record.
 
@@ -222,7 +223,7 @@ def register(
                 *labels,
                 preset=preset,
                 metric=before,
-                reason="same frame of reference and grid, and no one-voxel shift improves the metric: not registered",
+                reason="same frame of reference and grid, and no one-voxel shift raises the similarity: not registered",
             )
     rigid = _optimise(work, _initial_rigid(work, p), p, learning=float(p["learning_rate"]))
     best, best_kind, best_metric = rigid, "rigid", work.metric(rigid)
@@ -349,27 +350,111 @@ class _Working:
 
 
 def _shows_motion(work: _Working, before: float) -> np.ndarray | None:
-    """The one-voxel shift that improves the metric over the identity, or None when none does.
+    """The one-voxel shift that improves the similarity over the identity, or None when none does.
 
     Two series of one session with the same frame of reference and grid are in register unless the head
     moved between them. Mutual information is maximal at alignment (Maes F et al., IEEE Trans Med Imaging
-    1997;16:187-198), so if a shift by one working voxel along any grid axis, either way, raises the similarity,
-    the head moved and the pair is registered. Whole-voxel shifts keep both images on the same sampling
-    lattice, so the comparison is free of the interpolation artefacts that bias MI towards (or away from) the
-    grid-aligned pose (Pluim JPW et al., Comput Vis Image Underst 2000;77:211-232). Motion below half a working
-    voxel is not detected: that is left as it is.
+    1997;16:187-198), so if a shift by one working voxel along any grid axis, either way, raises it, the head
+    moved and the pair is registered. Whole-voxel shifts keep both images on the same sampling lattice, so the
+    comparison is free of the interpolation artefacts that bias MI towards (or away from) the grid-aligned pose
+    (Pluim JPW et al., Comput Vis Image Underst 2000;77:211-232); and on one lattice no interpolation is needed
+    at all: the mutual information of the voxel pairs is computed exactly from their joint histogram
+    (:class:`_LatticeMI`, the bins and intensity ranges of the Mattes metric), about 20 times faster than ITK's
+    Mattes metric, which smooths the histogram with B-spline Parzen windows for the optimiser's gradient.
+    Motion below half a working voxel is not detected: that is left as it is.
     """
     if not math.isfinite(before):
         return np.zeros(3)
+    lattice = _LatticeMI.of(work)
     direction = np.array(work.fixed.GetDirection()).reshape(3, 3)
     spacing = np.array(work.fixed.GetSpacing())
+    at_identity = lattice.mutual_information(None) if lattice is not None else before
     for axis in range(3):
         step = direction[:, axis] * spacing[axis]
-        for sign in (1.0, -1.0):
-            shift = sitk.TranslationTransform(3, [float(v) for v in sign * step])
-            if work.metric(shift) < before:
+        for sign in (1, -1):
+            if lattice is not None:
+                better = lattice.mutual_information((axis, sign)) > at_identity
+            else:  # not one lattice (cannot happen for series on one grid): the Mattes metric, shifted
+                shift = sitk.TranslationTransform(3, [float(v) for v in sign * step])
+                better = work.metric(shift) < before
+            if better:
                 return LPS_FROM_RAS[:3, :3] @ (sign * step)
     return None
+
+
+@dataclass(frozen=True)
+class _LatticeMI:
+    """Mutual information of a fixed and a moving image on one voxel lattice, at whole-voxel shifts.
+
+    The intensities are binned as ITK's Mattes metric bins them (``bins`` bins; the fixed range over the fixed
+    voxels in the mask, the moving range over the whole moving image), and the fixed voxels in the mask whose
+    shifted position lies inside the moving image are paired with the moving voxel there.
+    """
+
+    fixed_bins: np.ndarray  # (k, j, i), int
+    moving_bins: np.ndarray  # (k, j, i), int, the whole moving image
+    mask: np.ndarray  # (k, j, i) over the fixed image
+    offset: tuple[int, int, int]  # the fixed image's voxel (0, 0, 0) in the moving image, (k, j, i)
+    bins: int
+
+    @classmethod
+    def of(cls, work: _Working) -> _LatticeMI | None:
+        fixed, moving = work.fixed, work.moving
+        same = np.allclose(fixed.GetSpacing(), moving.GetSpacing(), rtol=0, atol=1e-6) and np.allclose(
+            fixed.GetDirection(), moving.GetDirection(), rtol=0, atol=1e-9
+        )
+        if not same:
+            return None
+        at = np.array(moving.TransformPhysicalPointToContinuousIndex(fixed.GetOrigin()))  # (i, j, k)
+        if not np.allclose(at, np.rint(at), atol=1e-3):
+            return None
+        f = sitk.GetArrayViewFromImage(fixed).astype(np.float64)
+        m = sitk.GetArrayViewFromImage(moving).astype(np.float64)
+        mask = np.ones(f.shape, dtype=bool) if work.mask is None else sitk.GetArrayViewFromImage(work.mask) > 0
+        if not mask.any():
+            return None
+        return cls(
+            _binned(f, f[mask], work.bins),
+            _binned(m, m, work.bins),
+            mask,
+            tuple(int(v) for v in np.rint(at)[::-1]),  # type: ignore[arg-type]
+            work.bins,
+        )
+
+    def mutual_information(self, shift: tuple[int, int] | None) -> float:
+        """MI in nats at the identity (None) or shifted by ``sign`` voxels along SimpleITK axis ``axis``."""
+        delta = [0, 0, 0]
+        if shift is not None:
+            axis, sign = shift
+            delta[2 - axis] = sign  # SimpleITK (i, j, k) → array (k, j, i)
+        fs, ms = [], []
+        for n_fixed, n_moving, off, d in zip(
+            self.fixed_bins.shape, self.moving_bins.shape, self.offset, delta, strict=True
+        ):
+            at = off + d  # fixed voxel p pairs with moving voxel p + at
+            lo, hi = max(0, -at), min(n_fixed, n_moving - at)  # those landing inside the moving image
+            if hi <= lo:
+                return float("-inf")
+            fs.append(slice(lo, hi))
+            ms.append(slice(lo + at, hi + at))
+        inside = self.mask[tuple(fs)]
+        pairs = self.fixed_bins[tuple(fs)][inside] * self.bins + self.moving_bins[tuple(ms)][inside]
+        joint = np.bincount(pairs, minlength=self.bins * self.bins).reshape(self.bins, self.bins).astype(np.float64)
+        total = joint.sum()
+        if total == 0:
+            return float("-inf")
+        p = joint / total
+        pf, pm = p.sum(axis=1), p.sum(axis=0)
+        nz = p > 0
+        return float(np.sum(p[nz] * np.log(p[nz] / np.outer(pf, pm)[nz])))
+
+
+def _binned(values: np.ndarray, over: np.ndarray, bins: int) -> np.ndarray:
+    """``values`` in ``bins`` equal bins spanning the range of ``over`` (values beyond it in the end bins)."""
+    lo, hi = float(over.min()), float(over.max())
+    if hi <= lo:
+        return np.zeros(values.shape, dtype=np.int64)
+    return np.clip(((values - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
 
 
 def _initial_rigid(work: _Working, p: dict[str, Any]) -> sitk.Transform:
