@@ -81,3 +81,35 @@ def test_an_object_that_fails_to_write_is_not_listed_by_a_report_from_the_plan(
     assert len(reasons) == 2 and all("refused it" in r for r in reasons)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "refused it" in html and "DICOM Parametric Maps" not in html and "DICOM SEG of the lesions" in html
+
+
+def test_the_report_libraries_are_loaded_beside_the_stages_and_never_past_them(small_case, monkeypatch, tmp_path):
+    from pseudoprog.report import warm
+
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    started: list[str] = []
+    real_start, real_stage = warm.start_warming, stage.run_report_stage
+
+    def start():
+        started.append("warming")
+        return real_start()
+
+    def report_stage(*args, **kwargs):
+        # the warming thread has been joined: the report stage may fork
+        assert not [t for t in threading.enumerate() if t.name == "warm-report"]
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr("pseudoprog.flow.run.start_warming", start)
+    monkeypatch.setattr(stage, "run_report_stage", report_stage)
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    assert started == ["warming"] and "report_pdf" in result.outputs
+
+
+def test_warming_without_weasyprint_is_silent(monkeypatch):
+    import sys
+
+    from pseudoprog.report.warm import warm_report_libraries
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
+    warm_report_libraries()  # no error: the report stage meets and reports it

@@ -39,6 +39,7 @@ from ..ingest.series import prefetch_dynamic
 from ..lesions.stage import reported, run_lesions
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentify_folder
+from ..report.warm import start_warming
 from ..threads import case_threads
 from .context import FlowContext
 from .publish import staged_folder
@@ -253,8 +254,11 @@ def assess(
         ctx.merge(reported(case))
         if not ctx.scope.in_scope:
             ctx.skip("assessment", "out of scope: " + ctx.scope.reason)
-        # The dynamic series' pixels (most of the files) are read while the lesions stage computes.
-        reading = prefetch_dynamic(case) if ctx.scope.in_scope and case_threads() > 1 else None
+        # The dynamic series' pixels (most of the files) are read while the lesions stage computes, and the
+        # report's libraries are loaded meanwhile (``report.warm``).
+        beside_stages = ctx.scope.in_scope and case_threads() > 1
+        reading = prefetch_dynamic(case) if beside_stages else None
+        warming = start_warming() if beside_stages else None
         try:
             for name, fn in STAGES if ctx.scope.in_scope else [("advice", stage_advice)]:
                 with _timed(say, name):
@@ -262,6 +266,8 @@ def assess(
         finally:
             if reading is not None:
                 reading.join()  # never left running past the run's index
+            if warming is not None:
+                warming.join()  # before the report stage forks (a fork copies no running thread)
         assessment = build_assessment(ctx)
         if deid is not None:  # the report, the PDF and the JSON carry a pseudonym, never the patient id
             assessment = replace(assessment, case_id=deid.pseudonym(case.id))
