@@ -209,6 +209,22 @@ def test_tcia_a_faint_ring_is_found_on_the_ring_backed_pass(case):
     assert any("second, ring-backed pass" in n for n in r["auto_notes"])
 
 
+# Tumours whose fragments pass every shape test but stand only 5.0 / 5.0 / 3.2 local SDs above their surroundings
+# (the first pass needs 6), found on the dominance-backed last pass as the only compact mass grown from them
+# (benchmarks/RESULTS.md, "dominance-backed pass"): measured Dice 0.76 / 0.77 / 0.57, 90 / 91 / 60 % of the target
+# inside the reference and 100 % within 5 voxels of it; the floors are 0.1 under the measured values.
+TCIA_DOMINANT = {"03/Pre": 0.65, "03/Post": 0.66, "06/Post": 0.46}
+
+
+@pytest.mark.parametrize("case", sorted(TCIA_DOMINANT))
+def test_tcia_a_moderately_enhancing_mass_is_found_on_the_dominance_backed_pass(case):
+    r = _auto(case)
+    (les,) = r["auto"]
+    _never_outside(r)
+    assert _dice(les.enhancing, r["ref"]) >= TCIA_DOMINANT[case]
+    assert any("dominance-backed pass" in n for n in r["auto_notes"])
+
+
 def _marked(cases: list[str], fails: dict[str, str]) -> list:
     return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
 

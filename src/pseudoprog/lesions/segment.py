@@ -22,7 +22,11 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    nothing was taken (and detection did not refuse), a ring-backed pass (:func:`_ring_backed_pass`) takes a faint
    structure (above ``ring_pass_robust_sd``) on its shape alone: an enhancing ring round a darker core
    (``ring_min_core_fraction``, gaps up to ``ring_gap_mm`` closed in-plane) that passes every shape test and is
-   the only or clearly the largest such ring (``ring_pass_dominance``).
+   the only or clearly the largest such ring (``ring_pass_dominance``). When still nothing was taken, a last,
+   dominance-backed pass (:func:`_dominance_backed_pass`) grows the first pass's compact structures that stand at
+   least ``seed_min_contrast_sd`` local SDs above their surroundings (under ``automatic_min_contrast_sd``: a tumour's
+   fragments on thick slices) and takes the largest grown mass when it is the only or clearly the largest one
+   (``dominance_pass_dominance``) and at least RANO's 10 mm thick.
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -1041,6 +1045,14 @@ def segment_lesions(
             if ring is not None:
                 grown = [ring]
             notes.extend(ring_notes)
+        if not grown and NOT_RELIABLE not in notes:
+            # The most conspicuous compact, moderately enhancing mass, by a margin; unsafe beside anatomy no lesion is.
+            mass, mass_notes = _dominance_backed_pass(e, brain, affine, view)
+            unsafe = judge_implausible(implausible, [mass], affine)[0] if mass is not None else []
+            if mass is not None and not unsafe:
+                grown = [mass]
+            notes[:0] = [NOT_RELIABLE, *unsafe[:3]] if unsafe else []
+            notes.extend(mass_notes)
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
@@ -1551,4 +1563,94 @@ def _ring_backed_pass(
         f"{value('segmentation', 'ring_pass_robust_sd'):.1f} SDs where the first pass needs "
         f"{value('segmentation', 'detection_robust_sd'):.0f}) round a darker, non-enhancing core of {share:.0%} of "
         "its volume, found by its shape alone — lower confidence than a first-pass target: check it"
+    ]
+
+
+def _dominance_backed_pass(
+    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, view: DetectionMap
+) -> tuple[np.ndarray | None, list[str]]:
+    """A last pass for a tumour that is only moderately bright against the brain next to it (every earlier pass found
+    no target and detection did not refuse): the most conspicuous compact enhancing mass of the brain, by a margin.
+
+    The first pass asks a candidate to stand ``automatic_min_contrast_sd`` local SDs above its surroundings, the level
+    normal structures can reach; on thick-slice scans a tumour's own fragments stand less (partial volume widens the
+    spread of their 3-15 mm shell). Here a structure of the first pass (above ``detection_robust_sd`` on the smoothed
+    map, inside the eroded brain, at least ``min_candidate_volume_mm3``, passing every shape test) standing at least
+    ``seed_min_contrast_sd`` local SDs above its surroundings (what a reader's seed must show) is grown like a click at
+    its centroid; the grown lesion must again pass every shape test and not be a midline, paired or surface structure,
+    and growths that overlap are one lesion. The largest is taken only when it is the only one or
+    ``dominance_pass_dominance`` times the volume of the next (a tumour grows from its fragments into a mass far larger
+    than any normal structure does) and is a mass, not a curved sheet: at least RANO's minimum measurable diameter
+    (``rano.min_diameter_mm``, 10 mm) thick (:func:`thickness_mm`, holes filled). Returns (the lesion or None, notes).
+    """
+    spacing = _spacing(affine)
+    voxel = float(np.prod(spacing))
+    brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
+    labels, n = ndimage.label(
+        (view.smooth > view.bar(value("segmentation", "detection_robust_sd"))) & view.inner, structure=STRUCT26
+    )
+    if n == 0:
+        return None, []
+    min_vol = value("segmentation", "min_candidate_volume_mm3")
+    min_contrast = value("segmentation", "seed_min_contrast_sd")
+    sizes = np.bincount(labels.ravel())
+    anatomy = _NormalAnatomy(e, brain, affine)
+    masses: list[tuple[np.ndarray, float]] = []
+    # Largest structures first: a fragment inside a mass already grown is not grown again.
+    order = sorted(range(1, n + 1), key=lambda i: -int(sizes[i]))
+    objects = ndimage.find_objects(labels)
+    for idx in order:
+        sl = objects[idx - 1]
+        if sl is None or float(sizes[idx]) * voxel < min_vol:
+            continue
+        comp = labels[sl] == idx
+        if shape_of(comp, spacing).problem(brain_slices) is not None:
+            continue
+        if any((m[sl] & comp).any() for m, _ in masses):
+            continue
+        cand = np.zeros(brain.shape, dtype=bool)
+        cand[sl] = comp
+        bg, spread = _shell_background(e, brain, cand, spacing)
+        contrast = (float(np.median(e[cand])) - bg) / spread
+        if contrast < min_contrast:
+            continue
+        mask = _grown_from(e, brain, affine, cand, refine_enhancing(e, brain, cand, affine))
+        if mask is None or shape_of(mask, spacing).problem(brain_slices) is not None or anatomy.explains(mask):
+            continue
+        joined = [(m, c) for m, c in masses if (m & mask).any()]
+        for m, c in joined:
+            mask = mask | m
+            contrast = max(contrast, c)
+        masses = [(m, c) for m, c in masses if not any(m is j for j, _ in joined)] + [(mask, contrast)]
+    if not masses:
+        return None, []
+    # Merged growths are judged again as one lesion.
+    masses = [(m, c) for m, c in masses if shape_of(m, spacing).problem(brain_slices) is None]
+    if not masses:
+        return None, []
+    best = _dominant(masses, "dominance_pass_dominance")
+    if best is None:
+        return None, [
+            f"the dominance-backed last pass found {len(masses)} compact, moderately enhancing masses of comparable "
+            "size and took none: give a seed or a mask"
+        ]
+    mask, contrast = best
+    mm3 = float(mask.sum()) * voxel
+    thick = thickness_mm(mask, spacing)
+    if thick < value("measurement", "rano", "min_diameter_mm"):
+        return None, [
+            "the dominance-backed last pass took none: its largest compact, moderately enhancing structure "
+            f"({mm3:.0f} mm³) is at most {thick:.0f} mm thick (a curved sheet or a vessel, not a measurable mass)"
+        ]
+    ranked = sorted((float(m.sum()) * voxel for m, _ in masses), reverse=True)
+    margin = (
+        "the only compact enhancing mass"
+        if len(ranked) == 1
+        else f"{ranked[0] / ranked[1]:.0f} times the volume of the next ({ranked[1]:.0f} mm³)"
+    )
+    return mask, [
+        f"an enhancing lesion of {mm3:.0f} mm³ was found on the last, dominance-backed pass: grown from a structure "
+        f"standing {contrast:.1f} local SDs above its surroundings (the first pass needs "
+        f"{value('segmentation', 'automatic_min_contrast_sd'):.0f}), it is {margin} in the brain — found as the most "
+        "conspicuous mass, lower confidence than a first-pass target: check it"
     ]
