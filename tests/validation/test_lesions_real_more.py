@@ -53,19 +53,22 @@ TCIA = ["01/Pre", "03/Pre", "05/Pre", "07/Pre", "09/Pre"]
 TCIA_ALL = [f"{p}/{tp}" for tp in ("Pre", "Post") for p in (f"{i:02d}" for i in range(1, 12))]
 _WHOLE = "the reference is a whole-tumour mask, wider than the enhancing margin we draw"
 TCIA_SEED_FAILS = {
-    "01/Pre": "seeded Dice 0.54 (0.47 before separate compact pieces within 5 mm were taken, 0.33 before clearly "
-    "enhancing tissue connected to the lesion was taken): the brain mask leaves out 17 % of the reference (a rim "
-    "round a cavity open to the posterior surface), and much of the reference inside the mask stands less than 3 "
-    "local SDs above the brain even smoothed (the reference is a whole-tumour mask)",
-    "02/Pre": "seeded Dice 0.39 (0.24 before compact tissue beyond the brain mask was taken): a thin temporal rim at "
-    "the skull base, 45 % of the reference outside the brain mask, much of it too thin or too dim to be taken",
+    "01/Pre": "seeded Dice 0.685 (0.54 before growth across the brain mask's edge, 0.47 before separate compact "
+    "pieces within 5 mm were taken, 0.33 before clearly enhancing tissue connected to the lesion was taken): the "
+    "brain mask leaves out 17 % of the reference (a rim round a cavity open to the posterior surface), some of it "
+    "beyond its per-slice hull, and much of the reference inside the mask stands less than 3 local SDs above the "
+    "brain even smoothed (the reference is a whole-tumour mask)",
+    "02/Pre": "seeded Dice 0.47 (0.39 before growth across the brain mask's edge, 0.24 before compact tissue beyond "
+    "the brain mask was taken): a thin temporal rim at the skull base, 45 % of the reference outside the brain "
+    "mask, a quarter of that outside the mask's per-slice hull (the mask of those skull-base slices is narrow), the "
+    "rest partly under 3 local SDs; the reference inside the mask stands a median 1.4-2.9 SDs above the brain",
     "06/Pre": "seeded Dice 0.63: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
     "reference piece: 0.73)",
     "07/Pre": "seeded Dice 0.10: the 310-voxel reference marks small bits round a bright 3-slice mass we segment "
     "(2000 voxels, 42 x 33 mm); the reference is not this enhancing lesion",
-    "08/Pre": f"seeded Dice 0.71: {_WHOLE}; its rim is open laterally so the core is not filled",
     "11/Pre": f"seeded Dice 0.67: {_WHOLE}",
-    "01/Post": "seeded Dice 0.61: the reference spans 87 mm (two lobes); the seeded growth takes the 52 mm near "
+    "01/Post": "seeded Dice 0.63 (0.61 before growth across the brain mask's edge): the reference spans 87 mm "
+    "(two lobes); the seeded growth takes the 52 mm near "
     "the click, and 71 % of the reference stands less than 3 local SDs above the brain (no enhancing piece is "
     "left within 5 mm of our mask)",
     "06/Post": "seeded Dice 0.57: the reference has two pieces (one seed per piece: 0.64)",
@@ -79,8 +82,12 @@ TCIA_SEED_FAILS = {
 TCIA_DIAMETER_FAILS = {
     "03/Post": "perpendicular 24.0 vs 30.2 mm (limit 4.5): on its largest slices the reference adds a grey lobe of "
     "non-enhancing tissue lateral to the ring (a whole-tumour mask)",
-    "08/Post": "perpendicular 33.8 vs 47.2 mm: on slice 8 the reference's rim, open by less than rim_gap_mm at the "
-    "skull, is sealed and measured across its core (38.8 before the seal); ours is open there by more than 10 mm",
+    "08/Pre": "perpendicular 35.2 vs 45.2 mm (limit 6.8; seeded Dice 0.751, 0.71 before growth across the brain "
+    "mask's edge): on slice 8 our rim stays open laterally where it meets the skull, so its core is not filled and "
+    "slice 7 is measured (43.6 x 35.2); the reference's rim is sealed there (49.5 x 45.2 on slice 8)",
+    "02/Post": "long 61.8 vs 53.2 mm (limit 8.0): growth across the brain mask's edge adds the reference's upper arc "
+    "on slice 7 (Dice 0.79 -> 0.82), so slice 7 (61.8 x 21.2; the reference's own 55.9 x 17.0) becomes our largest "
+    "cross-section, while the reference's is slice 6 (53.2 x 25.2; ours 49.0 x 24.5)",
 }
 
 
@@ -290,7 +297,8 @@ def test_tcia_clearly_enhancing_tissue_connected_to_the_lesion_is_taken():
     r = _run("01/Pre")
     (les,) = r["seeded"]
     assert les.enhancing.sum() > 2400
-    assert float(r["ref"][les.enhancing].mean()) >= 0.93
+    # 0.93 before growth across the brain mask's edge (measured 0.92 since, 99.8 % within 3 voxels of the reference).
+    assert float(r["ref"][les.enhancing].mean()) >= 0.9
     assert _dice(les.enhancing, r["ref"]) >= 0.45
 
 
@@ -305,6 +313,24 @@ def test_remind_the_labelled_tumour_barely_enhances():
     r = _run("remind")
     assert not r["seeded"]
     assert any("local SDs" in n and "needs ≥ 3.0" in n for n in r["seed_notes"])
+
+
+def test_tcia_a_seeded_lesion_the_brain_mask_cut_is_grown_across_its_edge():
+    """02/Pre and 01/Pre: the raw-image brain mask leaves out 45 % and 17 % of the reference (a thin temporal rim at
+    the skull base; a rim round a cavity open to the posterior surface), dimmer than the lesion's half maximum, so
+    the compact-tissue step beyond the mask did not take it. A reader's seed now grows across the mask's edge
+    (segment._across_the_mask_edge: 3 local SDs, within edge_band_mm of the mask, inside its per-slice hull, on the
+    lesion's slices, no dural sheet). Measured from the centroid: 02/Pre Dice 0.39 -> 0.48 (768 voxels outside the
+    mask, 64 % of them in the reference; 555 and 60 % before), 01/Pre 0.54 -> 0.685 (0 -> 1002 outside, 83 % in the
+    reference); 96 % of the 4128 voxels the step adds over the 22 TCIA scans lie within 3 voxels of the reference."""
+    for case, floor, before in (("02/Pre", 0.45, 0.39), ("01/Pre", 0.65, 0.54)):
+        _, _, ref, brain = _load(case)
+        (les,) = _run(case)["seeded"]
+        assert _dice(les.enhancing, ref) >= floor, f"{case}: was {before}"
+        outside = les.enhancing & ~brain
+        assert int(outside.sum()) > 700
+        assert float(ref[outside].mean()) >= 0.6
+        assert float(ndimage.binary_dilation(ref, iterations=3)[les.enhancing].mean()) >= 0.9
 
 
 PIECES_OFFSETS = [(0.0, 0.0, 0.0), (5.0, 0.0, 0.0), (-5.0, 0.0, 0.0), (0.0, -5.0, 0.0), (0.0, 0.0, 1.0)]  # voxels
@@ -322,5 +348,7 @@ def test_tcia_separate_pieces_of_the_lesion_are_taken_from_one_click(offset):
     t1c, affine, ref, brain = _load("01/Pre")
     point = tuple(float(v) + o for v, o in zip(ndimage.center_of_mass(ref), offset, strict=True))
     (les,), _ = segment_lesions(t1c, brain, affine, seeds=(seed_from_voxels("L1", affine, point=point),))
-    assert float(ref[les.enhancing].mean()) >= 0.95
+    # 0.95 before growth across the brain mask's edge, which adds tissue outside the mask around the reference's
+    # (whole-tumour) outline: 91.5-93.3 % inside it from these seeds, 99.8 % within 3 voxels of it.
+    assert float(ref[les.enhancing].mean()) >= 0.9
     assert _dice(les.enhancing, ref) >= 0.53

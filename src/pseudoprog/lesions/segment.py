@@ -37,7 +37,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    twice and three times its radius. Thin parts (< ``dural_sheet_mm`` in-plane) at the brain mask's
    surface are cut, so the mask does not run along the enhancing dura. Compact enhancing tissue just
    outside the brain mask but inside its per-slice convex hull (a tumour at the cortex the mask left
-   out) is added where it touches the lesion (:func:`beyond_brain_mask`). For a reader's seed, separate compact
+   out) is added where it touches the lesion (:func:`beyond_brain_mask`). For a reader's seed, clearly enhancing
+   tissue the brain mask cut off is added across the mask's edge, within ``edge_band_mm`` of it, inside its
+   per-slice hull and on the lesion's slices (:func:`_across_the_mask_edge`), and separate compact
    pieces of the same lesion (a broken rim, a second lobe) within ``piece_gap_mm`` of it are added too
    (:func:`_with_pieces`).
 4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
@@ -788,11 +790,68 @@ def _seeded_in(
     mask = _without_dural_sheet(mask, brain, core, spacing)
     if envelope is not None and mask.any():
         mask = _with_tissue_beyond(e, brain, envelope, mask, thr, allowed, spacing)
+    if pieces and envelope is not None and mask.any():
+        mask = _across_the_mask_edge(e, brain, envelope, mask, allowed, spacing)
     if pieces and mask.any():
         mask = _with_pieces(e, brain, mask, allowed, spacing)
     if not mask.any():
         return None, said
     return mask, f"{said}; bright part above half-way to the peak, dimmer rim by local contrast"
+
+
+def _across_the_mask_edge(
+    e: np.ndarray,
+    brain: np.ndarray,
+    envelope: Callable[[np.ndarray], np.ndarray],
+    lesion: np.ndarray,
+    allowed: np.ndarray,
+    spacing: np.ndarray,
+) -> np.ndarray:
+    """A reader-seeded lesion grown across the brain mask's edge where the mask cuts it (reader seeds only).
+
+    A raw-image brain mask can cut an enhancing lesion at the brain's surface (a temporal rim at the skull base, a
+    rim round a cavity open to the surface): the tissue left out is often thin or dimmer than the lesion's half
+    maximum, so :func:`beyond_brain_mask` (compact tissue above it) does not take it. A reader's click is evidence
+    that the lesion is there, so its growth may cross the edge: voxels standing ``rim_connected_sd`` upper-half
+    robust SDs above the normal-appearing brain 3-15 mm around the lesion (as :func:`_with_clear_enhancement`),
+    connected to the lesion through the brain and through a band outside it, are added. The band is what can still
+    be inside the skull next to this lesion: within ``edge_band_mm`` of the brain mask, inside its per-slice convex
+    hull (``envelope``: the scalp lies outside it; the dark bone between breaks the connection elsewhere), on the
+    axial slices the lesion already occupies (the mask cuts a lesion in-plane; below it lie the skull base's marrow
+    and muscles, which the hull of those slices holds) and inside the seed's reach (``allowed``). As in
+    :func:`_with_clear_enhancement`, only tissue surviving an in-plane closing then opening with a ``strand_mm`` disk
+    is followed, so vessels at the surface are not, and outside the mask only tissue at least ``dural_sheet_mm``
+    thick in-plane is kept, so the enhancing dura along the inner table is not.
+    """
+    bg, spread = _upper_background(e, brain, fill_holes_3d_and_axial(lesion), spacing)
+    bar = bg + value("segmentation", "rim_connected_sd") * spread
+    slices = np.asarray(lesion.any(axis=(0, 1)))
+    band = ~brain & allowed & slices[None, None, :]
+    band &= ndimage.distance_transform_edt(~brain, sampling=spacing) <= value("segmentation", "edge_band_mm")
+    if not (band & (e > bar)).any():
+        return lesion
+    band &= envelope(band & (e > bar))
+    clear = ((e > bar) & ((brain & allowed) | band)) | lesion
+    labels, _ = ndimage.label(clear, structure=STRUCT26)
+    keep = np.unique(labels[lesion])
+    grown = np.isin(labels, keep[keep > 0])
+    if not (grown & band).any():
+        return lesion
+    sl = _bbox(grown, pad=2)
+    disk = _axial_disk(value("segmentation", "strand_mm"), spacing)
+    # Closed first, so a speckled rim is not opened away with the lines (as in _with_clear_enhancement).
+    closed = ndimage.binary_closing(grown[sl], structure=disk)
+    body = (ndimage.binary_opening(closed, structure=disk) & grown[sl]) | lesion[sl]
+    # Outside the mask, the enhancing dura is a sheet 2-3 voxels thick against the inner table: tissue there
+    # thinner than dural_sheet_mm in-plane is not taken (as _without_dural_sheet does at the mask's surface).
+    sheet = ndimage.binary_opening(closed, structure=_axial_disk(value("segmentation", "dural_sheet_mm"), spacing))
+    body &= ~(band[sl] & ~sheet)
+    body |= lesion[sl]
+    labels, _ = ndimage.label(body, structure=STRUCT26)
+    keep = np.unique(labels[lesion[sl]])
+    out = lesion.copy()
+    out[sl] |= np.isin(labels, keep[keep > 0])
+    return out
 
 
 def _with_pieces(
