@@ -699,8 +699,9 @@ def seeded_lesion(
 ) -> tuple[np.ndarray | None, str]:
     """The enhancing lesion a reader pointed at (see :func:`_seeded_in`), computed in a crop around the seed.
 
-    ``pieces``: also take the separate pieces of the lesion near it (:func:`_with_pieces`); a reader's seed does,
-    the growth of automatic candidates does not (their results are unchanged by it).
+    ``pieces``: also take the lesion's tissue just past the brain mask's edge (:func:`_across_the_mask_edge`) and
+    its separate pieces near it (:func:`_with_pieces`); a reader's seed does, the growth of automatic candidates
+    does not (their results are unchanged by both).
     """
     reach = value("segmentation", "point_extension_mm") if seed.point_mm is not None else 0.0
     big = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=3.0 * seed.radius_mm) if seed.point_mm else seed
