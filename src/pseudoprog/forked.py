@@ -9,6 +9,12 @@ Only when the case may use two threads (``threads.case_threads()``), the platfor
 single thread (a fork copies no other thread's half-held lock; the reading-room service runs cases in threads,
 so it runs the work inline). If the child fails or dies, the work is done again in the parent, so the result and
 any error are exactly those of running it inline.
+
+The work must not use GLib-based libraries (pango, through WeasyPrint): the parent may have used them (a thread
+loading them ahead of the report, an earlier case in the same process), and a GLib lock copied while held makes the
+child wait for ever — met in CI, a child stuck in ``g_slice_alloc`` laying out a PDF. Python's own locks and
+matplotlib's Agg drawing are safe here; a hung child would leave the run waiting with no error, so when in doubt the
+work stays in the run.
 """
 
 from __future__ import annotations

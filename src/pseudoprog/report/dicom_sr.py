@@ -149,15 +149,30 @@ def write_measurement_sr(
     ValueError
         If ``time_point_order`` is not positive, or there is nothing to report.
     """
-    _check_numbers(time_point_order, series_number)
+    if time_point_order < 1:
+        raise ValueError(f"time_point_order must be ≥ 1, got {time_point_order}")
+    if series_number < 1:
+        raise ValueError(f"series_number must be positive, got {series_number}")
     time_point = hd.sr.TimePointContext(time_point=date.isoformat(), time_point_order=time_point_order)
     segments = {s.lesion_id: s for s in (seg.segments if seg else ()) if s.part == "enhancing"}
     series_uid = str(source.datasets[0].SeriesInstanceUID)
-    measured, skipped = _measured_lesions(lesions, markers)
+    skipped: list[str] = []
     groups: list[
         hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
     ] = []
-    for lesion, measurements in measured:
+    for index, lesion in enumerate(lesions):
+        measurements = _lesion_measurements(lesion)
+        mine = [mk for mk in markers if mk.lesion_id == lesion.id or (mk.lesion_id is None and index == 0)]
+        mine += [mk for mk in lesion.markers.values() if mk not in mine]
+        for marker in mine:
+            item = _marker_measurement(marker)
+            if item is None:
+                skipped.append(f"{lesion.id} {marker.name}: unit {marker.unit!r} has no UCUM code")
+            else:
+                measurements.append(item)
+        if not measurements:
+            skipped.append(f"{lesion.id}: no measurement")
+            continue
         tracking = hd.sr.TrackingIdentifier(uid=lesion_tracking_uid(case_id, lesion.id), identifier=lesion.id)
         if seg is not None and lesion.id in segments:
             groups.append(
@@ -228,57 +243,6 @@ def write_measurement_sr(
         n_groups=len(groups),
         skipped=tuple(skipped),
     )
-
-
-def planned_sr_left_out(
-    *,
-    date: dt.date,
-    time_point_order: int,
-    lesions: Sequence[Lesion],
-    markers: Sequence[Marker],
-    response: ResponseCall | None = None,
-    probability: ProbabilityEstimate | None = None,
-    series_number: int = 920,
-) -> tuple[str, ...]:
-    """What :func:`write_measurement_sr` would leave out of the SR of these results (its ``skipped``), without
-    building or writing it; raises the ValueError it would raise. The report stage plans its outputs with it."""
-    _check_numbers(time_point_order, series_number)
-    measured, skipped = _measured_lesions(lesions, markers)
-    if not measured:
-        time_point = hd.sr.TimePointContext(time_point=date.isoformat(), time_point_order=time_point_order)
-        if _overall_group(time_point, response, probability) is None:
-            raise ValueError(f"nothing to report at {date}: no lesion measurement, response call or probability")
-    return tuple(skipped)
-
-
-def _check_numbers(time_point_order: int, series_number: int) -> None:
-    if time_point_order < 1:
-        raise ValueError(f"time_point_order must be ≥ 1, got {time_point_order}")
-    if series_number < 1:
-        raise ValueError(f"series_number must be positive, got {series_number}")
-
-
-def _measured_lesions(
-    lesions: Sequence[Lesion], markers: Sequence[Marker]
-) -> tuple[list[tuple[Lesion, list[hd.sr.Measurement]]], list[str]]:
-    """Each lesion with its SR measurements (those with none left out), and what was left out with why."""
-    measured: list[tuple[Lesion, list[hd.sr.Measurement]]] = []
-    skipped: list[str] = []
-    for index, lesion in enumerate(lesions):
-        measurements = _lesion_measurements(lesion)
-        mine = [mk for mk in markers if mk.lesion_id == lesion.id or (mk.lesion_id is None and index == 0)]
-        mine += [mk for mk in lesion.markers.values() if mk not in mine]
-        for marker in mine:
-            item = _marker_measurement(marker)
-            if item is None:
-                skipped.append(f"{lesion.id} {marker.name}: unit {marker.unit!r} has no UCUM code")
-            else:
-                measurements.append(item)
-        if not measurements:
-            skipped.append(f"{lesion.id}: no measurement")
-            continue
-        measured.append((lesion, measurements))
-    return measured, skipped
 
 
 def _overall_group(

@@ -33,13 +33,13 @@ from ..assessment import Assessment, NotAssessed, TimepointResult
 from ..case import Case, LesionMask, Series, Timepoint
 from ..errors import CannotAssessError, PseudoprogError
 from ..files import write_atomic
-from ..forked import beside, can_fork
+from ..forked import beside
 from ..handoff import TypedMap
 from ..ingest import load_series
 from .dicom_pmap import QUANTITIES, write_parametric_map
 from .dicom_seg import WrittenSeg, write_lesion_seg
 from .dicom_source import SourceStack, load_source_stack
-from .dicom_sr import planned_sr_left_out, write_measurement_sr
+from .dicom_sr import write_measurement_sr
 from .html import ASSETS_NAME
 from .map_names import canonical_map_name
 from .panels import PANEL_MAPS, MapImage, render_panel
@@ -151,17 +151,10 @@ def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
     return next((s for s in tp.series if s.uid == uid), None)
 
 
-def write_dicom_outputs(
-    ctx: ReportInputs, *, sources: dict[str, SourceStack] | None = None, plan: bool = False
-) -> dict[str, str]:
-    """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest.
-
-    ``sources`` caches the source stacks by series UID (shared between a plan and the writing). With ``plan`` the
-    objects are not made: the outputs and reasons are those writing them gives when no writer fails, and the
-    source stacks they need are loaded into ``sources``.
-    """
+def write_dicom_outputs(ctx: ReportInputs) -> dict[str, str]:
+    """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest."""
     outputs: dict[str, str] = {}
-    sources = {} if sources is None else sources
+    sources: dict[str, SourceStack] = {}
 
     def source_of(series: Series) -> SourceStack:
         if series.uid not in sources:
@@ -189,23 +182,9 @@ def write_dicom_outputs(
         except PseudoprogError as exc:
             ctx.skip("report.dicom", f"source T1c unusable for DICOM outputs: {exc}", timepoint=tp.date)
             continue
-        seg = _write_seg(ctx, tp, source, folder / "seg-lesions.dcm", outputs, plan=plan)
-        _write_maps(ctx, tp, folder, outputs, source_of, plan=plan)
+        seg = _write_seg(ctx, tp, source, folder / "seg-lesions.dcm", outputs)
+        _write_maps(ctx, tp, folder, outputs, source_of)
         try:
-            if plan:
-                left_out = planned_sr_left_out(
-                    date=tp.date,
-                    time_point_order=order,
-                    lesions=ctx.result(tp.date).lesions,
-                    markers=list(ctx.result(tp.date).markers),
-                    response=ctx.assessment.response if tp.date == latest else None,
-                    probability=ctx.assessment.probability_true_progression if tp.date == latest else None,
-                    series_number=SR_SERIES_NUMBER,
-                )
-                outputs[f"dicom_sr_{day}"] = str(folder / "sr-measurements.dcm")
-                for why in left_out:
-                    ctx.skip("report.dicom.sr", f"left out of the SR: {why}", timepoint=tp.date)
-                continue
             written = write_measurement_sr(
                 source,
                 ctx.out_dir / folder / "sr-measurements.dcm",
@@ -230,14 +209,11 @@ def write_dicom_outputs(
 
 
 def _write_seg(
-    ctx: ReportInputs, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str], *, plan: bool = False
+    ctx: ReportInputs, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str]
 ) -> WrittenSeg | None:
     masks = ctx.masks.get(tp.date, ())
     if not masks:
         ctx.skip("report.dicom.seg", "no lesion mask at this scan: no SEG written", timepoint=tp.date)
-        return None
-    if plan:
-        outputs[f"dicom_seg_{tp.date.isoformat()}"] = str(rel)
         return None
     try:
         seg = write_lesion_seg(
@@ -261,8 +237,6 @@ def _write_maps(
     folder: Path,
     outputs: dict[str, str],
     source_of: Callable[[Series], SourceStack],
-    *,
-    plan: bool = False,
 ) -> None:
     for index, m in enumerate(ctx.maps.get(tp.date, ())):
         quantity = canonical_map_name(m.name, QUANTITIES)
@@ -280,9 +254,6 @@ def _write_maps(
         try:
             image = _image(m)
             source = source_of(series)
-            if plan:
-                outputs[f"dicom_pm_{m.name}_{tp.date.isoformat()}"] = str(rel)
-                continue
             write_parametric_map(
                 image.data,
                 image.affine,
@@ -307,63 +278,22 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
     shown in the rendered report, whose outputs list matches ``assessment.json``).
     """
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    if not ctx.assessment.scope.in_scope:
+    outputs: dict[str, str] = {}
+    if ctx.assessment.scope.in_scope:
+        # The panels (matplotlib) are drawn in a child process while this one writes the DICOM objects
+        # (highdicom): both are Python, so in one process they would take turns. Their outputs and reasons
+        # are listed in the same order as drawing them first would list them.
+        before = len(ctx.not_assessed)
+        drawing = beside(partial(_panels_alone, ctx))
+        dicom_outputs = write_dicom_outputs(ctx)
+        panels, panel_outputs, panel_skips = drawing()
+        ctx.not_assessed[before:before] = panel_skips
+        outputs.update(panel_outputs)
+        outputs.update(dicom_outputs)
+        panels_reason = ""
+    else:
+        panels, panels_reason = [], "the case is out of scope"
         ctx.skip("report.dicom", "DICOM outputs not written: the case is out of scope")
-        return _write_report(ctx, {}, [], "the case is out of scope")
-    before = len(ctx.not_assessed)
-    sources: dict[str, SourceStack] = {}
-    if not can_fork():
-        drawn = _panels_alone(ctx)
-        panels, outputs = _with_panels(ctx, before, drawn, write_dicom_outputs(ctx, sources=sources))
-        return _write_report(ctx, outputs, panels, "")
-    # The panels (matplotlib) and then the HTML and PDF (WeasyPrint) are made in a child process while this one
-    # writes the DICOM objects (highdicom): all are Python, so in one process they would take turns. The report
-    # lists the DICOM objects, so the child renders it from their plan (what writing them gives when no writer
-    # fails: the source stacks are loaded for the plan, here, and shared by the writing); if the objects written
-    # differ from the plan, the report is rendered again here from what was written.
-    planning = dataclasses.replace(ctx, not_assessed=list(ctx.not_assessed))
-    planned = write_dicom_outputs(planning, sources=sources, plan=True)
-    ahead = beside(partial(_panels_then_report, planning, before, planned))
-    dicom_outputs = write_dicom_outputs(ctx, sources=sources)
-    drawn, (rendered_from, rendered) = ahead()
-    panels, outputs = _with_panels(ctx, before, drawn, dicom_outputs)
-    if rendered_from == (list(outputs.items()), ctx.not_assessed):
-        report_outputs, not_assessed = rendered
-        ctx.not_assessed[:] = not_assessed
-        return report_outputs, list(ctx.not_assessed)
-    log.info("the DICOM objects written differ from their plan: the report is rendered again")
-    return _write_report(ctx, outputs, panels, "")
-
-
-Drawn = tuple[list[dict[str, Any]], dict[str, str], list[NotAssessed]]
-
-
-def _with_panels(
-    ctx: ReportInputs, before: int, drawn: Drawn, dicom_outputs: dict[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The panels' entries, and the outputs so far, with what the panels could not draw listed before the DICOM
-    objects' reasons (as drawing them first would list them)."""
-    panels, panel_outputs, panel_skips = drawn
-    ctx.not_assessed[before:before] = panel_skips
-    return panels, {**panel_outputs, **dicom_outputs}
-
-
-def _panels_then_report(
-    planning: ReportInputs, before: int, planned: dict[str, str]
-) -> tuple[Drawn, tuple[tuple[list[tuple[str, str]], list[NotAssessed]], tuple[dict[str, str], list[NotAssessed]]]]:
-    """The panels, then the report rendered from the DICOM objects' plan (run beside the writing of them); returns
-    what was drawn, and the outputs and reasons the report was rendered from with what rendering it returned."""
-    drawn = _panels_alone(planning)
-    panels, outputs = _with_panels(planning, before, drawn, planned)
-    rendered_from = (list(outputs.items()), list(planning.not_assessed))
-    return drawn, (rendered_from, _write_report(planning, outputs, panels, ""))
-
-
-def _write_report(
-    ctx: ReportInputs, outputs: dict[str, str], panels: list[dict[str, Any]], panels_reason: str
-) -> tuple[dict[str, str], list[NotAssessed]]:
-    """The report's assets manifest, HTML and PDF, listing ``outputs`` and what could not be produced."""
-    outputs = dict(outputs)
     assets = {"software": software_versions(), "panels": panels, "panels_reason": panels_reason}
     write_atomic(ctx.out_dir / ASSETS_NAME, json.dumps(assets, indent=1) + "\n")
     outputs["report_assets"] = ASSETS_NAME

@@ -3,9 +3,9 @@
 Writing the report starts with one-time costs that have nothing to do with the case: importing WeasyPrint and
 loading pango and the fonts on the first layout (about 0.8 s here), and highdicom reading its JSON tables of the
 DICOM standard on the first object it writes (about 0.3 s). The run pays them in a thread while the lesions and
-maps are computed (numerics that leave a core partly idle), so the report stage — and the child it forks to draw
-the panels and lay out the PDF, which inherits the loaded libraries — starts warm. Anything that fails here is
-left for the report stage to meet and report in its own words.
+maps are computed (numerics that leave a core partly idle), so the report stage starts warm. The PDF is laid out by
+the run itself, never in a forked child: pango and GLib are not fork-safe (see :mod:`pseudoprog.forked`). Anything
+that fails here is left for the report stage to meet and report in its own words.
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""The report's libraries loaded beside the stages (issue 19), and the PDF never laid out in a forked child.
+
+WeasyPrint lays out through pango and GLib, which are not fork-safe: a child forked from a process that has used
+them (a thread loading them ahead of the report, an earlier case in the same process) can inherit a GLib lock held
+at the fork and wait on it for ever (met in CI: a child stuck in ``g_slice_alloc`` under
+``pango_fc_font_map_set_config``). So the report's forked child only draws the panels (matplotlib); the HTML and PDF
+are rendered by the run itself.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from pseudoprog import flow
+from pseudoprog.report import render, stage
+
+from .conftest import install_truth_stages
+
+
+def test_the_pdf_is_laid_out_by_the_run_never_in_a_forked_child(small_case, monkeypatch, tmp_path):
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # the panels' child is forked whatever this runs
+    log = tmp_path / "pdf-pids.txt"
+    real = render.html_to_pdf
+
+    def recorded(html: str) -> bytes:
+        with log.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(html)
+
+    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    assert [int(x) for x in log.read_text().split()] == [os.getpid()]
+    assert (tmp_path / "out" / result.outputs["report_pdf"]).read_bytes().startswith(b"%PDF")
+
+
+def test_the_report_libraries_are_loaded_beside_the_stages_and_never_past_them(small_case, monkeypatch, tmp_path):
+    from pseudoprog.report import warm
+
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    started: list[str] = []
+    real_start, real_stage = warm.start_warming, stage.run_report_stage
+
+    def start():
+        started.append("warming")
+        return real_start()
+
+    def report_stage(*args, **kwargs):
+        # the warming thread has been joined: the report stage may fork
+        assert not [t for t in threading.enumerate() if t.name == "warm-report"]
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr("pseudoprog.flow.run.start_warming", start)
+    monkeypatch.setattr(stage, "run_report_stage", report_stage)
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    assert started == ["warming"] and "report_pdf" in result.outputs
+
+
+def test_warming_without_weasyprint_is_silent(monkeypatch):
+    import sys
+
+    from pseudoprog.report.warm import warm_report_libraries
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
+    warm_report_libraries()  # no error: the report stage meets and reports it
