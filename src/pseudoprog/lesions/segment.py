@@ -607,20 +607,33 @@ def _with_clear_enhancement(
         return lesion
     bg, spread = _upper_background(e, brain, fill_holes_3d_and_axial(lesion), spacing)
     clear = ((e > bg + value("segmentation", "rim_connected_sd") * spread) & brain & allowed) | lesion
-    labels, _ = ndimage.label(clear, structure=STRUCT26)
-    keep = np.unique(labels[lesion])
-    grown = np.isin(labels, keep[keep > 0])
-    # Only tissue thicker than a strand: a line one or two voxels wide in the axial plane (the falx, the dura, a
-    # vessel) is not followed.
+    return _through_thick_tissue(_parts_touching(clear, lesion), lesion, spacing)
+
+
+def _parts_touching(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The 26-connected parts of ``mask`` that hold a voxel of ``at``."""
+    labels, _ = ndimage.label(mask, structure=STRUCT26)
+    keep = np.unique(labels[at])
+    return np.isin(labels, keep[keep > 0])
+
+
+def _through_thick_tissue(
+    grown: np.ndarray, lesion: np.ndarray, spacing: np.ndarray, *, thin_outside: np.ndarray | None = None
+) -> np.ndarray:
+    """``grown`` (tissue connected to ``lesion``) kept only where it is reached from the lesion through tissue thicker
+    than a strand: a line one or two voxels wide in the axial plane (the falx, the dura, a vessel) is not followed.
+    Within ``thin_outside``, tissue thinner than ``dural_sheet_mm`` in-plane is not kept either."""
     sl = _bbox(grown, pad=2)
     disk = _axial_disk(value("segmentation", "strand_mm"), spacing)
     # Closed first, so a speckled rim (noise leaves single voxels under the bar) is not opened away with the lines.
     closed = ndimage.binary_closing(grown[sl], structure=disk)
     body = (ndimage.binary_opening(closed, structure=disk) & grown[sl]) | lesion[sl]
-    labels, _ = ndimage.label(body, structure=STRUCT26)
-    keep = np.unique(labels[lesion[sl]])
+    if thin_outside is not None:
+        sheet = ndimage.binary_opening(closed, structure=_axial_disk(value("segmentation", "dural_sheet_mm"), spacing))
+        body &= ~(thin_outside[sl] & ~sheet)
+        body |= lesion[sl]
     out = np.zeros(lesion.shape, dtype=bool)
-    out[sl] = np.isin(labels, keep[keep > 0])
+    out[sl] = _parts_touching(body, lesion[sl])
     return out
 
 
@@ -687,11 +700,7 @@ def _flair_near(
     if hot.any():
         thr = med + value("segmentation", "enhancement_fraction") * (float(np.median(f[hot])) - med)
         hot = (f > thr) & brain & near
-    touching = ndimage.binary_dilation(lesion, iterations=2)
-    labels, _ = ndimage.label(hot | lesion, structure=STRUCT26)
-    keep = np.unique(labels[touching & (hot | lesion)])
-    keep = keep[keep > 0]
-    return np.isin(labels, keep) | lesion
+    return _parts_touching(hot | lesion, ndimage.binary_dilation(lesion, iterations=2)) | lesion
 
 
 def seeded_lesion(
@@ -832,27 +841,12 @@ def _across_the_mask_edge(
     if not (band & (e > bar)).any():
         return lesion
     band &= envelope(band & (e > bar))
-    clear = ((e > bar) & ((brain & allowed) | band)) | lesion
-    labels, _ = ndimage.label(clear, structure=STRUCT26)
-    keep = np.unique(labels[lesion])
-    grown = np.isin(labels, keep[keep > 0])
+    grown = _parts_touching(((e > bar) & ((brain & allowed) | band)) | lesion, lesion)
     if not (grown & band).any():
         return lesion
-    sl = _bbox(grown, pad=2)
-    disk = _axial_disk(value("segmentation", "strand_mm"), spacing)
-    # Closed first, so a speckled rim is not opened away with the lines (as in _with_clear_enhancement).
-    closed = ndimage.binary_closing(grown[sl], structure=disk)
-    body = (ndimage.binary_opening(closed, structure=disk) & grown[sl]) | lesion[sl]
     # Outside the mask, the enhancing dura is a sheet 2-3 voxels thick against the inner table: tissue there
     # thinner than dural_sheet_mm in-plane is not taken (as _without_dural_sheet does at the mask's surface).
-    sheet = ndimage.binary_opening(closed, structure=_axial_disk(value("segmentation", "dural_sheet_mm"), spacing))
-    body &= ~(band[sl] & ~sheet)
-    body |= lesion[sl]
-    labels, _ = ndimage.label(body, structure=STRUCT26)
-    keep = np.unique(labels[lesion[sl]])
-    out = lesion.copy()
-    out[sl] |= np.isin(labels, keep[keep > 0])
-    return out
+    return _through_thick_tissue(grown, lesion, spacing, thin_outside=band)
 
 
 def _with_pieces(
@@ -967,10 +961,7 @@ def _with_tissue_beyond(
     beyond = beyond_brain_mask(e, smooth, brain, hull, threshold, spacing) & allowed
     if not beyond.any():
         return lesion
-    labels, _ = ndimage.label(beyond, structure=STRUCT26)
-    touching = around & beyond
-    keep = np.unique(labels[touching])
-    return lesion | np.isin(labels, keep[keep > 0])
+    return lesion | _parts_touching(beyond, around)
 
 
 def _axial_disk(diameter_mm: float, spacing: np.ndarray) -> np.ndarray:
@@ -1109,9 +1100,10 @@ def segment_lesions(
             # The most conspicuous compact, moderately enhancing mass, by a margin; unsafe beside anatomy no lesion is.
             mass, mass_notes = _dominance_backed_pass(e, brain, affine, view)
             unsafe = judge_implausible(implausible, [mass], affine)[0] if mass is not None else []
-            if mass is not None and not unsafe:
+            if unsafe:
+                notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
+            elif mass is not None:
                 grown = [mass]
-            notes[:0] = [NOT_RELIABLE, *unsafe[:3]] if unsafe else []
             notes.extend(mass_notes)
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
