@@ -39,6 +39,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import AMBIGUOUS_VR
 
 from ..case import AcquisitionParams, Volume
@@ -1376,6 +1377,66 @@ def has_pixels(ds: Dataset) -> bool:
     return "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
 
 
+# Uncompressed transfer syntaxes and their byte order: their pixel data is the matrix itself.
+_NATIVE_BYTE_ORDER = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
+
+
+def decode_pixels(ds: Dataset) -> np.ndarray:
+    """``ds.pixel_array``, read straight from the bytes when the pixel data is an uncompressed integer matrix.
+
+    Most files of a case (every frame of a perfusion series) are uncompressed single-sample integer images, and
+    pydicom's general decoder costs several times the arithmetic there (it works out the pixel description again
+    for every file). For those the bytes are viewed as the matrix, with pydicom's own treatment of the unused high
+    bits (``BitsStored`` < ``BitsAllocated``: masked when unsigned, sign-extended when signed) and its dtype (the
+    stored byte order). Anything else (compressed, colour, 1-bit, float pixels, a short buffer) goes to pydicom.
+    """
+    pixels = _native_pixels(ds)
+    if pixels is None:
+        pixels = ds.pixel_array
+        ds._pixel_array = None  # the caller keeps the header, not a second copy of the decoded pixels
+    return pixels
+
+
+def _native_pixels(ds: Dataset) -> np.ndarray | None:
+    meta = getattr(ds, "file_meta", None)
+    order = _NATIVE_BYTE_ORDER.get(meta.get("TransferSyntaxUID")) if meta is not None else None
+    if order is None or "PixelData" not in ds:
+        return None
+    get = ds.get
+    allocated, stored, signed = get("BitsAllocated"), get("BitsStored"), get("PixelRepresentation")
+    rows, columns, samples = get("Rows"), get("Columns"), get("SamplesPerPixel", 1)
+    try:
+        frames = int(get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return None
+    stored = allocated if stored is None else stored
+    if (
+        allocated not in (8, 16, 32)
+        or signed not in (0, 1)
+        or samples not in (1, None)
+        or not rows
+        or not columns
+        or frames < 1
+        or not 1 <= stored <= allocated
+    ):
+        return None
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
+    count = rows * columns * frames
+    raw = ds.PixelData
+    if raw is None or len(raw) < count * dtype.itemsize:
+        return None  # pydicom names the problem
+    pixels = (
+        np.frombuffer(raw, dtype=dtype, count=count)
+        .reshape((frames, rows, columns) if frames > 1 else (rows, columns))
+        .copy()
+    )
+    if stored < allocated:  # as pydicom: shift the unused bits out and back (masks unsigned, sign-extends signed)
+        unused = allocated - stored
+        np.left_shift(pixels, unused, out=pixels)
+        np.right_shift(pixels, unused, out=pixels)
+    return pixels
+
+
 def _decode_pixels(path: Path) -> np.ndarray:
     """A file's pixel matrix (or frames): from the run's header dataset when there is one, else read whole."""
     index = _ACTIVE
@@ -1387,10 +1448,8 @@ def _decode_pixels(path: Path) -> np.ndarray:
             return decoded
         ds = read_header(path)
     if ds is None or not has_pixels(ds):
-        return dcmread(path, force=True).pixel_array
-    pixels = ds.pixel_array
-    ds._pixel_array = None  # the run keeps the header, not a second copy of the decoded pixels
-    return pixels
+        return decode_pixels(dcmread(path, force=True))
+    return decode_pixels(ds)
 
 
 def load_stack(

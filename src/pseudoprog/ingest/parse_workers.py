@@ -101,7 +101,7 @@ def _parse_one(path: Path, seen: set[str], dicom: Any) -> Parsed:
         return Parsed(path, error=_error(exc))
     if parsed.frames and dicom.has_pixels(ds):
         try:
-            parsed.pixels = ds.pixel_array
+            parsed.pixels = dicom.decode_pixels(ds)
         except Exception:  # the run decodes it again and reports the failure with its context
             parsed.pixels = None
         ds._pixel_array = None  # not pickled twice with the dataset below
