@@ -3,8 +3,9 @@
 WeasyPrint lays out through pango and GLib, which are not fork-safe: a child forked from a process that has used
 them (a thread loading them ahead of the report, an earlier case in the same process) can inherit a GLib lock held
 at the fork and wait on it for ever (met in CI: a child stuck in ``g_slice_alloc`` under
-``pango_fc_font_map_set_config``). So the report's forked child only draws the panels (matplotlib); the HTML and PDF
-are rendered by the run itself.
+``pango_fc_font_map_set_config``). So the report's forked children only draw panels (matplotlib) and write the DICOM
+objects (highdicom); the HTML and PDF are rendered by the run itself, from the DICOM objects' plan while a child writes
+them, and again if what was written differs from the plan.
 """
 
 from __future__ import annotations
@@ -70,3 +71,56 @@ def test_warming_without_weasyprint_is_silent(monkeypatch):
     get_module_attribute_map.cache_clear()
     warm_report_libraries()  # no error: the report stage meets and reports it
     assert get_module_attribute_map.cache_info().currsize == 1  # and what could be loaded was
+
+
+def test_dicom_objects_are_written_beside_and_the_report_lists_what_was_written(small_case, monkeypatch, tmp_path):
+    """The DICOM objects are written by a child while the run lays the report out from their plan; when writing
+    refuses one (here every SEG), the report is laid out again, so it lists what was written and says why not."""
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    seg_pids, pdf_pids = tmp_path / "seg-pids.txt", tmp_path / "pdf-pids.txt"
+    real_pdf = render.html_to_pdf
+
+    def refused(*args, **kwargs):
+        with seg_pids.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        raise ValueError("refused for this test")
+
+    def recorded(html: str) -> bytes:
+        with pdf_pids.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real_pdf(html)
+
+    monkeypatch.setattr(stage, "write_lesion_seg", refused)
+    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    writers = {int(x) for x in seg_pids.read_text().split()}
+    assert writers and os.getpid() not in writers  # written in a child
+    assert [int(x) for x in pdf_pids.read_text().split()] == [os.getpid()] * 2  # laid out from the plan, then again
+    assert not any(k.startswith("dicom_seg_") for k in result.outputs)
+    assert any(k.startswith("dicom_sr_") for k in result.outputs)
+    reasons = [n.reason for n in result.not_assessed if n.stage == "report.dicom.seg"]
+    assert reasons and all("refused for this test" in r for r in reasons)
+    html = (tmp_path / "out" / result.outputs["report_html"]).read_text()
+    assert "refused for this test" in html and "DICOM SEG of the lesions" not in html
+
+
+def test_when_the_plan_holds_the_report_is_laid_out_once(small_case, monkeypatch, tmp_path):
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    pdf_pids = tmp_path / "pdf-pids.txt"
+    real_pdf = render.html_to_pdf
+
+    def recorded(html: str) -> bytes:
+        with pdf_pids.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real_pdf(html)
+
+    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    assert len(pdf_pids.read_text().split()) == 1
+    assert any(k.startswith("dicom_seg_") for k in result.outputs)
+    html = (tmp_path / "out" / result.outputs["report_html"]).read_text()
+    assert "DICOM SEG of the lesions" in html

@@ -43,7 +43,7 @@ from .dicom_sr import write_measurement_sr
 from .html import ASSETS_NAME
 from .map_names import canonical_map_name
 from .panels import PANEL_MAPS, MapImage, render_panel
-from .render import HTML_NAME, PDF_NAME, render_report_files
+from .render import HTML_NAME, PDF_NAME, RenderedReport, render_report_files
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,15 @@ def _image(m: TypedMap) -> MapImage:
     return MapImage(name=m.name, data=data, affine=np.asarray(m.affine, dtype=np.float64), unit=m.unit)
 
 
-def write_panels(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The image panel of each timepoint; returns the manifest entries and the outputs written."""
+def write_panels(
+    ctx: ReportInputs, dates: Sequence[dt.date] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The image panel of each timepoint (of those in ``dates``); returns the manifest entries and the outputs."""
     entries: list[dict[str, Any]] = []
     outputs: dict[str, str] = {}
     for tp in ctx.case.timepoints:
+        if dates is not None and tp.date not in dates:
+            continue
         entry: dict[str, Any] = {"date": tp.date.isoformat(), "path": None}
         entries.append(entry)
         t1c = tp.reference_t1c()
@@ -138,11 +142,20 @@ def write_panels(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str
     return entries, outputs
 
 
-def _panels_alone(ctx: ReportInputs) -> tuple[list[dict[str, Any]], dict[str, str], list[NotAssessed]]:
+def _panels_alone(
+    ctx: ReportInputs, dates: Sequence[dt.date]
+) -> tuple[list[dict[str, Any]], dict[str, str], list[NotAssessed]]:
     """:func:`write_panels` with what it could not draw returned, not recorded (it may run in a child process)."""
     own = dataclasses.replace(ctx, not_assessed=[])
-    entries, outputs = write_panels(own)
+    entries, outputs = write_panels(own, dates)
     return entries, outputs, own.not_assessed
+
+
+def _dicom_alone(ctx: ReportInputs, *, plan: bool = False) -> tuple[dict[str, str], list[NotAssessed]]:
+    """:func:`write_dicom_outputs` with what it could not write returned, not recorded (it may run in a child)."""
+    own = dataclasses.replace(ctx, not_assessed=[])
+    outputs = write_dicom_outputs(own, plan=plan)
+    return outputs, own.not_assessed
 
 
 def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
@@ -151,12 +164,18 @@ def _find_series(tp: Timepoint, uid: str | None) -> Series | None:
     return next((s for s in tp.series if s.uid == uid), None)
 
 
-def write_dicom_outputs(ctx: ReportInputs) -> dict[str, str]:
-    """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest."""
+def write_dicom_outputs(ctx: ReportInputs, *, plan: bool = False) -> dict[str, str]:
+    """SEG, Parametric Maps and SR of every timepoint whose T1c is DICOM; reasons for the rest.
+
+    ``plan``: write nothing, and return (and record) what writing would give when every object the case's
+    inputs allow is written (an object refused while it is made, or an SR item left out, shows only in writing).
+    """
     outputs: dict[str, str] = {}
     sources: dict[str, SourceStack] = {}
 
-    def source_of(series: Series) -> SourceStack:
+    def source_of(series: Series) -> SourceStack | None:
+        if plan:
+            return None
         if series.uid not in sources:
             sources[series.uid] = load_source_stack(series)
         return sources[series.uid]
@@ -184,6 +203,9 @@ def write_dicom_outputs(ctx: ReportInputs) -> dict[str, str]:
             continue
         seg = _write_seg(ctx, tp, source, folder / "seg-lesions.dcm", outputs)
         _write_maps(ctx, tp, folder, outputs, source_of)
+        if source is None:  # planning
+            outputs[f"dicom_sr_{day}"] = str(folder / "sr-measurements.dcm")
+            continue
         try:
             written = write_measurement_sr(
                 source,
@@ -209,11 +231,14 @@ def write_dicom_outputs(ctx: ReportInputs) -> dict[str, str]:
 
 
 def _write_seg(
-    ctx: ReportInputs, tp: Timepoint, source: SourceStack, rel: Path, outputs: dict[str, str]
+    ctx: ReportInputs, tp: Timepoint, source: SourceStack | None, rel: Path, outputs: dict[str, str]
 ) -> WrittenSeg | None:
     masks = ctx.masks.get(tp.date, ())
     if not masks:
         ctx.skip("report.dicom.seg", "no lesion mask at this scan: no SEG written", timepoint=tp.date)
+        return None
+    if source is None:  # planning
+        outputs[f"dicom_seg_{tp.date.isoformat()}"] = str(rel)
         return None
     try:
         seg = write_lesion_seg(
@@ -236,7 +261,7 @@ def _write_maps(
     tp: Timepoint,
     folder: Path,
     outputs: dict[str, str],
-    source_of: Callable[[Series], SourceStack],
+    source_of: Callable[[Series], SourceStack | None],
 ) -> None:
     for index, m in enumerate(ctx.maps.get(tp.date, ())):
         quantity = canonical_map_name(m.name, QUANTITIES)
@@ -254,6 +279,9 @@ def _write_maps(
         try:
             image = _image(m)
             source = source_of(series)
+            if source is None:  # planning
+                outputs[f"dicom_pm_{m.name}_{tp.date.isoformat()}"] = str(rel)
+                continue
             write_parametric_map(
                 image.data,
                 image.affine,
@@ -279,33 +307,64 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
     """
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
+    writing: Callable[[], tuple[dict[str, str], list[NotAssessed]]] | None = None
     if ctx.assessment.scope.in_scope:
-        # The panels (matplotlib) are drawn in a child process while this one writes the DICOM objects
-        # (highdicom): both are Python, so in one process they would take turns. Their outputs and reasons
-        # are listed in the same order as drawing them first would list them.
-        before = len(ctx.not_assessed)
-        drawing = beside(partial(_panels_alone, ctx))
-        dicom_outputs = write_dicom_outputs(ctx)
-        panels, panel_outputs, panel_skips = drawing()
-        ctx.not_assessed[before:before] = panel_skips
+        # Three pieces of Python work that would take turns in one process: the DICOM objects (highdicom) are
+        # written by one child process, the later timepoints' panels (matplotlib) drawn by another, the earlier
+        # ones here; the report is then laid out here (WeasyPrint, whose GLib must stay in this process) from
+        # the DICOM objects' plan while the child still writes them, and laid out again in the rare case the
+        # written objects differ from the plan. Outputs and reasons are listed as drawing the panels first,
+        # then writing the DICOM objects, in one process would list them.
+        dates = [tp.date for tp in ctx.case.timepoints]
+        here, there = dates[: len(dates) // 2], dates[len(dates) // 2 :]
+        writing = beside(partial(_dicom_alone, ctx))
+        drawing = beside(partial(_panels_alone, ctx, there))
+        panels, panel_outputs, panel_skips = _panels_alone(ctx, here)
+        more_panels, more_outputs, more_skips = drawing()
+        panels += more_panels
+        ctx.not_assessed += panel_skips + more_skips
         outputs.update(panel_outputs)
-        outputs.update(dicom_outputs)
+        outputs.update(more_outputs)
         panels_reason = ""
     else:
         panels, panels_reason = [], "the case is out of scope"
         ctx.skip("report.dicom", "DICOM outputs not written: the case is out of scope")
     assets = {"software": software_versions(), "panels": panels, "panels_reason": panels_reason}
     write_atomic(ctx.out_dir / ASSETS_NAME, json.dumps(assets, indent=1) + "\n")
+    dicom = _dicom_alone(ctx, plan=True) if writing is not None else ({}, [])
+    rendered, kept = _render(ctx, outputs, *dicom)
+    if writing is not None:
+        written = writing()
+        if written != dicom:  # an object refused while made, or an SR item left out: the report says so
+            rendered, kept = _render(ctx, outputs, *written)
+        dicom = written
+    ctx.not_assessed += dicom[1] + kept
+    outputs.update(dicom[0])
     outputs["report_assets"] = ASSETS_NAME
-    planned = {"assessment_json": "assessment.json", **outputs, "report_html": HTML_NAME, "report_pdf": PDF_NAME}
-    rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir)
-    if rendered.pdf_error is not None:
-        ctx.skip("report.pdf", rendered.pdf_error)
-        planned.pop("report_pdf")
-        rendered = render_report_files(_final(ctx, planned), folder=ctx.out_dir, pdf=False)
     outputs.update(rendered.outputs)
     log.info("report written: %d output(s)", len(outputs))  # no case id: it is the patient id
     return outputs, list(ctx.not_assessed)
+
+
+def _render(
+    ctx: ReportInputs, outputs: Mapping[str, str], dicom: Mapping[str, str], dicom_skips: Sequence[NotAssessed]
+) -> tuple[RenderedReport, list[NotAssessed]]:
+    """The HTML and PDF for these outputs (the DICOM objects' as given), and what the rendering could not make."""
+    own = dataclasses.replace(ctx, not_assessed=[*ctx.not_assessed, *dicom_skips])
+    planned = {
+        "assessment_json": "assessment.json",
+        **outputs,
+        **dicom,
+        "report_assets": ASSETS_NAME,
+        "report_html": HTML_NAME,
+        "report_pdf": PDF_NAME,
+    }
+    rendered = render_report_files(_final(own, planned), folder=ctx.out_dir)
+    if rendered.pdf_error is not None:
+        own.skip("report.pdf", rendered.pdf_error)
+        planned.pop("report_pdf")
+        rendered = render_report_files(_final(own, planned), folder=ctx.out_dir, pdf=False)
+    return rendered, own.not_assessed[len(ctx.not_assessed) + len(dicom_skips) :]
 
 
 def _final(ctx: ReportInputs, outputs: Mapping[str, str]) -> dict[str, Any]:
