@@ -197,18 +197,34 @@ def _depth_below_surface(head: np.ndarray, sp: np.ndarray, t: dict[str, Any]) ->
     Where the field of view cuts the head (its cross-section on a border plane is at least ``cut_fraction`` of
     its largest one: the neck, or a brain cut by too few slices) the head is taken to continue past the border
     instead of ending in a surface there; where the head tapers inside the image (the vertex) it does not.
+
+    The image is padded only where that changes a distance: ``fov_continuation_mm`` of head past a cut border,
+    one plane of background past a border the head touches, nothing past a border plane it does not touch (that
+    plane is background, nearer than anything beyond it). The distances are those of padding every side by
+    ``fov_continuation_mm``, on an array up to half the size.
     """
     n = np.ceil(float(t["fov_continuation_mm"]) / sp).astype(int)
-    padded = np.pad(head, [(k, k) for k in n], mode="edge")
+    pads: list[tuple[int, int]] = []
+    continued: list[tuple[bool, bool]] = []
     for axis in range(3):
         areas = head.sum(axis=tuple(a for a in range(3) if a != axis))
-        for end, index in ((0, 0), (1, -1)):
-            if areas[index] < float(t["cut_fraction"]) * areas.max():
-                where = [slice(None)] * 3
-                where[axis] = slice(0, n[axis]) if end == 0 else slice(padded.shape[axis] - n[axis], None)
-                padded[tuple(where)] = False
+        widths, cut = [], []
+        for index in (0, -1):
+            cut.append(bool(areas[index] >= float(t["cut_fraction"]) * areas.max()) and areas[index] > 0)
+            widths.append(int(n[axis]) if cut[-1] else (1 if areas[index] > 0 else 0))
+        pads.append((widths[0], widths[1]))
+        continued.append((cut[0], cut[1]))
+    padded = np.pad(head, pads, mode="edge")
+    for axis, ((lo, hi), (lo_cut, hi_cut)) in enumerate(zip(pads, continued, strict=True)):
+        where = [slice(None)] * 3
+        if lo and not lo_cut:
+            where[axis] = slice(0, lo)
+            padded[tuple(where)] = False
+        if hi and not hi_cut:
+            where[axis] = slice(padded.shape[axis] - hi, None)
+            padded[tuple(where)] = False
     depth = ndimage.distance_transform_edt(padded, sampling=sp)
-    return np.asarray(depth[tuple(slice(k, -k if k else None) for k in n)])
+    return np.asarray(depth[tuple(slice(lo, padded.shape[axis] - hi) for axis, (lo, hi) in enumerate(pads))])
 
 
 def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[str, Any]) -> np.ndarray:
