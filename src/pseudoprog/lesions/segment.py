@@ -8,7 +8,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    unit-free, so no scanner scale enters a threshold.
 2. **Candidates** (automatic detection): brain voxels with ``E`` more than ``detection_robust_sd``
    robust SDs above the brain median, split into 26-connected components; components smaller than
-   ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped.
+   ``min_candidate_volume_mm3`` or tube-like (elongation > ``max_elongation``: vessels) are dropped, and so are
+   sheets (flatness of the region the voxels' boxes cover, :func:`shape_of`) and structures on one axial slice
+   (no lesion is measurable there, RANO).
    Each candidate is then grown like a reader's click at its centroid (step 3), within
    ``automatic_growth_mm`` of it, so a target is the whole lesion and not its brightest fragment.
    Structures rejected only as hollow or faint (the bright side of a heterogeneous rim) get a second
@@ -213,6 +215,10 @@ class Shape:
             return f"it spans {self.slices} of the brain's {brain_slices} axial slices"
         if self.elongation > value("segmentation", "max_elongation"):
             return f"tube-like (elongation {self.elongation:.1f}: a vessel or sinus)"
+        if self.slices < value("measurement", "rano", "min_axial_slices"):
+            # Not a shape: a structure on one slice (of a thick-slice grid) is as thick as the slice, and its
+            # flatness says nothing; no lesion is measurable there, and a tumour's piece is found with the rest.
+            return f"it lies on {self.slices} axial slice, where no lesion is measurable (Wen 2010)"
         if self.flatness > value("segmentation", "max_flatness"):
             return f"sheet-like (flatness {self.flatness:.1f}: dura or a sinus wall)"
         if self.solidity < value("segmentation", "min_solidity"):
@@ -221,7 +227,15 @@ class Shape:
 
 
 def shape_of(mask: np.ndarray, spacing: np.ndarray) -> Shape:
-    """Shape measures of one connected structure (holes filled first, so a rim counts as solid)."""
+    """Shape measures of one connected structure (holes filled first, so a rim counts as solid).
+
+    Flatness is that of the region the voxels cover, each voxel the box it samples: the voxel centres' covariance
+    plus ``spacing² / 12`` per axis (a uniform box of side ``d`` has variance ``d² / 12``). From the centres alone a
+    structure on one axial slice has no thickness at all and is a sheet whatever its width; as boxes, one 5 mm slice
+    makes it 5 mm thick, and a sheet one voxel thick on a 1 mm grid (dura, falx, tentorium) is still one. Elongation
+    is that of the centres: the longest two axes, one of them in-plane, need no such correction (the box term would
+    make a vessel running in the plane of one thick slice a 5 mm tall ribbon instead of a tube).
+    """
     idx = np.argwhere(mask)
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     filled = fill_holes_3d_and_axial(mask[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
@@ -231,7 +245,9 @@ def shape_of(mask: np.ndarray, spacing: np.ndarray) -> Shape:
     extent = float(((hi - lo + 1) * spacing).max())
     if n < 8:
         return Shape(n * voxel, 1.0, 1.0, 1.0, extent, int(hi[2] - lo[2] + 1))
-    ev = np.clip(np.linalg.eigvalsh(np.cov(pts.T))[::-1], 1e-3, None)
+    centres = np.cov(pts.T)
+    ev = np.clip(np.linalg.eigvalsh(centres)[::-1], 1e-3, None)
+    boxes = np.linalg.eigvalsh(centres + np.diag(np.asarray(spacing, dtype=float) ** 2 / 12.0))[::-1]
     # Convex hull of the voxel corners' span: the voxel centres' hull grown by half a voxel.
     try:
         hull = ConvexHull(pts + np.random.default_rng(0).uniform(-0.5, 0.5, pts.shape) * spacing)
@@ -242,7 +258,7 @@ def shape_of(mask: np.ndarray, spacing: np.ndarray) -> Shape:
     return Shape(
         n * voxel,
         float(np.sqrt(ev[0] / ev[1])),
-        float(np.sqrt(ev[1] / ev[2])),
+        float(np.sqrt(boxes[1] / boxes[2])),
         solidity,
         extent,
         int(hi[2] - lo[2] + 1),
