@@ -9,7 +9,9 @@ mask's outer shell is refused (branch l13-auto, benchmarks/RESULTS.md).
 - 06 Pre: with the guard counting 11 structures the scan was refused; a bright structure at the occipital pole on
   the midline (the confluence of the sinuses, no voxel in the tumour) passes every other test, so without the guard it
   became a target. Its growth follows a transverse sinus to the surface: 57 % of it lies in the brain mask's outer
-  5 mm and its centre is 11 mm from the mid-sagittal plane, so detection is declared not reliable.
+  5 mm and its centre is 11 mm from the mid-sagittal plane, so detection was declared not reliable. Judged on the part
+  detection found (its centre 3 mm from the plane, branch l16-reliable) it is the torcula, not a target, and the
+  dominance-backed last pass takes the tumour (Dice 0.61, 94 % of it inside the reference).
 - 08 Pre, 08 Post (branch l16-reliable): the only first-pass candidate is the same confluence of the sinuses; grown,
   even as its own half-maximum mask, it is hollow (solidity 0.14-0.19: the confluence with a transverse sinus), which
   declared the whole detection not reliable. It is now judged like the structures no lesion can be: at most 6 mm
@@ -41,10 +43,11 @@ def test_tcia_fragments_of_one_speckled_rim_are_one_automatic_target():
     assert max(_dice(les.enhancing, r["ref"]) for les in r["auto"]) >= 0.6
 
 
-def test_tcia_a_skull_base_structure_next_to_the_falx_is_not_a_target():
+def test_tcia_the_confluence_of_the_sinuses_is_not_a_target_and_the_tumour_is():
     r = _auto("06/Pre")
-    assert r["auto"] == []
-    assert any("outer 5 mm" in n for n in r["auto_notes"])
+    assert any("astride the midline" in n and "torcula" in n for n in r["auto_notes"]), r["auto_notes"]
+    (les,) = r["auto"]  # was: not reliable (the confluence's growth mostly in the brain mask's outer 5 mm)
+    assert _dice(les.enhancing, r["ref"]) >= 0.6
 
 
 @pytest.mark.parametrize("case", ["08/Pre", "08/Post"])

@@ -1063,7 +1063,7 @@ def segment_lesions(
         kept = []
         plane = mid_sagittal_plane(brain, affine) if grown else None
         for mask in grown:
-            sinus = midline_surface_structure(mask, brain, affine, plane=plane)
+            sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
             if sinus is None and plane is not None:
                 sinus = paired_structure(mask, e, brain, affine, plane=plane)
             if sinus is None:
@@ -1432,7 +1432,12 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
 
 
 def midline_surface_structure(
-    mask: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float] | None = None
+    mask: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    *,
+    plane: tuple[np.ndarray, float] | None = None,
+    found: np.ndarray | None = None,
 ) -> str | None:
     """Why an automatic target is a midline dural structure (sinus or falx), or None.
 
@@ -1442,6 +1447,12 @@ def midline_surface_structure(
     midline to the surface), straddles the mid-sagittal plane (``mid_sagittal_plane``, the mask's symmetry plane)
     and has its centre within ``midline_surface_mm`` of it; a lesion at the medial cortex lies in one hemisphere,
     on one side of the falx. ``plane`` is that plane if already estimated for this brain mask.
+
+    ``found``, when given, is the part of ``mask`` detection found (its candidates, deeper than
+    ``detection_erosion_mm``); the centre may then be its centre instead, when it too straddles the plane: growth from
+    the confluence of the sinuses follows a transverse sinus sideways to the surface (TCIA Brain-Tumor-Progression
+    06 Pre: the growth's centre 11 mm from the plane, its candidate's 3 mm), while a lesion at the medial cortex is
+    found on one side of the falx.
     """
     spacing = _spacing(affine)
     if not mask.any() or not brain.any():
@@ -1453,7 +1464,11 @@ def midline_surface_structure(
     tol = value("segmentation", "midline_plane_tolerance_mm")
     if not (signed.min() <= tol and signed.max() >= -tol):
         return None
-    off_mm = abs(float(signed.mean()))
+    off_mm, centre = abs(float(signed.mean())), "centre"
+    if found is not None and found.any():
+        seen = (np.argwhere(found).astype(float) @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+        if seen.min() <= tol and seen.max() >= -tol and abs(float(seen.mean())) < off_mm:
+            off_mm, centre = abs(float(seen.mean())), "the centre of the part detection found"
     if off_mm > value("segmentation", "midline_surface_mm"):
         return None
     # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
@@ -1461,7 +1476,7 @@ def midline_surface_structure(
     if float(depth[mask].min()) > value("segmentation", "detection_erosion_mm"):
         return None
     return (
-        f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
+        f"it lies on the brain's surface astride the midline ({centre} {off_mm:.0f} mm from the mid-sagittal "
         "plane): the superior sagittal sinus, torcula, straight sinus or falx"
     )
 
