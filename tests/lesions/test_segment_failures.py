@@ -257,3 +257,24 @@ def test_a_faint_curved_sheet_that_grows_into_no_ring_is_still_not_a_target():
     assert lesions == []
     assert "found no enhancing lesion" in notes[0]
     assert any("local SDs above its surroundings" in n for n in notes)
+
+
+def test_the_confluence_of_the_sinuses_grown_along_a_transverse_sinus_is_a_midline_structure():
+    # TCIA Brain-Tumor-Progression 06 Pre: detection finds the confluence on the midline (its centre 3 mm from the
+    # plane); growth follows a transverse sinus sideways to the surface, moving its centre 11 mm off. Judged on the
+    # part detection found, it is the torcula; a structure found on one side of the plane (a medial lesion) is not.
+    from pseudoprog.lesions.segment import midline_surface_structure
+
+    brain, affine = ellipsoid_mask(SHAPE, SPACING, (32.0, 32.0, 32.0), (30.0, 30.0, 30.0))
+    plane = (np.array([1.0, 0.0, 0.0]), 32.0)
+    x = np.arange(SHAPE[0])[:, None, None]
+    y = np.arange(SHAPE[1])[None, :, None]
+    z = np.abs(np.arange(SHAPE[2]) - 16)[None, None, :] <= 1
+    confluence = brain & (np.abs(x - 32) <= 2) & (y >= 46) & (y <= 50) & z  # deep, astride the midline
+    sinus = brain & (x > 34) & (y >= 49) & (y <= 53) & z  # sideways to the surface
+    grown = confluence | sinus
+    assert abs(float(np.argwhere(grown)[:, 0].mean()) - 32.0) > 10.0  # the growth's centre is off the midline
+    assert midline_surface_structure(grown, brain, affine, plane=plane) is None
+    assert midline_surface_structure(grown, brain, affine, plane=plane, found=confluence) is not None
+    one_side = confluence & (x >= 35)
+    assert midline_surface_structure(grown, brain, affine, plane=plane, found=one_side) is None

@@ -79,3 +79,25 @@ def test_thickness_of_a_tube_a_sheet_and_a_ball():
     assert thickness_mm(tube, spacing) == 4.0
     assert thickness_mm(sheet, spacing) == 3.0
     assert 15.0 <= thickness_mm(ball, spacing) <= 17.0
+
+
+def test_a_later_pass_target_beside_a_thin_structure_no_lesion_can_be_makes_detection_refuse():
+    # The ring-backed pass's faint ring (test_segment_ring_pass) with a 2 mm vessel spanning most slices 3 mm from its
+    # edge: judged like a first-pass target, the vessel may be part of that lesion (it was set aside, the ring taken).
+    from .test_segment_ring_pass import SHAPE as RING_SHAPE
+    from .test_segment_ring_pass import _head as ring_head
+
+    for x, near in ((33, True), (44, False)):
+        h = ring_head()
+        vessel = np.zeros(RING_SHAPE, dtype=bool)
+        vessel[x : x + 2, 33:35, 4:28] = True
+        h["t1c"][vessel & h["brain"]] = 1300.0
+        lesions, notes = segment_lesions(h["t1c"], h["brain"], h["affine"])
+        assert any("ring-backed pass" in n for n in notes)
+        if near:
+            assert lesions == [] and notes[0] == NOT_RELIABLE
+            assert any("spans" in n and "from an automatic target" in n for n in notes)
+        else:
+            (les,) = lesions
+            assert not (les.enhancing & vessel).any()
+            assert any("spans" in n and "set aside" in n and "from every target" in n for n in notes)

@@ -1065,21 +1065,21 @@ def segment_lesions(
         confirm = flair if t1 is None else None
         view = DetectionMap.of(e, brain, _spacing(affine))
         labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm, view=view)
-        grown, why = _grow_candidates(e, brain, affine, labels, n)
+        grown, leaked = _grow_candidates(e, brain, affine, labels, n)
+        # A candidate whose growth is no lesion is judged like the structures no lesion can be (judge_implausible).
+        implausible = implausible + leaked
         # Hollow or faint structures that grow into a ring (or sit in FLAIR-abnormal tissue) are lesions too.
-        second = [] if why else _second_look(e, brain, affine, weak, grown, flair=confirm)
+        second = _second_look(e, brain, affine, weak, grown, flair=confirm)
         grown = grown + [mask for mask, _, _ in second]
         # A rejected fragment that lies inside a target is part of that lesion, not a structure left out.
         taken = {rejected for _, _, rejected in second}
         taken |= {w.text for w in weak if any((g[w.where] & w.mask).any() for g in grown)}
         notes.extend([d for d in dropped if d not in taken][:5])
         notes.extend(said for _, said, _ in second)
-        if why:
-            notes[:0] = [NOT_RELIABLE, *why]
         kept = []
         plane = mid_sagittal_plane(brain, affine) if grown else None
         for mask in grown:
-            sinus = midline_surface_structure(mask, brain, affine, plane=plane)
+            sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
             if sinus is None and plane is not None:
                 sinus = paired_structure(mask, e, brain, affine, plane=plane)
             if sinus is None:
@@ -1094,33 +1094,35 @@ def segment_lesions(
             notes[:0] = [NOT_RELIABLE, *(f"an automatic target was not taken: {why}" for why in surface[:3])]
         # A structure no lesion can be is never a target; whether it also makes the detection unreliable depends
         # on whether it could hold or belong to a lesion (judge_implausible).
-        unsafe, set_aside = judge_implausible(implausible, grown, affine) if not why else ([], [])
+        unsafe, set_aside = judge_implausible(implausible, grown, affine)
         if unsafe:
             grown = []
             notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
-        notes.extend(set_aside[:3])
-        if not grown and NOT_RELIABLE not in notes and flair is not None:
+        # Later passes, each only when no earlier one found a target and detection did not refuse. A target of any
+        # pass is judged beside the structures no lesion can be, as a first-pass target is (judge_implausible).
+        later: list[Callable[[], tuple[np.ndarray | None, list[str]]]] = []
+        if flair is not None:
             # Enhancement just under the detection bar, taken only inside FLAIR-abnormal tissue.
-            faint, faint_notes = _flair_backed_pass(e, brain, affine, flair, view)
-            if faint is not None:
-                grown = [faint]
-            notes.extend(faint_notes)
-        if not grown and NOT_RELIABLE not in notes:
-            # A faint ring round a non-enhancing core, taken on its shape alone (no FLAIR needed).
-            plain = enhancement_map(t1c, brain) if t1 is not None else None
-            ring, ring_notes = _ring_backed_pass(e, brain, affine, view, plain=plain)
-            if ring is not None:
-                grown = [ring]
-            notes.extend(ring_notes)
-        if not grown and NOT_RELIABLE not in notes:
-            # The most conspicuous compact, moderately enhancing mass, by a margin; unsafe beside anatomy no lesion is.
-            mass, mass_notes = _dominance_backed_pass(e, brain, affine, view)
-            unsafe = judge_implausible(implausible, [mass], affine)[0] if mass is not None else []
+            later.append(lambda: _flair_backed_pass(e, brain, affine, flair, view))
+        # A faint ring round a non-enhancing core, taken on its shape alone (no FLAIR needed).
+        plain = (lambda: enhancement_map(t1c, brain)) if t1 is not None else (lambda: None)
+        later.append(lambda: _ring_backed_pass(e, brain, affine, view, plain=plain()))
+        # The most conspicuous compact, moderately enhancing mass, by a margin.
+        later.append(lambda: _dominance_backed_pass(e, brain, affine, view))
+        for look in later:
+            if grown or NOT_RELIABLE in notes:
+                break
+            target, told = look()
+            notes.extend(told)
+            if target is None:
+                continue
+            unsafe, set_aside = judge_implausible(implausible, [target], affine)
             if unsafe:
+                set_aside = []
                 notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
-            elif mass is not None:
-                grown = [mass]
-            notes.extend(mass_notes)
+            else:
+                grown = [target]
+        notes.extend(set_aside[:3])
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
@@ -1143,12 +1145,15 @@ def segment_lesions(
 
 def _grow_candidates(
     e: np.ndarray, brain: np.ndarray, affine: np.ndarray, labels: np.ndarray, n: int
-) -> tuple[list[np.ndarray], list[str]]:
+) -> tuple[list[np.ndarray], list[Implausible]]:
     """Each automatic candidate grown exactly like a reader's click at its centroid, so a target is the whole
     lesion and never its brightest fragment; candidates that grow into one lesion are merged.
 
-    When a grown lesion is not plausible as a lesion (too long, spanning most slices, tube- or sheet-like)
-    the growth has leaked into anatomy: nothing is returned, with the reason (:data:`NOT_RELIABLE`).
+    A grown structure that is not plausible as a lesion (too long, spanning most slices, tube- or sheet-like,
+    hollow) even as its candidate's own half-maximum mask is anatomy the growth followed (a sinus and its
+    branches), or a lesion merged with it: it is never a target and is returned as an :class:`Implausible`
+    structure, for :func:`judge_implausible` to set aside (thin everywhere, far from every target) or to declare
+    the detection not reliable. Returns (the plausible grown lesions, those structures).
     """
     spacing = _spacing(affine)
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
@@ -1165,11 +1170,18 @@ def _grow_candidates(
         for other in joined:
             mask = mask | other
         grown = [g for g in grown if not any(g is other for other in joined)] + [mask]
+    plausible: list[np.ndarray] = []
+    leaked: list[Implausible] = []
     for mask in grown:
         why = shape_of(mask, spacing).problem(brain_slices)
-        if why is not None:
-            return [], [f"an automatic candidate grown to its full extent is not a plausible lesion: {why}"]
-    return grown, []
+        if why is None:
+            plausible.append(mask)
+            continue
+        mm3 = float(mask.sum()) * float(np.prod(spacing))
+        box = _bbox(mask, pad=0)
+        text = f"an automatic candidate grown to its full extent ({mm3:.0f} mm³) is not a plausible lesion: {why}"
+        leaked.append(Implausible(box, mask[box], text))
+    return plausible, leaked
 
 
 def _grown_from(
@@ -1436,7 +1448,12 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
 
 
 def midline_surface_structure(
-    mask: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float] | None = None
+    mask: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    *,
+    plane: tuple[np.ndarray, float] | None = None,
+    found: np.ndarray | None = None,
 ) -> str | None:
     """Why an automatic target is a midline dural structure (sinus or falx), or None.
 
@@ -1446,6 +1463,12 @@ def midline_surface_structure(
     midline to the surface), straddles the mid-sagittal plane (``mid_sagittal_plane``, the mask's symmetry plane)
     and has its centre within ``midline_surface_mm`` of it; a lesion at the medial cortex lies in one hemisphere,
     on one side of the falx. ``plane`` is that plane if already estimated for this brain mask.
+
+    ``found``, when given, is the part of ``mask`` detection found (its candidates, deeper than
+    ``detection_erosion_mm``); the centre may then be its centre instead, when it too straddles the plane: growth from
+    the confluence of the sinuses follows a transverse sinus sideways to the surface (TCIA Brain-Tumor-Progression
+    06 Pre: the growth's centre 11 mm from the plane, its candidate's 3 mm), while a lesion at the medial cortex is
+    found on one side of the falx.
     """
     spacing = _spacing(affine)
     if not mask.any() or not brain.any():
@@ -1457,7 +1480,11 @@ def midline_surface_structure(
     tol = value("segmentation", "midline_plane_tolerance_mm")
     if not (signed.min() <= tol and signed.max() >= -tol):
         return None
-    off_mm = abs(float(signed.mean()))
+    off_mm, centre = abs(float(signed.mean())), "centre"
+    if found is not None and found.any():
+        seen = (np.argwhere(found).astype(float) @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+        if seen.min() <= tol and seen.max() >= -tol and abs(float(seen.mean())) < off_mm:
+            off_mm, centre = abs(float(seen.mean())), "the centre of the part detection found"
     if off_mm > value("segmentation", "midline_surface_mm"):
         return None
     # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
@@ -1465,7 +1492,7 @@ def midline_surface_structure(
     if float(depth[mask].min()) > value("segmentation", "detection_erosion_mm"):
         return None
     return (
-        f"it lies on the brain's surface astride the midline (centre {off_mm:.0f} mm from the mid-sagittal "
+        f"it lies on the brain's surface astride the midline ({centre} {off_mm:.0f} mm from the mid-sagittal "
         "plane): the superior sagittal sinus, torcula, straight sinus or falx"
     )
 
