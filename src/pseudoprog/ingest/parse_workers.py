@@ -104,7 +104,6 @@ def _parse_one(path: Path, seen: set[str], dicom: Any) -> Parsed:
             parsed.pixels = dicom.decode_pixels(ds)
         except Exception:  # the run decodes it again and reports the failure with its context
             parsed.pixels = None
-        ds._pixel_array = None  # not pickled twice with the dataset below
     if parsed.series_uid and parsed.series_uid not in seen:
         seen.add(parsed.series_uid)
         parsed.first = ds
