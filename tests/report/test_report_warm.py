@@ -19,21 +19,26 @@ from pseudoprog.report import render, stage
 from .conftest import install_truth_stages
 
 
+def _pids_of(monkeypatch, module, name: str, log):
+    """Replace ``module.name`` by a call that appends the calling process's pid to ``log``, then does the same."""
+    real = getattr(module, name)
+
+    def recorded(*args, **kwargs):
+        with log.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recorded)
+    return lambda: [int(x) for x in log.read_text().split()]
+
+
 def test_the_pdf_is_laid_out_by_the_run_never_in_a_forked_child(small_case, monkeypatch, tmp_path):
     install_truth_stages(monkeypatch, "pseudoprogression")
     monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # the panels' child is forked whatever this runs
-    log = tmp_path / "pdf-pids.txt"
-    real = render.html_to_pdf
-
-    def recorded(html: str) -> bytes:
-        with log.open("a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        return real(html)
-
-    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    pdf_pids = _pids_of(monkeypatch, render, "html_to_pdf", tmp_path / "pdf-pids.txt")
     result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
-    assert [int(x) for x in log.read_text().split()] == [os.getpid()]
+    assert pdf_pids() == [os.getpid()]
     assert (tmp_path / "out" / result.outputs["report_pdf"]).read_bytes().startswith(b"%PDF")
 
 
@@ -79,25 +84,17 @@ def test_dicom_objects_are_written_beside_and_the_report_lists_what_was_written(
     install_truth_stages(monkeypatch, "pseudoprogression")
     monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    seg_pids, pdf_pids = tmp_path / "seg-pids.txt", tmp_path / "pdf-pids.txt"
-    real_pdf = render.html_to_pdf
 
     def refused(*args, **kwargs):
-        with seg_pids.open("a") as fh:
-            fh.write(f"{os.getpid()}\n")
         raise ValueError("refused for this test")
 
-    def recorded(html: str) -> bytes:
-        with pdf_pids.open("a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        return real_pdf(html)
-
     monkeypatch.setattr(stage, "write_lesion_seg", refused)
-    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    seg_pids = _pids_of(monkeypatch, stage, "write_lesion_seg", tmp_path / "seg-pids.txt")
+    pdf_pids = _pids_of(monkeypatch, render, "html_to_pdf", tmp_path / "pdf-pids.txt")
     result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
-    writers = {int(x) for x in seg_pids.read_text().split()}
+    writers = set(seg_pids())
     assert writers and os.getpid() not in writers  # written in a child
-    assert [int(x) for x in pdf_pids.read_text().split()] == [os.getpid()] * 2  # laid out from the plan, then again
+    assert pdf_pids() == [os.getpid()] * 2  # laid out from the plan, then again
     assert not any(k.startswith("dicom_seg_") for k in result.outputs)
     assert any(k.startswith("dicom_sr_") for k in result.outputs)
     reasons = [n.reason for n in result.not_assessed if n.stage == "report.dicom.seg"]
@@ -110,17 +107,26 @@ def test_when_the_plan_holds_the_report_is_laid_out_once(small_case, monkeypatch
     install_truth_stages(monkeypatch, "pseudoprogression")
     monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "2")
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    pdf_pids = tmp_path / "pdf-pids.txt"
-    real_pdf = render.html_to_pdf
-
-    def recorded(html: str) -> bytes:
-        with pdf_pids.open("a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        return real_pdf(html)
-
-    monkeypatch.setattr(render, "html_to_pdf", recorded)
+    pdf_pids = _pids_of(monkeypatch, render, "html_to_pdf", tmp_path / "pdf-pids.txt")
     result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
-    assert len(pdf_pids.read_text().split()) == 1
+    assert len(pdf_pids()) == 1
     assert any(k.startswith("dicom_seg_") for k in result.outputs)
     html = (tmp_path / "out" / result.outputs["report_html"]).read_text()
     assert "DICOM SEG of the lesions" in html
+
+
+def test_without_a_fork_the_report_is_laid_out_once_from_what_was_written(small_case, monkeypatch, tmp_path):
+    """Inline (one thread allowed, or the reading-room service's threads) the DICOM objects are written first, so
+    the report is laid out once from them, not from a plan that writing then contradicts."""
+    install_truth_stages(monkeypatch, "pseudoprogression")
+    monkeypatch.setenv("PSEUDOPROG_CASE_THREADS", "1")
+
+    def refused(*args, **kwargs):
+        raise ValueError("refused for this test")
+
+    monkeypatch.setattr(stage, "write_lesion_seg", refused)
+    pdf_pids = _pids_of(monkeypatch, render, "html_to_pdf", tmp_path / "pdf-pids.txt")
+    result = flow.assess(small_case("pseudoprogression", "dicom"), tmp_path / "out")
+    assert pdf_pids() == [os.getpid()]
+    assert not any(k.startswith("dicom_seg_") for k in result.outputs)
+    assert any(n.stage == "report.dicom.seg" and "refused for this test" in n.reason for n in result.not_assessed)

@@ -33,7 +33,7 @@ from ..assessment import Assessment, NotAssessed, TimepointResult
 from ..case import Case, LesionMask, Series, Timepoint
 from ..errors import CannotAssessError, PseudoprogError
 from ..files import write_atomic
-from ..forked import beside
+from ..forked import beside, can_fork
 from ..handoff import TypedMap
 from ..ingest import load_series
 from .dicom_pmap import QUANTITIES, write_parametric_map
@@ -308,6 +308,7 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
     writing: Callable[[], tuple[dict[str, str], list[NotAssessed]]] | None = None
+    forking = can_fork()  # else the DICOM objects are written before anything else, and no plan is needed
     if ctx.assessment.scope.in_scope:
         # Three pieces of Python work that would take turns in one process: the DICOM objects (highdicom) are
         # written by one child process, the later timepoints' panels (matplotlib) drawn by another, the earlier
@@ -331,7 +332,10 @@ def run_report_stage(ctx: ReportInputs) -> tuple[dict[str, str], list[NotAssesse
         ctx.skip("report.dicom", "DICOM outputs not written: the case is out of scope")
     assets = {"software": software_versions(), "panels": panels, "panels_reason": panels_reason}
     write_atomic(ctx.out_dir / ASSETS_NAME, json.dumps(assets, indent=1) + "\n")
-    dicom = _dicom_alone(ctx, plan=True) if writing is not None else ({}, [])
+    if writing is None:
+        dicom: tuple[dict[str, str], list[NotAssessed]] = ({}, [])
+    else:
+        dicom = _dicom_alone(ctx, plan=True) if forking else writing()
     rendered, kept = _render(ctx, outputs, *dicom)
     if writing is not None:
         written = writing()
