@@ -21,6 +21,9 @@ import yaml
 # libyaml's parser with the safe constructors when PyYAML was built with it (the same objects, ~9× faster
 # on the shipped tables: each stage loads its own, in every process of a cohort)
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# gzip level of the NIfTI outputs: level 1 writes a case's maps in half the time of level 6 (zlib's default) for
+# files 4 % larger (synthetic patient: 0.33 vs 0.63 s, 7.3 vs 7.0 MB); the arrays are the same either way.
+NIFTI_GZIP_LEVEL = 1
 
 
 @cache
@@ -96,5 +99,7 @@ def write_nifti(
     if description:
         img.header["descrip"] = description.encode()[:79]
     raw = img.to_bytes()
-    write_atomic(path, gzip.compress(raw, compresslevel=6, mtime=0) if path.name.endswith(".gz") else raw)
+    if path.name.endswith(".gz"):
+        raw = gzip.compress(raw, compresslevel=NIFTI_GZIP_LEVEL, mtime=0)
+    write_atomic(path, raw)
     return path

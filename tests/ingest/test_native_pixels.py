@@ -110,3 +110,51 @@ def test_real_scanners_files_decode_as_pydicom():
             assert native.dtype == expected.dtype and np.array_equal(native, expected), path.name
             checked += 1
     assert checked >= 50
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values", "rescale"),
+    [
+        (np.int16, [-32768, -1, 0, 32767], None),
+        (np.uint16, [0, 1, 4095, 65535], None),
+        (np.uint8, [0, 1, 128, 255], None),
+        (np.int16, [-32768, -1, 0, 32767], (0.5, -3.25)),  # a real rescale: still the float64 arithmetic
+    ],
+)
+def test_read_pixels_equals_rescale_arithmetic(tmp_path: Path, dtype: type, values: list[int], rescale: tuple | None):
+    """A stack read without a rescale holds exactly the stored integers (the float64 arithmetic, rounded)."""
+    from pseudoprog.ingest.dicom import file_index, load_stack, scan_folder, split_stacks
+
+    rng = np.random.default_rng(0)
+    info = np.iinfo(dtype)
+    slices = []
+    for k in range(3):
+        plane = rng.integers(info.min, int(info.max) + 1, size=(6, 5)).astype(dtype)
+        plane.flat[: len(values)] = values
+        slices.append(plane)
+        bits = np.dtype(dtype).itemsize * 8
+        path = _written(
+            tmp_path,
+            f"s{k}.dcm",
+            plane,
+            allocated=bits,
+            stored=bits,
+            signed=int(info.min < 0),
+            syntax=ExplicitVRLittleEndian,
+        )
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID, ds.StudyInstanceUID = "1.2.3.4", "1.2.3"
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, 2.0 * k], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness, ds.InstanceNumber = [1.0, 1.0], 2.0, k + 1
+        if rescale is not None:
+            ds.RescaleSlope, ds.RescaleIntercept = rescale
+        ds.save_as(path)
+    expected = np.stack([s.T.astype(np.float64) for s in slices], axis=-1)
+    if rescale is not None:
+        expected = expected * rescale[0] + rescale[1]
+    with file_index():
+        (headers,), _ = scan_folder(tmp_path)
+        ((_, frames),) = split_stacks(headers).items()
+        volume, _, _ = load_stack(headers, frames, label="test", uid="1.2.3.4")
+    assert volume.data.dtype == np.float32
+    np.testing.assert_array_equal(volume.data, expected.astype(np.float32))

@@ -1361,6 +1361,11 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
             if frame.shape != (fr.rows, fr.columns):
                 raise InputError(f"pixel matrix {frame.shape} does not match Rows/Columns", file=fr.path)
             slope, intercept = fr.rescale
+            if slope == 1.0 and intercept == 0.0 and frame.dtype.kind in "iu" and frame.dtype.itemsize <= 2:
+                # No rescale on 8/16-bit integers (most series): float32 holds every such value exactly, as the
+                # float64 arithmetic below would round it, and an integer is always finite.
+                out[:, :, k, n] = frame.T
+                continue
             out[:, :, k, n] = frame.T * slope + intercept
             if not np.isfinite(out[:, :, k, n]).all():
                 raise InputError(
@@ -1402,7 +1407,7 @@ def _native_pixels(ds: Dataset) -> np.ndarray | None:
     order = _NATIVE_BYTE_ORDER.get(meta.get("TransferSyntaxUID")) if meta is not None else None
     if order is None or "PixelData" not in ds:
         return None
-    get = ds.get
+    get = _getter(ds)  # inside the run's index: the series' decoded values, not pydicom's keyword lookup per file
     allocated, stored, signed = get("BitsAllocated"), get("BitsStored"), get("PixelRepresentation")
     rows, columns, samples = get("Rows"), get("Columns"), get("SamplesPerPixel", 1)
     try:
