@@ -53,7 +53,8 @@ TCIA = ["01/Pre", "03/Pre", "05/Pre", "07/Pre", "09/Pre"]
 TCIA_ALL = [f"{p}/{tp}" for tp in ("Pre", "Post") for p in (f"{i:02d}" for i in range(1, 12))]
 _WHOLE = "the reference is a whole-tumour mask, wider than the enhancing margin we draw"
 TCIA_SEED_FAILS = {
-    "01/Pre": "seeded Dice 0.685 (0.54 before growth across the brain mask's edge, 0.47 before separate compact "
+    "01/Pre": "seeded Dice 0.72 (0.685 before the dimmer rim was taken round clearly enhancing tissue, 0.54 before "
+    "growth across the brain mask's edge, 0.47 before separate compact "
     "pieces within 5 mm were taken, 0.33 before clearly enhancing tissue connected to the lesion was taken): the "
     "brain mask leaves out 17 % of the reference (a rim round a cavity open to the posterior surface), some of it "
     "beyond its per-slice hull, and much of the reference inside the mask stands less than 3 local SDs above the "
@@ -62,19 +63,21 @@ TCIA_SEED_FAILS = {
     "the brain mask was taken): a thin temporal rim at the skull base, 45 % of the reference outside the brain "
     "mask, a quarter of that outside the mask's per-slice hull (the mask of those skull-base slices is narrow), the "
     "rest partly under 3 local SDs; the reference inside the mask stands a median 1.4-2.9 SDs above the brain",
-    "06/Pre": "seeded Dice 0.63: the reference adds separate temporal pieces 15-25 mm below the lesion (one seed per "
-    "reference piece: 0.73)",
+    "06/Pre": "seeded Dice 0.715 (0.63 before the dimmer rim was taken round clearly enhancing tissue): the reference "
+    "adds separate temporal pieces on slices 4-8, 20-44 mm from our mask (524 voxels, 19 % of it), with no "
+    "enhancing tissue between; without them the Dice would be 0.81",
     "07/Pre": "seeded Dice 0.10: the 310-voxel reference marks small bits round a bright 3-slice mass we segment "
     "(2000 voxels, 42 x 33 mm); the reference is not this enhancing lesion",
     "11/Pre": f"seeded Dice 0.67: {_WHOLE}",
-    "01/Post": "seeded Dice 0.63 (0.61 before growth across the brain mask's edge): the reference spans 87 mm "
+    "01/Post": "seeded Dice 0.65 (0.63 before the dimmer rim was taken round clearly enhancing tissue, 0.61 before "
+    "growth across the brain mask's edge): the reference spans 87 mm "
     "(two lobes); the seeded growth takes the 52 mm near "
     "the click, and 71 % of the reference stands less than 3 local SDs above the brain (no enhancing piece is "
     "left within 5 mm of our mask)",
     "06/Post": "seeded Dice 0.57: the reference has two pieces (one seed per piece: 0.64)",
     "07/Post": "seeded Dice 0.54: the reference (1221 voxels) leaves out the bright lateral half of the mass "
     "we segment (2724 voxels) and adds a separate piece 15 mm below",
-    "10/Post": "seeded Dice 0.61 (refused before the slice-levelled second look): a 160-voxel ring 8-15 mm across "
+    "10/Post": "seeded Dice 0.60 (refused before the slice-levelled second look): a 160-voxel ring 8-15 mm across "
     "near the vertex (slices 16-18); on slice 17 we take the ring with its dark centre (153 voxels, the reference's "
     "60 are the ring alone), and so small a reference leaves Dice no room for a voxel of boundary",
     "11/Post": "seed refused, 2.1 local SDs: the reference is two lesions in opposite frontal lobes and its centroid "
@@ -82,10 +85,9 @@ TCIA_SEED_FAILS = {
 }
 # Cases meeting the Dice goal whose diameters still differ from the reference's by more than 15 % / 3 mm.
 TCIA_DIAMETER_FAILS = {
-    "03/Post": "perpendicular 24.0 vs 30.2 mm (limit 4.5): on its largest slices the reference adds a grey lobe of "
-    "non-enhancing tissue lateral to the ring (a whole-tumour mask)",
-    "08/Pre": "perpendicular 35.2 vs 45.2 mm (limit 6.8; seeded Dice 0.751, 0.71 before growth across the brain "
-    "mask's edge): on slice 8 our rim stays open laterally where it meets the skull, so its core is not filled and "
+    "08/Pre": "perpendicular 35.2 vs 45.2 mm (limit 6.8; seeded Dice 0.765, 0.751 before the dimmer rim was taken "
+    "round clearly enhancing tissue, 0.71 before growth across the brain mask's edge): on slice 8 our rim stays open "
+    "laterally where it meets the skull, so its core is not filled and "
     "slice 7 is measured (43.6 x 35.2); the reference's rim is sealed there (49.5 x 45.2 on slice 8)",
     "02/Post": "long 61.8 vs 53.2 mm (limit 8.0): growth across the brain mask's edge adds the reference's upper arc "
     "on slice 7 (Dice 0.79 -> 0.82), so slice 7 (61.8 x 21.2; the reference's own 55.9 x 17.0) becomes our largest "
@@ -236,6 +238,19 @@ def test_tcia_a_moderately_enhancing_mass_is_found_on_the_dominance_backed_pass(
 
 def _marked(cases: list[str], fails: dict[str, str]) -> list:
     return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
+
+
+# A seeded lesion's dimmer rim is taken round the clearly enhancing tissue the connected step adds, not only round its
+# bright part (segment._with_dimmer_rim; benchmarks/RESULTS.md, "dimmer rim round clearly enhancing tissue"):
+# measured 0.721 / 0.715 / 0.818, 0.685 / 0.634 / 0.771 without it; the floors lie between.
+TCIA_MARGIN = {"01/Pre": 0.70, "06/Pre": 0.67, "03/Post": 0.79}
+
+
+@pytest.mark.parametrize("case", sorted(TCIA_MARGIN))
+def test_tcia_the_dimmer_rim_of_clearly_enhancing_tissue_is_taken(case):
+    r = _run(case)
+    (les,) = r["seeded"]
+    assert _dice(les.enhancing, r["ref"]) >= TCIA_MARGIN[case]
 
 
 @pytest.mark.parametrize("case", _marked(TCIA_ALL, TCIA_SEED_FAILS))
