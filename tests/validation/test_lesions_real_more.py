@@ -236,6 +236,17 @@ def test_tcia_a_moderately_enhancing_mass_is_found_on_the_dominance_backed_pass(
     assert any("dominance-backed pass" in n for n in r["auto_notes"])
 
 
+def test_tcia_an_automatic_target_the_brain_mask_cut_is_completed_like_a_click():
+    # 01 Pre: a rim round a cavity open to the posterior surface, 17 % of the reference outside the brain mask. The
+    # first-pass target (Dice 0.48) is completed as a reader's click is, across the mask's edge (benchmarks/RESULTS.md,
+    # "automatic targets completed like a click"): measured Dice 0.73, 87 % inside the reference, 99.7 % within 5
+    # voxels of it; the floor is 0.1 under the measured value.
+    r = _auto("01/Pre")
+    (les,) = r["auto"]
+    _never_outside(r)
+    assert _dice(les.enhancing, r["ref"]) >= 0.63
+
+
 def _marked(cases: list[str], fails: dict[str, str]) -> list:
     return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
 

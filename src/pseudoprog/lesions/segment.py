@@ -28,7 +28,8 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    dominance-backed pass (:func:`_dominance_backed_pass`) grows the first pass's compact structures that stand at
    least ``seed_min_contrast_sd`` local SDs above their surroundings (under ``automatic_min_contrast_sd``: a tumour's
    fragments on thick slices) and takes the largest grown mass when it is the only or clearly the largest one
-   (``dominance_pass_dominance``) and at least RANO's 10 mm thick.
+   (``dominance_pass_dominance``) and at least RANO's 10 mm thick. A target, once taken, is completed as a reader's
+   click is (:func:`_completed_like_a_click`: across the brain mask's edge, and the separate pieces of its rim).
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -1167,6 +1168,7 @@ def segment_lesions(
         notes.extend([d for d in dropped if d not in taken][:5])
         notes.extend(said for _, said, _ in second)
         kept = []
+        rejected: list[np.ndarray] = []  # what was judged normal anatomy: a completion may not take it back
         plane = mid_sagittal_plane(brain, affine) if grown else None
         for mask in grown:
             sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
@@ -1177,6 +1179,7 @@ def segment_lesions(
             else:
                 mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
                 notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
+                rejected.append(mask)
         grown = kept
         surface = [why for why in (surface_structure(mask, brain, affine) for mask in grown) if why is not None]
         if surface:
@@ -1213,6 +1216,15 @@ def segment_lesions(
             else:
                 grown = [target]
         notes.extend(set_aside[:3])
+        # A target, once taken, is as much evidence of a lesion as a reader's click: completed the same way.
+        if grown:
+            plane = plane if plane is not None else mid_sagittal_plane(brain, affine)
+            anatomy = np.zeros(brain.shape, dtype=bool)
+            for mask in rejected:
+                anatomy |= mask
+            for structure in implausible:
+                anatomy[structure.where] |= structure.mask
+            grown = [_completed_like_a_click(e, brain, affine, mask, plane=plane, anatomy=anatomy) for mask in grown]
         found.extend(("", mask, "automatic") for mask in grown)
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
@@ -1231,6 +1243,68 @@ def segment_lesions(
         out.sort(key=lambda s: -int(s.enhancing.sum()))
         out = [SegmentedLesion(f"A{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
     return _resolve_overlaps(out), notes
+
+
+def _completed_like_a_click(
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    target: np.ndarray,
+    *,
+    plane: tuple[np.ndarray, float],
+    anatomy: np.ndarray,
+) -> np.ndarray:
+    """An automatic target completed as a reader-seeded lesion is, after every decision about it has been made.
+
+    Whether a structure is a target is judged on what the growth found inside the brain mask; once it is one, it is
+    as much evidence that a lesion is there as a reader's click, and the same two completions apply, within
+    ``automatic_growth_mm`` of the target (the reach of the automatic growth, a clicked point's
+    ``point_extension_mm``): the lesion's clearly enhancing tissue the raw-image brain mask cut off, across the
+    mask's edge (:func:`_across_the_mask_edge`: within ``edge_band_mm``, inside the mask's per-slice hull, on the
+    lesion's own slices), and separate compact pieces of its broken rim within ``piece_gap_mm``
+    (:func:`_with_pieces`). Neither can make a target of anything else: both only add tissue next to this one. But
+    what detection judged normal anatomy is not taken back: an added piece touching ``anatomy`` (the structures
+    dropped as midline, paired or implausible) is left out, and when the completed target would itself be a midline,
+    paired or surface structure (``plane``: the mid-sagittal plane; the surface share is judged on its part inside the
+    brain mask) the target stays as it was (a lesion 5 mm from a sinus dropped at the midline must not take the sinus
+    as a piece of its rim). Only a faint target is completed, as only a faint seed gets its dimmer rim: one whose
+    peak (98th percentile) stands under ``rim_max_contrast_sd`` local SDs above the brain round it; beyond a bright
+    lesion's half-maximum edge lies its partial-volume fringe (the synthetic patient's largest lesion, about 25 local
+    SDs: 1077 fringe voxels were added and its long diameter grew 3 mm past the truth). Computed in a crop holding the
+    reach, the rim band and the 15 mm background shell.
+    """
+    spacing = _spacing(affine)
+    bg, spread = _shell_background(e, brain, target, spacing)
+    if (float(np.percentile(e[target], 98)) - bg) / spread >= value("segmentation", "rim_max_contrast_sd"):
+        return target  # a bright lesion: what lies beyond its half-maximum edge is the partial-volume fringe
+    reach = value("segmentation", "automatic_growth_mm")
+    sl = _bbox(target, pad=int(np.ceil((reach + value("segmentation", "rim_extension_mm") + 17.0) / spacing.min())))
+    lesion = target[sl]
+    allowed = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= reach
+
+    def envelope(where: np.ndarray) -> np.ndarray:
+        # The brain's hull is a property of whole slices: computed on the full grid, tested where asked in the crop.
+        at = np.zeros(brain.shape, dtype=bool)
+        at[sl] = where
+        return axial_hull(brain, at=at)[sl]
+
+    done = _across_the_mask_edge(e[sl], brain[sl], envelope, lesion, allowed, spacing)
+    done = _with_pieces(e[sl], brain[sl], done, allowed, spacing)
+    added, _ = ndimage.label(done & ~lesion, structure=STRUCT26)
+    if not added.any():
+        return target
+    touching = np.unique(added[ndimage.binary_dilation(anatomy[sl], structure=STRUCT26)])
+    done = lesion | ((added > 0) & ~np.isin(added, touching[touching > 0]))
+    out = target.copy()
+    out[sl] |= done
+    if (
+        midline_surface_structure(out, brain, affine, plane=plane) is not None
+        or paired_structure(out, e, brain, affine, plane=plane) is not None
+        # Judged inside the brain mask: the tissue taken across the mask's edge lies, by design, outside it.
+        or surface_structure(out & brain, brain, affine) is not None
+    ):
+        return target
+    return out
 
 
 def _grow_candidates(
