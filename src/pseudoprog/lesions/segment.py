@@ -791,12 +791,7 @@ def seeded_lesion(
     shifted = affine.copy()
     shifted[:3, 3] = affine[:3, :3] @ np.array([s.start for s in sl], dtype=float) + affine[:3, 3]
 
-    def envelope(where: np.ndarray) -> np.ndarray:
-        # The brain's hull is a property of whole slices: computed on the full grid, tested where asked in the crop.
-        at = np.zeros(brain.shape, dtype=bool)
-        at[sl] = where
-        return axial_hull(brain, at=at)[sl]
-
+    envelope = _hull_in_crop(brain, sl)
     mask, said = _seeded_in(e[sl], brain[sl], shifted, seed, envelope=envelope, pieces=pieces)
     if mask is None and pieces:
         # A reader's click refused on thick slices is judged again with each slice's own level (_slice_levelled).
@@ -988,6 +983,20 @@ def _with_pieces(
     volume = ndimage.sum_labels(compact, labels, index=ids) * float(np.prod(spacing))
     ids = ids[volume >= value("segmentation", "piece_min_volume_mm3")]
     return lesion | np.isin(labels, ids)
+
+
+def _hull_in_crop(brain: np.ndarray, sl: tuple[slice, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """The brain's per-slice hull (:func:`axial_hull`) tested where asked in the crop ``sl`` of the grid.
+
+    The hull is a property of whole slices: computed on the full grid, tested at the crop's voxels asked about.
+    """
+
+    def envelope(where: np.ndarray) -> np.ndarray:
+        at = np.zeros(brain.shape, dtype=bool)
+        at[sl] = where
+        return axial_hull(brain, at=at)[sl]
+
+    return envelope
 
 
 def axial_hull(mask: np.ndarray, *, at: np.ndarray | None = None) -> np.ndarray:
@@ -1282,13 +1291,7 @@ def _completed_like_a_click(
     lesion = target[sl]
     allowed = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= reach
 
-    def envelope(where: np.ndarray) -> np.ndarray:
-        # The brain's hull is a property of whole slices: computed on the full grid, tested where asked in the crop.
-        at = np.zeros(brain.shape, dtype=bool)
-        at[sl] = where
-        return axial_hull(brain, at=at)[sl]
-
-    done = _across_the_mask_edge(e[sl], brain[sl], envelope, lesion, allowed, spacing)
+    done = _across_the_mask_edge(e[sl], brain[sl], _hull_in_crop(brain, sl), lesion, allowed, spacing)
     done = _with_pieces(e[sl], brain[sl], done, allowed, spacing)
     added, _ = ndimage.label(done & ~lesion, structure=STRUCT26)
     if not added.any():
@@ -1611,6 +1614,11 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     )
 
 
+def _from_plane_mm(mask: np.ndarray, affine: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """Signed distance (mm) of each voxel centre of ``mask`` from the plane ``x · normal = offset``."""
+    return (np.argwhere(mask).astype(float) @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+
+
 def midline_surface_structure(
     mask: np.ndarray,
     brain: np.ndarray,
@@ -1638,15 +1646,14 @@ def midline_surface_structure(
     if not mask.any() or not brain.any():
         return None
     normal, offset = plane if plane is not None else mid_sagittal_plane(brain, affine)
-    idx = np.argwhere(mask).astype(float)
-    signed = (idx @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+    signed = _from_plane_mm(mask, affine, normal, offset)
     # Straddling: voxels on both sides of the plane, to within the plane's own resolution.
     tol = value("segmentation", "midline_plane_tolerance_mm")
     if not (signed.min() <= tol and signed.max() >= -tol):
         return None
     off_mm, centre = abs(float(signed.mean())), "centre"
     if found is not None and found.any():
-        seen = (np.argwhere(found).astype(float) @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
+        seen = _from_plane_mm(found, affine, normal, offset)
         if seen.min() <= tol and seen.max() >= -tol and abs(float(seen.mean())) < off_mm:
             off_mm, centre = abs(float(seen.mean())), "the centre of the part detection found"
     if off_mm > value("segmentation", "midline_surface_mm"):
