@@ -1,7 +1,8 @@
 """Lesions on real scans (issue 13): brain-mask Dice and lesion Dice/diameters against reference masks.
 
 Run from the repository with ../shared/data beside it:
-    PYTHONPATH=src python -m benchmarks.lesions_real_bench
+    PYTHONPATH=src:. python -m benchmarks.lesions_real_bench [--lesions] [CASE-SUBSTRING]
+(--lesions: only the lesion table; a substring such as "06/" or "Post" limits it to those cases.)
 Prints markdown tables (copied into benchmarks/RESULTS.md). Nothing from the data is written.
 """
 
@@ -57,42 +58,51 @@ def _row(name: str, refname: str, data: np.ndarray, aff: np.ndarray, ref: np.nda
     )
 
 
-def lesions() -> None:
+def lesions(only: str = "") -> None:
+    """The per-case table of issue 13: every real scan the validation tests use, loaded the same way.
+
+    BraTS: z-scored T1c with FLAIR, label 4 (enhancing) as reference. ReMIND: the DICOM T1c and its SEG.
+    TCIA BTP: every patient Pre and Post, assumed 1 x 1 x 5 mm (tests/validation/test_lesions_real_more.py).
+    "near" is the share of the first automatic target within 5 voxels of the reference (the tests' bar: >= 90 %).
+    """
+    from tests.validation.test_lesions_real_more import TCIA_ALL
+    from tests.validation.test_lesions_real_more import _load as load_more
+
     print(
         "| case | automatic: result | auto Dice | seeded Dice | seeded L × P (mm) | reference L × P (mm) | "
         "time brain / auto / seed (s) |\n|---|---|---|---|---|---|---|"
     )
-    for case in ("brats_2013_pat0001_1", "brats_2013_pat0002_1", "brats_2013_pat0004_1"):
-        d = DATA / "real-glioma-labelled" / case
-        t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
-        flair = _load(d / "Flair_subtrMeanDivStd.nii.gz")[0]
-        et = _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
-        _lesion_row(case, t1c, aff, et, flair)
-    root = DATA / "tcia-brain-tumor-progression-t1c"
-    for pid in sorted(p.name for p in root.iterdir() if p.is_dir()):
-        t1c, aff = _load(root / pid / "Pre_Scan_T1.nii.gz")
-        ref = _load(root / pid / "Pre_Mask.nii.gz")[0] > 0
-        _lesion_row(f"TCIA BTP {pid} Pre (voxel size lost)", t1c, aff, ref, None)
+    cases = ["brats_2013_pat0001_1", "brats_2013_pat0002_1", "brats_2013_pat0004_1", "remind", *TCIA_ALL]
+    for case in cases:
+        if only and only not in case:
+            continue
+        t0 = time.perf_counter()
+        flair = None
+        if case.startswith("brats"):
+            d = DATA / "real-glioma-labelled" / case
+            t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
+            flair = _load(d / "Flair_subtrMeanDivStd.nii.gz")[0]
+            ref = _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
+            brain, _ = brain_mask(Volume(t1c, aff))
+        else:
+            t1c, aff, ref, brain = load_more(case)
+        _lesion_row(case, t1c, aff, ref, flair, brain, time.perf_counter() - t0)
 
 
-def _lesion_row(name: str, t1c: np.ndarray, aff: np.ndarray, ref: np.ndarray, flair: np.ndarray | None) -> None:
-    t0 = time.perf_counter()
-    try:
-        brain, _ = brain_mask(Volume(t1c, aff))
-    except CannotAssessError as exc:  # e.g. a header that lost the voxel size: no adult brain has that volume
-        print(f"| {name} | brain mask refused: {exc} | — | — | — | — | {time.perf_counter() - t0:.0f} / — / — |")
-        return
-    tb = time.perf_counter() - t0
+def _lesion_row(
+    name: str, t1c: np.ndarray, aff: np.ndarray, ref: np.ndarray, flair: np.ndarray | None, brain: np.ndarray, tb: float
+) -> None:
+    near = ndimage.binary_dilation(ref, iterations=5)
     t0 = time.perf_counter()
     try:
         auto, notes = segment_lesions(t1c, brain, aff, flair=flair)
         if auto:
-            res = f"{len(auto)} target(s), {100 * float(ref[auto[0].enhancing].mean()):.0f} % of A1 in the reference"
+            res = f"{len(auto)} target(s), A1 {100 * float(near[auto[0].enhancing].mean()):.0f} % near"
             adice = f"{_dice(auto[0].enhancing, ref):.2f}"
         else:
-            res, adice = f"refused: {notes[0] if notes else ''}", "—"
+            res, adice = f"none: {notes[0][:70] if notes else ''}", "—"
     except CannotAssessError as exc:
-        res, adice = f"refused: {exc}"[:90], "—"
+        res, adice = f"refused: {exc}"[:80], "—"
     ta = time.perf_counter() - t0
     centroid = tuple(float(v) for v in ndimage.center_of_mass(ref))
     t0 = time.perf_counter()
@@ -101,16 +111,18 @@ def _lesion_row(name: str, t1c: np.ndarray, aff: np.ndarray, ref: np.ndarray, fl
     rm, _ = measure_lesion(ref, aff, core=core_of(ref))
     if seeded:
         sm, _ = measure_lesion(seeded[0].enhancing, aff, core=seeded[0].core)
-        sdice, sdiam = f"{_dice(seeded[0].enhancing, ref):.2f}", f"{sm.long_mm:.1f} × {sm.perp_mm:.1f}"
+        sdice = f"{_dice(seeded[0].enhancing, ref):.3f}"
+        sdiam = f"{sm.long_mm:.1f} × {sm.perp_mm:.1f}" if sm.long_mm and sm.perp_mm else "not measurable"
     else:
         sdice, sdiam = "refused", snotes[0][:60] if snotes else ""
-    print(
-        f"| {name} | {res} | {adice} | {sdice} | {sdiam} | {rm.long_mm:.1f} × {rm.perp_mm:.1f} | "
-        f"{tb:.0f} / {ta:.0f} / {ts:.0f} |"
-    )
+    ref_diam = f"{rm.long_mm:.1f} × {rm.perp_mm:.1f}" if rm.long_mm and rm.perp_mm else "not measurable"
+    print(f"| {name} | {res} | {adice} | {sdice} | {sdiam} | {ref_diam} | {tb:.0f} / {ta:.0f} / {ts:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
-    brain_masks()
-    print()
-    lesions()
+    import sys
+
+    if "--lesions" not in sys.argv:
+        brain_masks()
+        print()
+    lesions(next((a for a in sys.argv[1:] if not a.startswith("--")), ""))
