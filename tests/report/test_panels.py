@@ -65,3 +65,25 @@ def test_a_map_in_another_unit_is_windowed_on_its_own_values():
     assert 0.5 <= low < 0.6 and 1.9 < high <= 2.0
     in_mm2_per_s = MapImage("adc", np.array(values) * 1e-3, affine, "mm2/s")
     assert render_panel(t1c, [LesionMask("L1", mask, affine)], {"adc": in_mm2_per_s}).windows["adc"] == (0.0, 3e-3)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_map_on_the_shown_slice_is_that_slice_of_the_whole_map_carried_to_the_t1c(flip):
+    """The panel interpolates only its slice: the values must be those of the whole resampled map there."""
+    from pseudoprog.align.resample import resample_to_grid
+    from pseudoprog.report.panels import _maps_on_slice, _to_ras
+
+    affine = np.diag([-2.0, -2.0, 4.0, 1.0]) if flip else np.diag([2.0, 2.0, 4.0, 1.0])  # LPS-like storage
+    affine[:3, 3] = (40.0, 40.0, -20.0) if flip else (-40.0, -40.0, -20.0)
+    shape = (40, 40, 10)
+    coarse = np.diag([4.0, 4.0, 4.0, 1.0])
+    coarse[:3, 3] = (-41.0, -39.0, -19.0)
+    rng = np.random.default_rng(3)
+    rcbv = MapImage("rcbv", rng.random((20, 20, 10), dtype=np.float32) * 4, coarse, "ratio")
+    whole, ras_affine = _to_ras(
+        resample_to_grid(rcbv.data, coarse, affine, shape, order=1, fill=np.nan), affine
+    )
+    for k in (0, 4, 9):
+        plane = _maps_on_slice({"rcbv": rcbv}, ras_affine, whole.shape, k)["rcbv"]
+        assert np.array_equal(np.isnan(plane), np.isnan(whole[:, :, k]))
+        assert np.allclose(plane, whole[:, :, k], atol=1e-5, equal_nan=True)

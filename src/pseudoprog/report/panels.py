@@ -89,15 +89,23 @@ def _masks_on_t1c(t1c: Volume, masks: Sequence[LesionMask]) -> tuple[np.ndarray,
     return enhancing, core
 
 
-def _maps_on_t1c(t1c: Volume, maps: Mapping[str, MapImage]) -> dict[str, np.ndarray]:
-    """Each map carried to the T1c grid through the affines, then to RAS+ (NaN outside the map)."""
-    on_t1c: dict[str, np.ndarray] = {}
-    for name, mp in maps.items():
-        resampled = resample_to_grid(
-            np.nan_to_num(mp.data.astype(np.float32)), mp.affine, t1c.affine, t1c.spatial_shape, order=1, fill=np.nan
-        )
-        on_t1c[name] = _to_ras(resampled, t1c.affine)[0]
-    return on_t1c
+def _maps_on_slice(
+    maps: Mapping[str, MapImage], ras_affine: np.ndarray, ras_shape: tuple[int, ...], k: int
+) -> dict[str, np.ndarray]:
+    """Each map carried to axial slice ``k`` of the T1c's RAS+ grid (NaN outside the map), as an (i, j) plane.
+
+    Only the slice the panel shows is interpolated (the same points the whole resampled volume would hold
+    there), not the whole T1c grid per map.
+    """
+    slice_affine = ras_affine.copy()
+    slice_affine[:3, 3] = ras_affine[:3, :3] @ np.array([0.0, 0.0, float(k)]) + ras_affine[:3, 3]
+    plane_shape = (int(ras_shape[0]), int(ras_shape[1]), 1)
+    return {
+        name: resample_to_grid(
+            np.nan_to_num(mp.data.astype(np.float32)), mp.affine, slice_affine, plane_shape, order=1, fill=np.nan
+        )[:, :, 0]
+        for name, mp in maps.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -144,9 +152,9 @@ def _draw_t1c(ax: Axes, enh: np.ndarray, cor: np.ndarray, z: _Zoom) -> None:
     ax.set_title("T1c + lesion outline", fontsize=8)
 
 
-def _draw_ftb(ax: Axes, rcbv_on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom, ftb: Mapping[str, Any]) -> None:
-    """Fractional tumour burden classes (low / mid / high rCBV) inside the enhancing lesion."""
-    rcbv = rcbv_on_t1c[z.crop]
+def _draw_ftb(ax: Axes, rcbv_plane: np.ndarray, enh: np.ndarray, z: _Zoom, ftb: Mapping[str, Any]) -> None:
+    """Fractional tumour burden classes (low / mid / high rCBV) inside the enhancing lesion (on the shown slice)."""
+    rcbv = rcbv_plane[z.crop[:2]]
     inside = enh[z.crop]
     classes = np.full(rcbv.shape, np.nan)
     classes[inside & (rcbv < ftb["low_below"])] = 0
@@ -189,15 +197,16 @@ def ftb_legend(ftb: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _draw_map(
-    fig: Figure, ax: Axes, col: str, unit: str, on_t1c: np.ndarray, enh: np.ndarray, z: _Zoom
+    fig: Figure, ax: Axes, col: str, mp: MapImage, plane: np.ndarray, enh: np.ndarray, z: _Zoom
 ) -> tuple[float, float]:
-    """A quantitative map over the T1c with the lesion outline and a colour bar; returns its display range."""
+    """A quantitative map (its ``plane`` on the shown slice) over the T1c with the lesion outline and a colour
+    bar; returns its display range."""
     label, range_unit, dmin, dmax, cmap_name = PANEL_MAPS[col]
-    if unit != range_unit:  # another unit: window on the map's own values
-        finite = on_t1c[np.isfinite(on_t1c)]
+    if mp.unit != range_unit:  # another unit: window on the map's own values
+        finite = mp.data[np.isfinite(mp.data)]
         dmin, dmax = (float(v) for v in np.percentile(finite, [2, 98])) if finite.size else (0.0, 1.0)
-    shown_unit, scale = display_unit(unit)  # ADC in ×10⁻³ mm²/s, as read clinically
-    values = on_t1c[z.crop] * scale
+    shown_unit, scale = display_unit(mp.unit)  # ADC in ×10⁻³ mm²/s, as read clinically
+    values = plane[z.crop[:2]] * scale
     shown = ax.imshow(
         np.ma.masked_invalid(values).T,
         origin="lower",
@@ -287,8 +296,8 @@ def render_panel(
     image, ras_affine = _to_ras(t1c.data, t1c.affine)
     enh = _to_ras(enhancing, t1c.affine)[0]
     cor = _to_ras(core, t1c.affine)[0]
-    on_t1c = _maps_on_t1c(t1c, maps)
     z = _zoom(image, enh, ras_affine)
+    on_t1c = _maps_on_slice(maps, ras_affine, image.shape, z.k)
 
     columns = ["t1c"] + [n for n in PANEL_MAPS if n in on_t1c]
     if "rcbv" in on_t1c:
@@ -309,7 +318,7 @@ def render_panel(
         elif col == "ftb":
             _draw_ftb(ax, on_t1c["rcbv"], enh, z, ftb)
         else:
-            windows[col] = _draw_map(fig, ax, col, maps[col].unit, on_t1c[col], enh, z)
+            windows[col] = _draw_map(fig, ax, col, maps[col], on_t1c[col], enh, z)
         _radiological_axis(ax, z)
     _context_row(fig, [fig.add_subplot(grid[1, c]) for c in range(4)], image, enh, cor, z.spacing, (z.lo, z.hi, z.k))
     _scale_bar(axes[0], z)
