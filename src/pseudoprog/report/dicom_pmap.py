@@ -9,10 +9,12 @@ stored as 0 and the mapping's explanation says so.
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -133,17 +135,18 @@ def write_parametric_map(
     width = p98 - p2 if p98 > p2 else hi - lo
     # LINEAR_EXACT: map values (an ADC of 1e-3 mm²/s) need window widths below 1.
     window = hd.VOILUTTransformation(window_center=p2 + width / 2, window_width=width, voi_lut_function="LINEAR_EXACT")
+    frames = source.to_frames(values)
+    names: dict[str, Any] = {
+        "series_number": series_number,
+        "series_description": f"pseudoprog {label}",
+        "content_label": label.upper().replace(" ", "_")[:16],
+        "content_description": f"{label} map ({ucum.meaning})"[:64],
+    }
     template = _template_for(source, software_version)
-    pm = _map_from_template(
-        template,
-        source.to_frames(values),
-        mapping,
-        window,
-        series_number=series_number,
-        series_description=f"pseudoprog {label}",
-        content_label=label.upper().replace(" ", "_")[:16],
-        content_description=f"{label} map ({ucum.meaning})"[:64],
-    )
+    if template is not None:
+        pm: Dataset = _map_from_template(template, frames, mapping, window, **names)
+    else:  # highdicom did not store one frame per source slice: nothing to share
+        pm = highdicom_map(frames, source, mapping, window, software_version=software_version, **names)
     write_atomic(path, encode_dataset(pm))
     return WrittenMap(
         path=path,
@@ -173,6 +176,7 @@ class _SourceTemplate:
 
 # Per source stack (one per series during a report); weak, so a finished report frees them.
 _TEMPLATES: weakref.WeakKeyDictionary[SourceStack, _SourceTemplate] = weakref.WeakKeyDictionary()
+_TEMPLATES_LOCK = threading.Lock()
 # Top-level sequences identical on every map of one source: kept encoded in the template.
 _SHARED_SEQUENCES = ("PerFrameFunctionalGroupsSequence", "SourceImageSequence", "ReferencedSeriesSequence")
 
@@ -216,8 +220,9 @@ def highdicom_map(
     return pm
 
 
-def _template_for(source: SourceStack, software_version: str) -> _SourceTemplate:
-    cached = _TEMPLATES.get(source)
+def _template_for(source: SourceStack, software_version: str) -> _SourceTemplate | None:
+    with _TEMPLATES_LOCK:  # the reading-room service writes reports in threads
+        cached = _TEMPLATES.get(source)
     if cached is not None and cached.software_version == software_version:
         return cached
     n = source.shape[2]
@@ -245,12 +250,15 @@ def _template_for(source: SourceStack, software_version: str) -> _SourceTemplate
     )
     written = np.frombuffer(pm.FloatPixelData, dtype="<f4").reshape(n, -1)
     frame_order = written[:, 0].astype(np.intp)
+    if not np.array_equal(np.sort(frame_order), np.arange(n)):
+        return None
     encodings = convert_encodings(pm.get("SpecificCharacterSet"))
     for keyword in _SHARED_SEQUENCES:
         if keyword in pm:
             pm[keyword] = _encoded(pm[keyword], encodings)
     template = _SourceTemplate(dataset=pm, frame_order=frame_order, software_version=software_version)
-    _TEMPLATES[source] = template
+    with _TEMPLATES_LOCK:
+        _TEMPLATES[source] = template
     return template
 
 
