@@ -69,6 +69,7 @@ from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
 from ..case import SeriesKind
 from ..errors import CannotAssessError
 from .rules import value
+from .symmetry import mirrored_overlap
 
 STRUCT26 = np.ones((3, 3, 3), dtype=bool)
 
@@ -1548,24 +1549,13 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
     pts = idx[::step].astype(float) @ affine[:3, :3].T + affine[:3, 3]
     inv = np.linalg.inv(affine)
     centre = pts.mean(axis=0)
-    shape = np.asarray(brain.shape, dtype=np.uintp)
-    flat_brain = np.ascontiguousarray(brain).ravel()
+    flat_brain = np.ascontiguousarray(brain, dtype=np.uint8).ravel()
+    shape = tuple(int(v) for v in brain.shape)
 
     def overlap(yaw: np.ndarray, roll: np.ndarray, off: np.ndarray) -> np.ndarray:
         # Normals from the left-right axis turned by yaw (about superior) and roll (about anterior).
         n = np.stack([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)], axis=-1)
-        d = n @ centre + off
-        signed = pts @ n.T - d  # (points, candidates)
-        mirrored = pts[:, None, :] - 2.0 * signed[..., None] * n[None, :, :]
-        vox_f = mirrored @ inv[:3, :3].T
-        vox_f += inv[:3, 3]
-        vox = np.rint(vox_f, out=vox_f).astype(np.intp)
-        # Inside the grid on every axis (a negative index, read unsigned, is beyond any axis), then the mask's
-        # value there, read through the flat index (clipped: points outside count as outside whatever it reads).
-        ok = vox.view(np.uintp) < shape
-        inside = ok[..., 0] & ok[..., 1] & ok[..., 2]
-        flat = np.ravel_multi_index((vox[..., 0], vox[..., 1], vox[..., 2]), brain.shape, mode="clip")
-        return (inside & flat_brain[flat]).mean(axis=0)
+        return mirrored_overlap(pts, np.ascontiguousarray(n), n @ centre + off, inv, flat_brain, shape)
 
     best = (0.0, 0.0, 0.0)
     for yaw_step, roll_step, off_step in (
@@ -1578,10 +1568,7 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
         )
         yaw, roll, off = yaw.ravel(), roll.ravel(), off.ravel()
         ok = (np.abs(yaw) <= np.radians(20.0)) & (np.abs(roll) <= np.radians(10.0)) & (np.abs(off) <= 20.0)
-        # In chunks of candidates, so the mirrored points stay a few tens of MB.
-        scores = np.concatenate(
-            [overlap(yaw[i : i + 64], roll[i : i + 64], off[i : i + 64]) for i in range(0, yaw.size, 64)]
-        )
+        scores = overlap(yaw, roll, off)
         scores = np.where(ok, scores, -1.0)
         k = int(np.argmax(scores))
         best = (float(yaw[k]), float(roll[k]), float(off[k]))
