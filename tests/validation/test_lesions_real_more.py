@@ -85,10 +85,6 @@ TCIA_SEED_FAILS = {
 }
 # Cases meeting the Dice goal whose diameters still differ from the reference's by more than 15 % / 3 mm.
 TCIA_DIAMETER_FAILS = {
-    "08/Pre": "perpendicular 35.2 vs 45.2 mm (limit 6.8; seeded Dice 0.765, 0.751 before the dimmer rim was taken "
-    "round clearly enhancing tissue, 0.71 before growth across the brain mask's edge): on slice 8 our rim stays open "
-    "laterally where it meets the skull, so its core is not filled and "
-    "slice 7 is measured (43.6 x 35.2); the reference's rim is sealed there (49.5 x 45.2 on slice 8)",
     "02/Post": "long 61.8 vs 53.2 mm (limit 8.0): growth across the brain mask's edge adds the reference's upper arc "
     "on slice 7 (Dice 0.79 -> 0.82), so slice 7 (61.8 x 21.2; the reference's own 55.9 x 17.0) becomes our largest "
     "cross-section, while the reference's is slice 6 (53.2 x 25.2; ours 49.0 x 24.5)",
