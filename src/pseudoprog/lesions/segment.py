@@ -47,7 +47,9 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    pieces of the same lesion (a broken rim, a second lobe) within ``piece_gap_mm`` of it are added too
    (:func:`_with_pieces`). A reader's seed refused on thick slices (``slice_level_anisotropy``) is judged again with
    each slice's brain median subtracted (:func:`_slice_levelled`: the brain's level steps between thick slices).
-4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity.
+4. **Core** = holes of the enhancing mask (3D, and slice by slice) — necrosis or a cavity — and, slice by slice, the
+   brain a rim encloses together with the brain mask's edge (a rim at the surface open where it meets the skull,
+   :func:`_pockets_at_the_edge`).
 5. **FLAIR abnormality** = brain voxels of FLAIR (or T2) above ``flair_robust_sd`` robust SDs,
    refined at half maximum and kept where connected to the lesion, within ``flair_margin_mm``.
 
