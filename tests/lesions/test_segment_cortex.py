@@ -110,3 +110,21 @@ def test_a_wide_open_c_and_two_pieces_are_never_bridged():
     two[5:17, 10:20, :] = True
     two[20:32, 10:20, :] = True  # 3 mm apart: still two pieces, measured one at a time
     assert bidimensional(two, np.eye(4)).best.long_mm < 17.0
+
+
+def test_a_rim_open_where_it_meets_the_brain_mask_edge_is_measured_across_its_core():
+    # A rim at the brain's surface open by 14 mm where it meets the skull (TCIA Brain-Tumor-Progression 08 Pre, slice
+    # 8): too wide for the measurement's own seal, but the brain mask's edge closes the gap. With the brain mask the
+    # core is the brain the rim encloses with the edge (segment._pockets_at_the_edge): perpendicular 24 mm; without
+    # it the chord stays in the rim (< 15 mm, test_a_wide_open_c_and_two_pieces_are_never_bridged).
+    rim, affine = _ring(14.0)
+    brain = np.zeros(rim.shape, dtype=bool)
+    brain[:, :41, :] = True  # the brain's edge crosses the rim's mouth 1 mm outside the core
+    core = core_of(rim, brain)
+    assert core.any() and not (core & ~brain).any()
+    m, _ = measure_lesion(rim, affine, core=core)
+    assert abs(m.perp_mm - 24.0) <= 1.5
+    assert not core_of(rim).any()
+    # The brain beside the rim (its edge further out, so the pocket reaches outside the rim's hull) is not a core.
+    brain[:, :50, :] = True
+    assert not core_of(rim, brain).any()
