@@ -1990,11 +1990,15 @@ def _slice_levelled_pass(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     On a 2-D acquisition (slices ``slice_level_anisotropy`` times thicker than the in-plane voxel) the brain's level
     steps between slices (:func:`_slice_levelled`), which inflates both the brain's robust SD (the detection bar) and
     the SD of every 3-15 mm background shell (the local contrast): a tumour that stands out on its own slices is judged
-    below the first pass's bars. Here the dominance-backed pass (:func:`_dominance_backed_pass`) runs on the map with
-    each slice's brain median subtracted, asking each structure for what the first pass asks
-    (``automatic_min_contrast_sd`` local SDs, not the seed's ``seed_min_contrast_sd``): only the bars' inflation is
-    undone, no bar is lowered, and the grown mass must still pass every shape test, not be a midline, paired or
-    surface structure, be the only or clearly the largest (``dominance_pass_dominance``) and be 10 mm thick.
+    below the first pass's bars. Here the dominance-backed pass (:func:`_dominance_backed_pass`) runs as it is on the
+    map with each slice's brain median subtracted (masses grown from every structure standing the seed's
+    ``seed_min_contrast_sd``, compared by volume), and its most conspicuous mass is taken only when one of its own
+    structures stands what the first pass asks of a candidate (``automatic_min_contrast_sd`` local SDs): only the
+    bars' inflation is undone, no bar is lowered. The mass must still pass every shape test, not be a midline (at any
+    depth: :func:`deep_midline_structure`), paired or surface structure, be the only or clearly the largest
+    (``dominance_pass_dominance``) and be 10 mm thick. Comparing it with every mass, not only those at the first
+    pass's contrast, keeps a bright normal structure from being taken because the tumour next to it is fainter (TCIA
+    01 Post: a 1065 mm³ posterior-fossa structure at 7.7 levelled local SDs, while the far larger tumour stands 4.8).
     Isotropic volumes are not levelled and the pass finds nothing there. Nor does it where levelling would remove
     more than ``slice_level_max_removed`` of the brain's robust SD: a slice's median carries only the acquisition's
     level while every slice holds a mix of the brain's tissues, and then levelling removes a minority of the spread
