@@ -1998,7 +1998,7 @@ def _slice_levelled_pass(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     depth: :func:`deep_midline_structure`), paired or surface structure, be the only or clearly the largest
     (``dominance_pass_dominance``) and be 10 mm thick. Comparing it with every mass, not only those at the first
     pass's contrast, keeps a bright normal structure from being taken because the tumour next to it is fainter (TCIA
-    01 Post: a 1065 mm³ posterior-fossa structure at 7.7 levelled local SDs, while the far larger tumour stands 4.8).
+    01 Post: a 1065 mm³ posterior-fossa structure at 7.7 levelled local SDs, while the far larger tumour stands 4.9).
     Isotropic volumes are not levelled and the pass finds nothing there. Nor does it where levelling would remove
     more than ``slice_level_max_removed`` of the brain's robust SD: a slice's median carries only the acquisition's
     level while every slice holds a mix of the brain's tissues, and then levelling removes a minority of the spread
