@@ -28,8 +28,12 @@ Method (all arrays on the timepoint's T1c grid, other series registered onto it)
    dominance-backed pass (:func:`_dominance_backed_pass`) grows the first pass's compact structures that stand at
    least ``seed_min_contrast_sd`` local SDs above their surroundings (under ``automatic_min_contrast_sd``: a tumour's
    fragments on thick slices) and takes the largest grown mass when it is the only or clearly the largest one
-   (``dominance_pass_dominance``) and at least RANO's 10 mm thick. A target, once taken, is completed as a reader's
-   click is (:func:`_completed_like_a_click`: across the brain mask's edge, and the separate pieces of its rim).
+   (``dominance_pass_dominance``) and at least RANO's 10 mm thick. On thick slices (``slice_level_anisotropy``) a
+   slice-levelled last pass (:func:`_slice_levelled_pass`) runs the same pass on the map with each slice's brain
+   median subtracted and takes its mass only when one of its structures stands the first pass's
+   ``automatic_min_contrast_sd`` there and it is not astride the midline (:func:`deep_midline_structure`). A target,
+   once taken, is completed as a reader's click is (:func:`_completed_like_a_click`: across the brain mask's edge,
+   and the separate pieces of its rim).
 3. **Seeded growth**: inside the seed's region (a point's ball, or a box) the peak must stand
    ``seed_min_contrast_sd`` local SDs above the brain around it (else a refusal stating the contrast);
    the bright part is the voxels above half-way between the local background and the peak, connected
@@ -851,7 +855,7 @@ LEVELLED = "with each thick slice's brain level subtracted"
 
 
 def _slice_levelled(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """The enhancement with each axial slice's brain median subtracted, on thick slices only (reader seeds only).
+    """The enhancement with each axial slice's brain median subtracted, on thick slices only.
 
     Slices ``slice_level_anisotropy`` times thicker than the in-plane voxel are acquired (and their intensity
     scaled) slice by slice, and near the vertex or the skull base each one averages a different share of bone and
@@ -861,7 +865,8 @@ def _slice_levelled(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> np.
     Subtracting each slice's median (over the brain in the crop; slices with fewer than
     ``slice_level_min_voxels`` brain voxels are left as they are) removes the steps and keeps every in-plane
     contrast. Isotropic volumes are returned unchanged (the same array). Used only when a reader's seed was refused
-    on the map as it is: levelling every seed also changed accepted seeds' diameters (TCIA 10 Pre, 05 Post).
+    on the map as it is (levelling every seed also changed accepted seeds' diameters: TCIA 10 Pre, 05 Post) and by
+    automatic detection's last pass (:func:`_slice_levelled_pass`), after every other pass found nothing.
     """
     spacing = _spacing(affine)
     if spacing[2] < value("segmentation", "slice_level_anisotropy") * float(spacing[:2].max()):
@@ -1249,6 +1254,8 @@ def segment_lesions(
         later.append(lambda: _ring_backed_pass(e, brain, affine, view, plain=plain()))
         # The most conspicuous compact, moderately enhancing mass, by a margin.
         later.append(lambda: _dominance_backed_pass(e, brain, affine, view))
+        # On thick slices, the first pass's bars once the brain's level steps between slices are undone.
+        later.append(lambda: _slice_levelled_pass(e, brain, affine))
         for look in later:
             if grown or NOT_RELIABLE in notes:
                 break
@@ -1692,6 +1699,33 @@ def midline_surface_structure(
     )
 
 
+def deep_midline_structure(mask: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float]) -> str | None:
+    """Why a target of the slice-levelled last pass is a midline structure at any depth, or None.
+
+    :func:`midline_surface_structure` asks a midline structure to reach the brain's surface (the sinuses, the falx).
+    The deep midline holds normal enhancing tissue too: the circumventricular organs, which have no blood-brain
+    barrier (pineal gland, infundibulum, area postrema), the choroid plexus of the third ventricle and the deep veins
+    (internal cerebral veins, vein of Galen, septal veins, TCIA Brain-Tumor-Progression 02 Pre between the frontal
+    horns). A structure astride the mid-sagittal plane (``plane``, to within ``midline_plane_tolerance_mm`` on both
+    sides) with its centre within ``midline_surface_mm`` of it is such tissue for the last, lowest-confidence pass; a
+    tumour there (crossing the corpus callosum, in the pineal region) is left to a reader's seed.
+    """
+    if not mask.any():
+        return None
+    normal, offset = plane
+    signed = _from_plane_mm(mask, affine, normal, offset)
+    tol = value("segmentation", "midline_plane_tolerance_mm")
+    if not (signed.min() <= tol and signed.max() >= -tol):
+        return None
+    off_mm = abs(float(signed.mean()))
+    if off_mm > value("segmentation", "midline_surface_mm"):
+        return None
+    return (
+        f"it lies astride the midline (centre {off_mm:.0f} mm from the mid-sagittal plane): a deep vein, the "
+        "choroid plexus of the third ventricle or a circumventricular organ"
+    )
+
+
 def paired_structure(
     mask: np.ndarray, e: np.ndarray, brain: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float]
 ) -> str | None:
@@ -1857,7 +1891,14 @@ def _ring_backed_pass(
 
 
 def _dominance_backed_pass(
-    e: np.ndarray, brain: np.ndarray, affine: np.ndarray, view: DetectionMap
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    view: DetectionMap,
+    *,
+    taken_contrast_sd: str | None = None,
+    levelled: bool = False,
+    plane: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray | None, list[str]]:
     """A last pass for a tumour that is only moderately bright against the brain next to it (every earlier pass found
     no target and detection did not refuse): the most conspicuous compact enhancing mass of the brain, by a margin.
@@ -1871,8 +1912,14 @@ def _dominance_backed_pass(
     and growths that overlap are one lesion. The largest is taken only when it is the only one or
     ``dominance_pass_dominance`` times the volume of the next (a tumour grows from its fragments into a mass far larger
     than any normal structure does) and is a mass, not a curved sheet: at least RANO's minimum measurable diameter
-    (``rano.min_diameter_mm``, 10 mm) thick (:func:`thickness_mm`, holes filled). Returns (the lesion or None, notes).
+    (``rano.min_diameter_mm``, 10 mm) thick (:func:`thickness_mm`, holes filled). ``taken_contrast_sd``, when given,
+    names the setting the local contrast of one of the taken mass's own structures must also reach (the masses it is
+    compared with are still all those grown from ``seed_min_contrast_sd``); ``levelled`` says ``e`` and ``view`` are
+    the slice-levelled map (:func:`_slice_levelled_pass`), for the notes; ``plane``, when given, is the mid-sagittal
+    plane, and a grown mass astride it (:func:`deep_midline_structure`) is then normal anatomy too. Returns (the
+    lesion or None, notes).
     """
+    pass_name = "slice-levelled last pass" if levelled else "dominance-backed last pass"
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
     brain_slices = int(np.count_nonzero(brain.any(axis=(0, 1))))
@@ -1896,16 +1943,23 @@ def _dominance_backed_pass(
         comp = labels[sl] == idx
         if shape_of(comp, spacing).problem(brain_slices) is not None:
             continue
-        if any((m[sl] & comp).any() for m, _ in masses):
+        inside = [k for k, (m, _) in enumerate(masses) if (m[sl] & comp).any()]
+        if inside and taken_contrast_sd is None:
             continue
         cand = np.zeros(brain.shape, dtype=bool)
         cand[sl] = comp
         bg, spread = _shell_background(e, brain, cand, spacing)
         contrast = (float(np.median(e[cand])) - bg) / spread
+        if inside:
+            # Not grown again, but what it shows counts for the mass that holds it (taken_contrast_sd).
+            masses = [(m, max(c, contrast)) if k in inside else (m, c) for k, (m, c) in enumerate(masses)]
+            continue
         if contrast < min_contrast:
             continue
         mask = _grown_from(e, brain, affine, cand, refine_enhancing(e, brain, cand, affine))
         if mask is None or shape_of(mask, spacing).problem(brain_slices) is not None or anatomy.explains(mask):
+            continue
+        if plane is not None and deep_midline_structure(mask, affine, plane=plane) is not None:
             continue
         joined = [(m, c) for m, c in masses if (m & mask).any()]
         for m, c in joined:
@@ -1921,17 +1975,25 @@ def _dominance_backed_pass(
     best = _dominant(masses, "dominance_pass_dominance")
     if best is None:
         return None, [
-            f"the dominance-backed last pass found {len(masses)} compact, moderately enhancing masses of comparable "
+            f"the {pass_name} found {len(masses)} compact, moderately enhancing masses of comparable "
             "size and took none: give a seed or a mask"
         ]
     mask, contrast = best
     mm3 = float(mask.sum()) * voxel
+    if taken_contrast_sd is not None and contrast < value("segmentation", taken_contrast_sd):
+        return None, [
+            f"the {pass_name} took none: its most conspicuous compact mass ({mm3:.0f} mm³) grew from structures "
+            f"standing at most {contrast:.1f} local SDs above their surroundings (needs "
+            f"{value('segmentation', taken_contrast_sd):.0f})"
+        ]
     thick = thickness_mm(mask, spacing)
     if thick < value("measurement", "rano", "min_diameter_mm"):
         return None, [
-            "the dominance-backed last pass took none: its largest compact, moderately enhancing structure "
+            f"the {pass_name} took none: its largest compact, moderately enhancing structure "
             f"({mm3:.0f} mm³) is at most {thick:.0f} mm thick (a curved sheet or a vessel, not a measurable mass)"
         ]
+    where = "slice-levelled last pass" if levelled else "last, dominance-backed pass"
+    on = f" {LEVELLED}" if levelled else ""
     ranked = sorted((float(m.sum()) * voxel for m, _ in masses), reverse=True)
     margin = (
         "the only compact enhancing mass"
@@ -1939,8 +2001,41 @@ def _dominance_backed_pass(
         else f"{ranked[0] / ranked[1]:.0f} times the volume of the next ({ranked[1]:.0f} mm³)"
     )
     return mask, [
-        f"an enhancing lesion of {mm3:.0f} mm³ was found on the last, dominance-backed pass: grown from a structure "
-        f"standing {contrast:.1f} local SDs above its surroundings (the first pass needs "
+        f"an enhancing lesion of {mm3:.0f} mm³ was found on the {where}: grown from structures "
+        f"the clearest of which stands {contrast:.1f} local SDs above its surroundings{on} (the first pass needs "
         f"{value('segmentation', 'automatic_min_contrast_sd'):.0f}), it is {margin} in the brain — found as the most "
         "conspicuous mass, lower confidence than a first-pass target: check it"
     ]
+
+
+def _slice_levelled_pass(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
+    """The first pass's contrast bar on levelled thick slices (every earlier pass found no target nor refused).
+
+    On a 2-D acquisition (slices ``slice_level_anisotropy`` times thicker than the in-plane voxel) the brain's level
+    steps between slices (:func:`_slice_levelled`), which inflates both the brain's robust SD (the detection bar) and
+    the SD of every 3-15 mm background shell (the local contrast): a tumour that stands out on its own slices is judged
+    below the first pass's bars. Here the dominance-backed pass (:func:`_dominance_backed_pass`) runs as it is on the
+    map with each slice's brain median subtracted (masses grown from every structure standing the seed's
+    ``seed_min_contrast_sd``, compared by volume), and its most conspicuous mass is taken only when one of its own
+    structures stands what the first pass asks of a candidate (``automatic_min_contrast_sd`` local SDs): only the
+    bars' inflation is undone, no bar is lowered. The mass must still pass every shape test, not be a midline (at any
+    depth: :func:`deep_midline_structure`), paired or surface structure, be the only or clearly the largest
+    (``dominance_pass_dominance``) and be 10 mm thick. Comparing it with every mass, not only those at the first
+    pass's contrast, keeps a bright normal structure from being taken because the tumour next to it is fainter (TCIA
+    01 Post: a 1065 mm³ posterior-fossa structure at 7.7 levelled local SDs, while the far larger tumour stands 4.9).
+    Isotropic volumes are not levelled and the pass finds nothing there. Nor does it where levelling would remove
+    more than ``slice_level_max_removed`` of the brain's robust SD: a slice's median carries only the acquisition's
+    level while every slice holds a mix of the brain's tissues, and then levelling removes a minority of the spread
+    (1-18 % on the TCIA scans); a brain whose slices differ in what they hold (tissue in axial layers) would lose its
+    contrast. Returns (the lesion or None, notes).
+    """
+    levelled = _slice_levelled(e, brain, affine)
+    if levelled is e:
+        return None, []
+    if _robust(levelled[brain])[1] < (1.0 - value("segmentation", "slice_level_max_removed")) * _robust(e[brain])[1]:
+        return None, []
+    view = DetectionMap.of(levelled, brain, _spacing(affine))
+    plane = mid_sagittal_plane(brain, affine)
+    return _dominance_backed_pass(
+        levelled, brain, affine, view, taken_contrast_sd="automatic_min_contrast_sd", levelled=True, plane=plane
+    )
