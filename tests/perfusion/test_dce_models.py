@@ -290,3 +290,23 @@ def test_closed_form_grid_residual_and_step_solver_match_the_direct_computation(
         np.full((1, 3, 3), np.nan), np.ones((1, 3)), lam[:1], mid, mid, np.arange(1), bounds, 3, failed=np.inf
     )
     assert np.all(singular == np.inf)
+
+
+@pytest.mark.parametrize("n", [3, 16, 16 + 5, 16 + 8, 16 + 9, 40])
+def test_normal_equations_small_remainder_one_voxel_at_a_time_is_the_same(n):
+    """A remainder of at most half a block is summed one voxel at a time: the same sums as the blocked kernel."""
+    from pseudoprog.perfusion.dce import fitting as fit_mod
+
+    rng = np.random.default_rng(n)
+    t_min = np.arange(0, 300, 2.0) / 60
+    cp = parker_aif(t_min * 60, delay_s=20) / (1 - HCT)
+    c = rng.normal(0.2, 0.05, (50, t_min.size))
+    rows = rng.choice(50, n, replace=False)
+    kt, kep, vp = rng.uniform(0.01, 0.5, n), rng.uniform(0.05, 3.0, n), rng.uniform(0, 0.1, n)
+    delta = t_min[1] - t_min[0]
+    got = fit_mod._normal_equations(c, rows, np.array([delta]), cp, kt, kep, vp, 3)
+    blocked = fit_mod._normal_equations_blocked(c, rows, delta, cp, kt, kep, vp, 3)
+    scalar = fit_mod._normal_equations_scalar(c, rows, np.array([delta]), cp, kt, kep, vp, 3)
+    for g, b, s in zip(got, blocked, scalar, strict=True):
+        np.testing.assert_array_equal(g, b)
+        np.testing.assert_array_equal(g, s)

@@ -621,9 +621,18 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
 
     ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
     """
-    if deltas.shape[0] == 1:
-        return _normal_equations_blocked(c, rows, deltas[0], cp, ktrans, kep, vp, p)
-    return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+    if deltas.shape[0] > 1:
+        return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+    n_v = rows.shape[0]
+    # A block costs the same whatever its fill (~10 single voxels): a remainder of at most half a block — the last
+    # Levenberg–Marquardt iterations serve a few slow voxels — goes one voxel at a time (the same sums either way).
+    n_blk = n_v - n_v % _BLOCK if n_v % _BLOCK <= _BLOCK // 2 else n_v
+    cost, jtj, jtr = _normal_equations_blocked(c, rows[:n_blk], deltas[0], cp, ktrans, kep, vp, p)
+    if n_blk == n_v:
+        return cost, jtj, jtr
+    s = slice(n_blk, n_v)
+    r_cost, r_jtj, r_jtr = _normal_equations_scalar(c, rows[s], deltas, cp, ktrans[s], kep[s], vp[s], p)
+    return (np.concatenate((cost, r_cost)), np.concatenate((jtj, r_jtj)), np.concatenate((jtr, r_jtr)))
 
 
 _BLOCK = 16  # voxels advanced together through time (a compile-time constant: the inner loop is vectorised)
