@@ -294,7 +294,8 @@ def test_closed_form_grid_residual_and_step_solver_match_the_direct_computation(
 
 @pytest.mark.parametrize("n", [3, 16, 16 + 5, 16 + 8, 16 + 9, 40])
 def test_normal_equations_small_remainder_one_voxel_at_a_time_is_the_same(n):
-    """A remainder of at most half a block is summed one voxel at a time: the same sums as the blocked kernel."""
+    """A remainder of at most half a block is summed one voxel at a time: the same sums as the blocked kernel (to the
+    rounding of fused multiply-adds, which the two kernels may place differently)."""
     from pseudoprog.perfusion.dce import fitting as fit_mod
 
     rng = np.random.default_rng(n)
@@ -308,5 +309,5 @@ def test_normal_equations_small_remainder_one_voxel_at_a_time_is_the_same(n):
     blocked = fit_mod._normal_equations_blocked(c, rows, delta, cp, kt, kep, vp, 3)
     scalar = fit_mod._normal_equations_scalar(c, rows, np.array([delta]), cp, kt, kep, vp, 3)
     for g, b, s in zip(got, blocked, scalar, strict=True):
-        np.testing.assert_array_equal(g, b)
-        np.testing.assert_array_equal(g, s)
+        np.testing.assert_allclose(g, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+        np.testing.assert_allclose(g, s, rtol=1e-12, atol=1e-12 * np.abs(s).max())

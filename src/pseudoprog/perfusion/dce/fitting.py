@@ -296,7 +296,12 @@ def _linear_start(sums, cp_int, cp, with_vp):
     return ktrans, kep, vp
 
 
-@numba.njit(cache=True, nogil=True)
+# The passes over every curve may fuse a multiply and an add (one rounding instead of two): ~20 % faster on the QIBA
+# DRO, every fitted parameter unchanged to 1e-10 of (|value| + 1e-3). Nothing else is relaxed (sums keep their order).
+_FMA = {"contract"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
 def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
     """One pass over each voxel's curve. Rows of the result (n_v columns):
 
@@ -625,7 +630,7 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
         return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
     n_v = rows.shape[0]
     # A block costs the same whatever its fill (~10 single voxels): a remainder of at most half a block — the last
-    # Levenberg–Marquardt iterations serve a few slow voxels — goes one voxel at a time (the same sums either way).
+    # Levenberg–Marquardt iterations serve a few slow voxels — goes one voxel at a time (the same sums, to rounding).
     n_blk = n_v - n_v % _BLOCK if n_v % _BLOCK <= _BLOCK // 2 else n_v
     cost, jtj, jtr = _normal_equations_blocked(c, rows[:n_blk], deltas[0], cp, ktrans, kep, vp, p)
     if n_blk == n_v:
@@ -638,13 +643,13 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
 _BLOCK = 16  # voxels advanced together through time (a compile-time constant: the inner loop is vectorised)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
 def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
     """:func:`_normal_equations` for uniform sampling, ``_BLOCK`` voxels at a time with time outermost.
 
     One voxel's recursion is a serial chain over time; advancing a block of voxels together lets each time step
     run as vector arithmetic across the block (every voxel's sums are formed in the same order as the one-voxel
-    loop, so the results are the same).
+    loop, so the results are the same to rounding).
     """
     n_t = c.shape[1]
     n_v = rows.shape[0]
@@ -739,7 +744,7 @@ def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma
     return cost, jtj, jtr
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
 def _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
     """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
     time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
