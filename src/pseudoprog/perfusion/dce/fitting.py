@@ -199,7 +199,10 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         # The residual of each start comes with its normal equations: the better start's seed the LM. The grid
         # start's residual is known in closed form, so its equations are evaluated only where it may win.
         eq = list(_equations(c, t_min, cp, ktrans, kep, vp, with_vp))
-        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc))  # NaN: not known, evaluated
+        # NaN (clipped off the grid): not known, evaluated — unless the clipped grid start is the linear start itself
+        # (both at Ktrans = 0 on the bounds: 964 of 966 clipped starts on the QIBA DRO), whose equations are known.
+        same = (g_kt == ktrans) & (g_kep == kep) & (g_vp == vp)
+        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc) & ~same)
         if maybe.size:
             g_eq = _normal_equations(
                 c,
