@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..tables import load_table
 from .models import Model, check_model, cumtrapz, exp_convolution
@@ -188,18 +189,25 @@ def _fit_chunk(c, t_min, cp, model, method, iterations, bounds) -> dict[str, np.
         sse = ((c - ktrans[:, None] * cp_int[None, :] - vp[:, None] * cp[None, :]) ** 2).sum(1)
     else:
         with_vp = model == "extended_tofts"
-        # One compiled pass over every curve gives the sums of both closed-form starts and of R².
+        # One compiled pass over every curve gives the sums of the linear start and of R².
         grid = _kep_grid(bounds)
         f_grid, _ = exp_convolution(t_min, cp, grid, derivative=False)  # (T, G): shared by all voxels
-        sums = _first_pass(c, np.diff(np.asarray(t_min, dtype=float)), cp_int, cp, np.ascontiguousarray(f_grid))
-        murase, cc, ss_tot, cf = sums[:6], sums[6], sums[7], sums[8:].T
+        sums = _first_pass(c, np.diff(np.asarray(t_min, dtype=float)), cp_int, cp)
+        murase, cc, ss_tot = sums[:6], sums[6], sums[7]
+        # ΣC·F_g for every kep of the grid is a matrix product: BLAS's blocked kernel is ~3× faster than summing it
+        # in the pass above. One BLAS thread: the fit is single-threaded (a case runs its timepoints side by side).
+        with threadpool_limits(limits=1, user_api="blas"):
+            cf = c @ f_grid  # (n, G)
         ktrans, kep, vp = _linear_start(murase, cp_int, cp, with_vp)
         ktrans, kep, vp = _clip(ktrans, kep, vp, bounds, with_vp)
         g_kt, g_kep, g_vp, g_sse = _grid_start(cf, cc, murase[5], f_grid, grid, cp, with_vp, bounds)
         # The residual of each start comes with its normal equations: the better start's seed the LM. The grid
         # start's residual is known in closed form, so its equations are evaluated only where it may win.
         eq = list(_equations(c, t_min, cp, ktrans, kep, vp, with_vp))
-        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc))  # NaN: not known, evaluated
+        # NaN (clipped off the grid): not known, evaluated — unless the clipped grid start is the linear start itself
+        # (both at Ktrans = 0 on the bounds: 964 of 966 clipped starts on the QIBA DRO), whose equations are known.
+        same = (g_kt == ktrans) & (g_kep == kep) & (g_vp == vp)
+        maybe = np.flatnonzero(~(g_sse > eq[0] * (1 + 1e-6) + 1e-9 * cc) & ~same)
         if maybe.size:
             g_eq = _normal_equations(
                 c,
@@ -296,23 +304,24 @@ def _linear_start(sums, cp_int, cp, with_vp):
     return ktrans, kep, vp
 
 
-@numba.njit(cache=True, nogil=True)
-def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
+# The passes over every curve may fuse a multiply and an add (one rounding instead of two): ~20 % faster on the QIBA
+# DRO, every fitted parameter unchanged to 1e-10 of (|value| + 1e-3). Nothing else is relaxed (sums keep their order).
+_FMA = {"contract"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
+def _first_pass(c, dt, cp_int, cp):  # pragma: no cover - compiled
     """One pass over each voxel's curve. Rows of the result (n_v columns):
 
     0–5  Murase's sums Σ∫C·∫Cp, Σ(∫C)², ΣC·∫Cp, ΣC·∫C, Σ∫C·Cp, ΣC·Cp (∫C the running trapezoid integral);
-    6–7  ΣC², and Σ(C − C₀)² − (Σ(C − C₀))²/T = Σ(C − mean)² (shifted by the first sample: no cancellation);
-    8–   ΣC·F_g for every kep of the grid (the columns of ``f_grid``).
+    6–7  ΣC², and Σ(C − C₀)² − (Σ(C − C₀))²/T = Σ(C − mean)² (shifted by the first sample: no cancellation).
     """
     n_v, n_t = c.shape
-    n_g = f_grid.shape[1]
-    out = np.zeros((8 + n_g, n_v))
-    cf = np.zeros(n_g)
+    out = np.zeros((8, n_v))
     for v in range(n_v):
         ci = 0.0
         s_ip = s_ii = s_cp = s_ci = s_ia = s_ca = s_cc = s_d = s_dd = 0.0
         x0 = c[v, 0]
-        cf[:] = 0.0
         for n in range(n_t):
             x = c[v, n]
             if n > 0:
@@ -327,8 +336,6 @@ def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
             d = x - x0
             s_d += d
             s_dd += d * d
-            for g in range(n_g):
-                cf[g] += x * f_grid[n, g]
         out[0, v] = s_ip
         out[1, v] = s_ii
         out[2, v] = s_cp
@@ -337,8 +344,6 @@ def _first_pass(c, dt, cp_int, cp, f_grid):  # pragma: no cover - compiled
         out[5, v] = s_ca
         out[6, v] = s_cc
         out[7, v] = s_dd - s_d * s_d / n_t
-        for g in range(n_g):
-            out[8 + g, v] = cf[g]
     return out
 
 
@@ -621,21 +626,30 @@ def _normal_equations(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no co
 
     ``deltas`` holds the sampling intervals (minutes): one value for uniform sampling, else T − 1.
     """
-    if deltas.shape[0] == 1:
-        return _normal_equations_blocked(c, rows, deltas[0], cp, ktrans, kep, vp, p)
-    return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+    if deltas.shape[0] > 1:
+        return _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p)
+    n_v = rows.shape[0]
+    # A block costs the same whatever its fill (~10 single voxels): a remainder of at most half a block — the last
+    # Levenberg–Marquardt iterations serve a few slow voxels — goes one voxel at a time (the same sums, to rounding).
+    n_blk = n_v - n_v % _BLOCK if n_v % _BLOCK <= _BLOCK // 2 else n_v
+    cost, jtj, jtr = _normal_equations_blocked(c, rows[:n_blk], deltas[0], cp, ktrans, kep, vp, p)
+    if n_blk == n_v:
+        return cost, jtj, jtr
+    s = slice(n_blk, n_v)
+    r_cost, r_jtj, r_jtr = _normal_equations_scalar(c, rows[s], deltas, cp, ktrans[s], kep[s], vp[s], p)
+    return (np.concatenate((cost, r_cost)), np.concatenate((jtj, r_jtj)), np.concatenate((jtr, r_jtr)))
 
 
 _BLOCK = 16  # voxels advanced together through time (a compile-time constant: the inner loop is vectorised)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
 def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
     """:func:`_normal_equations` for uniform sampling, ``_BLOCK`` voxels at a time with time outermost.
 
     One voxel's recursion is a serial chain over time; advancing a block of voxels together lets each time step
     run as vector arithmetic across the block (every voxel's sums are formed in the same order as the one-voxel
-    loop, so the results are the same).
+    loop, so the results are the same to rounding).
     """
     n_t = c.shape[1]
     n_v = rows.shape[0]
@@ -730,7 +744,7 @@ def _normal_equations_blocked(c, rows, delta, cp, ktrans, kep, vp, p):  # pragma
     return cost, jtj, jtr
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FMA)
 def _normal_equations_scalar(c, rows, deltas, cp, ktrans, kep, vp, p):  # pragma: no cover - compiled
     """Sum of squares, JᵀJ and Jᵀr of the (extended) Tofts model for the voxels ``c[rows]``, in one pass over
     time each (the parameters are given per entry of ``rows``; the rows are read in place, not copied).
