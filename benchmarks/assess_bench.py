@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -131,6 +132,12 @@ def main(argv: list[str] | None = None) -> None:
             + "; all assess (wall): "
             + ", ".join(f"{r[0]:.2f}" for r in runs)
             + ".",
+            "",
+            # A host whose speed drifts from minute to minute moves the best floor and the best assess apart; each
+            # assess over the floor read just before it is steadier.
+            "Paired ratios (each assess over the floor read just before it): "
+            + ", ".join(f"{r[0] / f[0]:.2f}" for f, r in zip(floors, runs, strict=True))
+            + f"; median **{statistics.median(r[0] / f[0] for f, r in zip(floors, runs, strict=True)):.1f}×**.",
             "",
             "DICOM header parses per file during `assess` (pydicom `dcmread` in this process, plus the files the "
             "worker processes parsed): "
