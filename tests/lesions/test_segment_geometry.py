@@ -1,4 +1,4 @@
-"""The compiled mirror-overlap loop of the mid-sagittal plane search gives numpy's arithmetic, plane for plane."""
+"""Geometry kernels of segmentation: the compiled mirror-overlap loop, the boxed depth = their whole-array forms."""
 
 from __future__ import annotations
 
@@ -52,3 +52,14 @@ def test_the_plane_of_a_turned_head_is_found_turned():
     # The head is turned 7 degrees in voxel space; the grid's own axes add their obliquity (about 3 degrees).
     yaw_deg = np.degrees(np.arctan2(normal[1], normal[0]))
     assert 3.0 <= abs(yaw_deg) <= 12.0
+
+
+def test_depth_on_the_mask_box_is_the_distance_transform_of_the_whole_image():
+    from scipy import ndimage
+
+    from pseudoprog.lesions.segment import depth_in_mm
+
+    brain, _affine = _tilted_head()
+    spacing = np.array([1.0, 1.0, 3.0])
+    for mask in (brain, brain[:, 20:, :], np.zeros_like(brain)):  # inside the image, cut by its border, empty
+        assert np.array_equal(depth_in_mm(mask, spacing), ndimage.distance_transform_edt(mask, sampling=spacing))
