@@ -86,7 +86,9 @@ def test_a_faint_mass_under_the_first_passs_contrast_is_not_taken():
 def test_isotropic_volumes_are_not_levelled_and_the_pass_finds_nothing():
     h = _head()
     iso = np.diag([1.0, 1.0, 1.2, 1.0])
-    assert segment._slice_levelled_pass(enhancement_map(h["t1c"], h["brain"]), h["brain"], iso) == (None, [])
+    e = enhancement_map(h["t1c"], h["brain"])
+    view = segment.DetectionMap.of(e, h["brain"], np.array([1.0, 1.0, 1.2]))
+    assert segment._slice_levelled_pass(e, h["brain"], iso, view) == (None, [])
 
 
 def test_a_brain_whose_slices_differ_in_tissue_is_not_levelled():
@@ -96,4 +98,6 @@ def test_a_brain_whose_slices_differ_in_tissue_is_not_levelled():
     layered = np.array([680.0, 720.0, 760.0])[np.arange(SHAPE[2]) % 3][None, None, :]
     t1c = np.where(h["brain"], layered, 0.0) + np.random.default_rng(18).normal(0, 4, SHAPE)
     t1c[h["lesion"]] = 720.0 + 340.0
-    assert segment._slice_levelled_pass(enhancement_map(t1c, h["brain"]), h["brain"], h["affine"]) == (None, [])
+    e = enhancement_map(t1c, h["brain"])
+    view = segment.DetectionMap.of(e, h["brain"], segment._spacing(h["affine"]))
+    assert segment._slice_levelled_pass(e, h["brain"], h["affine"], view) == (None, [])

@@ -327,8 +327,12 @@ class DetectionMap:
     sd: float
 
     @classmethod
-    def of(cls, enhancement: np.ndarray, brain: np.ndarray, spacing: np.ndarray) -> DetectionMap:
-        inner = depth_in_mm(brain, spacing) > value("segmentation", "detection_erosion_mm")
+    def of(
+        cls, enhancement: np.ndarray, brain: np.ndarray, spacing: np.ndarray, *, inner: np.ndarray | None = None
+    ) -> DetectionMap:
+        """``inner``: the eroded brain when another map of this brain already has it (it depends on the brain only)."""
+        if inner is None:
+            inner = depth_in_mm(brain, spacing) > value("segmentation", "detection_erosion_mm")
         smooth = ndimage.gaussian_filter(
             enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing
         )
@@ -1270,7 +1274,7 @@ def segment_lesions(
         # The most conspicuous compact, moderately enhancing mass, by a margin.
         later.append(lambda: _dominance_backed_pass(e, brain, affine, view))
         # On thick slices, the first pass's bars once the brain's level steps between slices are undone.
-        later.append(lambda: _slice_levelled_pass(e, brain, affine))
+        later.append(lambda: _slice_levelled_pass(e, brain, affine, view, plane=plane))
         for look in later:
             if grown or NOT_RELIABLE in notes:
                 break
@@ -2023,7 +2027,14 @@ def _dominance_backed_pass(
     ]
 
 
-def _slice_levelled_pass(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
+def _slice_levelled_pass(
+    e: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    view: DetectionMap,
+    *,
+    plane: tuple[np.ndarray, float] | None = None,
+) -> tuple[np.ndarray | None, list[str]]:
     """The first pass's contrast bar on levelled thick slices (every earlier pass found no target nor refused).
 
     On a 2-D acquisition (slices ``slice_level_anisotropy`` times thicker than the in-plane voxel) the brain's level
@@ -2042,15 +2053,21 @@ def _slice_levelled_pass(e: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     more than ``slice_level_max_removed`` of the brain's robust SD: a slice's median carries only the acquisition's
     level while every slice holds a mix of the brain's tissues, and then levelling removes a minority of the spread
     (1-18 % on the TCIA scans); a brain whose slices differ in what they hold (tissue in axial layers) would lose its
-    contrast. Returns (the lesion or None, notes).
+    contrast. ``view`` is the detection map of ``e`` (its eroded brain and robust SD are reused); ``plane`` the
+    mid-sagittal plane when already found. Returns (the lesion or None, notes).
     """
     levelled = _slice_levelled(e, brain, affine)
     if levelled is e:
         return None, []
-    if _robust(levelled[brain])[1] < (1.0 - value("segmentation", "slice_level_max_removed")) * _robust(e[brain])[1]:
+    levelled_view = DetectionMap.of(levelled, brain, _spacing(affine), inner=view.inner)
+    if levelled_view.sd < (1.0 - value("segmentation", "slice_level_max_removed")) * view.sd:
         return None, []
-    view = DetectionMap.of(levelled, brain, _spacing(affine))
-    plane = mid_sagittal_plane(brain, affine)
     return _dominance_backed_pass(
-        levelled, brain, affine, view, taken_contrast_sd="automatic_min_contrast_sd", levelled=True, plane=plane
+        levelled,
+        brain,
+        affine,
+        levelled_view,
+        taken_contrast_sd="automatic_min_contrast_sd",
+        levelled=True,
+        plane=plane if plane is not None else mid_sagittal_plane(brain, affine),
     )
