@@ -297,12 +297,12 @@ def render_panel(
     enh = _to_ras(enhancing, t1c.affine)[0]
     cor = _to_ras(core, t1c.affine)[0]
     z = _zoom(image, enh, ras_affine)
-    on_t1c = _maps_on_slice(maps, ras_affine, image.shape, z.k)
+    planes = _maps_on_slice(maps, ras_affine, image.shape, z.k)
 
-    columns = ["t1c"] + [n for n in PANEL_MAPS if n in on_t1c]
-    if "rcbv" in on_t1c:
+    columns = ["t1c"] + [n for n in PANEL_MAPS if n in planes]
+    if "rcbv" in planes:
         columns.insert(columns.index("rcbv") + 1, "ftb")
-    missing = tuple(n for n in PANEL_MAPS if n not in on_t1c) + (("ftb",) if "rcbv" not in on_t1c else ())
+    missing = tuple(n for n in PANEL_MAPS if n not in planes) + (("ftb",) if "rcbv" not in planes else ())
     n_cols = max(len(columns), 4)
     fig = Figure(figsize=(2.6 * n_cols, 2 * 2.9), dpi=dpi)
     grid = fig.add_gridspec(2, n_cols)
@@ -316,9 +316,9 @@ def render_panel(
         if col == "t1c":
             _draw_t1c(ax, enh, cor, z)
         elif col == "ftb":
-            _draw_ftb(ax, on_t1c["rcbv"], enh, z, ftb)
+            _draw_ftb(ax, planes["rcbv"], enh, z, ftb)
         else:
-            windows[col] = _draw_map(fig, ax, col, maps[col], on_t1c[col], enh, z)
+            windows[col] = _draw_map(fig, ax, col, maps[col], planes[col], enh, z)
         _radiological_axis(ax, z)
     _context_row(fig, [fig.add_subplot(grid[1, c]) for c in range(4)], image, enh, cor, z.spacing, (z.lo, z.hi, z.k))
     _scale_bar(axes[0], z)
