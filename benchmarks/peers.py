@@ -23,10 +23,12 @@ PEER_SCRIPT = Path(__file__).with_name("osipy_peer.py")
 
 
 def _python312() -> str | None:
-    for cand in ("python3.12", "python3.13", str(Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python")):
-        path = shutil.which(cand) if "/" not in cand else (cand if Path(cand).exists() else None)
-        if path:
-            return path
+    """A Python ≥ 3.12 that runs: a pyenv shim may be on PATH for a version that is not selected (exit 127)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    installed = sorted(pyenv.glob("3.1[2-9]*/bin/python"), reverse=True) if pyenv.is_dir() else []
+    for cand in [shutil.which("python3.12"), shutil.which("python3.13"), *map(str, installed)]:
+        if cand and subprocess.run([cand, "-c", "import sys"], capture_output=True).returncode == 0:
+            return cand
     return None
 
 
@@ -38,7 +40,7 @@ def osipy_python() -> tuple[str | None, str]:
         return str(py), f"osipy from its own virtualenv {venv}"
     base = _python312()
     if base is None:
-        return None, "osipy needs Python ≥ 3.12 and none was found (python3.12, ~/.pyenv/versions/3.12.1)"
+        return None, "osipy needs Python ≥ 3.12 and none runs here (python3.12, python3.13, ~/.pyenv/versions/3.1x)"
     venv.parent.mkdir(parents=True, exist_ok=True)
     try:
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
