@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml requirements.lock
 	# pyradiomics 3.0.1 (texture features) only builds without build isolation, against the numpy pinned here.
 	$(PY) -m pip install --quiet -c requirements.lock "numpy<2.4" setuptools wheel versioneer
 	$(PY) -m pip install --quiet -c requirements.lock --no-build-isolation pyradiomics==3.0.1
+	# numba compiles the fitting kernels once here (on-disk cache), not during the first case (~10 CPU-s).
+	$(PY) -m pseudoprog.compiled
 	touch $(STAMP)
 
 install: $(STAMP)
