@@ -34,6 +34,27 @@ def test_diameters_scale_with_the_real_spacing_not_the_voxel_count():
     assert d2.perp_mm < 6.0
 
 
+@pytest.mark.parametrize("spacing", [(1.0, 1.0), (0.6, 1.4)])
+def test_the_drawn_perpendicular_is_the_measured_chord(spacing):
+    # An ellipse tilted by 30 degrees (semi-axes 18 and 8 mm): the chord the report draws beside the longest
+    # diameter has the measured length, crosses it at a right angle and lies inside the lesion.
+    sx, sy = spacing
+    ii, jj = np.meshgrid(np.arange(80) * sx, np.arange(80) * sy, indexing="ij")
+    x, y = ii - 24.0, jj - 28.0
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    mask = ((x * c + y * s) / 18.0) ** 2 + ((-x * s + y * c) / 8.0) ** 2 <= 1
+    d = slice_diameters(mask, sx, sy)
+    (a1, b1), (a2, b2) = (np.array(p) * spacing for p in d.long_ends_ij)
+    (p1, q1), (p2, q2) = (np.array(p) * spacing for p in d.perp_ends_ij)
+    long_vec, perp_vec = np.subtract((a2, b2), (a1, b1)), np.subtract((p2, q2), (p1, q1))
+    assert np.linalg.norm(perp_vec) == pytest.approx(d.perp_mm, abs=1e-9)
+    assert abs(long_vec @ perp_vec) / (np.linalg.norm(long_vec) * np.linalg.norm(perp_vec)) < 1e-9
+    assert d.perp_mm == pytest.approx(16.0, abs=max(spacing))
+    for f in np.linspace(0.05, 0.95, 10):  # inside the lesion along its length (pixel centres are at index × size)
+        pi, pj = (np.array([p1, q1]) + f * perp_vec) / spacing
+        assert mask[int(np.rint(pi)), int(np.rint(pj))]
+
+
 def test_perpendicular_chord_must_lie_inside_the_lesion():
     # A "C" shape: the perpendicular chord across the gap is not inside the lesion.
     c = np.zeros((40, 40), dtype=bool)

@@ -38,6 +38,7 @@ class SliceDiameters:
     long_mm: float
     perp_mm: float
     long_ends_ij: tuple[tuple[float, float], tuple[float, float]]
+    perp_ends_ij: tuple[tuple[float, float], tuple[float, float]]  # the perpendicular chord, drawn beside the long one
 
     @property
     def product_mm2(self) -> float:
@@ -65,11 +66,14 @@ def _in_plane(affine: np.ndarray) -> tuple[float, float, float]:
     return float(s[0]), float(s[1]), float(s[2])
 
 
-def _longest_run(inside: np.ndarray) -> np.ndarray:
-    """Length (in samples) of the longest run of True along the last axis, per row."""
+def _longest_run(inside: np.ndarray) -> tuple[int, int, int]:
+    """The longest run of True along the last axis of a 2-D array: (row, first sample, length in samples)."""
     c = np.cumsum(inside, axis=-1)
     reset = np.maximum.accumulate(np.where(~inside, c, 0), axis=-1)
-    return (c - reset).max(axis=-1)
+    runs = c - reset  # length of the run ending at each sample
+    row, last = np.unravel_index(int(np.argmax(runs)), runs.shape)
+    length = int(runs[row, last])
+    return int(row), int(last) - length + 1, length
 
 
 def slice_diameters(mask2d: np.ndarray, sx: float, sy: float, *, slice_index: int = 0) -> SliceDiameters:
@@ -109,10 +113,14 @@ def slice_diameters(mask2d: np.ndarray, sx: float, sy: float, *, slice_index: in
     ok = (fi >= 0) & (fi < mask2d.shape[0]) & (fj >= 0) & (fj < mask2d.shape[1])
     inside = np.zeros(fi.shape, dtype=bool)
     inside[ok] = mask2d[fi[ok], fj[ok]]
-    perp_mm = float(_longest_run(inside).max()) * step
-    perp_mm = min(perp_mm, long_mm)
+    row, first, length = _longest_run(inside)
+    perp_mm = min(float(length) * step, long_mm)
     ends = ((float(p1[0] / sx), float(p1[1] / sy)), (float(p2[0] / sx), float(p2[1] / sy)))
-    return SliceDiameters(slice_index, long_mm, perp_mm, ends)
+    # the chord's samples stand for step-long pieces: its ends are half a step beyond the first and last sample
+    q1 = t[row] * u + (s[first] - step / 2) * n
+    q2 = q1 + perp_mm * n
+    perp_ends = ((float(q1[0] / sx), float(q1[1] / sy)), (float(q2[0] / sx), float(q2[1] / sy)))
+    return SliceDiameters(slice_index, long_mm, perp_mm, ends, perp_ends)
 
 
 def _one_piece(mask2d: np.ndarray, sx: float = 1.0, sy: float = 1.0) -> np.ndarray:

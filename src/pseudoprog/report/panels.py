@@ -246,7 +246,7 @@ def _caption(stored_k: int, columns: Sequence[str], ftb: Mapping[str, Any]) -> s
     return (
         f"Axial slice {stored_k + 1} of the T1c (largest enhancing area), radiological convention. "
         "Red: enhancing lesion; dashed blue: non-enhancing core. Second row: axial, coronal and sagittal "
-        "views through the lesion (wide field) with the longest in-plane diameter in "
+        "views through the lesion (wide field) with RANO's two perpendicular diameters in "
         "yellow, and the whole axial slice with the zoomed region boxed."
         + (
             " FTB overlay (classes of the voxel rCBV inside the enhancing lesion): blue "
@@ -380,10 +380,10 @@ def _context_row(
             )
         if name == "axial" and outline.any():
             d = slice_diameters(_one_piece(outline, sa, sb), sa, sb, slice_index=k)
-            (i1, j1), (i2, j2) = d.long_ends_ij
-            xs = [(i1 - lo[0] + 0.5) * sa, (i2 - lo[0] + 0.5) * sa]
-            ys = [(j1 - lo[1] + 0.5) * sb, (j2 - lo[1] + 0.5) * sb]
-            ax.plot(xs, ys, color="yellow", lw=1.2)
+            for (i1, j1), (i2, j2) in (d.long_ends_ij, d.perp_ends_ij):  # RANO's two perpendicular diameters
+                xs = [(i1 - lo[0] + 0.5) * sa, (i2 - lo[0] + 0.5) * sa]
+                ys = [(j1 - lo[1] + 0.5) * sb, (j2 - lo[1] + 0.5) * sb]
+                ax.plot(xs, ys, color="yellow", lw=1.2)
             ax.set_title(f"axial: {d.long_mm:.0f} × {d.perp_mm:.0f} mm", fontsize=8)
         else:
             ax.set_title(name, fontsize=8)
