@@ -344,6 +344,9 @@ class LesionMeasurement:
     measurability_reason: str = ""
     slice_index: int | None = None  # the axial slice the bidimensional product was taken on
     source: str = "reported"
+    # The two diameters' end points (RAS+ mm), for drawing them where the images are read (the DICOM SR's lines).
+    long_line_mm: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    perp_line_mm: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
     @property
     def bidimensional_product_mm2(self) -> float | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 
 import highdicom as hd
+import numpy as np
 import pytest
 from pydicom.sr.codedict import codes
 
 from pseudoprog.assessment import ProbabilityEstimate, ResponseCall
 from pseudoprog.case import Lesion, LesionMeasurement, Marker
+from pseudoprog.lesions.measure import measure_lesion
 from pseudoprog.report.dicom_seg import lesion_tracking_uid, write_lesion_seg
 from pseudoprog.report.dicom_sr import write_measurement_sr
 
@@ -68,6 +70,53 @@ def test_sr_passes_dcmdump_dsr2xml_and_dciodvfy(dicom_source, tmp_path):
     assert "Comprehensive3DSRStorage" in dcmdump_ok(written.path)
     xml = _dsr2xml(written.path)
     assert tp.date.isoformat() in xml and "Imaging Measurement Report" in xml and "Current Response" in xml
+    assert dciodvfy_errors(written.path) == []
+
+
+def test_sr_diameters_carry_their_lines_on_the_measured_slice(dicom_source, tmp_path):
+    # A PACS viewer draws a TID 300 measurement's "inferred from" POLYLINE on the image it references: the two
+    # points must be the diameter's ends, on the source slice the product was measured on.
+    _case, tp, source = dicom_source
+    (mask,) = truth_masks("pseudoprogression", tp.date)
+    measurement, _bd = measure_lesion(mask.enhancing, mask.affine, core=mask.core)
+    assert source.same_grid(mask.affine, mask.enhancing.shape)
+    _c, _t, _seg, written = _write(dicom_source, tmp_path, lesions=[Lesion("L1", measurement=measurement)])
+    report = hd.sr.MeasurementReport.from_sequence([hd.sr.srread(written.path)])
+    (volumetric,) = report.get_volumetric_roi_measurement_groups()
+    assert {m.name.meaning for m in volumetric.get_measurements()} >= {"Volume", "Relative Regional Blood Volume"}
+    (lines,) = [g for g in report.get_image_measurement_groups() if g.tracking_uid == volumetric.tracking_uid]
+    by_name = {m.name.meaning: m for m in lines.get_measurements()}
+    assert {"Long axis", "Short axis"} <= set(by_name) and "Volume" not in by_name
+    for name, length in (("Long axis", measurement.long_mm), ("Short axis", measurement.perp_mm)):
+        assert by_name[name].value == pytest.approx(length)
+        (coords,) = by_name[name].referenced_coordinates
+        assert coords.value_type.value == "SCOORD" and coords.graphic_type.value == "POLYLINE"
+        (image,) = coords.ContentSequence[0].ReferencedSOPSequence
+        assert image.ReferencedSOPInstanceUID == source.datasets[measurement.slice_index].SOPInstanceUID
+        columns_rows = np.asarray(coords.value, dtype=float)
+        ijk = np.c_[columns_rows - 0.5, [measurement.slice_index] * 2, [1.0, 1.0]]
+        ends_mm = (source.affine @ ijk.T)[:3].T
+        assert np.linalg.norm(ends_mm[1] - ends_mm[0]) == pytest.approx(length, abs=0.05)
+    assert dciodvfy_errors(written.path) == []
+
+
+def test_a_line_off_the_source_slices_is_given_in_the_frame_of_reference(dicom_source, tmp_path):
+    # Measured on an axial reslice of an oblique series: the ends lie between source slices, so the line is a
+    # SCOORD3D POLYLINE (LPS mm) in the series' frame of reference, not a line on an image it is not on.
+    _case, _tp, source = dicom_source
+    ras = source.affine @ np.array([[40.0, 60.0], [50.0, 50.0], [10.5, 10.5], [1.0, 1.0]])
+    line = tuple(tuple(float(v) for v in ras[:3, c]) for c in (0, 1))
+    lesion = Lesion("L1", measurement=LesionMeasurement(long_mm=20.0, perp_mm=12.0, long_line_mm=line))
+    _c, _t, _seg, written = _write(dicom_source, tmp_path, lesions=[lesion])
+    report = hd.sr.MeasurementReport.from_sequence([hd.sr.srread(written.path)])
+    (lines,) = [g for g in report.get_image_measurement_groups() if g.tracking_identifier == "L1"]
+    long_axis = next(m for m in lines.get_measurements() if m.name.meaning == "Long axis")
+    (coords,) = long_axis.referenced_coordinates
+    assert coords.value_type.value == "SCOORD3D"
+    assert coords.ReferencedFrameOfReferenceUID == source.datasets[0].FrameOfReferenceUID
+    assert np.allclose(np.asarray(coords.value, dtype=float), (ras[:3].T * [-1, -1, 1]), atol=1e-3)
+    short_axis = next(m for m in lines.get_measurements() if m.name.meaning == "Short axis")
+    assert not short_axis.referenced_coordinates  # no line given: the value alone
     assert dciodvfy_errors(written.path) == []
 
 

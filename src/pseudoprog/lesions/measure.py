@@ -223,6 +223,16 @@ def measurability(
     return True, f"{long_mm:.1f} × {perp_mm:.1f} mm on {n_slices} slices meets the {src} minimum{rule}"
 
 
+def _line_mm(
+    ends_ij: tuple[tuple[float, float], tuple[float, float]], k: int, affine: np.ndarray
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """A chord's end points on slice ``k`` of the grid, in RAS+ mm (to 0.01 mm)."""
+    (i1, j1), (i2, j2) = ends_ij
+    world = affine @ np.array([[i1, i2], [j1, j2], [k, k], [1.0, 1.0]])
+    p1, p2 = (tuple(round(float(v), 2) for v in world[:3, c]) for c in (0, 1))
+    return (p1[0], p1[1], p1[2]), (p2[0], p2[1], p2[2])
+
+
 def measure_lesion(
     enhancing: np.ndarray,
     affine: np.ndarray,
@@ -295,6 +305,8 @@ def measure_lesion(
             measurability_reason=reason,
             slice_index=bd.best.slice_index if grid_affine is affine else None,
             source=source,
+            long_line_mm=_line_mm(bd.best.long_ends_ij, bd.best.slice_index, grid_affine),
+            perp_line_mm=_line_mm(bd.best.perp_ends_ij, bd.best.slice_index, grid_affine),
         ),
         bd,
     )

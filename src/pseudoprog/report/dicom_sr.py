@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
@@ -74,13 +75,49 @@ def _marker_measurement(marker: Marker) -> hd.sr.Measurement | None:
     return hd.sr.Measurement(name=concept, value=float(marker.value), unit=unit, derivation=derivation)
 
 
-def _lesion_measurements(lesion: Lesion) -> list[hd.sr.Measurement]:
+def _line_coordinates(
+    line_mm: tuple[tuple[float, float, float], tuple[float, float, float]] | None, source: SourceStack
+) -> list[hd.sr.CoordinatesForMeasurement | hd.sr.CoordinatesForMeasurement3D] | None:
+    """Where a diameter was measured, as the SR's "inferred from" coordinates: a two-point POLYLINE on the source
+    slice it lies on (column, row; a viewer draws it on that image), else in the frame of reference (SCOORD3D, LPS
+    mm) when the lesion was measured on an axial reslice of an oblique or sagittal series."""
+    if line_mm is None:
+        return None
+    ras = np.array([[*p, 1.0] for p in line_mm]).T
+    ijk = (np.linalg.inv(source.affine) @ ras)[:3].T
+    k = int(np.rint(ijk[0, 2]))
+    on_slice = 0 <= k < source.shape[2] and bool(np.all(np.abs(ijk[:, 2] - k) < 0.05))
+    if on_slice:
+        # DICOM image coordinates: (0, 0) is the top-left corner of the first pixel, so its centre is (0.5, 0.5)
+        columns_rows = (ijk[:, :2] + 0.5).astype(np.float32)
+        region = hd.sr.SourceImageForRegion.from_source_image(source.datasets[k])
+        return [hd.sr.CoordinatesForMeasurement(hd.sr.GraphicTypeValues.POLYLINE, columns_rows, region)]
+    lps = (ras[:3].T * np.array([-1.0, -1.0, 1.0])).astype(np.float32)
+    frame = str(source.datasets[0].FrameOfReferenceUID)
+    return [hd.sr.CoordinatesForMeasurement3D(hd.sr.GraphicTypeValues3D.POLYLINE, lps, frame)]
+
+
+def _lesion_measurements(lesion: Lesion, source: SourceStack) -> list[hd.sr.Measurement]:
     m = lesion.measurement
     out: list[hd.sr.Measurement] = []
     if m.long_mm is not None:
-        out.append(hd.sr.Measurement(name=codes.SCT.LongAxis, value=float(m.long_mm), unit=_MM))
+        out.append(
+            hd.sr.Measurement(
+                name=codes.SCT.LongAxis,
+                value=float(m.long_mm),
+                unit=_MM,
+                referenced_coordinates=_line_coordinates(m.long_line_mm, source),
+            )
+        )
     if m.perp_mm is not None:
-        out.append(hd.sr.Measurement(name=codes.SCT.ShortAxis, value=float(m.perp_mm), unit=_MM))
+        out.append(
+            hd.sr.Measurement(
+                name=codes.SCT.ShortAxis,
+                value=float(m.perp_mm),
+                unit=_MM,
+                referenced_coordinates=_line_coordinates(m.perp_line_mm, source),
+            )
+        )
     if m.bidimensional_product_mm2 is not None:
         out.append(
             hd.sr.Measurement(
@@ -161,7 +198,7 @@ def write_measurement_sr(
         hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
     ] = []
     for index, lesion in enumerate(lesions):
-        measurements = _lesion_measurements(lesion)
+        measurements = _lesion_measurements(lesion, source)
         mine = [mk for mk in markers if mk.lesion_id == lesion.id or (mk.lesion_id is None and index == 0)]
         mine += [mk for mk in lesion.markers.values() if mk not in mine]
         for marker in mine:
@@ -174,6 +211,19 @@ def write_measurement_sr(
             skipped.append(f"{lesion.id}: no measurement")
             continue
         tracking = hd.sr.TrackingIdentifier(uid=lesion_tracking_uid(case_id, lesion.id), identifier=lesion.id)
+        if seg is not None and lesion.id in segments and any(item.referenced_coordinates for item in measurements):
+            # A volumetric group (TID 1411) takes no coordinates: the diameters with their lines go in an image
+            # measurement group (TID 1501) of the same finding (same tracking identifier), beside the segment's.
+            lines = [item for item in measurements if item.name in (codes.SCT.LongAxis, codes.SCT.ShortAxis)]
+            measurements = [item for item in measurements if item not in lines]
+            groups.append(
+                hd.sr.MeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=tracking,
+                    time_point_context=time_point,
+                    finding_type=codes.SCT.Lesion,
+                    measurements=lines,
+                )
+            )
         if seg is not None and lesion.id in segments:
             groups.append(
                 hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
