@@ -383,7 +383,8 @@ def _grid_start(cf, cc, cpc, f, grid, cp, with_vp, bounds):
     return g_kt, g_kep, g_vp, np.where(g_kep == grid[best], g_sse, np.nan)
 
 
-_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ
+_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ, where the undamped step leaves the bounds
+_LAM0_FEASIBLE = 1e-4  # initial damping where the undamped step from the start stays within every bound
 _STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
 
 
@@ -400,6 +401,12 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
     below the convergence tolerance keeps its start (the linear solution was the answer); likewise a voxel
     stops once the undamped step from its accepted point is below the tolerance, without another pass.
+
+    The first damping depends on that undamped step: where it stays within every bound (Ktrans, kep, ve, vp) the
+    problem is locally well posed and the LM starts almost as Gauss–Newton (λ₀ = 1e-4: quadratic convergence from
+    the closed-form start); where it leaves them (a voxel at the ve or Ktrans bound, a flat Ktrans–kep valley that
+    sends kep far away) the conservative λ₀ = 1e-2 is kept, so that the projection onto the bounds does not throw
+    the voxel about.
     """
     p = 3 if with_vp else 2
     c = np.ascontiguousarray(c, dtype=float)
@@ -410,19 +417,32 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
     else:  # the caller already has them at this start
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
-    lam = np.full(c.shape[0], _LAM0)
     all_ids = np.arange(c.shape[0])
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
     gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
     active = ~_small(gn, ktrans, kep, vp, p)
     kt_b, kep_b, ve_b, vp_b = (bounds[k] for k in ("ktrans_per_min", "kep_per_min", "ve", "vp"))
     bnd = np.array([*kt_b, *kep_b, *ve_b, *vp_b], dtype=float)
+    lam = np.where(_feasible(gn, ktrans, kep, vp, bnd, p), _LAM0_FEASIBLE, _LAM0)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
         _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p)
     return ktrans, kep, vp, cost
+
+
+def _feasible(step, ktrans, kep, vp, bnd, p) -> np.ndarray:
+    """Whether the (finite) step lands within the Ktrans, kep, ve and vp bounds ``bnd`` (lo/hi pairs) unprojected."""
+    kt, kp = ktrans + step[:, 0], kep + step[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ve = kt / kp
+        ok = np.all(np.isfinite(step), 1) & (kt >= bnd[0]) & (kt <= bnd[1]) & (kp >= bnd[2]) & (kp <= bnd[3])
+        ok &= (ve >= bnd[4]) & (ve <= bnd[5])
+    if p == 3:
+        w = vp + step[:, 2]
+        ok &= (w >= bnd[6]) & (w <= bnd[7])
+    return ok
 
 
 @numba.njit(cache=True, nogil=True)
