@@ -361,3 +361,36 @@ def test_well_posed_voxels_start_almost_undamped_and_an_ill_posed_one_keeps_the_
         ref = least_squares(residual, [kt[v], kt[v] / ve[v], vp[v]], xtol=1e-13, ftol=1e-13, gtol=1e-13).x
         got = np.array([fit.ktrans[v], fit.kep[v], fit.vp[v]])
         np.testing.assert_allclose(got, ref, rtol=5e-5, atol=1e-7)
+
+
+def test_a_voxel_on_the_ve_bound_moves_along_it_to_the_constrained_optimum(monkeypatch):
+    """A curve that never washes out pushes ve to its bound 1: the step is taken along the bound (Ktrans and kep
+    together) instead of being projected back onto it after each step, so the voxel converges in a few passes (it
+    crawled along the bound until the iteration cap) to the best fit with ve = 1."""
+    from scipy.optimize import least_squares
+
+    from pseudoprog.perfusion.dce.models import model_curves
+
+    t = np.arange(0, 300, 2.0)
+    cp = parker_aif(t, delay_s=20) / (1 - HCT)
+    rng = np.random.default_rng(11)
+    truth = [(0.05, 3.0, 0.0), (0.02, 5.0, 0.03), (0.1, 2.0, 0.01)]
+    c = np.vstack(
+        [
+            model_curves("extended_tofts", t, cp, ktrans=np.array([k]), ve=np.array([e]), vp=np.array([p]))
+            for k, e, p in truth
+        ]
+    )
+    c = c + rng.normal(0, 0.002, c.shape)
+    seen = _lm_passes(monkeypatch)
+    fit = dce.fit_dce(c, t_s=t, cp_mM=cp, iterations=50)
+    assert np.allclose(fit.ve, 1.0) and np.all(fit.status == dce.FitStatus.AT_BOUND)
+    assert len(seen) <= 15  # 50 (the cap) when each step was projected back onto the bound
+    for v in range(len(truth)):
+
+        def residual(x, v=v):
+            return model_curves("extended_tofts", t, cp, ktrans=x[:1], ve=np.ones(1), vp=x[1:])[0] - c[v]
+
+        ref = least_squares(residual, [0.05, 0.01], bounds=([0, 0], [5, 1]), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        np.testing.assert_allclose([fit.ktrans[v], fit.vp[v]], ref.x, rtol=1e-4, atol=1e-7)
+        assert fit.rmse[v] <= np.sqrt(np.mean(ref.fun**2)) * (1 + 1e-7)  # the LM stops on a 1e-7 cost change

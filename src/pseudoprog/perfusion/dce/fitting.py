@@ -419,7 +419,7 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
     all_ids = np.arange(c.shape[0])
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
-    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
+    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf, kep=kep)
     active = ~_small(gn, ktrans, kep, vp, p)
     kt_b, kep_b, ve_b, vp_b = (bounds[k] for k in ("ktrans_per_min", "kep_per_min", "ve", "vp"))
     bnd = np.array([*kt_b, *kep_b, *ve_b, *vp_b], dtype=float)
@@ -456,7 +456,21 @@ def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, acti
     iterations serve a few slow voxels).
     """
     m = ids.shape[0]
-    step = _solve_steps(jtj[ids], jtr[ids], lam[ids], ktrans[ids], vp[ids], bnd[0], bnd[1], bnd[6], bnd[7], 0.0)
+    step = _solve_steps(
+        jtj[ids],
+        jtr[ids],
+        lam[ids],
+        ktrans[ids],
+        kep[ids],
+        vp[ids],
+        bnd[0],
+        bnd[1],
+        bnd[4],
+        bnd[5],
+        bnd[6],
+        bnd[7],
+        0.0,
+    )
     n_kt = np.empty(m)
     n_kep = np.empty(m)
     n_vp = np.zeros(m)
@@ -493,9 +507,12 @@ def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, acti
                 jtr[v : v + 1],
                 tiny,
                 ktrans[v : v + 1],
+                kep[v : v + 1],
                 vp[v : v + 1],
                 bnd[0],
                 bnd[1],
+                bnd[4],
+                bnd[5],
                 bnd[6],
                 bnd[7],
                 np.inf,
@@ -524,18 +541,23 @@ def _small(step, ktrans, kep, vp, p) -> np.ndarray:
     return np.all(np.isfinite(step), 1) & np.all(np.abs(step) <= _STEP_TOL * (np.abs(params) + 1e-3), 1)
 
 
-def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
-    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
+def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0, kep=None) -> np.ndarray:
+    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against, and
+    (given ``kep``) ve = Ktrans / kep held on its bound likewise."""
     kt_lo, kt_hi = bounds["ktrans_per_min"]
+    ve_lo, ve_hi = bounds["ve"]
     vp_lo, vp_hi = bounds["vp"]
     return _solve_steps(
         np.ascontiguousarray(jtj, dtype=float),
         np.ascontiguousarray(jtr, dtype=float),
         np.ascontiguousarray(lam, dtype=float),
         np.ascontiguousarray(ktrans[ids], dtype=float),
+        np.full(len(ids), np.nan) if kep is None else np.ascontiguousarray(kep[ids], dtype=float),
         np.ascontiguousarray(vp[ids], dtype=float),
         float(kt_lo),
         float(kt_hi),
+        float(ve_lo),
+        float(ve_hi),
         float(vp_lo),
         float(vp_hi),
         float(failed),
@@ -543,10 +565,17 @@ def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.n
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # pragma: no cover - compiled
+def _solve_steps(
+    jtj, jtr, lam, kt, kep, vp, kt_lo, kt_hi, ve_lo, ve_hi, vp_lo, vp_hi, failed
+):  # pragma: no cover - compiled
     """Per voxel: (JᵀJ + λ·diag(JᵀJ)) s = Jᵀr for a 2×2 or 3×3 system, a parameter on a bound the gradient pushes
     against (Jᵀr > 0: the cost falls as it grows) held fixed; Gaussian elimination with partial pivoting. A
-    singular or non-finite system gives ``failed`` for that voxel."""
+    singular or non-finite system gives ``failed`` for that voxel.
+
+    ve = Ktrans / kep on its bound (Ktrans free) with the gradient pushing outward is held too: the step then moves
+    along the bound (s_Ktrans = ve_bound · s_kep; the constraint's multiplier cancels from the sum of the first two
+    equations), instead of being projected back onto it after each step — a crawl along the bound. NaN ``kep``:
+    nothing held for ve."""
     m, p = jtr.shape
     out = np.empty((m, p))
     a = np.empty((p, p))
@@ -568,6 +597,22 @@ def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # 
                     a[j, k] = 0.0
                 a[k, k] = 1.0
                 b[k] = 0.0
+        kt_free = not ((kt[v] <= kt_lo and b[0] <= 0) or (kt[v] >= kt_hi and b[0] >= 0))
+        if kt_free and kep[v] > 0:
+            ve = kt[v] / kep[v]
+            r = 0.0
+            if ve >= ve_hi * (1 - 1e-9) and b[0] - ve_hi * b[1] > 0:
+                r = ve_hi
+            elif ve <= ve_lo * (1 + 1e-9) and ve_lo * b[1] - b[0] > 0:
+                r = ve_lo
+            if r > 0:
+                for j in range(p):
+                    a[1, j] += r * a[0, j]
+                    a[0, j] = 0.0
+                b[1] += r * b[0]
+                a[0, 0] = 1.0
+                a[0, 1] = -r
+                b[0] = 0.0
         ok = True
         for col in range(p):
             piv = col
