@@ -41,6 +41,7 @@ import pydicom
 from scipy.integrate import cumulative_trapezoid
 from scipy.optimize import curve_fit
 from scipy.signal import fftconvolve
+from threadpoolctl import threadpool_limits
 
 from pseudoprog.ingest import load_series, scan_images
 from pseudoprog.perfusion import dce
@@ -194,15 +195,19 @@ def run(
     t0 = time.perf_counter()
     dce.fit_dce(conc[:2, :2], t_s=t, cp_mM=cp, model="extended_tofts")
     out["ours_warmup_s"] = time.perf_counter() - t0
-    # ours, our linear starts and the vectorised linear peer (Murase 2004) timed in turn, round after round
-    timed = best_of_interleaved(
-        {
-            "ours": lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts"),
-            "ours_linear": lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts", method="linear"),
-            "murase": lambda: murase_linear(conc, t_min, cp),
-        },
-        repeats,
-    )
+    # ours, our linear starts and the vectorised linear peer (Murase 2004) timed in turn, round after round, with one
+    # BLAS thread: the process's CPU seconds count every thread, and after the peer's matrix products OpenBLAS's idle
+    # workers spin-wait for ~0.1 s (65–78 ms of CPU charged during a 0.1 s sleep right after the peer on this
+    # machine) — which was charged to whichever fitter was timed next (ours). Every fitter is single-threaded here.
+    with threadpool_limits(limits=1, user_api="blas"):
+        timed = best_of_interleaved(
+            {
+                "ours": lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts"),
+                "ours_linear": lambda: dce.fit_dce(conc, t_s=t, cp_mM=cp, model="extended_tofts", method="linear"),
+                "murase": lambda: murase_linear(conc, t_min, cp),
+            },
+            repeats,
+        )
     out["ours_s"], out["ours_cpu_s"], ours = timed["ours"]
     out["ours_per_voxel_ms"] = 1000 * out["ours_s"] / out["voxels_image"]
     out["ours_ok"], out["ours_median_rel_err"] = _patch_score(ours.ktrans, truth)
@@ -347,7 +352,9 @@ def report(r: dict) -> str:
         "",
         f"Load average at the end of the run {r['load_end']:.1f}: the 2 cores are shared with other jobs, so only the"
         " same-run ratios mean anything. The three whole-image fitters are timed in turn, round after round (best of"
-        f" {r['repeats']}); CPU seconds of the process, best of the same rounds: ours {r['ours_cpu_s']:.3f}, our"
+        f" {r['repeats']}), with one BLAS thread (OpenBLAS's workers spin after the peer's matrix products, CPU that"
+        " was charged to the next fitter timed); CPU seconds of the process, best of the same rounds: ours"
+        f" {r['ours_cpu_s']:.3f}, our"
         f" linear starts {r['ours_linear_cpu_s']:.3f}, Murase peer {r['murase_cpu_s']:.3f}"
         f" (peer / ours {r['murase_cpu_s'] / r['ours_cpu_s']:.2f}).",
         "",

@@ -310,3 +310,87 @@ def test_normal_equations_small_remainder_one_voxel_at_a_time_is_the_same(n):
     for g, b, s in zip(got, blocked, scalar, strict=True):
         np.testing.assert_allclose(g, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
         np.testing.assert_allclose(g, s, rtol=1e-12, atol=1e-12 * np.abs(s).max())
+
+
+def _lm_passes(monkeypatch):
+    """Record each Levenberg–Marquardt iteration's voxels and their damping on entry."""
+    from pseudoprog.perfusion.dce import fitting as fit_mod
+
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    original = fit_mod._lm_iteration
+
+    def recording(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, *rest):
+        seen.append((ids.copy(), lam[ids].copy()))
+        return original(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, *rest)
+
+    monkeypatch.setattr(fit_mod, "_lm_iteration", recording)
+    return seen
+
+
+def test_well_posed_voxels_start_almost_undamped_and_an_ill_posed_one_keeps_the_conservative_damping(monkeypatch):
+    """Where the undamped step from the start stays within the bounds, the LM starts almost as Gauss–Newton and
+    most voxels converge in one pass over their curve; a voxel pushed to the ve = 1 bound (a curve that never
+    washes out) starts with the conservative damping. The answers are the least-squares optimum (scipy's
+    trust-region solver on the same model, to tight tolerances)."""
+    from scipy.optimize import least_squares
+
+    from pseudoprog.perfusion.dce import fitting as fit_mod
+    from pseudoprog.perfusion.dce.models import model_curves
+
+    t = np.arange(0, 300, 2.0)
+    cp = parker_aif(t, delay_s=20) / (1 - HCT)
+    rng = np.random.default_rng(5)
+    n = 64
+    kt, ve, vp = rng.uniform(0.02, 0.4, n), rng.uniform(0.1, 0.6, n), rng.uniform(0.01, 0.1, n)
+    c = model_curves("extended_tofts", t, cp, ktrans=kt, ve=ve, vp=vp) + rng.normal(0, 0.005, (n, t.size))
+    rising = model_curves("extended_tofts", t, cp, ktrans=np.array([0.05]), ve=np.array([3.0]), vp=np.array([0.0]))
+    seen = _lm_passes(monkeypatch)
+    fit = dce.fit_dce(np.vstack([c, rising]), t_s=t, cp_mM=cp)
+    ids, lam = seen[0]
+    assert np.all(lam[ids < n] == fit_mod._LAM0_FEASIBLE)
+    assert lam[ids == n].tolist() == [fit_mod._LAM0]
+    assert fit.ve[n] == pytest.approx(1.0) and fit.status[n] == dce.FitStatus.AT_BOUND
+    passes = sum(int(np.sum(i < n)) for i, _ in seen)
+    assert passes <= 1.3 * n  # 73 passes; the conservative damping everywhere: 144
+    for v in range(0, n, 8):
+
+        def residual(x, v=v):
+            model = model_curves("extended_tofts", t, cp, ktrans=x[:1], ve=x[:1] / x[1:2], vp=x[2:])
+            return model[0] - c[v]
+
+        ref = least_squares(residual, [kt[v], kt[v] / ve[v], vp[v]], xtol=1e-13, ftol=1e-13, gtol=1e-13).x
+        got = np.array([fit.ktrans[v], fit.kep[v], fit.vp[v]])
+        np.testing.assert_allclose(got, ref, rtol=5e-5, atol=1e-7)
+
+
+def test_a_voxel_on_the_ve_bound_moves_along_it_to_the_constrained_optimum(monkeypatch):
+    """A curve that never washes out pushes ve to its bound 1: the step is taken along the bound (Ktrans and kep
+    together) instead of being projected back onto it after each step, so the voxel converges in a few passes (it
+    crawled along the bound until the iteration cap) to the best fit with ve = 1."""
+    from scipy.optimize import least_squares
+
+    from pseudoprog.perfusion.dce.models import model_curves
+
+    t = np.arange(0, 300, 2.0)
+    cp = parker_aif(t, delay_s=20) / (1 - HCT)
+    rng = np.random.default_rng(11)
+    truth = [(0.05, 3.0, 0.0), (0.02, 5.0, 0.03), (0.1, 2.0, 0.01)]
+    c = np.vstack(
+        [
+            model_curves("extended_tofts", t, cp, ktrans=np.array([k]), ve=np.array([e]), vp=np.array([p]))
+            for k, e, p in truth
+        ]
+    )
+    c = c + rng.normal(0, 0.002, c.shape)
+    seen = _lm_passes(monkeypatch)
+    fit = dce.fit_dce(c, t_s=t, cp_mM=cp, iterations=50)
+    assert np.allclose(fit.ve, 1.0) and np.all(fit.status == dce.FitStatus.AT_BOUND)
+    assert len(seen) <= 15  # 50 (the cap) when each step was projected back onto the bound
+    for v in range(len(truth)):
+
+        def residual(x, v=v):
+            return model_curves("extended_tofts", t, cp, ktrans=x[:1], ve=np.ones(1), vp=x[1:])[0] - c[v]
+
+        ref = least_squares(residual, [0.05, 0.01], bounds=([0, 0], [5, 1]), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        np.testing.assert_allclose([fit.ktrans[v], fit.vp[v]], ref.x, rtol=1e-4, atol=1e-7)
+        assert fit.rmse[v] <= np.sqrt(np.mean(ref.fun**2)) * (1 + 1e-7)  # the LM stops on a 1e-7 cost change

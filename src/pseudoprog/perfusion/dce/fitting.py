@@ -383,7 +383,8 @@ def _grid_start(cf, cc, cpc, f, grid, cp, with_vp, bounds):
     return g_kt, g_kep, g_vp, np.where(g_kep == grid[best], g_sse, np.nan)
 
 
-_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ
+_LAM0 = 1e-2  # initial damping, relative to the diagonal of JᵀJ, where the undamped step leaves the bounds
+_LAM0_FEASIBLE = 1e-4  # initial damping where the undamped step from the start stays within every bound
 _STEP_TOL = 1e-5  # converged when no parameter moves by more than this fraction of (|value| + 1e-3)
 
 
@@ -400,6 +401,12 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
     crawling along the bound. A voxel whose undamped Gauss–Newton step from the start is already
     below the convergence tolerance keeps its start (the linear solution was the answer); likewise a voxel
     stops once the undamped step from its accepted point is below the tolerance, without another pass.
+
+    The first damping depends on that undamped step: where it stays within every bound (Ktrans, kep, ve, vp) the
+    problem is locally well posed and the LM starts almost as Gauss–Newton (λ₀ = 1e-4: quadratic convergence from
+    the closed-form start); where it leaves them (a voxel at the ve or Ktrans bound, a flat Ktrans–kep valley that
+    sends kep far away) the conservative λ₀ = 1e-2 is kept, so that the projection onto the bounds does not throw
+    the voxel about.
     """
     p = 3 if with_vp else 2
     c = np.ascontiguousarray(c, dtype=float)
@@ -410,19 +417,32 @@ def _levenberg_marquardt(c, t_min, cp, ktrans, kep, vp, with_vp, bounds, iterati
         cost, jtj, jtr = _normal_equations(c, np.arange(c.shape[0]), deltas, cp, ktrans, kep, vp, p)
     else:  # the caller already has them at this start
         cost, jtj, jtr = (np.array(a, dtype=float) for a in start)
-    lam = np.full(c.shape[0], _LAM0)
     all_ids = np.arange(c.shape[0])
     # Undamped (up to rounding) Gauss–Newton step; a voxel whose system cannot be solved is not converged.
-    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf)
+    gn = _bounded_step(jtj, jtr, np.full(c.shape[0], 1e-12), ktrans, vp, all_ids, bounds, p, failed=np.inf, kep=kep)
     active = ~_small(gn, ktrans, kep, vp, p)
     kt_b, kep_b, ve_b, vp_b = (bounds[k] for k in ("ktrans_per_min", "kep_per_min", "ve", "vp"))
     bnd = np.array([*kt_b, *kep_b, *ve_b, *vp_b], dtype=float)
+    lam = np.where(_feasible(gn, ktrans, kep, vp, bnd, p), _LAM0_FEASIBLE, _LAM0)
     for _ in range(iterations):
         ids = np.flatnonzero(active)
         if ids.size == 0:
             break
         _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, active, bnd, p)
     return ktrans, kep, vp, cost
+
+
+def _feasible(step, ktrans, kep, vp, bnd, p) -> np.ndarray:
+    """Whether the (finite) step lands within the Ktrans, kep, ve and vp bounds ``bnd`` (lo/hi pairs) unprojected."""
+    kt, kp = ktrans + step[:, 0], kep + step[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ve = kt / kp
+        ok = np.all(np.isfinite(step), 1) & (kt >= bnd[0]) & (kt <= bnd[1]) & (kp >= bnd[2]) & (kp <= bnd[3])
+        ok &= (ve >= bnd[4]) & (ve <= bnd[5])
+    if p == 3:
+        w = vp + step[:, 2]
+        ok &= (w >= bnd[6]) & (w <= bnd[7])
+    return ok
 
 
 @numba.njit(cache=True, nogil=True)
@@ -436,7 +456,21 @@ def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, acti
     iterations serve a few slow voxels).
     """
     m = ids.shape[0]
-    step = _solve_steps(jtj[ids], jtr[ids], lam[ids], ktrans[ids], vp[ids], bnd[0], bnd[1], bnd[6], bnd[7], 0.0)
+    step = _solve_steps(
+        jtj[ids],
+        jtr[ids],
+        lam[ids],
+        ktrans[ids],
+        kep[ids],
+        vp[ids],
+        bnd[0],
+        bnd[1],
+        bnd[4],
+        bnd[5],
+        bnd[6],
+        bnd[7],
+        0.0,
+    )
     n_kt = np.empty(m)
     n_kep = np.empty(m)
     n_vp = np.zeros(m)
@@ -473,9 +507,12 @@ def _lm_iteration(c, ids, deltas, cp, ktrans, kep, vp, cost, jtj, jtr, lam, acti
                 jtr[v : v + 1],
                 tiny,
                 ktrans[v : v + 1],
+                kep[v : v + 1],
                 vp[v : v + 1],
                 bnd[0],
                 bnd[1],
+                bnd[4],
+                bnd[5],
                 bnd[6],
                 bnd[7],
                 np.inf,
@@ -504,18 +541,23 @@ def _small(step, ktrans, kep, vp, p) -> np.ndarray:
     return np.all(np.isfinite(step), 1) & np.all(np.abs(step) <= _STEP_TOL * (np.abs(params) + 1e-3), 1)
 
 
-def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.ndarray:
-    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against."""
+def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0, kep=None) -> np.ndarray:
+    """Damped Gauss–Newton step with Ktrans and vp held where they sit on a bound the gradient pushes against, and
+    (given ``kep``) ve = Ktrans / kep held on its bound likewise."""
     kt_lo, kt_hi = bounds["ktrans_per_min"]
+    ve_lo, ve_hi = bounds["ve"]
     vp_lo, vp_hi = bounds["vp"]
     return _solve_steps(
         np.ascontiguousarray(jtj, dtype=float),
         np.ascontiguousarray(jtr, dtype=float),
         np.ascontiguousarray(lam, dtype=float),
         np.ascontiguousarray(ktrans[ids], dtype=float),
+        np.full(len(ids), np.nan) if kep is None else np.ascontiguousarray(kep[ids], dtype=float),
         np.ascontiguousarray(vp[ids], dtype=float),
         float(kt_lo),
         float(kt_hi),
+        float(ve_lo),
+        float(ve_hi),
         float(vp_lo),
         float(vp_hi),
         float(failed),
@@ -523,10 +565,17 @@ def _bounded_step(jtj, jtr, lam, ktrans, vp, ids, bounds, p, failed=0.0) -> np.n
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # pragma: no cover - compiled
+def _solve_steps(
+    jtj, jtr, lam, kt, kep, vp, kt_lo, kt_hi, ve_lo, ve_hi, vp_lo, vp_hi, failed
+):  # pragma: no cover - compiled
     """Per voxel: (JᵀJ + λ·diag(JᵀJ)) s = Jᵀr for a 2×2 or 3×3 system, a parameter on a bound the gradient pushes
     against (Jᵀr > 0: the cost falls as it grows) held fixed; Gaussian elimination with partial pivoting. A
-    singular or non-finite system gives ``failed`` for that voxel."""
+    singular or non-finite system gives ``failed`` for that voxel.
+
+    ve = Ktrans / kep on its bound (Ktrans free) with the gradient pushing outward is held too: the step then moves
+    along the bound (s_Ktrans = ve_bound · s_kep; the constraint's multiplier cancels from the sum of the first two
+    equations), instead of being projected back onto it after each step — a crawl along the bound. NaN ``kep``:
+    nothing held for ve."""
     m, p = jtr.shape
     out = np.empty((m, p))
     a = np.empty((p, p))
@@ -548,6 +597,22 @@ def _solve_steps(jtj, jtr, lam, kt, vp, kt_lo, kt_hi, vp_lo, vp_hi, failed):  # 
                     a[j, k] = 0.0
                 a[k, k] = 1.0
                 b[k] = 0.0
+        kt_free = not ((kt[v] <= kt_lo and b[0] <= 0) or (kt[v] >= kt_hi and b[0] >= 0))
+        if kt_free and kep[v] > 0:
+            ve = kt[v] / kep[v]
+            r = 0.0
+            if ve >= ve_hi * (1 - 1e-9) and b[0] - ve_hi * b[1] > 0:
+                r = ve_hi
+            elif ve <= ve_lo * (1 + 1e-9) and ve_lo * b[1] - b[0] > 0:
+                r = ve_lo
+            if r > 0:
+                for j in range(p):
+                    a[1, j] += r * a[0, j]
+                    a[0, j] = 0.0
+                b[1] += r * b[0]
+                a[0, 0] = 1.0
+                a[0, 1] = -r
+                b[0] = 0.0
         ok = True
         for col in range(p):
             piv = col
