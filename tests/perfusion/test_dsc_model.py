@@ -122,3 +122,19 @@ def test_bad_series_are_refused(scan) -> None:
 def test_options_are_validated(kw, match) -> None:
     with pytest.raises(ValueError, match=match):
         DSCModel(**kw)
+
+
+@pytest.mark.parametrize("half", [(6, 6, 2), (5, 3, 1), (0, 2, 0)])
+def test_the_reference_margin_box_is_binary_dilation_by_the_box(half):
+    # The lesion margin kept out of the white-matter reference: a maximum filter, the same voxels as the 3-D
+    # structure it replaced, at the image border too.
+    from scipy import ndimage
+
+    from pseudoprog.perfusion.dsc.reference import dilated_by_box
+
+    rng = np.random.default_rng(sum(half))
+    mask = np.zeros((40, 36, 12), dtype=bool)
+    mask[2:14, 20:36, 0:5] = rng.random((12, 16, 5)) > 0.6  # touches three borders
+    mask[25, 10, 6] = True
+    box = np.ones(tuple(2 * h + 1 for h in half), dtype=bool)
+    assert np.array_equal(dilated_by_box(mask, half), ndimage.binary_dilation(mask, structure=box))

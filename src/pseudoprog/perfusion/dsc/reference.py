@@ -62,6 +62,14 @@ def _two_class_em(
     return post[:, lower], mu, sd
 
 
+def dilated_by_box(mask: np.ndarray, half_widths: tuple[int, ...]) -> np.ndarray:
+    """``mask`` dilated by a box of ``2 h + 1`` voxels along each axis: the voxels of
+    ``ndimage.binary_dilation(mask, structure=np.ones(2 h + 1))`` (outside the image is not in the mask for both),
+    as a maximum filter — separable 1-D passes, ~100x faster than the 3-D structure on a DSC grid."""
+    size = tuple(2 * int(h) + 1 for h in half_widths)
+    return ndimage.maximum_filter(np.asarray(mask, dtype=bool), size=size, mode="constant", cval=0)
+
+
 def auto_nawm(
     cbv: np.ndarray,
     s0: np.ndarray,
@@ -85,7 +93,7 @@ def auto_nawm(
         side = np.sign(float(world_x[lesion].mean()) - midline) or 1.0
         cand &= (world_x - midline) * side < -_MIDLINE_GAP_MM
         margin_vox = np.maximum(1, np.round(float(table["lesion_margin_mm"]) / spacing).astype(int))
-        grown = ndimage.binary_dilation(lesion, structure=np.ones(tuple(2 * margin_vox + 1), dtype=bool))
+        grown = dilated_by_box(lesion, tuple(int(v) for v in margin_vox))
         cand &= ~grown
         note = f"hemisphere opposite the lesion (world x {'<' if side > 0 else '>'} midline {midline:.1f} mm)"
     else:
