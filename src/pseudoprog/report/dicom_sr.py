@@ -100,24 +100,13 @@ def _line_coordinates(
 def _lesion_measurements(lesion: Lesion, source: SourceStack) -> list[hd.sr.Measurement]:
     m = lesion.measurement
     out: list[hd.sr.Measurement] = []
-    if m.long_mm is not None:
-        out.append(
-            hd.sr.Measurement(
-                name=codes.SCT.LongAxis,
-                value=float(m.long_mm),
-                unit=_MM,
-                referenced_coordinates=_line_coordinates(m.long_line_mm, source),
-            )
-        )
-    if m.perp_mm is not None:
-        out.append(
-            hd.sr.Measurement(
-                name=codes.SCT.ShortAxis,
-                value=float(m.perp_mm),
-                unit=_MM,
-                referenced_coordinates=_line_coordinates(m.perp_line_mm, source),
-            )
-        )
+    for concept, length, line in (
+        (codes.SCT.LongAxis, m.long_mm, m.long_line_mm),
+        (codes.SCT.ShortAxis, m.perp_mm, m.perp_line_mm),
+    ):
+        if length is not None:
+            coordinates = _line_coordinates(line, source)
+            out.append(hd.sr.Measurement(concept, float(length), _MM, referenced_coordinates=coordinates))
     if m.bidimensional_product_mm2 is not None:
         out.append(
             hd.sr.Measurement(
