@@ -71,6 +71,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from ..align.axes import inverse_order, permute_affine, slices_last
 from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
 from ..case import SeriesKind
 from ..errors import CannotAssessError
@@ -1177,6 +1178,10 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
     return out
 
 
+def _transposed(a: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, order))
+
+
 def segment_lesions(
     t1c: np.ndarray,
     brain: np.ndarray,
@@ -1208,6 +1213,29 @@ def segment_lesions(
     """
     if brain.shape != t1c.shape:
         raise ValueError(f"brain mask shape {brain.shape} does not match T1c {t1c.shape}")
+    order = slices_last(affine)
+    if order != (0, 1, 2):
+        # The slice-by-slice rules work on the grid's third axis: the same head stored in another axis order (a
+        # sagittal or coronal series) is segmented with its slice axis moved last, and the masks moved back.
+        moved, moved_notes = segment_lesions(
+            _transposed(t1c, order),
+            _transposed(brain, order),
+            permute_affine(affine, order),
+            t1=None if t1 is None else _transposed(t1, order),
+            flair=None if flair is None else _transposed(flair, order),
+            seeds=seeds,
+        )
+        back = inverse_order(order)
+        return [
+            SegmentedLesion(
+                les.lesion_id,
+                _transposed(les.enhancing, back),
+                _transposed(les.core, back),
+                None if les.flair is None else _transposed(les.flair, back),
+                les.method,
+            )
+            for les in moved
+        ], moved_notes
     brain = np.asarray(brain, dtype=bool)
     e = enhancement_map(t1c, brain, t1)
     notes: list[str] = []
