@@ -78,3 +78,32 @@ def test_a_lesion_stored_in_another_axis_order_measures_the_same():
     for order in ((2, 0, 1), (1, 2, 0)):
         moved, _ = measure_lesion(_stored(les, order), permute_affine(affine, order))
         assert (moved.long_mm, moved.perp_mm) == (plain.long_mm, plain.perp_mm)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed (benchmarks/RESULTS.md, l19-invariance): the plane is scored on a stride of 5000 voxels through "
+    "the grid's storage order, so a flipped or permuted storage samples other voxels and the plane moves by up to 3 mm "
+    "and 2 degrees (TCIA 06 Pre: the whole mask's plane -130.3 mm, 5000-voxel samples -129.4 to -133.8); a sample in "
+    "world order makes it invariant, but the accurate plane loses 06 Pre's automatic target (its sinus's detected part "
+    "lies 3.3-6.3 mm off it, outside the 2 mm straddle tolerance: 'not reliable' instead of Dice 0.61)",
+)
+def test_the_mid_sagittal_plane_does_not_depend_on_how_the_grid_is_stored():
+    # A head turned 6 degrees, its right half a little larger: the plane is found on a subsample of the mask's voxels,
+    # taken in world order, so the same head stored flipped or with its axes in another order gives the same plane.
+    from pseudoprog.lesions.segment import mid_sagittal_plane
+
+    from .helpers import ellipsoid_mask
+
+    brain, affine = ellipsoid_mask((96, 110, 40), (1.0, 1.0, 2.5), (47.0, 55.0, 50.0), (36.0, 48.0, 40.0), angle_deg=6)
+    brain |= ellipsoid_mask((96, 110, 40), (1.0, 1.0, 2.5), (40.0, 60.0, 50.0), (30.0, 40.0, 35.0))[0]
+    normal, offset = mid_sagittal_plane(brain, affine)
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1.0, brain.shape[0] - 1
+    for stored, aff in (
+        (np.ascontiguousarray(brain[::-1]), affine @ flip),
+        (_stored(brain, (2, 0, 1)), permute_affine(affine, (2, 0, 1))),
+        (_stored(brain, (1, 0, 2)), permute_affine(affine, (1, 0, 2))),
+    ):
+        n2, o2 = mid_sagittal_plane(stored, aff)
+        assert np.allclose(n2, normal) and abs(o2 - offset) < 1e-6
