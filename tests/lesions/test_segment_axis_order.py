@@ -107,3 +107,21 @@ def test_the_mid_sagittal_plane_does_not_depend_on_how_the_grid_is_stored():
     ):
         n2, o2 = mid_sagittal_plane(stored, aff)
         assert np.allclose(n2, normal) and abs(o2 - offset) < 1e-6
+
+
+def test_an_imported_mask_stored_in_another_axis_order_gets_the_same_core():
+    # A rim open at both ends along the slices (a tube): only the per-slice fill finds its core, on the slice axis.
+    from pseudoprog.lesions.segment import core_of
+
+    from .helpers import ellipsoid_mask
+
+    outer, affine = ellipsoid_mask((40, 40, 10), (1.0, 1.0, 4.0), (20.0, 20.0, 18.0), (12.0, 12.0, 99.0))
+    inner = ellipsoid_mask((40, 40, 10), (1.0, 1.0, 4.0), (20.0, 20.0, 18.0), (8.0, 8.0, 99.0))[0]
+    rim = outer & ~inner
+    plain = core_of(rim, affine=affine)
+    assert np.array_equal(plain, inner)
+    order = (2, 0, 1)
+    moved = core_of(_stored(rim, order), affine=permute_affine(affine, order))
+    assert np.array_equal(np.transpose(moved, inverse_order(order)), plain)
+    # What the import did before (no affine): the per-slice fill ran across the tube, which has no hole there.
+    assert not core_of(_stored(rim, order)).any()

@@ -759,13 +759,18 @@ def refine_enhancing(
     return out
 
 
-def core_of(enhancing: np.ndarray, brain: np.ndarray | None = None) -> np.ndarray:
+def core_of(enhancing: np.ndarray, brain: np.ndarray | None = None, *, affine: np.ndarray | None = None) -> np.ndarray:
     """The non-enhancing core: holes of the enhancing mask (3D, and per axial slice).
 
     With ``brain`` (the brain mask the lesion was segmented in), also the core a rim encloses together with the
     brain mask's edge (:func:`_pockets_at_the_edge`): a rim at the brain's surface may stay open where it meets the
-    skull, and RANO measures the rim with the core it encloses.
+    skull, and RANO measures the rim with the core it encloses. The slices are the grid's third axis; with
+    ``affine``, the grid's own slice axis (:func:`pseudoprog.align.axes.slices_last`), so a mask stored in another
+    axis order gets the same core.
     """
+    if affine is not None and (order := slices_last(affine)) != (0, 1, 2):
+        moved = core_of(_transposed(enhancing, order), None if brain is None else _transposed(brain, order))
+        return _transposed(moved, inverse_order(order))
     out = np.zeros(enhancing.shape, dtype=bool)
     if not enhancing.any():
         return out
@@ -1200,7 +1205,8 @@ def segment_lesions(
     brain
         Boolean brain mask on that grid.
     affine
-        RAS affine of the grid.
+        RAS affine of the grid. Its slice axis may be stored anywhere: it is moved last for the slice-by-slice rules
+        and the masks are returned on the grid as given (:mod:`pseudoprog.align.axes`).
     seeds
         When given, exactly one lesion per seed (named by the seed); otherwise automatic detection
         names lesions ``A1, A2, …`` by decreasing enhancing volume (the tracker renames them).
