@@ -174,7 +174,7 @@ def _imported(tp: Timepoint, ref: Volume, brain: np.ndarray, flair: np.ndarray |
     for src in tp.masks:
         if src.lesion_id is not None:
             mask, fmt = read_mask(src.path, ref.affine, shape, label=src.label, segment=src.segment, roi=src.roi)
-            core = core_of(mask)
+            core = core_of(mask, affine=ref.affine)
             fl = flair_abnormality(flair, brain, mask | core, ref.affine) if flair is not None else None
             out.append(SegmentedLesion(src.lesion_id, mask, core, fl, f"imported:{fmt}"))
             continue
@@ -208,7 +208,7 @@ def _label_map_lesions(
         e = region & enh
         if not e.any():
             continue
-        core = region & core_all if core_all is not None else core_of(e)
+        core = region & core_all if core_all is not None else core_of(e, affine=ref.affine)
         if fl_all is not None:
             fl_lab, _ = ndimage.label(fl_all | region, structure=STRUCT26)
             keep = np.unique(fl_lab[region])

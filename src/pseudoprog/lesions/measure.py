@@ -6,8 +6,9 @@ lesion there (one lesion, never a line across the gap between two pieces; a rim 
 (the longest chord of the convex hull of the lesion's pixels, pixel edges included) and the
 longest chord perpendicular to it that lies inside the lesion; the slice with the largest product
 is reported. All distances use the grid's real spacing from its affine. The axial slices are the
-grid's third axis; a grid whose third axis is not within 30° of superior–inferior (a sagittal or
-coronal acquisition) is resliced onto an axial grid first.
+grid's third axis; a grid whose third axis is not within 30° of superior–inferior is measured with its axis
+nearest superior–inferior moved last when that one is within 30° (the same voxels stored in another order), and
+otherwise (an oblique sagittal or coronal acquisition) resliced onto an axial grid first.
 
 Rim-enhancing lesions (a necrotic core or a resection cavity inside an enhancing ring) are
 measured on their outer enhancing margin, i.e. on the enhancing voxels with the enclosed core
@@ -24,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from ..align.axes import axial_last, permute_affine
 from ..case import LesionMeasurement
 from .rules import value
 
@@ -286,7 +288,14 @@ def measure_lesion(
     outline = enhancing | (core.astype(bool) if core is not None else False)
     grid_affine = affine
     if not axial_axis_ok(affine):
-        outline, grid_affine = reslice_axial(outline, affine)
+        # The same grid stored with another axis order (a sagittal or coronal series of an axial acquisition, a NIfTI
+        # in another order) is measured on its own voxels with the axial axis moved last; only an oblique grid is
+        # resampled.
+        order = axial_last(affine)
+        if axial_axis_ok(permute_affine(affine, order)):
+            outline, grid_affine = np.transpose(outline, order), permute_affine(affine, order)
+        else:
+            outline, grid_affine = reslice_axial(outline, affine)
     bd = bidimensional(outline, grid_affine)
     ok, reason = measurability(bd.best.long_mm, bd.best.perp_mm, bd.n_slices, bd.slice_spacing_mm, criteria=criteria)
     if criteria == "rano_bm":

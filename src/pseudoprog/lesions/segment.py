@@ -71,6 +71,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from ..align.axes import inverse_order, permute_affine, slices_last
 from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
 from ..case import SeriesKind
 from ..errors import CannotAssessError
@@ -758,13 +759,18 @@ def refine_enhancing(
     return out
 
 
-def core_of(enhancing: np.ndarray, brain: np.ndarray | None = None) -> np.ndarray:
+def core_of(enhancing: np.ndarray, brain: np.ndarray | None = None, *, affine: np.ndarray | None = None) -> np.ndarray:
     """The non-enhancing core: holes of the enhancing mask (3D, and per axial slice).
 
     With ``brain`` (the brain mask the lesion was segmented in), also the core a rim encloses together with the
     brain mask's edge (:func:`_pockets_at_the_edge`): a rim at the brain's surface may stay open where it meets the
-    skull, and RANO measures the rim with the core it encloses.
+    skull, and RANO measures the rim with the core it encloses. The slices are the grid's third axis; with
+    ``affine``, the grid's own slice axis (:func:`pseudoprog.align.axes.slices_last`), so a mask stored in another
+    axis order gets the same core.
     """
+    if affine is not None and (order := slices_last(affine)) != (0, 1, 2):
+        moved = core_of(_transposed(enhancing, order), None if brain is None else _transposed(brain, order))
+        return _transposed(moved, inverse_order(order))
     out = np.zeros(enhancing.shape, dtype=bool)
     if not enhancing.any():
         return out
@@ -1177,6 +1183,10 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
     return out
 
 
+def _transposed(a: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, order))
+
+
 def segment_lesions(
     t1c: np.ndarray,
     brain: np.ndarray,
@@ -1195,7 +1205,8 @@ def segment_lesions(
     brain
         Boolean brain mask on that grid.
     affine
-        RAS affine of the grid.
+        RAS affine of the grid. Its slice axis may be stored anywhere: it is moved last for the slice-by-slice rules
+        and the masks are returned on the grid as given (:mod:`pseudoprog.align.axes`).
     seeds
         When given, exactly one lesion per seed (named by the seed); otherwise automatic detection
         names lesions ``A1, A2, …`` by decreasing enhancing volume (the tracker renames them).
@@ -1208,6 +1219,29 @@ def segment_lesions(
     """
     if brain.shape != t1c.shape:
         raise ValueError(f"brain mask shape {brain.shape} does not match T1c {t1c.shape}")
+    order = slices_last(affine)
+    if order != (0, 1, 2):
+        # The slice-by-slice rules work on the grid's third axis: the same head stored in another axis order (a
+        # sagittal or coronal series) is segmented with its slice axis moved last, and the masks moved back.
+        moved, moved_notes = segment_lesions(
+            _transposed(t1c, order),
+            _transposed(brain, order),
+            permute_affine(affine, order),
+            t1=None if t1 is None else _transposed(t1, order),
+            flair=None if flair is None else _transposed(flair, order),
+            seeds=seeds,
+        )
+        back = inverse_order(order)
+        return [
+            SegmentedLesion(
+                les.lesion_id,
+                _transposed(les.enhancing, back),
+                _transposed(les.core, back),
+                None if les.flair is None else _transposed(les.flair, back),
+                les.method,
+            )
+            for les in moved
+        ], moved_notes
     brain = np.asarray(brain, dtype=bool)
     e = enhancement_map(t1c, brain, t1)
     notes: list[str] = []
