@@ -52,6 +52,11 @@ def permute_affine(affine: np.ndarray, order: tuple[int, int, int]) -> np.ndarra
     return out
 
 
+def transposed(a: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+    """``a`` with its axes in ``order``, as a contiguous array (the slice-by-slice steps read it plane by plane)."""
+    return np.ascontiguousarray(np.transpose(a, order))
+
+
 def inverse_order(order: tuple[int, int, int]) -> tuple[int, int, int]:
     """The axis order that undoes ``order``."""
     inv = [0, 0, 0]

@@ -34,7 +34,7 @@ from scipy.spatial import ConvexHull, QhullError
 from ..case import Volume
 from ..errors import CannotAssessError
 from ..files import load_table
-from .axes import inverse_order, permute_affine, slices_last
+from .axes import inverse_order, permute_affine, slices_last, transposed
 from .resample import resample_mask
 
 METHODS = ("classical", "deepbet", "auto")
@@ -138,9 +138,9 @@ def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: f
     if order != (0, 1, 2):
         # The per-slice steps (hulls, disks, axial hole filling) work on the grid's third axis: a head stored in
         # another axis order is masked with its slice axis moved last, and the mask moved back (axes.py).
-        moved = Volume(np.ascontiguousarray(np.transpose(volume.data, order)), permute_affine(volume.affine, order))
+        moved = Volume(transposed(volume.data, order), permute_affine(volume.affine, order))
         mask = classical_brain_mask(moved, erode_mm=erode_mm, working_mm=working_mm)
-        return np.ascontiguousarray(np.transpose(mask, inverse_order(order)))
+        return transposed(mask, inverse_order(order))
     if not is_skull_stripped(volume.data):
         return _raw_brain_mask(volume)
     volume = _constant_background_to_zero(volume)

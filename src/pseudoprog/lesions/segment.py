@@ -71,7 +71,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from ..align.axes import inverse_order, permute_affine, slices_last
+from ..align.axes import inverse_order, permute_affine, slices_last, transposed
 from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
 from ..case import SeriesKind
 from ..errors import CannotAssessError
@@ -769,8 +769,8 @@ def core_of(enhancing: np.ndarray, brain: np.ndarray | None = None, *, affine: n
     axis order gets the same core.
     """
     if affine is not None and (order := slices_last(affine)) != (0, 1, 2):
-        moved = core_of(_transposed(enhancing, order), None if brain is None else _transposed(brain, order))
-        return _transposed(moved, inverse_order(order))
+        moved = core_of(transposed(enhancing, order), None if brain is None else transposed(brain, order))
+        return transposed(moved, inverse_order(order))
     out = np.zeros(enhancing.shape, dtype=bool)
     if not enhancing.any():
         return out
@@ -1183,10 +1183,6 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
     return out
 
 
-def _transposed(a: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(a, order))
-
-
 def segment_lesions(
     t1c: np.ndarray,
     brain: np.ndarray,
@@ -1224,20 +1220,20 @@ def segment_lesions(
         # The slice-by-slice rules work on the grid's third axis: the same head stored in another axis order (a
         # sagittal or coronal series) is segmented with its slice axis moved last, and the masks moved back.
         moved, moved_notes = segment_lesions(
-            _transposed(t1c, order),
-            _transposed(brain, order),
+            transposed(t1c, order),
+            transposed(brain, order),
             permute_affine(affine, order),
-            t1=None if t1 is None else _transposed(t1, order),
-            flair=None if flair is None else _transposed(flair, order),
+            t1=None if t1 is None else transposed(t1, order),
+            flair=None if flair is None else transposed(flair, order),
             seeds=seeds,
         )
         back = inverse_order(order)
         return [
             SegmentedLesion(
                 les.lesion_id,
-                _transposed(les.enhancing, back),
-                _transposed(les.core, back),
-                None if les.flair is None else _transposed(les.flair, back),
+                transposed(les.enhancing, back),
+                transposed(les.core, back),
+                None if les.flair is None else transposed(les.flair, back),
                 les.method,
             )
             for les in moved

@@ -205,14 +205,7 @@ def write_measurement_sr(
             # measurement group (TID 1501) of the same finding (same tracking identifier), beside the segment's.
             lines = [item for item in measurements if item.name in (codes.SCT.LongAxis, codes.SCT.ShortAxis)]
             measurements = [item for item in measurements if item not in lines]
-            groups.append(
-                hd.sr.MeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=tracking,
-                    time_point_context=time_point,
-                    finding_type=codes.SCT.Lesion,
-                    measurements=lines,
-                )
-            )
+            groups.append(_lesion_group(tracking, time_point, lines))
         if seg is not None and lesion.id in segments:
             groups.append(
                 hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -229,14 +222,7 @@ def write_measurement_sr(
                 )
             )
         else:
-            groups.append(
-                hd.sr.MeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=tracking,
-                    time_point_context=time_point,
-                    finding_type=codes.SCT.Lesion,
-                    measurements=measurements,
-                )
-            )
+            groups.append(_lesion_group(tracking, time_point, measurements))
     overall = _overall_group(time_point, response, probability)
     if overall is not None:
         groups.append(overall)
@@ -281,6 +267,15 @@ def write_measurement_sr(
         series_instance_uid=str(sr.SeriesInstanceUID),
         n_groups=len(groups),
         skipped=tuple(skipped),
+    )
+
+
+def _lesion_group(
+    tracking: hd.sr.TrackingIdentifier, time_point: hd.sr.TimePointContext, items: list[hd.sr.Measurement]
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """An image measurement group (TID 1501) of one lesion."""
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking, time_point_context=time_point, finding_type=codes.SCT.Lesion, measurements=items
     )
 
 
