@@ -122,6 +122,9 @@ class FrameRecord:
     tiles_per_side: int = 1
     slice_time_ms: float | None = None  # acquisition time of the slice within the volume (slice timing)
     gradient_lps: tuple[float, float, float] | None = None  # diffusion gradient direction (patient LPS)
+    # The object's identity: a DICOM output references its source frames by them (report/dicom_source.py).
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
 
 
 @dataclass
@@ -536,6 +539,8 @@ def _frame_records(path: Path, ds: Dataset, *, get: Callable[..., Any] | None = 
         rows=rows,
         columns=cols,
         instance_number=_int(get("InstanceNumber")),
+        sop_class_uid=str(get("SOPClassUID") or ""),
+        sop_instance_uid=str(get("SOPInstanceUID") or ""),
     )
     acq_seconds = _seconds_of_day(get("AcquisitionDateTime")) or _seconds_of_day(get("AcquisitionTime"))
     if n_frames == 1 or "PerFrameFunctionalGroupsSequence" not in ds:

@@ -9,9 +9,9 @@ series contributes its first frame at each position (all frames of a position sh
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -76,7 +76,7 @@ def load_source_stack(series: Series) -> SourceStack:
             f"series '{series.description}' is {series.source_format}, not DICOM: DICOM outputs need DICOM source "
             "images to reference"
         )
-    _h, frames, label = dicom_stack(series)
+    headers, frames, label = dicom_stack(series)
     layout = dicom.layout_stack(frames, label=label)
     affine, _warnings = dicom.stack_affine(layout, label=label)
     firsts = [group[0] for group in layout.slices]
@@ -86,17 +86,77 @@ def load_source_stack(series: Series) -> SourceStack:
             "for classic single-frame source series"
         )
     # The headers the run already read (pixels are not needed to reference a source image).
-    datasets = tuple(_source_dataset(fr.path) for fr in firsts)
+    datasets = tuple(_source_dataset(fr, headers.first) for fr in firsts)
     if not getattr(datasets[0], "FrameOfReferenceUID", None):
         raise CannotAssessError(f"series '{series.description}' has no FrameOfReferenceUID to reference")
     first = firsts[0]
     return SourceStack(series=series, datasets=datasets, affine=affine, shape=(first.columns, first.rows, len(firsts)))
 
 
-def _source_dataset(path: Path) -> Dataset:
-    """The file's dataset: the run's header (inside a file index), else read from disk."""
-    ds = dicom.read_header(path) if dicom.active_index() is not None else None
-    return ds if ds is not None else pydicom.dcmread(path)
+def _source_dataset(frame: dicom.FrameRecord, template: Dataset) -> Dataset:
+    """The dataset of the file holding ``frame``, as the run read it.
+
+    A file this process parsed: its header, kept by the run's file index. A file a worker process parsed (the
+    large dynamic series, ``ingest.parse_workers``): the worker kept what the run needs of it, not its dataset,
+    so it is rebuilt from the series' representative header and the frame's own identity and plane
+    (:func:`reference_header`) rather than parsed a second time. Outside a file index: read from disk.
+    """
+    index = dicom.active_index()
+    if index is None:
+        return pydicom.dcmread(frame.path)
+    with index.lock:
+        ds = index.headers.get(frame.path)
+        by_worker = frame.path in index.parsed
+    if ds is None and by_worker and frame.tile is None and frame.sop_instance_uid and frame.position is not None:
+        return reference_header(template, frame)
+    ds = ds if ds is not None else dicom.read_header(frame.path)
+    return ds if ds is not None else pydicom.dcmread(frame.path)
+
+
+# Attributes that differ from one file of a series to the next and that a reference header cannot know (the
+# frame record does not carry them): left out rather than copied from another file of the series.
+_PER_INSTANCE = frozenset(
+    {
+        "AcquisitionDate", "AcquisitionDateTime", "AcquisitionNumber", "AcquisitionTime", "ContentDate",
+        "ContentTime", "ImageComments", "InstanceCreationDate", "InstanceCreationTime", "LargestImagePixelValue",
+        "ReferencedImageSequence", "RescaleIntercept", "RescaleSlope", "SliceLocation", "SmallestImagePixelValue",
+        "SourceImageSequence", "TemporalPositionIdentifier", "TriggerTime", "WindowCenter",
+        "WindowCenterWidthExplanation", "WindowWidth",
+    }
+)  # fmt: skip
+_PIXEL_DATA = 0x7FE00010
+
+
+def reference_header(template: Dataset, frame: dicom.FrameRecord) -> Dataset:
+    """The header an output needs to reference ``frame``'s file, without reading that file again.
+
+    ``template`` is another file of the same series (patient, study, series, frame of reference and equipment
+    are the series'); the file's own identity (SOP class and instance UIDs, instance number) and plane
+    (position, orientation, pixel spacing, slice thickness, matrix) come from the frame record its parse left.
+    Per-instance attributes the record does not hold (``_PER_INSTANCE``) and the pixel data are left out.
+    """
+    ds = Dataset()
+    for tag in template.keys():
+        if int(tag) >= _PIXEL_DATA:
+            break
+        elem = template[tag]
+        if elem.keyword not in _PER_INSTANCE:
+            ds.add(copy.copy(elem))  # a copy: setting a value below changes the element, not the template's
+    ds.SOPClassUID = frame.sop_class_uid or template.SOPClassUID
+    ds.SOPInstanceUID = frame.sop_instance_uid
+    if frame.instance_number is not None:
+        ds.InstanceNumber = frame.instance_number
+    elif "InstanceNumber" in ds:
+        del ds.InstanceNumber
+    ds.ImagePositionPatient = [float(v) for v in frame.position or ()]
+    if frame.orientation is not None:
+        ds.ImageOrientationPatient = [float(v) for v in frame.orientation]
+    if frame.pixel_spacing is not None:
+        ds.PixelSpacing = [float(v) for v in frame.pixel_spacing]
+    if frame.slice_thickness is not None:
+        ds.SliceThickness = frame.slice_thickness
+    ds.Rows, ds.Columns = frame.rows, frame.columns
+    return ds
 
 
 def encode_dataset(dataset: Dataset) -> bytes:
