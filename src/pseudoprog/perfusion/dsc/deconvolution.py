@@ -258,7 +258,10 @@ def _osvd_rows(data: np.ndarray, b: _OSVDBasis, flow: np.ndarray, residue: np.nd
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+# The loop's max and sum reductions are vectorised only when LLVM may reorder them and assume no NaN (the
+# curves are finite: non-finite samples were zeroed above); the sum's order moves the index by float32 rounding
+# only. Half the oSVD step's time on 110 000 voxels (181 → 97 ms), flows and thresholds identical.
+@numba.njit(cache=True, nogil=True, fastmath={"nnan", "nsz", "reassoc"})
 def _settle(ext, n, scale, i, alive, best, flow, keep, keep_residue):
     """One candidate threshold for every voxel still alive: its oscillation index (on the N sampled points;
     the padded half only holds the circular wrap-around) against the limit; a voxel that passes, or any voxel
