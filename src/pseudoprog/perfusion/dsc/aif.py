@@ -158,7 +158,7 @@ def select_aif(
         top = np.argsort(c.max(axis=1))[::-1][:n_keep]
         cand = np.sort(cand[top])
     aif_curve = curves[cand].astype(np.float64).mean(axis=0)
-    tissue_peak = float(np.median(curves[finite][:, post].max(axis=1)))
+    tissue_peak = float(np.median(curves[:, post].max(axis=1)[finite]))  # no copy of the curves
     warnings, info = quality_checks(aif_curve, tissue_peak, n_saturated=n_saturated, n_candidates=n_high_area)
     info.update({"n_voxels": int(cand.size), "selection": "Mouridsen 2006 area/roughness screening + k-means"})
     return AIF(curve=aif_curve, voxels=cand, method="auto", warnings=tuple(warnings), info=info)
