@@ -182,7 +182,7 @@ class FileIndex:
         self.parsed: dict[Path, Parsed] = {}  # what a worker process learnt of a file (see ingest.parse_workers)
         self.parsed_by_workers = 0  # how many files the workers parsed
         self.pending: dict[Path, Callable[[], Parsed | None]] = {}  # files on their way from a worker
-        self.listings: dict[Path, list[Path]] = {}  # folder → its files (see _listing)
+        self.listings: dict[Path, list[Path]] = {}  # folder → its files (see list_files)
         self.lock = threading.RLock()
         self.workers: ParseWorkers | None = ParseWorkers(workers) if workers > 1 else None
 
@@ -723,7 +723,7 @@ def scan_folder(folder: Path, *, notes: list[str] | None = None) -> tuple[list[D
     """
     if not folder.is_dir():
         raise InputError("image folder does not exist", file=folder)
-    return scan_folder_files(_listing(folder), notes=notes)
+    return scan_folder_files(list_files(folder), notes=notes)
 
 
 def _skip_reason(ds: Dataset, *, get: Callable[..., Any] | None = None) -> str | None:
@@ -798,15 +798,16 @@ def parse_ahead(folders: Iterable[Path]) -> None:
         return
     for folder in folders:
         if folder.is_dir():
-            _submit(index, _listing(folder))
+            _submit(index, list_files(folder))
 
 
-def _listing(folder: Path) -> list[Path]:
+def list_files(folder: Path) -> list[Path]:
     """Every file under ``folder``, sorted (listed once per run inside a file index)."""
     index = _ACTIVE
     if index is not None and folder in index.listings:
         return index.listings[folder]
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    # Sorted by their parts: the order of sorting the paths themselves, without Path.__lt__'s Python call per pair.
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.parts)
     if index is not None:
         index.listings[folder] = files
     return files

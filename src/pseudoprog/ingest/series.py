@@ -74,14 +74,15 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
     found: list[Series] = []
     warnings: list[str] = []
     affines: dict[str, np.ndarray] = {}  # header geometry, for assembling VFA sets
-    nifti_files = sorted(p for p in folder.rglob("*") if p.is_file() and nifti.is_nifti(p))
+    files = dicom.list_files(folder)  # one walk of the folder for the NIfTI, spectroscopy and DICOM scans
+    nifti_files = [p for p in files if nifti.is_nifti(p)]
     for path in nifti_files:
         with dicom.bad_file(path, "reading the NIfTI header and sidecar"):
             s = _describe_nifti(path, overrides)
         found.append(s)
         if (affine := nifti.header_affine(path)) is not None:
             affines[s.uid] = affine
-    mrs_files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_mrs_file(p))
+    mrs_files = [p for p in files if _is_mrs_file(p)]
     for path in mrs_files:
         kind = _override_for(overrides, path.name) or SeriesKind.MRS
         found.append(
@@ -101,7 +102,7 @@ def scan_images(folder: Path, *, overrides: Mapping[str, SeriesKind] | None = No
             )
         )
     notes: list[str] = []
-    headers, skipped = dicom.scan_folder(folder, notes=notes)
+    headers, skipped = dicom.scan_folder_files(files, notes=notes)
     warnings.extend(notes)
     mrs_set = set(mrs_files)
     skipped = [
@@ -187,6 +188,11 @@ def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
     )
 
 
+def _path_order(path: Path) -> tuple[str, ...]:
+    """Paths' own sort order, as a key (sorting thousands of paths by Path.__lt__ is a Python call per pair)."""
+    return path.parts
+
+
 def _describe_dicom(
     h: dicom.DicomSeriesHeaders,
     overrides: Mapping[str, SeriesKind],
@@ -199,7 +205,7 @@ def _describe_dicom(
         sop_class_uid=h.sop_class_uid or None,
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
         study_instance_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
-        series_number=dicom.series_number(ds, file=next(iter(sorted(h.files)), None)),
+        series_number=dicom.series_number(ds, file=min(h.files, key=_path_order, default=None)),
         source_format="dicom",
     )
     number = str(base["series_number"]) if base["series_number"] is not None else None
@@ -213,7 +219,7 @@ def _describe_dicom(
                 uid=h.series_uid,
                 kind=user or c.kind,
                 description=h.description,
-                files=tuple(sorted(h.files)),
+                files=tuple(sorted(h.files, key=_path_order)),
                 classification_reason="set in case.yaml" if user else c.reason,
                 kind_from_user=user is not None,
                 **base,  # type: ignore[arg-type]
@@ -253,7 +259,7 @@ def _describe_dicom(
                 uid=h.series_uid + suffix,
                 kind=kind,
                 description=h.description + (f" ({suffix.strip('.')})" if suffix else ""),
-                files=tuple(sorted({f.path for f in frames})),
+                files=tuple(sorted({f.path for f in frames}, key=_path_order)),
                 shape=shape,
                 spacing_mm=spacing,
                 n_frames=n_frames,
