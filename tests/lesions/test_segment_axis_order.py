@@ -80,17 +80,10 @@ def test_a_lesion_stored_in_another_axis_order_measures_the_same():
         assert (moved.long_mm, moved.perp_mm) == (plain.long_mm, plain.perp_mm)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed (benchmarks/RESULTS.md, l19-invariance): the plane is scored on a stride of 5000 voxels through "
-    "the grid's storage order, so a flipped or permuted storage samples other voxels and the plane moves by up to 3 mm "
-    "and 2 degrees (TCIA 06 Pre: the whole mask's plane -130.3 mm, 5000-voxel samples -129.4 to -133.8); a sample in "
-    "world order makes it invariant, but the accurate plane loses 06 Pre's automatic target (its sinus's detected part "
-    "lies 3.3-6.3 mm off it, outside the 2 mm straddle tolerance: 'not reliable' instead of Dice 0.61)",
-)
 def test_the_mid_sagittal_plane_does_not_depend_on_how_the_grid_is_stored():
-    # A head turned 6 degrees, its right half a little larger: the plane is found on a subsample of the mask's voxels,
-    # taken in world order, so the same head stored flipped or with its axes in another order gives the same plane.
+    # A head turned 6 degrees, its right half a little larger: the plane is scored on the mask sampled on a lattice
+    # fixed in world space, so the same head stored flipped or with its axes in another order gives the same plane
+    # (on main, a stride through the stored voxels: the plane moved with the storage; l20-plane).
     from pseudoprog.lesions.segment import mid_sagittal_plane
 
     from .helpers import ellipsoid_mask

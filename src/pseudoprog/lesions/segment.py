@@ -1625,44 +1625,85 @@ def _flair_backed_pass(
     ]
 
 
+# Off whole and half millimetres: no lattice point of _world_lattice lies midway between two such voxel centres.
+_LATTICE_SHIFT_MM = 0.137
+
+
+def _world_lattice(brain: np.ndarray, affine: np.ndarray, cell_mm: float) -> np.ndarray:
+    """The points (mm) of a world-space lattice of spacing ``cell_mm`` whose nearest voxel lies in ``brain``.
+
+    The lattice is anchored in world space (at ``_LATTICE_SHIFT_MM`` off the origin, so that no lattice point falls
+    exactly between two voxel centres of a grid on whole or half millimetres), so the sample, and its order, are the
+    same however the grid is stored (flipped, axes in another order). Returned in lattice order.
+    """
+    shape = np.asarray(brain.shape)
+    rows = np.any(brain, axis=2)
+    ii, jj = np.flatnonzero(np.any(rows, axis=1)), np.flatnonzero(np.any(rows, axis=0))
+    kk = np.flatnonzero(np.any(brain, axis=(0, 1)))
+    lo_i = np.array([ii[0], jj[0], kk[0]], dtype=float) - 0.5
+    hi_i = np.array([ii[-1], jj[-1], kk[-1]], dtype=float) + 0.5
+    corners = np.array([[(hi_i if b >> d & 1 else lo_i)[d] for d in range(3)] for b in range(8)])
+    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    lo = np.floor((world.min(axis=0) - _LATTICE_SHIFT_MM) / cell_mm)
+    hi = np.ceil((world.max(axis=0) - _LATTICE_SHIFT_MM) / cell_mm)
+    axes = [np.arange(a, b + 1) * cell_mm + _LATTICE_SHIFT_MM for a, b in zip(lo, hi, strict=True)]
+    pts = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
+    inv = np.linalg.inv(affine)
+    vox = np.rint(pts @ inv[:3, :3].T + inv[:3, 3])
+    on_grid = np.all((vox >= 0) & (vox < shape), axis=1)
+    v = vox[on_grid].astype(np.intp)
+    keep = np.flatnonzero(on_grid)[brain[v[:, 0], v[:, 1], v[:, 2]]]
+    return pts[keep]
+
+
 def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
     """The brain mask's left-right symmetry plane as (unit normal, offset) in mm: ``normal @ x == offset``.
 
     A head turned or tilted in the scanner has its mid-sagittal plane oblique to the image axes, so the middle
     of the mask's left-right extent can lie 10 mm or more off the falx at the back of the head (TCIA
     Brain-Tumor-Progression 11). The plane is the one, within 20 degrees of yaw and 10 of roll of the scanner's
-    left-right axis, whose mirror image of the mask overlaps the mask most (a coarse grid, then a finer one around
-    the best), scored on a fixed subsample of the mask's voxels.
+    left-right axis, whose mirror image of the mask overlaps the mask most: a coarse grid of planes scored on the
+    mask sampled on an 8 mm world lattice, then two finer grids round the best (1 degree and 1 mm, then half a degree
+    and half a millimetre) on a 4 mm lattice (:func:`_world_lattice`). The lattice is fixed in world space, so the
+    plane does not depend on how the grid is stored (flipped, axes in another order); a stride through the stored
+    voxels moved it by up to 4 mm and 2 degrees (benchmarks/RESULTS.md, l20-plane).
     """
-    idx = np.argwhere(brain)
-    if idx.shape[0] == 0:
+    if not brain.any():
         return np.array([1.0, 0.0, 0.0]), 0.0
-    # A fixed subsample keeps the search well under a second on any mask; the overlap is an average.
-    step = max(1, idx.shape[0] // 5000)
-    pts = idx[::step].astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    fine = _world_lattice(brain, affine, 4.0)
+    coarse = _world_lattice(brain, affine, 8.0)
+    if coarse.shape[0] < 100:  # a small mask (a phantom): the fine lattice throughout
+        coarse = fine
+    if fine.shape[0] == 0:
+        return np.array([1.0, 0.0, 0.0]), 0.0
     inv = np.linalg.inv(affine)
-    centre = pts.mean(axis=0)
+    centre = fine.mean(axis=0)
     flat_brain = np.ascontiguousarray(brain, dtype=np.uint8).ravel()
     shape = tuple(int(v) for v in brain.shape)
 
-    def overlap(yaw: np.ndarray, roll: np.ndarray, off: np.ndarray) -> np.ndarray:
+    def overlap(pts: np.ndarray, yaw: np.ndarray, roll: np.ndarray, off: np.ndarray) -> np.ndarray:
         # Normals from the left-right axis turned by yaw (about superior) and roll (about anterior).
         n = np.stack([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)], axis=-1)
         return mirrored_overlap(pts, np.ascontiguousarray(n), n @ centre + off, inv, flat_brain, shape)
 
     best = (0.0, 0.0, 0.0)
-    for yaw_step, roll_step, off_step in (
-        (np.radians(4.0), np.radians(5.0), 4.0),
-        (np.radians(1.0), np.radians(2.0), 1.0),
+    for pts, yaw_step, roll_step, off_step, half in (
+        (coarse, 4.0, 5.0, 4.0, 5),
+        (fine, 1.0, 2.0, 1.0, 2),
+        (fine, 0.5, 0.5, 0.5, 2),
     ):
-        g = np.arange(-2, 3) if off_step < 4.0 else np.arange(-5, 6)
+        g = np.arange(-half, half + 1)
         yaw, roll, off = np.meshgrid(
-            best[0] + yaw_step * g, best[1] + roll_step * np.arange(-2, 3), best[2] + off_step * g, indexing="ij"
+            best[0] + np.radians(yaw_step) * g,
+            best[1] + np.radians(roll_step) * np.arange(-2, 3),
+            best[2] + off_step * g,
+            indexing="ij",
         )
         yaw, roll, off = yaw.ravel(), roll.ravel(), off.ravel()
-        ok = (np.abs(yaw) <= np.radians(20.0)) & (np.abs(roll) <= np.radians(10.0)) & (np.abs(off) <= 20.0)
-        scores = overlap(yaw, roll, off)
-        scores = np.where(ok, scores, -1.0)
+        # The search's limits, a hair wide: a limit reached in finer steps is not lost to rounding.
+        lim = 1e-9
+        ok = (np.abs(yaw) <= np.radians(20.0) + lim) & (np.abs(roll) <= np.radians(10.0) + lim) & (np.abs(off) <= 20.0)
+        scores = np.where(ok, overlap(pts, yaw, roll, off), -1.0)
         k = int(np.argmax(scores))
         best = (float(yaw[k]), float(roll[k]), float(off[k]))
     n = np.array([np.cos(best[0]) * np.cos(best[1]), np.sin(best[0]) * np.cos(best[1]), np.sin(best[1])])
@@ -1699,6 +1740,11 @@ def _from_plane_mm(mask: np.ndarray, affine: np.ndarray, normal: np.ndarray, off
     return (np.argwhere(mask).astype(float) @ affine[:3, :3].T + affine[:3, 3]) @ normal - offset
 
 
+def _astride(signed_mm: np.ndarray, tol_mm: float) -> bool:
+    """Whether points at these signed distances from a plane lie on both sides of it, to within ``tol_mm``."""
+    return bool(signed_mm.min() <= tol_mm and signed_mm.max() >= -tol_mm)
+
+
 def midline_surface_structure(
     mask: np.ndarray,
     brain: np.ndarray,
@@ -1714,12 +1760,16 @@ def midline_surface_structure(
     structure reaches the mask's outer ``detection_erosion_mm`` (somewhere: the straight sinus runs from the deep
     midline to the surface), straddles the mid-sagittal plane (``mid_sagittal_plane``, the mask's symmetry plane)
     and has its centre within ``midline_surface_mm`` of it; a lesion at the medial cortex lies in one hemisphere,
-    on one side of the falx. ``plane`` is that plane if already estimated for this brain mask.
+    on one side of the falx. ``plane`` is that plane if already estimated for this brain mask. Straddling is to within
+    ``midline_plane_tolerance_mm`` (the plane's resolution), or ``midline_surface_tolerance_mm`` for a structure
+    mostly in the mask's outer shell (:func:`surface_structure`: never a target, it would make the detection not
+    reliable): the torcula and transverse sinuses are often asymmetric, and TCIA 06 Pre's confluence lies 3.2-6.2 mm
+    to one side of the mask's symmetry plane.
 
     ``found``, when given, is the part of ``mask`` detection found (its candidates, deeper than
     ``detection_erosion_mm``); the centre may then be its centre instead, when it too straddles the plane: growth from
     the confluence of the sinuses follows a transverse sinus sideways to the surface (TCIA Brain-Tumor-Progression
-    06 Pre: the growth's centre 11 mm from the plane, its candidate's 3 mm), while a lesion at the medial cortex is
+    06 Pre: the growth's centre 13 mm from the plane, its candidate's 4 mm), while a lesion at the medial cortex is
     found on one side of the falx.
     """
     spacing = _spacing(affine)
@@ -1727,14 +1777,19 @@ def midline_surface_structure(
         return None
     normal, offset = plane if plane is not None else mid_sagittal_plane(brain, affine)
     signed = _from_plane_mm(mask, affine, normal, offset)
-    # Straddling: voxels on both sides of the plane, to within the plane's own resolution.
+    seen = _from_plane_mm(found, affine, normal, offset) if found is not None and found.any() else None
+    # Straddling: voxels on both sides of the plane, to within the plane's own resolution; for a structure mostly
+    # in the mask's outer shell, to within the wider midline_surface_tolerance_mm (the sinuses there lie a few mm
+    # off the mask's symmetry plane; such a structure is never a target anyway: surface_structure).
     tol = value("segmentation", "midline_plane_tolerance_mm")
-    if not (signed.min() <= tol and signed.max() >= -tol):
+    if not (_astride(signed, tol) and (seen is None or _astride(seen, tol))):
+        if surface_structure(mask, brain, affine) is not None:
+            tol = value("segmentation", "midline_surface_tolerance_mm")
+    if not _astride(signed, tol):
         return None
     off_mm, centre = abs(float(signed.mean())), "centre"
-    if found is not None and found.any():
-        seen = _from_plane_mm(found, affine, normal, offset)
-        if seen.min() <= tol and seen.max() >= -tol and abs(float(seen.mean())) < off_mm:
+    if seen is not None:
+        if _astride(seen, tol) and abs(float(seen.mean())) < off_mm:
             off_mm, centre = abs(float(seen.mean())), "the centre of the part detection found"
     if off_mm > value("segmentation", "midline_surface_mm"):
         return None
