@@ -138,7 +138,7 @@ def reference_header(template: Dataset, frame: dicom.FrameRecord) -> Dataset:
     ds = Dataset()
     for tag in template.keys():
         if int(tag) >= _PIXEL_DATA:
-            break
+            continue
         elem = template[tag]
         if elem.keyword not in _PER_INSTANCE:
             ds.add(copy.copy(elem))  # a copy: setting a value below changes the element, not the template's
