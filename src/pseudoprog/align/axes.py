@@ -37,10 +37,15 @@ def slices_last(affine: np.ndarray) -> tuple[int, int, int]:
     return (a, b, k)
 
 
+def nearest_axis(affine: np.ndarray, world: int) -> int:
+    """The grid axis most aligned with world axis ``world`` (0 left-right, 1 front-back, 2 superior-inferior)."""
+    cols = np.asarray(affine, dtype=float)[:3, :3]
+    return int(np.argmax(np.abs(cols[world]) / np.sqrt((cols**2).sum(axis=0))))
+
+
 def axial_last(affine: np.ndarray) -> tuple[int, int, int]:
     """The axis order that stores the axis nearest superior-inferior last (RANO measures axial slices)."""
-    cols = np.asarray(affine, dtype=float)[:3, :3]
-    k = int(np.argmax(np.abs(cols[2]) / np.sqrt((cols**2).sum(axis=0))))
+    k = nearest_axis(affine, 2)
     a, b = (ax for ax in range(3) if ax != k)
     return (a, b, k)
 

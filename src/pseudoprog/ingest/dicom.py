@@ -801,13 +801,17 @@ def parse_ahead(folders: Iterable[Path]) -> None:
             _submit(index, list_files(folder))
 
 
+def path_order(path: Path) -> tuple[str, ...]:
+    """A sort key giving paths their own order (by their parts), without Path.__lt__'s Python call per pair."""
+    return path.parts
+
+
 def list_files(folder: Path) -> list[Path]:
     """Every file under ``folder``, sorted (listed once per run inside a file index)."""
     index = _ACTIVE
     if index is not None and folder in index.listings:
         return index.listings[folder]
-    # Sorted by their parts: the order of sorting the paths themselves, without Path.__lt__'s Python call per pair.
-    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.parts)
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=path_order)
     if index is not None:
         index.listings[folder] = files
     return files

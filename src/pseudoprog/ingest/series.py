@@ -188,11 +188,6 @@ def _describe_nifti(path: Path, overrides: Mapping[str, SeriesKind]) -> Series:
     )
 
 
-def _path_order(path: Path) -> tuple[str, ...]:
-    """Paths' own sort order, as a key (sorting thousands of paths by Path.__lt__ is a Python call per pair)."""
-    return path.parts
-
-
 def _describe_dicom(
     h: dicom.DicomSeriesHeaders,
     overrides: Mapping[str, SeriesKind],
@@ -205,7 +200,7 @@ def _describe_dicom(
         sop_class_uid=h.sop_class_uid or None,
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
         study_instance_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
-        series_number=dicom.series_number(ds, file=min(h.files, key=_path_order, default=None)),
+        series_number=dicom.series_number(ds, file=min(h.files, key=dicom.path_order, default=None)),
         source_format="dicom",
     )
     number = str(base["series_number"]) if base["series_number"] is not None else None
@@ -219,7 +214,7 @@ def _describe_dicom(
                 uid=h.series_uid,
                 kind=user or c.kind,
                 description=h.description,
-                files=tuple(sorted(h.files, key=_path_order)),
+                files=tuple(sorted(h.files, key=dicom.path_order)),
                 classification_reason="set in case.yaml" if user else c.reason,
                 kind_from_user=user is not None,
                 **base,  # type: ignore[arg-type]
@@ -259,7 +254,7 @@ def _describe_dicom(
                 uid=h.series_uid + suffix,
                 kind=kind,
                 description=h.description + (f" ({suffix.strip('.')})" if suffix else ""),
-                files=tuple(sorted({f.path for f in frames}, key=_path_order)),
+                files=tuple(sorted({f.path for f in frames}, key=dicom.path_order)),
                 shape=shape,
                 spacing_mm=spacing,
                 n_frames=n_frames,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..align.axes import nearest_axis
+
 
 def left_right_axis(affine: np.ndarray) -> int:
     """Index (0, 1, 2) of the voxel axis most aligned with world x (left–right)."""
-    return int(np.argmax(np.abs(affine[0, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
+    return nearest_axis(affine, 0)
 
 
 def mirror_across_midline(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> np.ndarray:
