@@ -1656,6 +1656,26 @@ def _world_lattice(brain: np.ndarray, affine: np.ndarray, cell_mm: float) -> np.
     return pts[keep]
 
 
+@dataclass(frozen=True)
+class MidSagittalFit:
+    """The mid-sagittal plane search's answer with what it saw (:func:`mid_sagittal_fit`).
+
+    ``overlap`` is the share of the 4 mm lattice points of the mask whose mirror image across the plane lies in the
+    mask (1 for a perfectly symmetric mask); ``n_points`` the number of those points; ``yaw_deg``, ``roll_deg`` and
+    ``shift_mm`` the plane's turn from the scanner's left-right axis and its shift from the lattice's centroid, each
+    searched within a limit (20 degrees, 10 degrees, 20 mm): a value at its limit means the best plane was not found
+    inside the search.
+    """
+
+    normal: np.ndarray
+    offset: float
+    overlap: float
+    n_points: int
+    yaw_deg: float
+    roll_deg: float
+    shift_mm: float
+
+
 def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
     """The brain mask's left-right symmetry plane as (unit normal, offset) in mm: ``normal @ x == offset``.
 
@@ -1668,14 +1688,24 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
     plane does not depend on how the grid is stored (flipped, axes in another order); a stride through the stored
     voxels moved it by up to 4 mm and 2 degrees (benchmarks/RESULTS.md, l20-plane).
     """
+    fit = mid_sagittal_fit(brain, affine)
+    return fit.normal, fit.offset
+
+
+def mid_sagittal_fit(brain: np.ndarray, affine: np.ndarray) -> MidSagittalFit:
+    """:func:`mid_sagittal_plane` with the search's own measures of how far to trust it (:class:`MidSagittalFit`).
+
+    An empty mask (or one no lattice point falls in) gives the scanner's x = 0 plane with no points and no overlap.
+    """
+    empty = MidSagittalFit(np.array([1.0, 0.0, 0.0]), 0.0, 0.0, 0, 0.0, 0.0, 0.0)
     if not brain.any():
-        return np.array([1.0, 0.0, 0.0]), 0.0
+        return empty
     fine = _world_lattice(brain, affine, 4.0)
     coarse = _world_lattice(brain, affine, 8.0)
     if coarse.shape[0] < 100:  # a small mask (a phantom): the fine lattice throughout
         coarse = fine
     if fine.shape[0] == 0:
-        return np.array([1.0, 0.0, 0.0]), 0.0
+        return empty
     inv = np.linalg.inv(affine)
     centre = fine.mean(axis=0)
     flat_brain = np.ascontiguousarray(brain, dtype=np.uint8).ravel()
@@ -1687,6 +1717,7 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
         return mirrored_overlap(pts, np.ascontiguousarray(n), n @ centre + off, inv, flat_brain, shape)
 
     best = (0.0, 0.0, 0.0)
+    score = 0.0
     for pts, yaw_step, roll_step, off_step, half in (
         (coarse, 4.0, 5.0, 4.0, 5),
         (fine, 1.0, 2.0, 1.0, 2),
@@ -1706,8 +1737,17 @@ def mid_sagittal_plane(brain: np.ndarray, affine: np.ndarray) -> tuple[np.ndarra
         scores = np.where(ok, overlap(pts, yaw, roll, off), -1.0)
         k = int(np.argmax(scores))
         best = (float(yaw[k]), float(roll[k]), float(off[k]))
+        score = float(scores[k])  # the last round's: on the fine lattice
     n = np.array([np.cos(best[0]) * np.cos(best[1]), np.sin(best[0]) * np.cos(best[1]), np.sin(best[1])])
-    return n, float(n @ centre + best[2])
+    return MidSagittalFit(
+        normal=n,
+        offset=float(n @ centre + best[2]),
+        overlap=score,
+        n_points=int(fine.shape[0]),
+        yaw_deg=float(np.degrees(best[0])),
+        roll_deg=float(np.degrees(best[1])),
+        shift_mm=best[2],
+    )
 
 
 def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:

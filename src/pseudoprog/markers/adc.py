@@ -16,14 +16,15 @@ def adc_values(adc_map: TypedMap, *, fit: Mapping[str, Any]) -> LesionValues:
     """``adc_mean``, ``adc_min`` (5th percentile) and ``radc_mean`` (vs the lesion mirrored across the midline)."""
     from ..align.resample import resample_mask
     from ..diffusion.adc import lesion_adc_summary
-    from ..perfusion.reference_region import mirror_across_midline
+    from ..perfusion.reference_region import contralateral_region
 
     adc, affine = adc_map.array, adc_map.affine
     brain = np.isfinite(adc)
 
     def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
         les = resample_mask(mask.enhancing, mask.affine, affine, adc.shape)
-        ref = mirror_across_midline(les, brain, affine)
+        mirror = contralateral_region(les, brain, affine)
+        ref = mirror.region
         summary = lesion_adc_summary(adc, les, reference=ref if ref.any() else None)
         q = {
             "n_voxels": summary.n_voxels,
@@ -38,7 +39,12 @@ def adc_values(adc_map: TypedMap, *, fit: Mapping[str, Any]) -> LesionValues:
         if summary.ratio_to_reference is not None:
             out["radc_mean"] = (
                 summary.ratio_to_reference,
-                {**q, "reference": "mean ADC of the lesion mirrored across the midline"},
+                {
+                    **q,
+                    "reference": f"mean ADC of the lesion {mirror.midline.description}",
+                    "reference_mirror": mirror.midline.method,
+                    "n_reference": int(ref.sum()),
+                },
             )
         return out
 

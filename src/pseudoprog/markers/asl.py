@@ -16,7 +16,7 @@ def asl_values(cbf_map: TypedMap, *, percentile: float) -> LesionValues:
     """``asl_cbf_max`` (a high percentile, from asl_constants.yaml) and ``asl_rcbf_max`` vs the mirror region."""
     from ..align.resample import resample_mask
     from ..perfusion.from_series import lesion_values
-    from ..perfusion.reference_region import mirror_across_midline
+    from ..perfusion.reference_region import contralateral_region
 
     cbf, affine = cbf_map.array, cbf_map.affine
     brain = np.isfinite(cbf)
@@ -29,12 +29,18 @@ def asl_values(cbf_map: TypedMap, *, percentile: float) -> LesionValues:
         q = {"n_voxels": int(vals.size), "statistic": f"{percentile}th percentile"}
         out = {"asl_cbf_max": (top, q)}
         les = resample_mask(mask.enhancing, mask.affine, affine, cbf.shape)
-        ref = mirror_across_midline(les, brain, affine)
+        mirror = contralateral_region(les, brain, affine)
+        ref = mirror.region
         ref_vals = cbf[ref & brain]
         if ref_vals.size and np.mean(ref_vals) > 0:
             out["asl_rcbf_max"] = (
                 top / float(np.mean(ref_vals)),
-                {**q, "reference": "mean CBF of the lesion mirrored across the midline", "n_reference": int(ref.sum())},
+                {
+                    **q,
+                    "reference": f"mean CBF of the lesion {mirror.midline.description}",
+                    "reference_mirror": mirror.midline.method,
+                    "n_reference": int(ref.sum()),
+                },
             )
         return out
 
