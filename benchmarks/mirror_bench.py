@@ -11,7 +11,9 @@ reference region (:func:`pseudoprog.perfusion.reference_region.contralateral_reg
 the image's left-right axis about the mask's centre of mass. The error is the distance (mm) from the mirrored
 region's centroid to the sphere's centroid reflected across the known plane. The known plane is exact for the
 symmetrised mask (the mask united with its mirror image across a voxel column) and, for the mask as it is, the
-plane found on the straight head turned with it. Prints markdown; nothing from the data is written.
+plane found on the straight head turned with it. A second table: whether the plane is trusted on the masks the markers
+see on real maps (:func:`real_map_masks`). Prints markdown (benchmarks/results/mirror.md); nothing from the data is
+written.
 """
 
 from __future__ import annotations
@@ -187,6 +189,54 @@ def main() -> None:
                         f"| {r['old_mm']:.1f} | {r['new_mm']:.1f} | {1e3 * float(r['seconds']):.0f} |",
                         flush=True,
                     )
+    real_map_masks()
+
+
+def real_map_masks() -> None:
+    """Whether the plane is trusted on the masks the markers see: a real ADC map's finite voxels (the pipeline's own
+    fit on a DWI) and a real pCASL series' bright-signal mask (its mean standing in for M0), volunteers from
+    real-dicom-multivendor (dcm2niix reference NIfTI)."""
+    from pseudoprog.align.brainmask import bright_signal_mask
+    from pseudoprog.diffusion.adc import adc_map_from_series
+    from pseudoprog.files import load_table
+
+    root = DATA / "real-dicom-multivendor"
+    print()
+    print(
+        "| map mask | grid | voxels | mirror overlap | lattice points | yaw, roll | shift mm | mirror "
+        "| why not the plane |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for label, stem in (
+        ("ADC, GE DWI", "dcm_qa_ge/Ref/Ax_DWI_TENSOR_R2_1"),
+        ("ADC, Canon DTI", "dcm_qa_canon_61/Ref/3000_DTI_PA-ortho_enh"),
+    ):
+        found = sorted(root.glob(stem + ".nii*"))
+        if not found:
+            continue
+        img = nib.load(str(found[0]))
+        data = np.asarray(img.dataobj, dtype=float)
+        b = tuple(float(v) for v in np.loadtxt(root / (stem + ".bval")))
+        rows.append((label, data.shape[:3], img.affine, np.isfinite(adc_map_from_series(data, b).adc_mm2_s)))
+    asl = root / "dcm_qa_xa30/Ref/25_asl_2d_tra.nii"
+    if asl.exists():
+        img = nib.load(str(asl))
+        data = np.asarray(img.dataobj, dtype=float)
+        brain = bright_signal_mask(
+            data.mean(-1), fraction=load_table("perfusion", "asl_constants")["brain_fraction_of_m0_p90"]
+        )
+        rows.append(("ASL, Siemens XA30 pCASL", data.shape[:3], img.affine, brain))
+    for label, shape, affine, brain in rows:
+        fit = mid_sagittal_fit(brain, affine)
+        rr._CACHE.clear()
+        mid = rr.find_midline(brain, affine)
+        spacing = " x ".join(f"{v:g}" for v in np.round(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)), 2))
+        print(
+            f"| {label} | {' x '.join(map(str, shape))} ({spacing} mm) | {int(brain.sum())} | {fit.overlap:.3f} "
+            f"| {fit.n_points} | {fit.yaw_deg:.1f}°, {fit.roll_deg:.1f}° | {fit.shift_mm:.1f} | {mid.method} "
+            f"| {mid.reason} |"
+        )
 
 
 if __name__ == "__main__":
