@@ -211,16 +211,20 @@ def _pull_across_plane(mask: np.ndarray, affine: np.ndarray, normal: np.ndarray,
     return out
 
 
-def midline_normal(mask: np.ndarray, affine: np.ndarray, what: str = "brain") -> tuple[np.ndarray, str]:
+def midline_normal(
+    mask: np.ndarray, affine: np.ndarray, what: str = "brain", midline: Midline | None = None
+) -> tuple[np.ndarray, str]:
     """The world direction across the midline of ``mask`` (a unit vector), for a plane through the mask's centroid,
     and the plane in words, for provenance (``what`` names the mask: "brain", "head").
 
     It is the normal of :func:`find_midline`'s plane when that plane is trusted, else world left-right. Callers put
     the mirror plane through the mask's centroid, as before: a symmetric head's centroid lies on its midline, a
     straight head gets the mirror it always had, and the plane search's offset (a 4 mm lattice) stays out of it;
-    what the search adds is the orientation of a head turned in the scanner.
+    what the search adds is the orientation of a head turned in the scanner. A ``midline`` given (the timepoint's,
+    found on its T1c brain mask by the lesions stage) is used instead of searching ``mask``.
     """
-    midline = find_midline(mask, affine)
+    if midline is None:
+        midline = find_midline(mask, affine)
     if midline.method == "plane":
         normal = np.asarray(midline.normal, dtype=np.float64)
         tilt = float(np.degrees(np.arccos(min(1.0, abs(float(normal[0]))))))

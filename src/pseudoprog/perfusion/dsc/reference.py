@@ -18,12 +18,16 @@ Automatic choice (clinical_rules.md §2.1: normalise to contralateral NAWM; no c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from ...errors import CannotAssessError
 from ..tables import dsc_methods
+
+if TYPE_CHECKING:
+    from ..reference_region import Midline
 
 _MIDLINE_GAP_MM = 5.0
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -80,8 +84,10 @@ def auto_nawm(
     *,
     lesion: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
+    midline: Midline | None = None,
 ) -> Reference:
-    """Automatic contralateral normal-appearing white matter (see the module notes)."""
+    """Automatic contralateral normal-appearing white matter (see the module notes); ``midline`` orients the plane
+    between the hemispheres (the timepoint's, found on its T1c), else the brain mask's own is searched."""
     table = dsc_methods()["reference"]
     need = int(table["min_voxels"])
     from ..reference_region import midline_normal
@@ -92,7 +98,7 @@ def auto_nawm(
     method = "auto-contralateral-nawm"
     if lesion is not None and lesion.any():
         # Signed distance (mm) of every voxel from the midline plane: normal . (x - brain centroid).
-        normal, plane = midline_normal(brain, affine, "brain")
+        normal, plane = midline_normal(brain, affine, "brain", midline)
         across = (normal @ affine[:3, :3]).astype(np.float64)
         ijk = np.indices(brain.shape).reshape(3, -1)
         signed = (across @ ijk + float(normal @ affine[:3, 3])).reshape(brain.shape)
