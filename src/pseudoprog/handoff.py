@@ -26,6 +26,7 @@ from .case import Lesion, LesionMask, Marker, SeriesKind, Timepoint
 
 if TYPE_CHECKING:
     from .align.registration import Registration
+    from .perfusion.reference_region import Midline
 
 
 class Quantity(enum.Enum):
@@ -109,6 +110,9 @@ class TimepointOutput:
     lesions: tuple[Lesion, ...] | None = None  # None: the stage did not (re)measure the lesions
     lesion_masks: tuple[LesionMask, ...] | None = None
     transforms: Transforms | None = None  # the lesions stage's registrations
+    # The brain's midline in world space, found by the lesions stage on the T1c brain mask: the mirror of every
+    # contralateral reference (rADC, ASL rCBF, the DSC white matter) of the session's series.
+    midline: Midline | None = None
     warnings: list[str] = field(default_factory=list)
 
     def map(self, quantity: Quantity) -> TypedMap | None:
@@ -139,6 +143,8 @@ class TimepointOutput:
             self.lesion_masks = other.lesion_masks
         if other.transforms is not None:
             self.transforms = other.transforms
+        if other.midline is not None:
+            self.midline = other.midline
 
 
 @dataclass
@@ -193,6 +199,7 @@ class TimepointInputs:
     lesion_masks: tuple[LesionMask, ...] = ()
     transforms: Transforms | None = None
     maps: tuple[TypedMap, ...] = ()  # maps the builders before this one made (texture reads rCBV)
+    midline: Midline | None = None  # the brain's midline found on the T1c (TimepointOutput.midline)
 
     @property
     def date(self) -> dt.date:

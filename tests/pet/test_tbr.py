@@ -64,3 +64,44 @@ def test_refusals() -> None:
         contralateral_background(lesion, aff, head_mask(suv), diameter_mm=-1)
     with pytest.raises(ValueError, match="threshold_fraction"):
         head_mask(suv, threshold_fraction=1.5)
+
+
+def _turned_head(yaw_deg: float):
+    """An ellipsoid head (70 x 90 x 60 mm semi-axes) turned ``yaw_deg`` about the scanner's z axis, with a lesion
+    45 mm right of and 40 mm in front of its centre; returns SUV, lesion, affine and the true mirror of the lesion
+    centroid across the head's own midline (world mm)."""
+    shape = (90, 110, 70)
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    aff[:3, 3] = [-(n - 1) for n in shape]
+    ii, jj, kk = np.indices(shape)
+    world = np.stack([aff[a, a] * (ii, jj, kk)[a] + aff[a, 3] for a in range(3)])
+    t = np.radians(yaw_deg)
+    rot = np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])  # head → world
+    head_xyz = np.tensordot(rot.T, world, axes=1)  # world → head coordinates
+    head = (head_xyz[0] / 70) ** 2 + (head_xyz[1] / 90) ** 2 + (head_xyz[2] / 60) ** 2 <= 1
+    lesion_head = np.array([45.0, 40.0, 0.0])
+    lesion = ((head_xyz - lesion_head[:, None, None, None]) ** 2).sum(axis=0) <= 8.0**2
+    suv = np.where(head, 1.0, 0.0)
+    suv[lesion] = 3.0
+    centroid = (aff @ np.array([*np.argwhere(lesion).mean(axis=0), 1.0]))[:3]
+    true_mirror = rot @ (np.diag([-1.0, 1.0, 1.0]) @ (rot.T @ centroid))
+    return suv, lesion, aff, true_mirror
+
+
+@pytest.mark.parametrize("yaw_deg", [0.0, 9.0])
+def test_the_background_sphere_is_mirrored_across_a_turned_heads_own_midline(yaw_deg: float) -> None:
+    # Mirrored across the scanner's left-right axis, a lesion 60 mm from the midline of a head turned 9° lands
+    # ~19 mm from its homologous place (12.5 mm here, where the 25 mm sphere would hold much of the wrong tissue).
+    suv, lesion, aff, true_mirror = _turned_head(yaw_deg)
+    res = tumour_to_background(suv, lesion, aff)
+    off = float(np.linalg.norm(np.asarray(res.background_centre_ras_mm) - true_mirror))
+    assert off < 3.0, f"background sphere centre {off:.1f} mm from the true mirror image"
+    assert res.background_mirror is not None and "mid-sagittal plane" in res.background_mirror
+
+
+def test_a_head_mask_without_a_mirror_plane_falls_back_to_the_scanner_axis_and_says_so() -> None:
+    suv, lesion, aff = _scene()
+    suv[4:20, 20:36, 2:18] = 0.0  # an L-shaped "head": no left-right mirror-symmetry plane to trust
+    res = tumour_to_background(suv, lesion, aff)
+    assert res.background_mirror is not None and "scanner's left-right axis" in res.background_mirror
+    assert "midline plane not found" in res.background_mirror

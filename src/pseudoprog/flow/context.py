@@ -66,7 +66,7 @@ class FlowContext:
     def inputs(self, tp: Timepoint) -> TimepointInputs:
         """What a map builder receives: this timepoint's masks, transforms and the maps made so far."""
         at = self.at(tp.date)
-        return TimepointInputs(tp, self.out_dir, at.lesion_masks or (), at.transforms, tuple(at.maps))
+        return TimepointInputs(tp, self.out_dir, at.lesion_masks or (), at.transforms, tuple(at.maps), at.midline)
 
     def timepoint_results(self) -> tuple[TimepointResult, ...]:
         return tuple(self.at(tp.date).result(tp) for tp in self.case.timepoints)

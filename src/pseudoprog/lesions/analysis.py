@@ -53,6 +53,7 @@ from ..ingest.masks import read_mask, read_nifti_mask, read_rtstruct_mask, read_
 from ..ingest.rtdose import DoseGrid, read_rtdose
 from ..ingest.series import load_series
 from ..markers import make_marker
+from ..perfusion.reference_region import Midline, find_midline
 from ..threads import case_threads
 from .measure import Bidimensional, measure_lesion
 from .radiation import FieldLocation, classify_location, reference_dose_gy
@@ -96,6 +97,7 @@ class TimepointLesions:
     to_baseline: Registration | None = None
     images: dict[SeriesKind, np.ndarray] = field(default_factory=dict)  # on the T1c grid
     brain_check: BrainMaskCheck | None = None  # plausibility of the brain mask (volume, field-of-view cut)
+    midline: Midline | None = None  # the brain's midline (world space) on this brain mask, for contralateral refs
 
 
 @dataclass
@@ -351,6 +353,9 @@ def analyse_timepoint(
         brain=brain,
         brain_method=used_method,
         brain_check=check,
+        # Searched once, on the best brain mask of the session, for every contralateral reference of its series
+        # (automatic detection's search of this same mask above is reused: mid_sagittal_fit keeps its answers).
+        midline=find_midline(brain, ref.affine),
         registrations=registrations,
         lesions=lesions,
         notes=notes,
@@ -433,8 +438,6 @@ def _dose_for_case(case: Case) -> tuple[DoseGrid | None, float | None, str | Non
     course = max(courses, key=lambda t: t.start)
     dose = read_rtdose(case.rtdose)
     return dose, reference_dose_gy(float(course.dose_gy or 0), course.isodose_percent), None
-
-
 
 
 def analyse_case(

@@ -53,6 +53,7 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         at = out.at(date)
         at.lesion_masks = result.lesion_masks(date)
         at.transforms = Transforms(to_baseline=tl.to_baseline, series_to_t1c=dict(tl.registrations))
+        at.midline = tl.midline
         notes = at.warnings
         notes.extend(tl.notes)
         if not tl.lesions:

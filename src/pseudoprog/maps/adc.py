@@ -19,6 +19,6 @@ def build(inputs: TimepointInputs) -> StageOutput:
         return out
     ms = adc_from_series(dwi, adc_series)
     maps = publish(ms, inputs, out, "ADC")
-    values = adc_values(maps[Quantity.ADC], fit=ms.parameters)
+    values = adc_values(maps[Quantity.ADC], fit=ms.parameters, midline=inputs.midline)
     per_lesion_markers(out, inputs.date, "diffusion.adc", inputs.lesion_masks, values)
     return out

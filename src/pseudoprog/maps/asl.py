@@ -20,7 +20,6 @@ def build(inputs: TimepointInputs) -> StageOutput:
     ms = asl_from_series(series, inputs.timepoint.series_of(SeriesKind.M0), assume_pcasl=True)
     maps = publish(ms, inputs, out, "ASL")
     pct = load_table("perfusion", "asl_constants")["lesion_max_percentile"]
-    per_lesion_markers(
-        out, inputs.date, "perfusion.asl", inputs.lesion_masks, asl_values(maps[Quantity.ASL_CBF], percentile=pct)
-    )
+    values = asl_values(maps[Quantity.ASL_CBF], percentile=pct, midline=inputs.midline)
+    per_lesion_markers(out, inputs.date, "perfusion.asl", inputs.lesion_masks, values)
     return out

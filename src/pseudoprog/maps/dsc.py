@@ -43,7 +43,12 @@ def build(inputs: TimepointInputs) -> StageOutput:
     for _, mask in on_grid:
         union = mask.copy() if union is None else union | mask
     model = DSCModel(te_ms=inp.te_ms, te2_ms=inp.te2_ms, leakage=LEAKAGE, preload=preload_recorded(inp.params))
-    fit = model.fit(grid, echo2=inp.echo2, lesion_mask=union if union is not None and union.any() else None)
+    fit = model.fit(
+        grid,
+        echo2=inp.echo2,
+        lesion_mask=union if union is not None and union.any() else None,
+        midline=inputs.midline,
+    )
     warnings = out.at(date).warnings
     warnings.extend(inp.warnings)
     warnings.extend(
@@ -106,9 +111,7 @@ def build(inputs: TimepointInputs) -> StageOutput:
         per_lesion: dict[str, Any] = dict(shared)
         if model_map is not None and selection:
             codes = model_map[mask]
-            per_lesion["leakage_model_used"] = (
-                "bjornerud" if codes.size and np.mean(codes == 2) > 0.5 else "bsw"
-            )
+            per_lesion["leakage_model_used"] = "bjornerud" if codes.size and np.mean(codes == 2) > 0.5 else "bsw"
             present = set(np.unique(regions[mask]).tolist()) if regions is not None else set()
             per_lesion["leakage_reasons"] = [
                 r["reason"] for r in selection.get("lesions", []) if r["region"] in present
@@ -124,4 +127,3 @@ def _models_used(selection: dict[str, Any] | None) -> str:
         f"auto: BSW in {selection['voxels_bsw']} voxel(s), Bjørnerud in {selection['voxels_bjornerud']} "
         f"({selection['rule']})"
     )
-

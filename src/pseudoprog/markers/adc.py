@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,9 +11,13 @@ from ..case import LesionMask
 from ..handoff import TypedMap
 from .lesion import LesionValues
 
+if TYPE_CHECKING:
+    from ..perfusion.reference_region import Midline
 
-def adc_values(adc_map: TypedMap, *, fit: Mapping[str, Any]) -> LesionValues:
-    """``adc_mean``, ``adc_min`` (5th percentile) and ``radc_mean`` (vs the lesion mirrored across the midline)."""
+
+def adc_values(adc_map: TypedMap, *, fit: Mapping[str, Any], midline: Midline | None = None) -> LesionValues:
+    """``adc_mean``, ``adc_min`` (5th percentile) and ``radc_mean`` (vs the lesion mirrored across the midline: the
+    timepoint's ``midline`` when given, else the ADC brain's own)."""
     from ..align.resample import resample_mask
     from ..diffusion.adc import lesion_adc_summary
     from ..perfusion.reference_region import contralateral_region
@@ -23,7 +27,7 @@ def adc_values(adc_map: TypedMap, *, fit: Mapping[str, Any]) -> LesionValues:
 
     def values(mask: LesionMask) -> dict[str, tuple[float, dict[str, Any]]]:
         les = resample_mask(mask.enhancing, mask.affine, affine, adc.shape)
-        mirror = contralateral_region(les, brain, affine)
+        mirror = contralateral_region(les, brain, affine, midline)
         ref = mirror.region
         summary = lesion_adc_summary(adc, les, reference=ref if ref.any() else None)
         q = {

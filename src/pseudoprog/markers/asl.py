@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,9 +11,13 @@ from ..errors import CannotAssessError
 from ..handoff import TypedMap
 from .lesion import LesionValues
 
+if TYPE_CHECKING:
+    from ..perfusion.reference_region import Midline
 
-def asl_values(cbf_map: TypedMap, *, percentile: float) -> LesionValues:
-    """``asl_cbf_max`` (a high percentile, from asl_constants.yaml) and ``asl_rcbf_max`` vs the mirror region."""
+
+def asl_values(cbf_map: TypedMap, *, percentile: float, midline: Midline | None = None) -> LesionValues:
+    """``asl_cbf_max`` (a high percentile, from asl_constants.yaml) and ``asl_rcbf_max`` vs the mirror region (across
+    the timepoint's ``midline`` when given, else the CBF map brain's own)."""
     from ..align.resample import resample_mask
     from ..perfusion.from_series import lesion_values
     from ..perfusion.reference_region import contralateral_region
@@ -29,7 +33,7 @@ def asl_values(cbf_map: TypedMap, *, percentile: float) -> LesionValues:
         q = {"n_voxels": int(vals.size), "statistic": f"{percentile}th percentile"}
         out = {"asl_cbf_max": (top, q)}
         les = resample_mask(mask.enhancing, mask.affine, affine, cbf.shape)
-        mirror = contralateral_region(les, brain, affine)
+        mirror = contralateral_region(les, brain, affine, midline)
         ref = mirror.region
         ref_vals = cbf[ref & brain]
         if ref_vals.size and np.mean(ref_vals) > 0:

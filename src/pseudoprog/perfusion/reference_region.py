@@ -209,3 +209,31 @@ def _pull_across_plane(mask: np.ndarray, affine: np.ndarray, normal: np.ndarray,
     g = grid[hit]
     out[g[:, 0], g[:, 1], g[:, 2]] = True
     return out
+
+
+def midline_normal(
+    mask: np.ndarray, affine: np.ndarray, what: str = "brain", midline: Midline | None = None
+) -> tuple[np.ndarray, str]:
+    """The world direction across the midline of ``mask`` (a unit vector), for a plane through the mask's centroid,
+    and the plane in words, for provenance (``what`` names the mask: "brain", "head").
+
+    It is the normal of :func:`find_midline`'s plane when that plane is trusted, else world left-right. Callers put
+    the mirror plane through the mask's centroid, as before: a symmetric head's centroid lies on its midline, a
+    straight head gets the mirror it always had, and the plane search's offset (a 4 mm lattice) stays out of it;
+    what the search adds is the orientation of a head turned in the scanner. A ``midline`` given (the timepoint's,
+    found on its T1c brain mask by the lesions stage) is used instead of searching ``mask``.
+    """
+    if midline is None:
+        midline = find_midline(mask, affine)
+    if midline.method == "plane":
+        normal = np.asarray(midline.normal, dtype=np.float64)
+        tilt = float(np.degrees(np.arccos(min(1.0, abs(float(normal[0]))))))
+        return normal, (
+            f"the {what}'s mid-sagittal plane through its centre (the {what} mask's mirror-symmetry orientation, "
+            f"{tilt:.1f}° from the scanner's left-right axis)"
+        )
+    reason = midline.reason.replace("brain mask", f"{what} mask")
+    return np.array([1.0, 0.0, 0.0]), (
+        f"the plane through the {what}'s centre normal to the scanner's left-right axis (midline plane not found: "
+        f"{reason})"
+    )

@@ -153,6 +153,8 @@ def assess_pet(
         }
         if res.background_centre_ras_mm is not None:
             quality["background_centre_ras_mm"] = [round(v, 1) for v in res.background_centre_ras_mm]
+        if res.background_mirror is not None:
+            quality["background_mirror"] = res.background_mirror
         if res.tbr_mean_threshold is not None:
             quality["tbr_mean_above_1p6_background"] = round(res.tbr_mean_threshold, 4)
         if out.registration is not None:

@@ -1,10 +1,13 @@
 """Tumour-to-background ratios (TBRmax, TBRmean) of a lesion on an SUV image, against a contralateral background.
 
 The background is either a mask the user supplies or chosen automatically: a sphere centred on the mirror
-image of the lesion centroid across the head's midsagittal plane, lesion voxels and air excluded
-(``data/pet.yaml``). The midsagittal plane is taken as the plane normal to the image's left-right world
-axis through the centroid of the head; this assumes the head is not strongly rotated about its long axis —
-when it is, supply the background mask.
+image of the lesion centroid across the head's mid-sagittal plane, lesion voxels and air excluded
+(``data/pet.yaml``). The plane passes through the head mask's centroid, oriented as the head mask's
+mirror-symmetry plane in world space (:func:`pseudoprog.perfusion.reference_region.midline_normal`), so a head
+turned in the scanner is mirrored about its own midline: mirrored across the scanner's left-right axis instead, a
+lesion 60 mm from the midline of a head turned 9 degrees lands about 19 mm from its homologous place. When that
+orientation cannot be trusted (a head mask too small or not mirror-symmetric enough), the plane is normal to the
+world left-right axis, as the result says [DERIVED; the head roughly straight] — supply the background mask then.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class TbrResult:
     tbr_mean_threshold: float | None  # mean over lesion ∪ surroundings voxels ≥ threshold × background
     method: str  # "mask" | "contralateral sphere"
     background_centre_ras_mm: tuple[float, float, float] | None = None
+    background_mirror: str | None = None  # how the lesion centroid was mirrored (the contralateral sphere only)
 
 
 def head_mask(suv: np.ndarray, *, threshold_fraction: float | None = None) -> np.ndarray:
@@ -52,7 +56,27 @@ def contralateral_background(
     exclude: np.ndarray | None = None,
     diameter_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The automatic background region and its centre (RAS mm).
+    """The automatic background region and its centre (RAS mm); see :func:`contralateral_sphere`."""
+    found = contralateral_sphere(lesion, affine, head, exclude=exclude, diameter_mm=diameter_mm)
+    return found.region, found.centre
+
+
+@dataclass(frozen=True)
+class ContralateralSphere:
+    region: np.ndarray  # bool, on the lesion's grid
+    centre: np.ndarray  # RAS mm
+    mirror: str  # how the lesion centroid was mirrored, for the result's provenance
+
+
+def contralateral_sphere(
+    lesion: np.ndarray,
+    affine: np.ndarray,
+    head: np.ndarray,
+    *,
+    exclude: np.ndarray | None = None,
+    diameter_mm: float | None = None,
+) -> ContralateralSphere:
+    """The automatic background: a sphere about the lesion centroid's mirror image across the head's midline.
 
     Parameters
     ----------
@@ -79,10 +103,12 @@ def contralateral_background(
         ijk = np.argwhere(mask).mean(axis=0)
         return (affine @ np.array([*ijk, 1.0]))[:3]
 
-    c_lesion = centroid(lesion)
-    c_head = centroid(head)
-    mirror = c_lesion.copy()
-    mirror[0] = 2.0 * c_head[0] - c_lesion[0]  # reflect across the plane x = x_head (RAS x is left-right)
+    from ..perfusion.reference_region import midline_normal
+
+    c_lesion, c_head = centroid(lesion), centroid(head)
+    normal, plane = midline_normal(head, affine, "head")
+    # x' = x - 2 (n.(x - c)) n: the reflection across the plane of normal n through the head's centroid c
+    mirror = c_lesion - 2.0 * float(normal @ (c_lesion - c_head)) * normal
     ii, jj, kk = np.indices(lesion.shape, sparse=True)
     a = affine
     x = a[0, 0] * ii + a[0, 1] * jj + a[0, 2] * kk + a[0, 3] - mirror[0]
@@ -90,7 +116,7 @@ def contralateral_background(
     z = a[2, 0] * ii + a[2, 1] * jj + a[2, 2] * kk + a[2, 3] - mirror[2]
     sphere = x**2 + y**2 + z**2 <= (d / 2.0) ** 2
     region = sphere & head & ~(lesion if exclude is None else exclude)
-    return region, mirror
+    return ContralateralSphere(region, mirror, f"mirrored across {plane}")
 
 
 def tumour_to_background(
@@ -128,8 +154,10 @@ def tumour_to_background(
     lesion = lesion.astype(bool)
     if not lesion.any():
         raise ValueError("the lesion mask is empty")
+    mirror: str | None = None
     if background is None:
-        region, centre = contralateral_background(lesion, affine, head_mask(suv), exclude=exclude)
+        sphere = contralateral_sphere(lesion, affine, head_mask(suv), exclude=exclude)
+        region, centre, mirror = sphere.region, sphere.centre, sphere.mirror
         method, centre_t = "contralateral sphere", (float(centre[0]), float(centre[1]), float(centre[2]))
     else:
         if background.shape != suv.shape:
@@ -158,4 +186,5 @@ def tumour_to_background(
         tbr_mean_threshold=thr_tbr,
         method=method,
         background_centre_ras_mm=centre_t,
+        background_mirror=mirror,
     )

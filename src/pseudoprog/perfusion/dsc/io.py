@@ -189,12 +189,18 @@ def compute_dsc_maps(
         deconvolution=deconvolution,
         preload=preload_recorded(inp.params),
     )
-    masks = {
+    masks: dict[str, np.ndarray | None] = {
         "aif_mask": load_mask(aif_mask, inp.volume, what="the AIF mask") if aif_mask else None,
         "reference_mask": load_mask(reference_mask, inp.volume, what="the reference mask") if reference_mask else None,
         "lesion_mask": load_mask(lesion_mask, inp.volume, what="the lesion mask") if lesion_mask else None,
     }
-    fit = model.fit(inp.volume, echo2=inp.echo2, **masks)
+    fit = model.fit(
+        inp.volume,
+        echo2=inp.echo2,
+        aif_mask=masks["aif_mask"],
+        reference_mask=masks["reference_mask"],
+        lesion_mask=masks["lesion_mask"],
+    )
     protocol = check_dsc_protocol(
         inp.params,
         baseline_frames=fit.baseline.n_frames,

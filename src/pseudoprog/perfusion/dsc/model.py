@@ -20,7 +20,7 @@ relative maps (normalised to NAWM) and MTT are meant for comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage, stats
@@ -43,6 +43,9 @@ from .signal import (
     resample_curves,
     uniform_times,
 )
+
+if TYPE_CHECKING:
+    from ..reference_region import Midline
 
 # The FTB thresholds (Hu et al. 2012; Iv et al. 2019) were derived on BSW-corrected rCBV.
 FTB_NOTE = (
@@ -394,6 +397,7 @@ class DSCModel:
         reference_mask: np.ndarray | None = None,
         lesion_mask: np.ndarray | None = None,
         brain: np.ndarray | None = None,
+        midline: Midline | None = None,
     ) -> DSCFit:
         """Compute every DSC map of a series.
 
@@ -407,6 +411,9 @@ class DSCModel:
             Optional boolean masks on the series' grid: arterial voxels (else automatic), the
             normalisation reference (else automatic contralateral NAWM), lesions (excluded from the
             leakage reference and used to choose the side of the NAWM), and the brain.
+        midline
+            The brain's midline in world space (the timepoint's, found on its T1c), whose orientation splits the
+            hemispheres for the automatic NAWM; else the DSC brain mask's own is searched.
         """
         data, t2w = self._echoes(signal, echo2)  # t2w: baseline detection, PSR, saturation
         spatial = data.shape[:3]
@@ -459,7 +466,7 @@ class DSCModel:
         if ref_m is not None:
             ref = reference_from_mask(ref_m, bm, cbv_u_v)
         else:
-            ref = auto_nawm(cbv_u_v, s0_vol, bm, signal.affine, lesion=les_m, exclude=aif_vol)
+            ref = auto_nawm(cbv_u_v, s0_vol, bm, signal.affine, lesion=les_m, exclude=aif_vol, midline=midline)
         medians = _ReferenceMedians(
             cbv_uncorrected=float(np.median(cbv_u_v[ref.mask])),
             cbv_corrected=float(np.median(cbv_c_v[ref.mask])),

@@ -2,9 +2,11 @@
 
 Automatic choice (clinical_rules.md §2.1: normalise to contralateral NAWM; no consensus on the ROI):
 
-1. **Side** — the brain's midline is the world-x (left-right, RAS) centre of the brain mask; the
-   reference is taken from the hemisphere opposite the lesions' centroid, more than 5 mm from the
-   midline. Without lesions both hemispheres are used.
+1. **Side** — the brain's midline is the plane through the brain mask's centroid oriented as the mask's
+   mirror-symmetry plane (:func:`pseudoprog.perfusion.reference_region.midline_normal`: a head turned in the
+   scanner keeps its own midline; world left-right when no symmetry plane can be trusted); the reference is taken
+   from the hemisphere opposite the lesions' centroid, more than 5 mm from the midline. Without lesions both
+   hemispheres are used.
 2. **Tissue** — lesions (dilated by ``lesion_margin_mm``), AIF voxels, CSF-like voxels (the brightest
    10 % of S0 on T2*-weighted EPI) and voxels with near-zero or vessel-like CBV are excluded.
 3. **White matter** — in-plane 3×3 smoothed log CBV is split into two Gaussian classes by
@@ -16,12 +18,16 @@ Automatic choice (clinical_rules.md §2.1: normalise to contralateral NAWM; no c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from ...errors import CannotAssessError
 from ..tables import dsc_methods
+
+if TYPE_CHECKING:
+    from ..reference_region import Midline
 
 _MIDLINE_GAP_MM = 5.0
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -78,24 +84,31 @@ def auto_nawm(
     *,
     lesion: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
+    midline: Midline | None = None,
 ) -> Reference:
-    """Automatic contralateral normal-appearing white matter (see the module notes)."""
+    """Automatic contralateral normal-appearing white matter (see the module notes); ``midline`` orients the plane
+    between the hemispheres (the timepoint's, found on its T1c), else the brain mask's own is searched."""
     table = dsc_methods()["reference"]
     need = int(table["min_voxels"])
+    from ..reference_region import midline_normal
+
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    ijk = np.indices(brain.shape).reshape(3, -1)
-    world_x = (affine[0, :3] @ ijk + affine[0, 3]).reshape(brain.shape)
-    midline = float(world_x[brain].mean())
     cand = brain.copy()
     note = ""
     method = "auto-contralateral-nawm"
     if lesion is not None and lesion.any():
-        side = np.sign(float(world_x[lesion].mean()) - midline) or 1.0
-        cand &= (world_x - midline) * side < -_MIDLINE_GAP_MM
+        # Signed distance (mm) of every voxel from the midline plane: normal . (x - brain centroid).
+        normal, plane = midline_normal(brain, affine, "brain", midline)
+        across = (normal @ affine[:3, :3]).astype(np.float64)
+        ijk = np.indices(brain.shape).reshape(3, -1)
+        signed = (across @ ijk + float(normal @ affine[:3, 3])).reshape(brain.shape)
+        signed -= float(signed[brain].mean())
+        side = np.sign(float(signed[lesion].mean())) or 1.0
+        cand &= signed * side < -_MIDLINE_GAP_MM
         margin_vox = np.maximum(1, np.round(float(table["lesion_margin_mm"]) / spacing).astype(int))
         grown = dilated_by_box(lesion, tuple(int(v) for v in margin_vox))
         cand &= ~grown
-        note = f"hemisphere opposite the lesion (world x {'<' if side > 0 else '>'} midline {midline:.1f} mm)"
+        note = f"hemisphere opposite the lesion, more than {_MIDLINE_GAP_MM:.0f} mm from the midline: {plane}"
     else:
         method = "auto-nawm-both-hemispheres"
         note = "no lesion mask: white matter of both hemispheres"
