@@ -17,14 +17,13 @@ the search's 4 mm lattice), a mirror overlap below ``MIN_OVERLAP``, a plane shif
 the mask's centre or at the edge of the search — the lesion is mirrored about the brain mask's centre of mass along
 the image axis closest to world left-right [DERIVED; appropriate for axial acquisitions with the head roughly
 straight], and the :class:`Midline` says so (``method``, ``reason``, ``description``) for the marker's provenance.
-The plane is searched once per brain mask and affine (a small cache), not once per lesion or marker.
+The plane is searched once per timepoint, on its T1c brain mask, by the lesions stage, and handed to the markers and
+the DSC reference (``TimepointInputs.midline``); a map without it searches its own mask, once (the search keeps
+its last answers: :func:`pseudoprog.lesions.segment.mid_sagittal_fit`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,33 +70,10 @@ def left_right_axis(affine: np.ndarray) -> int:
     return nearest_axis(affine, 0)
 
 
-_CACHE: OrderedDict[bytes, Midline] = OrderedDict()
-_CACHE_SIZE = 4
-_CACHE_LOCK = threading.Lock()
-
-
-def _key(brain: np.ndarray, affine: np.ndarray) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.asarray(brain.shape, dtype=np.int64).tobytes())
-    h.update(np.packbits(np.ascontiguousarray(brain, dtype=bool)).tobytes())
-    h.update(np.ascontiguousarray(affine, dtype=np.float64).tobytes())
-    return h.digest()
-
-
 def find_midline(brain: np.ndarray, affine: np.ndarray) -> Midline:
-    """The mirror for lesions in ``brain`` (see the module notes); cached on the mask's and the affine's bytes."""
-    brain = np.asarray(brain, dtype=bool)
-    key = _key(brain, affine)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    found = _find_midline(brain, np.asarray(affine, dtype=np.float64))
-    with _CACHE_LOCK:
-        _CACHE[key] = found
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return found
+    """The mirror for lesions in ``brain`` (see the module notes). The plane search keeps its last answers
+    (:func:`pseudoprog.lesions.segment.mid_sagittal_fit`), so asking again for the same mask costs no search."""
+    return _find_midline(np.asarray(brain, dtype=bool), np.asarray(affine, dtype=np.float64))
 
 
 def _find_midline(brain: np.ndarray, affine: np.ndarray) -> Midline:
