@@ -8,6 +8,7 @@ timepoint), and every reference of a session uses the same midline.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pseudoprog.flow import assess
@@ -48,3 +49,25 @@ def test_the_plane_is_searched_once_per_timepoint_and_every_reference_uses_it(tm
     ]
     assert {name for name, _ in references} == {"radc_mean", "asl_rcbf_max"}
     assert all("mid-sagittal plane" in text for _, text in references), references
+
+
+def test_a_midline_not_found_on_the_t1c_is_a_timepoint_warning(tmp_path, monkeypatch) -> None:
+    from pseudoprog.lesions import analysis
+    from pseudoprog.perfusion import reference_region
+    from pseudoprog.phantoms.patient import write_synthetic_case
+
+    case = write_synthetic_case(
+        tmp_path / "case",
+        scenario="pseudoprogression",
+        fmt="nifti",
+        seed=3,
+        grid=Grid(shape=(64, 72, 24), spacing_mm=(3.0, 3.0, 6.0)),
+        sequences=("structural", "dwi"),
+    )
+    unfound = reference_region.Midline("axis", np.array([1.0, 0.0, 0.0]), 0.0, "a reason", "mirrored along the axis")
+    monkeypatch.setattr(analysis, "find_midline", lambda brain, affine: unfound)
+    a = assess(case, tmp_path / "out")
+    for tp in a.timepoints:
+        assert any("brain midline not found on the T1c brain mask (a reason)" in w for w in tp.warnings), tp.warnings
+        radc = [m for m in tp.markers if m.name == "radc_mean"]
+        assert radc and all(m.quality["reference_mirror"] == "axis" for m in radc)

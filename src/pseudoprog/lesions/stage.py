@@ -56,6 +56,8 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         at.midline = tl.midline
         notes = at.warnings
         notes.extend(tl.notes)
+        if tl.midline is not None and tl.midline.method != "plane":
+            notes.append(midline_warning(tl.midline.reason))
         if not tl.lesions:
             notes.append("no enhancing lesion found in the images")
         by_id = {les.id: les for les in reported_lesions.get(date, ())}
@@ -71,6 +73,15 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         combined.extend(by_id.values())
         at.lesions = tuple(combined)
     return out
+
+
+def midline_warning(reason: str) -> str:
+    """The timepoint's warning when the brain's mid-sagittal plane could not be trusted on its T1c brain mask."""
+    return (
+        f"brain midline not found on the T1c brain mask ({reason}): contralateral references (rADC, ASL rCBF, "
+        "DSC white matter) are mirrored along the scanner's left-right axis, which is wrong for a head turned in the "
+        "scanner — check them before relying on them"
+    )
 
 
 def event_warning(event: TrackEvent) -> str:
