@@ -25,9 +25,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from pseudoprog.align.axes import nearest_axis
+from pseudoprog.lesions import segment
 from pseudoprog.lesions.segment import mid_sagittal_fit, mid_sagittal_plane
 from pseudoprog.perfusion import reference_region as rr
+from pseudoprog.perfusion.reference_region import _mirror_along_axis
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MASKS = {
@@ -115,18 +116,9 @@ def sphere(shape: tuple[int, ...], affine: np.ndarray, centre: np.ndarray, radiu
 
 
 def old_mirror(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """The mirror before l21-mirror (main 8cc0a8a, as written there): along the image axis nearest left-right, about
-    the brain mask's centre of mass."""
-    axis = nearest_axis(affine, 0)
-    centre = float(np.nonzero(brain)[axis].mean())
-    idx = np.nonzero(mask)
-    mirrored_axis = np.rint(2 * centre - idx[axis]).astype(int)
-    keep = (mirrored_axis >= 0) & (mirrored_axis < mask.shape[axis])
-    new_idx = [i[keep] for i in idx]
-    new_idx[axis] = mirrored_axis[keep]
-    out = np.zeros_like(mask, dtype=bool)
-    out[tuple(new_idx)] = True
-    return out & brain & ~mask
+    """The mirror before l21-mirror (main 8cc0a8a), kept as the fallback: along the image axis nearest left-right,
+    about the brain mask's centre of mass."""
+    return _mirror_along_axis(mask, brain, affine) & brain & ~mask
 
 
 def case(
@@ -144,7 +136,7 @@ def case(
     at = centre + site[0] * normal + site[1] * anterior
     roi = sphere(rot.shape, affine, (world @ np.append(at, 1.0))[:3], 10.0) & rot
     truth = reflect(world_centroid(roi, affine), n, d)
-    rr._CACHE.clear()
+    segment._FITS.clear()  # time a search, not the memory of one
     t0 = time.perf_counter()
     found = rr.contralateral_region(roi, rot, affine)
     seconds = time.perf_counter() - t0
@@ -229,7 +221,7 @@ def real_map_masks() -> None:
         rows.append(("ASL, Siemens XA30 pCASL", data.shape[:3], img.affine, brain))
     for label, shape, affine, brain in rows:
         fit = mid_sagittal_fit(brain, affine)
-        rr._CACHE.clear()
+        segment._FITS.clear()  # time a search, not the memory of one
         mid = rr.find_midline(brain, affine)
         spacing = " x ".join(f"{v:g}" for v in np.round(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)), 2))
         print(

@@ -18,17 +18,18 @@ from pseudoprog.phantoms.anatomy import Grid
 pytestmark = pytest.mark.e2e
 
 
-def test_the_plane_is_searched_once_per_timepoint_and_every_reference_uses_it(tmp_path, monkeypatch) -> None:
+def _case(folder, sequences: tuple[str, ...]):
+    """The pseudoprogression patient (two timepoints, the follow-up scanned at 2.5° of yaw) on a small grid."""
     from pseudoprog.phantoms.patient import write_synthetic_case
 
-    case = write_synthetic_case(
-        tmp_path / "case",
-        scenario="pseudoprogression",
-        fmt="nifti",
-        seed=3,
-        grid=Grid(shape=(64, 72, 24), spacing_mm=(3.0, 3.0, 6.0)),
-        sequences=("structural", "dsc", "asl", "dwi"),
+    grid = Grid(shape=(64, 72, 24), spacing_mm=(3.0, 3.0, 6.0))
+    return write_synthetic_case(
+        folder, scenario="pseudoprogression", fmt="nifti", seed=3, grid=grid, sequences=sequences
     )
+
+
+def test_the_plane_is_searched_once_per_timepoint_and_every_reference_uses_it(tmp_path, monkeypatch) -> None:
+    case = _case(tmp_path / "case", ("structural", "dsc", "asl", "dwi"))
     searched: list[tuple[int, ...]] = []
     real = segment._mid_sagittal_fit
 
@@ -54,16 +55,8 @@ def test_the_plane_is_searched_once_per_timepoint_and_every_reference_uses_it(tm
 def test_a_midline_not_found_on_the_t1c_is_a_timepoint_warning(tmp_path, monkeypatch) -> None:
     from pseudoprog.lesions import analysis
     from pseudoprog.perfusion import reference_region
-    from pseudoprog.phantoms.patient import write_synthetic_case
 
-    case = write_synthetic_case(
-        tmp_path / "case",
-        scenario="pseudoprogression",
-        fmt="nifti",
-        seed=3,
-        grid=Grid(shape=(64, 72, 24), spacing_mm=(3.0, 3.0, 6.0)),
-        sequences=("structural", "dwi"),
-    )
+    case = _case(tmp_path / "case", ("structural", "dwi"))
     unfound = reference_region.Midline("axis", np.array([1.0, 0.0, 0.0]), 0.0, "a reason", "mirrored along the axis")
     monkeypatch.setattr(analysis, "find_midline", lambda brain, affine: unfound)
     a = assess(case, tmp_path / "out")
