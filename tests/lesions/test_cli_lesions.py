@@ -53,7 +53,11 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
 
     d0, d1 = dt.date(2025, 1, 1), dt.date(2025, 4, 1)
     tl = SimpleNamespace(
-        notes=["automatic detection found no enhancing lesion"], lesions=[], to_baseline=None, registrations={}
+        notes=["automatic detection found no enhancing lesion"],
+        lesions=[],
+        to_baseline=None,
+        registrations={},
+        midline=None,
     )
     fake = SimpleNamespace(
         timepoints={d0: tl, d1: tl},
