@@ -87,7 +87,9 @@ TCIA_SEED_FAILS = {
     "near the vertex (slices 16-18); on slice 17 we take the ring with its dark centre (153 voxels, the reference's "
     "60 are the ring alone), and so small a reference leaves Dice no room for a voxel of boundary",
     "11/Post": "seed refused, 2.1 local SDs: the reference is two lesions in opposite frontal lobes and its centroid "
-    "lies in normal brain between them (one seed per piece: 0.60)",
+    "lies in normal brain between them, 9 mm from the nearer (one seed per piece: 0.60); the compact clearly enhancing "
+    "tissue nearest the click (19.5 mm) is a deep vein outside the reference, so moving the seed to the nearest "
+    "enhancing tissue would take it (branch l21-seed)",
 }
 # Cases meeting the Dice goal whose diameters still differ from the reference's by more than 15 % / 3 mm.
 TCIA_DIAMETER_FAILS = {
@@ -426,6 +428,17 @@ def test_tcia_a_click_3_mm_off_does_not_chain_into_the_skull_base_beyond_the_mas
     (les,), _ = segment_lesions(t1c, brain, affine, seeds=(Seed("L1", point_mm=point),))
     assert int((les.enhancing & ~brain).sum()) <= 100
     assert _dice(les.enhancing, ref) >= 0.6
+
+
+def test_tcia_a_click_between_two_lesions_is_refused_and_told_where_to_click():
+    """11/Post: the reference centroid lies in normal brain between two faint ring lesions (9.3 mm from the nearer's
+    nearest voxel); the click is refused at every reach (1.0, 1.9, 2.1 local SDs within 10, 20, 30 mm; 1.2, 2.3, 2.8
+    with the slices levelled) and the note now says so at each reach and that the click is not on enhancing tissue."""
+    r = _run("11/Post")
+    assert not r["seeded"]
+    (note,) = r["seed_notes"]
+    assert "1.0 within 10 mm" in note and "within 20 mm" in note
+    assert "the click is not on clearly enhancing tissue" in note
 
 
 def test_tcia_a_faint_ring_on_thick_slices_is_seeded_after_levelling_the_slices():

@@ -870,10 +870,16 @@ def seeded_lesion(
             else:
                 said = f"{again} ({LEVELLED})"
     if mask is None:
-        return None, said
+        return None, f"{said}{OFF_ENHANCEMENT}" if seed.point_mm is not None else said
     out = np.zeros(e.shape, dtype=bool)
     out[sl] = mask
     return out, said
+
+
+OFF_ENHANCEMENT = (
+    ": the click is not on clearly enhancing tissue at any reach searched — put the seed on the enhancing rim or "
+    "nodule itself"
+)
 
 
 LEVELLED = "with each thick slice's brain level subtracted"
@@ -931,6 +937,7 @@ def _seeded_in(
     radii = [f * seed.radius_mm for f in (1.0, 2.0, 3.0)] if seed.point_mm is not None else [0.0]
     min_contrast = value("segmentation", "seed_min_contrast_sd")
     said = ""
+    nearer: list[str] = []  # the contrast within each smaller reach, told when the click is refused
     for radius in radii:
         s = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=radius) if seed.point_mm is not None else seed
         region = s.region(affine, e.shape) & brain
@@ -941,13 +948,17 @@ def _seeded_in(
         peak = float(np.percentile(e[region], 98))
         contrast = (peak - bg) / spread
         where = f" (searched {radius:.0f} mm round the click)" if seed.point_mm is not None else ""
-        said = (
-            f"peak enhancement in the seed region{where} {contrast:.1f} local SDs above the surrounding brain "
-            f"(needs ≥ {min_contrast:.1f})"
-        )
+        needs = f"needs ≥ {min_contrast:.1f}"
+        said = f"peak enhancement in the seed region{where} {contrast:.1f} local SDs above the surrounding brain"
+        said = f"{said} ({needs})"
         if contrast >= min_contrast:
             break
+        nearer.append(f"{contrast:.1f} within {radius:.0f} mm")
     else:
+        if len(nearer) > 1:
+            # A click beside a lesion or between two (TCIA 11 Post: 9 mm from the nearest labelled voxel, 1.0 local SDs
+            # within 10 mm): say that the click itself is not on enhancing tissue, at every reach searched.
+            said = said.replace(f"({needs})", f"({needs}; {', '.join(nearer[:-1])})")
         return None, said
     thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
     if seed.point_mm is not None:
