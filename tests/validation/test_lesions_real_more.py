@@ -441,6 +441,20 @@ def test_tcia_a_click_between_two_lesions_is_refused_and_told_where_to_click():
     assert "the click is not on clearly enhancing tissue" in note
 
 
+def test_tcia_a_click_beside_two_lesions_is_not_accepted_by_widening_the_levelled_second_look():
+    """11/Post, the centroid moved 3 mm in x: refused on the map as it is at 10, 20 and 30 mm, the click was accepted by
+    the slice-levelled second look in its 30 mm ball at exactly 3.0 local SDs, and the growth took 16 710 voxels over
+    slices 1-18 (Dice 0.19, 892 outside the brain mask). The second look now judges the click's own ball only (every
+    other click it accepts on the TCIA scans is accepted within 10 mm: 10 Post), so the click is refused with the
+    contrasts it saw."""
+    t1c, affine, ref, brain = _load("11/Post")
+    centre = affine @ np.r_[ndimage.center_of_mass(ref), 1.0]
+    point = (float(centre[0]) + 3.0, float(centre[1]), float(centre[2]))
+    lesions, (note,) = segment_lesions(t1c, brain, affine, seeds=(Seed("L1", point_mm=point),))
+    assert lesions == []
+    assert "brain level subtracted" in note and "the click is not on clearly enhancing tissue" in note
+
+
 def test_tcia_a_faint_ring_on_thick_slices_is_seeded_after_levelling_the_slices():
     """10/Post: a seed in the core of a small faint ring at the vertex was refused (2.4 local SDs within 10 mm): the
     brain's level steps between its 5 mm slices (medians 0.11 apart), inflating the 3-D shell's SD, while the ring
