@@ -79,6 +79,17 @@ def test_a_refused_seed_says_what_it_saw():
     assert "L9" in note and "local SDs" in note and "needs ≥" in note
 
 
+def test_a_click_refused_at_every_reach_says_so_at_each_and_where_to_click():
+    # A point on plain brain (as TCIA 11 Post's reference centroid, between two lesions): the contrast within each
+    # reach searched (4, 8 and 12 mm) is told, and that the click is not on enhancing tissue.
+    s = _scene()
+    nothing = seed_from_voxels("L9", s["affine"], point=(32, 10, 16), radius_mm=4.0)
+    _, (note,) = segment_lesions(s["t1c"], s["brain"], s["affine"], t1=s["t1"], seeds=(nothing,))
+    assert "searched 12 mm round the click" in note
+    assert " within 4 mm" in note and " within 8 mm" in note
+    assert "the click is not on clearly enhancing tissue" in note
+
+
 def test_an_automatic_run_that_finds_nothing_says_so():
     s = _scene()
     plain = np.where(s["brain"], 700.0, 0.0) + np.random.default_rng(3).normal(0, 10, SHAPE)
