@@ -1734,6 +1734,7 @@ def mid_sagittal_fit(brain: np.ndarray, affine: np.ndarray) -> MidSagittalFit:
             _FITS.move_to_end(key)
             return _FITS[key]
     fit = _mid_sagittal_fit(brain, affine)
+    fit.normal.setflags(write=False)  # shared by every caller of the same mask: nobody may change it in place
     with _FITS_LOCK:
         _FITS[key] = fit
         while len(_FITS) > _FITS_KEPT:
