@@ -80,12 +80,14 @@ def guarded(
 class _Recording(FlowContext):
     """A view of the run's context for one timepoint's map builders that records what they merge or skip.
 
-    The builders of one timepoint see only that timepoint's inputs (its masks, transforms and the maps made
-    so far), so timepoints can be built side by side; replaying the records in timepoint order afterwards
-    gives the run's context exactly what building them one after the other would have given.
+    A chain of builders (:func:`pseudoprog.maps.chains`) sees only its timepoint's inputs (its masks, transforms,
+    midline and the maps its own chain made so far), so chains can be built side by side; replaying the records
+    timepoint by timepoint, builder by builder in the builders' order, gives the run's context exactly what
+    building them one after the other would have given.
     """
 
-    events: list[tuple[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, str, Any]] = field(default_factory=list)  # (builder, "merge" | "skip", what)
+    builder: str = ""  # the builder running now
 
     @classmethod
     def of(cls, ctx: FlowContext, tp: Timepoint) -> _Recording:
@@ -95,50 +97,65 @@ class _Recording(FlowContext):
         return rec
 
     def merge(self, out: StageOutput) -> None:
-        self.events.append(("merge", out))
+        self.events.append((self.builder, "merge", out))
         super().merge(out)
 
     def skip(self, stage: str, reason: str, **kw: Any) -> None:
-        self.events.append(("skip", (stage, reason, kw)))
+        self.events.append((self.builder, "skip", (stage, reason, kw)))
         super().skip(stage, reason, **kw)
 
-    def replay(self, ctx: FlowContext) -> None:
-        for what, item in self.events:
-            if what == "merge":
-                ctx.merge(item)
-            else:
-                stage, reason, kw = item
-                ctx.skip(stage, reason, **kw)
+
+def _replay(ctx: FlowContext, records: Sequence[_Recording], order: Sequence[str]) -> None:
+    """The records' events into ``ctx``, builder by builder in ``order`` (a record's own order within a builder)."""
+    rank = {name: i for i, name in enumerate(order)}
+    events = [
+        (rank.get(builder, len(rank)), n, i, what, item)
+        for n, rec in enumerate(records)
+        for i, (builder, what, item) in enumerate(rec.events)
+    ]
+    for *_, what, item in sorted(events, key=lambda e: e[:3]):
+        if what == "merge":
+            ctx.merge(item)
+        else:
+            stage, reason, kw = item
+            ctx.skip(stage, reason, **kw)
 
 
-# Timepoints whose maps are built at the same time (``threads.case_threads()``, 2 by default): the fits release
-# the GIL (numpy, SimpleITK); more threads would only hold more series in memory.
+# Chains of map builders built at the same time (``threads.case_threads()``, 2 by default): the fits release the
+# GIL (numpy, numba, SimpleITK); more threads would only hold more series in memory.
 
 
 def stage_maps(ctx: FlowContext) -> StageOutput:
     """Every map builder on every timepoint, each guarded alone; then the case's texture table.
 
-    Timepoints are built side by side (``case_threads()``), each from its own inputs; their outputs enter the
-    context in timepoint order, as if built one after the other.
+    The builders run in independent chains (:func:`pseudoprog.maps.chains`: texture after the DSC whose rCBV it
+    reads, every other builder alone), side by side (``case_threads()``), each from its own timepoint's inputs;
+    their outputs enter the context timepoint by timepoint, builder by builder, as if built one after the other.
+    Chains are taken latest timepoint first (follow-ups carry the larger lesions), the longest chain of each first,
+    so one timepoint's texture (pyradiomics: mostly Python, it holds the interpreter) runs beside another chain's
+    fits rather than beside the other timepoint's texture at the end.
     """
-    from ..maps import BUILDERS
+    from ..maps import BUILDERS, Builder, chains
     from ..markers.texture import TextureTable, write_texture_table
 
-    def build_timepoint(tp: Timepoint) -> _Recording:
+    def build_chain(tp: Timepoint, chain: Sequence[tuple[str, Builder]]) -> _Recording:
         rec = _Recording.of(ctx, tp)
-        for name, build in BUILDERS:
+        for name, build in chain:
+            rec.builder = name
             guarded(rec, name, build, rec.inputs(tp), when=tp.date)
         return rec
 
     timepoints = list(ctx.case.timepoints)
+    tasks = [(tp, chain) for tp in reversed(timepoints) for chain in chains(BUILDERS)]
     threads = case_threads()
-    if len(timepoints) > 1 and threads > 1:
+    if len(tasks) > 1 and threads > 1:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="maps") as pool:
-            records = list(pool.map(build_timepoint, timepoints))
+            records = list(pool.map(build_chain, *zip(*tasks, strict=True)))
     else:
-        records = [build_timepoint(tp) for tp in timepoints]
-    for rec in records:
-        rec.replay(ctx)
+        records = [build_chain(tp, chain) for tp, chain in tasks]
+    order = [name for name, _ in BUILDERS]
+    for tp in timepoints:
+        _replay(ctx, [rec for (at, _), rec in zip(tasks, records, strict=True) if at is tp], order)
     return write_texture_table(ctx.results_of(TextureTable), ctx.out_dir)
 
 

@@ -8,7 +8,7 @@ CannotAssessError when it cannot run; the runner records that in ``not_assessed`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..handoff import StageOutput, TimepointInputs
 from . import adc, asl, dce, dsc, mrs, pet, texture, tram
@@ -27,4 +27,21 @@ BUILDERS: list[tuple[str, Builder]] = [
     ("texture", texture.build),
 ]
 
-__all__ = ["BUILDERS", "Builder"]
+# A builder that reads the maps another made runs after it, in its chain (texture reads the DSC's rCBV).
+READS = {"texture": "dsc"}
+
+
+def chains(builders: Sequence[tuple[str, Builder]]) -> list[list[tuple[str, Builder]]]:
+    """The builders as chains that can run side by side: each builder alone, except one that reads another's maps
+    (:data:`READS`), which follows it in its chain; the chain of the most builders first, then in ``builders`` order.
+
+    >>> [[n for n, _ in c] for c in chains([(n, None) for n in ("dsc", "dce", "asl", "texture")])]
+    [['dsc', 'texture'], ['dce'], ['asl']]
+    """
+    grouped: dict[str, list[tuple[str, Builder]]] = {}
+    for name, build in builders:
+        grouped.setdefault(READS.get(name, name), []).append((name, build))
+    return sorted(grouped.values(), key=len, reverse=True)
+
+
+__all__ = ["BUILDERS", "READS", "Builder", "chains"]
