@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pseudoprog.pet.tbr import contralateral_background, head_mask, tumour_to_background
+from pseudoprog.pet.tbr import contralateral_sphere, head_mask, tumour_to_background
 
 
 def _scene(shape=(40, 40, 20)):
@@ -61,7 +61,7 @@ def test_refusals() -> None:
     with pytest.raises(ValueError, match="shape"):
         tumour_to_background(suv[:-1], lesion, aff)
     with pytest.raises(ValueError, match="diameter_mm"):
-        contralateral_background(lesion, aff, head_mask(suv), diameter_mm=-1)
+        contralateral_sphere(lesion, aff, head_mask(suv), diameter_mm=-1)
     with pytest.raises(ValueError, match="threshold_fraction"):
         head_mask(suv, threshold_fraction=1.5)
 

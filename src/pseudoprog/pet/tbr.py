@@ -48,19 +48,6 @@ def head_mask(suv: np.ndarray, *, threshold_fraction: float | None = None) -> np
     return suv > frac * float(np.percentile(positive, 99))
 
 
-def contralateral_background(
-    lesion: np.ndarray,
-    affine: np.ndarray,
-    head: np.ndarray,
-    *,
-    exclude: np.ndarray | None = None,
-    diameter_mm: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The automatic background region and its centre (RAS mm); see :func:`contralateral_sphere`."""
-    found = contralateral_sphere(lesion, affine, head, exclude=exclude, diameter_mm=diameter_mm)
-    return found.region, found.centre
-
-
 @dataclass(frozen=True)
 class ContralateralSphere:
     region: np.ndarray  # bool, on the lesion's grid
