@@ -1684,6 +1684,13 @@ def _world_lattice(brain: np.ndarray, affine: np.ndarray, cell_mm: float) -> np.
     return pts[keep]
 
 
+# The mid-sagittal plane search's limits: yaw and roll from the scanner's left-right axis, shift from the mask's
+# lattice centroid (a plane at one of them was not found inside the search: reference_region does not trust it).
+PLANE_YAW_LIMIT_DEG = 20.0
+PLANE_ROLL_LIMIT_DEG = 10.0
+PLANE_SHIFT_LIMIT_MM = 20.0
+
+
 @dataclass(frozen=True)
 class MidSagittalFit:
     """The mid-sagittal plane search's answer with what it saw (:func:`mid_sagittal_fit`).
@@ -1792,7 +1799,11 @@ def _mid_sagittal_fit(brain: np.ndarray, affine: np.ndarray) -> MidSagittalFit:
         yaw, roll, off = yaw.ravel(), roll.ravel(), off.ravel()
         # The search's limits, a hair wide: a limit reached in finer steps is not lost to rounding.
         lim = 1e-9
-        ok = (np.abs(yaw) <= np.radians(20.0) + lim) & (np.abs(roll) <= np.radians(10.0) + lim) & (np.abs(off) <= 20.0)
+        ok = (
+            (np.abs(yaw) <= np.radians(PLANE_YAW_LIMIT_DEG) + lim)
+            & (np.abs(roll) <= np.radians(PLANE_ROLL_LIMIT_DEG) + lim)
+            & (np.abs(off) <= PLANE_SHIFT_LIMIT_MM)
+        )
         scores = np.where(ok, overlap(pts, yaw, roll, off), -1.0)
         k = int(np.argmax(scores))
         best = (float(yaw[k]), float(roll[k]), float(off[k]))

@@ -41,7 +41,6 @@ from ..align.axes import nearest_axis
 MIN_LATTICE_POINTS = 1000
 MIN_OVERLAP = 0.85
 MAX_SHIFT_MM = 10.0
-_YAW_LIMIT_DEG, _ROLL_LIMIT_DEG = 20.0, 10.0  # the search's (lesions.segment.mid_sagittal_fit)
 _AT_LIMIT_DEG = 0.25
 
 
@@ -73,22 +72,20 @@ def left_right_axis(affine: np.ndarray) -> int:
 def find_midline(brain: np.ndarray, affine: np.ndarray) -> Midline:
     """The mirror for lesions in ``brain`` (see the module notes). The plane search keeps its last answers
     (:func:`pseudoprog.lesions.segment.mid_sagittal_fit`), so asking again for the same mask costs no search."""
-    return _find_midline(np.asarray(brain, dtype=bool), np.asarray(affine, dtype=np.float64))
+    from ..lesions.segment import PLANE_ROLL_LIMIT_DEG, PLANE_YAW_LIMIT_DEG, mid_sagittal_fit
 
-
-def _find_midline(brain: np.ndarray, affine: np.ndarray) -> Midline:
-    from ..lesions.segment import mid_sagittal_fit
-
-    fit = mid_sagittal_fit(brain, affine)
-    normal = fit.normal.copy()
-    normal.setflags(write=False)
+    fit = mid_sagittal_fit(np.asarray(brain, dtype=bool), np.asarray(affine, dtype=np.float64))
+    normal = fit.normal  # read-only: the search's remembered answer
     if fit.n_points < MIN_LATTICE_POINTS:
         reason = f"brain mask too small for a plane search ({fit.n_points} points of a 4 mm lattice)"
     elif fit.overlap < MIN_OVERLAP:
         reason = f"brain mask not mirror-symmetric enough (best mirror overlap {fit.overlap:.0%})"
     elif abs(fit.shift_mm) > MAX_SHIFT_MM:
         reason = f"best plane {abs(fit.shift_mm):.0f} mm from the brain mask's centre"
-    elif abs(fit.yaw_deg) >= _YAW_LIMIT_DEG - _AT_LIMIT_DEG or abs(fit.roll_deg) >= _ROLL_LIMIT_DEG - _AT_LIMIT_DEG:
+    elif (
+        abs(fit.yaw_deg) >= PLANE_YAW_LIMIT_DEG - _AT_LIMIT_DEG
+        or abs(fit.roll_deg) >= PLANE_ROLL_LIMIT_DEG - _AT_LIMIT_DEG
+    ):
         reason = f"best plane at the search's limit (yaw {fit.yaw_deg:.1f}°, roll {fit.roll_deg:.1f}°)"
     else:
         return Midline(

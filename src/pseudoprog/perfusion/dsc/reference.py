@@ -18,16 +18,13 @@ Automatic choice (clinical_rules.md §2.1: normalise to contralateral NAWM; no c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from ...errors import CannotAssessError
+from ..reference_region import Midline, midline_normal
 from ..tables import dsc_methods
-
-if TYPE_CHECKING:
-    from ..reference_region import Midline
 
 _MIDLINE_GAP_MM = 5.0
 _PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -90,8 +87,6 @@ def auto_nawm(
     between the hemispheres (the timepoint's, found on its T1c), else the brain mask's own is searched."""
     table = dsc_methods()["reference"]
     need = int(table["min_voxels"])
-    from ..reference_region import midline_normal
-
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     cand = brain.copy()
     note = ""
