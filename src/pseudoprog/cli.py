@@ -23,6 +23,7 @@ from .errors import (
     exit_code,
     write_traceback_log,
 )
+from .memory import without_hugepage_advice
 
 app = typer.Typer(
     add_completion=False,
@@ -626,6 +627,7 @@ def _root(
 ) -> None:
     global _DEBUG
     _DEBUG = debug
+    without_hugepage_advice()  # every command's large arrays (pseudoprog.memory)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -37,6 +37,7 @@ from ..handoff import StageOutput, TimepointOutput
 from ..ingest.dicom import file_index
 from ..ingest.series import prefetch_dynamic
 from ..lesions.stage import reported, run_lesions
+from ..memory import without_hugepage_advice
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentify_folder
 from ..report.warm import start_warming
@@ -249,6 +250,7 @@ def assess(
     from ..report.stage import ReportInputs, run_report_stage
 
     say = progress or (lambda _msg: None)
+    without_hugepage_advice()  # fresh large arrays are cheaper without it (pseudoprog.memory)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
     # A bad option fails first.
     deid = Deidentifier(dates=deidentify) if isinstance(deidentify, str) else deidentify
