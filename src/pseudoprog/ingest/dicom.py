@@ -1351,6 +1351,10 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
     first = layout.slices[0][0]
     n_k, n_n = len(layout.slices), len(layout.slices[0])
     out = np.empty((first.columns, first.rows, n_k, n_n), dtype=np.float32)
+    # One slice position's frames are gathered in file order (contiguous writes), then moved into ``out`` at
+    # once: writing each frame straight into ``out`` strides by n_k × n_n floats per voxel, a cache miss per
+    # value (half of the read time of a 128 × 128 × 25 × 60 DSC series).
+    gathered = np.empty((n_n, first.rows, first.columns), dtype=np.float32)
     cache: dict[Path, np.ndarray] = {}  # one enhanced file holds many frames: decode once
     for k, group in enumerate(layout.slices):
         for n, fr in enumerate(group):
@@ -1374,16 +1378,17 @@ def read_pixels(layout: StackLayout, *, label: str) -> np.ndarray:
             if slope == 1.0 and intercept == 0.0 and frame.dtype.kind in "iu" and frame.dtype.itemsize <= 2:
                 # No rescale on 8/16-bit integers (most series): float32 holds every such value exactly, as the
                 # float64 arithmetic below would round it, and an integer is always finite.
-                out[:, :, k, n] = frame.T
+                gathered[n] = frame
                 continue
-            out[:, :, k, n] = frame.T * slope + intercept
-            if not np.isfinite(out[:, :, k, n]).all():
+            gathered[n] = frame * slope + intercept
+            if not np.isfinite(gathered[n]).all():
                 raise InputError(
                     "pixel data holds NaN or infinite values (or overflow float32 after rescaling)",
                     file=fr.path,
                     field="PixelData (7FE0,0010)" if fr.frame_index is None else f"PixelData frame {fr.frame_index}",
                     expected="finite pixel values",
                 )
+        out[:, :, k, :] = gathered.transpose(2, 1, 0)
     return out if n_n > 1 else out[..., 0]
 
 
