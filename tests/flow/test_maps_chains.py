@@ -41,3 +41,30 @@ def test_chains_side_by_side_give_what_one_thread_gives(tmp_path, monkeypatch) -
     assert _stripped(results["1"]) == _stripped(results["2"])
     texture = (tmp_path / "out2" / "features").glob("*")
     assert any("rCBV" in path.read_text() for path in texture if path.is_file()), "texture did not see the rCBV map"
+
+
+def test_blas_runs_on_one_thread_throughout_the_run(tmp_path, monkeypatch) -> None:
+    """The fits' own one-thread sections restore what they found; under the run's limit that is one thread, so
+    a sum is never split differently from one run to the next (threads.blas_in_one_thread)."""
+    from threadpoolctl import threadpool_info
+
+    from pseudoprog.flow import run
+    from pseudoprog.phantoms.patient import write_synthetic_case
+
+    case = write_synthetic_case(
+        tmp_path / "case",
+        scenario="pseudoprogression",
+        fmt="nifti",
+        seed=3,
+        grid=Grid(shape=(48, 56, 16), spacing_mm=(4.0, 4.0, 8.0)),
+        sequences=("structural",),
+    )
+    seen: list[int] = []
+
+    def probe(ctx):
+        seen.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return run.StageOutput()
+
+    monkeypatch.setattr(run, "STAGES", [*run.STAGES, ("probe", probe)])
+    assess(case, tmp_path / "out")
+    assert seen and set(seen) == {1}

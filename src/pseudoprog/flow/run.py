@@ -41,7 +41,7 @@ from ..memory import without_hugepage_advice
 from ..question import Question, run_question
 from ..report.deidentify import Deidentifier, deidentify_folder
 from ..report.warm import start_warming
-from ..threads import case_threads
+from ..threads import blas_in_one_thread, case_threads
 from .context import FlowContext
 from .publish import staged_folder
 from .scope import decide_scope
@@ -260,7 +260,11 @@ def assess(
     # lock is taken first, so a second run on the same folder is refused before it reads anything. Every DICOM
     # file of the case is parsed once in this run (the file index), large folders by worker processes.
     workers = case_threads()
-    with staged_folder(out) as staging, file_index(workers=workers if workers > 1 else 0) as index:
+    with (
+        staged_folder(out) as staging,
+        file_index(workers=workers if workers > 1 else 0) as index,
+        blas_in_one_thread(),  # the run's own threads are its parallelism; same numbers every run
+    ):
         with _timed(say, "reading case.yaml and image headers"):
             ingested = ingest_case(Path(case_dir), allow_roots=allow_roots)  # a case-level input error stops here
         index.stop_workers()  # every header is read: the parsing workers are done
