@@ -138,3 +138,19 @@ def test_the_reference_margin_box_is_binary_dilation_by_the_box(half):
     mask[25, 10, 6] = True
     box = np.ones(tuple(2 * h + 1 for h in half), dtype=bool)
     assert np.array_equal(dilated_by_box(mask, half), ndimage.binary_dilation(mask, structure=box))
+
+
+def test_lesion_skewness_and_kurtosis_are_scipys_to_the_bit() -> None:
+    """The summary's rCBV skewness and excess kurtosis repeat scipy.stats' operations (biased estimators) without
+    importing scipy.stats (0.2 s of every run): the same numbers, NaN when the values do not vary."""
+    from scipy import stats
+
+    from pseudoprog.perfusion.dsc.model import _excess_kurtosis, _skewness
+
+    rng = np.random.default_rng(7)
+    for n in (3, 4, 17, 250, 4001):
+        for v in (rng.normal(1.2, 0.4, n), rng.gamma(2.0, 0.5, n), rng.random(n).astype(np.float32).astype(float)):
+            assert _skewness(v) == float(stats.skew(v))
+            assert _excess_kurtosis(v) == float(stats.kurtosis(v))
+    flat = np.full(12, 0.8)
+    assert np.isnan(_skewness(flat)) and np.isnan(_excess_kurtosis(flat))
