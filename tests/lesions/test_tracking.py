@@ -54,3 +54,25 @@ def test_ids_given_by_seeds_are_kept():
     t = Tracker((1.0, 1.0, 2.0))
     assert t.add(D[0], [blob(15, 15)], ["T-left"]) == [("T-left", False)]
     assert t.add(D[1], [blob(15, 15), blob(45, 45)], ["T-left", None]) == [("T-left", False), ("L1", True)]
+
+
+def test_within_mm_is_the_whole_array_distance_transform() -> None:
+    """The tracker's and the segmentation's 'within r mm of the lesion' are computed on the lesion's box grown by
+    the reach; the answer is the whole array's, on any spacing, near the border or not, for an empty mask too."""
+    import numpy as np
+    from scipy import ndimage
+
+    from pseudoprog.lesions.segment import within_mm
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        shape = tuple(int(n) for n in rng.integers(8, 40, 3))
+        spacing = tuple(float(s) for s in rng.choice([0.5, 0.9, 1.0, 1.5, 3.0, 5.0], 3))
+        mask = np.zeros(shape, dtype=bool)
+        for _ in range(int(rng.integers(0 if trial == 0 else 1, 4))):
+            c = [int(rng.integers(0, n)) for n in shape]
+            r = [int(rng.integers(0, 4)) for _ in shape]
+            mask[tuple(slice(max(a - b, 0), a + b + 1) for a, b in zip(c, r, strict=True))] = True
+        reach = float(rng.choice([0.0, 1.0, 2.5, 5.0, 10.0, 15.0]))
+        expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= reach
+        assert np.array_equal(within_mm(mask, reach, spacing), expected), (shape, spacing, reach)

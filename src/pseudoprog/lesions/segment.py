@@ -319,6 +319,23 @@ def depth_in_mm(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return out
 
 
+def within_mm(mask: np.ndarray, reach_mm: float, spacing: np.ndarray | tuple[float, ...]) -> np.ndarray:
+    """Voxels no farther than ``reach_mm`` from ``mask`` (``distance_transform_edt(~mask) <= reach_mm`` of the
+    whole array), computed on the mask's bounding box grown by the reach and one voxel more.
+
+    Exact: every mask voxel is in that box, so inside it the nearest one is found; a voxel outside the box is more
+    than the reach away on one axis alone. A lesion's box is a small part of the volume (the tracker's dilation
+    of a whole-volume mask took 0.17 s a run). An empty mask gets the whole-array transform's own answer.
+    """
+    if not mask.any():
+        return ndimage.distance_transform_edt(~mask, sampling=spacing) <= reach_mm
+    margin = max(int(np.ceil(reach_mm / float(min(spacing)))), 0) + 1
+    box = _bbox(mask, pad=margin)
+    out = np.zeros(mask.shape, dtype=bool)
+    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= reach_mm
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class DetectionMap:
     """What automatic detection judges enhancement on: the brain eroded by ``detection_erosion_mm``, the
@@ -700,7 +717,7 @@ def _with_dimmer_rim(
     )
     if not body.any():
         return lesion
-    near = ndimage.distance_transform_edt(~body, sampling=spacing) <= reach
+    near = within_mm(body, reach, spacing)
     dim = ((e[sl] > bar) & brain[sl] & near & allowed[sl]) | lesion[sl]
     out = lesion.copy()
     out[sl] = _parts_touching(dim, lesion[sl])
@@ -832,7 +849,7 @@ def _flair_near(
     f: np.ndarray, brain: np.ndarray, lesion: np.ndarray, spacing: np.ndarray, med: float, rsd: float
 ) -> np.ndarray:
     """:func:`flair_abnormality` inside a crop (brain-wide median and robust SD given)."""
-    near = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= value("segmentation", "flair_margin_mm")
+    near = within_mm(lesion, value("segmentation", "flair_margin_mm"), spacing)
     hot = (f > med + value("segmentation", "flair_robust_sd") * rsd) & brain & near
     if hot.any():
         thr = med + value("segmentation", "enhancement_fraction") * (float(np.median(f[hot])) - med)
@@ -971,9 +988,7 @@ def _seeded_in(
         return None, said
     thr = bg + value("segmentation", "enhancement_fraction") * (peak - bg)
     if seed.point_mm is not None:
-        allowed = ndimage.distance_transform_edt(~region, sampling=spacing) <= value(
-            "segmentation", "point_extension_mm"
-        )
+        allowed = within_mm(region, value("segmentation", "point_extension_mm"), spacing)
         # Pieces of one lesion may meet only outside the clicked ball (an irregular or multilobular rim):
         # those touching the ball twice as large belong to it.
         core = Seed(seed.lesion_id, point_mm=seed.point_mm, radius_mm=max(2.0 * seed.radius_mm, radius)).region(
@@ -1065,7 +1080,7 @@ def _with_pieces(
     labels, n = ndimage.label(compact, structure=STRUCT26)
     if n == 0:
         return lesion
-    near = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= value("segmentation", "piece_gap_mm")
+    near = within_mm(lesion, value("segmentation", "piece_gap_mm"), spacing)
     ids = np.unique(labels[near & compact])
     ids = ids[ids > 0]
     volume = ndimage.sum_labels(compact, labels, index=ids) * float(np.prod(spacing))

@@ -23,9 +23,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from .rules import value
+from .segment import within_mm
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ class Tracker:
     _next: int = 1
 
     def _dilate(self, mask: np.ndarray) -> np.ndarray:
-        d = value("segmentation", "match_dilation_mm")
-        return ndimage.distance_transform_edt(~mask, sampling=self.spacing_mm) <= d
+        return within_mm(mask, value("segmentation", "match_dilation_mm"), self.spacing_mm)
 
     def _new_id(self, taken: set[str]) -> str:
         while f"L{self._next}" in self.tracks or f"L{self._next}" in taken:
