@@ -275,6 +275,17 @@ def test_tcia_an_automatic_target_the_brain_mask_cut_is_completed_like_a_click()
     assert _dice(les.enhancing, r["ref"]) >= 0.63
 
 
+def test_tcia_an_automatic_target_completed_like_a_click_ends_at_its_dimmer_rim():
+    # 01 Post: a faint two-lobed tumour found on the ring-backed pass, completed across the brain mask's edge and with
+    # the separate pieces of its rim; round what the completion adds, the dimmer rim is taken too, as round the
+    # growth's bright part (benchmarks/RESULTS.md, branch l22-auto): measured Dice 0.609 (0.593 without it, under the
+    # issue's 0.6), 85 % inside the reference, 100 % within 5 voxels of it.
+    r = _auto("01/Post")
+    (les,) = r["auto"]
+    _never_outside(r)
+    assert _dice(les.enhancing, r["ref"]) >= 0.6
+
+
 def _marked(cases: list[str], fails: dict[str, str]) -> list:
     return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
 
