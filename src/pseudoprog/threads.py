@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import OpenBLASController, threadpool_limits
 
 ENV = "PSEUDOPROG_CASE_THREADS"
 DEFAULT = 2
@@ -62,6 +62,8 @@ def blas_in_one_thread() -> Iterator[None]:
             if _blas_runs == 0 and _blas_limiter is not None:
                 _blas_limiter.restore_original_limits()
                 _blas_limiter = None
+                # as a ``with threadpool_limits`` block does on exit: let other threads set limits again
+                OpenBLASController.clear_controlling_thread()
 
 
 _blas_lock = threading.Lock()

@@ -44,8 +44,8 @@ def test_chains_side_by_side_give_what_one_thread_gives(tmp_path, monkeypatch) -
 
 
 def test_blas_runs_on_one_thread_throughout_the_run(tmp_path, monkeypatch) -> None:
-    """The fits' own one-thread sections restore what they found; under the run's limit that is one thread, so
-    a sum is never split differently from one run to the next (threads.blas_in_one_thread)."""
+    """The run's own thread holds BLAS to one thread before its workers start (threadpoolctl lets only that thread
+    change it meanwhile), so a sum is never split differently from one run to the next (threads.blas_in_one_thread)."""
     from threadpoolctl import threadpool_info
 
     from pseudoprog.flow import run
