@@ -767,9 +767,7 @@ def refine_enhancing(
     room = 11.0 + value("segmentation", "rim_extension_mm") + 17.0
     box = _bbox(candidate, pad=int(np.ceil(room / spacing.min())))
     cand, e = candidate[box], enhancement[box]
-    sl = _bbox(cand, pad=int(np.ceil(11.0 / spacing.min())))
-    allowed = np.zeros(cand.shape, dtype=bool)
-    allowed[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= 10.0
+    allowed = within_mm(cand, 10.0, spacing)
     faint = (peak - bg) / spread < value("segmentation", "rim_max_contrast_sd")
     shifted = affine.copy()
     shifted[:3, 3] = affine[:3, :3] @ np.array([b.start for b in box], dtype=float) + affine[:3, 3]
@@ -1509,9 +1507,7 @@ def _grown_from(
     if mask is None:
         return None
     # Confined near its candidate and connected to it, so a neighbouring lesion or vessel is not taken in.
-    sl = _bbox(cand, pad=int(np.ceil((reach + 1.0) / spacing.min())))
-    near = np.zeros(cand.shape, dtype=bool)
-    near[sl] = ndimage.distance_transform_edt(~cand[sl], sampling=spacing) <= reach
+    near = within_mm(cand, reach, spacing)
     pieces, _ = ndimage.label(mask & near, structure=STRUCT26)
     keep = np.unique(pieces[cand | fallback])
     return np.isin(pieces, keep[keep > 0]) | fallback

@@ -189,18 +189,10 @@ def compute_dsc_maps(
         deconvolution=deconvolution,
         preload=preload_recorded(inp.params),
     )
-    masks: dict[str, np.ndarray | None] = {
-        "aif_mask": load_mask(aif_mask, inp.volume, what="the AIF mask") if aif_mask else None,
-        "reference_mask": load_mask(reference_mask, inp.volume, what="the reference mask") if reference_mask else None,
-        "lesion_mask": load_mask(lesion_mask, inp.volume, what="the lesion mask") if lesion_mask else None,
-    }
-    fit = model.fit(
-        inp.volume,
-        echo2=inp.echo2,
-        aif_mask=masks["aif_mask"],
-        reference_mask=masks["reference_mask"],
-        lesion_mask=masks["lesion_mask"],
-    )
+    aif = load_mask(aif_mask, inp.volume, what="the AIF mask") if aif_mask else None
+    reference = load_mask(reference_mask, inp.volume, what="the reference mask") if reference_mask else None
+    lesion = load_mask(lesion_mask, inp.volume, what="the lesion mask") if lesion_mask else None
+    fit = model.fit(inp.volume, echo2=inp.echo2, aif_mask=aif, reference_mask=reference, lesion_mask=lesion)
     protocol = check_dsc_protocol(
         inp.params,
         baseline_frames=fit.baseline.n_frames,
@@ -208,7 +200,7 @@ def compute_dsc_maps(
         spacing_mm=inp.volume.spacing_mm,
         leakage_method=leakage,
     )
-    summary = fit.summarise(masks["lesion_mask"]) if masks["lesion_mask"] is not None else None
+    summary = fit.summarise(lesion) if lesion is not None else None
     extra: dict[str, Any] = {
         "input": {"source": str(path), "te_ms": inp.te_ms, "te2_ms": inp.te2_ms},
         "protocol_warnings": protocol,
