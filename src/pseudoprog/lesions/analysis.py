@@ -6,7 +6,10 @@ For every timepoint that has a post-contrast T1 (the reference grid of that sess
    "structural"); the transforms are kept. A series that shares the T1c's frame of reference and grid is
    left where the scanner put it unless the similarity check shows motion, and a registration that does
    not improve the metric is not kept (the metric before and after is recorded either way).
-2. A brain mask (classical) is made on the T1c; T1c and T1 are N4 bias-corrected inside it.
+2. A brain mask (classical) is made on the T1c; the T1c is N4 bias-corrected inside it for the registrations
+   onto the baseline and for a user's model. The classical segmentation (seeded and automatic) reads the T1c as
+   acquired: its bars are set and validated on uncorrected real scans (benchmarks/RESULTS.md, "N4 before the
+   classical segmentation"); on N4-corrected images the same bars put automatic targets outside the tumour.
 3. Lesions come from, in this order of precedence: imported masks (``mask`` in case.yaml), a
    user's model (``segmenter``), seeds (``seed`` in case.yaml), automatic detection.
 4. Each lesion is measured (RANO for gliomas, RANO-BM for metastases), its core classified
@@ -328,9 +331,6 @@ def analyse_timepoint(
             reg = identity(*label, reason="within_session='header': the scanner geometry is trusted")
         registrations[kind.value] = reg
         images[kind] = warp(vol, reg, t1c).data
-    if bias_correction:
-        if SeriesKind.T1 in images:
-            images[SeriesKind.T1] = n4_bias_correct(Volume(images[SeriesKind.T1], t1c.affine), mask=brain)[0].data
     flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
     if tp.masks:
         lesions = _imported(tp, ref, brain, flair)
@@ -338,10 +338,14 @@ def analyse_timepoint(
         inp = SegmentationInput(images={SeriesKind.T1C: ref.data, **images}, brain=brain, affine=ref.affine)
         lesions = run_segmenter(segmenter, inp, name=segmenter_name)
     else:
+        # The T1c as acquired, not the N4-corrected reference: the classical segmentation's bars (the brain's robust
+        # SD, local contrast against the shell round a candidate) were set and validated on uncorrected scans; on
+        # N4-corrected real scans they put automatic targets outside the tumour (ReMIND, TCIA 01 Post, 06 Post,
+        # 11 Post, 07 Pre; benchmarks/RESULTS.md, "N4 before the classical segmentation").
         lesions, seg_notes = segment_lesions(
-            ref.data,
+            t1c.data,
             brain,
-            ref.affine,
+            t1c.affine,
             t1=images.get(SeriesKind.T1),
             flair=flair,
             seeds=_seeds(tp, ref.affine),
