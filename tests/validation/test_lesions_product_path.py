@@ -29,26 +29,40 @@ from .test_lesions_real_more import _dice, _load_remind
 pytestmark = pytest.mark.validation
 
 
-def _case_yaml(patient_id: str = "REAL-1", date: dt.date = dt.date(2019, 6, 1)) -> str:
-    """One timepoint after chemoradiation, images in the folder named by its date."""
-    start, end = date - dt.timedelta(days=200), date - dt.timedelta(days=158)
+def _case_yaml(patient_id: str = "REAL-1", *dates: dt.date) -> str:
+    """Timepoints after chemoradiation (default one, 2019-06-01), images in folders named by their dates."""
+    dates = dates or (dt.date(2019, 6, 1),)
+    start, end = dates[0] - dt.timedelta(days=200), dates[0] - dt.timedelta(days=158)
+    timepoints = "".join(f"  - date: {d}\n    images: {d}/\n" for d in dates)
     return f"""\
 patient: {{id: '{patient_id}', age: 60, sex: M}}
 diagnosis: {{type: glioblastoma}}
 treatments:
   - {{type: chemoradiation, start: {start}, end: {end}, dose_gy: 60, fractions: 30, agent: temozolomide}}
 timepoints:
-  - date: {date}
-    images: {date}/
-"""
+{timepoints}"""
+
+
+def _tcia_case(folder, pid: str, *scans: tuple[str, dt.date]) -> dict[dt.date, np.ndarray]:
+    """A case folder of TCIA scans (``("Pre", date)``, …) with the assumed 5 mm slices; their reference masks."""
+    root = shared_data("tcia-brain-tumor-progression-t1c", pid)
+    refs = {}
+    for name, date in scans:
+        img = nib.load(str(root / f"{name}_Scan_T1.nii.gz"))
+        affine = img.affine.copy()
+        affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices
+        (folder / str(date)).mkdir()
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), affine), folder / str(date) / "t1c.nii.gz")
+        refs[date] = np.asarray(nib.load(str(root / f"{name}_Mask.nii.gz")).dataobj) > 0
+    (folder / "case.yaml").write_text(_case_yaml("REAL-1", *(d for _, d in scans)))
+    return refs
 
 
 def _analysed(case_dir, *allow_roots):
     case = ingest_case(case_dir, allow_roots=allow_roots).case
     result = analyse_case(case)
     assert not result.skipped, result.skipped
-    (tl,) = result.timepoints.values()
-    return tl
+    return result
 
 
 def _near_share(lesion_mask: np.ndarray, ref: np.ndarray) -> float:
@@ -56,19 +70,31 @@ def _near_share(lesion_mask: np.ndarray, ref: np.ndarray) -> float:
 
 
 def test_tcia_01_post_the_products_automatic_target_is_the_validated_one(tmp_path):
-    root = shared_data("tcia-brain-tumor-progression-t1c", "01")
-    img = nib.load(str(root / "Post_Scan_T1.nii.gz"))
-    affine = img.affine.copy()
-    affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices
-    (tmp_path / "2019-06-01").mkdir()
-    nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), affine), tmp_path / "2019-06-01" / "t1c.nii.gz")
-    (tmp_path / "case.yaml").write_text(_case_yaml())
-    ref = np.asarray(nib.load(str(root / "Post_Mask.nii.gz")).dataobj) > 0
-    tl = _analysed(tmp_path)
+    date = dt.date(2019, 6, 1)
+    ref = _tcia_case(tmp_path, "01", ("Post", date))[date]
+    (tl,) = _analysed(tmp_path).timepoints.values()
     assert tl.lesions, tl.notes
     for les in tl.lesions:
         assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside the reference"
     assert max(_dice(les.enhancing, ref) for les in tl.lesions) >= 0.6  # 0.609 validated (RESULTS), 0.00 on N4
+
+
+def test_tcia_05_the_tumour_missed_at_progression_is_followed_from_the_first_scan_not_called_gone(tmp_path):
+    """05 Post: automatic detection finds nothing (the tumour stands 3-3.5 local SDs); before, the first scan's
+    targets were called "disappeared" at the scan of clinical progression. Looked for at its earlier place, it is
+    found and measured, and RANO sees it grow."""
+    pre, post = dt.date(2019, 1, 1), dt.date(2019, 6, 1)
+    refs = _tcia_case(tmp_path, "05", ("Pre", pre), ("Post", post))
+    result = _analysed(tmp_path)
+    tl = result.timepoints[post]
+    (les,) = tl.lesions
+    assert les.method == "followed" and les.lesion_id == "L1" and not tl.new["L1"]
+    assert _near_share(les.enhancing, refs[post]) >= 0.9
+    assert _dice(les.enhancing, refs[post]) >= 0.6  # 0.66 measured
+    assert not [e for e in result.events if e.kind == "disappeared"]
+    first = result.timepoints[pre].measurements["L1"]
+    now = tl.measurements["L1"]
+    assert now.bidimensional_product_mm2 > 1.25 * first.bidimensional_product_mm2  # RANO: ≥ 25 % growth
 
 
 def test_remind_the_product_puts_no_target_outside_the_segmented_tumour(tmp_path):
@@ -80,7 +106,7 @@ def test_remind_the_product_puts_no_target_outside_the_segmented_tumour(tmp_path
     (tmp_path / str(date)).symlink_to(dicom, target_is_directory=True)
     (tmp_path / "case.yaml").write_text(_case_yaml(head.PatientID, date))  # the scan's own patient and day
     _, _, ref = _load_remind()  # (column, row, slice), as the product's DICOM reader orders it
-    tl = _analysed(tmp_path, dicom)  # a reader's case folder pointing at the PACS export: --allow-root
+    (tl,) = _analysed(tmp_path, dicom).timepoints.values()  # a reader's folder pointing at the export: --allow-root
     assert tl.reference.spatial_shape == ref.shape
     for les in tl.lesions:
         assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside the reference"

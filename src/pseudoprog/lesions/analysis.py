@@ -101,6 +101,9 @@ class TimepointLesions:
     images: dict[SeriesKind, np.ndarray] = field(default_factory=dict)  # on the T1c grid
     brain_check: BrainMaskCheck | None = None  # plausibility of the brain mask (volume, field-of-view cut)
     midline: Midline | None = None  # the brain's midline (world space) on this brain mask, for contralateral refs
+    # The T1c as acquired (what the classical segmentation reads), kept only when the lesions came from automatic
+    # detection, so a lesion seen at another visit can be looked for where it was (:func:`_follow_missing`).
+    acquired: np.ndarray | None = None
 
 
 @dataclass
@@ -364,6 +367,7 @@ def analyse_timepoint(
         lesions=lesions,
         notes=notes,
         images=images,
+        acquired=t1c.data if not tp.masks and segmenter is None and not tp.seeds else None,
     )
     measure_timepoint(case, out)
     return out
@@ -412,6 +416,69 @@ def measure_timepoint(case: Case, tl: TimepointLesions) -> None:
                 quality={"definition": "T2 nodule area / T1c lesion area on the measured slice (Dequesada 2008)"},
             )
         tl.markers[les.lesion_id] = markers
+
+
+def _follow_missing(
+    case: Case, tl: TimepointLesions, tracker: Tracker, on_base: list[np.ndarray], base: TimepointLesions
+) -> list[np.ndarray]:
+    """Look for each tracked lesion this follow-up's automatic detection did not reach, where it was last seen.
+
+    A reader who does not see a known lesion on a follow-up looks at its place before calling it gone: automatic
+    detection's bars are set so that it refuses rather than invents, and a tumour that enhances less than the
+    first pass needs, or sits beside anatomy that makes the pass "not reliable", is not found although a click on
+    it is (TCIA Brain-Tumor-Progression 05: found at the first scan, "none found" at progression, seeded Dice
+    0.83). The lesion's last mask is carried from the baseline grid to this scan through the registration, and its
+    centroid is a reader's click: the seeded segmentation judges it against local background and refuses with
+    the contrast it saw. Found lesions are appended to ``tl.lesions`` (measured; method ``"followed"``) and their
+    masks on the baseline grid returned; a refusal is a note, and the tracker then records the lesion as
+    disappeared.
+    """
+    assert tl.to_baseline is not None and tl.acquired is not None
+    flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
+    taken = np.zeros(tl.reference.spatial_shape, dtype=bool)
+    for les in tl.lesions:
+        taken |= les.enhancing | les.core
+    added: list[SegmentedLesion] = []
+    found_on_base: list[np.ndarray] = []
+    for track_id in tracker.unreached(on_base):
+        last = tracker.tracks[track_id]
+        if not last.any():
+            continue
+        centroid_vox = np.array([*ndimage.center_of_mass(last), 1.0])
+        on_baseline = base.reference.affine @ centroid_vox
+        here = tl.to_baseline.fixed_to_moving @ on_baseline
+        seed = Seed(f"F{len(added) + 1}", point_mm=(float(here[0]), float(here[1]), float(here[2])))
+        where = f"{track_id}, seen before but not among this scan's automatic findings"
+        try:
+            grown, notes = segment_lesions(
+                tl.acquired, tl.brain, tl.reference.affine, t1=tl.images.get(SeriesKind.T1), flair=flair, seeds=(seed,)
+            )
+        except CannotAssessError as exc:
+            tl.notes.append(f"{where}: looked for at its earlier place: {exc.reason}")
+            continue
+        if not grown or not grown[0].enhancing.any():
+            why = "; ".join(notes) if notes else "no enhancing lesion there"
+            tl.notes.append(f"{where}: looked for at its earlier place and not found ({why})")
+            continue
+        les = grown[0]
+        if (les.enhancing & taken).any():  # it grew into a lesion this scan already has: that one is it
+            continue
+        taken |= les.enhancing | les.core
+        followed = SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed")
+        added.append(followed)
+        found_on_base.append(
+            tl.to_baseline.mask_to_fixed(
+                les.enhancing | les.core, tl.reference.affine, base.reference.affine, base.reference.spatial_shape
+            )
+        )
+        tl.notes.append(
+            f"{where}: found by a seed at its earlier place (the seeded segmentation, judged against local "
+            "background), as a reader would look for it; check its outline"
+        )
+    if added:
+        tl.lesions = [*tl.lesions, *added]
+        measure_timepoint(case, tl)
+    return found_on_base
 
 
 def _named_by_user(les: SegmentedLesion) -> bool:
@@ -579,6 +646,8 @@ def analyse_case(
                 )
                 for les in tl.lesions
             ]
+            if d != dates[0] and tl.acquired is not None and tracker.tracks:
+                on_base += _follow_missing(case, tl, tracker, on_base, base)
             given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
             ids = tracker.add(d, on_base, given)
             _rename(tl, ids)

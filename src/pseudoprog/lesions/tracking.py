@@ -68,6 +68,16 @@ class Tracker:
         self._next += 1
         return lid
 
+    def unreached(self, masks: list[np.ndarray]) -> list[str]:
+        """Tracks none of these masks (baseline grid) would match: those :meth:`add` would call disappeared."""
+        grown = [self._dilate(m) for m in masks]
+        out = []
+        for t, last in self.tracks.items():
+            reach = self._dilate(last)
+            if not any(np.count_nonzero(g & reach) for g in grown):
+                out.append(t)
+        return out
+
     def add(
         self, date: dt.date, masks: list[np.ndarray], given_ids: list[str | None] | None = None
     ) -> list[tuple[str, bool]]:
