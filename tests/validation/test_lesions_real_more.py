@@ -294,10 +294,10 @@ def test_tcia_an_automatic_target_completed_like_a_click_ends_at_its_dimmer_rim(
 # phantom's 18 spots (benchmarks/RESULTS.md, branch l23-guard).
 TCIA_GUARDED = (
     "refused: 15 separate enhancing candidates (limit 10), and the refusal is right for this pipeline: with the "
-    "limit lifted the first pass takes two structures astride the midline (deep veins, 570 and 195 mm³, 28 and 39 mm "
-    "from the reference, 0 % within 5 voxels of it) and the dominance-backed pass, which finds the tumour at Dice "
-    "0.80 when they are not taken, never runs; no recount of the guard alone measured gets under the limit with a "
-    "margin"
+    "limit lifted the first pass takes two structures astride the midline (570 and 195 mm³, 28 and 39 mm from the "
+    "reference, 0 % within 5 voxels of it; deep_midline_structure reads them as a deep vein, plexus or "
+    "circumventricular organ) and the dominance-backed pass, which finds the tumour at Dice 0.80 when they are not "
+    "taken, never runs; no recount of the guard alone measured gets under the limit with a margin"
 )
 
 
@@ -309,7 +309,7 @@ def test_tcia_an_automatic_target_is_found_past_the_noise_guard():
     assert _dice(les.enhancing, r["ref"]) >= 0.6
 
 
-def test_tcia_the_noise_guard_keeps_two_deep_midline_veins_from_being_targets(monkeypatch):
+def test_tcia_the_noise_guard_keeps_two_deep_midline_structures_from_being_targets(monkeypatch):
     # Why 02 Post's refusal stays (benchmarks/RESULTS.md, branch l23-guard): the first pass takes deep midline
     # structures (only the slice-levelled last pass sets them aside), so lifting the guard's limit, as any recount
     # bringing 02 Post under it would, puts both its targets outside the tumour. When this fails, the first pass has
