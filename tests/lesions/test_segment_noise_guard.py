@@ -58,3 +58,24 @@ def test_many_separate_bright_spots_all_over_the_brain_are_still_refused():
                 t1c[spot] = 1100.0
     with pytest.raises(CannotAssessError, match="separate enhancing candidates"):
         segment_lesions(t1c + rng.normal(0, 10, SHAPE), brain, affine, t1=t1)
+
+
+def test_many_one_slice_bright_spots_on_thick_slices_are_still_refused():
+    # 14 bright spots, each a 3 mm-radius disk on one 5 mm slice, scattered without mirror symmetry: a coarse,
+    # noisy thick-slice image. No spot can be a lesion (one axial slice), but so many separate bright structures say
+    # the image cannot be trusted, and the run must refuse rather than report "no enhancing lesion". Recounting only
+    # the structures that could be lesions (leaving out one-slice and anatomy-shaped ones, the recount that would let
+    # TCIA Brain-Tumor-Progression 02 Post through at exactly the limit: benchmarks/RESULTS.md, branch l23-guard)
+    # counts 0 here and reports none found.
+    shape, spacing = (64, 64, 14), (1.0, 1.0, 5.0)
+    brain, affine = ellipsoid_mask(shape, spacing, (32.0, 32.0, 35.0), (30.0, 30.0, 30.0))
+    rng = np.random.default_rng(6)
+    t1 = np.where(brain, 700.0, 0.0)
+    t1c = t1.copy()
+    i, j = np.indices(shape[:2])
+    spots = [(26, 28, 4), (39, 19, 5), (49, 27, 8), (29, 18, 7), (30, 46, 9), (32, 32, 10), (44, 40, 4)]
+    spots += [(41, 38, 10), (42, 37, 6), (32, 35, 8), (30, 40, 6), (18, 37, 4), (28, 41, 4), (18, 43, 6)]
+    for x, y, k in spots:
+        t1c[:, :, k][np.hypot(i - x, j - y) <= 3.0] = 1100.0
+    with pytest.raises(CannotAssessError, match="14 separate enhancing candidates"):
+        segment_lesions(t1c + rng.normal(0, 10, shape), brain, affine, t1=t1 + rng.normal(0, 10, shape))

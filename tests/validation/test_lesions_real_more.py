@@ -286,6 +286,49 @@ def test_tcia_an_automatic_target_completed_like_a_click_ends_at_its_dimmer_rim(
     assert _dice(les.enhancing, r["ref"]) >= 0.6
 
 
+# 02 Post is refused by the noise guard: 15 structures counted (limit 10). The count does repeat itself (the tumour is
+# 4 of them, one hollow structure on the posterior midline 3), but no general recount measured brings it under the limit
+# with a margin without blinding the guard to noise: each connected structure once 13, anatomy-shaped ones left out
+# 11, one-slice ones too 10 (that recount reports a thick-slice image of 14 bright specks as "no lesion":
+# tests/lesions/test_segment_noise_guard.py), named anatomy (paired, deep midline) left out 8 but 0 of the guard
+# phantom's 18 spots (benchmarks/RESULTS.md, branch l23-guard).
+TCIA_GUARDED = (
+    "refused: 15 separate enhancing candidates (limit 10), and the refusal is right for this pipeline: with the "
+    "limit lifted the first pass takes two structures astride the midline (570 and 195 mm³, 28 and 39 mm from the "
+    "reference, 0 % within 5 voxels of it; deep_midline_structure reads them as a deep vein, plexus or "
+    "circumventricular organ) and the dominance-backed pass, which finds the tumour at Dice 0.80 when they are not "
+    "taken, never runs; no recount of the guard alone measured gets under the limit with a margin"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=TCIA_GUARDED)
+def test_tcia_an_automatic_target_is_found_past_the_noise_guard():
+    r = _auto("02/Post")
+    _never_outside(r)
+    (les,) = r["auto"]
+    assert _dice(les.enhancing, r["ref"]) >= 0.6
+
+
+def test_tcia_the_noise_guard_keeps_two_deep_midline_structures_from_being_targets(monkeypatch):
+    # Why 02 Post's refusal stays (benchmarks/RESULTS.md, branch l23-guard): the first pass takes deep midline
+    # structures (only the slice-levelled last pass sets them aside), so lifting the guard's limit, as any recount
+    # bringing 02 Post under it would, puts both its targets outside the tumour. When this fails, the first pass has
+    # changed and the guard's count can be looked at again.
+    import pseudoprog.lesions.segment as segment
+
+    t1c, affine, ref, brain = _load("02/Post")
+    with pytest.raises(CannotAssessError, match="15 separate enhancing candidates"):
+        segment_lesions(t1c, brain, affine)
+    limit = segment.value
+    monkeypatch.setattr(
+        segment, "value", lambda *k: 100 if k == ("segmentation", "max_automatic_candidates") else limit(*k)
+    )
+    lesions, _ = segment_lesions(t1c, brain, affine)
+    near = ndimage.binary_dilation(ref, iterations=5)
+    assert len(lesions) == 2
+    assert all(not near[les.enhancing].any() for les in lesions)
+
+
 def _marked(cases: list[str], fails: dict[str, str]) -> list:
     return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=fails[c])) if c in fails else c for c in cases]
 
