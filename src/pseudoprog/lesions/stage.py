@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 
-from ..case import Case, Lesion, LocationVsRT
+from ..case import Case, Lesion, LesionMeasurement, LocationVsRT
 from ..handoff import StageOutput, Transforms
 from ..markers.structural import lesion_markers
 from .tracking import TrackEvent
@@ -70,8 +70,46 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
             at.markers.extend(les.markers.values())
             if not les.measurement.measurable:
                 notes.append(f"lesion {les.id} not measurable: {les.measurement.measurability_reason}")
+        combined.extend(_merged_away(result.events, date, {les.id for les in combined}, by_id))
         combined.extend(by_id.values())
         at.lesions = tuple(combined)
+    return out
+
+
+def _merged_away(
+    events: list[TrackEvent], date: dt.date, measured: set[str], reported: Mapping[str, Lesion]
+) -> list[Lesion]:
+    """A lesion merged into another at this scan, recorded as 0 under its own id (clinical_rules.md §1.1).
+
+    The merged lesion is measured once, under the id it kept; its tissue includes the other's. Without a record the
+    criteria see a target "not measured" and cannot assess the scan; the convention (RECIST's, not checked for RANO:
+    [UNVERIFIED] in the rules) assigns the merged lesion to one id and records 0 for the other.
+    """
+    out = []
+    for event in events:
+        if event.date != date or event.kind != "merged":
+            continue
+        for gone in event.related:
+            if gone in measured or gone in reported:
+                continue
+            out.append(
+                Lesion(
+                    id=gone,
+                    measurement=LesionMeasurement(
+                        long_mm=0.0,
+                        perp_mm=0.0,
+                        longest_diameter_mm=0.0,
+                        enhancing_volume_mm3=0.0,
+                        measurable=True,
+                        measurability_reason=(
+                            f"merged into {event.lesion_id} at this scan: measured as part of it and recorded as 0 "
+                            "under its own id (the RECIST convention for coalescent lesions, clinical_rules.md §1.1, "
+                            "not verified for RANO)"
+                        ),
+                        source="lesions.tracking",
+                    ),
+                )
+            )
     return out
 
 
@@ -88,6 +126,11 @@ def event_warning(event: TrackEvent) -> str:
     """A tracking event as a reader's warning; a tracked lesion that is not found says so plainly."""
     if event.kind == "disappeared":
         return f"lesion {event.lesion_id}: disappeared — not found at this timepoint (check the images)"
+    if event.kind == "merged":
+        return (
+            f"lesion {', '.join(event.related)} merged into {event.lesion_id} at this timepoint: measured as one "
+            f"lesion under {event.lesion_id}, the merged id recorded as 0 (check that they have joined)"
+        )
     return f"lesion {event.lesion_id}: {event.kind}" + (f" ({', '.join(event.related)})" if event.related else "")
 
 
