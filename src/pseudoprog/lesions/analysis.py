@@ -461,7 +461,10 @@ def _follow_missing(
             tl.notes.append(f"{where}: looked for at its earlier place and not found ({why})")
             continue
         les = grown[0]
-        if (les.enhancing & taken).any():  # it grew into a lesion this scan already has: that one is it
+        if (les.enhancing & taken).any():  # it grew into a lesion this scan already has
+            tl.notes.append(
+                f"{where}: a click at its earlier place grows into another lesion of this scan (moved, or joined it)"
+            )
             continue
         taken |= les.enhancing | les.core
         followed = SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed")
@@ -652,6 +655,8 @@ def analyse_case(
             ids = tracker.add(d, on_base, given)
             _rename(tl, ids)
         events = tracker.events
+        for tl in done.values():
+            tl.acquired = None  # only the follow-ups' search needed it; a cohort worker holds many cases
     dose_note = None
     try:
         dose, ref_gy, dose_note = _dose_for_case(case)
