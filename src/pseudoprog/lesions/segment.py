@@ -2247,9 +2247,9 @@ def _dominance_backed_pass(
         return mask, [
             f"an enhancing lesion of {mm3:.0f} mm³ was found on the coarse-scale last pass: on the enhancement map "
             f"smoothed at {coarse_mm:.0f} mm FWHM (the scale of the smallest measurable lesion) it stands above "
-            f"{value('segmentation', bar_sd):.0f} robust SDs of the brain there, where no part of it large enough "
-            f"reaches the first pass's {value('segmentation', 'detection_robust_sd'):.0f} at "
-            f"{value('segmentation', 'detection_smoothing_mm'):.0f} mm; grown from structures the clearest of which "
+            f"{value('segmentation', bar_sd):.0f} robust SDs of the brain on that map (the first pass asks "
+            f"{value('segmentation', 'detection_robust_sd'):.0f} at "
+            f"{value('segmentation', 'detection_smoothing_mm'):.0f} mm); grown from structures the clearest of which "
             f"stands {contrast:.1f} local SDs above its surroundings (the first pass needs "
             f"{value('segmentation', 'automatic_min_contrast_sd'):.0f}), it is {margin} in the brain — found as the "
             "most conspicuous mass at a coarse scale, lower confidence than a first-pass target: check it"
