@@ -82,6 +82,7 @@ from .rules import value
 from .symmetry import mirrored_overlap
 
 STRUCT26 = np.ones((3, 3, 3), dtype=bool)
+FWHM_PER_SIGMA = 2.3548  # a Gaussian's full width at half maximum in SDs: 2 sqrt(2 ln 2)
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ class DetectionMap:
         if inner is None:
             inner = depth_in_mm(brain, spacing) > value("segmentation", "detection_erosion_mm")
         smooth = ndimage.gaussian_filter(
-            enhancement, value("segmentation", "detection_smoothing_mm") / 2.3548 / spacing
+            enhancement, value("segmentation", "detection_smoothing_mm") / FWHM_PER_SIGMA / spacing
         )
         med, rsd = _robust(enhancement[brain])
         return cls(inner, smooth, med, rsd)
@@ -1070,7 +1071,7 @@ def _with_pieces(
     filled = fill_holes_3d_and_axial(lesion)
     bg, spread = _upper_background(e, brain, filled, spacing)
     fwhm = value("segmentation", "detection_smoothing_mm")
-    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    smooth = ndimage.gaussian_filter(e, [fwhm / FWHM_PER_SIGMA / spacing[0], fwhm / FWHM_PER_SIGMA / spacing[1], 0.0])
     bar = bg + value("segmentation", "rim_connected_sd") * spread
     candidate = (smooth > bar) & brain & allowed & ~filled
     disk = _axial_disk(value("segmentation", "dural_sheet_mm"), spacing)
@@ -1168,7 +1169,7 @@ def _with_tissue_beyond(
     if not ((e > threshold) & ~brain & allowed).any():  # what is taken must itself be above the threshold
         return lesion
     fwhm = value("segmentation", "detection_smoothing_mm")
-    smooth = ndimage.gaussian_filter(e, [fwhm / 2.3548 / spacing[0], fwhm / 2.3548 / spacing[1], 0.0])
+    smooth = ndimage.gaussian_filter(e, [fwhm / FWHM_PER_SIGMA / spacing[0], fwhm / FWHM_PER_SIGMA / spacing[1], 0.0])
     around = ndimage.binary_dilation(lesion, structure=STRUCT26)
     # Only on the axial slices the lesion occupies (as _across_the_mask_edge): the mask cuts a lesion in-plane, and
     # above or below it outside the mask lie the skull base's sinuses, marrow and fat, through which bright tissue
@@ -2339,7 +2340,7 @@ def _coarse_scale_pass(
         return None, []
     spacing = _spacing(affine)
     fwhm = value("segmentation", "coarse_pass_fwhm_mm")
-    coarse = ndimage.gaussian_filter(e, fwhm / 2.3548 / spacing)
+    coarse = ndimage.gaussian_filter(e, fwhm / FWHM_PER_SIGMA / spacing)
     med, rsd = _robust(coarse[view.inner])
     if rsd < value("segmentation", "coarse_pass_min_kept") * view.sd:
         return None, []  # the brain's spread is fine texture (noise, thin layers), not tissue contrast: no bar to trust
