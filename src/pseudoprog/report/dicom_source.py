@@ -10,6 +10,7 @@ series contributes its first frame at each position (all frames of a position sh
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -27,6 +28,20 @@ from ..ingest.series import dicom_stack
 MANUFACTURER = "pseudoprog"
 MODEL_NAME = "pseudoprog decision support"
 DEVICE_SERIAL = "pseudoprog"
+
+
+# highdicom warns when a person name has one component and quotes it: 'The string "<PatientName>" is unlikely to
+# represent the intended person name …'. Names are copied from the source as they are; the warning would print the
+# patient's name on the console and into the service's logs.
+_QUOTES_A_NAME = r"The string .* is unlikely to represent the intended person name"
+
+
+def quiet_identifying_warnings() -> None:
+    """Keep library warnings that quote a patient's name out of the console and the logs (idempotent)."""
+    warnings.filterwarnings("ignore", message=_QUOTES_A_NAME, category=UserWarning)
+
+
+quiet_identifying_warnings()  # every DICOM output (SEG, Parametric Map, SR) is built from a SourceStack
 
 
 @dataclass(frozen=True, eq=False)
