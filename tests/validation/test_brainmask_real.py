@@ -58,13 +58,10 @@ def test_raw_clinical_image_gives_an_adult_brain_below_the_scalp(suffix):
 def _tcia(case: str) -> tuple[Volume, np.ndarray]:
     """A TCIA Brain-Tumor-Progression T1c at the assumed 1 x 1 x 5 mm (its header lost the voxel size) and its
     reference tumour mask."""
-    pid, _, tp = case.partition("/")
-    root = shared_data("tcia-brain-tumor-progression-t1c", pid)
-    img = nib.load(str(root / f"{tp}_Scan_T1.nii.gz"))
-    affine = img.affine.copy()
-    affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])
-    ref = np.asarray(nib.load(str(root / f"{tp}_Mask.nii.gz")).dataobj) > 0
-    return Volume(np.asarray(img.dataobj, dtype=np.float32), affine), ref
+    from .test_lesions_real_more import tcia_scan
+
+    t1c, affine, ref = tcia_scan(case)
+    return Volume(t1c, affine), ref
 
 
 def test_a_rim_enhancing_tumour_at_the_cortex_is_inside_the_raw_brain_mask():

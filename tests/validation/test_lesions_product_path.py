@@ -24,7 +24,7 @@ from pseudoprog.ingest import ingest_case
 from pseudoprog.lesions.analysis import analyse_case
 
 from ..conftest import shared_data
-from .test_lesions_real_more import _dice, _load_remind
+from .test_lesions_real_more import _dice, _load_remind, tcia_scan
 
 pytestmark = pytest.mark.validation
 
@@ -45,15 +45,11 @@ timepoints:
 
 def _tcia_case(folder, pid: str, *scans: tuple[str, dt.date]) -> dict[dt.date, np.ndarray]:
     """A case folder of TCIA scans (``("Pre", date)``, …) with the assumed 5 mm slices; their reference masks."""
-    root = shared_data("tcia-brain-tumor-progression-t1c", pid)
     refs = {}
     for name, date in scans:
-        img = nib.load(str(root / f"{name}_Scan_T1.nii.gz"))
-        affine = img.affine.copy()
-        affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices
+        t1c, affine, refs[date] = tcia_scan(f"{pid}/{name}")
         (folder / str(date)).mkdir()
-        nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), affine), folder / str(date) / "t1c.nii.gz")
-        refs[date] = np.asarray(nib.load(str(root / f"{name}_Mask.nii.gz")).dataobj) > 0
+        nib.save(nib.Nifti1Image(t1c, affine), folder / str(date) / "t1c.nii.gz")
     (folder / "case.yaml").write_text(_case_yaml("REAL-1", *(d for _, d in scans)))
     return refs
 

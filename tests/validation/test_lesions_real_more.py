@@ -139,17 +139,22 @@ def _load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if name == "remind":
         t1c, affine, ref = _load_remind()
     else:
-        import nibabel as nib
-
-        pid, _, tp = name.partition("/")
-        root = shared_data("tcia-brain-tumor-progression-t1c", pid)
-        img = nib.load(str(root / f"{tp or 'Pre'}_Scan_T1.nii.gz"))
-        t1c = np.asarray(img.dataobj, dtype=np.float32)
-        ref = np.asarray(nib.load(str(root / f"{tp or 'Pre'}_Mask.nii.gz")).dataobj) > 0
-        affine = img.affine.copy()
-        affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices (module docstring)
+        t1c, affine, ref = tcia_scan(name)
     brain, _ = brain_mask(Volume(t1c, affine))
     return t1c, affine, ref, brain
+
+
+def tcia_scan(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """T1c, affine and reference mask of a TCIA ``NN/Pre`` / ``NN/Post`` (``NN``: Pre) at the assumed 5 mm slices."""
+    import nibabel as nib
+
+    pid, _, tp = name.partition("/")
+    root = shared_data("tcia-brain-tumor-progression-t1c", pid)
+    img = nib.load(str(root / f"{tp or 'Pre'}_Scan_T1.nii.gz"))
+    affine = img.affine.copy()
+    affine[:3, 2] *= 5.0 / np.linalg.norm(affine[:3, 2])  # the assumed 5 mm slices (module docstring)
+    ref = np.asarray(nib.load(str(root / f"{tp or 'Pre'}_Mask.nii.gz")).dataobj) > 0
+    return np.asarray(img.dataobj, dtype=np.float32), affine, ref
 
 
 @functools.cache

@@ -335,6 +335,7 @@ def analyse_timepoint(
         registrations[kind.value] = reg
         images[kind] = warp(vol, reg, t1c).data
     flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
+    acquired = None  # kept only for lesions from automatic detection (the follow-up search clicks on it)
     if tp.masks:
         lesions = _imported(tp, ref, brain, flair)
     elif segmenter is not None:
@@ -354,6 +355,7 @@ def analyse_timepoint(
             seeds=_seeds(tp, ref.affine),
         )
         notes.extend(seg_notes)
+        acquired = None if tp.seeds else t1c.data
     out = TimepointLesions(
         date=tp.date,
         reference=ref,
@@ -367,18 +369,18 @@ def analyse_timepoint(
         lesions=lesions,
         notes=notes,
         images=images,
-        acquired=t1c.data if not tp.masks and segmenter is None and not tp.seeds else None,
+        acquired=acquired,
     )
     measure_timepoint(case, out)
     return out
 
 
-def measure_timepoint(case: Case, tl: TimepointLesions) -> None:
-    """Fill measurements, components and structural markers of a timepoint's lesions."""
+def measure_timepoint(case: Case, tl: TimepointLesions, lesions: list[SegmentedLesion] | None = None) -> None:
+    """Fill measurements, components and structural markers of a timepoint's lesions (default: all of them)."""
     criteria = "rano_bm" if case.diagnosis.is_metastasis else "rano"
     flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
     surgery = _had_surgery(case, tl.date)
-    for les in tl.lesions:
+    for les in tl.lesions if lesions is None else lesions:
         m, bd = measure_lesion(les.enhancing, tl.reference.affine, core=les.core, flair=les.flair, criteria=criteria)
         component = _component(les, flair, tl.brain, surgery)
         if component in ("cystic", "cavity_wall", "necrotic_rim") and m.measurable:
@@ -416,6 +418,14 @@ def measure_timepoint(case: Case, tl: TimepointLesions) -> None:
                 quality={"definition": "T2 nodule area / T1c lesion area on the measured slice (Dequesada 2008)"},
             )
         tl.markers[les.lesion_id] = markers
+
+
+def _on_baseline(les: SegmentedLesion, tl: TimepointLesions, base: TimepointLesions) -> np.ndarray:
+    """A lesion (enhancing and core) of ``tl`` carried onto the baseline's grid, where tracks are matched."""
+    assert tl.to_baseline is not None
+    return tl.to_baseline.mask_to_fixed(
+        les.enhancing | les.core, tl.reference.affine, base.reference.affine, base.reference.spatial_shape
+    )
 
 
 def _follow_missing(
@@ -469,18 +479,14 @@ def _follow_missing(
         taken |= les.enhancing | les.core
         followed = SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed")
         added.append(followed)
-        found_on_base.append(
-            tl.to_baseline.mask_to_fixed(
-                les.enhancing | les.core, tl.reference.affine, base.reference.affine, base.reference.spatial_shape
-            )
-        )
+        found_on_base.append(_on_baseline(les, tl, base))
         tl.notes.append(
             f"{where}: found by a seed at its earlier place (the seeded segmentation, judged against local "
             "background), as a reader would look for it; check its outline"
         )
     if added:
         tl.lesions = [*tl.lesions, *added]
-        measure_timepoint(case, tl)
+        measure_timepoint(case, tl, added)
     return found_on_base
 
 
@@ -643,12 +649,7 @@ def analyse_case(
                         "coordinates, which assumes the head did not move"
                     )
             assert tl.to_baseline is not None
-            on_base = [
-                tl.to_baseline.mask_to_fixed(
-                    les.enhancing | les.core, tl.reference.affine, base.reference.affine, base.reference.spatial_shape
-                )
-                for les in tl.lesions
-            ]
+            on_base = [_on_baseline(les, tl, base) for les in tl.lesions]
             if d != dates[0] and tl.acquired is not None and tracker.tracks:
                 on_base += _follow_missing(case, tl, tracker, on_base, base)
             given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]

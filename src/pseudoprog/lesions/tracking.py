@@ -68,15 +68,20 @@ class Tracker:
         self._next += 1
         return lid
 
+    def _overlaps(self, masks: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        """The tracks and, per mask and track, the voxels shared once both are dilated (the matching rule)."""
+        grown = [self._dilate(m) for m in masks]
+        track_ids = list(self.tracks)
+        grown_tracks = {t: self._dilate(self.tracks[t]) for t in track_ids}
+        overlap = np.array(
+            [[int(np.count_nonzero(g & grown_tracks[t])) for t in track_ids] for g in grown], dtype=float
+        ).reshape(len(masks), len(track_ids))
+        return track_ids, overlap
+
     def unreached(self, masks: list[np.ndarray]) -> list[str]:
         """Tracks none of these masks (baseline grid) would match: those :meth:`add` would call disappeared."""
-        grown = [self._dilate(m) for m in masks]
-        out = []
-        for t, last in self.tracks.items():
-            reach = self._dilate(last)
-            if not any(np.count_nonzero(g & reach) for g in grown):
-                out.append(t)
-        return out
+        track_ids, overlap = self._overlaps(masks)
+        return [t for j, t in enumerate(track_ids) if not overlap[:, j].any()]
 
     def add(
         self, date: dt.date, masks: list[np.ndarray], given_ids: list[str | None] | None = None
@@ -87,12 +92,7 @@ class Tracker:
         given = given_ids or [None] * len(masks)
         if len(given) != len(masks):
             raise ValueError("given_ids must have one entry per mask")
-        grown = [self._dilate(m) for m in masks]
-        track_ids = list(self.tracks)
-        grown_tracks = {t: self._dilate(self.tracks[t]) for t in track_ids}
-        overlap = np.array(
-            [[int(np.count_nonzero(g & grown_tracks[t])) for t in track_ids] for g in grown], dtype=float
-        ).reshape(len(masks), len(track_ids))
+        track_ids, overlap = self._overlaps(masks)
         assigned: list[str | None] = [None] * len(masks)
         for i in range(len(masks)):
             if overlap.shape[1] and overlap[i].max() > 0:
