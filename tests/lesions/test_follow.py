@@ -63,4 +63,169 @@ def test_a_lesion_gone_from_a_follow_up_is_still_called_disappeared_with_what_wa
     tl = result.timepoints[max(result.timepoints)]
     assert tl.lesions == []
     assert [e.kind for e in result.events if e.date == tl.date] == ["disappeared"]
-    assert any("looked for at its earlier place" in n for n in tl.notes), tl.notes
+    assert any("looked for at its place and not found" in n for n in tl.notes), tl.notes
+
+
+# --- Looking back: a lesion automatic detection calls new is looked for on the scans before it ---------------------
+
+
+def _missed_at_the_first_scan(monkeypatch, case):
+    """Automatic detection finds nothing on the first scan only (seeded segmentation is untouched)."""
+    import numpy as np
+
+    from pseudoprog.ingest.series import load_series
+
+    baseline = load_series(case.timepoints[0].reference_t1c())[0].data
+    segment = analysis.segment_lesions
+
+    def spy(t1c, brain, affine, **kw):
+        if kw.get("seeds") or not np.array_equal(t1c, baseline):
+            return segment(t1c, brain, affine, **kw)
+        return [], ["automatic detection found no enhancing lesion it could take as one (a simulated miss)"]
+
+    monkeypatch.setattr(analysis, "segment_lesions", spy)
+
+
+def test_a_lesion_missed_on_the_first_scan_is_found_there_and_not_called_new(phantom_cases, tmp_path, monkeypatch):
+    # Before: the first scan had no lesion, so the lesion of the second scan (smaller than at the first) was new to
+    # the criteria and RANO-BM called progression at the scan where it had shrunk.
+    case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
+    _missed_at_the_first_scan(monkeypatch, case)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    first = result.timepoints[dates[0]]
+    (les,) = first.lesions
+    assert les.lesion_id == "L1" and les.method == "followed"
+    assert first.measurements["L1"].long_mm and first.measurements["L1"].long_mm >= 10.0
+    assert any("found at its place on this scan by a seed" in n for n in first.notes), first.notes
+    for d in dates[1:]:
+        tl = result.timepoints[d]
+        assert [les.lesion_id for les in tl.lesions] == ["L1"] and not tl.new["L1"]
+    assert not [e for e in result.events if e.kind in ("new", "disappeared")]
+    # The first scan's lesion is as large as the criteria's own measurement of it, and the second scan's smaller.
+    assert result.timepoints[dates[1]].measurements["L1"].long_mm < first.measurements["L1"].long_mm
+
+
+def test_a_lesion_with_nothing_at_its_place_before_stays_new_and_says_where_it_was_looked_for(phantom_cases, tmp_path):
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    first_dir = sorted(p for p in case_dir.iterdir() if p.is_dir())[0]
+    (t1c,) = first_dir.glob("T1c.nii*")
+    (t1,) = first_dir.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)  # no contrast on the first scan: nothing enhances there
+    case = ingest_case(case_dir).case
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    assert result.timepoints[dates[0]].lesions == []
+    second = result.timepoints[dates[1]]
+    assert [les.method for les in second.lesions] == ["automatic"]
+    lid = second.lesions[0].lesion_id
+    assert any(f"lesion {lid}: looked for at its place on the {dates[0]} scan: not there" in n for n in second.notes)
+    assert any("looked for at its place and not found" in n for n in result.timepoints[dates[0]].notes)
+
+
+def _refused_after_the_first_scan(monkeypatch, case):
+    """Automatic detection refuses every scan after the first as a whole (the noise guard); seeds are untouched."""
+    import numpy as np
+
+    from pseudoprog.errors import CannotAssessError
+    from pseudoprog.ingest.series import load_series
+
+    baseline = load_series(case.timepoints[0].reference_t1c())[0].data
+    segment = analysis.segment_lesions
+
+    def spy(t1c, brain, affine, **kw):
+        if kw.get("seeds") or np.array_equal(t1c, baseline):
+            return segment(t1c, brain, affine, **kw)
+        raise CannotAssessError("automatic detection found 15 separate enhancing candidates (a simulated refusal)")
+
+    monkeypatch.setattr(analysis, "segment_lesions", spy)
+
+
+def test_a_known_lesion_is_looked_for_on_a_scan_automatic_detection_refused(phantom_cases, tmp_path, monkeypatch):
+    # Before: the whole follow-up was "not assessed" although the lesion it was asked about is there to click on.
+    case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
+    _refused_after_the_first_scan(monkeypatch, case)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    assert len(dates) == len([tp for tp in case.timepoints if tp.series]) and not result.skipped
+    for d in dates[1:]:
+        tl = result.timepoints[d]
+        assert [(les.lesion_id, les.method) for les in tl.lesions] == [("L1", "followed")]
+        assert tl.notes[0].startswith("automatic detection refused this scan (automatic detection found 15")
+        assert "new lesions elsewhere were not looked for" in tl.notes[0]
+    assert not [e for e in result.events if e.kind in ("new", "disappeared")]
+
+
+def test_a_refused_scan_with_no_known_lesion_found_is_not_assessed(phantom_cases, tmp_path, monkeypatch):
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
+    (t1c,) = last.glob("T1c.nii*")
+    (t1,) = last.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the click finds nothing
+    case = ingest_case(case_dir).case
+    _refused_after_the_first_scan(monkeypatch, case)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    last_date = max(tp.date for tp in case.timepoints if tp.series)
+    assert last_date not in result.timepoints
+    assert (last_date, "automatic detection found 15 separate enhancing candidates (a simulated refusal)") in (
+        result.skipped
+    )
+    assert not [e for e in result.events if e.date == last_date]  # nothing there is called gone
+
+
+def test_a_click_that_finds_tissue_elsewhere_is_not_the_lesion(phantom_cases, tmp_path, monkeypatch):
+    # The seeded search reaches tens of mm for a peak; what it finds away from the lesion's place is not the lesion.
+    import numpy as np
+
+    case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
+    _missed_after_the_first_scan(monkeypatch, case)
+    missed = analysis.segment_lesions
+
+    def far(t1c, brain, affine, **kw):
+        out, notes = missed(t1c, brain, affine, **kw)
+        if not kw.get("seeds") or not out:
+            return out, notes
+        les = out[0]
+        xs = np.argwhere(les.enhancing)[:, 0]
+        gap = int(xs.max() - xs.min()) + 25  # the same blob moved clear of its place (25 voxels beyond it)
+        shift = gap if xs.max() + gap < les.enhancing.shape[0] else -gap
+        moved = [np.roll(m, shift, axis=0) if m is not None else None for m in (les.enhancing, les.core, les.flair)]
+        return [analysis.SegmentedLesion(les.lesion_id, moved[0], moved[1], moved[2], les.method)], notes
+
+    monkeypatch.setattr(analysis, "segment_lesions", far)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    later = [result.timepoints[d] for d in sorted(result.timepoints)[1:]]
+    assert all(tl.lesions == [] for tl in later)
+    assert any("finds enhancing tissue elsewhere, not this lesion" in n for n in later[0].notes), later[0].notes
+    assert not [e for e in result.events if e.kind == "new"]
+
+
+def test_tracking_again_with_swapped_ids_keeps_each_lesion_its_measurements():
+    import datetime as dt
+
+    import numpy as np
+
+    from pseudoprog.case import LesionMeasurement, Volume
+
+    def lesion(lid):
+        return analysis.SegmentedLesion(lid, np.ones((2, 2, 2), bool), np.zeros((2, 2, 2), bool), None, "automatic")
+
+    def measured(mm):
+        return LesionMeasurement(long_mm=mm, perp_mm=mm, measurable=True, source="test")
+
+    tl = analysis.TimepointLesions(
+        date=dt.date(2024, 1, 1),
+        reference=Volume(np.zeros((2, 2, 2), np.float32), np.eye(4)),
+        brain=np.ones((2, 2, 2), bool),
+        brain_method="classical",
+        registrations={},
+        lesions=[lesion("L1"), lesion("L2")],
+        measurements={"L1": measured(10.0), "L2": measured(20.0)},
+        bidimensional={"L1": None, "L2": None},
+        components={"L1": "solid", "L2": "cystic"},
+        new={"L1": False, "L2": True},
+    )
+    analysis._rename(tl, [("L2", False), ("L1", False)])
+    assert [les.lesion_id for les in tl.lesions] == ["L2", "L1"]
+    assert tl.measurements["L2"].long_mm == 10.0 and tl.measurements["L1"].long_mm == 20.0
+    assert tl.components == {"L2": "solid", "L1": "cystic"} and tl.new == {"L2": False, "L1": False}

@@ -115,3 +115,32 @@ def test_remind_the_product_puts_no_target_outside_the_segmented_tumour(tmp_path
         assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside the reference"
     if not tl.lesions:
         assert any("found no enhancing lesion" in n or "not reliable" in n for n in tl.notes), tl.notes
+
+
+def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new(tmp_path, monkeypatch):
+    """Automatic detection made to find nothing on 05 Pre (as it finds nothing on 02, 07 and 10 Pre): before, the
+    tumour found at 05 Post was new to the criteria (no lesion at the first scan) — RANO's new lesion, progression
+    whatever its size. Now it is looked for at its place on the first scan and found there (measured: Dice 0.88,
+    every voxel within 5 voxels of the reference), so RANO compares its size instead."""
+    from pseudoprog.ingest.series import load_series
+    from pseudoprog.lesions import analysis
+
+    pre, post = dt.date(2019, 1, 1), dt.date(2019, 6, 1)
+    refs = _tcia_case(tmp_path, "05", ("Pre", pre), ("Post", post))
+    case = ingest_case(tmp_path).case
+    first = load_series(case.timepoints[0].reference_t1c())[0].data
+    segment = analysis.segment_lesions
+
+    def missed_first(t1c, brain, affine, **kw):
+        if kw.get("seeds") or not np.array_equal(t1c, first):
+            return segment(t1c, brain, affine, **kw)
+        return [], ["automatic detection found no enhancing lesion it could take as one (a simulated miss)"]
+
+    monkeypatch.setattr(analysis, "segment_lesions", missed_first)
+    result = analysis.analyse_case(case)
+    (found,) = result.timepoints[pre].lesions
+    assert found.lesion_id == "L1" and found.method == "followed"
+    assert _near_share(found.enhancing, refs[pre]) >= 0.9 and _dice(found.enhancing, refs[pre]) >= 0.75
+    (later,) = result.timepoints[post].lesions
+    assert later.lesion_id == "L1" and not result.timepoints[post].new["L1"]
+    assert not [e for e in result.events if e.kind == "new"]

@@ -16,7 +16,11 @@ For every timepoint that has a post-contrast T1 (the reference grid of that sess
    (fluid cavity/cyst vs necrosis), and the structural markers computed where the sequences exist.
 
 Then every session's T1c is registered onto the baseline T1c, lesion masks are carried there and
-tracked (:mod:`.tracking`), and, with an RTDOSE, each lesion is placed against the dose.
+tracked (:mod:`.tracking`), and, with an RTDOSE, each lesion is placed against the dose. Where the lesions came from
+automatic detection, a reader's two checks are made with a click at a lesion's place (the seeded segmentation):
+a tracked lesion a follow-up does not show is looked for where it was (:func:`_follow_missing`), and a lesion a
+follow-up shows as new is looked for on the scans before it (:func:`_look_back`), so neither "gone" nor "new" rests on
+automatic detection's misses alone.
 Nothing here reads case.yaml or writes files; :mod:`pseudoprog.lesions.stage` hands its results to the flow.
 """
 
@@ -104,6 +108,9 @@ class TimepointLesions:
     # The T1c as acquired (what the classical segmentation reads), kept only when the lesions came from automatic
     # detection, so a lesion seen at another visit can be looked for where it was (:func:`_follow_missing`).
     acquired: np.ndarray | None = None
+    # Why automatic detection refused the whole scan, if it did: only lesions known from other scans are looked for
+    # (at their places); with none found there the timepoint is not assessed.
+    refused: str | None = None
 
 
 @dataclass
@@ -336,6 +343,7 @@ def analyse_timepoint(
         images[kind] = warp(vol, reg, t1c).data
     flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
     acquired = None  # kept only for lesions from automatic detection (the follow-up search clicks on it)
+    refused = None
     if tp.masks:
         lesions = _imported(tp, ref, brain, flair)
     elif segmenter is not None:
@@ -346,14 +354,22 @@ def analyse_timepoint(
         # SD, local contrast against the shell round a candidate) were set and validated on uncorrected scans; on
         # N4-corrected real scans they put automatic targets outside the tumour (ReMIND, TCIA 01 Post, 06 Post,
         # 11 Post, 07 Pre; benchmarks/RESULTS.md, "N4 before the classical segmentation").
-        lesions, seg_notes = segment_lesions(
-            t1c.data,
-            brain,
-            t1c.affine,
-            t1=images.get(SeriesKind.T1),
-            flair=flair,
-            seeds=_seeds(tp, ref.affine),
-        )
+        try:
+            lesions, seg_notes = segment_lesions(
+                t1c.data,
+                brain,
+                t1c.affine,
+                t1=images.get(SeriesKind.T1),
+                flair=flair,
+                seeds=_seeds(tp, ref.affine),
+            )
+        except CannotAssessError as exc:
+            if tp.seeds:
+                raise
+            # Automatic detection refused the whole scan (too many separate candidates: noise or a coarse image).
+            # A lesion known from another scan can still be looked for at its place, as a reader would click on it;
+            # the case decides (analyse_case), and without any such lesion the timepoint is not assessed.
+            lesions, seg_notes, refused = [], [], exc.reason
         notes.extend(seg_notes)
         acquired = None if tp.seeds else t1c.data
     out = TimepointLesions(
@@ -370,6 +386,7 @@ def analyse_timepoint(
         notes=notes,
         images=images,
         acquired=acquired,
+        refused=refused,
     )
     measure_timepoint(case, out)
     return out
@@ -428,6 +445,52 @@ def _on_baseline(les: SegmentedLesion, tl: TimepointLesions, base: TimepointLesi
     )
 
 
+def _look_at_place(
+    case: Case,
+    tl: TimepointLesions,
+    base: TimepointLesions,
+    tracker: Tracker,
+    place: np.ndarray,
+    seed_id: str,
+    where: str,
+) -> tuple[SegmentedLesion, np.ndarray] | None:
+    """A reader's click on ``tl`` at the centroid of ``place`` (a lesion's mask on the baseline grid).
+
+    The mask is carried from the baseline grid to this scan through its registration, and its centroid is the
+    click: the seeded segmentation judges it against local background and refuses with the contrast it saw. What a
+    click finds is this lesion only if the tracker would match it to ``place`` (the seeded search reaches tens of mm
+    for a peak, and another structure there is not this lesion) and it is not part of a lesion the scan already has.
+    Returns the lesion (method ``"followed"``, not yet measured) and its mask on the baseline grid, or None with the
+    reason in ``tl.notes`` (the notes begin with ``where``).
+    """
+    assert tl.to_baseline is not None and tl.acquired is not None
+    centroid_vox = np.array([*ndimage.center_of_mass(place), 1.0])
+    here = tl.to_baseline.fixed_to_moving @ (base.reference.affine @ centroid_vox)
+    seed = Seed(seed_id, point_mm=(float(here[0]), float(here[1]), float(here[2])))
+    flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
+    try:
+        grown, notes = segment_lesions(
+            tl.acquired, tl.brain, tl.reference.affine, t1=tl.images.get(SeriesKind.T1), flair=flair, seeds=(seed,)
+        )
+    except CannotAssessError as exc:
+        tl.notes.append(f"{where}: looked for at its place: {exc.reason}")
+        return None
+    if not grown or not grown[0].enhancing.any():
+        why = "; ".join(notes) if notes else "no enhancing lesion there"
+        tl.notes.append(f"{where}: looked for at its place and not found ({why})")
+        return None
+    les = grown[0]
+    for other in tl.lesions:
+        if (les.enhancing & (other.enhancing | other.core)).any():
+            tl.notes.append(f"{where}: a click at its place grows into another lesion of this scan (moved, or joined)")
+            return None
+    on_base = _on_baseline(les, tl, base)
+    if not tracker.same_place(on_base, place):
+        tl.notes.append(f"{where}: a click at its place finds enhancing tissue elsewhere, not this lesion")
+        return None
+    return SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed"), on_base
+
+
 def _follow_missing(
     case: Case, tl: TimepointLesions, tracker: Tracker, on_base: list[np.ndarray], base: TimepointLesions
 ) -> list[np.ndarray]:
@@ -437,57 +500,71 @@ def _follow_missing(
     detection's bars are set so that it refuses rather than invents, and a tumour that enhances less than the
     first pass needs, or sits beside anatomy that makes the pass "not reliable", is not found although a click on
     it is (TCIA Brain-Tumor-Progression 05: found at the first scan, "none found" at progression, seeded Dice
-    0.83). The lesion's last mask is carried from the baseline grid to this scan through the registration, and its
-    centroid is a reader's click: the seeded segmentation judges it against local background and refuses with
-    the contrast it saw. Found lesions are appended to ``tl.lesions`` (measured; method ``"followed"``) and their
-    masks on the baseline grid returned; a refusal is a note, and the tracker then records the lesion as
-    disappeared.
+    0.83). The click is at the centroid of the lesion's last mask (:func:`_look_at_place`). Found lesions are
+    appended to ``tl.lesions`` (measured; method ``"followed"``) and their masks on the baseline grid returned; a
+    refusal is a note, and the tracker then records the lesion as disappeared.
     """
-    assert tl.to_baseline is not None and tl.acquired is not None
-    flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
-    taken = np.zeros(tl.reference.spatial_shape, dtype=bool)
-    for les in tl.lesions:
-        taken |= les.enhancing | les.core
     added: list[SegmentedLesion] = []
     found_on_base: list[np.ndarray] = []
     for track_id in tracker.unreached(on_base):
         last = tracker.tracks[track_id]
         if not last.any():
             continue
-        centroid_vox = np.array([*ndimage.center_of_mass(last), 1.0])
-        on_baseline = base.reference.affine @ centroid_vox
-        here = tl.to_baseline.fixed_to_moving @ on_baseline
-        seed = Seed(f"F{len(added) + 1}", point_mm=(float(here[0]), float(here[1]), float(here[2])))
         where = f"{track_id}, seen before but not among this scan's automatic findings"
-        try:
-            grown, notes = segment_lesions(
-                tl.acquired, tl.brain, tl.reference.affine, t1=tl.images.get(SeriesKind.T1), flair=flair, seeds=(seed,)
-            )
-        except CannotAssessError as exc:
-            tl.notes.append(f"{where}: looked for at its earlier place: {exc.reason}")
+        found = _look_at_place(case, tl, base, tracker, last, f"F{len(added) + 1}", where)
+        if found is None:
             continue
-        if not grown or not grown[0].enhancing.any():
-            why = "; ".join(notes) if notes else "no enhancing lesion there"
-            tl.notes.append(f"{where}: looked for at its earlier place and not found ({why})")
-            continue
-        les = grown[0]
-        if (les.enhancing & taken).any():  # it grew into a lesion this scan already has
-            tl.notes.append(
-                f"{where}: a click at its earlier place grows into another lesion of this scan (moved, or joined it)"
-            )
-            continue
-        taken |= les.enhancing | les.core
-        followed = SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed")
-        added.append(followed)
-        found_on_base.append(_on_baseline(les, tl, base))
+        tl.lesions = [*tl.lesions, found[0]]
+        added.append(found[0])
+        found_on_base.append(found[1])
         tl.notes.append(
             f"{where}: found by a seed at its earlier place (the seeded segmentation, judged against local "
             "background), as a reader would look for it; check its outline"
         )
     if added:
-        tl.lesions = [*tl.lesions, *added]
         measure_timepoint(case, tl, added)
     return found_on_base
+
+
+def _look_back(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLesions, tracker: Tracker) -> bool:
+    """Look for each lesion that automatic detection calls new at a follow-up on the scans before it, at its place.
+
+    RANO calls a new lesion progression; one that automatic detection missed on the earlier scan (it refuses rather
+    than invents, and a baseline it found nothing on makes every later lesion look new) is not new. A reader looks
+    at the earlier scan before calling it so: here a click at the lesion's place on the scan before (the seeded
+    segmentation, :func:`_look_at_place`), then on the one before that while it is found. Found lesions are added
+    to those scans (method ``"followed"``, measured) and the caller tracks the case again; not found, the lesion
+    is new, and its scan says where it was looked for. Scans whose lesions came from the reader (seeds, masks) or
+    a model are not searched. ``tracker`` holds the first tracking's ids. Returns whether a lesion was added.
+    """
+    dates = sorted(done)
+    added = False
+    for k in range(1, len(dates)):
+        tl = done[dates[k]]
+        earlier_ids = {les.lesion_id.split(".")[0] for d in dates[:k] for les in done[d].lesions}
+        for les in list(tl.lesions):
+            if les.method != "automatic" or les.lesion_id.split(".")[0] in earlier_ids:
+                continue
+            place = _on_baseline(les, tl, base)
+            for j in range(k - 1, -1, -1):
+                before = done[dates[j]]
+                if before.acquired is None:
+                    break  # the reader's or a model's lesions: not second-guessed
+                where = f"lesion {les.lesion_id} of the {dates[k]} scan, new there by automatic detection"
+                found = _look_at_place(case, before, base, tracker, place, f"B{len(before.lesions) + 1}", where)
+                if found is None:
+                    tl.notes.append(
+                        f"lesion {les.lesion_id}: looked for at its place on the {dates[j]} scan: not there"
+                    )
+                    break
+                before.lesions = [*before.lesions, found[0]]
+                measure_timepoint(case, before, [found[0]])
+                before.notes.append(
+                    f"{where}: found at its place on this scan by a seed (the seeded segmentation, judged against "
+                    "local background): tracked from here, not new at the later scan; check its outline"
+                )
+                place, added = found[1], True
+    return added
 
 
 def _named_by_user(les: SegmentedLesion) -> bool:
@@ -496,17 +573,41 @@ def _named_by_user(les: SegmentedLesion) -> bool:
 
 
 def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
-    renamed = []
-    for les, (lid, new) in zip(tl.lesions, ids, strict=True):
-        old = les.lesion_id
-        renamed.append(SegmentedLesion(lid, les.enhancing, les.core, les.flair, les.method))
-        tl.measurements[lid] = tl.measurements.pop(old)
-        tl.bidimensional[lid] = tl.bidimensional.pop(old)
-        tl.components[lid] = tl.components.pop(old)
-        tl.markers[lid] = tl.markers.pop(old, {})
-        tl.markers[lid] = {k: replace(mk, lesion_id=lid) for k, mk in tl.markers.get(lid, {}).items()}
-        tl.new[lid] = new
-    tl.lesions = renamed
+    """Give the lesions the tracker's ids; the per-lesion tables are rebuilt (a second tracking may swap ids)."""
+    old = [les.lesion_id for les in tl.lesions]
+    tl.lesions = [
+        SegmentedLesion(lid, les.enhancing, les.core, les.flair, les.method)
+        for les, (lid, _) in zip(tl.lesions, ids, strict=True)
+    ]
+    tl.measurements = {lid: tl.measurements[o] for o, (lid, _) in zip(old, ids, strict=True)}
+    tl.bidimensional = {lid: tl.bidimensional[o] for o, (lid, _) in zip(old, ids, strict=True)}
+    tl.components = {lid: tl.components[o] for o, (lid, _) in zip(old, ids, strict=True)}
+    tl.markers = {
+        lid: {k: replace(mk, lesion_id=lid) for k, mk in tl.markers.get(o, {}).items()}
+        for o, (lid, _) in zip(old, ids, strict=True)
+    }
+    tl.new = {lid: new for lid, new in ids}
+
+
+def _track(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLesions) -> Tracker:
+    """Track the lesions of every timepoint in date order (renaming them), following tracks a follow-up missed.
+
+    A scan whose automatic detection refused it as a whole keeps only the lesions found at their known places; with
+    none, it is left out of the tracking (nothing there is called gone or new) and the case does not assess it.
+    """
+    dates = sorted(done)
+    tracker = Tracker(base.reference.spacing_mm)
+    for d in dates:
+        tl = done[d]
+        assert tl.to_baseline is not None
+        on_base = [_on_baseline(les, tl, base) for les in tl.lesions]
+        if d != dates[0] and tl.acquired is not None and tracker.tracks:
+            on_base += _follow_missing(case, tl, tracker, on_base, base)
+        if tl.refused is not None and not tl.lesions:
+            continue
+        given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
+        _rename(tl, tracker.add(d, on_base, given))
+    return tracker
 
 
 def _dose_for_case(case: Case) -> tuple[DoseGrid | None, float | None, str | None]:
@@ -629,35 +730,44 @@ def analyse_case(
         dates = sorted(done)
         base = done[dates[0]]
         base.to_baseline = identity(f"{dates[0]}/T1c", f"{dates[0]}/T1c")
-        tracker = Tracker(base.reference.spacing_mm)
+        for d in dates[1:]:
+            tl = done[d]
+            try:
+                # made beside the analyses when the first timepoint is the baseline, else here
+                made = early[d].result() if d in early and dates[0] == with_images[0].date else None
+                if made is None:
+                    made = onto_baseline((base.reference, base.brain), dates[0], tl.reference, d)
+                tl.to_baseline = made
+                if not tl.to_baseline.accepted:
+                    tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
+            except (ValueError, CannotAssessError) as exc:
+                why = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
+                tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
+                tl.notes.append(
+                    f"registration onto the baseline failed ({why}); lesions are matched in scanner "
+                    "coordinates, which assumes the head did not move"
+                )
+        tracker = _track(case, done, base)
+        # A lesion automatic detection calls new is looked for on the scans before it; found there, the case is
+        # tracked again with it (its track then starts where it was first seen).
+        if _look_back(case, done, base, tracker):
+            tracker = _track(case, done, base)
+        events = tracker.events
         for d in dates:
             tl = done[d]
-            if d != dates[0]:
-                try:
-                    # made beside the analyses when the first timepoint is the baseline, else here
-                    made = early[d].result() if d in early and dates[0] == with_images[0].date else None
-                    if made is None:
-                        made = onto_baseline((base.reference, base.brain), dates[0], tl.reference, d)
-                    tl.to_baseline = made
-                    if not tl.to_baseline.accepted:
-                        tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
-                except (ValueError, CannotAssessError) as exc:
-                    why = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
-                    tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
-                    tl.notes.append(
-                        f"registration onto the baseline failed ({why}); lesions are matched in scanner "
-                        "coordinates, which assumes the head did not move"
-                    )
-            assert tl.to_baseline is not None
-            on_base = [_on_baseline(les, tl, base) for les in tl.lesions]
-            if d != dates[0] and tl.acquired is not None and tracker.tracks:
-                on_base += _follow_missing(case, tl, tracker, on_base, base)
-            given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
-            ids = tracker.add(d, on_base, given)
-            _rename(tl, ids)
-        events = tracker.events
-        for tl in done.values():
-            tl.acquired = None  # only the follow-ups' search needed it; a cohort worker holds many cases
+            tl.acquired = None  # only the searches needed it; a cohort worker holds many cases
+            tl.notes = list(dict.fromkeys(tl.notes))  # a second tracking repeats the follow-ups' searches' notes
+            if tl.refused is None:
+                continue
+            if not tl.lesions:
+                del done[d]
+                skipped.append((d, tl.refused))
+            else:
+                tl.notes.insert(
+                    0,
+                    f"automatic detection refused this scan ({tl.refused}): only lesions seen on other scans were "
+                    "looked for, at their places; new lesions elsewhere were not looked for — check the scan",
+                )
     dose_note = None
     try:
         dose, ref_gy, dose_note = _dose_for_case(case)

@@ -78,6 +78,10 @@ class Tracker:
         ).reshape(len(masks), len(track_ids))
         return track_ids, overlap
 
+    def same_place(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """Whether two masks (baseline grid) would be matched as one lesion: they overlap once both are dilated."""
+        return bool((self._dilate(a) & self._dilate(b)).any())
+
     def unreached(self, masks: list[np.ndarray]) -> list[str]:
         """Tracks none of these masks (baseline grid) would match: those :meth:`add` would call disappeared."""
         track_ids, overlap = self._overlaps(masks)
