@@ -383,6 +383,9 @@ class Lesion:
     markers: Mapping[str, Marker] = field(default_factory=dict)
     equivocal: bool = False  # a new lesion the reader is not sure of (RANO-BM: continue, back-date if confirmed)
     unequivocal_progression: bool = False  # a non-target lesion the reader calls unequivocally progressed
+    # Measured from the images: what found it (automatic detection's pass, a reader's seed, a click at its place on
+    # another scan), the confidence for the program's own findings and how clearly it enhances (lesions.segment).
+    found_by: str | None = None
 
 
 @dataclass(frozen=True, eq=False)

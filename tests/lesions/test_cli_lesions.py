@@ -25,6 +25,9 @@ def test_lesions_command_writes_json_and_label_maps(phantom_cases, tmp_path):
     for tp, tt in zip(doc["timepoints"], truth["timepoints"], strict=True):
         (les,) = tp["lesions"]
         assert les["id"] == "L1"
+        # What found it and how far to rely on it (issue 13: automatic detection states its confidence).
+        assert (les["method"], les["found_by"], les["confidence"]) == ("automatic", "first pass", "high")
+        assert les["contrast_local_sd"] >= 3.0
         assert abs(les["measurement"]["long_mm"] - tt["lesions"][0]["long_mm"]) <= 1.5
         img = nib.load(str(out / tp["label_map"]))
         labels = np.asarray(img.dataobj)

@@ -229,3 +229,19 @@ def test_tracking_again_with_swapped_ids_keeps_each_lesion_its_measurements():
     assert [les.lesion_id for les in tl.lesions] == ["L2", "L1"]
     assert tl.measurements["L2"].long_mm == 10.0 and tl.measurements["L1"].long_mm == 20.0
     assert tl.components == {"L2": "solid", "L1": "cystic"} and tl.new == {"L2": False, "L1": False}
+
+
+def test_what_found_a_lesion_is_stated_with_its_confidence_and_contrast():
+    import numpy as np
+
+    from pseudoprog.lesions.segment import SegmentedLesion
+
+    mask = np.zeros((4, 4, 4), bool)
+    auto = SegmentedLesion("A1", mask, mask, None, "automatic", "ring-backed pass", 3.26)
+    assert auto.confidence == "low"
+    assert auto.statement() == (
+        "automatic detection's ring-backed pass (low confidence); 3.3 local SDs above the brain 3-15 mm around it"
+    )
+    seed = SegmentedLesion("L1", mask, mask, None, "seed", "seed", 5.0)
+    assert seed.confidence is None and seed.statement().startswith("the reader's seed; 5.0 local SDs")
+    assert SegmentedLesion("M1", mask, mask, None, "imported:nifti").statement() == "imported:nifti"

@@ -91,6 +91,8 @@ def test_tcia_05_the_tumour_at_progression_is_measured_not_called_gone(tmp_path,
     tl = result.timepoints[post]
     (les,) = tl.lesions
     assert les.method == ("automatic" if coarse_pass else "followed")
+    # Taken on a coarser scale (or by a click at its known place), not by the first pass: said with lower confidence.
+    assert les.confidence == ("low" if coarse_pass else "moderate"), les.statement()
     assert les.lesion_id == "L1" and not tl.new["L1"]
     assert _near_share(les.enhancing, refs[post]) >= 0.9
     assert _dice(les.enhancing, refs[post]) >= 0.6  # 0.79 automatic, 0.66 followed (measured)
@@ -139,7 +141,7 @@ def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new
     monkeypatch.setattr(analysis, "segment_lesions", missed_first)
     result = analysis.analyse_case(case)
     (found,) = result.timepoints[pre].lesions
-    assert found.lesion_id == "L1" and found.method == "followed"
+    assert found.lesion_id == "L1" and found.method == "followed" and found.confidence == "moderate"
     assert _near_share(found.enhancing, refs[pre]) >= 0.9 and _dice(found.enhancing, refs[pre]) >= 0.75
     (later,) = result.timepoints[post].lesions
     assert later.lesion_id == "L1" and not result.timepoints[post].new["L1"]

@@ -134,6 +134,7 @@ class CaseLesions:
                     new=tl.new.get(les.lesion_id, False),
                     component=tl.components.get(les.lesion_id),
                     markers=tl.markers.get(les.lesion_id, {}),
+                    found_by=les.statement(),
                 )
             )
         return tuple(out)
@@ -234,7 +235,7 @@ def _label_map_lesions(
             fl = None
         out.append(SegmentedLesion("", e, core & ~e, fl, f"imported-map:{fmt}"))
     out.sort(key=lambda s: -int(s.enhancing.sum()))
-    return [SegmentedLesion(f"M{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
+    return [replace(s, lesion_id=f"M{i}") for i, s in enumerate(out, start=1)]
 
 
 def _component(les: SegmentedLesion, flair: np.ndarray | None, brain: np.ndarray, had_surgery: bool) -> str | None:
@@ -488,7 +489,7 @@ def _look_at_place(
     if not tracker.same_place(on_base, place):
         tl.notes.append(f"{where}: a click at its place finds enhancing tissue elsewhere, not this lesion")
         return None
-    return SegmentedLesion(les.lesion_id, les.enhancing, les.core, les.flair, "followed"), on_base
+    return replace(les, method="followed", found_by="click at its place on another scan"), on_base
 
 
 def _follow_missing(
@@ -575,10 +576,7 @@ def _named_by_user(les: SegmentedLesion) -> bool:
 def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
     """Give the lesions the tracker's ids; the per-lesion tables are rebuilt (a second tracking may swap ids)."""
     old = [les.lesion_id for les in tl.lesions]
-    tl.lesions = [
-        SegmentedLesion(lid, les.enhancing, les.core, les.flair, les.method)
-        for les, (lid, _) in zip(tl.lesions, ids, strict=True)
-    ]
+    tl.lesions = [replace(les, lesion_id=lid) for les, (lid, _) in zip(tl.lesions, ids, strict=True)]
     tl.measurements = {lid: tl.measurements[o] for o, (lid, _) in zip(old, ids, strict=True)}
     tl.bidimensional = {lid: tl.bidimensional[o] for o, (lid, _) in zip(old, ids, strict=True)}
     tl.components = {lid: tl.components[o] for o, (lid, _) in zip(old, ids, strict=True)}

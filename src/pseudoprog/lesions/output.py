@@ -34,12 +34,17 @@ def lesions_document(result: CaseLesions) -> dict[str, Any]:
         lesions = []
         for les in result.lesion_objects(date):
             loc = tl.locations.get(les.id)
+            found = next(s for s in tl.lesions if s.lesion_id == les.id)
             lesions.append(
                 {
                     "id": les.id,
                     "new": les.new,
                     "component": les.component,
-                    "method": next(s.method for s in tl.lesions if s.lesion_id == les.id),
+                    "method": found.method,
+                    # what found it, with the confidence for the program's own findings and its local contrast
+                    "found_by": found.found_by or found.method,
+                    "confidence": found.confidence,
+                    "contrast_local_sd": found.contrast_sd,
                     "measurement": _measurement(les.measurement),
                     "location_vs_rt": les.location_vs_rt.value,
                     "location_detail": None

@@ -67,7 +67,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -153,6 +153,24 @@ def seed_from_voxels(
     return Seed(lesion_id, box_mm=(w(box[0]), w(box[1])))
 
 
+# How far a reader can rely on what the program found itself being a lesion, by what found it. The first pass's
+# bars (4 robust SDs of the brain, compact, intracranial, confirmed by the pre-contrast T1 or the FLAIR) are the ones
+# validated to put no target outside the tumour on every real scan; the second look and the FLAIR-backed pass take
+# enhancement just under them with a ring or FLAIR abnormality as backing; the last passes take a target on its shape,
+# its conspicuity or a coarser scale alone. A click at a lesion's place on another scan is a reader's check of a
+# known lesion, not a detection: its outline is what to check.
+CONFIDENCE = {
+    "first pass": "high",
+    "second look": "moderate",
+    "FLAIR-backed pass": "moderate",
+    "click at its place on another scan": "moderate",
+    "ring-backed pass": "low",
+    "dominance-backed pass": "low",
+    "slice-levelled pass": "low",
+    "coarse-scale pass": "low",
+}
+
+
 @dataclass(frozen=True, eq=False)
 class SegmentedLesion:
     """One lesion found at one timepoint (masks on the T1c grid)."""
@@ -161,7 +179,32 @@ class SegmentedLesion:
     enhancing: np.ndarray
     core: np.ndarray
     flair: np.ndarray | None
-    method: str  # "automatic", "seed", "imported:<format>", "model:<name>"
+    method: str  # "automatic", "seed", "followed", "imported:<format>", "model:<name>"
+    # What found it (a key of CONFIDENCE for the program's own findings, "seed" for a reader's) and how clearly it
+    # enhances: the median of its enhancement over the brain 3-15 mm around it, in that shell's robust SDs.
+    found_by: str = ""
+    contrast_sd: float | None = None
+
+    @property
+    def confidence(self) -> str | None:
+        """high / moderate / low for what the program found itself; None for a reader's seed or mask, or a model."""
+        return CONFIDENCE.get(self.found_by)
+
+    def statement(self) -> str:
+        """What found it, the confidence and its contrast, in words (lesions.json, the report's source column)."""
+        how = self.found_by or self.method
+        parts = [
+            f"automatic detection's {how}"
+            if self.method == "automatic"
+            else "the reader's seed"
+            if how == "seed"
+            else how
+        ]
+        if self.confidence is not None:
+            parts[0] += f" ({self.confidence} confidence)"
+        if self.contrast_sd is not None:
+            parts.append(f"{self.contrast_sd:.1f} local SDs above the brain 3-15 mm around it")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -288,6 +331,12 @@ def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spac
     if shell.sum() < 20:
         return _robust(e[brain])
     return _robust(e[sl][shell])
+
+
+def _contrast(e: np.ndarray, brain: np.ndarray, lesion: np.ndarray, spacing: np.ndarray) -> float:
+    """How clearly a lesion enhances: its median enhancement over the brain 3-15 mm around it, in local robust SDs."""
+    med, rsd = _shell_background(e, brain, lesion, spacing)
+    return float((np.median(e[lesion]) - med) / rsd)
 
 
 def _shell_upper_quartile(img: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> float:
@@ -1271,26 +1320,25 @@ def segment_lesions(
         )
         back = inverse_order(order)
         return [
-            SegmentedLesion(
-                les.lesion_id,
-                transposed(les.enhancing, back),
-                transposed(les.core, back),
-                None if les.flair is None else transposed(les.flair, back),
-                les.method,
+            replace(
+                les,
+                enhancing=transposed(les.enhancing, back),
+                core=transposed(les.core, back),
+                flair=None if les.flair is None else transposed(les.flair, back),
             )
             for les in moved
         ], moved_notes
     brain = np.asarray(brain, dtype=bool)
     e = enhancement_map(t1c, brain, t1)
     notes: list[str] = []
-    found: list[tuple[str, np.ndarray, str]] = []
+    found: list[tuple[str, np.ndarray, str, str]] = []  # id, mask, method, what found it
     if seeds:
         for seed in seeds:
             mask, said = seeded_lesion(e, brain, affine, seed, pieces=True)
             if mask is None:
                 notes.append(f"seed of lesion {seed.lesion_id}: no enhancing tissue found in the seed region ({said})")
                 continue
-            found.append((seed.lesion_id, mask, "seed"))
+            found.append((seed.lesion_id, mask, "seed", "seed"))
             if LEVELLED in said:
                 notes.append(f"seed of lesion {seed.lesion_id}: found on a second look, {said}")
     else:
@@ -1300,56 +1348,59 @@ def segment_lesions(
         view = DetectionMap.of(e, brain, _spacing(affine))
         labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm, view=view)
         grown, leaked = _grow_candidates(e, brain, affine, labels, n)
+        by = ["first pass"] * len(grown)  # what found each of ``grown``
         # A candidate whose growth is no lesion is judged like the structures no lesion can be (judge_implausible).
         implausible = implausible + leaked
         # Hollow or faint structures that grow into a ring (or sit in FLAIR-abnormal tissue) are lesions too.
         second = _second_look(e, brain, affine, weak, grown, flair=confirm)
         grown = grown + [mask for mask, _, _ in second]
+        by += ["second look"] * len(second)
         # A rejected fragment that lies inside a target is part of that lesion, not a structure left out.
         taken = {rejected for _, _, rejected in second}
         taken |= {w.text for w in weak if any((g[w.where] & w.mask).any() for g in grown)}
         notes.extend([d for d in dropped if d not in taken][:5])
         notes.extend(said for _, said, _ in second)
-        kept = []
+        kept, kept_by = [], []
         rejected: list[np.ndarray] = []  # what was judged normal anatomy: a completion may not take it back
         plane = mid_sagittal_plane(brain, affine) if grown else None
-        for mask in grown:
+        for mask, how in zip(grown, by, strict=True):
             sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
             if sinus is None and plane is not None:
                 sinus = paired_structure(mask, e, brain, affine, plane=plane)
             if sinus is None:
                 kept.append(mask)
+                kept_by.append(how)
             else:
                 mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
                 notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
                 rejected.append(mask)
-        grown = kept
+        grown, by = kept, kept_by
         surface = [why for why in (surface_structure(mask, brain, affine) for mask in grown) if why is not None]
         if surface:
-            grown = []
+            grown, by = [], []
             notes[:0] = [NOT_RELIABLE, *(f"an automatic target was not taken: {why}" for why in surface[:3])]
         # A structure no lesion can be is never a target; whether it also makes the detection unreliable depends
         # on whether it could hold or belong to a lesion (judge_implausible).
         unsafe, set_aside = judge_implausible(implausible, grown, affine)
         if unsafe:
-            grown = []
+            grown, by = [], []
             notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
         # Later passes, each only when no earlier one found a target and detection did not refuse. A target of any
         # pass is judged beside the structures no lesion can be, as a first-pass target is (judge_implausible).
-        later: list[Callable[[], tuple[np.ndarray | None, list[str]]]] = []
+        later: list[tuple[str, Callable[[], tuple[np.ndarray | None, list[str]]]]] = []
         if flair is not None:
             # Enhancement just under the detection bar, taken only inside FLAIR-abnormal tissue.
-            later.append(lambda: _flair_backed_pass(e, brain, affine, flair, view))
+            later.append(("FLAIR-backed pass", lambda: _flair_backed_pass(e, brain, affine, flair, view)))
         # A faint ring round a non-enhancing core, taken on its shape alone (no FLAIR needed).
         plain = (lambda: enhancement_map(t1c, brain)) if t1 is not None else (lambda: None)
-        later.append(lambda: _ring_backed_pass(e, brain, affine, view, plain=plain()))
+        later.append(("ring-backed pass", lambda: _ring_backed_pass(e, brain, affine, view, plain=plain())))
         # The most conspicuous compact, moderately enhancing mass, by a margin.
-        later.append(lambda: _dominance_backed_pass(e, brain, affine, view))
+        later.append(("dominance-backed pass", lambda: _dominance_backed_pass(e, brain, affine, view)))
         # On thick slices, the first pass's bars once the brain's level steps between slices are undone.
-        later.append(lambda: _slice_levelled_pass(e, brain, affine, view, plane=plane))
+        later.append(("slice-levelled pass", lambda: _slice_levelled_pass(e, brain, affine, view, plane=plane)))
         # A large, moderately enhancing tumour no part of which reaches the bar at 2 mm: the map at a lesion's scale.
-        later.append(lambda: _coarse_scale_pass(e, brain, affine, view, plane=plane))
-        for look in later:
+        later.append(("coarse-scale pass", lambda: _coarse_scale_pass(e, brain, affine, view, plane=plane)))
+        for name, look in later:
             if grown or NOT_RELIABLE in notes:
                 break
             target, told = look()
@@ -1361,7 +1412,7 @@ def segment_lesions(
                 set_aside = []
                 notes[:0] = [NOT_RELIABLE, *unsafe[:3]]
             else:
-                grown = [target]
+                grown, by = [target], [name]
         notes.extend(set_aside[:3])
         # A target, once taken, is as much evidence of a lesion as a reader's click: completed the same way.
         if grown:
@@ -1372,7 +1423,7 @@ def segment_lesions(
             for structure in implausible:
                 anatomy[structure.where] |= structure.mask
             grown = [_completed_like_a_click(e, brain, affine, mask, plane=plane, anatomy=anatomy) for mask in grown]
-        found.extend(("", mask, "automatic") for mask in grown)
+        found.extend(("", mask, "automatic", how) for mask, how in zip(grown, by, strict=True))
         if not grown and NOT_RELIABLE not in notes:
             # Not a negative finding: what it misses (faint, small, cortical tumours) is listed in the README.
             notes.insert(
@@ -1381,14 +1432,14 @@ def segment_lesions(
                 "(faint, small or cortical tumours are missed): give a seed or a mask to measure one",
             )
     out: list[SegmentedLesion] = []
-    for lid, candidate, method in found:
+    for lid, candidate, method, how in found:
         enh = candidate
         core = core_of(enh, brain)
         fl = flair_abnormality(flair, brain, enh | core, affine) if flair is not None else None
-        out.append(SegmentedLesion(lid, enh, core, fl, method))
+        out.append(SegmentedLesion(lid, enh, core, fl, method, how, _contrast(e, brain, enh, _spacing(affine))))
     if not seeds:
         out.sort(key=lambda s: -int(s.enhancing.sum()))
-        out = [SegmentedLesion(f"A{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
+        out = [replace(s, lesion_id=f"A{i}") for i, s in enumerate(out, start=1)]
     return _resolve_overlaps(out), notes
 
 
@@ -2011,7 +2062,7 @@ def _resolve_overlaps(lesions: list[SegmentedLesion]) -> list[SegmentedLesion]:
         enh = les.enhancing if taken is None else les.enhancing & ~taken
         if not enh.any():
             continue
-        out.append(SegmentedLesion(les.lesion_id, enh, les.core & ~enh, les.flair, les.method))
+        out.append(replace(les, enhancing=enh, core=les.core & ~enh))
         taken = enh.copy() if taken is None else taken | enh
     return out
 
@@ -2038,7 +2089,7 @@ def run_segmenter(segmenter: Segmenter, inp: SegmentationInput, *, name: str = "
         keep = np.unique(fl_lab[region])
         out.append(SegmentedLesion("", enh, region & core_all, np.isin(fl_lab, keep[keep > 0]), f"model:{name}"))
     out.sort(key=lambda s: -int(s.enhancing.sum()))
-    return [SegmentedLesion(f"A{i}", s.enhancing, s.core, s.flair, s.method) for i, s in enumerate(out, start=1)]
+    return [replace(s, lesion_id=f"A{i}") for i, s in enumerate(out, start=1)]
 
 
 def _enclosed_core(structure: np.ndarray, spacing: np.ndarray) -> np.ndarray:
