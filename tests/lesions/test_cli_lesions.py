@@ -80,3 +80,25 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
     stage = run_lesions(case, {})  # type: ignore[arg-type]
     assert any("L1: disappeared — not found" in w for w in stage.at(d1).warnings)
     assert "no enhancing lesion found in the images" in stage.at(d0).warnings
+
+
+def test_lesions_and_inspect_take_allow_root_like_assess(phantom_cases, tmp_path):
+    """A reader's case folder whose image folders are symlinks to an export elsewhere (the product-path parity
+    audit, l24-parity: ReMIND-022's DICOM, BraTS and TCGA NIfTI as named in the data folder) is read by `assess`
+    with --allow-root; `lesions` and `inspect` had no such option, so the same folder could not be segmented."""
+    phantom = phantom_cases("radiation_necrosis_after_srs", "nifti")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.yaml").write_text((phantom / "case.yaml").read_text())
+    for folder in phantom.iterdir():
+        if folder.is_dir():
+            (case / folder.name).symlink_to(folder, target_is_directory=True)
+    refused = runner.invoke(app, ["inspect", str(case)])
+    assert refused.exit_code != 0 and "outside the case folder" in refused.output
+    listed = runner.invoke(app, ["inspect", str(case), "--allow-root", str(phantom)])
+    assert listed.exit_code == 0, listed.output
+    out = tmp_path / "out"
+    args = ["lesions", str(case), "--out", str(out), "--within-session", "header", "--allow-root", str(phantom)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "lesions.json").exists()
