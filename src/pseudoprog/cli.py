@@ -324,9 +324,9 @@ def lesions(
     from .lesions.output import write_lesions
 
     with _errors():
-        case = ingest_case(case_dir, allow_roots=allow_root or ()).case
+        ingested = ingest_case(case_dir, allow_roots=allow_root or ())
         result = analyse_case(
-            case,
+            ingested.case,
             within_session=within_session,
             across_sessions=across_sessions,
             brain_method=brain,
@@ -335,6 +335,10 @@ def lesions(
         written = write_lesions(result, out)
     from .lesions.stage import event_warning
 
+    # What ingest could not decide (a series it could not type, no T1c among a session's series, with the case.yaml
+    # line that fixes it) is said first: a timepoint "not assessed" for want of a T1c is explained there.
+    for w in ingested.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
     events: dict[object, list[str]] = {}
     for event in result.events:
         events.setdefault(event.date, []).append(event_warning(event))

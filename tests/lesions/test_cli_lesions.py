@@ -102,3 +102,23 @@ def test_lesions_and_inspect_take_allow_root_like_assess(phantom_cases, tmp_path
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "lesions.json").exists()
+
+
+def test_lesions_says_what_ingest_could_not_decide(tmp_path):
+    """A user's T1c named as TCIA Brain-Tumor-Progression names it (``Post_Scan_T1``: post-treatment) is typed T1;
+    the timepoint is then "not assessed: no post-contrast T1 series". Ingest's warning says which series it saw and
+    the case.yaml line that fixes it (``series: {...: T1c}``); `lesions` dropped it (l24-parity audit)."""
+    session = tmp_path / "case" / "2019-06-01"
+    session.mkdir(parents=True)
+    nib.save(
+        nib.Nifti1Image(np.zeros((16, 16, 8), np.float32), np.diag([1.0, 1.0, 5.0, 1.0])),
+        session / "Post_Scan_T1.nii.gz",
+    )
+    (tmp_path / "case" / "case.yaml").write_text(
+        "patient: {id: P1}\ndiagnosis: {type: glioblastoma}\n"
+        "timepoints:\n  - date: 2019-06-01\n    images: 2019-06-01/\n"
+    )
+    result = runner.invoke(app, ["lesions", str(tmp_path / "case"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "not assessed" in text and "no post-contrast T1 (T1c) identified" in text and "T1c}" in text
