@@ -68,7 +68,7 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
         lesion_masks=lambda date: {},
     )
     case = SimpleNamespace(timepoints=[SimpleNamespace(series=("t1c",), date=d0)])
-    monkeypatch.setattr(ingest, "ingest_case", lambda path: SimpleNamespace(case=case))
+    monkeypatch.setattr(ingest, "ingest_case", lambda path, **kw: SimpleNamespace(case=case, warnings=()))
     monkeypatch.setattr(analysis, "analyse_case", lambda *a, **k: fake)
     monkeypatch.setattr(output, "write_lesions", lambda result, out: {})
     result = runner.invoke(app, ["lesions", str(tmp_path)])
