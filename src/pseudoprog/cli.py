@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .cli_options import DeidentifyDates
+from .cli_options import AllowRoot, DeidentifyDates
 from .errors import (
     EXIT_UNEXPECTED,
     CannotAssessError,
@@ -103,10 +103,7 @@ def assess(
     profile: Annotated[
         Path | None, typer.Option("--profile", help="Site profile from `pseudoprog calibrate` (local cut-offs).")
     ] = None,
-    allow_root: Annotated[
-        list[Path] | None,
-        typer.Option("--allow-root", help="A folder outside the case folder that case.yaml's paths may name."),
-    ] = None,
+    allow_root: AllowRoot = None,
     deidentify: Annotated[
         bool, typer.Option("--deidentify", help="PS3.15 Basic Profile on DICOM outputs; a pseudonym in the report.")
     ] = False,
@@ -319,6 +316,7 @@ def lesions(
     brain: Annotated[
         str, typer.Option("--brain-mask", help="classical | deepbet (optional extra) | auto")
     ] = "classical",
+    allow_root: AllowRoot = None,
 ) -> None:
     """Segment, measure (RANO, mm) and track the lesions of every timepoint; write lesions.json and label maps."""
     from .ingest import ingest_case
@@ -326,9 +324,9 @@ def lesions(
     from .lesions.output import write_lesions
 
     with _errors():
-        case = ingest_case(case_dir).case
+        ingested = ingest_case(case_dir, allow_roots=allow_root or ())
         result = analyse_case(
-            case,
+            ingested.case,
             within_session=within_session,
             across_sessions=across_sessions,
             brain_method=brain,
@@ -337,6 +335,10 @@ def lesions(
         written = write_lesions(result, out)
     from .lesions.stage import event_warning
 
+    # What ingest could not decide (a series it could not type, no T1c among a session's series, with the case.yaml
+    # line that fixes it) is said first: a timepoint "not assessed" for want of a T1c is explained there.
+    for w in ingested.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
     events: dict[object, list[str]] = {}
     for event in result.events:
         events.setdefault(event.date, []).append(event_warning(event))
@@ -413,6 +415,7 @@ def criteria(
 @app.command()
 def inspect(
     path: Annotated[Path, typer.Argument(help="A case folder, or an image folder of DICOM/NIfTI files.")],
+    allow_root: AllowRoot = None,
 ) -> None:
     """List the series found and how each was classified (and why)."""
     from rich.table import Table
@@ -421,7 +424,7 @@ def inspect(
 
     with _errors():
         if (path / "case.yaml").exists():
-            result = ingest_case(path)
+            result = ingest_case(path, allow_roots=allow_root or ())
             groups = [(tp.date.isoformat(), tp.series) for tp in result.case.timepoints]
             warnings = result.warnings
         else:

@@ -71,7 +71,7 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
         lesion_masks=lambda date: {},
     )
     case = SimpleNamespace(timepoints=[SimpleNamespace(series=("t1c",), date=d0)])
-    monkeypatch.setattr(ingest, "ingest_case", lambda path: SimpleNamespace(case=case))
+    monkeypatch.setattr(ingest, "ingest_case", lambda path, **kw: SimpleNamespace(case=case, warnings=()))
     monkeypatch.setattr(analysis, "analyse_case", lambda *a, **k: fake)
     monkeypatch.setattr(output, "write_lesions", lambda result, out: {})
     result = runner.invoke(app, ["lesions", str(tmp_path)])
@@ -83,3 +83,45 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
     stage = run_lesions(case, {})  # type: ignore[arg-type]
     assert any("L1: disappeared — not found" in w for w in stage.at(d1).warnings)
     assert "no enhancing lesion found in the images" in stage.at(d0).warnings
+
+
+def test_lesions_and_inspect_take_allow_root_like_assess(phantom_cases, tmp_path):
+    """A reader's case folder whose image folders are symlinks to an export elsewhere (the product-path parity
+    audit, l24-parity: ReMIND-022's DICOM, BraTS and TCGA NIfTI as named in the data folder) is read by `assess`
+    with --allow-root; `lesions` and `inspect` had no such option, so the same folder could not be segmented."""
+    phantom = phantom_cases("radiation_necrosis_after_srs", "nifti")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "case.yaml").write_text((phantom / "case.yaml").read_text())
+    for folder in phantom.iterdir():
+        if folder.is_dir():
+            (case / folder.name).symlink_to(folder, target_is_directory=True)
+    refused = runner.invoke(app, ["inspect", str(case)])
+    assert refused.exit_code != 0 and "outside the case folder" in refused.output
+    listed = runner.invoke(app, ["inspect", str(case), "--allow-root", str(phantom)])
+    assert listed.exit_code == 0, listed.output
+    out = tmp_path / "out"
+    args = ["lesions", str(case), "--out", str(out), "--within-session", "header", "--allow-root", str(phantom)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "lesions.json").exists()
+
+
+def test_lesions_says_what_ingest_could_not_decide(tmp_path):
+    """A user's T1c named as TCIA Brain-Tumor-Progression names it (``Post_Scan_T1``: post-treatment) is typed T1;
+    the timepoint is then "not assessed: no post-contrast T1 series". Ingest's warning says which series it saw and
+    the case.yaml line that fixes it (``series: {...: T1c}``); `lesions` dropped it (l24-parity audit)."""
+    session = tmp_path / "case" / "2019-06-01"
+    session.mkdir(parents=True)
+    nib.save(
+        nib.Nifti1Image(np.zeros((16, 16, 8), np.float32), np.diag([1.0, 1.0, 5.0, 1.0])),
+        session / "Post_Scan_T1.nii.gz",
+    )
+    (tmp_path / "case" / "case.yaml").write_text(
+        "patient: {id: P1}\ndiagnosis: {type: glioblastoma}\n"
+        "timepoints:\n  - date: 2019-06-01\n    images: 2019-06-01/\n"
+    )
+    result = runner.invoke(app, ["lesions", str(tmp_path / "case"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "not assessed" in text and "no post-contrast T1 (T1c) identified" in text and "T1c}" in text

@@ -8,7 +8,10 @@ T1c, and automatic detection put targets outside the tumour on real scans the ta
 (benchmarks/RESULTS.md, "N4 before the classical segmentation").
 
 TCIA's NIfTI lost its voxel size (stored as 1 mm); the case folder gets the 5 mm slices assumed everywhere else
-(test_lesions_real_more.py), written to a temporary folder, never into the repository.
+(test_lesions_real_more.py), written to a temporary folder, never into the repository. BraTS's z-scored T1c and
+FLAIR are given as the data folder names them (symlinks, read with an allowed root), as a user would.
+Every real scan's product path against the bench's direct path: benchmarks/RESULTS.md, "Product path parity
+(l24-parity)" (benchmarks/lesions_product_parity.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from pseudoprog.case import SeriesKind
 from pseudoprog.ingest import ingest_case
 from pseudoprog.lesions.analysis import analyse_case
 
@@ -146,3 +150,36 @@ def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new
     (later,) = result.timepoints[post].lesions
     assert later.lesion_id == "L1" and not result.timepoints[post].new["L1"]
     assert not [e for e in result.events if e.kind == "new"]
+
+
+# Automatic target Dice vs label 4 on the direct path (test_lesions_real.py; benchmarks/RESULTS.md); the product path
+# gave the same lesions voxel for voxel (brain mask Dice 1.000, lesion Dice 1.00; "Product path parity").
+BRATS_AUTO = {"brats_2013_pat0001_1": 0.87, "brats_2013_pat0002_1": 0.74, "brats_2013_pat0004_1": 0.73}
+
+
+@pytest.mark.parametrize("name", list(BRATS_AUTO))
+def test_brats_t1c_and_flair_as_named_the_products_target_is_the_validated_one(tmp_path, name):
+    """The z-scored T1c and FLAIR (negative intensities, brain-stripped) in a session folder under their own names:
+    ingest types them T1c and FLAIR, the FLAIR (same grid, no frame of reference) is used as given, not moved by the
+    within-session registration, and automatic detection gives the validated target, never outside label 4."""
+    data = shared_data("real-glioma-labelled", name)
+    session = tmp_path / "2019-06-01"
+    session.mkdir()
+    for f in ("T1c_subtrMeanDivStd.nii.gz", "Flair_subtrMeanDivStd.nii.gz"):
+        (session / f).symlink_to(data / f)
+    (tmp_path / "case.yaml").write_text(_case_yaml())
+    case = ingest_case(tmp_path, allow_roots=(data,)).case
+    assert sorted(s.kind.value for s in case.timepoints[0].series) == ["FLAIR", "T1c"]
+    result = analyse_case(case)
+    assert not result.skipped, result.skipped
+    (tl,) = result.timepoints.values()
+    flair = np.asarray(nib.load(str(data / "Flair_subtrMeanDivStd.nii.gz")).dataobj, dtype=np.float32)
+    assert tl.registrations["FLAIR"].kind == "identity"
+    np.testing.assert_allclose(tl.images[SeriesKind.FLAIR], flair, atol=1e-4)
+    ref = np.asarray(nib.load(str(data / "OTMultiClass.nii.gz")).dataobj).astype(int) == 4
+    assert tl.lesions, tl.notes
+    for les in tl.lesions:
+        assert les.method == "automatic"
+        assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside label 4"
+        assert _dice(les.enhancing, ref) >= 0.6
+    assert max(_dice(les.enhancing, ref) for les in tl.lesions) >= BRATS_AUTO[name] - 0.01
