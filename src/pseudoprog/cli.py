@@ -355,6 +355,8 @@ def lesions(
             console.print(
                 f"{date} {les.id}: {m.long_mm} × {m.perp_mm} mm, enhancing {ml:.2f} mL"
                 f"{' (new)' if les.new else ''}{'' if m.measurable else ' — not measurable'}"
+                # what found it and how far to rely on it: a low-confidence target is one to check first
+                + (f" — {les.found_by}" if les.found_by else "")
             )
     for when, reason in result.skipped:
         console.print(f"[yellow]{when}: not assessed:[/yellow] {reason}")

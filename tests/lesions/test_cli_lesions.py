@@ -34,6 +34,8 @@ def test_lesions_command_writes_json_and_label_maps(phantom_cases, tmp_path):
         voxel = float(abs(np.linalg.det(img.affine[:3, :3])))
         assert (labels == 11).sum() * voxel == pytest.approx(les["measurement"]["enhancing_volume_mm3"], abs=0.01)
     assert "SYN-RN" not in (out / "lesions.json").read_text()  # no patient identifier in outputs
+    text = " ".join(result.output.split())  # the console says what found each lesion, with its confidence
+    assert "L1: " in text and "automatic detection's first pass (high confidence);" in text
 
 
 def test_lesions_command_bad_option_is_a_clear_error(phantom_cases, tmp_path):

@@ -119,6 +119,8 @@ def test_a_lesion_with_nothing_at_its_place_before_stays_new_and_says_where_it_w
     second = result.timepoints[dates[1]]
     assert [les.method for les in second.lesions] == ["automatic"]
     lid = second.lesions[0].lesion_id
+    # New to the tracker too, as to the criteria (before: a first scan with no lesion made the next the baseline).
+    assert second.new[lid] and [e.kind for e in result.events] == ["new"]
     assert any(f"lesion {lid}: looked for at its place on the {dates[0]} scan: not there" in n for n in second.notes)
     assert any("looked for at its place and not found" in n for n in result.timepoints[dates[0]].notes)
 

@@ -6,7 +6,7 @@ dilated). Then, explicitly:
 
 - **continued**: one lesion ↔ one track, same id;
 - **new**: a lesion meets no track; it gets the next free id ``L<n>`` and ``new = True`` (never at
-  the first timepoint, where everything is the baseline);
+  the first timepoint, where everything is the baseline, even when it has no lesion);
 - **disappeared**: a track meets no lesion (recorded once; the track stays, so a lesion reappearing
   at the same place takes its old id and is reported as ``reappeared``);
 - **split**: one track meets several lesions; the largest keeps the id, the others are ``<id>.2``,
@@ -56,6 +56,7 @@ class Tracker:
     sizes: dict[str, int] = field(default_factory=dict)
     events: list[TrackEvent] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)
+    dates: list[dt.date] = field(default_factory=list)  # the timepoints added so far
     _next: int = 1
 
     def _dilate(self, mask: np.ndarray) -> np.ndarray:
@@ -91,7 +92,9 @@ class Tracker:
         self, date: dt.date, masks: list[np.ndarray], given_ids: list[str | None] | None = None
     ) -> list[tuple[str, bool]]:
         """Ids (and whether each lesion is new) for the lesions of one timepoint, in the order given."""
-        first = not self.tracks and not self.events
+        # The first timepoint is the baseline; one with no lesion is a baseline too (everything later is new there).
+        first = not self.dates
+        self.dates.append(date)
         taken = {g for g in (given_ids or []) if g}
         given = given_ids or [None] * len(masks)
         if len(given) != len(masks):
