@@ -10,7 +10,8 @@ synthetic case with identifying, malformed headers (and the same values in a cop
   date, went into assessment.json and the report, de-identified or not;
 - the service's Encapsulated PDF copies the patient module: pydicom's warnings quoted the birth date and sex in
   the service's log;
-- the CLI's error line and traceback log printed a library error's text as it was.
+- the CLI's error line and traceback log printed a library error's text as it was;
+- PET: a PatientWeight of "72 kg" failed the SUV with Python's float() error, quoting the weight.
 
 The DICOM objects themselves keep the values as given (they go back to PACS): this is about messages only.
 """
@@ -33,6 +34,7 @@ from typer.testing import CliRunner
 from pseudoprog import flow
 from pseudoprog.assessment import NotAssessed
 from pseudoprog.cli import app
+from pseudoprog.errors import InputError
 
 NAME = "Doe^Jane^Quinn^Dr^Jr"
 PATIENT_ID = "JaneQuinnDoe"  # a patient id that is a name
@@ -167,6 +169,20 @@ def test_the_services_job_log_quotes_no_value_of_a_failed_job():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "job 7 failed" in run.stderr and "ValueError: Unable to convert" in run.stderr
     assert BIRTH not in run.stderr, run.stderr
+
+
+def test_an_unreadable_patient_weight_is_named_not_quoted(tmp_path):
+    from pseudoprog.ingest.pet import suv_parameters
+    from pseudoprog.phantoms.pet import make_pet_phantom, write_pet_dicom
+
+    files = sorted(Path(write_pet_dicom(make_pet_phantom(), tmp_path / "pet")).glob("*.dcm"))
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds["PatientWeight"]._value = "72 kg"  # as a scanner console may store it; DS holds a number only
+        ds.save_as(path)
+    with pytest.raises(InputError, match=r"PatientWeight \(0010,1030\)") as caught:
+        suv_parameters(files)
+    assert "72 kg" not in str(caught.value)
 
 
 def test_a_not_assessed_reason_keeps_no_quoted_value():
