@@ -155,6 +155,22 @@ def test_the_cli_error_line_and_its_traceback_log_quote_no_value(monkeypatch, tm
         assert "Traceback" in text and IMPOSSIBLE_BIRTH not in text and BIRTH not in text
 
 
+def test_the_cohort_and_service_commands_error_lines_quote_no_value(monkeypatch, tmp_path, capsys):
+    import pseudoprog.cohort.run as cohort_run
+    from pseudoprog.service.cli import _fail
+
+    def boom(*_args, **_kw):
+        raise ValueError(f"Unable to convert '{BIRTH}' to 'DA' object")
+
+    monkeypatch.setattr(cohort_run, "run_cohort", boom)
+    result = CliRunner().invoke(app, ["cohort", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 2 and "Unable to convert" in result.output
+    assert BIRTH not in result.output and "withheld" in result.output
+    _fail(ValueError(f"Unable to convert '{BIRTH}' to 'DA' object"))
+    err = capsys.readouterr().err
+    assert "Unable to convert" in err and BIRTH not in err
+
+
 def test_the_services_job_log_quotes_no_value_of_a_failed_job():
     code = (
         "import logging\n"
