@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -62,8 +63,9 @@ def _errors() -> Iterator[None]:
             text = privacy.redact(str(exc))
             first = text.splitlines()[0] if text else ""
             message = f"{type(exc).__name__}: {first} (traceback in {where or 'no log file'}; please report it)"
-            if _DEBUG:
-                console.print_exception()
+            if _DEBUG:  # as the log file has it: a quoted header value withheld (rich's print_exception would not)
+                trace = privacy.redact("".join(traceback.format_exception(exc)))
+                console.print(escape(trace), highlight=False, soft_wrap=True)
         elif isinstance(exc, OSError) and not isinstance(exc, PseudoprogError):
             message = f"{exc.filename or ''}: {exc.strerror or type(exc).__name__}".lstrip(": ")
         else:

@@ -153,6 +153,9 @@ def test_the_cli_error_line_and_its_traceback_log_quote_no_value(monkeypatch, tm
     for log in (tmp_path / "logs").glob("*.log"):
         text = log.read_text()
         assert "Traceback" in text and IMPOSSIBLE_BIRTH not in text and BIRTH not in text
+    debug = CliRunner().invoke(app, ["--debug", "assess", str(tmp_path)])  # the traceback on the console
+    assert debug.exit_code == result.exit_code
+    assert IMPOSSIBLE_BIRTH not in debug.output and BIRTH not in debug.output
 
 
 def test_the_cohort_and_service_commands_error_lines_quote_no_value(monkeypatch, tmp_path, capsys):
