@@ -204,6 +204,19 @@ def test_an_unreadable_patient_weight_is_named_not_quoted(tmp_path):
     assert "72 kg" not in str(caught.value)
 
 
+def test_a_lesion_analysis_failure_keeps_no_quoted_value(light_dicom_case, monkeypatch):
+    from pseudoprog.ingest import ingest_case
+    from pseudoprog.lesions import analysis
+
+    def boom(*_args, **_kw):
+        raise ValueError(f"Unable to convert '{BIRTH}' to 'DA' object")
+
+    monkeypatch.setattr(analysis, "analyse_timepoint", boom)
+    result = analysis.analyse_case(ingest_case(light_dicom_case).case)
+    reasons = [why for _, why in result.skipped]
+    assert reasons and all("Unable to convert" in r and BIRTH not in r for r in reasons), reasons
+
+
 def test_a_not_assessed_reason_keeps_no_quoted_value():
     reason = NotAssessed("report.dicom.sr", f"SR not written: Unable to convert '{BIRTH}' to 'DA' object").reason
     assert BIRTH not in reason and reason == "SR not written: Unable to convert <value withheld> to 'DA' object"
