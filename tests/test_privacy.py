@@ -66,6 +66,8 @@ def test_highdicoms_person_name_warning_is_withheld():
         check_person_name("JaneQuinnDoe")
     (message,) = [str(w.message) for w in caught]
     assert "JaneQuinnDoe" in message and "JaneQuinnDoe" not in redact(message)
+    logged = 'value of argument "patient_name" is potentially invalid: "JaneQuinnDoe"'  # highdicom.base's log line
+    assert redact(logged) == f'value of argument "patient_name" is potentially invalid: {WITHHELD}'
 
 
 def test_redact_is_idempotent_and_leaves_other_text():

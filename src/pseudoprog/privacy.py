@@ -36,15 +36,17 @@ _QUOTING: tuple[re.Pattern[str], ...] = (
     # Python's own conversions of a header value (float(ds.PatientWeight) of "72 kg", int() of an IS)
     re.compile(r"(?P<head>could not convert string to float: )(?P<value>'.*?'|\".*?\")(?=\)|$|\s|;|,)"),
     re.compile(r"(?P<head>invalid literal for int\(\) with base \d+: )(?P<value>'.*?'|\".*?\")(?=\)|$|\s|;|,)"),
-    # highdicom.base.check_person_name
+    # highdicom.base.check_person_name, and highdicom.base's log line when that check refuses a name
+    re.compile(r"(?P<head>value of argument \"\w+\" is potentially invalid: )(?P<value>\".*\"|'.*')"),
     re.compile(r"(?P<head>The string )(?P<value>\".*?\"|'.*?')(?= is unlikely to represent the intended person name)"),
 )
-# pydicom's validation messages that quote nothing but do not say which element or file either.
+# The library messages a warning or log line is rewritten for: the quoting ones above, and pydicom's checks that
+# quote nothing but name neither the element nor the file (the length of an SH, the groups of a PN).
 _VALIDATION = re.compile(
     r"Invalid value for VR|Unable to convert .* to '[A-Z]{2}' object|is not valid for elements with a VR of"
     r"|exceeds the maximum length of \d+ allowed for VR|The number of PN components"
     r"|The PN component length|is unlikely to represent the intended person name|is not a valid [A-Za-z_]\w*"
-    r"|could not convert string to float|invalid literal for int\(\)"
+    r"|could not convert string to float|invalid literal for int\(\)|is potentially invalid: "
 )
 
 
