@@ -23,6 +23,7 @@ import numpy as np
 
 from .case import Case, Lesion, Marker, Series
 from .files import write_atomic
+from .privacy import redact
 
 SCHEMA_VERSION = 1
 
@@ -41,6 +42,10 @@ class NotAssessed:
     reason: str
     timepoint: dt.date | None = None
     lesion_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # A reason often embeds a library's error text, which may quote a header value (pseudoprog.privacy).
+        object.__setattr__(self, "reason", redact(self.reason))
 
 
 @dataclass(frozen=True)

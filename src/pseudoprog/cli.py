@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__
+from . import __version__, privacy
 from .cli_options import AllowRoot, DeidentifyDates
 from .errors import (
     EXIT_UNEXPECTED,
@@ -59,14 +60,17 @@ def _errors() -> Iterator[None]:
         if code == EXIT_UNEXPECTED:
             log.info("unexpected error", exc_info=True)  # the traceback, shown with --verbose
             where = write_traceback_log(exc)
-            first = str(exc).splitlines()[0] if str(exc) else ""
+            text = privacy.redact(str(exc))
+            first = text.splitlines()[0] if text else ""
             message = f"{type(exc).__name__}: {first} (traceback in {where or 'no log file'}; please report it)"
-            if _DEBUG:
-                console.print_exception()
+            if _DEBUG:  # as the log file has it: a quoted header value withheld (rich's print_exception would not)
+                trace = privacy.redact("".join(traceback.format_exception(exc)))
+                console.print(escape(trace), highlight=False, soft_wrap=True)
         elif isinstance(exc, OSError) and not isinstance(exc, PseudoprogError):
             message = f"{exc.filename or ''}: {exc.strerror or type(exc).__name__}".lstrip(": ")
         else:
             message = exc.reason if isinstance(exc, (CannotAssessError, OutOfScopeError)) else str(exc)
+        message = privacy.redact(message)  # a library's error text may quote a header value
         console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=code) from None
 
@@ -632,6 +636,7 @@ def _root(
 ) -> None:
     global _DEBUG
     _DEBUG = debug
+    privacy.install()  # no header value quoted in a warning or a log line (pseudoprog.privacy)
     without_hugepage_advice()  # every command's large arrays (pseudoprog.memory)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

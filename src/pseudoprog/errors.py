@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .privacy import redact
+
 
 class PseudoprogError(Exception):
     """Base class of every error raised on purpose by pseudoprog."""
@@ -39,7 +41,7 @@ class InputError(PseudoprogError, ValueError):
         field: str | None = None,
         expected: str | None = None,
     ) -> None:
-        self.problem = problem
+        self.problem = redact(problem)  # a library's error text may quote a header value (pseudoprog.privacy)
         self.file = None if file is None else str(file)
         self.field = field
         self.expected = expected
@@ -68,16 +70,16 @@ class OutOfScopeError(PseudoprogError):
     """The case is not the question pseudoprog answers (e.g. initial diagnosis, screening)."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+        self.reason = redact(reason)
+        super().__init__(self.reason)
 
 
 class CannotAssessError(PseudoprogError):
     """A stage cannot produce a result for this case; ``reason`` says why (reported, not fatal)."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+        self.reason = redact(reason)
+        super().__init__(self.reason)
 
 
 @contextmanager
@@ -92,7 +94,8 @@ def malformed(path: str | Path, what: str) -> Iterator[None]:
     except PseudoprogError:
         raise
     except (Exception, RecursionError) as exc:
-        raise InputError(f"is malformed: {what} failed ({type(exc).__name__}: {exc})"[:400], file=path) from exc
+        problem = redact(f"is malformed: {what} failed ({type(exc).__name__}: {exc})")  # before it is cut short
+        raise InputError(problem[:400], file=path) from exc
 
 
 # The command line's exit codes, one table for every command (docs/exit-codes.md). First match wins, so a
@@ -139,7 +142,7 @@ def write_traceback_log(exc: BaseException) -> Path | None:
     path = folder / f"pseudoprog-error-{stamp}-{os.getpid()}.log"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(traceback.format_exception(exc)))
+        path.write_text(redact("".join(traceback.format_exception(exc))))
     except OSError:
         return None
     return path

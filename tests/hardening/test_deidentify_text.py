@@ -18,8 +18,17 @@ def test_text_shifts_iso_and_dicom_dates_by_the_same_days() -> None:
     assert deid.text("scan 2025-04-20, seen 20250420.") == "scan 2024-03-16, seen 20240316."
     assert deid.text("dicom/2025-04-20/sr.dcm") == "dicom/2024-03-16/sr.dcm"
     # Not dates: an impossible month, a year out of range, a longer number, a probability.
-    for text in ("2025-13-40", "12345678", "202504201", "0.83", "version 1.26.4", "127.0.0.1", "0.20250420",
-                 "20250420.5", "rcbv,1.20250420,2"):
+    for text in (
+        "2025-13-40",
+        "12345678",
+        "202504201",
+        "0.83",
+        "version 1.26.4",
+        "127.0.0.1",
+        "0.20250420",
+        "20250420.5",
+        "rcbv,1.20250420,2",
+    ):
         assert deid.text(text) == text
 
 
@@ -38,6 +47,10 @@ def test_uids_in_text_are_remapped_like_uid_elements_and_identifiers_replaced() 
     assert UID not in out and deid.uid(UID) in out and "P-0042" not in out and "DOE^JANE" not in out
     assert deid.pseudonym("P-0042") in out
     assert deid.text("1.2.840.10008.5.1.4.1.1.88.34") == "1.2.840.10008.5.1.4.1.1.88.34"  # a SOP class
+    # A malformed UID (a component with a leading zero), as a scanner wrote it: still remapped (it was kept as it
+    # was in a de-identified assessment.json's study_instance_uid).
+    bad = "1.2.826.0.1.3680043.2.1125.0991"
+    assert deid.text(f'"study_instance_uid": "{bad}"') == f'"study_instance_uid": "{deid.uid(bad)}"'
     ds = Dataset()
     ds.SOPInstanceUID = UID
     assert deid.apply(ds).SOPInstanceUID == deid.uid(UID)  # the same mapping as in text: references hold

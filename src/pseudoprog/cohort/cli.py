@@ -40,8 +40,10 @@ def cohort(
 ) -> None:
     """Assess many cases in parallel on dask.distributed; one table, trial plots, criteria agreement."""
     from rich.console import Console
+    from rich.markup import escape
 
     from ..errors import PseudoprogError
+    from ..privacy import redact
     from .progress import CohortProgress
     from .run import run_cohort
 
@@ -72,7 +74,7 @@ def cohort(
                 deidentify=dates if deidentify else None,
             )
     except (PseudoprogError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
+        console.print(f"[bold red]error:[/bold red] {escape(redact(str(exc)))}")  # no quoted header value
         raise typer.Exit(code=2) from None
     console.print(
         f"{len(run.cases)} cases: {len(run.computed)} computed, {len(run.skipped)} unchanged, {len(run.failed)} failed"

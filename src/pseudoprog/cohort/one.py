@@ -56,17 +56,20 @@ def main(argv: list[str]) -> int:
     from ..errors import PseudoprogError
     from ..files import write_json
     from ..flow import assess  # the single-case flow
+    from ..privacy import install, redact
     from ..report.deidentify import Deidentifier
 
     deid = Deidentifier(dates=dates, secret=os.environ.pop(SECRET_ENV)) if dates else None
 
     def clean(text: str) -> str:
         """An error as the case's marker and log keep it: de-identified, the case folder not named."""
+        text = redact(text)  # no header value a library's error quotes
         if deid is None:
             return text
         deid.forget(case_dir.name)
         return deid.text(text.replace(str(case_dir.resolve()), "CASE_DIR").replace(str(case_dir), "CASE_DIR"))
 
+    install()  # the case's log (this process's stderr): no header value quoted in a warning or a log line
     held = _test_allocation(case_dir)
     try:
         assess(case_dir, out_dir, profile=profile, deidentify=deid)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import __version__
 from ..files import write_json
+from ..privacy import redact
 from ..report.deidentify import Deidentifier
 from .cases import CaseEntry, case_hash, find_cases, software_fingerprint
 from .task import CaseJob, read_done, run_case
@@ -249,7 +250,7 @@ def _failed_marker(job: CaseJob, reason: str) -> dict[str, Any]:
         "case_dir": None if job.deidentify else job.case_dir,
         "input_hash": job.input_hash,
         "status": "error",
-        "error": reason,
+        "error": redact(reason),  # no header value a library's error quotes (pseudoprog.privacy)
         "seconds": None,
         "peak_rss_bytes": None,
         "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

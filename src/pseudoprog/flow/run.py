@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import privacy
 from ..advice import run_advice
 from ..assessment import (
     Assessment,
@@ -250,6 +251,7 @@ def assess(
     from ..report.stage import ReportInputs, run_report_stage
 
     say = progress or (lambda _msg: None)
+    privacy.install()  # no header value quoted in a warning or a log line of the run (pseudoprog.privacy)
     without_hugepage_advice()  # fresh large arrays are cheaper without it (pseudoprog.memory)
     out = Path(out_dir) if out_dir is not None else Path(case_dir) / "pseudoprog-output"
     # A bad option fails first.

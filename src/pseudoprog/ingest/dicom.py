@@ -45,6 +45,7 @@ from pydicom.valuerep import AMBIGUOUS_VR
 from ..case import AcquisitionParams, Volume
 from ..errors import InputError
 from ..errors import malformed as bad_file
+from ..privacy import redact
 from . import ge
 from .csa import csa_floats, image_csa
 from .parse_workers import CHUNK, Parsed, ParseWorkers, big_folder_files
@@ -825,7 +826,10 @@ def _submit(index: FileIndex, paths: Sequence[Path]) -> None:
         mine = [
             p
             for p in paths
-            if p in big and p not in index.parsed and p not in index.pending and p not in index.headers
+            if p in big
+            and p not in index.parsed
+            and p not in index.pending
+            and p not in index.headers
             and p not in index.errors
         ]
     for start in range(0, len(mine), CHUNK):
@@ -952,7 +956,7 @@ def _convert_all(ds: Dataset, path: Path) -> None:
         visit(ds)
     except (Exception, RecursionError) as exc:
         raise InputError(
-            f"holds an element pydicom cannot decode ({type(exc).__name__}: {exc})"[:300],
+            redact(f"holds an element pydicom cannot decode ({type(exc).__name__}: {exc})")[:300],  # before the cut
             file=path,
             field=current,
         ) from exc

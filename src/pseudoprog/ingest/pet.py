@@ -123,11 +123,16 @@ def suv_parameters(files: Sequence[Path]) -> SuvParameters:
         raise InputError("no radiopharmaceutical information", file=first, field="(0054,0016)")
     rp = seq[0]
     weight = ds.get("PatientWeight")
-    if weight in (None, "") or float(weight) <= 0:
+    try:
+        weight_kg = 0.0 if weight in (None, "") else float(weight)
+    except (TypeError, ValueError):  # "72 kg": float() would quote the value in its message (pseudoprog.privacy)
+        raise InputError(
+            "is not a number: SUVbw undefined", file=first, field="PatientWeight (0010,1030)", expected="kilograms"
+        ) from None
+    if not weight_kg > 0:
         raise InputError(
             "patient weight missing or zero: SUVbw undefined", file=first, field="PatientWeight (0010,1030)"
         )
-    weight_kg = float(weight)
     if not 20.0 <= weight_kg <= 300.0:
         warnings.append(f"patient weight {weight_kg:g} kg is unusual: check it is in kg")
     dose = rp.get("RadionuclideTotalDose")

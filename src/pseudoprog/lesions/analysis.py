@@ -61,6 +61,7 @@ from ..ingest.rtdose import DoseGrid, read_rtdose
 from ..ingest.series import load_series
 from ..markers import make_marker
 from ..perfusion.reference_region import Midline, find_midline
+from ..privacy import redact
 from ..threads import case_threads
 from .measure import Bidimensional, measure_lesion
 from .radiation import FieldLocation, classify_location, reference_dose_gy
@@ -722,7 +723,8 @@ def analyse_case(
             except InputError:
                 raise
             except (ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK; ValueError: unusable image
-                skipped.append((tp.date, f"lesion analysis failed on this timepoint's images: {exc}"))
+                why = redact(str(exc))  # a library's error text may quote a header value (pseudoprog.privacy)
+                skipped.append((tp.date, f"lesion analysis failed on this timepoint's images: {why}"))
     events: list[TrackEvent] = []
     if done:
         dates = sorted(done)
@@ -739,7 +741,7 @@ def analyse_case(
                 if not tl.to_baseline.accepted:
                     tl.notes.append(f"T1c onto the baseline T1c: {tl.to_baseline.reason}")
             except (ValueError, CannotAssessError) as exc:
-                why = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
+                why = exc.reason if isinstance(exc, CannotAssessError) else redact(str(exc))
                 tl.to_baseline = identity(f"{dates[0]}/T1c", f"{d}/T1c")
                 tl.notes.append(
                     f"registration onto the baseline failed ({why}); lesions are matched in scanner "

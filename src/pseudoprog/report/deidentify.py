@@ -81,7 +81,9 @@ _EMPTY = ("PatientBirthDate", "PatientSex", "ReferringPhysicianName", "Accession
 _KEEP_UID_ROOT = "1.2.840.10008."  # DICOM-defined UIDs (SOP classes, transfer syntaxes, coding schemes)
 _TEXT_VRS = ("LO", "SH", "ST", "LT", "UT", "UC")  # free text that may hold a date or an identifier
 # A UID inside text (a path, a reason): at least five numeric components, so versions and IPs are left alone.
-_UID_IN_TEXT = re.compile(r"(?<![\d.])(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){4,}(?![\d.])")
+# A component with a leading zero is not a valid UID, but scanners write them (1.2.826.0.1.3680043.2.1125.0991):
+# still the study's identifier, so remapped too.
+_UID_IN_TEXT = re.compile(r"(?<![\d.])\d+(?:\.\d+){4,}(?![\d.])")
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 # Not inside a number: 0.20250101 or 20250101.5 in a CSV of values is a value, not a date.
 _DICOM_DATE = re.compile(r"(?<!\d)(?<!\d\.)(\d{4})(\d{2})(\d{2})(?!\d)(?!\.\d)")

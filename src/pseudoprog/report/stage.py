@@ -36,6 +36,7 @@ from ..files import write_atomic
 from ..forked import beside, can_fork
 from ..handoff import TypedMap
 from ..ingest import load_series
+from ..privacy import describe
 from .dicom_pmap import QUANTITIES, write_parametric_map
 from .dicom_seg import WrittenSeg, write_lesion_seg
 from .dicom_source import SourceStack, load_source_stack
@@ -222,7 +223,7 @@ def write_dicom_outputs(ctx: ReportInputs, *, plan: bool = False) -> dict[str, s
                 series_number=SR_SERIES_NUMBER,
             )
         except ValueError as exc:
-            ctx.skip("report.dicom.sr", f"SR not written: {exc}", timepoint=tp.date)
+            ctx.skip("report.dicom.sr", f"SR not written: {_named(exc, source)}", timepoint=tp.date)
             continue
         outputs[f"dicom_sr_{day}"] = str(folder / "sr-measurements.dcm")
         for why in written.skipped:
@@ -250,10 +251,20 @@ def _write_seg(
             series_number=SEG_SERIES_NUMBER,
         )
     except ValueError as exc:
-        ctx.skip("report.dicom.seg", f"SEG not written: {exc}", timepoint=tp.date)
+        ctx.skip("report.dicom.seg", f"SEG not written: {_named(exc, source)}", timepoint=tp.date)
         return None
     outputs[f"dicom_seg_{tp.date.isoformat()}"] = str(rel)
     return seg
+
+
+def _named(exc: Exception, source: SourceStack | None) -> str:
+    """An output's error text with the header value it quotes withheld and its element named (pseudoprog.privacy).
+
+    highdicom copies the patient and study of the source: a malformed PatientBirthDate (1978-02-30) fails there
+    as "Unable to convert '1978-02-30' to 'DA' object", which would put the date in assessment.json and the report;
+    an impossible one (19780230) as "day is out of range for month", which would not say which element.
+    """
+    return describe(exc, source.datasets[:1] if source is not None else ())
 
 
 def _write_maps(
@@ -276,6 +287,7 @@ def _write_maps(
             )
             continue
         rel = folder / f"pm-{m.name}.dcm"
+        source: SourceStack | None = None
         try:
             image = _image(m)
             source = source_of(series)
@@ -293,7 +305,7 @@ def _write_maps(
                 series_number=PM_SERIES_NUMBER + index,
             )
         except (PseudoprogError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, CannotAssessError) else str(exc)
+            reason = exc.reason if isinstance(exc, CannotAssessError) else _named(exc, source)
             ctx.skip("report.dicom.pm", f"{m.name}: Parametric Map not written: {reason}", timepoint=tp.date)
             continue
         outputs[f"dicom_pm_{m.name}_{tp.date.isoformat()}"] = str(rel)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import PseudoprogError
+from ..privacy import redact
 
 if TYPE_CHECKING:
     from .settings import ServiceSettings
@@ -28,7 +29,7 @@ def _settings(data: Path, db: str | None, orthanc: str | None = None, **kw: Any)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"error: {redact(str(exc))}", err=True)  # a library's error text may quote a header value
     return typer.Exit(code=2)
 
 

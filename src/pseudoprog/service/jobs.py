@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from ..errors import PseudoprogError
 from ..files import write_atomic, write_json
 from ..flow import assess
+from ..privacy import redact
 from ..report.dicom_pdf import encapsulated_pdf
 from ..store import AssessmentRecord, Job, Patient, PushedObject, Setting, Store, Study, utcnow
 from .context import parse_context, write_case_yaml
@@ -110,6 +111,8 @@ class _Heartbeat:
 
 
 def _finish(store: Store, job_id: int, **values: object) -> None:
+    if isinstance(values.get("reason"), str):  # shown on the web page: no header value a library quoted
+        values["reason"] = redact(str(values["reason"]))
     with store.session() as s:
         s.execute(update(Job).where(Job.id == job_id).values(lease_until=None, **values))
 

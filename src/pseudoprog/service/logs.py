@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from .. import privacy
+
 _PATIENT_PATH = re.compile(r"(/api/patients/)[^/?\s]+")
 
 
@@ -24,7 +26,11 @@ class RedactPatientIds(logging.Filter):
 
 
 def install() -> None:
-    """Attach the filter to the loggers that see request paths; quiet the DICOMweb client's per-request lines."""
+    """Attach the filter to the loggers that see request paths; quiet the DICOMweb client's per-request lines.
+
+    Also withholds the header values library warnings and log records quote (:func:`pseudoprog.privacy.install`).
+    """
+    privacy.install()
     for name in ("uvicorn.access", "uvicorn.error", "pseudoprog"):
         logging.getLogger(name).addFilter(RedactPatientIds())
     logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
