@@ -12,22 +12,33 @@ import shutil
 import pseudoprog.lesions.analysis as analysis
 from pseudoprog.ingest import ingest_case
 
+MISSED = "automatic detection found no enhancing lesion it could take as one (a simulated miss)"
+REFUSED = "automatic detection found 15 separate enhancing candidates (a simulated refusal)"
 
-def _missed_after_the_first_scan(monkeypatch, case):
-    """Automatic detection finds nothing after the first scan (seeded segmentation is untouched)."""
+
+def automatic_detection_fails(monkeypatch, case, *, on_first: bool, refuse: bool = False) -> None:
+    """Automatic detection finds nothing (or refuses the scan as a whole, the noise guard) on the case's first scan
+    only (``on_first``) or on every later scan; seeded segmentation, the follow-up searches' clicks, is untouched."""
     import numpy as np
 
+    from pseudoprog.errors import CannotAssessError
     from pseudoprog.ingest.series import load_series
 
-    baseline = load_series(case.timepoints[0].reference_t1c())[0].data
+    first = load_series(case.timepoints[0].reference_t1c())[0].data
     segment = analysis.segment_lesions
 
     def spy(t1c, brain, affine, **kw):
-        if kw.get("seeds") or np.array_equal(t1c, baseline):
+        if kw.get("seeds") or np.array_equal(t1c, first) != on_first:
             return segment(t1c, brain, affine, **kw)
-        return [], ["automatic detection found no enhancing lesion it could take as one (a simulated miss)"]
+        if refuse:
+            raise CannotAssessError(REFUSED)
+        return [], [MISSED]
 
     monkeypatch.setattr(analysis, "segment_lesions", spy)
+
+
+def _missed_after_the_first_scan(monkeypatch, case):
+    automatic_detection_fails(monkeypatch, case, on_first=False)
 
 
 def _two_scans(phantom_cases, tmp_path, scenario="radiation_necrosis_after_srs"):
@@ -69,28 +80,11 @@ def test_a_lesion_gone_from_a_follow_up_is_still_called_disappeared_with_what_wa
 # --- Looking back: a lesion automatic detection calls new is looked for on the scans before it ---------------------
 
 
-def _missed_at_the_first_scan(monkeypatch, case):
-    """Automatic detection finds nothing on the first scan only (seeded segmentation is untouched)."""
-    import numpy as np
-
-    from pseudoprog.ingest.series import load_series
-
-    baseline = load_series(case.timepoints[0].reference_t1c())[0].data
-    segment = analysis.segment_lesions
-
-    def spy(t1c, brain, affine, **kw):
-        if kw.get("seeds") or not np.array_equal(t1c, baseline):
-            return segment(t1c, brain, affine, **kw)
-        return [], ["automatic detection found no enhancing lesion it could take as one (a simulated miss)"]
-
-    monkeypatch.setattr(analysis, "segment_lesions", spy)
-
-
 def test_a_lesion_missed_on_the_first_scan_is_found_there_and_not_called_new(phantom_cases, tmp_path, monkeypatch):
     # Before: the first scan had no lesion, so the lesion of the second scan (smaller than at the first) was new to
     # the criteria and RANO-BM called progression at the scan where it had shrunk.
     case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
-    _missed_at_the_first_scan(monkeypatch, case)
+    automatic_detection_fails(monkeypatch, case, on_first=True)
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     dates = sorted(result.timepoints)
     first = result.timepoints[dates[0]]
@@ -125,28 +119,10 @@ def test_a_lesion_with_nothing_at_its_place_before_stays_new_and_says_where_it_w
     assert any("looked for at its place and not found" in n for n in result.timepoints[dates[0]].notes)
 
 
-def _refused_after_the_first_scan(monkeypatch, case):
-    """Automatic detection refuses every scan after the first as a whole (the noise guard); seeds are untouched."""
-    import numpy as np
-
-    from pseudoprog.errors import CannotAssessError
-    from pseudoprog.ingest.series import load_series
-
-    baseline = load_series(case.timepoints[0].reference_t1c())[0].data
-    segment = analysis.segment_lesions
-
-    def spy(t1c, brain, affine, **kw):
-        if kw.get("seeds") or np.array_equal(t1c, baseline):
-            return segment(t1c, brain, affine, **kw)
-        raise CannotAssessError("automatic detection found 15 separate enhancing candidates (a simulated refusal)")
-
-    monkeypatch.setattr(analysis, "segment_lesions", spy)
-
-
 def test_a_known_lesion_is_looked_for_on_a_scan_automatic_detection_refused(phantom_cases, tmp_path, monkeypatch):
     # Before: the whole follow-up was "not assessed" although the lesion it was asked about is there to click on.
     case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
-    _refused_after_the_first_scan(monkeypatch, case)
+    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     dates = sorted(result.timepoints)
     assert len(dates) == len([tp for tp in case.timepoints if tp.series]) and not result.skipped
@@ -165,13 +141,11 @@ def test_a_refused_scan_with_no_known_lesion_found_is_not_assessed(phantom_cases
     (t1,) = last.glob("T1.nii*")
     shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the click finds nothing
     case = ingest_case(case_dir).case
-    _refused_after_the_first_scan(monkeypatch, case)
+    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     last_date = max(tp.date for tp in case.timepoints if tp.series)
     assert last_date not in result.timepoints
-    assert (last_date, "automatic detection found 15 separate enhancing candidates (a simulated refusal)") in (
-        result.skipped
-    )
+    assert (last_date, REFUSED) in result.skipped
     assert not [e for e in result.events if e.date == last_date]  # nothing there is called gone
 
 

@@ -128,21 +128,14 @@ def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new
     tumour found at 05 Post was new to the criteria (no lesion at the first scan) — RANO's new lesion, progression
     whatever its size. Now it is looked for at its place on the first scan and found there (measured: Dice 0.88,
     every voxel within 5 voxels of the reference), so RANO compares its size instead."""
-    from pseudoprog.ingest.series import load_series
     from pseudoprog.lesions import analysis
+
+    from ..lesions.test_follow import automatic_detection_fails
 
     pre, post = dt.date(2019, 1, 1), dt.date(2019, 6, 1)
     refs = _tcia_case(tmp_path, "05", ("Pre", pre), ("Post", post))
     case = ingest_case(tmp_path).case
-    first = load_series(case.timepoints[0].reference_t1c())[0].data
-    segment = analysis.segment_lesions
-
-    def missed_first(t1c, brain, affine, **kw):
-        if kw.get("seeds") or not np.array_equal(t1c, first):
-            return segment(t1c, brain, affine, **kw)
-        return [], ["automatic detection found no enhancing lesion it could take as one (a simulated miss)"]
-
-    monkeypatch.setattr(analysis, "segment_lesions", missed_first)
+    automatic_detection_fails(monkeypatch, case, on_first=True)
     result = analysis.analyse_case(case)
     (found,) = result.timepoints[pre].lesions
     assert found.lesion_id == "L1" and found.method == "followed" and found.confidence == "moderate"
