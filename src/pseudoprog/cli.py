@@ -337,6 +337,7 @@ def lesions(
             progress=_progress,
         )
         written = write_lesions(result, out)
+    from .lesions.analysis import refusal_warning
     from .lesions.stage import event_warning
 
     # What ingest could not decide (a series it could not type, no T1c among a session's series, with the case.yaml
@@ -347,6 +348,9 @@ def lesions(
     for event in result.events:
         events.setdefault(event.date, []).append(event_warning(event))
     for date in sorted(result.timepoints):
+        refused = result.timepoints[date].refused
+        if refused is not None:  # its known lesions were found at their places; nothing else was looked for
+            console.print(f"[yellow]{date}: {refusal_warning(refused)}[/yellow]")
         if not result.lesion_objects(date):
             console.print(f"[yellow]{date}: no enhancing lesion found in the images[/yellow]")
             for note in result.timepoints[date].notes:

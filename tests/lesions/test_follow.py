@@ -134,6 +134,23 @@ def test_a_known_lesion_is_looked_for_on_a_scan_automatic_detection_refused(phan
     assert not [e for e in result.events if e.kind in ("new", "disappeared")]
 
 
+def test_the_lesions_command_says_a_refused_scan_was_searched_only_for_known_lesions(
+    phantom_cases, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from pseudoprog.cli import app
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    automatic_detection_fails(monkeypatch, ingest_case(case_dir).case, on_first=False, refuse=True)
+    args = ["lesions", str(case_dir), "--out", str(tmp_path / "out"), "--within-session", "header"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "automatic detection refused this scan (automatic detection found 15" in text
+    assert "new lesions elsewhere were not looked for" in text
+
+
 def test_a_refused_scan_with_no_known_lesion_found_is_not_assessed(phantom_cases, tmp_path, monkeypatch):
     case_dir = _two_scans(phantom_cases, tmp_path)
     last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]

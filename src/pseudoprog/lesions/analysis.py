@@ -588,6 +588,14 @@ def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
     tl.new = {lid: new for lid, new in ids}
 
 
+def refusal_warning(reason: str) -> str:
+    """What a scan automatic detection refused as a whole, but whose known lesions were found, tells the reader."""
+    return (
+        f"automatic detection refused this scan ({reason}): only lesions seen on other scans were looked for, at "
+        "their places; new lesions elsewhere were not looked for — check the scan"
+    )
+
+
 def _track(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLesions) -> Tracker:
     """Track the lesions of every timepoint in date order (renaming them), following tracks a follow-up missed.
 
@@ -763,11 +771,7 @@ def analyse_case(
                 del done[d]
                 skipped.append((d, tl.refused))
             else:
-                tl.notes.insert(
-                    0,
-                    f"automatic detection refused this scan ({tl.refused}): only lesions seen on other scans were "
-                    "looked for, at their places; new lesions elsewhere were not looked for — check the scan",
-                )
+                tl.notes.insert(0, refusal_warning(tl.refused))
     dose_note = None
     try:
         dose, ref_gy, dose_note = _dose_for_case(case)
