@@ -256,6 +256,7 @@ class _Working:
     shrink_factors: tuple[int, ...]
     sigmas: tuple[float, ...]
     bins: int
+    sampling: float = 1.0  # fraction of the fixed voxels the optimiser samples at random (:meth:`prepare`)
 
     @classmethod
     def prepare(cls, fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None, p: dict[str, Any]) -> _Working:
@@ -273,7 +274,11 @@ class _Working:
             factors = _factors(fixed, float(p["working_mm"]))
             f_img, factors = _block_average(fixed, factors)
             m_img, _ = _block_average(moving, _factors(moving, float(p["working_mm"])))
-            shrink = tuple(dict.fromkeys(max(1, s // min(factors)) for s in shrink))
+            # Divided by the largest factor, that of the fine axes: a thick-slice image (0.9 x 0.9 x 5.5 mm,
+            # factors 2, 2, 1) has its fine axes at the effective resolution meant, and its thick axis (ITK shrinks
+            # every axis alike) no coarser than before. Divided by the smallest, its 26 slices went to 7 of 22 mm,
+            # smoothed by 11 mm, where a 20 mm through-plane error does not show (benchmarks/RESULTS.md, l24-reg).
+            shrink = tuple(dict.fromkeys(max(1, s // max(factors)) for s in shrink))
             sigmas = tuple(s / 2.0 for s in shrink)  # the structural pyramid smooths by half its shrink
         else:
             f_img, m_img = volume_to_sitk(fixed), volume_to_sitk(moving)
@@ -284,7 +289,8 @@ class _Working:
                 mask_img = to_sitk(small_mask.astype(np.uint8), _block_affine(fixed.affine, factors))
             else:
                 mask_img = to_sitk(fixed_mask.astype(np.uint8), fixed.affine)
-        return cls(f_img, m_img, mask_img, shrink, sigmas, int(p["histogram_bins"]))
+        bins = int(p["histogram_bins"])
+        return cls(f_img, m_img, mask_img, shrink, sigmas, bins, _sampling(p, f_img, mask_img, shrink[-1], bins))
 
     def cropped_to_mask(self) -> _Working:
         """These working images with the fixed image and its mask cut to the mask's bounding box, for the metric
@@ -478,7 +484,7 @@ def _affine_from(rigid: sitk.Transform) -> sitk.AffineTransform:
 def _optimise(work: _Working, initial: sitk.Transform, p: dict[str, Any], *, learning: float) -> sitk.Transform:
     reg = work._method()
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(float(p["sampling_fraction"]), int(p["seed"]))
+    reg.SetMetricSamplingPercentage(work.sampling, int(p["seed"]))
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=learning,
         minStep=1e-4,
@@ -499,6 +505,26 @@ def _optimise(work: _Working, initial: sitk.Transform, p: dict[str, Any], *, lea
         text = str(exc).strip()
         last_line = text.splitlines()[-1][:200] if text else type(exc).__name__
         raise CannotAssessError(f"registration failed ({last_line})") from exc
+
+
+def _sampling(p: dict[str, Any], fixed: sitk.Image, mask: sitk.Image | None, last_shrink: int, bins: int) -> float:
+    """The fraction of the fixed voxels the optimiser samples: the preset's, raised when fewer than
+    ``min_samples_per_bin`` samples per cell of the joint histogram (``bins``²) would fall in the mask at the last
+    pyramid level (ITK draws the fraction over the whole fixed image and drops the samples outside the mask).
+
+    A head in a small field of view with thick slices (raw TCGA-FG-6692: 97 000 brain voxels on the 2 mm working
+    grid, 5 % of them 4 800 samples for 2 500 cells) left the optimiser's metric too noisy to follow: it ended
+    2-8 mm and 2-12° from the dense metric's optimum depending on the seed (benchmarks/RESULTS.md, l24-reg).
+    """
+    fraction = float(p["sampling_fraction"])
+    per_bin = float(p.get("min_samples_per_bin", 0))
+    if per_bin <= 0:
+        return fraction
+    voxels = np.count_nonzero(sitk.GetArrayViewFromImage(mask)) if mask is not None else fixed.GetNumberOfPixels()
+    at_last_level = voxels / float(last_shrink) ** 3
+    if at_last_level <= 0:
+        return fraction
+    return min(1.0, max(fraction, per_bin * bins * bins / at_last_level))
 
 
 def _factors(volume: Volume, working_mm: float) -> tuple[int, int, int]:
