@@ -16,19 +16,27 @@ MISSED = "automatic detection found no enhancing lesion it could take as one (a 
 REFUSED = "automatic detection found 15 separate enhancing candidates (a simulated refusal)"
 
 
-def automatic_detection_fails(monkeypatch, case, *, on_first: bool, refuse: bool = False) -> None:
+def automatic_detection_fails(
+    monkeypatch, case, *, on_first: bool, refuse: bool = False, but_last: bool = False
+) -> None:
     """Automatic detection finds nothing (or refuses the scan as a whole, the noise guard) on the case's first scan
-    only (``on_first``) or on every later scan; seeded segmentation, the follow-up searches' clicks, is untouched."""
+    only (``on_first``) or on every later scan, or on every scan but the last (``but_last``); seeded segmentation, the
+    follow-up searches' clicks, is untouched."""
     import numpy as np
 
     from pseudoprog.errors import CannotAssessError
     from pseudoprog.ingest.series import load_series
 
-    first = load_series(case.timepoints[0].reference_t1c())[0].data
+    with_images = [tp for tp in case.timepoints if tp.series]
+    first = load_series(with_images[0].reference_t1c())[0].data
+    last = load_series(with_images[-1].reference_t1c())[0].data
     segment = analysis.segment_lesions
 
+    def fails(t1c) -> bool:
+        return not np.array_equal(t1c, last) if but_last else np.array_equal(t1c, first) == on_first
+
     def spy(t1c, brain, affine, **kw):
-        if kw.get("seeds") or np.array_equal(t1c, first) != on_first:
+        if kw.get("seeds") or not fails(t1c):
             return segment(t1c, brain, affine, **kw)
         if refuse:
             raise CannotAssessError(REFUSED)
@@ -98,6 +106,19 @@ def test_a_lesion_missed_on_the_first_scan_is_found_there_and_not_called_new(pha
     assert not [e for e in result.events if e.kind in ("new", "disappeared")]
     # The first scan's lesion is as large as the criteria's own measurement of it, and the second scan's smaller.
     assert result.timepoints[dates[1]].measurements["L1"].long_mm < first.measurements["L1"].long_mm
+
+
+def test_a_lesion_found_only_on_the_last_scan_is_looked_for_back_to_the_first(phantom_cases, tmp_path, monkeypatch):
+    # Three scans, automatic detection finds the lesion only on the last: looked for on the second, found, then on
+    # the first, found; one track from the first scan, nothing new.
+    case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
+    automatic_detection_fails(monkeypatch, case, on_first=False, but_last=True)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    assert len(dates) == 3
+    methods = [[(les.lesion_id, les.method) for les in result.timepoints[d].lesions] for d in dates]
+    assert methods == [[("L1", "followed")], [("L1", "followed")], [("L1", "automatic")]]
+    assert not [e for e in result.events if e.kind in ("new", "disappeared")]
 
 
 def test_a_lesion_with_nothing_at_its_place_before_stays_new_and_says_where_it_was_looked_for(phantom_cases, tmp_path):
