@@ -537,7 +537,8 @@ def _look_back(case: Case, done: dict[dt.date, TimepointLesions], base: Timepoin
     segmentation, :func:`_look_at_place`), then on the one before that while it is found. Found lesions are added
     to those scans (method ``"followed"``, measured) and the caller tracks the case again; not found, the lesion
     is new, and its scan says where it was looked for. Scans whose lesions came from the reader (seeds, masks) or
-    a model are not searched. ``tracker`` holds the first tracking's ids. Returns whether a lesion was added.
+    a model are not searched. ``tracker`` (the first tracking's) gives the matching rule a click must meet. Returns
+    whether a lesion was added.
     """
     dates = sorted(done)
     added = False
@@ -548,11 +549,11 @@ def _look_back(case: Case, done: dict[dt.date, TimepointLesions], base: Timepoin
             if les.method != "automatic" or les.lesion_id.split(".")[0] in earlier_ids:
                 continue
             place = _on_baseline(les, tl, base)
+            where = f"lesion {les.lesion_id} of the {dates[k]} scan, new there by automatic detection"
             for j in range(k - 1, -1, -1):
                 before = done[dates[j]]
                 if before.acquired is None:
                     break  # the reader's or a model's lesions: not second-guessed
-                where = f"lesion {les.lesion_id} of the {dates[k]} scan, new there by automatic detection"
                 found = _look_at_place(case, before, base, tracker, place, f"B{len(before.lesions) + 1}", where)
                 if found is None:
                     tl.notes.append(

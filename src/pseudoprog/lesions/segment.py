@@ -336,7 +336,7 @@ def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spac
 def _contrast(e: np.ndarray, brain: np.ndarray, lesion: np.ndarray, spacing: np.ndarray) -> float:
     """How clearly a lesion enhances: its median enhancement over the brain 3-15 mm around it, in local robust SDs."""
     med, rsd = _shell_background(e, brain, lesion, spacing)
-    return float((np.median(e[lesion]) - med) / rsd)
+    return (float(np.median(e[lesion])) - med) / rsd
 
 
 def _shell_upper_quartile(img: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> float:
@@ -479,8 +479,7 @@ def detect_candidates(
             continue
         full = np.zeros(brain.shape, dtype=bool)
         full[sl] = comp
-        bg, spread = _shell_background(enhancement, brain, full, spacing)
-        contrast = (float(np.median(enhancement[full])) - bg) / spread
+        contrast = _contrast(enhancement, brain, full, spacing)
         if contrast < min_contrast:
             dropped.append(
                 f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: it stands only "
@@ -2243,8 +2242,7 @@ def _dominance_backed_pass(
             continue
         cand = np.zeros(brain.shape, dtype=bool)
         cand[sl] = comp
-        bg, spread = _shell_background(e, brain, cand, spacing)
-        contrast = (float(np.median(e[cand])) - bg) / spread
+        contrast = _contrast(e, brain, cand, spacing)
         if inside:
             # Not grown again, but what it shows counts for the mass that holds it (taken_contrast_sd).
             masses = [(m, max(c, contrast)) if k in inside else (m, c) for k, (m, c) in enumerate(masses)]
