@@ -340,6 +340,10 @@ def _no_question(
             "(Wen 2010): not a pseudoprogression question"
         )
         management = table["management"]["non_enhancing_progression"]
+    elif question.finding == "not searched":
+        step = str(table["read_for_new_lesions"]["text"])
+        rating = str(table["read_for_new_lesions"]["rating"])
+        management = table["management"]["not_searched"]
     else:
         step = f"{table['surveillance']['text']} ({question.finding})"
         rating = str(table["surveillance"]["rating"])

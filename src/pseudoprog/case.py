@@ -466,6 +466,10 @@ class Timepoint:
     # the DCE relaxivity depends on both (perfusion/data/dce_constants.yaml).
     contrast_agent: str | None = None
     field_strength_t: float | None = None
+    # Why new lesions were not looked for on this scan's images (the lesions stage sets it when automatic detection
+    # refused the scan and only the known lesions were looked for at their places): the criteria then call no
+    # response and no stable disease at this scan, which both need "no new lesion".
+    new_lesions_not_searched: str | None = None
 
     def series_of(self, kind: SeriesKind) -> tuple[Series, ...]:
         return tuple(s for s in self.series if s.kind is kind)

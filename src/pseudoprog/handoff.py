@@ -113,6 +113,8 @@ class TimepointOutput:
     # The brain's midline in world space, found by the lesions stage on the T1c brain mask: the mirror of every
     # contralateral reference (rADC, ASL rCBF, the DSC white matter) of the session's series.
     midline: Midline | None = None
+    # Why new lesions were not looked for on this scan (automatic detection refused it; known lesions only).
+    new_lesions_not_searched: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     def map(self, quantity: Quantity) -> TypedMap | None:
@@ -141,6 +143,8 @@ class TimepointOutput:
             self.lesions = other.lesions
         if other.lesion_masks is not None:
             self.lesion_masks = other.lesion_masks
+        if other.new_lesions_not_searched is not None:
+            self.new_lesions_not_searched = other.new_lesions_not_searched
         if other.transforms is not None:
             self.transforms = other.transforms
         if other.midline is not None:

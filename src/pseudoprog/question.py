@@ -33,7 +33,7 @@ class Question:
     """Whether the latest scan shows a new or enlarging enhancing lesion, what the data show, and why."""
 
     asked: bool
-    finding: str  # new lesion | enlarging | stable | shrinking | resolved | no lesion | not measurable | ...
+    finding: str  # new lesion | enlarging | stable | shrinking | resolved | no lesion | not measurable | not searched
     reason: str
     notes: tuple[str, ...] = ()
     non_enhancing_progression: bool = False  # the criteria call PD from T2/FLAIR (not the enhancing question)
@@ -174,6 +174,16 @@ def decide_question(
     pct_base = (response.reference or {}).get("pct_change_vs_baseline") if response is not None else None
     shrinking = category.startswith(("PR", "CR")) or (pct is not None and pct < 0 and (pct_base or 0) < 0)
     finding = "shrinking" if shrinking else "stable"
+    if latest.new_lesions_not_searched or "new_lesions_not_searched" in flags:
+        # Not "stable": a new lesion elsewhere would ask the question, and none was looked for.
+        return Question(
+            False,
+            "not searched",
+            f"the known enhancing lesion is {finding} ({text}), but new lesions were not looked for at the latest "
+            f"scan ({latest.new_lesions_not_searched or 'see the criteria'}): read it for new lesions",
+            notes,
+            flair_pd,
+        )
     return Question(False, finding, f"the enhancing lesion is {finding}: {text}", notes, flair_pd)
 
 
@@ -224,9 +234,7 @@ def no_question_text(question: Question) -> str:
     )
 
 
-def run_question(
-    case: Case, lesions: Mapping[dt.date, Sequence[Lesion]], response: ResponseCall | None
-) -> StageOutput:
+def run_question(case: Case, lesions: Mapping[dt.date, Sequence[Lesion]], response: ResponseCall | None) -> StageOutput:
     """The question stage of the flow (after the criteria): the answer in ``results[Question]``."""
     out = StageOutput()
     out.results[Question] = decide_question(case, lesions=lesions, response=response)

@@ -259,3 +259,24 @@ def test_what_found_a_lesion_is_stated_with_its_confidence_and_contrast():
     seed = SegmentedLesion("L1", mask, mask, None, "seed", "seed", 5.0)
     assert seed.confidence is None and seed.statement().startswith("the reader's seed; 5.0 local SDs")
     assert SegmentedLesion("M1", mask, mask, None, "imported:nifti").statement() == "imported:nifti"
+
+
+def test_no_response_is_called_at_a_scan_searched_only_for_known_lesions(phantom_cases, tmp_path, monkeypatch):
+    # The criteria saw the followed lesion shrink at a refused scan and called a response or stable disease, which
+    # need "no new lesion"; new lesions were never looked for there.
+    from pseudoprog.flow import assess
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    case = ingest_case(case_dir).case
+    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
+    result = assess(case_dir, tmp_path / "out")
+    response = result.response
+    assert response is not None
+    # Radiation necrosis after SRS: the lesion shrinks at the second scan, then grows by RANO-BM's size rule.
+    shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
+    assert shrunk["category"] == "cannot assess", shrunk
+    assert "new lesions were not looked for at this scan" in shrunk["reason"]
+    assert "(automatic detection found 15" in shrunk["reason"]
+    assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+    text = (tmp_path / "out" / "assessment.json").read_text(encoding="utf-8")
+    assert "automatic detection refused this scan" in text

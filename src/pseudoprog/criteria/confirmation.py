@@ -11,6 +11,7 @@ from ..case import ClinicalStatus
 from .findings import Findings
 from .measure import Measured
 from .policy import confirm_source
+from .response import not_searched
 from .state import Pending, Scan, WalkState
 from .timeline import Category, Confirmation, TimepointCall, format_pct, lesion_gone, pct_change
 
@@ -55,6 +56,9 @@ def confirm_pending(scan: Scan, st: WalkState, m: Measured, f: Findings) -> Time
         scan.retro[pend.index] = f"PD confirmed on {scan.date}"
         st.pending_pd = None
         return scan.established(st, pend.date, Confirmation.CONFIRMED)
+    held = not_searched(scan, f"the {pend.category.value} of {pend.date} is not confirmed by what was measured")
+    if held is not None:  # pseudoprogression needs "no new lesion": the progression stays pending
+        return held
     _pseudoprogression(scan, st, m, f, pend)
     return None
 

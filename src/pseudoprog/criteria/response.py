@@ -19,6 +19,9 @@ def response_call(scan: Scan, st: WalkState, m: Measured, f: Findings) -> Timepo
     """The call at a scan without progression."""
     st.record(scan.i, m.cur.value, m.cur_other.value)
     cat = _size_category(scan, st, m)
+    unsearched = not_searched(scan, f"the size rule gives {cat.value}")
+    if unsearched is not None:
+        return unsearched
     if cat in (Category.CR, Category.PR) and f.clin is ClinicalStatus.WORSE_OTHER_CAUSE:
         scan.ex.append("clinically worse (other cause): response requires stable or improved clinical status → SD")
         cat = Category.SD
@@ -109,3 +112,22 @@ def _confirm_response(scan: Scan, st: WalkState, cat: Category) -> TimepointCall
     scan.ex.append(f"{cat.value} needs confirmation ≥ {need.value:g} days later ({cite_need})")
     unconf = Category.CR_UNCONFIRMED if cat is Category.CR else Category.PR_UNCONFIRMED
     return scan.make(unconf, confirmation=Confirmation.UNCONFIRMED, **scan.fields)
+
+
+def not_searched(scan: Scan, what: str) -> TimepointCall | None:
+    """Call "cannot assess" at a scan whose images were not searched for new lesions (None: they were).
+
+    A response, stable disease and a pseudoprogression verdict each need "no new lesion"; only the lesions known
+    from other scans were looked for here, so none of them is called (progression still is: it needs no such
+    absence). The measured burden stays a nadir candidate; the response clock neither starts nor stops.
+    """
+    why = scan.tp.new_lesions_not_searched
+    if why is None:
+        return None
+    reason = (
+        f"new lesions were not looked for at this scan ({why}; the known lesions were measured at their places): "
+        f"{what}, which needs no new lesion — read the scan for new lesions"
+    )
+    scan.ex.append("cannot assess: " + reason)
+    scan.flags.append("new_lesions_not_searched")
+    return scan.make(Category.CANNOT_ASSESS, reason=reason, **scan.fields)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +53,20 @@ class FlowContext:
     def lesions(self) -> dict[dt.date, tuple[Lesion, ...]]:
         """Per timepoint: measured by the lesions stage, else as reported in case.yaml."""
         return {tp.date: _or(self.at(tp.date).lesions, tp.lesions) for tp in self.case.timepoints}
+
+    def case_as_searched(self) -> Case:
+        """The case with each timepoint saying whether its images were searched for new lesions (lesions stage).
+
+        The criteria call no response or stable disease at a scan where only the known lesions were looked for,
+        and the question does not call its lesion stable there.
+        """
+        why = {d: tp.new_lesions_not_searched for d, tp in self.timepoints.items() if tp.new_lesions_not_searched}
+        if not why:
+            return self.case
+        timepoints = tuple(
+            replace(tp, new_lesions_not_searched=why[tp.date]) if tp.date in why else tp for tp in self.case.timepoints
+        )
+        return replace(self.case, timepoints=timepoints)
 
     def markers(self) -> dict[dt.date, list[Marker]]:
         return {date: list(tp.markers) for date, tp in self.timepoints.items()}

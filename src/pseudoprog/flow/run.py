@@ -183,8 +183,8 @@ def stage_advice(ctx: FlowContext) -> StageOutput:
 STAGES: list[tuple[str, Stage]] = [
     ("lesions", lambda ctx: run_lesions(ctx.case, ctx.lesions())),
     ("maps", stage_maps),
-    ("criteria", lambda ctx: run_criteria(ctx.case, ctx.lesions())),
-    ("question", lambda ctx: run_question(ctx.case, ctx.lesions(), _response(ctx))),
+    ("criteria", lambda ctx: run_criteria(ctx.case_as_searched(), ctx.lesions())),
+    ("question", lambda ctx: run_question(ctx.case_as_searched(), ctx.lesions(), _response(ctx))),
     (
         "evidence",
         lambda ctx: run_evidence(

@@ -54,6 +54,8 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         at.lesion_masks = result.lesion_masks(date)
         at.transforms = Transforms(to_baseline=tl.to_baseline, series_to_t1c=dict(tl.registrations))
         at.midline = tl.midline
+        if tl.refused is not None:  # kept only because known lesions were found at their places
+            at.new_lesions_not_searched = f"automatic detection refused this scan ({tl.refused})"
         notes = at.warnings
         notes.extend(tl.notes)
         if tl.midline is not None and tl.midline.method != "plane":
