@@ -280,3 +280,37 @@ def test_no_response_is_called_at_a_scan_searched_only_for_known_lesions(phantom
     assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
     text = (tmp_path / "out" / "assessment.json").read_text(encoding="utf-8")
     assert "automatic detection refused this scan" in text
+
+
+def test_a_place_searched_in_vain_is_not_searched_again_when_the_case_is_tracked_again(
+    phantom_cases, tmp_path, monkeypatch
+):
+    # Automatic detection misses the first scan (the look-back finds the lesion there, and the case is tracked
+    # again); nothing enhances at the last scan, whose search for the lesion fails: once, not once per tracking.
+    import numpy as np
+
+    from pseudoprog.ingest.series import load_series
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    last_dir = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
+    (t1c,) = last_dir.glob("T1c.nii*")
+    (t1,) = last_dir.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)
+    case = ingest_case(case_dir).case
+    automatic_detection_fails(monkeypatch, case, on_first=True)
+    last = load_series([tp for tp in case.timepoints if tp.series][-1].reference_t1c())[0].data
+    counting = analysis.segment_lesions
+    clicks: list[int] = []
+
+    def count(t1c, brain, affine, **kw):
+        if kw.get("seeds") and np.array_equal(t1c, last):
+            clicks.append(1)
+        return counting(t1c, brain, affine, **kw)
+
+    monkeypatch.setattr(analysis, "segment_lesions", count)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    assert [les.method for les in result.timepoints[dates[0]].lesions] == ["followed"]  # found by the look-back
+    assert result.timepoints[dates[-1]].lesions == []
+    assert [e.kind for e in result.events if e.date == dates[-1]] == ["disappeared"]
+    assert len(clicks) == 1

@@ -112,6 +112,11 @@ class TimepointLesions:
     # Why automatic detection refused the whole scan, if it did: only lesions known from other scans are looked for
     # (at their places); with none found there the timepoint is not assessed.
     refused: str | None = None
+    # Clicks already made on this scan (the seed's point, mm) and what the seeded segmentation answered: a second
+    # tracking (after the look-back) asks again for every place a first search did not find.
+    clicks: dict[tuple[float, float, float], tuple[list[SegmentedLesion], list[str]] | CannotAssessError] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
@@ -468,15 +473,26 @@ def _look_at_place(
     assert tl.to_baseline is not None and tl.acquired is not None
     centroid_vox = np.array([*ndimage.center_of_mass(place), 1.0])
     here = tl.to_baseline.fixed_to_moving @ (base.reference.affine @ centroid_vox)
-    seed = Seed(seed_id, point_mm=(float(here[0]), float(here[1]), float(here[2])))
-    flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
-    try:
-        grown, notes = segment_lesions(
-            tl.acquired, tl.brain, tl.reference.affine, t1=tl.images.get(SeriesKind.T1), flair=flair, seeds=(seed,)
-        )
-    except CannotAssessError as exc:
-        tl.notes.append(f"{where}: looked for at its place: {exc.reason}")
+    point = (float(here[0]), float(here[1]), float(here[2]))
+    answer = tl.clicks.get(point)
+    if answer is None:
+        flair = tl.images.get(SeriesKind.FLAIR, tl.images.get(SeriesKind.T2))
+        try:
+            answer = segment_lesions(
+                tl.acquired,
+                tl.brain,
+                tl.reference.affine,
+                t1=tl.images.get(SeriesKind.T1),
+                flair=flair,
+                seeds=(Seed(seed_id, point_mm=point),),
+            )
+        except CannotAssessError as exc:
+            answer = exc
+        tl.clicks[point] = answer
+    if isinstance(answer, CannotAssessError):
+        tl.notes.append(f"{where}: looked for at its place: {answer.reason}")
         return None
+    grown, notes = answer
     if not grown or not grown[0].enhancing.any():
         why = "; ".join(notes) if notes else "no enhancing lesion there"
         tl.notes.append(f"{where}: looked for at its place and not found ({why})")
@@ -490,7 +506,7 @@ def _look_at_place(
     if not tracker.same_place(on_base, place):
         tl.notes.append(f"{where}: a click at its place finds enhancing tissue elsewhere, not this lesion")
         return None
-    return replace(les, method="followed", found_by="click at its place on another scan"), on_base
+    return replace(les, lesion_id=seed_id, method="followed", found_by="click at its place on another scan"), on_base
 
 
 def _follow_missing(
@@ -764,7 +780,7 @@ def analyse_case(
         events = tracker.events
         for d in dates:
             tl = done[d]
-            tl.acquired = None  # only the searches needed it; a cohort worker holds many cases
+            tl.acquired, tl.clicks = None, {}  # only the searches needed them; a cohort worker holds many cases
             tl.notes = list(dict.fromkeys(tl.notes))  # a second tracking repeats the follow-ups' searches' notes
             if tl.refused is None:
                 continue
