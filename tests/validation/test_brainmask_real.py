@@ -73,3 +73,26 @@ def test_a_rim_enhancing_tumour_at_the_cortex_is_inside_the_raw_brain_mask():
     assert float(mask[ref].mean()) >= 0.95
     assert check.refusal == "" and 800 <= check.volume_ml <= 1800, check
     assert not (mask & (_head_depth_mm(vol) < 5.0)).any()
+
+
+def test_a_head_imaged_down_to_the_neck_gets_its_mask_in_the_brain_not_the_neck():
+    # dcm_qa_xa30's 3-D MPRAGE (Siemens Prisma XA30, a volunteer, 2 mm, 250 mm of head from vertex to neck): the
+    # brain-tissue band was learnt from the whole deep head, mostly face and neck, and the mask (142 mL) sat in the
+    # neck and was refused with "check the voxel size". Only the upper head's deep tissue gives the band now.
+    # Still short of a whole brain on this contrast (grey matter is darker than the band on an MPRAGE): the check
+    # says so; this pins where the mask is.
+    root = shared_data("real-dicom-multivendor", "dcm_qa_xa30", "Ref")
+    img = nib.load(str(root / "5_anat-T1w_acq-tfl.nii"))
+    vol = Volume(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    mask, _, check = brain_mask_checked(vol)
+    assert check.refusal == "", check
+    superior = (img.affine[2, :3] @ np.indices(mask.shape).reshape(3, -1) + img.affine[2, 3]).reshape(mask.shape)
+    head = ndimage.gaussian_filter(vol.data, 1.0) > 0.1 * np.percentile(vol.data, 98)
+    top = float(superior[head].max())
+    below_top = top - superior[mask]
+    # The bulk in the cerebrum and cerebellum (the mask of before: a median 182 mm below the top, in the neck); the
+    # brainstem and cord below them, as BET-style masks keep, are the tail.
+    assert np.median(below_top) < 110.0 and np.percentile(below_top, 90) < 150.0
+    assert check.volume_ml >= 400.0
+    if check.volume_ml < 800.0:
+        assert any("below the adult range" in w for w in check.warnings)

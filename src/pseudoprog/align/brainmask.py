@@ -193,7 +193,7 @@ def _raw_brain_mask(volume: Volume) -> np.ndarray:
     affine = volume.affine
     if any(f > 1 for f in factors):
         data, affine = _block_mean(data, volume.affine, factors)
-    small = _raw_on_grid(data, Volume(data, affine).spacing_mm, t)
+    small = _raw_on_grid(data, affine, t)
     if small.shape == volume.spatial_shape:
         return small
     return resample_mask(small, affine, volume.affine, volume.spatial_shape)
@@ -235,7 +235,20 @@ def _depth_below_surface(head: np.ndarray, sp: np.ndarray, t: dict[str, Any]) ->
     return np.asarray(depth[tuple(slice(lo, padded.shape[axis] - hi) for axis, (lo, hi) in enumerate(pads))])
 
 
-def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[str, Any]) -> np.ndarray:
+def _below_the_top(head: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    """The head within ``brain_below_top_mm`` of its top (RAS superior), or all of it when the head is no taller than
+    ``head_with_neck_mm``: a field of view down to the neck has deep tissue in the face and neck too, and only the
+    upper head's deep tissue is brain (dcm_qa_xa30's 3-D MPRAGE, 250 mm of head: the deep median was the neck's)."""
+    superior = affine[2, :3] @ np.indices(head.shape, dtype=np.float32).reshape(3, -1) + affine[2, 3]
+    superior = superior.reshape(head.shape)
+    top, bottom = float(superior[head].max()), float(superior[head].min())
+    if top - bottom <= float(t["head_with_neck_mm"]):
+        return head
+    return head & (superior >= top - float(t["brain_below_top_mm"]))
+
+
+def _raw_on_grid(data: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    spacing = Volume(data, affine).spacing_mm
     sp = np.array(spacing, dtype=float)
     data = ndimage.gaussian_filter(data, 1.2 / sp)  # ~1 mm of smoothing against noise, whatever the grid
     p2, p98 = np.percentile(data, [2, 98])
@@ -245,7 +258,7 @@ def _raw_on_grid(data: np.ndarray, spacing: tuple[float, float, float], t: dict[
         raise ValueError("no head found: nothing stands above the background")
     head = fill_holes_3d_and_axial(head)
     depth = _depth_below_surface(head, sp, t)
-    deep = depth >= float(t["deep_mm"])
+    deep = (depth >= float(t["deep_mm"])) & _below_the_top(head, affine, t)
     if deep.sum() < 100:  # a small head or a thin slab: the deepest part of what is there
         deep = depth >= 0.6 * float(depth.max())
     median = float(np.median(data[deep]))
