@@ -96,3 +96,21 @@ def test_a_head_imaged_down_to_the_neck_gets_its_mask_in_the_brain_not_the_neck(
     assert check.volume_ml >= 400.0
     if check.volume_ml < 800.0:
         assert any("below the adult range" in w for w in check.warnings)
+
+
+def test_a_brain_without_tumour_gives_no_automatic_target():
+    # The negative control: the same volunteer's MPRAGE given as the T1c (no contrast, no tumour). Any target would
+    # be a lesion invented in a healthy brain.
+    from pseudoprog.errors import CannotAssessError
+    from pseudoprog.lesions.segment import segment_lesions
+
+    root = shared_data("real-dicom-multivendor", "dcm_qa_xa30", "Ref")
+    img = nib.load(str(root / "5_anat-T1w_acq-tfl.nii"))
+    vol = Volume(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    mask, _, _ = brain_mask_checked(vol)
+    try:
+        found, notes = segment_lesions(vol.data, mask, vol.affine)
+    except CannotAssessError:
+        return  # a refusal invents nothing either
+    assert found == [], [(les.enhancing.sum(), les.found_by) for les in found]
+    assert notes  # and it says so
