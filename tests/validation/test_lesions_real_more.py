@@ -327,11 +327,11 @@ def test_tcia_an_automatic_target_is_found_past_the_noise_guard():
     assert _dice(les.enhancing, r["ref"]) >= 0.6
 
 
-def test_tcia_the_noise_guard_keeps_two_deep_midline_structures_from_being_targets(monkeypatch):
-    # Why 02 Post's refusal stays (benchmarks/RESULTS.md, branch l23-guard): the first pass takes deep midline
-    # structures (only the slice-levelled last pass sets them aside), so lifting the guard's limit, as any recount
-    # bringing 02 Post under it would, puts both its targets outside the tumour. When this fails, the first pass has
-    # changed and the guard's count can be looked at again.
+def test_tcia_02_post_deep_midline_structures_are_no_targets_even_without_the_noise_guard(monkeypatch):
+    # 02 Post's refusal stays (benchmarks/RESULTS.md, branch l23-guard: 15 candidates > 10). Lifting the limit put two
+    # deep midline structures (6-9 mm thick, none within 5 voxels of the tumour) as first-pass targets until the first
+    # pass set such structures aside as the slice-levelled last pass does (l25-spacing: on 0.8 mm pixels the guard
+    # counts under 10 and they were taken). Without the guard the tumour is now found on a later pass.
     import pseudoprog.lesions.segment as segment
 
     t1c, affine, ref, brain = _load("02/Post")
@@ -341,10 +341,11 @@ def test_tcia_the_noise_guard_keeps_two_deep_midline_structures_from_being_targe
     monkeypatch.setattr(
         segment, "value", lambda *k: 100 if k == ("segmentation", "max_automatic_candidates") else limit(*k)
     )
-    lesions, _ = segment_lesions(t1c, brain, affine)
+    lesions, notes = segment_lesions(t1c, brain, affine)
     near = ndimage.binary_dilation(ref, iterations=5)
-    assert len(lesions) == 2
-    assert all(not near[les.enhancing].any() for les in lesions)
+    assert sum("astride the midline" in n for n in notes) == 2, notes
+    assert len(lesions) == 1  # measured: 99 % within 5 voxels of the reference, 2516 of its 2887 voxels inside
+    assert near[lesions[0].enhancing].mean() >= 0.9
 
 
 def _marked(cases: list[str], fails: dict[str, str]) -> list:

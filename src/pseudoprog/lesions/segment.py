@@ -82,6 +82,7 @@ from .rules import value
 from .symmetry import mirrored_overlap
 
 STRUCT26 = np.ones((3, 3, 3), dtype=bool)
+STRUCT6 = ndimage.generate_binary_structure(3, 1)  # face neighbours
 FWHM_PER_SIGMA = 2.3548  # a Gaussian's full width at half maximum in SDs: 2 sqrt(2 ln 2)
 
 
@@ -369,6 +370,18 @@ def depth_in_mm(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return out
 
 
+def on_the_surface(mask: np.ndarray, *, border_outside: bool) -> np.ndarray:
+    """The voxels of ``mask`` with a face on its outside (a 6-neighbour not in it; beyond the image's border too
+    when ``border_outside``).
+
+    Such a voxel is at the mask's surface whatever its centre's distance to the next voxel outside: on slices
+    thicker than ``detection_erosion_mm`` (6.5 mm) that distance is a whole slice, and the mask's first and last
+    slices counted as deeper than the outer band (TCIA 06 Pre with 6.5 mm slices: a surface structure taken as a
+    target; benchmarks/RESULTS.md, l25-spacing). On slices up to 5 mm these voxels are in the band already.
+    """
+    return mask & ~ndimage.binary_erosion(mask, structure=STRUCT6, border_value=0 if border_outside else 1)
+
+
 def within_mm(mask: np.ndarray, reach_mm: float, spacing: np.ndarray | tuple[float, ...]) -> np.ndarray:
     """Voxels no farther than ``reach_mm`` from ``mask`` (``distance_transform_edt(~mask) <= reach_mm`` of the
     whole array), computed on the mask's bounding box grown by the reach and one voxel more.
@@ -404,6 +417,7 @@ class DetectionMap:
         """``inner``: the eroded brain when another map of this brain already has it (it depends on the brain only)."""
         if inner is None:
             inner = depth_in_mm(brain, spacing) > value("segmentation", "detection_erosion_mm")
+            inner &= ~on_the_surface(brain, border_outside=False)
         smooth = ndimage.gaussian_filter(
             enhancement, value("segmentation", "detection_smoothing_mm") / FWHM_PER_SIGMA / spacing
         )
@@ -1262,7 +1276,8 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
         return mask
     # Depth below the brain mask's surface; the image's border counts as outside.
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1][sl]
-    kept = m & ~(thin & (depth <= value("segmentation", "detection_erosion_mm")))
+    outer = (depth <= value("segmentation", "detection_erosion_mm")) | on_the_surface(brain, border_outside=True)[sl]
+    kept = m & ~(thin & outer)
     labels, _ = ndimage.label(kept, structure=STRUCT26)
     keep = np.unique(labels[kept & core[sl]])
     keep = keep[keep > 0]
@@ -1362,10 +1377,17 @@ def segment_lesions(
         kept, kept_by = [], []
         rejected: list[np.ndarray] = []  # what was judged normal anatomy: a completion may not take it back
         plane = mid_sagittal_plane(brain, affine) if grown else None
+        voxel_mm3 = float(np.prod(_spacing(affine)))
+        deep_max = value("segmentation", "deep_midline_first_pass_max_mm3")
         for mask, how in zip(grown, by, strict=True):
             sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
             if sinus is None and plane is not None:
                 sinus = paired_structure(mask, e, brain, affine, plane=plane)
+            if sinus is None and plane is not None and mask.sum() * voxel_mm3 <= deep_max:
+                # The deep midline's normal enhancing tissue, as the last pass judges it, when it is no larger than
+                # such tissue (TCIA 02 Post, 11 Pre taken on 0.8 mm pixels or 3 mm slices, 336-477 mm³; a larger
+                # tumour across the midline stays a target; benchmarks/RESULTS.md, l25-spacing).
+                sinus = deep_midline_structure(mask, affine, plane=plane)
             if sinus is None:
                 kept.append(mask)
                 kept_by.append(how)
@@ -1909,7 +1931,8 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     box = _bbox(mask, pad=int(np.ceil(value("segmentation", "detection_erosion_mm") / spacing.min())) + 1)
     # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box).
     depth = ndimage.distance_transform_edt(brain[box], sampling=spacing)
-    share = float((depth[mask[box]] <= value("segmentation", "detection_erosion_mm")).mean())
+    outer = (depth <= value("segmentation", "detection_erosion_mm")) | on_the_surface(brain[box], border_outside=False)
+    share = float(outer[mask[box]].mean())
     if share < value("segmentation", "surface_max_share"):
         return None
     return (
@@ -1978,7 +2001,10 @@ def midline_surface_structure(
         return None
     # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
-    if float(depth[mask].min()) > value("segmentation", "detection_erosion_mm"):
+    if (
+        float(depth[mask].min()) > value("segmentation", "detection_erosion_mm")
+        and not (mask & on_the_surface(brain, border_outside=True)).any()
+    ):
         return None
     return (
         f"it lies on the brain's surface astride the midline ({centre} {off_mm:.0f} mm from the mid-sagittal "
@@ -1987,15 +2013,17 @@ def midline_surface_structure(
 
 
 def deep_midline_structure(mask: np.ndarray, affine: np.ndarray, *, plane: tuple[np.ndarray, float]) -> str | None:
-    """Why a target of the slice-levelled last pass is a midline structure at any depth, or None.
+    """Why a target of the first pass or the slice-levelled last pass is a midline structure at any depth, or None.
 
     :func:`midline_surface_structure` asks a midline structure to reach the brain's surface (the sinuses, the falx).
     The deep midline holds normal enhancing tissue too: the circumventricular organs, which have no blood-brain
     barrier (pineal gland, infundibulum, area postrema), the choroid plexus of the third ventricle and the deep veins
     (internal cerebral veins, vein of Galen, septal veins, TCIA Brain-Tumor-Progression 02 Pre between the frontal
     horns). A structure astride the mid-sagittal plane (``plane``, to within ``midline_plane_tolerance_mm`` on both
-    sides) with its centre within ``midline_surface_mm`` of it is such tissue for the last, lowest-confidence pass; a
-    tumour there (crossing the corpus callosum, in the pineal region) is left to a reader's seed.
+    sides) with its centre within ``midline_surface_mm`` of it is such tissue for the last, lowest-confidence pass (a
+    tumour there, crossing the corpus callosum or in the pineal region, is left to a reader's seed) and, when no
+    larger than ``deep_midline_first_pass_max_mm3``, for the first (l25-spacing: TCIA 02 Post on
+    0.8 mm pixels, 11 Pre on 3 mm slices, where the first pass took one).
     """
     if not mask.any():
         return None
@@ -2035,7 +2063,9 @@ def paired_structure(
     inside = np.all((vox >= 0) & (vox < shape), axis=1)
     if not inside.any():
         return None
-    half = np.rint(value("segmentation", "paired_window_mm") / spacing).astype(np.intp)
+    # At least one voxel each way (the plane's resolution plus a voxel): on slices thicker than twice the window
+    # rounding gave none, and the neighbouring slice was never looked at (TCIA 11 Pre at 6.5 mm; l25-spacing).
+    half = np.maximum(np.rint(value("segmentation", "paired_window_mm") / spacing), 1).astype(np.intp)
     lo = np.maximum(vox[inside].min(axis=0) - half, 0)
     hi = np.minimum(vox[inside].max(axis=0) + half + 1, shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
