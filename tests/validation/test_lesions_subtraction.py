@@ -10,9 +10,9 @@ ingest registers the T1 onto the T1c and ``analyse_case`` detects.
   brain spread), so a tumour there could not have been found at all.
 * Lesions of known extent are inserted into the real T1c only (real noise kept, partial volume at their edges,
   :func:`insert_lesion`), the T1 left as acquired: with the T1 each is found with the Dice measured
-  (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1") and nothing else is taken. Before, DU-7294
-  refused and FG-6692 was "not reliable" (a grown candidate of 8 000 mm³ on the subtraction); a 30 mm ring inserted
-  into FG-6692 gave three high-confidence targets none of which was the ring (now "not reliable", as the T1c alone).
+  (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1") and nothing else is taken. Before, both were
+  refused by the noise guard (15 and 11 "separate candidates"); a 30 mm ring inserted into FG-6692 was missed while
+  two targets were taken, one away from every lesion (now "not reliable", as on the T1c alone).
 * The same structure inserted into the T1 too (bright before contrast: blood products) is not taken with the T1.
 
 Images are written to temporary folders, never into the repository.

@@ -1292,8 +1292,8 @@ def segment_lesions(
     the subtraction cancels the tissue contrast, so the brain's robust SD (the unit of every bar) shrinks to a third
     and the normally enhancing plexus, veins and cortex stand far above it — TCGA-DU-7294, with no enhancing tumour,
     was refused for "14 separate candidates"; lesions inserted into its T1c or FG-6692's were refused or missed with
-    the T1 while the T1c alone found them, and on FG-6692 three targets away from an inserted ring were taken at high
-    confidence (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1 (subtraction path)").
+    the T1 while the T1c alone found them, and on FG-6692 an inserted ring was missed while two targets were taken, one
+    away from every lesion (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1 (subtraction path)").
     """
     if seeds or t1 is None:
         return _segment(t1c, brain, affine, t1=t1, flair=flair, seeds=seeds)
