@@ -1299,6 +1299,102 @@ def segment_lesions(
 ) -> tuple[list[SegmentedLesion], list[str]]:
     """Segment enhancing lesions (automatically, or one per seed) with core and FLAIR abnormality.
 
+    See :func:`_segment` for the parameters. With a pre-contrast T1, automatic detection reads the T1c's own map
+    first (its bars were set and validated on real scans; the T1, not the FLAIR, confirms each candidate there), and
+    keeps a target only when it enhances relative to the registered T1 (:func:`_bright_before_contrast`); a refusal
+    there is the answer. Only when it finds nothing is T1c − T1 looked at (a tumour the brain's tissue contrast hides);
+    a refusal on T1c − T1 then does not undo "none found". Reading T1c − T1 first, as before, was wrong on real scans:
+    the subtraction cancels the tissue contrast, so the brain's robust SD (the unit of every bar) shrinks to a third
+    and the normally enhancing plexus, veins and cortex stand far above it — TCGA-DU-7294, with no enhancing tumour,
+    was refused for "14 separate candidates"; lesions inserted into its T1c or FG-6692's were refused or missed with
+    the T1 while the T1c alone found them, and on FG-6692 an inserted ring was missed while two targets were taken, one
+    away from every lesion (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1 (subtraction path)").
+    """
+    if seeds or t1 is None:
+        return _segment(t1c, brain, affine, t1=t1, flair=flair, seeds=seeds)
+    # The T1c's own map first, the T1 (not the FLAIR) confirming each target; its refusal is the answer.
+    lesions, notes = _segment(t1c, brain, affine, flair=flair, flair_confirms=False)
+    mask = np.asarray(brain, dtype=bool)
+    plain, subtraction = enhancement_map(t1c, mask), enhancement_map(t1c, mask, t1)
+    spacing = _spacing(affine)
+    kept = []
+    for les in lesions:
+        before = _bright_before_contrast(plain, subtraction, mask, les.enhancing, spacing)
+        if before is None:
+            kept.append(les)
+        else:
+            mm3 = float(les.enhancing.sum()) * float(np.prod(spacing))
+            notes.append(f"an automatic target of {mm3:.0f} mm³ was not taken as a lesion: {before}")
+    if kept:
+        notes.append(
+            "automatic detection read the T1c's own enhancement map; each target enhances relative to the registered "
+            "pre-contrast T1"
+        )
+        return [replace(les, lesion_id=f"A{i}") for i, les in enumerate(kept, start=1)], notes
+    # Nothing on the T1c's own map: T1c − T1, where the brain's tissue contrast cancels, is looked at too.
+    refusal: CannotAssessError | None = None
+    try:
+        sub_lesions, sub_notes = _segment(t1c, brain, affine, t1=t1, flair=flair)
+    except CannotAssessError as exc:
+        refusal, sub_lesions, sub_notes = exc, [], [NOT_RELIABLE, exc.reason]
+    sub_refused = not sub_lesions and NOT_RELIABLE in sub_notes
+    if NOT_RELIABLE in notes:
+        # Refused on the T1c's own map: no target from T1c − T1 either (there, normally enhancing plexus, veins and
+        # cortex stand far above the brain's narrow spread); when both refuse, T1c − T1 says why, as before.
+        if not sub_refused:
+            return [], notes
+        if refusal is not None:
+            raise refusal
+        return [], sub_notes
+    if not sub_refused:
+        return sub_lesions, sub_notes
+    # T1c − T1's refusal does not undo "none found" on the T1c's own map.
+    if lesions:  # every target of the T1c's own map was bright before contrast
+        notes.insert(0, "automatic detection found no enhancing lesion it could take as one (see below)")
+    why = "; ".join(n for n in sub_notes[sub_notes.index(NOT_RELIABLE) + 1 :][:2])
+    notes.insert(1, f"on T1c − T1 (the pre-contrast T1 subtracted) automatic detection is not reliable: {why}")
+    return [], notes
+
+
+def _bright_before_contrast(
+    e: np.ndarray, subtraction: np.ndarray, brain: np.ndarray, mask: np.ndarray, spacing: np.ndarray
+) -> str | None:
+    """Why a target found on the T1c's own map (``e``) does not enhance relative to the registered pre-contrast T1.
+
+    Its brightness over the brain 3-15 mm around it (medians) on the T1c and on T1c − T1 (``subtraction``, the same
+    units): at least ``t1_min_new_share`` of it must come with the contrast, else it was bright before (blood products,
+    fat, calcification). None when it enhances.
+    """
+    sl = _bbox(mask, pad=int(np.ceil(16.0 / spacing.min())))
+    d = ndimage.distance_transform_edt(~mask[sl], sampling=spacing)
+    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    if shell.sum() < 20:
+        shell = brain[sl] & ~mask[sl]
+    on_t1c = float(np.median(e[mask]) - np.median(e[sl][shell]))
+    new = float(np.median(subtraction[mask]) - np.median(subtraction[sl][shell]))
+    share = value("segmentation", "t1_min_new_share")
+    if on_t1c <= 0 or new >= share * on_t1c:
+        return None
+    return (
+        f"it is as bright on the pre-contrast T1: {max(new, 0.0) / on_t1c:.0%} of its brightness over the brain round "
+        f"it comes with the contrast (< {share:.0%}): blood products, fat or calcification, not enhancement"
+    )
+
+
+def _segment(
+    t1c: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    *,
+    t1: np.ndarray | None = None,
+    flair: np.ndarray | None = None,
+    seeds: tuple[Seed, ...] = (),
+    flair_confirms: bool | None = None,
+) -> tuple[list[SegmentedLesion], list[str]]:
+    """Segment enhancing lesions (automatically, or one per seed) with core and FLAIR abnormality, on one map.
+
+    ``flair_confirms``: whether the FLAIR must confirm each automatic candidate (default: when there is no T1).
+
     Parameters
     ----------
     t1c, t1, flair
@@ -1324,13 +1420,14 @@ def segment_lesions(
     if order != (0, 1, 2):
         # The slice-by-slice rules work on the grid's third axis: the same head stored in another axis order (a
         # sagittal or coronal series) is segmented with its slice axis moved last, and the masks moved back.
-        moved, moved_notes = segment_lesions(
+        moved, moved_notes = _segment(
             transposed(t1c, order),
             transposed(brain, order),
             permute_affine(affine, order),
             t1=None if t1 is None else transposed(t1, order),
             flair=None if flair is None else transposed(flair, order),
             seeds=seeds,
+            flair_confirms=flair_confirms,
         )
         back = inverse_order(order)
         return [
@@ -1358,7 +1455,7 @@ def segment_lesions(
     else:
         # Without a pre-contrast T1 the map cannot tell enhancement from other bright signal (flowing or
         # T1-bright blood, plexus), so the FLAIR context must confirm each automatic candidate.
-        confirm = flair if t1 is None else None
+        confirm = flair if (t1 is None if flair_confirms is None else flair_confirms) else None
         view = DetectionMap.of(e, brain, _spacing(affine))
         labels, n, dropped, implausible, weak = detect_candidates(e, brain, affine, flair=confirm, view=view)
         grown, leaked = _grow_candidates(e, brain, affine, labels, n)
