@@ -324,11 +324,16 @@ def shape_of(mask: np.ndarray, spacing: np.ndarray) -> Shape:
     )
 
 
-def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
-    """Median and robust SD of the enhancement in the brain 3–15 mm around a region (its local background)."""
+def _local_shell(brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The brain 3–15 mm around a region (its local background): the box it lies in and the shell within that box."""
     sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
     d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
-    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    return sl, (d > 3.0) & (d <= 15.0) & brain[sl]
+
+
+def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
+    """Median and robust SD of the enhancement in the brain 3–15 mm around a region (its local background)."""
+    sl, shell = _local_shell(brain, region, spacing)
     if shell.sum() < 20:
         return _robust(e[brain])
     return _robust(e[sl][shell])
@@ -342,9 +347,7 @@ def _contrast(e: np.ndarray, brain: np.ndarray, lesion: np.ndarray, spacing: np.
 
 def _shell_upper_quartile(img: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> float:
     """75th percentile of an image in the brain 3–15 mm around a region: oedema on one side is enough."""
-    sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
-    d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
-    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    sl, shell = _local_shell(brain, region, spacing)
     return float(np.percentile(img[sl][shell], 75)) if shell.any() else float(np.median(img[brain]))
 
 
@@ -664,9 +667,7 @@ def _upper_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spac
     oedema darken the lower half of a shell next to a tumour, while whether a voxel enhances is a
     question about the bright tail of the normal-appearing brain.
     """
-    sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
-    d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
-    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    sl, shell = _local_shell(brain, region, spacing)
     vals = e[sl][shell] if shell.sum() >= 20 else e[brain]
     p50, p75 = (float(v) for v in np.percentile(vals, [50, 75]))
     return p50, max((p75 - p50) / 0.6745, 1e-6)
@@ -1365,9 +1366,7 @@ def _bright_before_contrast(
     units): at least ``t1_min_new_share`` of it must come with the contrast, else it was bright before (blood products,
     fat, calcification). None when it enhances.
     """
-    sl = _bbox(mask, pad=int(np.ceil(16.0 / spacing.min())))
-    d = ndimage.distance_transform_edt(~mask[sl], sampling=spacing)
-    shell = (d > 3.0) & (d <= 15.0) & brain[sl]
+    sl, shell = _local_shell(brain, mask, spacing)
     if shell.sum() < 20:
         shell = brain[sl] & ~mask[sl]
     on_t1c = float(np.median(e[mask]) - np.median(e[sl][shell]))
