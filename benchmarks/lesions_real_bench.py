@@ -1,13 +1,14 @@
 """Lesions on real scans (issue 13): brain-mask Dice and lesion Dice/diameters against reference masks.
 
 Run from the repository with ../shared/data beside it:
-    PYTHONPATH=src:. python -m benchmarks.lesions_real_bench [--lesions] [--spacing=X,Y,Z] [--brats-grid=X,Y,Z] [CASE]
+    PYTHONPATH=src:. python -m benchmarks.lesions_real_bench [--lesions] [--spacing=X,Y,Z] [--brats-grid=X,Y,Z]
+        [--box=MM] [CASE]
 (--lesions: only the lesion table; a substring such as "06/" or "Post" limits it to those cases.
 --spacing: the voxel size assumed for the TCIA scans, in-plane x, y and slice in mm (default 1,1,5; their true size
 was lost). --brats-grid: BraTS (1 mm isotropic) resampled to that grid first, e.g. 0.5,0.5,1 (in-plane halved,
 bilinear) or 1,1,3 (thick slices, the mean of 3 slices); the reference is resampled the same way, >= 0.5. Integer
 factors only. A summary line follows the table: automatic Dice >= 0.6, targets outside the reference, seeded
-Dice >= 0.75, refusals.)
+Dice >= 0.75, refusals. --box=MM: instead, a reader's box on every scan, the reference's bounding box widened by MM.)
 Prints markdown tables (copied into benchmarks/RESULTS.md). Nothing from the data is written.
 """
 
@@ -182,10 +183,61 @@ def _lesion_row(
     return best >= 0.6, outside, refused, sd >= 0.75, not seeded
 
 
+def boxes(only: str = "", margin_mm: float = 3.0) -> None:
+    """A reader's box on every real scan: the reference's bounding box widened by ``margin_mm`` (a box round what
+    the reader sees), seeded as a box. Dice, RANO diameters and the share of the mask outside the reference's own
+    bounding box (what the margin allowed)."""
+    from tests.validation.test_lesions_real_more import TCIA_ALL
+    from tests.validation.test_lesions_real_more import _load as load_more
+
+    from pseudoprog.lesions.segment import Seed
+
+    print(
+        f"| case | box seed (+{margin_mm:g} mm): Dice | L × P (mm) | reference L × P (mm) | outside the reference's "
+        "box | time (s) |\n|---|---|---|---|---|---|"
+    )
+    met = 0
+    cases = ["brats_2013_pat0001_1", "brats_2013_pat0002_1", "brats_2013_pat0004_1", "remind", *TCIA_ALL]
+    for case in [c for c in cases if only in c]:
+        flair = None
+        if case.startswith("brats"):
+            d = DATA / "real-glioma-labelled" / case
+            t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
+            flair = _load(d / "Flair_subtrMeanDivStd.nii.gz")[0]
+            ref = _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
+            brain, _ = brain_mask(Volume(t1c, aff))
+        else:
+            t1c, aff, ref, brain = load_more(case)
+        idx = np.argwhere(ref)
+        lo, hi = idx.min(axis=0), idx.max(axis=0)
+        corners = np.array([[a, b, c, 1.0] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+        world = (corners @ aff.T)[:, :3]
+        box = (tuple(world.min(axis=0) - margin_mm), tuple(world.max(axis=0) + margin_mm))
+        t0 = time.perf_counter()
+        seeded, notes = segment_lesions(t1c, brain, aff, flair=flair, seeds=(Seed("L1", box_mm=box),))
+        ts = time.perf_counter() - t0
+        rm, _ = measure_lesion(ref, aff, core=core_of(ref))
+        ref_diam = f"{rm.long_mm:.1f} × {rm.perp_mm:.1f}" if rm.long_mm and rm.perp_mm else "not measurable"
+        if not seeded:
+            print(
+                f"| {case} | refused: {notes[0][-90:] if notes else ''} | — | {ref_diam} | — | {ts:.0f} |", flush=True
+            )
+            continue
+        mask = seeded[0].enhancing
+        sm, _ = measure_lesion(mask, aff, core=seeded[0].core)
+        own = np.zeros_like(mask)
+        own[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1] = True
+        met += _dice(mask, ref) >= 0.75
+        diam = f"{sm.long_mm:.1f} × {sm.perp_mm:.1f}" if sm.long_mm and sm.perp_mm else "not measurable"
+        out = 100.0 * float((mask & ~own).sum()) / max(1, int(mask.sum()))
+        print(f"| {case} | {_dice(mask, ref):.3f} | {diam} | {ref_diam} | {out:.0f} % | {ts:.0f} |", flush=True)
+    print(f"\nBox seeds (+{margin_mm:g} mm): Dice >= 0.75 on {met}", flush=True)
+
+
 if __name__ == "__main__":
     import sys
 
-    if "--lesions" not in sys.argv:
+    if "--lesions" not in sys.argv and not any(a.startswith("--box=") for a in sys.argv):
         brain_masks()
         print()
 
@@ -193,6 +245,9 @@ if __name__ == "__main__":
         given = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith(f"--{flag}=")), "")
         return tuple(float(v) for v in given.split(",")) if given else ()
 
+    if _mm("box"):
+        boxes(next((a for a in sys.argv[1:] if not a.startswith("--")), ""), margin_mm=_mm("box")[0])
+        sys.exit(0)
     lesions(
         next((a for a in sys.argv[1:] if not a.startswith("--")), ""),
         spacing=_mm("spacing") or (1.0, 1.0, 5.0),  # type: ignore[arg-type]
