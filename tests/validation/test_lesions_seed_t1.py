@@ -40,6 +40,7 @@ pytestmark = pytest.mark.validation
 
 def seeded_case_folder(folder: Path, name: str, point: np.ndarray, *, kinds=("t1c", "t1"), t1c=None, t1=None) -> Path:
     """A user's case folder of a TCGA case (:func:`case_folder`) with a reader's point seed (RAS mm) for lesion L1."""
+    folder.mkdir(parents=True, exist_ok=True)
     case_folder(folder, name, kinds=kinds, t1c=t1c, t1=t1)
     at = ", ".join(f"{v:.2f}" for v in point)
     text = (folder / "case.yaml").read_text().rstrip("\n")
@@ -59,8 +60,8 @@ def seeded(folder: Path, name: str, point: np.ndarray, **kw):
 LEAKED = {
     # point seed 0.42 (28 879 voxels into the plexus and deep veins) → 0.93; T1c alone 0.83
     "DU-7294 solid 20 mm x1.8": ("TCGA-DU-7294", (0.7, 0.45, 0.55), 20.0, 1.8, None, 0.85),
-    # point seed 0.34 → 0.66 (T1c alone 0.62): a 30 mm ring clicked in its core
-    "FG-6692 ring 30 mm x1.8": ("TCGA-FG-6692", (0.35, 0.35, 0.5), 30.0, 1.8, 5.0, 0.6),
+    # point seed through the product path 0.36 → 0.66 (T1c alone 0.62): a 30 mm ring clicked in its core
+    "FG-6692 ring 30 mm x1.8": ("TCGA-FG-6692", (0.3, 0.6, 0.6), 30.0, 1.8, 5.0, 0.6),
 }
 
 
@@ -93,9 +94,9 @@ def test_a_lesion_the_tissue_contrast_hides_on_the_t1c_is_still_found_with_the_t
 
 
 def test_a_seed_on_tissue_as_bright_before_contrast_is_refused_and_says_so(tmp_path):
-    """The ball inserted into FG-6692's T1 (its own grid) as into its T1c — bright before contrast, as blood products
-    are: the seed is not grown into it with the T1, and the refusal says why."""
-    name = "TCGA-FG-6692"
+    """The ball inserted into DU-7294's T1 as into its T1c — bright before contrast, as blood products are: the seed
+    is not grown into it with the T1, and the notes say why."""
+    name = "TCGA-DU-7294"
     t1c, affine, brain = _brain(name)
     centre = brain_point(brain, affine, (0.7, 0.45, 0.55))
     new, truth = insert_lesion(t1c, brain, affine, centre, 20.0, 1.8)

@@ -1409,11 +1409,20 @@ def _seeded_with_t1(
             own_why = f"on the T1c's own map, {seen}"
         else:
             own_why = f"what the T1c's own map found there was not taken: {before}"
-        if sub:
+        # What T1c − T1 finds must enhance relative to the T1 too (a remainder of a structure bright before contrast,
+        # where the two images' partial volume and scaling differ, is not taken).
+        again = None if not sub else _bright_before_contrast(plain, subtraction, mask, sub[0].enhancing, spacing)
+        if sub and again is None:
             out.append(sub[0])
             notes.append(
                 f"{prefix} found on T1c − T1 (the pre-contrast T1 subtracted), {own_why} — check its outline"
                 + (f" ({'; '.join(sub_said)})" if sub_said else "")
+            )
+        elif again is not None:
+            # What T1c − T1 shows there is the same structure's remainder (the two images' partial volume differs).
+            notes.append(
+                f"{prefix} no enhancing tissue found in the seed region: {own_why}; what T1c − T1 shows there is not "
+                f"taken either: {again}"
             )
         elif les is None:
             notes.append(f"{said[0] if said else prefix}; on T1c − T1 too: {'; '.join(sub_said) or 'nothing'}")
@@ -1434,7 +1443,7 @@ def _came_with_contrast(
     brightness over the brain 3-15 mm round the lesion (medians) must still be there on T1c − T1 (``subtraction``, the
     same units). Of what is left, the connected pieces of at least ``t1_min_piece_share`` of the largest are kept (a
     voxel of the trimmed tissue passes now and then by noise). The mask itself (the same array) when nothing is
-    trimmed.
+    trimmed; an empty mask when nothing came with the contrast.
     """
     sl, shell = _local_shell(brain, mask, spacing)
     if shell.sum() < 20:
@@ -1446,7 +1455,7 @@ def _came_with_contrast(
         return mask
     labels, n = ndimage.label(ok, structure=STRUCT26)
     if n == 0:
-        return mask
+        return np.zeros(mask.shape, dtype=bool)
     sizes = np.asarray(ndimage.sum(ok, labels, index=np.arange(1, n + 1)))
     keep = 1 + np.flatnonzero(sizes >= value("segmentation", "t1_min_piece_share") * sizes.max())
     out = np.zeros(mask.shape, dtype=bool)
