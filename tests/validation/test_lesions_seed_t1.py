@@ -95,7 +95,8 @@ def test_a_lesion_the_tissue_contrast_hides_on_the_t1c_is_still_found_with_the_t
 
 def test_a_seed_on_tissue_as_bright_before_contrast_is_refused_and_says_so(tmp_path):
     """The ball inserted into DU-7294's T1 as into its T1c — bright before contrast, as blood products are: the seed
-    is not grown into it with the T1, and the notes say why."""
+    is not grown into it with the T1, and the notes say why (before: no note). What T1c − T1 then grows from the
+    click is not this lesion (on this scan, plexus and veins: left open, benchmarks/RESULTS.md)."""
     name = "TCGA-DU-7294"
     t1c, affine, brain = _brain(name)
     centre = brain_point(brain, affine, (0.7, 0.45, 0.55))

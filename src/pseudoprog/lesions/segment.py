@@ -1310,6 +1310,8 @@ def segment_lesions(
     was refused for "14 separate candidates"; lesions inserted into its T1c or FG-6692's were refused or missed with
     the T1 while the T1c alone found them, and on FG-6692 an inserted ring was missed while two targets were taken, one
     away from every lesion (benchmarks/RESULTS.md, "Automatic detection with a pre-contrast T1 (subtraction path)").
+    Seeds (and the follow-up's clicks) with a T1 are read the same way, the T1c's own map first
+    (:func:`_seeded_with_t1`).
     """
     if t1 is None:
         return _segment(t1c, brain, affine, flair=flair, seeds=seeds)
