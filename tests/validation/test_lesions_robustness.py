@@ -1,0 +1,69 @@
+"""Lesions on real scans (issue 13, l26-robust): what another scanner or coil brings must not invent a target.
+
+A held-out scan comes with its own slow intensity drift (coil sensitivity, dielectric centre brightening), noise
+level and contrast. benchmarks/lesions_acquisition_bench.py runs every real scan under such perturbations
+(benchmarks/RESULTS.md, "acquisition differences"); these tests keep its findings on one or two scans each. The
+field is the bench's own: exponential in one world axis, its two ends across the (as-loaded) brain mask 20 % apart;
+the brain mask is made again on the perturbed T1c, as the program does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from benchmarks.lesions_acquisition_bench import bias_field
+from scipy import ndimage
+
+from pseudoprog.align.brainmask import brain_mask
+from pseudoprog.case import Volume
+from pseudoprog.lesions.segment import NOT_RELIABLE, segment_lesions
+
+from .test_lesions_real_more import _load
+
+pytestmark = pytest.mark.validation
+
+
+def _under_field(name: str, kind: str, pp: float) -> tuple[list, list[str], np.ndarray]:
+    t1c, affine, ref, brain = _load(name)
+    drifted = (t1c * bias_field(brain, affine, kind, pp)).astype(np.float32)
+    moved_brain, _ = brain_mask(Volume(drifted, affine))
+    found, notes = segment_lesions(drifted, moved_brain, affine)
+    return found, notes, ref
+
+
+def _near(found: list, ref: np.ndarray) -> list[float]:
+    near = ndimage.binary_dilation(ref, iterations=5)
+    return [float(near[les.enhancing].mean()) for les in found]
+
+
+def test_tcia_02_pre_a_vessel_cut_in_two_by_an_intensity_drift_is_not_a_target():
+    # On 0205485, 20 % brighter towards the front: the 4-SD bar cut the frontal-base vessel (one 730 mm³ tube-like
+    # structure as loaded, rejected) into an 80 mm³ compact piece and a 460 mm³ tube; the piece was a candidate and
+    # its growth took the whole vessel back in: a first-pass target of 2000 mm³, 0 % within 5 voxels of the temporal
+    # tumour. The bright structures a grown candidate takes in are now judged together (segment._bright_parts_shape).
+    found, notes, ref = _under_field("02/Pre", "y", 0.2)
+    assert all(n >= 0.9 for n in _near(found, ref)), notes
+    assert any("the bright structures it takes in" in n for n in notes), notes
+
+
+def test_tcia_05_post_anatomy_the_first_pass_set_aside_is_not_taken_back_by_a_later_pass():
+    # On 0205485, 20 % brighter towards the feet: the first pass set a 3150 mm³ frontal structure aside as a midline
+    # surface structure (the superior sagittal sinus), and the dominance-backed last pass took the same structure as
+    # the only compact mass: a target 0 % within 5 voxels of the tumour. A later pass's target that is mostly what the
+    # first pass judged normal anatomy is now not taken; the coarse-scale pass then finds the tumour.
+    found, notes, ref = _under_field("05/Post", "z", -0.2)
+    assert all(n >= 0.9 for n in _near(found, ref)), notes
+    assert any("mostly a structure the first pass judged normal anatomy" in n for n in notes), notes
+
+
+@pytest.mark.parametrize(("name", "kind", "pp"), [("09/Post", "x", 0.2), ("03/Post", "r", 0.2)])
+def test_tcia_targets_stay_on_the_tumour_under_a_20_percent_intensity_drift(name, kind, pp):
+    # Locks two rows of benchmarks/RESULTS.md ("acquisition differences") in: under these fields the scans keep one
+    # target on the tumour (09 Post automatic Dice 0.94, 03 Post 0.77, as loaded and perturbed). Most drifts change
+    # some scan's outcome (the table), so this is a regression check, not a claim of invariance.
+    found, notes, ref = _under_field(name, kind, pp)
+    assert NOT_RELIABLE not in notes
+    assert len(found) == 1, notes
+    assert _near(found, ref)[0] >= 0.9
+    dice = 2.0 * float((found[0].enhancing & ref).sum()) / float(found[0].enhancing.sum() + ref.sum())
+    assert dice >= 0.6
