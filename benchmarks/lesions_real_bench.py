@@ -64,6 +64,13 @@ def _row(name: str, refname: str, data: np.ndarray, aff: np.ndarray, ref: np.nda
     )
 
 
+def _brats(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A BraTS case's z-scored T1c, affine, FLAIR and enhancing reference (label 4)."""
+    d = DATA / "real-glioma-labelled" / case
+    t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
+    return t1c, aff, _load(d / "Flair_subtrMeanDivStd.nii.gz")[0], _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
+
+
 def _resample(vol: np.ndarray, aff: np.ndarray, grid: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``vol`` on a 1 mm grid brought to ``grid``: 0.5 mm finer (linear) or an integer factor coarser (mean)."""
     out, new = np.asarray(vol, dtype=np.float32), aff.copy()
@@ -112,10 +119,7 @@ def lesions(
         t0 = time.perf_counter()
         flair = None
         if case.startswith("brats"):
-            d = DATA / "real-glioma-labelled" / case
-            t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
-            flair = _load(d / "Flair_subtrMeanDivStd.nii.gz")[0]
-            ref = _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
+            t1c, aff, flair, ref = _brats(case)
             if brats_grid:
                 flair = _resample(flair, aff, brats_grid)[0]
                 ref = _resample(ref.astype(np.float32), aff, brats_grid)[0] >= 0.5
@@ -201,10 +205,7 @@ def boxes(only: str = "", margin_mm: float = 3.0) -> None:
     for case in [c for c in cases if only in c]:
         flair = None
         if case.startswith("brats"):
-            d = DATA / "real-glioma-labelled" / case
-            t1c, aff = _load(d / "T1c_subtrMeanDivStd.nii.gz")
-            flair = _load(d / "Flair_subtrMeanDivStd.nii.gz")[0]
-            ref = _load(d / "OTMultiClass.nii.gz")[0].astype(int) == 4
+            t1c, aff, flair, ref = _brats(case)
             brain, _ = brain_mask(Volume(t1c, aff))
         else:
             t1c, aff, ref, brain = load_more(case)

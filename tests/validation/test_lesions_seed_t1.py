@@ -27,12 +27,11 @@ from pseudoprog.lesions.segment import Seed, segment_lesions
 from .test_lesions_subtraction import (
     _brain,
     _dice,
-    _load,
     analysed,
     brain_point,
+    bright_before_contrast,
     case_folder,
     insert_lesion,
-    tcga_files,
 )
 
 pytestmark = pytest.mark.validation
@@ -98,11 +97,7 @@ def test_a_seed_on_tissue_as_bright_before_contrast_is_refused_and_says_so(tmp_p
     is not grown into it with the T1, and the notes say why (before: no note). What T1c − T1 then grows from the
     click is not this lesion (on this scan, plexus and veins: left open, benchmarks/RESULTS.md)."""
     name = "TCGA-DU-7294"
-    t1c, affine, brain = _brain(name)
-    centre = brain_point(brain, affine, (0.7, 0.45, 0.55))
-    new, truth = insert_lesion(t1c, brain, affine, centre, 20.0, 1.8)
-    t1, t1_affine = _load(tcga_files(name)["t1"])
-    t1_new, _ = insert_lesion(t1, t1 > 0, t1_affine, centre, 20.0, 1.8)
+    new, truth, t1_new, centre = bright_before_contrast(name)
     les, notes = seeded(tmp_path, name, centre, t1c=new, t1=t1_new)
     assert les is None or _dice(les.enhancing, truth) < 0.3, notes
     assert any("as bright on the pre-contrast T1" in n for n in notes), notes

@@ -180,15 +180,22 @@ def test_a_lesion_inserted_into_the_t1c_only_is_found_with_the_t1_and_nothing_el
             assert not (les.enhancing & near).any()
 
 
-def test_a_structure_as_bright_on_the_t1_is_not_taken_with_the_t1(tmp_path):
-    """The same ball inserted into the T1 (on its own 5 mm grid) as into the T1c — bright before contrast, as blood
-    products are — is found on the T1c alone and not with the T1 (the T1 confirms every automatic target)."""
-    name = "TCGA-DU-7294"
+def bright_before_contrast(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 20 mm ball × 1.8 white matter inserted into the T1c and, at the same world place, into the T1 (on its own
+    grid) — bright before contrast, as blood products are. Returns the T1c, its truth, the T1 and the ball's centre."""
     t1c, affine, brain = _brain(name)
     centre = brain_point(brain, affine, (0.7, 0.45, 0.55))
     new, truth = insert_lesion(t1c, brain, affine, centre, 20.0, 1.8)
     t1, t1_affine = _load(tcga_files(name)["t1"])
     t1_new, _ = insert_lesion(t1, t1 > 0, t1_affine, centre, 20.0, 1.8)
+    return new, truth, t1_new, centre
+
+
+def test_a_structure_as_bright_on_the_t1_is_not_taken_with_the_t1(tmp_path):
+    """The same ball inserted into the T1 (on its own 5 mm grid) as into the T1c — bright before contrast, as blood
+    products are — is found on the T1c alone and not with the T1 (the T1 confirms every automatic target)."""
+    name = "TCGA-DU-7294"
+    new, truth, t1_new, _ = bright_before_contrast(name)
     tl = analysed(case_folder(tmp_path, name, kinds=("t1c", "t1"), t1c=new, t1=t1_new))
     assert not [les for les in tl.lesions if (les.enhancing & truth).any()], [les.statement() for les in tl.lesions]
     assert any("as bright on the pre-contrast T1" in n for n in tl.notes), tl.notes
