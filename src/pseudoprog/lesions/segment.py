@@ -1426,6 +1426,16 @@ def _seeded_with_t1(
         # What T1c − T1 finds must enhance relative to the T1 too (a remainder of a structure bright before contrast,
         # where the two images' partial volume and scaling differ, is not taken).
         again = None if not sub else _bright_before_contrast(plain, subtraction, mask, sub[0].enhancing, spacing)
+        if sub and again is None and les is not None and not _mostly_within(sub[0].enhancing, les.enhancing, spacing):
+            # The lesion found at the click was bright before contrast (blood products, fat): what T1c − T1 grows from
+            # the same click elsewhere is the plexus or veins within its reach, not this lesion (TCGA-DU-7294, a ball
+            # inserted into T1c and T1: 30 571-79 925 voxels of plexus and deep veins). Only the part of that lesion
+            # the contrast brightened is taken (a ring behind white matter the growth followed on the T1c).
+            notes.append(
+                f"{prefix} no enhancing tissue found in the seed region: {own_why}; what T1c − T1 grows from the click "
+                "lies mostly outside that lesion (normally enhancing tissue within reach) and is not taken"
+            )
+            continue
         if sub and again is None:
             out.append(sub[0])
             notes.append(
@@ -1446,6 +1456,12 @@ def _seeded_with_t1(
                 f"{'; '.join(sub_said) or 'nothing'}"
             )
     return _resolve_overlaps(out), notes
+
+
+def _mostly_within(mask: np.ndarray, other: np.ndarray, spacing: np.ndarray) -> bool:
+    """Whether at least half of ``mask`` lies within ``match_dilation_mm`` of ``other`` (registration's slack)."""
+    near = within_mm(other, value("segmentation", "match_dilation_mm"), spacing)
+    return 2 * int((mask & near).sum()) >= int(mask.sum())
 
 
 def _came_with_contrast(
