@@ -97,7 +97,7 @@ def test_a_seed_on_tissue_as_bright_before_contrast_is_refused_and_says_so(tmp_p
     is not grown into it with the T1, and the notes say why (before: no note). What T1c − T1 grows from the click
     lies elsewhere (on this scan, 30 571-79 925 voxels of plexus and veins, taken until session 36): refused."""
     name = "TCGA-DU-7294"
-    new, truth, t1_new, centre = bright_before_contrast(name)
+    new, _, t1_new, centre = bright_before_contrast(name)
     les, notes = seeded(tmp_path, name, centre, t1c=new, t1=t1_new)
     assert les is None, (int(les.enhancing.sum()), notes)
     assert any("as bright on the pre-contrast T1" in n for n in notes), notes
