@@ -272,16 +272,24 @@ class Shape:
             return f"it is {self.extent_mm:.0f} mm long, more than a lesion can be"
         if self.slices > value("segmentation", "max_slice_fraction") * brain_slices:
             return f"it spans {self.slices} of the brain's {brain_slices} axial slices"
-        if self.elongation > value("segmentation", "max_elongation"):
-            return f"tube-like (elongation {self.elongation:.1f}: a vessel or sinus)"
+        if why := self.tube_or_sheet():
+            return why
         if self.slices < value("measurement", "rano", "min_axial_slices"):
-            # Not a shape: a structure on one slice (of a thick-slice grid) is as thick as the slice, and its
-            # flatness says nothing; no lesion is measurable there, and a tumour's piece is found with the rest.
+            # No lesion is measurable on one slice, and a tumour's piece there is found with the rest.
             return f"it lies on {self.slices} axial slice, where no lesion is measurable (Wen 2010)"
-        if self.flatness > value("segmentation", "max_flatness"):
-            return f"sheet-like (flatness {self.flatness:.1f}: dura or a sinus wall)"
         if self.solidity < value("segmentation", "min_solidity"):
             return f"not compact (solidity {self.solidity:.2f}: branching vessels or a curved sheet)"
+        return None
+
+    def tube_or_sheet(self) -> str | None:
+        """Why this structure is a vessel (a tube) or dura (a sheet), or None."""
+        if self.elongation > value("segmentation", "max_elongation"):
+            return f"tube-like (elongation {self.elongation:.1f}: a vessel or sinus)"
+        # A structure on one slice (of a thick-slice grid) is as thick as the slice: its flatness says nothing.
+        if self.slices >= value("measurement", "rano", "min_axial_slices") and self.flatness > value(
+            "segmentation", "max_flatness"
+        ):
+            return f"sheet-like (flatness {self.flatness:.1f}: dura or a sinus wall)"
         return None
 
 
@@ -458,12 +466,12 @@ def detect_candidates(
     spacing = _spacing(affine)
     voxel = float(np.prod(spacing))
     view = view if view is not None else DetectionMap.of(enhancement, brain, spacing)
-    inner, smooth = view.inner, view.smooth
+    inner = view.inner
     if not inner.any():
         too_thin = "the brain mask is too thin to erode: no automatic detection"
         return np.zeros(brain.shape, dtype=np.int32), 0, [too_thin], [], []
-    hot = (smooth > view.bar(value("segmentation", "detection_robust_sd"))) & inner
-    labels, n = ndimage.label(hot, structure=STRUCT26)
+    labels = _bright_parts(view)
+    n, hot = int(labels.max()), labels > 0
     if n == 0 or not filter_shapes:
         return labels, n, [], [], []
     min_vol = value("segmentation", "min_candidate_volume_mm3")
@@ -1475,11 +1483,9 @@ def _came_with_contrast(
     voxel of the trimmed tissue passes now and then by noise). The mask itself (the same array) when nothing is
     trimmed; an empty mask when nothing came with the contrast.
     """
-    sl, shell = _local_shell(brain, mask, spacing)
-    if shell.sum() < 20:
-        shell = brain[sl] & ~mask[sl]
-    on_t1c = e[sl] - np.median(e[sl][shell])
-    new = subtraction[sl] - np.median(subtraction[sl][shell])
+    sl, e_bg, sub_bg = _shell_medians(e, subtraction, brain, mask, spacing)
+    on_t1c = e[sl] - e_bg
+    new = subtraction[sl] - sub_bg
     ok = mask[sl] & (new >= value("segmentation", "t1_min_new_share") * on_t1c)
     if ok.sum() == mask[sl].sum():
         return mask
@@ -1493,6 +1499,17 @@ def _came_with_contrast(
     return out
 
 
+def _shell_medians(
+    e: np.ndarray, subtraction: np.ndarray, brain: np.ndarray, mask: np.ndarray, spacing: np.ndarray
+) -> tuple[tuple[slice, ...], np.floating, np.floating]:
+    """The brain 3-15 mm round ``mask`` (the rest of the brain in its box when that shell is too small): its box and
+    its medians on the T1c's own map (``e``) and on T1c − T1 (``subtraction``), in the maps' own precision."""
+    sl, shell = _local_shell(brain, mask, spacing)
+    if shell.sum() < 20:
+        shell = brain[sl] & ~mask[sl]
+    return sl, np.median(e[sl][shell]), np.median(subtraction[sl][shell])
+
+
 def _bright_before_contrast(
     e: np.ndarray, subtraction: np.ndarray, brain: np.ndarray, mask: np.ndarray, spacing: np.ndarray
 ) -> str | None:
@@ -1502,11 +1519,9 @@ def _bright_before_contrast(
     units): at least ``t1_min_new_share`` of it must come with the contrast, else it was bright before (blood products,
     fat, calcification). None when it enhances.
     """
-    sl, shell = _local_shell(brain, mask, spacing)
-    if shell.sum() < 20:
-        shell = brain[sl] & ~mask[sl]
-    on_t1c = float(np.median(e[mask]) - np.median(e[sl][shell]))
-    new = float(np.median(subtraction[mask]) - np.median(subtraction[sl][shell]))
+    _, e_bg, sub_bg = _shell_medians(e, subtraction, brain, mask, spacing)
+    on_t1c = float(np.median(e[mask]) - e_bg)
+    new = float(np.median(subtraction[mask]) - sub_bg)
     share = value("segmentation", "t1_min_new_share")
     if on_t1c <= 0 or new >= share * on_t1c:
         return None
@@ -1858,14 +1873,8 @@ def _bright_parts_shape(
     together = np.isin(parts, inside)
     if not (together & ~candidates).any():
         return None
-    shape = shape_of(together, spacing)
-    if shape.elongation > value("segmentation", "max_elongation"):
-        what = f"tube-like (elongation {shape.elongation:.1f}: a vessel or sinus)"
-    elif shape.slices >= value("measurement", "rano", "min_axial_slices") and shape.flatness > value(
-        "segmentation", "max_flatness"
-    ):
-        what = f"sheet-like (flatness {shape.flatness:.1f}: dura or a sinus wall)"
-    else:
+    what = shape_of(together, spacing).tube_or_sheet()
+    if what is None:
         return None
     return f"the bright structures it takes in, one of them not a candidate, are together {what}"
 
