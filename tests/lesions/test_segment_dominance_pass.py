@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pseudoprog.lesions.rules import value
-from pseudoprog.lesions.segment import _shell_background, _spacing, enhancement_map, segment_lesions
+from pseudoprog.lesions.segment import NOT_RELIABLE, _shell_background, _spacing, enhancement_map, segment_lesions
 
 from .helpers import dice, ellipsoid_mask, smoothed_peak_sd
 
@@ -77,3 +77,25 @@ def test_a_faint_curved_sheet_alone_is_not_a_mass():
     lesions, notes = segment_lesions(t1c, brain, affine)
     assert lesions == []
     assert any("dominance-backed" in n and "mm thick" in n and "took none" in n for n in notes)
+
+
+def test_the_only_mass_at_the_skull_base_is_left_to_a_reader():
+    # The same mass on the brain's lowest 10 mm (skull_base_margin_mm): there normal structures enhance and a
+    # raw-image mask holds non-brain tissue, so a later pass's "most conspicuous mass" is not taken (TCIA 08 Pre,
+    # 05 Post, 08 Post under drift or a contrast change; tests/validation/test_lesions_robustness.py). Stored with its
+    # slices in the other order (the scanner's inferior end at the grid's last slice), the answer is the same.
+    h = _head(centres=((32.0, 32.0, 16.0),))
+    (blob,) = h["blobs"]
+    lowest = float(np.nonzero(h["brain"].any(axis=(0, 1)))[0].min()) * SPACING[2]
+    assert float(np.nonzero(blob.any(axis=(0, 1)))[0].min()) * SPACING[2] - lowest <= 10.0
+    flipped = h["affine"].copy()  # the same world positions, the slices stored top to bottom
+    flipped[:3, 3] += flipped[:3, 2] * (SHAPE[2] - 1)
+    flipped[:3, 2] *= -1
+    for t1c, brain, affine in (
+        (h["t1c"], h["brain"], h["affine"]),
+        (h["t1c"][..., ::-1], h["brain"][..., ::-1], flipped),
+    ):
+        lesions, notes = segment_lesions(t1c, brain, affine)
+        assert lesions == [], notes
+        assert NOT_RELIABLE in notes
+        assert any("dominance-backed pass's mass" in n and "at the skull base" in n for n in notes), notes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from benchmarks.lesions_acquisition_bench import bias_field
+from benchmarks.lesions_acquisition_bench import _gamma, bias_field
 from scipy import ndimage
 
 from pseudoprog.align.brainmask import brain_mask
@@ -25,9 +25,17 @@ pytestmark = pytest.mark.validation
 
 def _under_field(name: str, kind: str, pp: float) -> tuple[list, list[str], np.ndarray]:
     t1c, affine, ref, brain = _load(name)
-    drifted = (t1c * bias_field(brain, affine, kind, pp)).astype(np.float32)
-    moved_brain, _ = brain_mask(Volume(drifted, affine))
-    found, notes = segment_lesions(drifted, moved_brain, affine)
+    return _segmented((t1c * bias_field(brain, affine, kind, pp)).astype(np.float32), affine, ref)
+
+
+def _under_gamma(name: str, gamma: float) -> tuple[list, list[str], np.ndarray]:
+    t1c, affine, ref, _ = _load(name)
+    return _segmented(_gamma(t1c, gamma).astype(np.float32), affine, ref)
+
+
+def _segmented(t1c: np.ndarray, affine: np.ndarray, ref: np.ndarray) -> tuple[list, list[str], np.ndarray]:
+    moved_brain, _ = brain_mask(Volume(t1c, affine))
+    found, notes = segment_lesions(t1c, moved_brain, affine)
     return found, notes, ref
 
 
@@ -67,3 +75,27 @@ def test_tcia_targets_stay_on_the_tumour_under_a_20_percent_intensity_drift(name
     assert _near(found, ref)[0] >= 0.9
     dice = 2.0 * float((found[0].enhancing & ref).sum()) / float(found[0].enhancing.sum() + ref.sum())
     assert dice >= 0.6
+
+
+SKULL_BASE = "at the skull base"
+
+
+def test_tcia_08_pre_a_later_pass_does_not_take_a_mass_at_the_skull_base():
+    # Centre 20 % brighter than the edge: the tumour's structures no longer stand the dominance-backed pass's bar and
+    # its "only compact mass" was a 5035 mm³ mass on the brain mask's lowest slices, 0 % within 5 voxels of the
+    # tumour (benchmarks/RESULTS.md, l26-robust). A later pass's mass within skull_base_margin_mm of the mask's lowest
+    # point is not taken, and with no other target the detection is not reliable: a reader's seed decides.
+    found, notes, ref = _under_field("08/Pre", "r", 0.2)
+    assert all(n >= 0.9 for n in _near(found, ref)), notes
+    assert not found
+    assert NOT_RELIABLE in notes
+    assert any(SKULL_BASE in n for n in notes), notes
+
+
+def test_tcia_08_post_under_a_contrast_change_the_skull_base_mass_gives_way_to_the_tumour():
+    # Gamma 0.8: the dominance-backed pass took a 1848-voxel mass reaching the mask's lowest slice (0 % near) before
+    # the coarse-scale pass could look. Set aside at the skull base, the coarse-scale pass finds the tumour.
+    found, notes, ref = _under_gamma("08/Post", 0.8)
+    assert any(SKULL_BASE in n for n in notes), notes
+    assert len(found) == 1, notes
+    assert _near(found, ref)[0] >= 0.9
