@@ -99,3 +99,13 @@ def test_tcia_08_post_under_a_contrast_change_the_skull_base_mass_gives_way_to_t
     assert any(SKULL_BASE in n for n in notes), notes
     assert len(found) == 1, notes
     assert _near(found, ref)[0] >= 0.9
+
+
+def test_tcia_06_post_a_target_at_the_temporal_base_is_not_completed_into_the_cavernous_sinus():
+    # 10 % darker towards the vertex (half the drift of the table): the target was the tumour's medial temporal part
+    # (354 voxels), and its completion like a click took 568 voxels of the parasellar region outside the brain mask
+    # (the cavernous sinus, inside the slice's hull between the temporal lobes): 64 % within 5 voxels of the tumour,
+    # Dice 0.19. A completion leaving the target a third or more outside the mask is not made.
+    found, notes, ref = _under_field("06/Post", "z", -0.1)
+    assert found, notes
+    assert all(n >= 0.9 for n in _near(found, ref)), notes
