@@ -691,11 +691,17 @@ def grow_lesion(
     rim: bool,
     allowed: np.ndarray,
     margin: bool = False,
+    clicked: np.ndarray | None = None,
 ) -> np.ndarray:
     """The enhancing lesion around ``core`` (voxels the reader or the detection pointed at).
 
     1. Bright part: voxels above ``threshold`` (half-way from the local background to the peak)
-       inside ``allowed``, connected to ``core``; pieces under 10 % of the largest are dropped.
+       inside ``allowed``, connected to ``core``; pieces under 10 % of the largest are dropped. ``clicked`` (a
+       point seed's own ball, whose peak set the threshold, inside the wider ``core``): when every piece kept lies
+       outside it while a piece inside it is above the threshold, a larger structure at the edge of the wider ball
+       has outweighed the lesion clicked, and the pieces in the clicked ball are the lesion (TCIA
+       Brain-Tumor-Progression 10 Pre under a centre-bright field: a click on the lesion at the vertex grew 2228
+       voxels of brightened deep white matter 17 mm from it, none of the lesion's).
     2. Dimmer rim: voxels that stand ``rim_local_sd`` upper-half SDs above the normal-appearing
        brain 3–15 mm around the filled bright part, within ``rim_extension_mm`` of it and connected
        to it (hysteresis): half maximum alone misses the fainter parts of a heterogeneous rim. Only when ``rim``:
@@ -717,6 +723,11 @@ def grow_lesion(
         return np.zeros(e.shape, dtype=bool)
     sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=touching)
     bright = np.isin(labels, touching[sizes >= 0.1 * sizes.max()])
+    if clicked is not None and not (bright & clicked).any() and (hot & clicked).any():
+        at_click = np.unique(labels[clicked & hot])
+        at_click = at_click[at_click > 0]
+        sizes = ndimage.sum_labels(np.ones_like(hot), labels, index=at_click)
+        bright = np.isin(labels, at_click[sizes >= 0.1 * sizes.max()])
     if not rim:
         return bright
     filled = fill_holes_3d_and_axial(bright)
@@ -1081,7 +1092,17 @@ def _seeded_in(
         allowed = s.region(affine, e.shape)
         core = region
     faint = contrast < value("segmentation", "rim_max_contrast_sd")
-    mask = grow_lesion(e, brain, affine, core=core, threshold=thr, rim=faint, allowed=allowed, margin=pieces)
+    mask = grow_lesion(
+        e,
+        brain,
+        affine,
+        core=core,
+        threshold=thr,
+        rim=faint,
+        allowed=allowed,
+        margin=pieces,
+        clicked=region if seed.point_mm is not None else None,
+    )
     mask = _without_dural_sheet(mask, brain, core, spacing)
     if envelope is not None and mask.any():
         mask = _with_tissue_beyond(e, brain, envelope, mask, thr, allowed, spacing)
