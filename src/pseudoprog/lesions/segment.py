@@ -1838,7 +1838,7 @@ def _completed_like_a_click(
         # outside the brain mask has been joined to what the mask rightly left out (TCIA 06 Post under a 10-20 %
         # superior-inferior drift: the medial temporal part of the tumour, 364 voxels, took 568 voxels of the
         # parasellar region, the cavernous sinus, which the slice's hull holds between the temporal lobes; the
-        # completed targets of the 26 real scans as loaded lie at most 15 % outside; benchmarks/RESULTS.md,
+        # completed targets of the 26 real scans as loaded lie at most 16 % outside; benchmarks/RESULTS.md,
         # 'the skull base').
         int((out & ~brain).sum()) >= value("segmentation", "completion_max_outside_share") * int(out.sum())
         or midline_surface_structure(out, brain, affine, plane=plane) is not None
