@@ -56,3 +56,23 @@ def test_a_click_on_the_large_lesion_still_gives_it_whole():
     assert len(found) == 1, notes
     assert dice(found[0].enhancing, big) >= 0.8
     assert not (found[0].enhancing & small).any()
+
+
+def test_a_click_in_a_necrotic_core_crossed_by_a_vessel_still_gives_the_rim():
+    # A rim 15-20 mm from the click round a dark core, and a bright vessel cross-section (3 mm radius) 6 mm from the
+    # click: the clicked ball's peak is the vessel's, the rim (outside the ball) outweighs it and surrounds the click,
+    # so the rim stays the lesion (the rule above, without its "surrounds the click" condition, returned the vessel).
+    rng = np.random.default_rng(5)
+    centre = (48.0, 48.0, 40.0)
+    brain, affine = ellipsoid_mask(SHAPE, SPACING, centre, (44.0, 44.0, 36.0))
+    inner = ellipsoid_mask(SHAPE, SPACING, centre, (15.0, 15.0, 15.0))[0]
+    rim = ellipsoid_mask(SHAPE, SPACING, centre, (20.0, 20.0, 20.0))[0] & ~inner
+    vessel = ellipsoid_mask(SHAPE, SPACING, (54.0, 48.0, 40.0), (3.0, 3.0, 3.0))[0]
+    t1c = np.where(brain, 700.0, 0.0) + rng.normal(0.0, 20.0, SHAPE)
+    t1c[inner] = 650.0 + rng.normal(0.0, 20.0, int(inner.sum()))
+    t1c[rim] = 1100.0 + rng.normal(0.0, 20.0, int(rim.sum()))
+    t1c[vessel] = 1300.0
+    point = tuple(c / s for c, s in zip(centre, SPACING, strict=True))
+    found, notes = segment_lesions(t1c, brain, affine, seeds=(seed_from_voxels("L1", affine, point=point),))
+    assert len(found) == 1, notes
+    assert dice(found[0].enhancing, rim) >= 0.9
