@@ -1697,7 +1697,7 @@ def _segment(
                 kept.append(mask)
                 kept_by.append(how)
             else:
-                mm3 = float(mask.sum()) * float(np.prod(_spacing(affine)))
+                mm3 = float(mask.sum()) * voxel_mm3
                 notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
                 rejected.append(mask)
         grown, by = kept, kept_by
@@ -1739,7 +1739,7 @@ def _segment(
                 # a later pass's weaker bars do not make it a lesion (TCIA 05 Post under a 20 % superior-inferior
                 # drift: a frontal structure set aside as the superior sagittal sinus, taken back by the
                 # dominance-backed pass, 0 % within 5 voxels of the tumour; benchmarks/RESULTS.md, l26-robust).
-                mm3 = float(target.sum()) * float(np.prod(_spacing(affine)))
+                mm3 = float(target.sum()) * voxel_mm3
                 notes.append(
                     f"the {name} took none: its mass ({mm3:.0f} mm³) is mostly a structure the first pass judged "
                     "normal anatomy"
@@ -1753,7 +1753,7 @@ def _segment(
                 # contrast: masses 0 % within 5 voxels of the tumour on the mask's lowest slices; the later
                 # passes' targets on the 26 real scans as loaded lie 25 mm or more above it;
                 # benchmarks/RESULTS.md, 'the skull base').
-                mm3 = float(target.sum()) * float(np.prod(_spacing(affine)))
+                mm3 = float(target.sum()) * voxel_mm3
                 at_base.append(
                     f"the {name}'s mass ({mm3:.0f} mm³) begins {max(low_mm, 0.0):.0f} mm above the lowest point of "
                     "the brain mask, at the skull base (normal structures enhance there and the mask takes in "
