@@ -133,3 +133,17 @@ def test_tcia_10_pre_a_click_on_the_lesion_under_a_centre_bright_field_gives_tha
     assert len(found) == 1, notes
     assert _dice(found[0].enhancing, ref) >= 0.7  # 0.78 measured (0.87 as loaded)
     assert _near(found, ref)[0] >= 0.9
+
+
+def test_tcia_10_post_a_click_beside_the_centroid_under_a_centre_bright_field_gives_the_lesion():
+    # The same field on 10 Post, the click 3 mm to the side of the reference's centroid: a piece of brightened deep
+    # white matter (2205 voxels, slices 10-16) reached the clicked 10 mm ball by 2 voxels and outweighed the ring at
+    # the click (137 voxels, 125 of them in the ball), which was dropped as under a tenth of it: seeded Dice 0.00.
+    # Pieces that hold under half of the clicked ball's bright tissue no longer decide what the lesion is.
+    _, affine, ref, _ = _load("10/Post")
+    centroid = np.array(ndimage.center_of_mass(ref))
+    beside = tuple(float(v) for v in centroid - np.array([3.0 / np.linalg.norm(affine[:3, 0]), 0.0, 0.0]))
+    found, notes, ref = _under_field("10/Post", "r", 0.2, seeds=(seed_from_voxels("L1", affine, point=beside),))
+    assert len(found) == 1, notes
+    assert _dice(found[0].enhancing, ref) >= 0.45  # 0.56 measured, as at the centroid (0.60 as loaded)
+    assert _near(found, ref)[0] >= 0.9
