@@ -112,16 +112,6 @@ def test_tcia_06_post_a_target_at_the_temporal_base_is_not_completed_into_the_ca
     assert all(n >= 0.9 for n in _near(found, ref)), notes
 
 
-def test_tcia_11_post_a_target_beside_the_sinus_is_not_completed_into_it():
-    # 20 % brighter towards the left: the slice-levelled pass's target (the right frontal lesion, 1107 voxels, 98 %
-    # near) was completed with 353 voxels of the superior sagittal sinus in the notch between the hemispheres (80 %
-    # outside the brain mask, inside the slice's hull): 78 % within 5 voxels of the reference. An added piece that is
-    # itself a midline dural structure reaching 3 mm or more past the plane on both sides is left out.
-    found, notes, ref = _under_field("11/Post", "x", 0.2)
-    assert found, notes
-    assert all(n >= 0.9 for n in _near(found, ref)), notes
-
-
 def test_tcia_10_pre_a_click_on_the_lesion_under_a_centre_bright_field_gives_that_lesion():
     # The centre 20 % brighter than the edge: a click at the reference's centroid (the lesion near the vertex) grew
     # 2228 voxels of the brightened deep white matter 17 mm from it, which reached the click's 20 mm ball and

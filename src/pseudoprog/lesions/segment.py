@@ -1829,9 +1829,7 @@ def _completed_like_a_click(
     01 Pre 0.734 -> 0.800, BraTS pat0004 0.699 -> 0.734; benchmarks/RESULTS.md, branch l22-auto). Neither can make
     a target of anything else: all three only add tissue next to this one. But
     what detection judged normal anatomy is not taken back: an added piece touching ``anatomy`` (the structures
-    dropped as midline, paired or implausible) or itself a midline dural structure (:func:`midline_surface_structure`:
-    the superior sagittal sinus in the notch between the hemispheres, which the slice's hull bridges) is left out,
-    and when the completed target would itself be a midline,
+    dropped as midline, paired or implausible) is left out, and when the completed target would itself be a midline,
     paired or surface structure (``plane``: the mid-sagittal plane; the surface share is judged on its part inside the
     brain mask) the target stays as it was (a lesion 5 mm from a sinus dropped at the midline must not take the sinus
     as a piece of its rim). Only a faint target is completed, as only a faint seed gets its dimmer rim: one whose
@@ -1855,26 +1853,7 @@ def _completed_like_a_click(
     if not added.any():
         return target
     touching = np.unique(added[ndimage.binary_dilation(anatomy[sl], structure=STRUCT26)])
-    left_out = [int(i) for i in touching if i > 0]
-    # An added piece that is itself a midline dural structure, reaching well across the plane on both sides, is the
-    # sinus or falx beside the lesion, even when the completed target as a whole is not (its centre lies in one
-    # hemisphere): TCIA 11 Post under a 20 % left-right drift, a frontal lesion's completion took 353 voxels of the
-    # superior sagittal sinus, 80 % outside the mask, 6.7 and 20 mm to either side of the plane. A tumour's own
-    # fringe at the medial surface reaches the plane from one side (01 Post as loaded: 672 voxels, 487 in the
-    # reference, 1.2 mm past the plane; benchmarks/RESULTS.md, 'a completion beside the sinus').
-    crossing = value("segmentation", "completion_midline_crossing_mm")
-    normal, offset = plane
-    for index in range(1, int(added.max()) + 1):
-        if index in left_out:
-            continue
-        piece = np.zeros_like(target)
-        piece[sl] = added == index
-        signed = _from_plane_mm(piece, affine, normal, offset)
-        if min(-float(signed.min()), float(signed.max())) < crossing:
-            continue
-        if midline_surface_structure(piece, brain, affine, plane=plane) is not None:
-            left_out.append(index)
-    done = lesion | ((added > 0) & ~np.isin(added, left_out))
+    done = lesion | ((added > 0) & ~np.isin(added, touching[touching > 0]))
     # What the completion added ends at the clear-enhancement bar; round its body the dimmer band (never into anatomy).
     bg, spread = _upper_background(e[sl], brain[sl], fill_holes_3d_and_axial(lesion), spacing)
     bar = bg + value("segmentation", "rim_local_sd") * spread
