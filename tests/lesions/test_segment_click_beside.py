@@ -5,8 +5,8 @@ pieces of an irregular rim may meet only outside the clicked ball). Pieces under
 so a large bright structure reaching into the wider ball outweighed the small lesion at the click, and the seed
 returned the large structure with none of the lesion clicked (TCIA Brain-Tumor-Progression 10 Pre under a
 centre-bright field: 2228 voxels of brightened deep white matter 17 mm from a click on the lesion;
-tests/validation/test_lesions_robustness.py). When the pieces kept hold under half of the clicked ball's bright
-tissue (none of it, or a large structure grazing the ball), the pieces holding it are the lesion.
+tests/validation/test_lesions_robustness.py). When a piece dropped by size holds more of the clicked ball's bright
+tissue than all the pieces kept (which miss the ball or only graze it), the pieces holding the ball are the lesion.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def test_a_click_on_a_small_lesion_beside_a_large_one_gives_the_small_one():
 def test_a_click_on_a_small_lesion_that_a_large_one_grazes_gives_the_small_one():
     # The large lesion's edge 9.5 mm from the click: it reaches into the clicked 10 mm ball by a voxel, so a piece
     # kept touched the ball and the small lesion (7 mm across, 6.5 mm from the large one: past piece_gap_mm) was
-    # dropped as under a tenth of it (Dice 0.00). The kept pieces hold under half of the clicked ball's bright tissue:
-    # the pieces holding it are the lesion (TCIA 10 Post under a centre-bright field, a click 3 mm off the centroid:
-    # 2205 voxels of deep white matter, 2 of them in the ball, against the lesion's 125; Dice 0.00 -> 0.56).
+    # dropped as under a tenth of it (Dice 0.00). The small lesion holds more of the clicked ball than the large one:
+    # the pieces holding the ball are the lesion (TCIA 10 Post under a centre-bright field, a click 3 mm off the
+    # centroid: 2205 voxels of deep white matter, 2 of them in the ball, against the lesion's 125; Dice 0.00 -> 0.56).
     t1c, brain, affine, small, big = _head(big_centre_x=CLICK[0] + 21.5, small_mm=3.5)
     mask = _clicked(t1c, brain, affine)
     assert dice(mask, small) >= 0.8

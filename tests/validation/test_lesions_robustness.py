@@ -129,7 +129,7 @@ def test_tcia_10_post_a_click_beside_the_centroid_under_a_centre_bright_field_gi
     # The same field on 10 Post, the click 3 mm to the side of the reference's centroid: a piece of brightened deep
     # white matter (2205 voxels, slices 10-16) reached the clicked 10 mm ball by 2 voxels and outweighed the ring at
     # the click (137 voxels, 125 of them in the ball), which was dropped as under a tenth of it: seeded Dice 0.00.
-    # Pieces that hold under half of the clicked ball's bright tissue no longer decide what the lesion is.
+    # A piece dropped by size that holds more of the clicked ball than every piece kept is now the lesion.
     _, affine, ref, _ = _load("10/Post")
     centroid = np.array(ndimage.center_of_mass(ref))
     beside = tuple(float(v) for v in centroid - np.array([3.0 / np.linalg.norm(affine[:3, 0]), 0.0, 0.0]))
