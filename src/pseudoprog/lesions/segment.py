@@ -1109,11 +1109,15 @@ def _seeded_in(
             affine, e.shape
         )
         core &= brain
+        # The clicked ball and its voxel: the lesion is what holds the ball, not a larger structure grazing it.
+        clicked: np.ndarray | None = region
+        click: tuple[int, int, int] | None = _voxel_of(seed.point_mm, affine, e.shape)
     else:
         # The whole box, not only its brain: a lesion at the cortex that the brain mask cuts may be taken past the
         # mask's edge inside the box, as inside a click's reach (the steps that do so keep to the skull's hull).
         allowed = s.region(affine, e.shape)
         core = region
+        clicked, click = None, None
     faint = contrast < value("segmentation", "rim_max_contrast_sd")
     mask = grow_lesion(
         e,
@@ -1124,8 +1128,8 @@ def _seeded_in(
         rim=faint,
         allowed=allowed,
         margin=pieces,
-        clicked=region if seed.point_mm is not None else None,
-        click=_voxel_of(seed.point_mm, affine, e.shape) if seed.point_mm is not None else None,
+        clicked=clicked,
+        click=click,
     )
     mask = _without_dural_sheet(mask, brain, core, spacing)
     if envelope is not None and mask.any():
