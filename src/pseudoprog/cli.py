@@ -348,9 +348,11 @@ def lesions(
     for event in result.events:
         events.setdefault(event.date, []).append(event_warning(event))
     for date in sorted(result.timepoints):
-        refused = result.timepoints[date].refused
+        refused, partial = result.timepoints[date].refused, result.timepoints[date].partial_search
         if refused is not None:  # its known lesions were found at their places; nothing else was looked for
             console.print(f"[yellow]{date}: {refusal_warning(refused)}[/yellow]")
+        elif partial is not None:  # targets found, but inside a brain mask that left part of the brain out
+            console.print(f"[yellow]{date}: new lesions were looked for only inside the brain mask: {partial}[/yellow]")
         if not result.lesion_objects(date):
             console.print(f"[yellow]{date}: no enhancing lesion found in the images[/yellow]")
             for note in result.timepoints[date].notes:

@@ -51,6 +51,19 @@ def test_a_small_brain_is_a_warning_and_a_tiny_one_a_refusal():
     assert check_brain_mask(vol, mask).refusal.startswith("brain mask not plausible: 230 mL")
 
 
+def test_a_small_mask_the_field_of_view_does_not_cut_says_brain_was_left_out():
+    # The whole head is imaged: a mask below an adult brain left brain out, so a search inside it is partial.
+    vol, mask = _ball_mask(54.0)  # 660 mL
+    check = check_brain_mask(vol, mask)
+    assert check.missing_brain.startswith("the brain mask holds 662 mL, less than an adult brain (800-1800 mL")
+    assert "part of the brain is outside the mask and was not searched" in check.missing_brain
+    assert check_brain_mask(*_ball_mask(66.0)).missing_brain == ""  # 1204 mL: a whole brain
+    vol, mask = _ball_mask(66.0)
+    cut = mask[:, :, 60:]  # 602 mL because the field of view cuts it: what is imaged is in the mask
+    assert check_brain_mask(Volume(vol.data[:, :, 60:], vol.affine), cut).missing_brain == ""
+    assert check_brain_mask(*_ball_mask(38.0)).missing_brain == ""  # refused outright instead
+
+
 def test_a_mask_with_scalp_or_neck_is_refused():
     vol, mask = _ball_mask(84.0)  # 2483 mL
     check = check_brain_mask(vol, mask)

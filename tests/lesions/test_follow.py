@@ -14,18 +14,20 @@ from pseudoprog.ingest import ingest_case
 
 MISSED = "automatic detection found no enhancing lesion it could take as one (a simulated miss)"
 REFUSED = "automatic detection found 15 separate enhancing candidates (a simulated refusal)"
+NOT_RELIABLE_WHY = "an automatic target was not taken: it lies on the brain's surface (a simulated judgement)"
 
 
 def automatic_detection_fails(
-    monkeypatch, case, *, on_first: bool, refuse: bool = False, but_last: bool = False
+    monkeypatch, case, *, on_first: bool, refuse: bool = False, but_last: bool = False, not_reliable: bool = False
 ) -> None:
-    """Automatic detection finds nothing (or refuses the scan as a whole, the noise guard) on the case's first scan
-    only (``on_first``) or on every later scan, or on every scan but the last (``but_last``); seeded segmentation, the
-    follow-up searches' clicks, is untouched."""
+    """Automatic detection finds nothing (or refuses the scan as a whole, the noise guard, or judges itself not
+    reliable there: ``not_reliable``) on the case's first scan only (``on_first``) or on every later scan, or on every
+    scan but the last (``but_last``); seeded segmentation, the follow-up searches' clicks, is untouched."""
     import numpy as np
 
     from pseudoprog.errors import CannotAssessError
     from pseudoprog.ingest.series import load_series
+    from pseudoprog.lesions.segment import NOT_RELIABLE
 
     with_images = [tp for tp in case.timepoints if tp.series]
     first = load_series(with_images[0].reference_t1c())[0].data
@@ -40,6 +42,8 @@ def automatic_detection_fails(
             return segment(t1c, brain, affine, **kw)
         if refuse:
             raise CannotAssessError(REFUSED)
+        if not_reliable:
+            return [], [NOT_RELIABLE, NOT_RELIABLE_WHY]
         return [], [MISSED]
 
     monkeypatch.setattr(analysis, "segment_lesions", spy)
@@ -314,3 +318,81 @@ def test_a_place_searched_in_vain_is_not_searched_again_when_the_case_is_tracked
     assert result.timepoints[dates[-1]].lesions == []
     assert [e.kind for e in result.events if e.date == dates[-1]] == ["disappeared"]
     assert len(clicks) == 1
+
+
+# --- "Not reliable here": no negative finding ------------------------------------------------------------------------
+
+
+def test_a_scan_automatic_detection_judged_not_reliable_is_searched_only_for_known_lesions(
+    phantom_cases, tmp_path, monkeypatch
+):
+    # Before: automatic detection's "not reliable here — give a seed or a mask" came out as a scan searched and found
+    # empty; the followed lesion shrank there and the criteria called stable disease (measured: "SD"), which needs "no
+    # new lesion", on a scan whose search for new lesions the detection itself had disowned.
+    from pseudoprog.flow import assess
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    case = ingest_case(case_dir).case
+    automatic_detection_fails(monkeypatch, case, on_first=False, not_reliable=True)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    dates = sorted(result.timepoints)
+    assert len(dates) == len([tp for tp in case.timepoints if tp.series]) and not result.skipped
+    for d in dates[1:]:
+        tl = result.timepoints[d]
+        assert [(les.lesion_id, les.method) for les in tl.lesions] == [("L1", "followed")]
+        assert tl.notes[0].startswith("automatic detection refused this scan (automatic detection not reliable here")
+        assert NOT_RELIABLE_WHY in tl.notes[0] and "new lesions elsewhere were not looked for" in tl.notes[0]
+    response = assess(case_dir, tmp_path / "out").response
+    assert response is not None
+    shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
+    assert shrunk["category"] == "cannot assess", shrunk
+    assert "new lesions were not looked for at this scan" in shrunk["reason"]
+    assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+
+
+def test_a_scan_judged_not_reliable_with_no_known_lesion_there_is_not_assessed_not_called_empty(
+    phantom_cases, tmp_path, monkeypatch
+):
+    # Before: the lesion was called "disappeared" at a scan automatic detection had called not reliable.
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
+    (t1c,) = last.glob("T1c.nii*")
+    (t1,) = last.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the click at the known place finds nothing
+    case = ingest_case(case_dir).case
+    automatic_detection_fails(monkeypatch, case, on_first=False, not_reliable=True)
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    last_date = max(tp.date for tp in case.timepoints if tp.series)
+    assert last_date not in result.timepoints
+    ((_, why),) = [s for s in result.skipped if s[0] == last_date]
+    assert why.startswith("automatic detection not reliable here — give a seed or a mask: ") and NOT_RELIABLE_WHY in why
+    assert not [e for e in result.events if e.date == last_date]  # nothing there is called gone
+
+
+def test_targets_found_inside_a_brain_mask_that_left_brain_out_allow_no_response_there(
+    phantom_cases, tmp_path, monkeypatch
+):
+    # A mask far below an adult brain with the whole head imaged (a 3-D MPRAGE's grey matter below the classical
+    # band: 524 mL) was searched as if it were the brain: the lesion found there shrank and the criteria called stable
+    # disease, which needs "no new lesion", on a scan most of whose brain was never looked at.
+    from dataclasses import replace
+
+    from pseudoprog.flow import assess
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    checked = analysis.brain_mask_checked
+    missing = "the brain mask holds 520 mL, less than an adult brain (a simulated partial mask)"
+
+    def partial(volume, **kw):
+        mask, used, check = checked(volume, **kw)
+        return mask, used, replace(check, missing_brain=missing)
+
+    monkeypatch.setattr(analysis, "brain_mask_checked", partial)
+    result = assess(case_dir, tmp_path / "out")
+    response = result.response
+    assert response is not None
+    shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
+    assert shrunk["category"] == "cannot assess", shrunk
+    assert "new lesions were not looked for at this scan (automatic detection searched only part of" in shrunk["reason"]
+    assert missing in shrunk["reason"]
+    assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions

@@ -58,10 +58,10 @@ def _tcia_case(folder, pid: str, *scans: tuple[str, dt.date]) -> dict[dt.date, n
     return refs
 
 
-def _analysed(case_dir, *allow_roots):
+def _analysed(case_dir, *allow_roots, skipped_ok: bool = False):
     case = ingest_case(case_dir, allow_roots=allow_roots).case
     result = analyse_case(case)
-    assert not result.skipped, result.skipped
+    assert skipped_ok or not result.skipped, result.skipped
     return result
 
 
@@ -115,12 +115,19 @@ def test_remind_the_product_puts_no_target_outside_the_segmented_tumour(tmp_path
     (tmp_path / str(date)).symlink_to(dicom, target_is_directory=True)
     (tmp_path / "case.yaml").write_text(_case_yaml(head.PatientID, date))  # the scan's own patient and day
     _, _, ref = _load_remind()  # (column, row, slice), as the product's DICOM reader orders it
-    (tl,) = _analysed(tmp_path, dicom).timepoints.values()  # a reader's folder pointing at the export: --allow-root
+    result = _analysed(tmp_path, dicom, skipped_ok=True)  # a reader's folder pointing at the export: --allow-root
+    if not result.timepoints:
+        # Automatic detection judged itself not reliable here (as on the direct path): with no lesion known from
+        # another scan, the scan is not assessed, with the reason — not reported as a scan without a lesion.
+        ((_, why),) = result.skipped
+        assert why.startswith("automatic detection not reliable here"), why
+        return
+    (tl,) = result.timepoints.values()
     assert tl.reference.spatial_shape == ref.shape
     for les in tl.lesions:
         assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside the reference"
     if not tl.lesions:
-        assert any("found no enhancing lesion" in n or "not reliable" in n for n in tl.notes), tl.notes
+        assert any("found no enhancing lesion" in n for n in tl.notes), tl.notes
 
 
 def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new(tmp_path, monkeypatch):
@@ -176,3 +183,22 @@ def test_brats_t1c_and_flair_as_named_the_products_target_is_the_validated_one(t
         assert _near_share(les.enhancing, ref) >= 0.9, f"{les.lesion_id} outside label 4"
         assert _dice(les.enhancing, ref) >= 0.6
     assert max(_dice(les.enhancing, ref) for les in tl.lesions) >= BRATS_AUTO[name] - 0.01
+
+
+def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_than_found_empty(tmp_path):
+    """dcm_qa_xa30's 3-D MPRAGE (a volunteer, whole head to the neck), given as a T1c: a post-contrast MPRAGE has the
+    same grey-white contrast, and the classical mask leaves out most cortex (524 mL, the band tuned on spin-echo T1c;
+    benchmarks/RESULTS.md, "A head imaged down to the neck"). Before, automatic detection searched that mask and the
+    scan came out "no enhancing lesion found" — a finding about a brain two thirds of which was never looked at; now
+    it is not assessed, with the reason."""
+    import shutil
+
+    mprage = shared_data("real-dicom-multivendor", "dcm_qa_xa30", "Ref", "5_anat-T1w_acq-tfl.nii")
+    date = dt.date(2019, 6, 1)
+    (tmp_path / str(date)).mkdir()
+    shutil.copyfile(mprage, tmp_path / str(date) / "t1c.nii")
+    (tmp_path / "case.yaml").write_text(_case_yaml("REAL-1", date))
+    result = _analysed(tmp_path, skipped_ok=True)
+    assert date not in result.timepoints
+    ((_, why),) = result.skipped
+    assert why.startswith("the brain mask holds 5") and "was not searched" in why, why

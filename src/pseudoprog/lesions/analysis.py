@@ -73,6 +73,7 @@ from .segment import (
     Segmenter,
     core_of,
     flair_abnormality,
+    not_reliable_reason,
     run_segmenter,
     seed_from_voxels,
     segment_lesions,
@@ -112,6 +113,9 @@ class TimepointLesions:
     # Why automatic detection refused the whole scan, if it did: only lesions known from other scans are looked for
     # (at their places); with none found there the timepoint is not assessed.
     refused: str | None = None
+    # Why automatic detection's search for new lesions covered only part of the brain although it found targets (the
+    # brain mask left part of the imaged brain out): the criteria call no response at this scan.
+    partial_search: str | None = None
     # Clicks already made on this scan (the seed's point, mm) and what the seeded segmentation answered: a second
     # tracking (after the look-back) asks again for every place a first search did not find.
     clicks: dict[tuple[float, float, float], tuple[list[SegmentedLesion], list[str]] | CannotAssessError] = field(
@@ -351,6 +355,7 @@ def analyse_timepoint(
     flair = images.get(SeriesKind.FLAIR, images.get(SeriesKind.T2))
     acquired = None  # kept only for lesions from automatic detection (the follow-up search clicks on it)
     refused = None
+    partial_search = None
     if tp.masks:
         lesions = _imported(tp, ref, brain, flair)
     elif segmenter is not None:
@@ -377,6 +382,18 @@ def analyse_timepoint(
             # A lesion known from another scan can still be looked for at its place, as a reader would click on it;
             # the case decides (analyse_case), and without any such lesion the timepoint is not assessed.
             lesions, seg_notes, refused = [], [], exc.reason
+        if not tp.seeds and not lesions and refused is None:
+            # "Not reliable here" is no negative finding either: the scan was not searched in a way that can say
+            # what is not there, so it is treated as a refusal (known lesions looked for at their places, new ones
+            # not claimed absent). Before, it came out as "no enhancing lesion found" and the case could call a known
+            # lesion gone or resolved, or a response with "no new lesion", on a scan the detection had disowned.
+            # A brain mask that left part of the brain out is the same: nothing found inside it is no finding.
+            refused = not_reliable_reason(seg_notes) or check.missing_brain or None
+        elif not tp.seeds and refused is None and check.missing_brain:
+            # Targets found inside a mask that left part of the brain out are kept, but the scan's search for new
+            # lesions was partial: the criteria call no response there (partial_search).
+            partial_search = check.missing_brain
+            notes.append(f"new lesions were looked for only inside the brain mask: {check.missing_brain}")
         notes.extend(seg_notes)
         acquired = None if tp.seeds else t1c.data
     out = TimepointLesions(
@@ -394,6 +411,7 @@ def analyse_timepoint(
         images=images,
         acquired=acquired,
         refused=refused,
+        partial_search=partial_search,
     )
     measure_timepoint(case, out)
     return out

@@ -668,6 +668,15 @@ def judge_implausible(
 NOT_RELIABLE = "automatic detection not reliable here — give a seed or a mask"
 
 
+def not_reliable_reason(notes: list[str]) -> str | None:
+    """What automatic detection said when it judged itself not reliable on a scan (with its first two reasons), or
+    None when it did not (it found targets, or found none it could take: "none found")."""
+    if NOT_RELIABLE not in notes:
+        return None
+    why = [n for n in notes[notes.index(NOT_RELIABLE) + 1 :][:2] if n != NOT_RELIABLE]
+    return f"{NOT_RELIABLE}: {'; '.join(why)}" if why else NOT_RELIABLE
+
+
 def _upper_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
     """Median and upper-half robust SD of the enhancement in the brain 3–15 mm around a region.
 

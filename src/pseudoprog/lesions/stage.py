@@ -56,6 +56,8 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         at.midline = tl.midline
         if tl.refused is not None:  # kept only because known lesions were found at their places
             at.new_lesions_not_searched = f"automatic detection refused this scan ({tl.refused})"
+        elif tl.partial_search is not None:
+            at.new_lesions_not_searched = f"automatic detection searched only part of the brain ({tl.partial_search})"
         notes = at.warnings
         notes.extend(tl.notes)
         if tl.midline is not None and tl.midline.method != "plane":
