@@ -64,6 +64,7 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
         registrations={},
         midline=None,
         refused=None,
+        partial_search=None,
     )
     fake = SimpleNamespace(
         timepoints={d0: tl, d1: tl},
