@@ -669,12 +669,13 @@ NOT_RELIABLE = "automatic detection not reliable here — give a seed or a mask"
 
 
 def not_reliable_reason(notes: list[str]) -> str | None:
-    """What automatic detection said when it judged itself not reliable on a scan (with its first two reasons), or
-    None when it did not (it found targets, or found none it could take: "none found")."""
+    """What automatic detection said when it judged itself not reliable on a scan (with the first reason, the note
+    after it; the others stay in the notes), or None when it did not (it found targets, or found none it could take:
+    "none found")."""
     if NOT_RELIABLE not in notes:
         return None
-    why = [n for n in notes[notes.index(NOT_RELIABLE) + 1 :][:2] if n != NOT_RELIABLE]
-    return f"{NOT_RELIABLE}: {'; '.join(why)}" if why else NOT_RELIABLE
+    why = notes[notes.index(NOT_RELIABLE) + 1 :][:1]
+    return f"{NOT_RELIABLE}: {why[0]}" if why and why[0] != NOT_RELIABLE else NOT_RELIABLE
 
 
 def _upper_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
