@@ -396,3 +396,32 @@ def test_targets_found_inside_a_brain_mask_that_left_brain_out_allow_no_response
     assert "new lesions were not looked for at this scan (automatic detection searched only part of" in shrunk["reason"]
     assert missing in shrunk["reason"]
     assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+
+
+def test_a_lesion_whose_seed_was_refused_is_not_measured_not_called_disappeared(phantom_cases, tmp_path):
+    # Before: the reader pointed at L1 on the last scan, the seed was refused (nothing enhances there: a barely
+    # enhancing lesion, as ReMIND-022's), and the tracker called L1 "disappeared" — against the reader's own word.
+    import nibabel as nib
+    import yaml
+
+    from pseudoprog.lesions.stage import run_lesions
+
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
+    (t1c,) = last.glob("T1c.nii*")
+    (t1,) = last.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the seed is refused
+    spec = yaml.safe_load((case_dir / "case.yaml").read_text())
+    centre = [int(n // 2) for n in nib.load(str(t1c)).shape[:3]]
+    spec["timepoints"][-1]["lesions"] = [{"id": "L1", "seed": {"point_voxel": centre}}]
+    (case_dir / "case.yaml").write_text(yaml.safe_dump(spec))
+    case = ingest_case(case_dir).case
+    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    last_date = max(result.timepoints)
+    assert result.timepoints[last_date].lesions == []
+    assert any(n.startswith("seed of lesion L1: no enhancing tissue found") for n in result.timepoints[last_date].notes)
+    assert not [e for e in result.events if e.kind == "disappeared"], result.events
+    out = run_lesions(case, {})
+    said = out.at(last_date).warnings
+    assert any("the seed(s) given for L1 found no enhancing lesion there" in n and "not gone" in n for n in said), said
+    assert "no enhancing lesion found in the images" not in said

@@ -39,6 +39,15 @@ def test_disappeared_then_reappeared_keeps_its_id():
     assert kinds(t, D[2]) == [("reappeared", "L2", ())]
 
 
+def test_a_lesion_a_reader_pointed_at_but_not_measured_is_not_disappeared():
+    t = Tracker((1.0, 1.0, 2.0))
+    t.add(D[0], [blob(15, 15), blob(45, 45)])
+    assert t.add(D[1], [blob(15, 15)], unmeasured={"L2"}) == [("L1", False)]  # L2's seed was refused
+    assert kinds(t, D[1]) == []
+    t.add(D[2], [blob(15, 15)])  # no word about L2 now: gone
+    assert kinds(t, D[2]) == [("disappeared", "L2", ())]
+
+
 def test_split_fragments_are_not_new_and_merged_tracks_are_recorded():
     t = Tracker((1.0, 1.0, 2.0))
     t.add(D[0], [blob(30, 30, 10)])

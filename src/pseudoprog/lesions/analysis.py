@@ -623,6 +623,19 @@ def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
     tl.new = {lid: new for lid, new in ids}
 
 
+def nothing_measured_note(case: Case, date: dt.date) -> str:
+    """What a timepoint with no lesion says: none found, or — when a reader's seeds pointed at lesions there and each
+    was refused — that those lesions were not measured (the reader says they are there; why each seed was refused
+    is in the notes)."""
+    seeded = sorted({s.lesion_id for tp in case.timepoints if tp.date == date for s in tp.seeds})
+    if seeded:
+        return (
+            f"no lesion measured: the seed(s) given for {', '.join(seeded)} found no enhancing lesion there (see why "
+            "below); not measured, not gone"
+        )
+    return "no enhancing lesion found in the images"
+
+
 def refusal_warning(reason: str) -> str:
     """What a scan automatic detection refused as a whole, but whose known lesions were found, tells the reader."""
     return (
@@ -635,7 +648,8 @@ def _track(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLes
     """Track the lesions of every timepoint in date order (renaming them), following tracks a follow-up missed.
 
     A scan whose automatic detection refused it as a whole keeps only the lesions found at their known places; with
-    none, it is left out of the tracking (nothing there is called gone or new) and the case does not assess it.
+    none, it is left out of the tracking (nothing there is called gone or new) and the case does not assess it. A
+    lesion a reader's seed points at on a scan, but whose segmentation there was refused, is not called gone.
     """
     dates = sorted(done)
     tracker = Tracker(base.reference.spacing_mm)
@@ -648,7 +662,10 @@ def _track(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLes
         if tl.refused is not None and not tl.lesions:
             continue
         given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
-        _rename(tl, tracker.add(d, on_base, given))
+        # A lesion the reader seeded on this scan but whose segmentation was refused is not measured, not gone.
+        seeded = {s.lesion_id for tp in case.timepoints if tp.date == d for s in tp.seeds}
+        unmeasured = seeded - {les.lesion_id for les in tl.lesions}
+        _rename(tl, tracker.add(d, on_base, given, unmeasured))
     return tracker
 
 

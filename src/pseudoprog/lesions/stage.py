@@ -37,7 +37,7 @@ def reported(case: Case) -> StageOutput:
 
 def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...]]) -> StageOutput:
     """Registration, brain mask, segmentation, RANO measurement, tracking and dose location (lesions/)."""
-    from .analysis import analyse_case
+    from .analysis import analyse_case, nothing_measured_note
 
     out = StageOutput()
     if not any(tp.series for tp in case.timepoints):
@@ -63,7 +63,7 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         if tl.midline is not None and tl.midline.method != "plane":
             notes.append(midline_warning(tl.midline.reason))
         if not tl.lesions:
-            notes.append("no enhancing lesion found in the images")
+            notes.append(nothing_measured_note(case, date))
         by_id = {les.id: les for les in reported_lesions.get(date, ())}
         combined: list[Lesion] = []
         for les in result.lesion_objects(date):

@@ -20,6 +20,7 @@ Seeded lesions keep the id their seed gives; they are matched the same way for t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,9 +90,17 @@ class Tracker:
         return [t for j, t in enumerate(track_ids) if not overlap[:, j].any()]
 
     def add(
-        self, date: dt.date, masks: list[np.ndarray], given_ids: list[str | None] | None = None
+        self,
+        date: dt.date,
+        masks: list[np.ndarray],
+        given_ids: list[str | None] | None = None,
+        unmeasured: Collection[str] = (),
     ) -> list[tuple[str, bool]]:
-        """Ids (and whether each lesion is new) for the lesions of one timepoint, in the order given."""
+        """Ids (and whether each lesion is new) for the lesions of one timepoint, in the order given.
+
+        ``unmeasured``: tracks a reader pointed at on this scan (a seed) whose segmentation was refused. Such a lesion
+        is there by the reader's word and only not measured: it is not called disappeared.
+        """
         # The first timepoint is the baseline; one with no lesion is a baseline too (everything later is new there).
         first = not self.dates
         self.dates.append(date)
@@ -139,7 +148,7 @@ class Tracker:
                 target = out[max(hits, key=lambda i: overlap[i, j])][0]
                 self.events.append(TrackEvent(date, "merged", target, (t,)))
                 del self.tracks[t]
-            elif t not in self.missing:
+            elif t not in self.missing and t not in unmeasured:
                 self.events.append(TrackEvent(date, "disappeared", t))
                 self.missing.add(t)
         for (lid, _), m in zip(out, masks, strict=True):
