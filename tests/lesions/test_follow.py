@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 import pseudoprog.lesions.analysis as analysis
 from pseudoprog.ingest import ingest_case
 
@@ -53,6 +55,15 @@ def _missed_after_the_first_scan(monkeypatch, case):
     automatic_detection_fails(monkeypatch, case, on_first=False)
 
 
+def _nothing_enhances_at_the_last_scan(case_dir):
+    """The last scan's T1c replaced by its T1 (no contrast: a click at the lesion's place finds nothing); its path."""
+    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
+    (t1c,) = last.glob("T1c.nii*")
+    (t1,) = last.glob("T1.nii*")
+    shutil.copyfile(t1, t1c)
+    return t1c
+
+
 def _two_scans(phantom_cases, tmp_path, scenario="radiation_necrosis_after_srs"):
     case_dir = tmp_path / "case"
     shutil.copytree(phantom_cases(scenario, "nifti"), case_dir)
@@ -77,10 +88,7 @@ def test_a_lesion_automatic_detection_misses_at_a_follow_up_is_found_at_its_plac
 
 def test_a_lesion_gone_from_a_follow_up_is_still_called_disappeared_with_what_was_seen(phantom_cases, tmp_path):
     case_dir = _two_scans(phantom_cases, tmp_path)
-    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
-    (t1c,) = last.glob("T1c.nii*")
-    (t1,) = last.glob("T1.nii*")
-    shutil.copyfile(t1, t1c)  # no contrast at the last scan: nothing enhances, the lesion is gone from the T1c
+    _nothing_enhances_at_the_last_scan(case_dir)
     case = ingest_case(case_dir).case
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     tl = result.timepoints[max(result.timepoints)]
@@ -149,14 +157,19 @@ def test_a_known_lesion_is_looked_for_on_a_scan_automatic_detection_refused(phan
     case = ingest_case(_two_scans(phantom_cases, tmp_path)).case
     automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
+    _searched_only_for_known_lesions(case, result, "automatic detection found 15")
+    assert not [e for e in result.events if e.kind in ("new", "disappeared")]
+
+
+def _searched_only_for_known_lesions(case, result, why: str) -> None:
+    """Every follow-up of the case kept, with L1 found at its place and the refusal (starting ``why``) said first."""
     dates = sorted(result.timepoints)
     assert len(dates) == len([tp for tp in case.timepoints if tp.series]) and not result.skipped
     for d in dates[1:]:
         tl = result.timepoints[d]
         assert [(les.lesion_id, les.method) for les in tl.lesions] == [("L1", "followed")]
-        assert tl.notes[0].startswith("automatic detection refused this scan (automatic detection found 15")
+        assert tl.notes[0].startswith(f"automatic detection refused this scan ({why}")
         assert "new lesions elsewhere were not looked for" in tl.notes[0]
-    assert not [e for e in result.events if e.kind in ("new", "disappeared")]
 
 
 def test_the_lesions_command_says_a_refused_scan_was_searched_only_for_known_lesions(
@@ -176,18 +189,22 @@ def test_the_lesions_command_says_a_refused_scan_was_searched_only_for_known_les
     assert "new lesions elsewhere were not looked for" in text
 
 
-def test_a_refused_scan_with_no_known_lesion_found_is_not_assessed(phantom_cases, tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["refused", "not reliable"])
+def test_a_refused_scan_with_no_known_lesion_found_is_not_assessed(phantom_cases, tmp_path, monkeypatch, how):
+    # "not reliable": before, the lesion was called "disappeared" at a scan automatic detection had called not
+    # reliable (a scan searched and found empty).
     case_dir = _two_scans(phantom_cases, tmp_path)
-    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
-    (t1c,) = last.glob("T1c.nii*")
-    (t1,) = last.glob("T1.nii*")
-    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the click finds nothing
+    _nothing_enhances_at_the_last_scan(case_dir)
     case = ingest_case(case_dir).case
-    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
+    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=how == "refused", not_reliable=how != "refused")
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     last_date = max(tp.date for tp in case.timepoints if tp.series)
     assert last_date not in result.timepoints
-    assert (last_date, REFUSED) in result.skipped
+    ((_, why),) = [s for s in result.skipped if s[0] == last_date]
+    if how == "refused":
+        assert why == REFUSED
+    else:
+        assert why == f"automatic detection not reliable here — give a seed or a mask: {NOT_RELIABLE_WHY}"
     assert not [e for e in result.events if e.date == last_date]  # nothing there is called gone
 
 
@@ -265,23 +282,29 @@ def test_what_found_a_lesion_is_stated_with_its_confidence_and_contrast():
     assert SegmentedLesion("M1", mask, mask, None, "imported:nifti").statement() == "imported:nifti"
 
 
-def test_no_response_is_called_at_a_scan_searched_only_for_known_lesions(phantom_cases, tmp_path, monkeypatch):
-    # The criteria saw the followed lesion shrink at a refused scan and called a response or stable disease, which
-    # need "no new lesion"; new lesions were never looked for there.
+def _no_response_where_the_lesion_shrank(case_dir, out) -> str:
+    """The case assessed: the follow-up where the lesion shrinks "cannot assess" (its reason returned), PD after it.
+
+    Radiation necrosis after SRS: the lesion shrinks at the second scan, then grows by RANO-BM's size rule.
+    """
     from pseudoprog.flow import assess
 
-    case_dir = _two_scans(phantom_cases, tmp_path)
-    case = ingest_case(case_dir).case
-    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
-    result = assess(case_dir, tmp_path / "out")
-    response = result.response
+    response = assess(case_dir, out).response
     assert response is not None
-    # Radiation necrosis after SRS: the lesion shrinks at the second scan, then grows by RANO-BM's size rule.
     shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
     assert shrunk["category"] == "cannot assess", shrunk
     assert "new lesions were not looked for at this scan" in shrunk["reason"]
-    assert "(automatic detection found 15" in shrunk["reason"]
     assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+    return str(shrunk["reason"])
+
+
+def test_no_response_is_called_at_a_scan_searched_only_for_known_lesions(phantom_cases, tmp_path, monkeypatch):
+    # The criteria saw the followed lesion shrink at a refused scan and called a response or stable disease, which
+    # need "no new lesion"; new lesions were never looked for there.
+    case_dir = _two_scans(phantom_cases, tmp_path)
+    case = ingest_case(case_dir).case
+    automatic_detection_fails(monkeypatch, case, on_first=False, refuse=True)
+    assert "(automatic detection found 15" in _no_response_where_the_lesion_shrank(case_dir, tmp_path / "out")
     text = (tmp_path / "out" / "assessment.json").read_text(encoding="utf-8")
     assert "automatic detection refused this scan" in text
 
@@ -296,10 +319,7 @@ def test_a_place_searched_in_vain_is_not_searched_again_when_the_case_is_tracked
     from pseudoprog.ingest.series import load_series
 
     case_dir = _two_scans(phantom_cases, tmp_path)
-    last_dir = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
-    (t1c,) = last_dir.glob("T1c.nii*")
-    (t1,) = last_dir.glob("T1.nii*")
-    shutil.copyfile(t1, t1c)
+    _nothing_enhances_at_the_last_scan(case_dir)
     case = ingest_case(case_dir).case
     automatic_detection_fails(monkeypatch, case, on_first=True)
     last = load_series([tp for tp in case.timepoints if tp.series][-1].reference_t1c())[0].data
@@ -329,44 +349,15 @@ def test_a_scan_automatic_detection_judged_not_reliable_is_searched_only_for_kno
     # Before: automatic detection's "not reliable here — give a seed or a mask" came out as a scan searched and found
     # empty; the followed lesion shrank there and the criteria called stable disease (measured: "SD"), which needs "no
     # new lesion", on a scan whose search for new lesions the detection itself had disowned.
-    from pseudoprog.flow import assess
 
     case_dir = _two_scans(phantom_cases, tmp_path)
     case = ingest_case(case_dir).case
     automatic_detection_fails(monkeypatch, case, on_first=False, not_reliable=True)
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
-    dates = sorted(result.timepoints)
-    assert len(dates) == len([tp for tp in case.timepoints if tp.series]) and not result.skipped
-    for d in dates[1:]:
-        tl = result.timepoints[d]
-        assert [(les.lesion_id, les.method) for les in tl.lesions] == [("L1", "followed")]
-        assert tl.notes[0].startswith("automatic detection refused this scan (automatic detection not reliable here")
-        assert NOT_RELIABLE_WHY in tl.notes[0] and "new lesions elsewhere were not looked for" in tl.notes[0]
-    response = assess(case_dir, tmp_path / "out").response
-    assert response is not None
-    shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
-    assert shrunk["category"] == "cannot assess", shrunk
-    assert "new lesions were not looked for at this scan" in shrunk["reason"]
-    assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+    why = f"automatic detection not reliable here — give a seed or a mask: {NOT_RELIABLE_WHY}"
+    _searched_only_for_known_lesions(case, result, why)
+    _no_response_where_the_lesion_shrank(case_dir, tmp_path / "out")
 
-
-def test_a_scan_judged_not_reliable_with_no_known_lesion_there_is_not_assessed_not_called_empty(
-    phantom_cases, tmp_path, monkeypatch
-):
-    # Before: the lesion was called "disappeared" at a scan automatic detection had called not reliable.
-    case_dir = _two_scans(phantom_cases, tmp_path)
-    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
-    (t1c,) = last.glob("T1c.nii*")
-    (t1,) = last.glob("T1.nii*")
-    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the click at the known place finds nothing
-    case = ingest_case(case_dir).case
-    automatic_detection_fails(monkeypatch, case, on_first=False, not_reliable=True)
-    result = analysis.analyse_case(case, within_session="header", bias_correction=False)
-    last_date = max(tp.date for tp in case.timepoints if tp.series)
-    assert last_date not in result.timepoints
-    ((_, why),) = [s for s in result.skipped if s[0] == last_date]
-    assert why.startswith("automatic detection not reliable here — give a seed or a mask: ") and NOT_RELIABLE_WHY in why
-    assert not [e for e in result.events if e.date == last_date]  # nothing there is called gone
 
 
 def test_targets_found_inside_a_brain_mask_that_left_brain_out_allow_no_response_there(
@@ -377,7 +368,6 @@ def test_targets_found_inside_a_brain_mask_that_left_brain_out_allow_no_response
     # disease, which needs "no new lesion", on a scan most of whose brain was never looked at.
     from dataclasses import replace
 
-    from pseudoprog.flow import assess
 
     case_dir = _two_scans(phantom_cases, tmp_path)
     checked = analysis.brain_mask_checked
@@ -388,14 +378,9 @@ def test_targets_found_inside_a_brain_mask_that_left_brain_out_allow_no_response
         return mask, used, replace(check, missing_brain=missing)
 
     monkeypatch.setattr(analysis, "brain_mask_checked", partial)
-    result = assess(case_dir, tmp_path / "out")
-    response = result.response
-    assert response is not None
-    shrunk, grown = (p for p in response.per_timepoint if p["role"] == "follow-up")
-    assert shrunk["category"] == "cannot assess", shrunk
-    assert "new lesions were not looked for at this scan (automatic detection searched only part of" in shrunk["reason"]
-    assert missing in shrunk["reason"]
-    assert grown["category"] == response.category == "PD"  # progression needs no absence of new lesions
+    why = _no_response_where_the_lesion_shrank(case_dir, tmp_path / "out")
+    assert "new lesions were not looked for at this scan (automatic detection searched only part of" in why
+    assert missing in why
 
 
 def test_a_lesion_whose_seed_was_refused_is_not_measured_not_called_disappeared(phantom_cases, tmp_path):
@@ -407,10 +392,7 @@ def test_a_lesion_whose_seed_was_refused_is_not_measured_not_called_disappeared(
     from pseudoprog.lesions.stage import run_lesions
 
     case_dir = _two_scans(phantom_cases, tmp_path)
-    last = sorted(p for p in case_dir.iterdir() if p.is_dir())[-1]
-    (t1c,) = last.glob("T1c.nii*")
-    (t1,) = last.glob("T1.nii*")
-    shutil.copyfile(t1, t1c)  # nothing enhances at the last scan: the seed is refused
+    t1c = _nothing_enhances_at_the_last_scan(case_dir)
     spec = yaml.safe_load((case_dir / "case.yaml").read_text())
     centre = [int(n // 2) for n in nib.load(str(t1c)).shape[:3]]
     spec["timepoints"][-1]["lesions"] = [{"id": "L1", "seed": {"point_voxel": centre}}]

@@ -623,11 +623,16 @@ def _rename(tl: TimepointLesions, ids: list[tuple[str, bool]]) -> None:
     tl.new = {lid: new for lid, new in ids}
 
 
+def _seeded_ids(case: Case, date: dt.date) -> set[str]:
+    """The lesions a reader's seeds point at on the scan of ``date``."""
+    return {s.lesion_id for tp in case.timepoints if tp.date == date for s in tp.seeds}
+
+
 def nothing_measured_note(case: Case, date: dt.date) -> str:
     """What a timepoint with no lesion says: none found, or — when a reader's seeds pointed at lesions there and each
     was refused — that those lesions were not measured (the reader says they are there; why each seed was refused
     is in the notes)."""
-    seeded = sorted({s.lesion_id for tp in case.timepoints if tp.date == date for s in tp.seeds})
+    seeded = sorted(_seeded_ids(case, date))
     if seeded:
         return (
             f"no lesion measured: the seed(s) given for {', '.join(seeded)} found no enhancing lesion there (see why "
@@ -663,8 +668,7 @@ def _track(case: Case, done: dict[dt.date, TimepointLesions], base: TimepointLes
             continue
         given = [les.lesion_id if _named_by_user(les) else None for les in tl.lesions]
         # A lesion the reader seeded on this scan but whose segmentation was refused is not measured, not gone.
-        seeded = {s.lesion_id for tp in case.timepoints if tp.date == d for s in tp.seeds}
-        unmeasured = seeded - {les.lesion_id for les in tl.lesions}
+        unmeasured = _seeded_ids(case, d) - {les.lesion_id for les in tl.lesions}
         _rename(tl, tracker.add(d, on_base, given, unmeasured))
     return tracker
 
