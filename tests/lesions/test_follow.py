@@ -13,6 +13,7 @@ import pytest
 
 import pseudoprog.lesions.analysis as analysis
 from pseudoprog.ingest import ingest_case
+from pseudoprog.lesions.output import lesions_document
 
 MISSED = "automatic detection found no enhancing lesion it could take as one (a simulated miss)"
 REFUSED = "automatic detection found 15 separate enhancing candidates (a simulated refusal)"
@@ -356,6 +357,8 @@ def test_a_scan_automatic_detection_judged_not_reliable_is_searched_only_for_kno
     result = analysis.analyse_case(case, within_session="header", bias_correction=False)
     why = f"automatic detection not reliable here — give a seed or a mask: {NOT_RELIABLE_WHY}"
     _searched_only_for_known_lesions(case, result, why)
+    said = [tp["new_lesions_not_searched"] for tp in lesions_document(result)["timepoints"]]
+    assert said == [None] + [f"automatic detection refused this scan ({why})"] * (len(said) - 1)
     _no_response_where_the_lesion_shrank(case_dir, tmp_path / "out")
 
 

@@ -641,6 +641,15 @@ def nothing_measured_note(case: Case, date: dt.date) -> str:
     return "no enhancing lesion found in the images"
 
 
+def new_lesions_not_searched(tl: TimepointLesions) -> str | None:
+    """Why new lesions were not, or only in part, looked for at this scan (None: the scan was searched)."""
+    if tl.refused is not None:
+        return f"automatic detection refused this scan ({tl.refused})"
+    if tl.partial_search is not None:
+        return f"automatic detection searched only part of the brain ({tl.partial_search})"
+    return None
+
+
 def refusal_warning(reason: str) -> str:
     """What a scan automatic detection refused as a whole, but whose known lesions were found, tells the reader."""
     return (

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..files import write_json, write_nifti
-from .analysis import CaseLesions
+from .analysis import CaseLesions, new_lesions_not_searched
 
 
 def _measurement(m) -> dict[str, Any]:
@@ -67,7 +67,13 @@ def lesions_document(result: CaseLesions) -> dict[str, Any]:
                     # Plausibility (align.brainmask.check_brain_mask): image borders that cut it, and what to check.
                     "cut_by_field_of_view": [] if tl.brain_check is None else list(tl.brain_check.cut),
                     "warnings": [] if tl.brain_check is None else list(tl.brain_check.warnings),
+                    # Why the mask must have left part of the imaged brain out ("" when it did not).
+                    "missing_brain": "" if tl.brain_check is None else tl.brain_check.missing_brain,
                 },
+                # Why new lesions were not (or only in part) looked for at this scan: automatic detection refused it
+                # or judged itself not reliable (only lesions known from other scans were looked for, at their
+                # places), or searched a brain mask that left brain out. None: the scan was searched.
+                "new_lesions_not_searched": new_lesions_not_searched(tl),
                 "registration_to_baseline": None if tl.to_baseline is None else tl.to_baseline.to_dict(),
                 "registrations_to_t1c": {k: v.to_dict() for k, v in tl.registrations.items()},
                 "lesions": lesions,

@@ -37,7 +37,7 @@ def reported(case: Case) -> StageOutput:
 
 def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...]]) -> StageOutput:
     """Registration, brain mask, segmentation, RANO measurement, tracking and dose location (lesions/)."""
-    from .analysis import analyse_case, nothing_measured_note
+    from .analysis import analyse_case, new_lesions_not_searched, nothing_measured_note
 
     out = StageOutput()
     if not any(tp.series for tp in case.timepoints):
@@ -54,10 +54,8 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
         at.lesion_masks = result.lesion_masks(date)
         at.transforms = Transforms(to_baseline=tl.to_baseline, series_to_t1c=dict(tl.registrations))
         at.midline = tl.midline
-        if tl.refused is not None:  # kept only because known lesions were found at their places
-            at.new_lesions_not_searched = f"automatic detection refused this scan ({tl.refused})"
-        elif tl.partial_search is not None:
-            at.new_lesions_not_searched = f"automatic detection searched only part of the brain ({tl.partial_search})"
+        # Refused (kept only because known lesions were found at their places) or searched in a partial brain mask.
+        at.new_lesions_not_searched = new_lesions_not_searched(tl)
         notes = at.warnings
         notes.extend(tl.notes)
         if tl.midline is not None and tl.midline.method != "plane":
