@@ -56,6 +56,21 @@ def test_the_question_follows_the_criteria_numbers(tmp_path, sizes, asked, findi
     assert (q.asked, q.finding) == (asked, finding), q.reason
 
 
+@pytest.mark.parametrize("sizes", [[(20, 18), (12, 10), None], [None, None, None]])
+def test_a_latest_scan_not_searched_with_nothing_measured_is_neither_resolved_nor_no_lesion(tmp_path, sizes):
+    # Before: a latest scan the lesions stage did not assess (automatic detection refused it or judged itself not
+    # reliable, or a brain mask left brain out) had no lesion, so the question said "resolved" or "no lesion" and
+    # the advice was routine surveillance for a scan nobody had searched.
+    from dataclasses import replace
+
+    case = _case(tmp_path, sizes)
+    why = "the lesions stage did not assess this scan (the brain mask holds 524 mL …)"
+    case = replace(case, timepoints=(*case.timepoints[:-1], replace(case.latest, new_lesions_not_searched=why)))
+    q = _question(case)
+    assert (q.asked, q.finding) == (False, "not searched"), q.reason
+    assert why in q.reason and q.reason.endswith("read it")
+
+
 def test_a_new_lesion_asks_the_question_even_when_the_target_is_stable(tmp_path):
     q = _question(_case(tmp_path, [(20, 18), (20, 18)], new=True))
     assert q.asked and q.finding == "new lesion" and "L2" in q.reason

@@ -133,6 +133,16 @@ def decide_question(
     flags = set((response.reference or {}).get("flags", [])) if response is not None else set()
     category = response.category if response is not None else ""
     flair_pd = _flair_progression(case, response)
+    if not now and latest.new_lesions_not_searched:
+        # Nothing measured because the scan was not searched (the lesions stage did not assess it): no "no lesion".
+        return Question(
+            False,
+            "not searched",
+            f"no enhancing lesion was measured at the latest scan, but it was not searched for lesions "
+            f"({latest.new_lesions_not_searched}): read it",
+            notes,
+            flair_pd,
+        )
     if not now:
         had = any(x for _, x in earlier)
         finding = "resolved" if had else "no lesion"

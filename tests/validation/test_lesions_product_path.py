@@ -202,3 +202,10 @@ def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_tha
     assert date not in result.timepoints
     ((_, why),) = result.skipped
     assert why.startswith("the brain mask holds 5") and "was not searched" in why, why
+    # The case's answer: before, "no new or enlarging enhancing lesion (no lesion)" and routine surveillance for a
+    # scan nobody had searched; now a reader's read of that scan.
+    from pseudoprog.flow import assess
+
+    advice = assess(tmp_path, tmp_path / "out").recommendation
+    assert advice.next_step is not None and advice.next_step.startswith("a reader reads the latest scan"), advice
+    assert "surveillance pathway" not in advice.next_step

@@ -43,8 +43,14 @@ def run_lesions(case: Case, reported_lesions: Mapping[dt.date, tuple[Lesion, ...
     if not any(tp.series for tp in case.timepoints):
         return out
     result = analyse_case(case)
+    reported_at = {tp.date: tp.lesions for tp in case.timepoints}
     for date, reason in result.skipped:
         out.skip("lesions", reason, timepoint=date)
+        if date is not None and not reported_at.get(date):
+            # Nothing measured and nothing reported there: the scan was not looked at for lesions, which is no
+            # "no lesion" (the question then asks for a reader's read, not surveillance). Lesions a reader reported in
+            # case.yaml stand for the reader's own search.
+            out.at(date).new_lesions_not_searched = f"the lesions stage did not assess this scan ({reason})"
     if result.dose_note:
         out.warnings.append(f"lesions: {result.dose_note}")
     for event in result.events:
