@@ -74,7 +74,7 @@ def test_a_lesions_run_that_finds_nothing_and_a_lesion_not_found_say_so(monkeypa
         lesion_objects=lambda date: [],
         lesion_masks=lambda date: {},
     )
-    case = SimpleNamespace(timepoints=[SimpleNamespace(series=("t1c",), date=d0, seeds=())])
+    case = SimpleNamespace(timepoints=[SimpleNamespace(series=("t1c",), date=d0, seeds=(), lesions=())])
     monkeypatch.setattr(ingest, "ingest_case", lambda path, **kw: SimpleNamespace(case=case, warnings=()))
     monkeypatch.setattr(analysis, "analyse_case", lambda *a, **k: fake)
     monkeypatch.setattr(output, "write_lesions", lambda result, out: {})
