@@ -337,7 +337,7 @@ def lesions(
             progress=_progress,
         )
         written = write_lesions(result, out)
-    from .lesions.analysis import nothing_measured_note, refusal_warning
+    from .lesions.analysis import nothing_measured_note, partial_search_warning, refusal_warning
     from .lesions.stage import event_warning
 
     # What ingest could not decide (a series it could not type, no T1c among a session's series, with the case.yaml
@@ -352,7 +352,7 @@ def lesions(
         if refused is not None:  # its known lesions were found at their places; nothing else was looked for
             console.print(f"[yellow]{date}: {refusal_warning(refused)}[/yellow]")
         elif partial is not None:  # targets found, but inside a brain mask that left part of the brain out
-            console.print(f"[yellow]{date}: new lesions were looked for only inside the brain mask: {partial}[/yellow]")
+            console.print(f"[yellow]{date}: {partial_search_warning(partial)}[/yellow]")
         if not result.lesion_objects(date):
             console.print(f"[yellow]{date}: {nothing_measured_note(ingested.case, date)}[/yellow]")
             for note in result.timepoints[date].notes:

@@ -393,7 +393,7 @@ def analyse_timepoint(
             # Targets found inside a mask that left part of the brain out are kept, but the scan's search for new
             # lesions was partial: the criteria call no response there (partial_search).
             partial_search = check.missing_brain
-            notes.append(f"new lesions were looked for only inside the brain mask: {check.missing_brain}")
+            notes.append(partial_search_warning(check.missing_brain))
         notes.extend(seg_notes)
         acquired = None if tp.seeds else t1c.data
     out = TimepointLesions(
@@ -648,6 +648,11 @@ def new_lesions_not_searched(tl: TimepointLesions) -> str | None:
     if tl.partial_search is not None:
         return f"automatic detection searched only part of the brain ({tl.partial_search})"
     return None
+
+
+def partial_search_warning(reason: str) -> str:
+    """What a scan whose targets were found inside a brain mask that left brain out tells the reader."""
+    return f"new lesions were looked for only inside the brain mask: {reason}"
 
 
 def refusal_warning(reason: str) -> str:
