@@ -9,7 +9,8 @@
   compact tissue mostly surrounded by brain or filling a notch of the brain's per-slice convex hull (an enhancing
   tumour, also one at the cortex whose shell is half skull), closing, and hole filling so ventricles, a resection
   cavity or a necrotic core stay inside (the morphological skull-stripping idea of Brummer et al., IEEE TMI
-  1993;12:153-66). Numbers and their sources:
+  1993;12:153-66), and a cut below which nothing is brain (a field of view down to the neck). Numbers and their
+  sources:
   ``align/data/brainmask.yaml``.
 - **Skull-stripped images** (background exactly zero, or a constant such as the z-score of 0): the non-zero
   support, opened and with holes filled.
@@ -235,16 +236,33 @@ def _depth_below_surface(head: np.ndarray, sp: np.ndarray, t: dict[str, Any]) ->
     return np.asarray(depth[tuple(slice(lo, padded.shape[axis] - hi) for axis, (lo, hi) in enumerate(pads))])
 
 
+def _below_head_top_mm(head: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, float]:
+    """How far below the head's top (its most superior voxel, RAS) every voxel lies, in mm, and the head's height."""
+    superior = affine[2, :3] @ np.indices(head.shape, dtype=np.float32).reshape(3, -1) + affine[2, 3]
+    superior = superior.reshape(head.shape)
+    top, bottom = float(superior[head].max()), float(superior[head].min())
+    return top - superior, top - bottom
+
+
 def _below_the_top(head: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
     """The head within ``brain_below_top_mm`` of its top (RAS superior), or all of it when the head is no taller than
     ``head_with_neck_mm``: a field of view down to the neck has deep tissue in the face and neck too, and only the
     upper head's deep tissue is brain (dcm_qa_xa30's 3-D MPRAGE, 250 mm of head: the deep median was the neck's)."""
-    superior = affine[2, :3] @ np.indices(head.shape, dtype=np.float32).reshape(3, -1) + affine[2, 3]
-    superior = superior.reshape(head.shape)
-    top, bottom = float(superior[head].max()), float(superior[head].min())
-    if top - bottom <= float(t["head_with_neck_mm"]):
+    below, height = _below_head_top_mm(head, affine)
+    if height <= float(t["head_with_neck_mm"]):
         return head
-    return head & (superior >= top - float(t["brain_below_top_mm"]))
+    return head & (below <= float(t["brain_below_top_mm"]))
+
+
+def _above_the_neck(brain: np.ndarray, head: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    """``brain`` without what lies more than ``brain_max_below_top_mm`` below the head's top (the neck's muscles and
+    vessels, which the brain-intensity band and the erosion cannot always part from the brainstem), its largest
+    piece kept. A field of view that cuts the head's top only lowers the cut, so it never takes brain away."""
+    below, _ = _below_head_top_mm(head, affine)
+    above = below <= float(t["brain_max_below_top_mm"])
+    if (brain & ~above).any():
+        brain = _largest(brain & above)
+    return brain
 
 
 def _raw_on_grid(data: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
@@ -292,7 +310,7 @@ def _raw_on_grid(data: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.
         brain |= np.isin(labels, index[taken])
         brain |= _at_the_cortex(labels, shell, index[~taken], brain_before, (data <= lo) & head, spacing, t)
     brain = _padded(ndimage.binary_closing, brain, _ball(float(t["close_mm"]), spacing))
-    return fill_holes_3d_and_axial(brain)
+    return _above_the_neck(fill_holes_3d_and_axial(brain), head, affine, t)
 
 
 def slice_hull(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
