@@ -305,6 +305,22 @@ def test_a_stable_lesion_gets_no_probability_and_the_surveillance_route(tmp_path
     assert any(n.stage == "evidence" and "new or enlarging" in n.reason for n in result.not_assessed)
 
 
+def test_a_volume_grown_past_its_threshold_beside_a_stable_product_is_asked_and_says_why(tmp_path):
+    # TCIA Brain-Tumor-Progression 08 through `assess` (at clinical progression): product +8 % (SD), enhancing volume
+    # +73 %. Before: no probability and routine surveillance. The call stays SD; the question and its reason are given.
+    doc = json.loads(json.dumps(S1))
+    sizes = ((52.8, 47.8, 13.5), (59.2, 46.0, 23.3))
+    doc["timepoints"] = [
+        {**tp, "lesions": [{"id": "L1", "long_mm": a, "perp_mm": b, "enhancing_volume_ml": v}]}
+        for tp, (a, b, v) in zip((doc["timepoints"][0], doc["timepoints"][2]), sizes, strict=True)
+    ]
+    result, stored = _run(tmp_path, doc, "volume")
+    assert result.response is not None and result.response.category == "SD"
+    assert result.probability_true_progression.value is not None
+    assert "surveillance" not in result.recommendation.next_step
+    assert any("enhancing volume grew +73 %" in r for r in stored["recommendation"]["rationale"])
+
+
 def test_histology_decides_and_the_advice_follows_it(tmp_path):
     doc = json.loads(json.dumps(S1))
     doc["timepoints"][-1]["histology_result"] = "treatment_effect"

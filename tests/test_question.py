@@ -13,11 +13,22 @@ from pseudoprog.ingest import load_case
 from pseudoprog.question import age_scope, decide_question
 
 
-def _case(tmp_path: Path, sizes: list[tuple[float, float] | None], *, age: float = 60, new: bool = False, **tp):
-    """A glioblastoma 10 months after chemoradiation with one lesion measured at each scan (None: no lesion)."""
+def _case(
+    tmp_path: Path,
+    sizes: list[tuple[float, float] | None],
+    *,
+    age: float = 60,
+    new: bool = False,
+    volumes_ml: list[float] | None = None,
+    **tp,
+):
+    """A glioblastoma 10 months after chemoradiation with one lesion measured at each scan (None: no lesion), with
+    its enhancing volume when ``volumes_ml`` gives one per scan."""
     timepoints = []
     for i, size in enumerate(sizes):
         lesions = [] if size is None else [{"id": "L1", "long_mm": size[0], "perp_mm": size[1]}]
+        if volumes_ml is not None and lesions:
+            lesions[0]["enhancing_volume_ml"] = volumes_ml[i]
         if new and i == len(sizes) - 1:
             lesions.append({"id": "L2", "long_mm": 12, "perp_mm": 11, "new": True})
         timepoints.append({"date": f"2025-{3 + 3 * i:02d}-02", "clinical_status": "stable", "lesions": lesions})
@@ -69,6 +80,27 @@ def test_a_latest_scan_not_searched_with_nothing_measured_is_neither_resolved_no
     q = _question(case)
     assert (q.asked, q.finding) == (False, "not searched"), q.reason
     assert why in q.reason and q.reason.endswith("read it")
+
+
+@pytest.mark.parametrize(
+    ("volumes_ml", "asked"),
+    [
+        ([13.5, 23.3], True),  # TCIA Brain-Tumor-Progression 08 at clinical progression: product +8 %, volume +73 %
+        ([13.5, 18.0], False),  # +33 %: below the +40 % volumetric threshold
+        ([0.5, 0.9], False),  # +80 %, but below the 1 cm³ a volume is measurable at
+    ],
+)
+def test_an_enhancing_volume_grown_past_its_threshold_asks_the_question_when_the_product_is_stable(
+    tmp_path, volumes_ml, asked
+):
+    # Before: the question read only the heading criterion's bidimensional product (+8 %: "stable"), and the advice
+    # was routine surveillance while the volume shown alongside it had grown by 73 %.
+    q = _question(_case(tmp_path, [(52.8, 47.8), (59.2, 46.0)], volumes_ml=volumes_ml))
+    assert q.asked is asked, q.reason
+    if asked:
+        assert q.finding == "enlarging" and "enhancing volume grew +73 %" in q.reason and "+8 %" in q.reason
+    else:
+        assert q.finding == "stable", q.reason
 
 
 def test_a_new_lesion_asks_the_question_even_when_the_target_is_stable(tmp_path):

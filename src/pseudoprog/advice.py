@@ -191,6 +191,9 @@ def recommend(
         rationale.append(f"response criteria ({response.criteria}): {response.category}")
     if question is not None and not question.asked:
         return _no_question(question, response, warnings, rationale)
+    if question is not None and question.finding in ("new lesion", "enlarging"):
+        # Why there is a question to answer: a call of SD can sit beside a volume that grew past its threshold.
+        rationale.append(question.reason)
     prob = evidence.probability if evidence is not None else None
     if prob is not None and prob.value is not None and prob.interval is not None:
         rationale.append(

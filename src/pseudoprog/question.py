@@ -18,10 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .assessment import ProbabilityEstimate, ResponseCall, Scope
 from .case import Case, ClinicalStatus, Lesion, TreatmentType
 from .handoff import StageOutput
+
+if TYPE_CHECKING:
+    from .criteria.rules import CriterionTable
 
 ADULT_AGE_YEARS = 18  # RANO 2.0 (Wen 2023) is for adult gliomas; paediatric: RAPNO (Erker 2020; Fangusaro 2020)
 # RANO-BM asks for an absolute increase of >= 5 mm in one lesion as well as +20 % (Lin 2015, criteria.yaml).
@@ -98,6 +102,10 @@ def _criterion_growth(response: ResponseCall | None) -> tuple[bool | None, float
     thr = tab.threshold(method).pd_pct
     enlarging = float(pct) >= thr
     text = f"{float(pct):+.0f} % against the nadir ({method}; {response.criteria} progression threshold {thr:+g} %)"
+    if not enlarging:
+        by_volume = _volumetric_growth(ref.get("volumetric") or {}, tab)
+        if by_volume:
+            return True, float(pct), f"{by_volume}, though the {method} burden changed {text}"
     if enlarging and "min_absolute_increase_mm" in tab.values and method == "unidimensional":
         burden = (ref.get("burden") or {}).get(method)
         nadir = (ref.get("nadir") or {}).get("value")
@@ -106,6 +114,30 @@ def _criterion_growth(response: ResponseCall | None) -> tuple[bool | None, float
             enlarging = False
             text += f", but an absolute increase of {float(burden) - float(nadir):g} mm (< {need:g} mm)"
     return enlarging, float(pct), text
+
+
+def _volumetric_growth(alongside: Mapping[str, Any], tab: CriterionTable) -> str:
+    """Why the enhancing volume shown alongside the criterion's own measure has grown past its progression threshold,
+    or "" (not grown, not measured, or too small to measure at the nadir or now).
+
+    A 2-D product can stay under +25 % while an irregular tumour's enhancing volume grows by half or more (TCIA
+    Brain-Tumor-Progression 08, at clinical progression: product +8 %, volume +73 %); volume, not 1-D or 2-D size,
+    was the one size measure that predicted survival in recurrent malignant glioma (clinical_rules §1.8, R7b), and
+    mRANO and RANO 2.0 take +40 % volume as progression. The response call keeps the criterion's own measure; the
+    question (is there an enlarging lesion to explain?) is asked on either.
+    """
+    if alongside.get("method") != "volumetric" or alongside.get("size_category") != "PD":
+        return ""
+    value, nadir, pct = alongside.get("value"), alongside.get("nadir_value"), alongside.get("pct_change_vs_nadir")
+    floor = tab.value("measurable.min_volume_mm3").value if "measurable.min_volume_mm3" in tab.values else 0.0
+    if value is None or nadir is None or pct is None or min(float(value), float(nadir)) < float(floor):
+        return ""
+    thr = (alongside.get("thresholds") or {}).get("pd_pct")
+    threshold = f"; volumetric progression threshold {float(thr):+g} %" if thr is not None else ""
+    return (
+        f"the enhancing volume grew {float(pct):+.0f} % against the nadir ({float(nadir) / 1000:.1f} → "
+        f"{float(value) / 1000:.1f} cm³{threshold})"
+    )
 
 
 def decide_question(
