@@ -8,7 +8,9 @@ default, whether the question exists at the latest scan:
 * patients under 18 are out of scope (paediatric tumours are assessed with RAPNO, Erker 2020 Lancet Oncol and
   Fangusaro 2020 Lancet Oncol, and the adult priors of §3 do not apply);
 * "enlarging" is decided with the heading criterion's own numbers (burden against the nadir with its progression
-  threshold, the absolute increase RANO-BM asks for, new lesions), so the question and the call agree;
+  threshold, the absolute increase RANO-BM asks for, new lesions), so the question and the call agree — or with the
+  enhancing volume the criteria show beside their own measure, when it grew past its volumetric threshold (both
+  volumes measurable): the question is then asked beside a call of SD, and says why;
 * a stable, shrinking, resolved or unmeasured lesion, or no lesion, gets no probability and the surveillance route,
   with what the data show; clinical worsening or a steroid increase with stable imaging is said, not weighed.
 """
@@ -19,6 +21,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .assessment import ProbabilityEstimate, ResponseCall, Scope
 from .case import Case, ClinicalStatus, Lesion, TreatmentType
@@ -128,9 +132,12 @@ def _volumetric_growth(alongside: Mapping[str, Any], tab: CriterionTable) -> str
     """
     if alongside.get("method") != "volumetric" or alongside.get("size_category") != "PD":
         return ""
-    value, nadir, pct = alongside.get("value"), alongside.get("nadir_value"), alongside.get("pct_change_vs_nadir")
+    value, pct = alongside.get("value"), alongside.get("pct_change_vs_nadir")
+    if value is None or pct is None or not np.isfinite(float(pct)):
+        return ""
+    nadir = float(value) / (1.0 + float(pct) / 100.0)  # the criteria give the change, not the nadir itself
     floor = tab.value("measurable.min_volume_mm3").value if "measurable.min_volume_mm3" in tab.values else 0.0
-    if value is None or nadir is None or pct is None or min(float(value), float(nadir)) < float(floor):
+    if min(float(value), nadir) < float(floor):
         return ""
     thr = (alongside.get("thresholds") or {}).get("pd_pct")
     threshold = f"; volumetric progression threshold {float(thr):+g} %" if thr is not None else ""

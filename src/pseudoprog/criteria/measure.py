@@ -154,7 +154,6 @@ def _alongside(scan: Scan, st: WalkState, m: Measured) -> dict[str, Any]:
         "unit": unit,
         "pct_change_vs_baseline": round(ob, 1),
         "pct_change_vs_nadir": round(on, 1) if on != float("inf") else on,
-        "nadir_value": onadir,
         "size_category": ocat,
         "thresholds": {"pr_pct": other_thr.pr_pct, "pd_pct": other_thr.pd_pct},
     }
