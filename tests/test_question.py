@@ -103,6 +103,28 @@ def test_an_enhancing_volume_grown_past_its_threshold_asks_the_question_when_the
         assert q.finding == "stable", q.reason
 
 
+@pytest.mark.parametrize("sizes", [[(20, 18), (12, 10), None], [None, None, None]])
+def test_nothing_measured_where_only_automatic_detection_looked_is_neither_resolved_nor_no_lesion(tmp_path, sizes):
+    # A latest scan with images and no lesion, seed or mask from a reader: its "no lesion" is automatic detection's
+    # "none found" (TCIA 10 at clinical progression). Before: "resolved" / "no lesion", and routine surveillance.
+    from dataclasses import replace
+
+    case = _case(tmp_path, sizes)  # (case.yaml's empty list at the last scan is a reader's "gone": taken out here)
+    case = replace(case, timepoints=(*case.timepoints[:-1], replace(case.latest, series=(object(),), lesions=())))
+    q = _question(case)
+    assert (q.asked, q.finding) == (False, "none found"), q.reason
+    assert q.reason.endswith("read it")
+
+
+def test_a_lesion_a_reader_reports_gone_is_resolved_even_with_images(tmp_path):
+    from dataclasses import replace
+
+    case = _case(tmp_path, [(20, 18), (12, 10), None])  # case.yaml's empty list: L1 reported gone
+    case = replace(case, timepoints=(*case.timepoints[:-1], replace(case.latest, series=(object(),))))
+    q = _question(case)
+    assert q.finding == "resolved", q.reason
+
+
 def test_a_new_lesion_asks_the_question_even_when_the_target_is_stable(tmp_path):
     q = _question(_case(tmp_path, [(20, 18), (20, 18)], new=True))
     assert q.asked and q.finding == "new lesion" and "L2" in q.reason

@@ -347,6 +347,10 @@ def _no_question(
         step = str(table["read_for_new_lesions"]["text"])
         rating = str(table["read_for_new_lesions"]["rating"])
         management = table["management"]["not_searched"]
+    elif question.finding == "none found":
+        step = str(table["confirm_none_found"]["text"])
+        rating = str(table["read_for_new_lesions"]["rating"])
+        management = table["management"]["none_found"]
     else:
         step = f"{table['surveillance']['text']} ({question.finding})"
         rating = str(table["surveillance"]["rating"])

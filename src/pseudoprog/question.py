@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .assessment import ProbabilityEstimate, ResponseCall, Scope
-from .case import Case, ClinicalStatus, Lesion, TreatmentType
+from .case import Case, ClinicalStatus, Lesion, Timepoint, TreatmentType
 from .handoff import StageOutput
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class Question:
     """Whether the latest scan shows a new or enlarging enhancing lesion, what the data show, and why."""
 
     asked: bool
-    finding: str  # new lesion | enlarging | stable | shrinking | resolved | no lesion | not measurable | not searched
+    # new lesion | enlarging | stable | shrinking | resolved | no lesion | none found | not measurable | not searched
+    finding: str
     reason: str
     notes: tuple[str, ...] = ()
     non_enhancing_progression: bool = False  # the criteria call PD from T2/FLAIR (not the enhancing question)
@@ -182,6 +183,18 @@ def decide_question(
             notes,
             flair_pd,
         )
+    if not now and _found_by_automatic_detection_only(latest):
+        # Automatic detection's "none found" is not proof that there is none (TCIA Brain-Tumor-Progression 10 at
+        # clinical progression: nothing found on either scan, a reader's click gives the lesion with Dice 0.87):
+        # neither "no lesion" nor "resolved" — and so no surveillance — until a reader has looked.
+        return Question(
+            False,
+            "none found",
+            "no enhancing lesion was found at the latest scan, but only by automatic detection (its 'none found' is "
+            "not proof that there is none) and no reader reported or seeded the scan's lesions: read it",
+            notes,
+            flair_pd,
+        )
     if not now:
         had = any(x for _, x in earlier)
         finding = "resolved" if had else "no lesion"
@@ -234,6 +247,12 @@ def decide_question(
             flair_pd,
         )
     return Question(False, finding, f"the enhancing lesion is {finding}: {text}", notes, flair_pd)
+
+
+def _found_by_automatic_detection_only(tp: Timepoint) -> bool:
+    """Whether the scan's lesions come from automatic detection alone: it has images and case.yaml gives no lesion,
+    seed or mask for it (a lesion a reader reported as gone, or a reader's seed, is a reader's look)."""
+    return bool(tp.series) and not tp.lesions and not tp.seeds and not tp.masks
 
 
 def _reported_growth(case: Case, les: Mapping[dt.date, Sequence[Lesion]]) -> tuple[bool | None, float | None, str]:

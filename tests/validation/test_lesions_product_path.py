@@ -209,3 +209,19 @@ def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_tha
     advice = assess(tmp_path, tmp_path / "out").recommendation
     assert advice.next_step is not None and advice.next_step.startswith("a reader reads the latest scan"), advice
     assert "surveillance pathway" not in advice.next_step
+
+
+def test_tcia_10_nothing_found_automatically_at_clinical_progression_is_read_not_surveillance(tmp_path):
+    """TCIA 10 (Post: the scan where the clinicians called progression): automatic detection finds no lesion on either
+    scan ("none found": not proof that there is none; a reader's click at the reference gives Dice 0.87 / 0.60), and
+    no reader reported one. Before, the answer was "no enhancing lesion … (no lesion)" and routine surveillance; now a
+    reader's read of the latest scan."""
+    from pseudoprog.flow import assess
+
+    _tcia_case(tmp_path, "10", ("Pre", dt.date(2019, 6, 1)), ("Post", dt.date(2019, 8, 30)))
+    result = assess(tmp_path, tmp_path / "out")
+    advice = result.recommendation
+    assert advice.next_step is not None and advice.next_step.startswith("a reader reads the latest scan"), advice
+    assert "surveillance pathway" not in advice.next_step
+    assert result.probability_true_progression.value is None
+    assert any("only by automatic detection" in r for r in advice.rationale), advice.rationale
