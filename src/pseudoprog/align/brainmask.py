@@ -244,21 +244,21 @@ def _below_head_top_mm(head: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray
     return top - superior, top - bottom
 
 
-def _below_the_top(head: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+def _below_the_top(head: np.ndarray, below: np.ndarray, height: float, t: dict[str, Any]) -> np.ndarray:
     """The head within ``brain_below_top_mm`` of its top (RAS superior), or all of it when the head is no taller than
     ``head_with_neck_mm``: a field of view down to the neck has deep tissue in the face and neck too, and only the
-    upper head's deep tissue is brain (dcm_qa_xa30's 3-D MPRAGE, 250 mm of head: the deep median was the neck's)."""
-    below, height = _below_head_top_mm(head, affine)
+    upper head's deep tissue is brain (dcm_qa_xa30's 3-D MPRAGE, 250 mm of head: the deep median was the neck's).
+    ``below``, ``height``: :func:`_below_head_top_mm` of ``head``."""
     if height <= float(t["head_with_neck_mm"]):
         return head
     return head & (below <= float(t["brain_below_top_mm"]))
 
 
-def _above_the_neck(brain: np.ndarray, head: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.ndarray:
-    """``brain`` without what lies more than ``brain_max_below_top_mm`` below the head's top (the neck's muscles and
-    vessels, which the brain-intensity band and the erosion cannot always part from the brainstem), its largest
-    piece kept. A field of view that cuts the head's top only lowers the cut, so it never takes brain away."""
-    below, _ = _below_head_top_mm(head, affine)
+def _above_the_neck(brain: np.ndarray, below: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    """``brain`` without what lies more than ``brain_max_below_top_mm`` below the head's top (``below``, from
+    :func:`_below_head_top_mm`: the neck's muscles and vessels, which the brain-intensity band and the erosion cannot
+    always part from the brainstem), its largest piece kept. A field of view that cuts the head's top only lowers the
+    cut, so it never takes brain away."""
     above = below <= float(t["brain_max_below_top_mm"])
     if (brain & ~above).any():
         brain = _largest(brain & above)
@@ -276,7 +276,8 @@ def _raw_on_grid(data: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.
         raise ValueError("no head found: nothing stands above the background")
     head = fill_holes_3d_and_axial(head)
     depth = _depth_below_surface(head, sp, t)
-    deep = (depth >= float(t["deep_mm"])) & _below_the_top(head, affine, t)
+    below, height = _below_head_top_mm(head, affine)
+    deep = (depth >= float(t["deep_mm"])) & _below_the_top(head, below, height, t)
     if deep.sum() < 100:  # a small head or a thin slab: the deepest part of what is there
         deep = depth >= 0.6 * float(depth.max())
     median = float(np.median(data[deep]))
@@ -310,7 +311,7 @@ def _raw_on_grid(data: np.ndarray, affine: np.ndarray, t: dict[str, Any]) -> np.
         brain |= np.isin(labels, index[taken])
         brain |= _at_the_cortex(labels, shell, index[~taken], brain_before, (data <= lo) & head, spacing, t)
     brain = _padded(ndimage.binary_closing, brain, _ball(float(t["close_mm"]), spacing))
-    return _above_the_neck(fill_holes_3d_and_axial(brain), head, affine, t)
+    return _above_the_neck(fill_holes_3d_and_axial(brain), below, t)
 
 
 def slice_hull(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
