@@ -15,7 +15,9 @@ For every timepoint that has a post-contrast T1 (the reference grid of that sess
 4. Each lesion is measured (RANO for gliomas, RANO-BM for metastases), its core classified
    (fluid cavity/cyst vs necrosis), and the structural markers computed where the sequences exist.
 
-Then every session's T1c is registered onto the baseline T1c, lesion masks are carried there and
+Then every session's T1c is registered onto the baseline T1c (preset "longitudinal": the structural settings after a
+search over starting poses, since two days' head positions can differ by more than the optimiser's capture range),
+lesion masks are carried there and
 tracked (:mod:`.tracking`), and, with an RTDOSE, each lesion is placed against the dose. Where the lesions came from
 automatic detection, a reader's two checks are made with a click at a lesion's place (the seeded segmentation):
 a tracked lesion a follow-up does not show is looked for where it was (:func:`_follow_missing`), and a lesion a
@@ -763,7 +765,7 @@ def analyse_case(
             base[0],
             tl,
             kind="rigid" if across_sessions == "rigid" else "affine",
-            preset="structural",
+            preset="longitudinal",
             fixed_mask=base[1],
             labels=(f"{base_date}/T1c", f"{d}/T1c"),
         )
