@@ -15,7 +15,8 @@ cannot "improve" by fitting its own sample (the motion check compares the exact 
 pairs at whole-voxel shifts; the result's check, the Mattes metric before and after).
 
 The presets (``align/data/registration.yaml``) name the settings validated for each use: ``"structural"``
-(MR within and between sessions), ``"pet"`` (PET onto the T1c), ``"tram"`` (delayed onto early T1c).
+(MR within a session), ``"longitudinal"`` (a T1c onto another day's: the structural settings after a search over
+starting poses, :func:`_best_start`), ``"pet"`` (PET onto the T1c), ``"tram"`` (delayed onto early T1c).
 This module is the only one that drives SimpleITK's registration.
 """
 
@@ -174,7 +175,8 @@ def register(
         ``"rigid"`` (6 parameters) or ``"affine"`` (12, started from the rigid result and kept over it only
         when it improves the metric by more than the table's ``affine_gain``).
     preset
-        Validated settings: ``"structural"``, ``"pet"`` or ``"tram"`` (``align/data/registration.yaml``).
+        Validated settings: ``"structural"``, ``"longitudinal"``, ``"pet"`` or ``"tram"``
+        (``align/data/registration.yaml``).
     fixed_mask
         Boolean mask on the fixed grid limiting where the metric is sampled (e.g. the brain).
     same_frame_of_reference
