@@ -11,6 +11,8 @@ transformations a correct program's outcome must not depend on, and each is comp
   other side, the head facing the other way);
 - ``permute``: the same head stored with its grid axes in another order (axes (2, 0, 1), the affine's columns
   permuted to match: a slice axis stored first, as a sagittal or coronal series stores it);
+- ``tiltLR+20`` / ``tiltSI+15``: the same voxels with the header turned 20° about the left-right world axis (15°
+  about the superior-inferior one) through the image's centre: an oblique acquisition or a head turned in the scanner;
 - ``seed±x`` etc. (seeded path only): the seed moved 3 mm in world space from the reference centroid along each world
   axis, where the moved point is still inside the reference (with the core it encloses, as a ring's centroid is).
 
@@ -104,6 +106,18 @@ def _permute(scan: Scan, order: tuple[int, int, int]) -> Scan:
     return Scan(tr(scan.t1c), aff, tr(scan.ref), None if scan.flair is None else tr(scan.flair))
 
 
+def _tilted(scan: Scan, world_axis: int, degrees: float) -> Scan:
+    """The same voxels with the header turned by ``degrees`` about a world axis through the image's centre: an
+    oblique acquisition (slices prescribed along the head, e.g. AC-PC) or a head turned in the scanner."""
+    from scipy.spatial.transform import Rotation
+
+    centre = scan.affine @ np.array([*(np.array(scan.t1c.shape) - 1) / 2.0, 1.0])
+    turn = np.eye(4)
+    turn[:3, :3] = Rotation.from_euler("xyz"[world_axis], degrees, degrees=True).as_matrix()
+    turn[:3, 3] = centre[:3] - turn[:3, :3] @ centre[:3]
+    return Scan(scan.t1c, turn @ scan.affine, scan.ref, scan.flair)
+
+
 def _scaled(scan: Scan, f: Callable[[np.ndarray], np.ndarray]) -> Scan:
     return Scan(
         f(scan.t1c).astype(np.float32),
@@ -131,6 +145,8 @@ def transforms(case: str) -> dict[str, Callable[[Scan], Scan]]:
     out["mirrorLR"] = lambda s: _flip(s, _world_axis(s.affine, 0), keep_affine=True)
     out["mirrorAP"] = lambda s: _flip(s, _world_axis(s.affine, 1), keep_affine=True)
     out["permute"] = lambda s: _permute(s, (2, 0, 1))
+    out["tiltLR+20"] = lambda s: _tilted(s, 0, 20.0)
+    out["tiltSI+15"] = lambda s: _tilted(s, 2, 15.0)
     return out
 
 

@@ -36,7 +36,7 @@ from ..case import Volume
 from ..errors import CannotAssessError
 from ..files import load_table
 from .axes import inverse_order, permute_affine, slices_last, transposed
-from .resample import resample_mask
+from .resample import block_factors, resample_mask
 
 METHODS = ("classical", "deepbet", "auto")
 
@@ -145,7 +145,7 @@ def classical_brain_mask(volume: Volume, *, erode_mm: float = 4.0, working_mm: f
     if not is_skull_stripped(volume.data):
         return _raw_brain_mask(volume)
     volume = _constant_background_to_zero(volume)
-    factors = [max(1, int(working_mm / s)) for s in volume.spacing_mm]
+    factors = list(block_factors(volume.spacing_mm, working_mm))
     if any(f > 1 for f in factors):
         shape = volume.spatial_shape
         coarse, affine = _block_mean(np.nan_to_num(np.asarray(volume.data, dtype=np.float32)), volume.affine, factors)
@@ -190,7 +190,7 @@ def _raw_brain_mask(volume: Volume) -> np.ndarray:
     """Brain mask of a raw image with scalp and skull (see the module docstring; numbers in brainmask.yaml)."""
     t = _table()["raw"]
     data = np.nan_to_num(np.asarray(volume.data, dtype=np.float32))
-    factors = [max(1, int(float(t["working_mm"]) / s)) for s in volume.spacing_mm]
+    factors = list(block_factors(volume.spacing_mm, float(t["working_mm"])))
     affine = volume.affine
     if any(f > 1 for f in factors):
         data, affine = _block_mean(data, volume.affine, factors)

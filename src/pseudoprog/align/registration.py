@@ -34,6 +34,7 @@ from ..case import Volume
 from ..errors import CannotAssessError
 from ..files import load_table
 from .itk import LPS_FROM_RAS, sitk_transform_to_ras, to_sitk, volume_to_sitk
+from .resample import block_factors
 from .warp import Grid, coarsen, warp_mask
 
 KINDS = ("rigid", "affine")
@@ -594,8 +595,7 @@ def _sampling(p: dict[str, Any], fixed: sitk.Image, mask: sitk.Image | None, las
 
 
 def _factors(volume: Volume, working_mm: float) -> tuple[int, int, int]:
-    a, b, c = (max(1, int(working_mm / sp)) for sp in volume.spacing_mm)
-    return (a, b, c)
+    return block_factors(volume.spacing_mm, working_mm)
 
 
 def _block_affine(affine: np.ndarray, f: tuple[int, int, int]) -> np.ndarray:

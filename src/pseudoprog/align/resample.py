@@ -43,3 +43,15 @@ def resample_mask(
     """Carry a boolean mask to another grid of the same world: a destination voxel is in it if ≥ half of it was."""
     grid = Grid(dst_affine, (int(dst_shape[0]), int(dst_shape[1]), int(dst_shape[2])))
     return warp_mask(mask, src_affine, None, grid)
+
+
+def block_factors(spacing_mm: tuple[float, ...] | np.ndarray, working_mm: float) -> tuple[int, int, int]:
+    """Whole block-averaging factors per axis that bring voxels of ``spacing_mm`` towards ``working_mm``.
+
+    A spacing read from a header is the exact value only to float32 precision, and more so on an oblique grid (its
+    axes' lengths are norms of rotated columns): 1 mm stored as 1.0000001 mm must give the factor 2 mm gives for
+    1 mm, not 1 (which changed a brain mask by 4 000 voxels between a header read from disk and the same header in
+    memory; benchmarks/RESULTS.md, session 41). So the quotient is taken with a 1e-4 tolerance.
+    """
+    a, b, c = (max(1, int(working_mm / float(s) + 1e-4)) for s in spacing_mm)
+    return (a, b, c)
