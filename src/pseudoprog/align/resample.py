@@ -49,9 +49,9 @@ def block_factors(spacing_mm: tuple[float, ...] | np.ndarray, working_mm: float)
     """Whole block-averaging factors per axis that bring voxels of ``spacing_mm`` towards ``working_mm``.
 
     A spacing read from a header is the exact value only to float32 precision, and more so on an oblique grid (its
-    axes' lengths are norms of rotated columns): 1 mm stored as 1.0000001 mm must give the factor 2 mm gives for
-    1 mm, not 1 (which changed a brain mask by 4 000 voxels between a header read from disk and the same header in
-    memory; benchmarks/RESULTS.md, session 41). So the quotient is taken with a 1e-4 tolerance.
+    axes' lengths are norms of rotated columns): 1 mm stored as 1.0000002 mm must give the factor 2 mm gives for
+    1 mm, not 1 (a BraTS T1c's brain mask moved by 3 % of its voxels with its affine scaled by 1 + 2e-7;
+    benchmarks/RESULTS.md, session 41). So the quotient is taken with a 1e-4 tolerance.
     """
     a, b, c = (max(1, int(working_mm / float(s) + 1e-4)) for s in spacing_mm)
     return (a, b, c)
