@@ -29,6 +29,7 @@ from pseudoprog.lesions.analysis import analyse_case
 
 from ..conftest import shared_data
 from .test_lesions_real_more import _dice, _load_remind, tcia_scan
+from .test_registration_real import turned_about
 
 pytestmark = pytest.mark.validation
 
@@ -152,16 +153,6 @@ def test_tcia_05_a_tumour_missed_on_the_first_scan_is_found_there_not_called_new
     assert not [e for e in result.events if e.kind == "new"]
 
 
-def _tilted(about_mm: np.ndarray, degrees: float) -> np.ndarray:
-    """A rigid turn (RAS) by ``degrees`` about the left-right axis through ``about_mm``: the head nodding."""
-    from scipy.spatial.transform import Rotation
-
-    turn = np.eye(4)
-    turn[:3, :3] = Rotation.from_euler("x", degrees, degrees=True).as_matrix()
-    turn[:3, 3] = about_mm - turn[:3, :3] @ about_mm
-    return turn
-
-
 def test_tcia_05_a_follow_up_with_the_head_tilted_20_degrees_is_registered_as_if_it_were_not(tmp_path):
     """Two days' scans of one head can differ by 15-20° of tilt (head position, slice prescription). 05 Post is
     stored with its header turned 20° about the left-right axis through the image's centre (the same voxels: the head
@@ -176,7 +167,7 @@ def test_tcia_05_a_follow_up_with_the_head_tilted_20_degrees_is_registered_as_if
     _tcia_case(straight, "05", ("Pre", pre), ("Post", post))
     t1c, affine, _ = tcia_scan("05/Post")
     brain_centre = affine @ np.array([*(np.array(t1c.shape) - 1) / 2.0, 1.0])
-    turn = _tilted(brain_centre[:3], 20.0)
+    turn = turned_about(brain_centre[:3], (20.0, 0.0, 0.0))  # a nod: about the left-right axis
     _tcia_case(tilted, "05", ("Pre", pre), ("Post", post))
     nib.save(nib.Nifti1Image(t1c, turn @ affine), tilted / str(post) / "t1c.nii.gz")
     as_stored, turned = _analysed(straight), _analysed(tilted)

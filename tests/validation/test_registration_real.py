@@ -163,17 +163,23 @@ def tcia_11_as_stored(tcia_11_pair):
     return register(first, later, kind="rigid", preset="longitudinal", fixed_mask=brain)
 
 
-@pytest.mark.parametrize("turn", list(TURNS))
-def test_a_follow_up_turned_in_its_header_is_registered_to_the_same_pose(tcia_11_pair, tcia_11_as_stored, turn):
+def turned_about(centre_mm: np.ndarray, degrees_xyz: tuple[float, float, float]) -> np.ndarray:
+    """A rigid turn (RAS, 4x4) by these angles about the world axes through ``centre_mm``: a head turned in the scanner
+    (or slices prescribed along it), applied to a header as ``turn @ affine``."""
     from scipy.spatial.transform import Rotation
 
+    turn = np.eye(4)
+    turn[:3, :3] = Rotation.from_euler("xyz", degrees_xyz, degrees=True).as_matrix()
+    turn[:3, 3] = centre_mm - turn[:3, :3] @ centre_mm
+    return turn
+
+
+@pytest.mark.parametrize("turn", list(TURNS))
+def test_a_follow_up_turned_in_its_header_is_registered_to_the_same_pose(tcia_11_pair, tcia_11_as_stored, turn):
     first, later, brain = tcia_11_pair
     voxels = np.argwhere(brain)[::25]
     points = first.affine @ np.c_[voxels, np.ones(len(voxels))].T
-    centre = points[:3].mean(axis=1)
-    turned = np.eye(4)
-    turned[:3, :3] = Rotation.from_euler("xyz", TURNS[turn], degrees=True).as_matrix()
-    turned[:3, 3] = centre - turned[:3, :3] @ centre
+    turned = turned_about(points[:3].mean(axis=1), TURNS[turn])
     moved = Volume(later.data, turned @ later.affine)
     reg = register(first, moved, kind="rigid", preset="longitudinal", fixed_mask=brain)
     assert reg.accepted and reg.metric_after < reg.metric_before

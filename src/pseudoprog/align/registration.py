@@ -278,9 +278,9 @@ class _Working:
         if p["working_mm"] is not None:
             # Block-average fine images once (the pyramid would otherwise smooth the full-resolution image at
             # every level) and divide the shrink factors accordingly: same effective resolution, less work.
-            factors = _factors(fixed, float(p["working_mm"]))
+            factors = block_factors(fixed.spacing_mm, float(p["working_mm"]))
             f_img, factors = _block_average(fixed, factors)
-            m_img, _ = _block_average(moving, _factors(moving, float(p["working_mm"])))
+            m_img, _ = _block_average(moving, block_factors(moving.spacing_mm, float(p["working_mm"])))
             # Divided by the largest factor, that of the fine axes: a thick-slice image (0.9 x 0.9 x 5.5 mm,
             # factors 2, 2, 1) has its fine axes at the effective resolution meant, and its thick axis (ITK shrinks
             # every axis alike) no coarser than before. Divided by the smallest, its 26 slices went to 7 of 22 mm,
@@ -592,10 +592,6 @@ def _sampling(p: dict[str, Any], fixed: sitk.Image, mask: sitk.Image | None, las
     if at_last_level <= 0:
         return fraction
     return min(1.0, max(fraction, per_bin * bins * bins / at_last_level))
-
-
-def _factors(volume: Volume, working_mm: float) -> tuple[int, int, int]:
-    return block_factors(volume.spacing_mm, working_mm)
 
 
 def _block_affine(affine: np.ndarray, f: tuple[int, int, int]) -> np.ndarray:
