@@ -26,6 +26,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from ..align.axes import axial_last, permute_affine
+from ..align.mm import at_most, less_than, more_than
 from ..case import LesionMeasurement
 from .rules import value
 
@@ -150,7 +151,7 @@ def _sealed(piece: np.ndarray, sx: float, sy: float) -> np.ndarray:
     r = 0.5 * value("measurement", "rim_gap_mm")
     ri, rj = max(1, round(r / sx)), max(1, round(r / sy))
     ii, jj = np.ogrid[-ri : ri + 1, -rj : rj + 1]
-    disk = (ii * sx) ** 2 + (jj * sy) ** 2 <= r * r + 1e-9
+    disk = at_most(np.sqrt((ii * sx) ** 2 + (jj * sy) ** 2), r)
     pad = max(ri, rj) + 1
     closed = ndimage.binary_closing(np.pad(piece, pad), structure=disk)[pad:-pad, pad:-pad] | piece
     sealed = np.asarray(ndimage.binary_fill_holes(closed)) & ~closed & ~filled
@@ -213,13 +214,13 @@ def measurability(
     else:
         ld_min = perp_min = value("measurement", "rano", "min_diameter_mm")
     thick = value("measurement", "rano", "thick_slice_limit_mm")
-    if slice_spacing_mm > thick:
+    if more_than(slice_spacing_mm, thick):
         floor = value("measurement", "rano", "thick_slice_factor") * slice_spacing_mm
         ld_min, perp_min = max(ld_min, floor), max(perp_min, floor)
         rule = f" (slices {slice_spacing_mm:.1f} mm apart > {thick:.0f} mm: minimum 2 × slice spacing, Wen 2010)"
     else:
         rule = ""
-    if long_mm < ld_min or perp_mm < perp_min:
+    if less_than(long_mm, ld_min) or less_than(perp_mm, perp_min):
         return False, f"{long_mm:.1f} × {perp_mm:.1f} mm is below the {ld_min:.0f} × {perp_min:.0f} mm minimum{rule}"
     src = "Lin 2015 (RANO-BM)" if criteria == "rano_bm" else "Wen 2010 (RANO)"
     return True, f"{long_mm:.1f} × {perp_mm:.1f} mm on {n_slices} slices meets the {src} minimum{rule}"

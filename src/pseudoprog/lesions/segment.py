@@ -76,6 +76,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ..align.axes import inverse_order, permute_affine, slices_last, transposed
 from ..align.brainmask import fill_holes_3d_and_axial, slice_hull
+from ..align.mm import at_least, at_most, less_than, more_than, nearest_voxels
 from ..case import SeriesKind
 from ..errors import CannotAssessError
 from .rules import value
@@ -126,9 +127,9 @@ class Seed:
         world = (affine[:3, :3] @ ijk + affine[:3, 3:4]).reshape(3, *sub)
         if self.point_mm is not None:
             d2 = sum((world[a] - self.point_mm[a]) ** 2 for a in range(3))
-            inside = d2 <= self.radius_mm**2
+            inside = at_most(np.sqrt(d2), self.radius_mm)
         else:
-            inside = np.all([(world[a] >= lo[a]) & (world[a] <= hi[a]) for a in range(3)], axis=0)
+            inside = np.all([at_least(world[a], lo[a]) & at_most(world[a], hi[a]) for a in range(3)], axis=0)
         out[tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))] = inside
         return out
 
@@ -268,7 +269,7 @@ class Shape:
 
     def problem(self, brain_slices: int) -> str | None:
         """Why this structure cannot be a lesion, or None."""
-        if self.extent_mm > value("segmentation", "max_lesion_extent_mm"):
+        if more_than(self.extent_mm, value("segmentation", "max_lesion_extent_mm")):
             return f"it is {self.extent_mm:.0f} mm long, more than a lesion can be"
         if self.slices > value("segmentation", "max_slice_fraction") * brain_slices:
             return f"it spans {self.slices} of the brain's {brain_slices} axial slices"
@@ -336,7 +337,7 @@ def _local_shell(brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> 
     """The brain 3–15 mm around a region (its local background): the box it lies in and the shell within that box."""
     sl = _bbox(region, pad=int(np.ceil(16.0 / spacing.min())))
     d = ndimage.distance_transform_edt(~region[sl], sampling=spacing)
-    return sl, (d > 3.0) & (d <= 15.0) & brain[sl]
+    return sl, more_than(d, 3.0) & at_most(d, 15.0) & brain[sl]
 
 
 def _shell_background(e: np.ndarray, brain: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> tuple[float, float]:
@@ -402,11 +403,11 @@ def within_mm(mask: np.ndarray, reach_mm: float, spacing: np.ndarray | tuple[flo
     of a whole-volume mask took 0.17 s a run). An empty mask gets the whole-array transform's own answer.
     """
     if not mask.any():
-        return ndimage.distance_transform_edt(~mask, sampling=spacing) <= reach_mm
+        return at_most(ndimage.distance_transform_edt(~mask, sampling=spacing), reach_mm)
     margin = max(int(np.ceil(reach_mm / float(min(spacing)))), 0) + 1
     box = _bbox(mask, pad=margin)
     out = np.zeros(mask.shape, dtype=bool)
-    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= reach_mm
+    out[box] = at_most(ndimage.distance_transform_edt(~mask[box], sampling=spacing), reach_mm)
     return out
 
 
@@ -427,7 +428,7 @@ class DetectionMap:
     ) -> DetectionMap:
         """``inner``: the eroded brain when another map of this brain already has it (it depends on the brain only)."""
         if inner is None:
-            inner = depth_in_mm(brain, spacing) > value("segmentation", "detection_erosion_mm")
+            inner = more_than(depth_in_mm(brain, spacing), value("segmentation", "detection_erosion_mm"))
             inner &= ~on_the_surface(brain, border_outside=False)
         smooth = ndimage.gaussian_filter(
             enhancement, value("segmentation", "detection_smoothing_mm") / FWHM_PER_SIGMA / spacing
@@ -495,7 +496,7 @@ def detect_candidates(
         why = shp.problem(brain_slices)
         if why is not None:
             text = f"an enhancing structure of {sizes[idx - 1]:.0f} mm³ was not taken as a lesion: {why}"
-            if shp.extent_mm > value("segmentation", "max_lesion_extent_mm") or "spans" in why:
+            if more_than(shp.extent_mm, value("segmentation", "max_lesion_extent_mm")) or "spans" in why:
                 implausible.append(Implausible(sl, comp, text))
             else:
                 dropped.append(text)
@@ -653,11 +654,11 @@ def judge_implausible(
     set_aside: list[str] = []
     for s in structures:
         thick = thickness_mm(s.mask, spacing)
-        if thick >= max_thick:
+        if at_least(thick, max_thick):
             unsafe.append(f"{s.text}; it is {thick:.0f} mm thick in places, so a lesion may be merged with it")
             continue
         gap = _gap_mm(s, targets, spacing, reach=clearance)
-        if gap < clearance:
+        if less_than(gap, clearance):
             unsafe.append(f"{s.text}; it lies {gap:.0f} mm from an automatic target, so it may be part of that lesion")
             continue
         where = f"more than {clearance:.0f} mm from every target" if targets else "no automatic target near it"
@@ -753,7 +754,7 @@ def grow_lesion(
     bg, spread = _upper_background(e, brain, filled, spacing)
     reach = value("segmentation", "rim_extension_mm")
     sl = _bbox(filled, pad=int(np.ceil((reach + 1.0) / spacing.min())))
-    near = ndimage.distance_transform_edt(~filled[sl], sampling=spacing) <= reach
+    near = at_most(ndimage.distance_transform_edt(~filled[sl], sampling=spacing), reach)
     rim_sd = value("segmentation", "rim_local_sd")
     above = e[sl] > bg + rim_sd * spread
     dim = (above & brain[sl] & near & allowed[sl]) | bright[sl]
@@ -1181,7 +1182,7 @@ def _across_the_mask_edge(
     bar = bg + value("segmentation", "rim_connected_sd") * spread
     slices = np.asarray(lesion.any(axis=(0, 1)))
     band = ~brain & allowed & slices[None, None, :]
-    band &= ndimage.distance_transform_edt(~brain, sampling=spacing) <= value("segmentation", "edge_band_mm")
+    band &= at_most(ndimage.distance_transform_edt(~brain, sampling=spacing), value("segmentation", "edge_band_mm"))
     if not (band & (e > bar)).any():
         return lesion
     band &= envelope(band & (e > bar))
@@ -1332,7 +1333,7 @@ def _with_tissue_beyond(
 
 def _axial_disk(diameter_mm: float, spacing: np.ndarray) -> np.ndarray:
     """An in-plane disk ``diameter_mm`` across (radius at least one voxel), as a one-slice 3D structuring element."""
-    r = np.maximum(np.rint(0.5 * diameter_mm / spacing[:2]).astype(int), 1)
+    r = np.maximum(nearest_voxels(0.5 * diameter_mm, spacing[:2]), 1)
     disk = np.zeros((2 * r[0] + 1, 2 * r[1] + 1, 1), dtype=bool)
     ii, jj = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
     disk[..., 0] = (ii / r[0]) ** 2 + (jj / r[1]) ** 2 <= 1.0
@@ -1356,7 +1357,8 @@ def _without_dural_sheet(mask: np.ndarray, brain: np.ndarray, core: np.ndarray, 
         return mask
     # Depth below the brain mask's surface; the image's border counts as outside.
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1][sl]
-    outer = (depth <= value("segmentation", "detection_erosion_mm")) | on_the_surface(brain, border_outside=True)[sl]
+    outer = at_most(depth, value("segmentation", "detection_erosion_mm"))
+    outer |= on_the_surface(brain, border_outside=True)[sl]
     kept = m & ~(thin & outer)
     labels, _ = ndimage.label(kept, structure=STRUCT26)
     keep = np.unique(labels[kept & core[sl]])
@@ -1760,7 +1762,7 @@ def _segment(
                 )
                 continue
             low_mm = _height_above_brain_base_mm(target, brain, affine)
-            if low_mm <= value("segmentation", "skull_base_margin_mm"):
+            if at_most(low_mm, value("segmentation", "skull_base_margin_mm")):
                 # The skull base: the classical mask holds non-brain tissue there and normal structures enhance
                 # (cavernous sinuses, pituitary, petrosal sinuses, marrow), while a later pass's claim is only that
                 # its mass is the most conspicuous one (TCIA 08 Pre, 05 Post, 08 Post under drift or another
@@ -1856,7 +1858,7 @@ def _completed_like_a_click(
     reach = value("segmentation", "automatic_growth_mm")
     sl = _bbox(target, pad=int(np.ceil((reach + value("segmentation", "rim_extension_mm") + 17.0) / spacing.min())))
     lesion = target[sl]
-    allowed = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= reach
+    allowed = at_most(ndimage.distance_transform_edt(~lesion, sampling=spacing), reach)
 
     done = _across_the_mask_edge(e[sl], brain[sl], _hull_in_crop(brain, sl), lesion, allowed, spacing)
     done = _with_pieces(e[sl], brain[sl], done, allowed, spacing)
@@ -2340,7 +2342,8 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     box = _bbox(mask, pad=int(np.ceil(value("segmentation", "detection_erosion_mm") / spacing.min())) + 1)
     # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box).
     depth = ndimage.distance_transform_edt(brain[box], sampling=spacing)
-    outer = (depth <= value("segmentation", "detection_erosion_mm")) | on_the_surface(brain[box], border_outside=False)
+    outer = at_most(depth, value("segmentation", "detection_erosion_mm"))
+    outer |= on_the_surface(brain[box], border_outside=False)
     share = float(outer[mask[box]].mean())
     if share < value("segmentation", "surface_max_share"):
         return None
@@ -2411,7 +2414,7 @@ def midline_surface_structure(
     # Depth below the mask's surface; the image's border counts as outside (a cut field of view is an edge).
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
     if (
-        float(depth[mask].min()) > value("segmentation", "detection_erosion_mm")
+        more_than(depth[mask].min(), value("segmentation", "detection_erosion_mm"))
         and not (mask & on_the_surface(brain, border_outside=True)).any()
     ):
         return None
@@ -2474,7 +2477,7 @@ def paired_structure(
         return None
     # At least one voxel each way (the plane's resolution plus a voxel): on slices thicker than twice the window
     # rounding gave none, and the neighbouring slice was never looked at (TCIA 11 Pre at 6.5 mm; l25-spacing).
-    half = np.maximum(np.rint(value("segmentation", "paired_window_mm") / spacing), 1).astype(np.intp)
+    half = np.maximum(nearest_voxels(value("segmentation", "paired_window_mm"), spacing), 1).astype(np.intp)
     lo = np.maximum(vox[inside].min(axis=0) - half, 0)
     hi = np.minimum(vox[inside].max(axis=0) + half + 1, shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
