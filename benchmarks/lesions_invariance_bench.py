@@ -13,6 +13,9 @@ transformations a correct program's outcome must not depend on, and each is comp
   permuted to match: a slice axis stored first, as a sagittal or coronal series stores it);
 - ``tiltLR+20`` / ``tiltSI+15``: the same voxels with the header turned 20° about the left-right world axis (15°
   about the superior-inferior one) through the image's centre: an oblique acquisition or a head turned in the scanner;
+- ``hdr+2e-7`` / ``tiltLR+20f32``: the header as a NIfTI file gives it back (the affine in float32), its axes 2e-7
+  longer (the spacings an oblique grid's float32 columns give: 5 mm read as 5.000001 mm), or ``tiltLR+20``'s affine
+  rounded to float32: a distance exactly on a threshold (three 5 mm slices are 15 mm) must not fall either side by it;
 - ``seed±x`` etc. (seeded path only): the seed moved 3 mm in world space from the reference centroid along each world
   axis, where the moved point is still inside the reference (with the core it encloses, as a ring's centroid is).
 
@@ -118,6 +121,14 @@ def _tilted(scan: Scan, world_axis: int, degrees: float) -> Scan:
     return Scan(scan.t1c, turn @ scan.affine, scan.ref, scan.flair)
 
 
+def _header_rounded(scan: Scan, *, scale: float = 1.0) -> Scan:
+    """The same voxels with the header as a file gives it back: the affine in float32 (NIfTI's sform), and with
+    ``scale`` its axes that much longer (1 + 2e-7: the spacings an oblique grid's float32 columns give)."""
+    aff = scan.affine.copy()
+    aff[:3, :3] *= scale
+    return Scan(scan.t1c, aff.astype(np.float32).astype(np.float64), scan.ref, scan.flair)
+
+
 def _scaled(scan: Scan, f: Callable[[np.ndarray], np.ndarray]) -> Scan:
     return Scan(
         f(scan.t1c).astype(np.float32),
@@ -147,6 +158,8 @@ def transforms(case: str) -> dict[str, Callable[[Scan], Scan]]:
     out["permute"] = lambda s: _permute(s, (2, 0, 1))
     out["tiltLR+20"] = lambda s: _tilted(s, 0, 20.0)
     out["tiltSI+15"] = lambda s: _tilted(s, 2, 15.0)
+    out["hdr+2e-7"] = lambda s: _header_rounded(s, scale=1.0 + 2e-7)
+    out["tiltLR+20f32"] = lambda s: _header_rounded(_tilted(s, 0, 20.0))
     return out
 
 
