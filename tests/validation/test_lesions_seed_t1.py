@@ -115,8 +115,8 @@ def test_a_seed_on_tissue_as_bright_before_contrast_is_refused_and_says_so(tmp_p
 @pytest.fixture(scope="module")
 def fg_registered(tmp_path_factory):
     """FG-6692's brain mask and its T1 registered onto the T1c by the product (a folder of T1c + T1): the timepoint's
-    own analysis, which registers its series whatever automatic detection then says (on this scan it says "not
-    reliable", which drops the timepoint from a case; benchmarks/RESULTS.md, session 42)."""
+    own analysis, which registers its series whatever automatic detection then says (a "not reliable" drops the
+    timepoint from a case, and this fixture is about the registration)."""
     folder = case_folder(tmp_path_factory.mktemp("fg"), "TCGA-FG-6692", kinds=("t1c", "t1"))
     case = ingest_case(folder, allow_roots=(shared_data("tcga-lgg-brats-toolkit"),)).case
     tl = analyse_timepoint(case, case.timepoints[0])
