@@ -398,7 +398,7 @@ def _at_the_cortex(
     )
     boxes = ndimage.find_objects(labels)
     piece_mm = float(t["cortex_piece_mm"])
-    disk = ball(piece_mm, (spacing[0], spacing[1], 1e9))[:, :, 1]
+    disk = ball(piece_mm, spacing[:2])
     margin = disk.shape[0] // 2 + 2  # in-plane, so that a gap between a rim and the hull's edge lies inside the box
     for lab in index[(in_hull >= float(t["cortex_in_hull"])) & (around >= float(t["bright_surrounded"]))]:
         found = boxes[lab - 1]

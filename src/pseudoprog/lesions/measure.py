@@ -26,7 +26,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from ..align.axes import axial_last, permute_affine
-from ..align.mm import at_most, less_than, more_than
+from ..align.mm import ball, less_than, more_than
 from ..case import LesionMeasurement
 from .rules import value
 
@@ -149,10 +149,8 @@ def _sealed(piece: np.ndarray, sx: float, sy: float) -> np.ndarray:
     """
     filled = np.asarray(ndimage.binary_fill_holes(piece))
     r = 0.5 * value("measurement", "rim_gap_mm")
-    ri, rj = max(1, round(r / sx)), max(1, round(r / sy))
-    ii, jj = np.ogrid[-ri : ri + 1, -rj : rj + 1]
-    disk = at_most(np.sqrt((ii * sx) ** 2 + (jj * sy) ** 2), r)
-    pad = max(ri, rj) + 1
+    disk = ball(r, (sx, sy))
+    pad = max(disk.shape) // 2 + 1
     closed = ndimage.binary_closing(np.pad(piece, pad), structure=disk)[pad:-pad, pad:-pad] | piece
     sealed = np.asarray(ndimage.binary_fill_holes(closed)) & ~closed & ~filled
     if not sealed.any():

@@ -240,7 +240,8 @@ def _tied_median(values: np.ndarray) -> float:
     v = float(np.median(values))
     n = values.size
     below, above = values < v, values > v
-    lo, eq = int(np.count_nonzero(below)), n - int(np.count_nonzero(below)) - int(np.count_nonzero(above))
+    lo = int(np.count_nonzero(below))
+    eq = n - lo - int(np.count_nonzero(above))
     if eq <= 1 or eq > 0.25 * n:
         return v
     gaps = [v - float(values[below].max()) if lo else np.inf, float(values[above].min()) - v if above.any() else np.inf]
