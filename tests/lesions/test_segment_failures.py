@@ -312,3 +312,36 @@ def test_the_confluence_of_the_sinuses_grown_along_a_transverse_sinus_is_a_midli
     assert midline_surface_structure(grown, brain, affine, plane=plane, found=confluence) is not None
     one_side = confluence & (x >= 35)
     assert midline_surface_structure(grown, brain, affine, plane=plane, found=one_side) is None
+
+
+def _with_dural_band(y: tuple[int, int], z: tuple[int, int]):
+    # A band running from 2 to 15 mm below the brain's surface, 12-26 mm off the midline, enhancing brightly: the
+    # tentorium or a sinus wall with a cortical vein that a raw-image brain mask holds (TCIA 08 Post under a 20 %
+    # anterior-posterior field, where two such structures passed every shape test and were the targets).
+    s = _scene()
+    t1c = s["t1c"].copy()
+    band = np.zeros(SHAPE, dtype=bool)
+    band[44:58, y[0] : y[1], z[0] : z[1]] = True
+    band &= s["brain"]
+    t1c[band] = 1300.0
+    lesions, notes = segment_lesions(t1c, s["brain"], s["affine"], t1=s["t1"])
+    return s, band, lesions, notes
+
+
+def test_a_thin_band_reaching_the_brain_surface_is_never_a_target():
+    from pseudoprog.lesions.segment import thin_surface_structure
+
+    s, band, lesions, notes = _with_dural_band((20, 24), (14, 18))  # 4 mm wide, 8 mm tall
+    assert thin_surface_structure(band, s["brain"], s["affine"]) is not None
+    assert not any((les.enhancing & band).any() for les in lesions), notes
+    assert any("a vessel, a sinus or the dura" in n for n in notes), notes
+    assert any(_dice(les.enhancing, s["rim"]) > 0.9 for les in lesions), "the real lesion is still found"
+
+
+def test_a_lesion_10_mm_thick_at_the_surface_is_not_a_thin_structure():
+    # A measurable lesion (both diameters >= 10 mm) at the cortex is at least 10 mm thick: it stays a target.
+    from pseudoprog.lesions.segment import thin_surface_structure
+
+    s, band, lesions, _ = _with_dural_band((18, 28), (13, 18))  # 10 mm wide and tall
+    assert thin_surface_structure(band, s["brain"], s["affine"]) is None
+    assert any(_dice(les.enhancing, band) > 0.7 for les in lesions)

@@ -137,3 +137,26 @@ def test_tcia_10_post_a_click_beside_the_centroid_under_a_centre_bright_field_gi
     assert len(found) == 1, notes
     assert _dice(found[0].enhancing, ref) >= 0.45  # 0.56 measured, as at the centroid (0.60 as loaded)
     assert _near(found, ref)[0] >= 0.9
+
+
+THIN_ANATOMY = "a vessel, a sinus or the dura"
+
+
+def test_tcia_08_post_thin_anatomy_at_the_surface_gives_way_to_the_tumour():
+    # 20 % brighter towards the front: two first-pass targets, the left tentorium (5 mm thick) and the posterior
+    # superior sagittal sinus (4 mm thick, 2-10 mm to one side of the mask's symmetry plane), 0 % within 5 voxels of
+    # the tumour, passed every other test (benchmarks/RESULTS.md, session 43). Thin structures reaching the mask's
+    # outer 5 mm are now anatomy, and the dominance-backed pass finds the tumour (Dice 0.85; 0.86 as loaded).
+    found, notes, ref = _under_field("08/Post", "y", 0.2)
+    assert sum(THIN_ANATOMY in n for n in notes) == 2, notes
+    assert len(found) == 1, notes
+    assert _near(found, ref)[0] >= 0.9
+    assert _dice(found[0].enhancing, ref) >= 0.75
+
+
+def test_remind_a_thin_structure_just_under_half_in_the_outer_shell_is_not_a_target():
+    # Centre 20 % brighter than the edge: a 6 mm thick structure with 49 % of its voxels in the mask's outer 5 mm
+    # (surface_max_share needs 50 %) was the target, 0 % within 5 voxels of the tumour. Now set aside as thin anatomy.
+    found, notes, ref = _under_field("remind", "r", 0.2)
+    assert all(n >= 0.9 for n in _near(found, ref)), notes
+    assert any(THIN_ANATOMY in n for n in notes), notes

@@ -1737,6 +1737,10 @@ def _segment(
                 # such tissue (TCIA 02 Post, 11 Pre taken on 0.8 mm pixels or 3 mm slices, 336-477 mm³; a larger
                 # tumour across the midline stays a target; benchmarks/RESULTS.md, l25-spacing).
                 sinus = deep_midline_structure(mask, affine, plane=plane)
+            if sinus is None and surface_structure(mask, brain, affine) is None:
+                # Thin anatomy reaching the surface; a target mostly in the outer shell makes the detection not
+                # reliable instead (below): there the mask itself holds what the erosion was meant to keep out.
+                sinus = thin_surface_structure(mask, brain, affine)
             if sinus is None:
                 kept.append(mask)
                 kept_by.append(how)
@@ -2378,6 +2382,44 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     return (
         f"{share:.0%} of it lies in the brain mask's outer {value('segmentation', 'detection_erosion_mm'):.0f} mm "
         "(dura, a sinus, or skull-base marrow or fat the mask kept; or a lesion at the cortex)"
+    )
+
+
+def thin_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
+    """Why an automatic target is a vessel, a sinus or the dura at the brain mask's surface, or None.
+
+    A raw-image brain mask holds the dura (tentorium, falx), the sinuses and the cortical veins at its surface, and a
+    candidate found deeper may grow out to them. Such a structure is thin everywhere; a lesion measurable under RANO
+    (both diameters >= 10 mm) is not. A target that reaches the mask's outer ``detection_erosion_mm`` and is thinner
+    than ``thin_surface_max_thickness_mm`` everywhere (:func:`thickness_mm`, holes filled, so a ring counts as solid)
+    while at least ``thin_surface_min_aspect`` times as long (its bounding box's longest side: a sheet or a tube; a
+    small compact lesion is as long as it is thick) is such anatomy, wherever it lies about the midline: the posterior
+    superior sagittal sinus may run several mm to one side of the mask's symmetry plane, and the tentorium and
+    transverse sinuses lie beside it (TCIA 08 Post under a 20 % anterior-posterior field; benchmarks/RESULTS.md,
+    session 43). Only for targets not mostly in the outer shell: those make detection not reliable
+    (:func:`surface_structure`).
+    """
+    if not mask.any():
+        return None
+    spacing = _spacing(affine)
+    erosion = value("segmentation", "detection_erosion_mm")
+    box = _bbox(mask, pad=int(np.ceil(erosion / spacing.min())) + 1)
+    # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box); the
+    # image's border counts as outside, as in midline_surface_structure.
+    inner = np.pad(brain[box], 1)
+    depth = ndimage.distance_transform_edt(inner, sampling=spacing)[1:-1, 1:-1, 1:-1]
+    if more_than(float(depth[mask[box]].min()), erosion):
+        return None
+    thick = thickness_mm(mask, spacing)
+    if not less_than(thick, value("segmentation", "thin_surface_max_thickness_mm")):
+        return None
+    idx = np.argwhere(mask)
+    extent = float(((idx.max(axis=0) - idx.min(axis=0) + 1) * spacing).max())
+    if less_than(extent, value("segmentation", "thin_surface_min_aspect") * thick):
+        return None  # as long as it is thick: a small compact lesion, not a sheet or a tube
+    return (
+        f"it reaches the brain mask's outer {erosion:.0f} mm and is at most {thick:.0f} mm thick over {extent:.0f} mm "
+        "(a lesion measurable under RANO is 10 mm thick): a vessel, a sinus or the dura"
     )
 
 
