@@ -1728,6 +1728,7 @@ def _segment(
         plane = mid_sagittal_plane(brain, affine) if grown else None
         voxel_mm3 = float(np.prod(_spacing(affine)))
         deep_max = value("segmentation", "deep_midline_first_pass_max_mm3")
+        surface: list[str] = []  # why a kept target is mostly surface tissue (surface_structure)
         for mask, how in zip(grown, by, strict=True):
             sinus = midline_surface_structure(mask, brain, affine, plane=plane, found=mask & (labels > 0))
             if sinus is None and plane is not None:
@@ -1737,19 +1738,21 @@ def _segment(
                 # such tissue (TCIA 02 Post, 11 Pre taken on 0.8 mm pixels or 3 mm slices, 336-477 mm³; a larger
                 # tumour across the midline stays a target; benchmarks/RESULTS.md, l25-spacing).
                 sinus = deep_midline_structure(mask, affine, plane=plane)
-            if sinus is None and surface_structure(mask, brain, affine) is None:
+            mostly_surface = surface_structure(mask, brain, affine) if sinus is None else None
+            if sinus is None and mostly_surface is None:
                 # Thin anatomy reaching the surface; a target mostly in the outer shell makes the detection not
                 # reliable instead (below): there the mask itself holds what the erosion was meant to keep out.
                 sinus = thin_surface_structure(mask, brain, affine)
             if sinus is None:
                 kept.append(mask)
                 kept_by.append(how)
+                if mostly_surface is not None:
+                    surface.append(mostly_surface)
             else:
                 mm3 = float(mask.sum()) * voxel_mm3
                 notes.append(f"an enhancing structure of {mm3:.0f} mm³ was not taken as a lesion: {sinus}")
                 rejected.append(mask)
         grown, by = kept, kept_by
-        surface = [why for why in (surface_structure(mask, brain, affine) for mask in grown) if why is not None]
         if surface:
             grown, by = [], []
             notes[:0] = [NOT_RELIABLE, *(f"an automatic target was not taken: {why}" for why in surface[:3])]
@@ -2358,6 +2361,18 @@ def _mid_sagittal_fit(brain: np.ndarray, affine: np.ndarray) -> MidSagittalFit:
     )
 
 
+def _in_outer_shell(mask: np.ndarray, brain: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """For each voxel of ``mask``, whether it lies in the brain mask's outer ``detection_erosion_mm``, measured as the
+    candidates' erosion is (the image's border counts as brain, so a field of view cut through a lesion does not move
+    it into the shell; a voxel with a face on the mask's outside is in it whatever the slice thickness)."""
+    box = _bbox(mask, pad=int(np.ceil(value("segmentation", "detection_erosion_mm") / spacing.min())) + 1)
+    # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box).
+    depth = ndimage.distance_transform_edt(brain[box], sampling=spacing)
+    outer = at_most(depth, value("segmentation", "detection_erosion_mm"))
+    outer |= on_the_surface(brain[box], border_outside=False)
+    return outer[mask[box]]
+
+
 def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> str | None:
     """Why an automatic target is mostly surface tissue (dura, a sinus, skull-base marrow or fat), or None.
 
@@ -2370,13 +2385,7 @@ def surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarray) -
     """
     if not mask.any():
         return None
-    spacing = _spacing(affine)
-    box = _bbox(mask, pad=int(np.ceil(value("segmentation", "detection_erosion_mm") / spacing.min())) + 1)
-    # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box).
-    depth = ndimage.distance_transform_edt(brain[box], sampling=spacing)
-    outer = at_most(depth, value("segmentation", "detection_erosion_mm"))
-    outer |= on_the_surface(brain[box], border_outside=False)
-    share = float(outer[mask[box]].mean())
+    share = float(_in_outer_shell(mask, brain, _spacing(affine)).mean())
     if share < value("segmentation", "surface_max_share"):
         return None
     return (
@@ -2399,16 +2408,8 @@ def thin_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarr
     session 43). Only for targets not mostly in the outer shell: those make detection not reliable
     (:func:`surface_structure`).
     """
-    if not mask.any():
-        return None
     spacing = _spacing(affine)
-    erosion = value("segmentation", "detection_erosion_mm")
-    box = _bbox(mask, pad=int(np.ceil(erosion / spacing.min())) + 1)
-    # A depth up to the erosion distance depends only on the brain mask within that distance (inside the box); the
-    # image's border counts as outside, as in midline_surface_structure.
-    inner = np.pad(brain[box], 1)
-    depth = ndimage.distance_transform_edt(inner, sampling=spacing)[1:-1, 1:-1, 1:-1]
-    if more_than(float(depth[mask[box]].min()), erosion):
+    if not mask.any() or not _in_outer_shell(mask, brain, spacing).any():
         return None
     thick = thickness_mm(mask, spacing)
     if not less_than(thick, value("segmentation", "thin_surface_max_thickness_mm")):
@@ -2418,7 +2419,8 @@ def thin_surface_structure(mask: np.ndarray, brain: np.ndarray, affine: np.ndarr
     if less_than(extent, value("segmentation", "thin_surface_min_aspect") * thick):
         return None  # as long as it is thick: a small compact lesion, not a sheet or a tube
     return (
-        f"it reaches the brain mask's outer {erosion:.0f} mm and is at most {thick:.0f} mm thick over {extent:.0f} mm "
+        f"it reaches the brain mask's outer {value('segmentation', 'detection_erosion_mm'):.0f} mm and is at most "
+        f"{thick:.0f} mm thick over {extent:.0f} mm "
         "(a lesion measurable under RANO is 10 mm thick): a vessel, a sinus or the dura"
     )
 
