@@ -1,7 +1,7 @@
 """Brain mask on real scans (issue 13): Dice and volume error against reference brain masks.
 
 Run from the repository with ../shared/data beside it:
-    PYTHONPATH=src python -m benchmarks.brainmask_real_bench [ROBEX_MASK_DIR]
+    PYTHONPATH=src python -m benchmarks.brainmask_real_bench [--method=classical|deepbet] [ROBEX_MASK_DIR]
 Prints a markdown table (copied into benchmarks/RESULTS.md). Nothing from the data is written.
 
 References: HD-BET masks (TCGA-DU-7294, skull-stripped images), the data set's own thresholded brain masks
@@ -39,10 +39,13 @@ def _load(path: Path) -> Volume:
     return Volume(np.asarray(img.dataobj, dtype=np.float32), img.affine)  # type: ignore[attr-defined]
 
 
+METHOD = "classical"  # --method=deepbet: the optional extra pseudoprog[brainmask]
+
+
 def _row(name: str, vol: Volume, refs: list[tuple[str, np.ndarray]]) -> None:
     t0 = time.perf_counter()
     try:
-        mask, _, check = brain_mask_checked(vol)
+        mask, _, check = brain_mask_checked(vol, method=METHOD)
     except CannotAssessError as exc:
         print(f"| {name} | — | refused: {exc} | | | {time.perf_counter() - t0:.1f} |")
         return
@@ -102,4 +105,6 @@ def main(robex: Path | None) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    args = [a for a in sys.argv[1:] if not a.startswith("--method=")]
+    METHOD = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--method=")), METHOD)
+    main(Path(args[0]) if args else None)

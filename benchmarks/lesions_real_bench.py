@@ -2,13 +2,14 @@
 
 Run from the repository with ../shared/data beside it:
     PYTHONPATH=src:. python -m benchmarks.lesions_real_bench [--lesions] [--spacing=X,Y,Z] [--brats-grid=X,Y,Z]
-        [--box=MM] [CASE]
+        [--box=MM] [--brain-mask=deepbet] [CASE]
 (--lesions: only the lesion table; a substring such as "06/" or "Post" limits it to those cases.
 --spacing: the voxel size assumed for the TCIA scans, in-plane x, y and slice in mm (default 1,1,5; their true size
 was lost). --brats-grid: BraTS (1 mm isotropic) resampled to that grid first, e.g. 0.5,0.5,1 (in-plane halved,
 bilinear) or 1,1,3 (thick slices, the mean of 3 slices); the reference is resampled the same way, >= 0.5. Integer
 factors only. A summary line follows the table: automatic Dice >= 0.6, targets outside the reference, seeded
-Dice >= 0.75, refusals. --box=MM: instead, a reader's box on every scan, the reference's bounding box widened by MM.)
+Dice >= 0.75, refusals. --box=MM: instead, a reader's box on every scan, the reference's bounding box widened by MM.
+--brain-mask=deepbet: every scan's brain mask made by the optional deepbet extra instead of the classical method.)
 Prints markdown tables (copied into benchmarks/RESULTS.md). Nothing from the data is written.
 """
 
@@ -94,7 +95,10 @@ def _resample(vol: np.ndarray, aff: np.ndarray, grid: tuple[float, ...]) -> tupl
 
 
 def lesions(
-    only: str = "", spacing: tuple[float, float, float] = (1.0, 1.0, 5.0), brats_grid: tuple[float, ...] = ()
+    only: str = "",
+    spacing: tuple[float, float, float] = (1.0, 1.0, 5.0),
+    brats_grid: tuple[float, ...] = (),
+    brain_method: str = "classical",
 ) -> None:
     """The per-case table of issue 13: every real scan the validation tests use, loaded the same way.
 
@@ -136,6 +140,8 @@ def lesions(
             except CannotAssessError as exc:  # the product stops here; the lesion stage is run on the mask anyway
                 print(f"<!-- {case}: {exc} -->")
                 brain, mask_refused = classical_brain_mask(Volume(t1c, aff)), mask_refused + 1
+        if brain_method != "classical":
+            brain, _ = brain_mask(Volume(t1c, aff), method=brain_method)
         tally.append(_lesion_row(case, t1c, aff, ref, flair, brain, time.perf_counter() - t0))
     auto = sum(r[0] for r in tally)
     print(
@@ -253,4 +259,5 @@ if __name__ == "__main__":
         next((a for a in sys.argv[1:] if not a.startswith("--")), ""),
         spacing=_mm("spacing") or (1.0, 1.0, 5.0),  # type: ignore[arg-type]
         brats_grid=_mm("brats-grid"),
+        brain_method=next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--brain-mask=")), "classical"),
     )

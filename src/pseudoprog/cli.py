@@ -318,8 +318,13 @@ def lesions(
     ] = "rigid",
     across_sessions: Annotated[str, typer.Option("--across-sessions", help="rigid | affine | auto")] = "rigid",
     brain: Annotated[
-        str, typer.Option("--brain-mask", help="classical | deepbet (optional extra) | auto")
-    ] = "classical",
+        str,
+        typer.Option(
+            "--brain-mask",
+            help="auto (classical; deepbet where the classical mask cannot be the brain, if the optional extra "
+            "pseudoprog[brainmask] is installed) | classical | deepbet",
+        ),
+    ] = "auto",
     allow_root: AllowRoot = None,
 ) -> None:
     """Segment, measure (RANO, mm) and track the lesions of every timepoint; write lesions.json and label maps."""

@@ -215,13 +215,19 @@ def test_brats_t1c_and_flair_as_named_the_products_target_is_the_validated_one(t
     assert max(_dice(les.enhancing, ref) for les in tl.lesions) >= BRATS_AUTO[name] - 0.01
 
 
-def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_than_found_empty(tmp_path):
+def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_than_found_empty(tmp_path, monkeypatch):
     """dcm_qa_xa30's 3-D MPRAGE (a volunteer, whole head to the neck), given as a T1c: a post-contrast MPRAGE has the
     same grey-white contrast, and the classical mask leaves out most cortex (524 mL, the band tuned on spin-echo T1c;
     benchmarks/RESULTS.md, "A head imaged down to the neck"). Before, automatic detection searched that mask and the
     scan came out "no enhancing lesion found" — a finding about a brain two thirds of which was never looked at; now
-    it is not assessed, with the reason."""
+    it is not assessed, with the reason and the way to a mask that holds the brain. (With the optional deepbet extra
+    installed the default brain mask takes deepbet's there and the scan is assessed:
+    tests/validation/test_lesions_deepbet.py; here, a default install.)"""
     import shutil
+
+    import pseudoprog.align.brainmask as brainmask
+
+    monkeypatch.setattr(brainmask, "deepbet_available", lambda: False)
 
     mprage = shared_data("real-dicom-multivendor", "dcm_qa_xa30", "Ref", "5_anat-T1w_acq-tfl.nii")
     date = dt.date(2019, 6, 1)
@@ -232,6 +238,7 @@ def test_a_3d_mprage_whose_brain_mask_left_cortex_out_is_not_assessed_rather_tha
     assert date not in result.timepoints
     ((_, why),) = result.skipped
     assert why.startswith("the brain mask holds 5") and "was not searched" in why, why
+    assert "pip install 'pseudoprog[brainmask]'" in why
     # The case's answer: before, "no new or enlarging enhancing lesion (no lesion)" and routine surveillance for a
     # scan nobody had searched; now a reader's read of that scan.
     from pseudoprog.flow import assess

@@ -302,7 +302,7 @@ def analyse_timepoint(
     segmenter_name: str = "user",
     within_session: str = "rigid",
     bias_correction: bool = True,
-    brain_method: str = "classical",
+    brain_method: str = "auto",
     on_reference: Callable[[Volume, np.ndarray], None] | None = None,
 ) -> TimepointLesions:
     """Register, mask, segment and measure one timepoint (see the module docstring).
@@ -708,7 +708,7 @@ def analyse_case(
     within_session: str = "rigid",
     across_sessions: str = "rigid",
     bias_correction: bool = True,
-    brain_method: str = "classical",
+    brain_method: str = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> CaseLesions:
     """Lesions of every timepoint with images, tracked over time and placed against the dose.
@@ -723,8 +723,9 @@ def analyse_case(
         ``"rigid"`` or ``"affine"`` (the affine kept only where it improves the match over the rigid one;
         ``"auto"`` is the same as ``"affine"``).
     brain_method
-        ``"classical"``, ``"deepbet"`` (optional extra) or ``"auto"``
-        (see :func:`pseudoprog.align.brainmask.brain_mask`).
+        ``"auto"`` (the default: the classical mask, deepbet's only where the classical one cannot be the brain
+        imaged and the optional extra is installed), ``"classical"`` or ``"deepbet"`` (optional extra); see
+        :func:`pseudoprog.align.brainmask.brain_mask_checked`.
     """
     if across_sessions not in ("rigid", "affine", "auto"):
         raise ValueError("across_sessions must be 'rigid', 'affine' or 'auto'")
