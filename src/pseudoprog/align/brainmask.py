@@ -597,16 +597,12 @@ def brain_mask(volume: Volume, *, method: str = "classical") -> tuple[np.ndarray
     return mask, used
 
 
-def _mask_failed(check: BrainMaskCheck) -> str:
-    """Why a mask cannot be the brain of the head imaged, when another mask could be ("" when it can): it holds
-    more than an adult brain (scalp, face or neck kept; a cut field of view never adds volume), or less with the
-    whole head imaged. A mask refused as far too small for the head ("check the voxel size in the header") is left
-    out: no other mask mends a header."""
-    if check.missing_brain:
-        return check.missing_brain
-    if check.refusal:
-        return check.refusal if "beyond any adult brain" in check.refusal else ""
-    return next((w for w in check.warnings if " mL is above the adult range" in w), "")
+def _mask_failed(check: BrainMaskCheck) -> bool:
+    """Whether a mask cannot be the brain of the head imaged where another mask could be: it holds more than an adult
+    brain (scalp, face or neck kept; a cut field of view never adds volume), or less with the whole head imaged. A
+    mask refused as far too small for the head ("check the voxel size in the header") is not: no mask mends a
+    header."""
+    return bool(check.missing_brain) or check.volume_ml > float(_table()["plausibility"]["max_ml"])
 
 
 def _adult(check: BrainMaskCheck) -> bool:
@@ -655,23 +651,21 @@ def brain_mask_checked(volume: Volume, *, method: str = "classical") -> tuple[np
                         f"the deepbet mask ({other_check.volume_ml:.0f} mL) is used instead"
                     )
                     return other, "deepbet", replace(other_check, warnings=(*other_check.warnings, note))
-                check = replace(
-                    check, warnings=(*check.warnings, f"the deepbet mask held {other_check.volume_ml:.0f} mL too")
-                )
+                check = _told(check, f"the deepbet mask held {other_check.volume_ml:.0f} mL too")
             else:
-                check = _with_hint(check)
+                check = _told(check, _DEEPBET_HINT)
     if check.refusal:
         raise CannotAssessError(f"{check.refusal} ({used} method)")
     return mask, used, check
 
 
-def _with_hint(check: BrainMaskCheck) -> BrainMaskCheck:
-    """``check`` with the way to a deepbet mask added where a reader sees it (refusal, missing brain, warnings)."""
+def _told(check: BrainMaskCheck, text: str) -> BrainMaskCheck:
+    """``check`` with ``text`` added where a reader sees it: the refusal, else the missing brain, else a warning."""
     if check.refusal:
-        return replace(check, refusal=f"{check.refusal}; {_DEEPBET_HINT}")
+        return replace(check, refusal=f"{check.refusal}; {text}")
     if check.missing_brain:
-        return replace(check, missing_brain=f"{check.missing_brain}; {_DEEPBET_HINT}")
-    return replace(check, warnings=(*check.warnings, _DEEPBET_HINT))
+        return replace(check, missing_brain=f"{check.missing_brain}; {text}")
+    return replace(check, warnings=(*check.warnings, text))
 
 
 def deepbet_mask(volume: Volume) -> np.ndarray:
